@@ -1,0 +1,179 @@
+//! VM configuration: the JSON file format (Firecracker-style field names) and its validation.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Default kernel command line.
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off";
+/// Maximum vCPUs.
+pub const MAX_VCPUS: u8 = 32;
+
+/// `boot-source` section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BootSource {
+    /// Kernel: ELF vmlinux (PVH note honoured) or bzImage.
+    pub kernel_image_path: PathBuf,
+    /// Optional initramfs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initrd_path: Option<PathBuf>,
+    /// Kernel command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_args: Option<String>,
+}
+
+/// `machine-config` section.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MachineConfig {
+    /// Number of vCPUs.
+    #[serde(default = "one")]
+    pub vcpu_count: u8,
+    /// Guest memory in MiB.
+    #[serde(default = "default_mem")]
+    pub mem_size_mib: u64,
+    /// Accepted for Firecracker compatibility; must be false.
+    #[serde(default)]
+    pub smt: bool,
+}
+
+fn one() -> u8 {
+    1
+}
+fn default_mem() -> u64 {
+    128
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            vcpu_count: 1,
+            mem_size_mib: default_mem(),
+            smt: false,
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VmConfig {
+    /// Kernel, initrd and command line.
+    #[serde(rename = "boot-source", default)]
+    pub boot_source: Option<BootSource>,
+    /// vCPUs and memory.
+    #[serde(rename = "machine-config", default)]
+    pub machine_config: MachineConfig,
+    /// Serial console output: absent or "stdout" for standard output, else a file path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_output: Option<String>,
+    /// KVM device node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kvm_path: Option<PathBuf>,
+}
+
+impl VmConfig {
+    /// Parses a configuration file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let s = std::fs::read_to_string(path).map_err(|e| Error::ConfigFile {
+            path: path.to_path_buf(),
+            msg: format!("read: {e}"),
+        })?;
+        Self::from_json(&s).map_err(|e| match e {
+            Error::Config(msg) => Error::ConfigFile {
+                path: path.to_path_buf(),
+                msg,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses configuration JSON.
+    pub fn from_json(s: &str) -> Result<Self> {
+        serde_json::from_str(s).map_err(|e| Error::Config(format!("malformed json: {e}")))
+    }
+
+    /// Checks everything that can be checked without touching KVM or guest memory.
+    pub fn validate(&self) -> Result<()> {
+        let b = self.boot_source.as_ref().ok_or_else(|| {
+            Error::Config("no kernel: boot-source.kernel_image_path is not set".into())
+        })?;
+        if b.kernel_image_path.as_os_str().is_empty() {
+            return Err(Error::Config(
+                "no kernel: boot-source.kernel_image_path is empty".into(),
+            ));
+        }
+        let m = &self.machine_config;
+        if m.vcpu_count == 0 || m.vcpu_count > MAX_VCPUS {
+            return Err(Error::Config(format!(
+                "vcpu_count {}: must be 1..={MAX_VCPUS}",
+                m.vcpu_count
+            )));
+        }
+        if m.smt {
+            return Err(Error::Config("smt: not supported".into()));
+        }
+        crate::allocator::memory::check_size(m.mem_size_mib)?;
+        crate::boot::loader::probe_kernel(&b.kernel_image_path)?;
+        if let Some(i) = &b.initrd_path {
+            std::fs::metadata(i).map_err(|e| Error::Boot {
+                path: i.clone(),
+                msg: format!("initrd: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The command line to use.
+    pub fn cmdline(&self) -> String {
+        self.boot_source
+            .as_ref()
+            .and_then(|b| b.boot_args.clone())
+            .unwrap_or_else(|| DEFAULT_CMDLINE.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_firecracker_style_config() {
+        let c = VmConfig::from_json(
+            r#"{"boot-source":{"kernel_image_path":"/k","boot_args":"x"},
+                "machine-config":{"vcpu_count":2,"mem_size_mib":64}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.machine_config.vcpu_count, 2);
+        assert_eq!(c.cmdline(), "x");
+    }
+
+    #[test]
+    fn malformed_and_unknown_fields_are_errors() {
+        let e = VmConfig::from_json("{").unwrap_err().to_string();
+        assert!(e.starts_with("config: malformed json"), "{e}");
+        assert!(VmConfig::from_json(r#"{"machine-config":{"vcpus":2}}"#).is_err());
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let c = VmConfig::default();
+        assert!(c.validate().unwrap_err().to_string().contains("no kernel"));
+        let mut c = VmConfig {
+            boot_source: Some(BootSource {
+                kernel_image_path: "/nonexistent".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        c.machine_config.vcpu_count = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("vcpu_count"));
+        c.machine_config.vcpu_count = 1;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("open kernel"));
+    }
+}
