@@ -110,11 +110,14 @@ impl Vm {
         };
         let cmdline = cfg.cmdline();
         params::write_cmdline(&mem, &cmdline)?;
+        let mmio_devices: Vec<boot::acpi::MmioDeviceInfo> = Vec::new();
+        let rsdp = boot::acpi::write_tables(&mem, mc.vcpu_count, &mmio_devices)?;
+        boot::mptable::write(&mem, mc.vcpu_count)?;
         match kernel.entry {
             Entry::Linux64 { .. } => {
-                params::write_zero_page(&mem, &kernel, cmdline.len() + 1, initrd)?
+                params::write_zero_page(&mem, &kernel, cmdline.len() + 1, initrd, Some(rsdp))?
             }
-            Entry::Pvh32 { .. } => params::write_pvh_info(&mem, initrd, None)?,
+            Entry::Pvh32 { .. } => params::write_pvh_info(&mem, initrd, Some(rsdp))?,
         }
 
         let mut pio = Bus::new();

@@ -1,8 +1,11 @@
 //! Boot: loading the kernel and initrd, and writing what a Linux kernel expects to find at
 //! entry (zero page or PVH start_info, command line, e820 map, GDT, page tables, registers).
 
+pub mod acpi;
+pub mod aml;
 pub mod cpu;
 pub mod loader;
+pub mod mptable;
 pub mod params;
 
 /// How the boot vCPU enters the guest.

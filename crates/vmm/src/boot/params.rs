@@ -65,8 +65,12 @@ pub fn write_zero_page(
     kernel: &LoadedKernel,
     cmdline_len: usize,
     initrd: Option<LoadedInitrd>,
+    rsdp: Option<u64>,
 ) -> Result<()> {
-    let mut p = boot_params::default();
+    let mut p = boot_params {
+        acpi_rsdp_addr: rsdp.unwrap_or(0),
+        ..Default::default()
+    };
     if let Some(h) = kernel.setup_header {
         p.hdr = h;
     }

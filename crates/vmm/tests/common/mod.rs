@@ -94,6 +94,7 @@ pub fn guest(name: &str) -> PathBuf {
     let (source, defsym, ld, binary) = match name {
         "linux64-bz" => ("linux64.S", None, "bzimage.ld", true),
         "linux64-elf" => ("linux64.S", None, "elf64.ld", false),
+        "acpi" => ("acpi.S", None, "elf64.ld", false),
         n if n.starts_with("stop") => {
             ("stop.S", Some(format!("MODE={}", &n[4..])), "pvh.ld", false)
         }

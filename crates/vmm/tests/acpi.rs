@@ -1,0 +1,42 @@
+//! ACPI and MP tables, checked by a guest that walks them as an OS does.
+
+mod common;
+use common::*;
+
+#[test]
+fn guest_walks_acpi_and_mp_tables() {
+    if !require_kvm() {
+        return;
+    }
+    let k = guest("acpi");
+    let o = run_vmm(&[
+        "--kernel",
+        k.to_str().unwrap(),
+        "--mem",
+        "32",
+        "--vcpus",
+        "3",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{out}\nstderr:\n{}",
+        stderr(&o)
+    );
+    assert!(out.contains("DONE\n"), "{out}");
+    // The zero page points at the RSDP the guest found by scanning the BIOS area.
+    assert_eq!(kvh(&out, "ZP_RSDP"), kvh(&out, "RSDP"));
+    assert_eq!(kvh(&out, "RSDP_SUM"), 0);
+    assert_eq!(kvh(&out, "RSDP_XSUM"), 0);
+    let tables = kv_all(&out, "TABLE");
+    let sigs: Vec<&str> = tables.iter().map(|t| &t[..4]).collect();
+    assert_eq!(sigs, ["XSDT", "FACP", "DSDT", "APIC"], "{out}");
+    for t in &tables {
+        assert!(t.ends_with(" 0000000000000000"), "bad checksum: {t}");
+    }
+    assert_eq!(kvh(&out, "MADT_CPUS"), 3);
+    assert_eq!(kvh(&out, "MP_SUM"), 0);
+    assert_eq!(kvh(&out, "MP_TABLE_SUM"), 0);
+    assert_eq!(kvh(&out, "MP_CPUS"), 3);
+}
