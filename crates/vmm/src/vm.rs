@@ -94,8 +94,10 @@ impl Vm {
             flags: KVM_PIT_SPEAKER_DUMMY,
             ..Default::default()
         };
-        vm.create_pit2(pit)
-            .map_err(|e| Error::kvm("create pit", e))?;
+        if mc.legacy_pit {
+            vm.create_pit2(pit)
+                .map_err(|e| Error::kvm("create pit", e))?;
+        }
 
         let mem = memory::create(mem_bytes)?;
         memory::register(&vm, &mem, false)?;
