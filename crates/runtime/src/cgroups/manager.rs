@@ -1,0 +1,262 @@
+//! Creating, filling, updating and removing a container's cgroups.
+
+use super::layout::Layout;
+use super::{path, v1, v2};
+use crate::error::{Error, Result};
+use crate::sys;
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One directory of the container in one hierarchy.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CgroupDir {
+    /// Hierarchy directory name ("memory", "unified", or "" on a pure v2 host).
+    pub hierarchy: String,
+    /// Absolute host path of the container's cgroup.
+    pub path: PathBuf,
+    /// Whether the hierarchy is cgroup2.
+    pub v2: bool,
+}
+
+impl CgroupDir {
+    /// Whether this hierarchy is frozen.
+    pub fn is_frozen(&self) -> bool {
+        if self.v2 {
+            std::fs::read_to_string(self.path.join("cgroup.freeze"))
+                .map(|s| s.trim() == "1")
+                .unwrap_or(false)
+        } else if self.hierarchy.split(',').any(|c| c == "freezer") {
+            std::fs::read_to_string(self.path.join("freezer.state"))
+                .map(|s| s.trim() == "FROZEN")
+                .unwrap_or(false)
+        } else {
+            false
+        }
+    }
+
+    /// Whether this hierarchy carries `controller` (v1) or is the v2 one.
+    pub fn has(&self, controller: &str) -> bool {
+        self.hierarchy.split(',').any(|c| c == controller)
+    }
+}
+
+/// The cgroups of one container.
+#[derive(Clone, Debug, Default)]
+pub struct Manager {
+    /// Its directories, one per hierarchy.
+    pub dirs: Vec<CgroupDir>,
+}
+
+/// Writes `value` to `dir/file`, naming both in the error.
+pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let p = dir.join(file);
+    sys::write_file(&p.to_string_lossy(), value).map_err(|e| {
+        let hint = match e.raw_os_error() {
+            Some(libc::ENOENT) => " (this host's kernel does not offer it)",
+            Some(libc::EINVAL) | Some(libc::EBUSY) => " (the host cannot grant this value)",
+            _ => "",
+        };
+        Error::Other(format!(
+            "cgroup {}: write {value:?}: {e}{hint}",
+            p.display()
+        ))
+    })
+}
+
+/// Reads a cgroup file, trimmed.
+pub fn read(dir: &Path, file: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(file))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+impl Manager {
+    /// Creates the container's directories in every hierarchy and applies `resources`.
+    /// On failure nothing created here is left behind.
+    pub fn create(
+        layout: &Layout,
+        cgroups_path: Option<&str>,
+        id: &str,
+        systemd: bool,
+        resources: Option<&LinuxResources>,
+    ) -> Result<Manager> {
+        let rel = path::container_path(cgroups_path, id, systemd).map_err(Error::Spec)?;
+        let mut m = Manager::default();
+        let mut created: Vec<PathBuf> = Vec::new();
+        let r = (|| {
+            for h in &layout.hierarchies {
+                let base = if rel.starts_with('/') {
+                    rel.clone()
+                } else {
+                    let own = path::own_cgroup(&h.controllers, h.v2);
+                    format!("{}/{}", own.trim_end_matches('/'), rel)
+                };
+                let dir = h.mount.join(base.trim_start_matches('/'));
+                mkdir_p(&h.mount, &dir, &mut created)?;
+                if !h.v2 && h.controllers.iter().any(|c| c == "cpuset") {
+                    v1::cpuset::inherit(&h.mount, &dir)?;
+                }
+                if h.v2 && layout.unified_only {
+                    v2::enable_controllers(&h.mount, &dir)?;
+                }
+                m.dirs.push(CgroupDir {
+                    hierarchy: h.name.clone(),
+                    path: dir,
+                    v2: h.v2,
+                });
+            }
+            if let Some(res) = resources {
+                m.apply(layout, res, true)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            for d in created.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+            return Err(e);
+        }
+        Ok(m)
+    }
+
+    /// Applies resources (at create, or live for `update`).
+    pub fn apply(&self, layout: &Layout, res: &LinuxResources, initial: bool) -> Result<()> {
+        for d in &self.dirs {
+            if d.v2 {
+                v2::apply(&d.path, res, layout.unified_only, initial)?;
+            } else {
+                v1::apply(d, res, initial)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Places `pid` in every directory.
+    pub fn add(&self, pid: libc::pid_t) -> Result<()> {
+        let s = pid.to_string();
+        for d in &self.dirs {
+            write(&d.path, "cgroup.procs", &s)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the directories (the processes must be gone). Retries briefly while the kernel
+    /// still counts exiting tasks.
+    pub fn destroy(dirs: &[CgroupDir]) -> Result<()> {
+        for d in dirs {
+            let mut tries = 0;
+            loop {
+                match std::fs::remove_dir(&d.path) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(e) => {
+                        return Err(Error::Other(format!(
+                            "cgroup {}: remove: {e}",
+                            d.path.display()
+                        )))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pids in the container's cgroup (from the first hierarchy that lists them).
+    pub fn pids(dirs: &[CgroupDir]) -> Vec<libc::pid_t> {
+        let pick = dirs
+            .iter()
+            .find(|d| d.has("pids") || d.has("freezer"))
+            .or_else(|| dirs.first());
+        let Some(d) = pick else { return vec![] };
+        let mut v: Vec<libc::pid_t> = read(&d.path, "cgroup.procs")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Freezes (true) or thaws (false) the container.
+    pub fn freeze(dirs: &[CgroupDir], on: bool) -> Result<()> {
+        let d = dirs
+            .iter()
+            .find(|d| d.v2 || d.has("freezer"))
+            .ok_or_else(|| Error::Other("cgroup: no freezer available on this host".into()))?;
+        if d.v2 {
+            write(&d.path, "cgroup.freeze", if on { "1" } else { "0" })?;
+            let want = if on { "frozen 1" } else { "frozen 0" };
+            for _ in 0..1000 {
+                if read(&d.path, "cgroup.events").is_some_and(|s| s.lines().any(|l| l == want)) {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            return Err(Error::Other(format!(
+                "cgroup {}: freeze did not settle",
+                d.path.display()
+            )));
+        }
+        let want = if on { "FROZEN" } else { "THAWED" };
+        for _ in 0..1000 {
+            write(&d.path, "freezer.state", want)?;
+            if read(&d.path, "freezer.state").as_deref() == Some(want) {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(Error::Other(format!(
+            "cgroup {}: freezer did not reach {want}",
+            d.path.display()
+        )))
+    }
+
+    /// How many times the OOM killer acted in the container.
+    pub fn oom_kills(dirs: &[CgroupDir]) -> u64 {
+        for d in dirs {
+            let (file, key) = if d.v2 {
+                ("memory.events", "oom_kill")
+            } else if d.has("memory") {
+                ("memory.oom_control", "oom_kill")
+            } else {
+                continue;
+            };
+            if let Some(s) = read(&d.path, file) {
+                for l in s.lines() {
+                    let mut it = l.split_whitespace();
+                    if it.next() == Some(key) {
+                        return it.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                    }
+                }
+            }
+        }
+        0
+    }
+}
+
+fn mkdir_p(mount: &Path, dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    if let Some(p) = dir.parent() {
+        if p.starts_with(mount) && p != mount {
+            mkdir_p(mount, p, created)?;
+        }
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {
+            created.push(dir.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Other(format!(
+            "cgroup {}: create: {e}",
+            dir.display()
+        ))),
+    }
+}

@@ -1,0 +1,144 @@
+//! Building exec's process and update's resources from the command line.
+
+use super::cli::{ExecArgs, UpdateArgs};
+use super::read_arg;
+use oci_spec::runtime::{LinuxResources, Process, User};
+use strata_runtime::container::exec::{saved_spec, ExecOpts};
+use strata_runtime::process::caps;
+use strata_runtime::state::Root;
+use strata_runtime::{Error, Result};
+
+/// exec's options: `--process` JSON, or the container's process with the command line's
+/// arguments and overrides (as runc builds it).
+pub fn exec_opts(root: &Root, a: ExecArgs) -> Result<ExecOpts> {
+    let mut p: Process = if let Some(f) = &a.process {
+        let raw = read_arg(f)?;
+        serde_json::from_slice(&raw)
+            .map_err(|e| Error::Spec(format!("process {}: {e}", f.display())))?
+    } else {
+        if a.command.is_empty() {
+            return Err(Error::Spec("exec: give a command or --process".into()));
+        }
+        let spec = saved_spec(root, &a.id)?;
+        let mut p = spec.process().clone().unwrap_or_default();
+        p.set_args(Some(a.command.clone()));
+        p.set_terminal(Some(a.tty));
+        p
+    };
+    if a.process.is_some() && a.tty {
+        p.set_terminal(Some(true));
+    }
+    if !a.env.is_empty() {
+        let mut env = p.env().clone().unwrap_or_default();
+        for e in &a.env {
+            let key = e.split('=').next().unwrap_or("");
+            env.retain(|x| x.split('=').next() != Some(key));
+            env.push(e.clone());
+        }
+        p.set_env(Some(env));
+    }
+    if let Some(c) = &a.cwd {
+        p.set_cwd(c.into());
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+        let mut user = User::default();
+        user.set_uid(
+            uid.parse()
+                .map_err(|_| Error::Spec(format!("--user {u:?}: need UID[:GID]")))?,
+        );
+        user.set_gid(
+            gid.parse()
+                .map_err(|_| Error::Spec(format!("--user {u:?}: need UID[:GID]")))?,
+        );
+        p.set_user(user);
+    }
+    if !a.additional_gids.is_empty() {
+        let mut u = p.user().clone();
+        u.set_additional_gids(Some(a.additional_gids.clone()));
+        p.set_user(u);
+    }
+    if !a.cap.is_empty() {
+        let mut c = p.capabilities().clone().unwrap_or_default();
+        for name in &a.cap {
+            let cap = caps::parse(name)?;
+            let add = |s: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = s.clone().unwrap_or_default();
+                s.insert(cap);
+                Some(s)
+            };
+            c.set_bounding(add(c.bounding()));
+            c.set_effective(add(c.effective()));
+            c.set_permitted(add(c.permitted()));
+            c.set_ambient(add(c.ambient()));
+        }
+        p.set_capabilities(Some(c));
+    }
+    if a.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(ap) = &a.apparmor {
+        p.set_apparmor_profile(Some(ap.clone()));
+    }
+    if let Some(l) = &a.process_label {
+        p.set_selinux_label(Some(l.clone()));
+    }
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::Spec("exec: process.args must not be empty".into()));
+    }
+    Ok(ExecOpts {
+        id: a.id,
+        process: p,
+        detach: a.detach,
+        console_socket: a.console_socket,
+        pid_file: a.pid_file,
+        preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
+    })
+}
+
+/// update's resources: the `--resources` JSON, then the individual flags on top.
+pub fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
+    let mut v: serde_json::Value = match &a.resources {
+        Some(f) => serde_json::from_slice(&read_arg(f)?)
+            .map_err(|e| Error::Spec(format!("resources {}: {e}", f.display())))?,
+        None => serde_json::json!({}),
+    };
+    let set = |v: &mut serde_json::Value, sect: &str, key: &str, val: serde_json::Value| {
+        if !v[sect].is_object() {
+            v[sect] = serde_json::json!({});
+        }
+        v[sect][key] = val;
+    };
+    if let Some(m) = a.memory {
+        set(&mut v, "memory", "limit", m.into());
+    }
+    if let Some(m) = a.memory_reservation {
+        set(&mut v, "memory", "reservation", m.into());
+    }
+    if let Some(m) = a.memory_swap {
+        set(&mut v, "memory", "swap", m.into());
+    }
+    if let Some(s) = a.cpu_share {
+        set(&mut v, "cpu", "shares", s.into());
+    }
+    if let Some(p) = a.cpu_period {
+        set(&mut v, "cpu", "period", p.into());
+    }
+    if let Some(q) = a.cpu_quota {
+        set(&mut v, "cpu", "quota", q.into());
+    }
+    if let Some(c) = &a.cpuset_cpus {
+        set(&mut v, "cpu", "cpus", c.clone().into());
+    }
+    if let Some(c) = &a.cpuset_mems {
+        set(&mut v, "cpu", "mems", c.clone().into());
+    }
+    if let Some(p) = a.pids_limit {
+        set(&mut v, "pids", "limit", p.into());
+    }
+    if let Some(w) = a.blkio_weight {
+        set(&mut v, "blockIO", "weight", w.into());
+    }
+    serde_json::from_value(v).map_err(|e| Error::Spec(format!("resources: {e}")))
+}

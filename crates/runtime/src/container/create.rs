@@ -1,0 +1,327 @@
+//! `create`: everything up to a container init that waits, inside its namespaces and rootfs, for
+//! `start`. Single-threaded, no async runtime: the init is a forked copy of this process.
+
+use super::init;
+use crate::cgroups::{CgroupDir, Layout, Manager};
+use crate::error::{Context, Error, Result};
+use crate::hooks;
+use crate::namespaces::Plan;
+use crate::spec::{self, Bundle};
+use crate::state::{self, Root, Saved, Status};
+use crate::sync::{Channel, Tag};
+use crate::sys;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxNamespaceType as T};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+/// Options of `create` (and `run`).
+#[derive(Clone, Debug, Default)]
+pub struct CreateOpts {
+    /// Container id.
+    pub id: String,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// Where to write the init's pid.
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master.
+    pub console_socket: Option<PathBuf>,
+    /// chroot instead of pivot_root.
+    pub no_pivot: bool,
+    /// Do not create a session keyring.
+    pub no_new_keyring: bool,
+    /// Extra descriptors (from 3) passed to the container.
+    pub preserve_fds: u32,
+    /// cgroupsPath uses systemd's slice:prefix:name syntax.
+    pub systemd_cgroup: bool,
+}
+
+/// The result of a successful create.
+pub struct Created {
+    /// Host pid of the container's init.
+    pub pid: libc::pid_t,
+    /// What was saved in the state directory.
+    pub saved: Saved,
+}
+
+/// Undo list for a create that fails half-way.
+struct Cleanup<'a> {
+    root: &'a Root,
+    id: String,
+    pid: Option<libc::pid_t>,
+    cgroups: Vec<CgroupDir>,
+    armed: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.pid {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::waitpid(pid, 0);
+        }
+        let _ = Manager::destroy(&self.cgroups);
+        let _ = self.root.remove(&self.id);
+    }
+}
+
+/// Creates the container and leaves its init waiting on the exec fifo.
+pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
+    state::check_id(&o.id)?;
+    let bundle = spec::load_bundle(&o.bundle)?;
+    let process = bundle
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("config.json: process is missing".into()))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && o.console_socket.is_none() {
+        return Err(Error::Spec(
+            "process.terminal is true: --console-socket is required".into(),
+        ));
+    }
+    if !terminal && o.console_socket.is_some() {
+        return Err(Error::Spec(
+            "--console-socket given but process.terminal is false".into(),
+        ));
+    }
+    let plan = Plan::new(&spec::namespaces(&bundle.spec))?;
+    let dir = root.reserve(&o.id)?;
+    let mut cleanup = Cleanup {
+        root,
+        id: o.id.clone(),
+        pid: None,
+        cgroups: vec![],
+        armed: true,
+    };
+    std::fs::write(dir.join(state::CONFIG_COPY), &bundle.raw).ctx(|| "save config".into())?;
+    let fifo = dir.join(state::EXEC_FIFO);
+    let fc = sys::cstr(&fifo.to_string_lossy()).ctx(|| "fifo path".into())?;
+    // SAFETY: valid C string.
+    sys::cvt(unsafe { libc::mkfifo(fc.as_ptr(), 0o622) })
+        .ctx(|| format!("mkfifo {}", fifo.display()))?;
+    let fifo_fd =
+        sys::open(&fifo.to_string_lossy(), libc::O_PATH, 0).ctx(|| "open exec fifo".into())?;
+
+    let layout = Layout::detect();
+    let linux = bundle.spec.linux().as_ref();
+    let mut resources = linux.and_then(|l| l.resources().clone());
+    if let Some(r) = resources.as_mut() {
+        // Devices the spec creates are implicitly allowed (as runc does).
+        if r.devices().is_some() {
+            let mut rules = r.devices().clone().unwrap_or_default();
+            for d in linux
+                .and_then(|l| l.devices().as_ref())
+                .into_iter()
+                .flatten()
+            {
+                rules.push(LinuxDeviceCgroup::from(d));
+            }
+            r.set_devices(Some(rules));
+        }
+    }
+    let userns = plan.creates(T::User);
+    let cgroups_path = linux
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let mgr = Manager::create(
+        &layout,
+        cgroups_path.as_deref(),
+        &o.id,
+        o.systemd_cgroup,
+        if userns { None } else { resources.as_ref() },
+    )?;
+    cleanup.cgroups = mgr.dirs.clone();
+
+    let (parent_sock, child_sock) = sys::socketpair().ctx(|| "sync socketpair".into())?;
+    plan.join_pid_for_children()?;
+    let pid = sys::clone_fork(plan.clone_flags).ctx(|| "clone container init".into())?;
+    if pid == 0 {
+        drop(parent_sock);
+        init::run(init::Args {
+            bundle: &bundle,
+            plan: &plan,
+            channel: Channel::new(child_sock),
+            fifo_fd: fifo_fd.as_raw_fd(),
+            no_pivot: o.no_pivot,
+            no_new_keyring: o.no_new_keyring,
+            preserve_fds: o.preserve_fds,
+            cgroups: &mgr.dirs,
+        });
+    }
+    cleanup.pid = Some(pid);
+    drop(child_sock);
+    let ch = Channel::new(parent_sock);
+
+    if userns {
+        write_id_maps(pid, &bundle)?;
+    }
+    mgr.add(pid)?;
+    if userns {
+        if let Some(r) = resources.as_ref() {
+            mgr.apply(&layout, r, true)?;
+        }
+    }
+    let saved = Saved {
+        id: o.id.clone(),
+        pid,
+        pid_start: sys::process_start_time(pid).unwrap_or(0),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::logging::rfc3339_now(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        cgroup_paths: mgr.dirs.clone(),
+        own_pidns: plan.creates(T::Pid),
+        // SAFETY: getuid never fails.
+        owner: unsafe { libc::getuid() },
+    };
+    let state_json = serde_json::to_string(&saved.oci_state(Status::Created)).unwrap_or_default();
+    ch.send(Tag::Go, state_json.as_bytes())
+        .ctx(|| "sync with init".into())?;
+
+    let hooks = bundle.spec.hooks().as_ref();
+    loop {
+        let msg = ch.recv().ctx(|| "read from container init".into())?;
+        match msg {
+            None => {
+                return Err(Error::Other(
+                    "container init exited before it was ready".into(),
+                ))
+            }
+            Some((Tag::Hooks, _)) => {
+                if let Some(h) = hooks {
+                    hooks::run(
+                        "prestart",
+                        h.prestart().as_deref().unwrap_or(&[]),
+                        &state_json,
+                    )?;
+                    hooks::run(
+                        "createRuntime",
+                        h.create_runtime().as_deref().unwrap_or(&[]),
+                        &state_json,
+                    )?;
+                }
+                ch.send(Tag::Go, b"").ctx(|| "sync with init".into())?;
+            }
+            Some((Tag::Fd, label)) => {
+                let fd = ch.recv_fd().ctx(|| "receive fd from init".into())?;
+                match label.as_slice() {
+                    b"console" => {
+                        let sock = o
+                            .console_socket
+                            .as_ref()
+                            .map(|p| p.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        crate::process::console::send_to_socket(&sock, &fd)?;
+                    }
+                    b"seccomp" => send_seccomp_listener(&bundle, &saved, &fd)?,
+                    other => {
+                        return Err(Error::Other(format!(
+                            "init sent an unexpected descriptor {:?}",
+                            String::from_utf8_lossy(other)
+                        )))
+                    }
+                }
+            }
+            Some((Tag::Ready, _)) => break,
+            Some((Tag::Error, m)) => {
+                return Err(Error::Other(String::from_utf8_lossy(&m).into_owned()))
+            }
+            Some((Tag::Go, _)) => return Err(Error::Other("unexpected message from init".into())),
+        }
+    }
+    root.save(&saved)?;
+    if let Some(p) = &o.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    cleanup.armed = false;
+    Ok(Created { pid, saved })
+}
+
+/// Writes the pid file atomically (temp file + rename), as runc does.
+pub fn write_pid_file(p: &std::path::Path, pid: libc::pid_t) -> Result<()> {
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        p.file_name()
+            .map(|f| f.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string()).ctx(|| format!("pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, p).ctx(|| format!("pid file {}", p.display()))
+}
+
+fn write_id_maps(pid: libc::pid_t, b: &Bundle) -> Result<()> {
+    let linux = b.spec.linux().as_ref();
+    let fmt = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.into_iter()
+            .flatten()
+            .map(|x| format!("{} {} {}\n", x.container_id(), x.host_id(), x.size()))
+            .collect::<String>()
+    };
+    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
+    if !uid.is_empty() {
+        sys::write_file(&format!("/proc/{pid}/uid_map"), &uid)
+            .ctx(|| format!("uid_map {uid:?}"))?;
+    }
+    if !gid.is_empty() {
+        sys::write_file(&format!("/proc/{pid}/gid_map"), &gid)
+            .ctx(|| format!("gid_map {gid:?}"))?;
+    }
+    Ok(())
+}
+
+/// Sends the seccomp notify fd to `listenerPath` with the container process state, per the
+/// runtime spec (SCM_RIGHTS + ContainerProcessState JSON).
+fn send_seccomp_listener(b: &Bundle, saved: &Saved, fd: &std::os::fd::OwnedFd) -> Result<()> {
+    let sec = b.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let Some(path) = sec.and_then(|s| s.listener_path().as_ref()) else {
+        return Err(Error::Spec(
+            "seccomp uses SCMP_ACT_NOTIFY but listenerPath is not set".into(),
+        ));
+    };
+    let st = serde_json::json!({
+        "ociVersion": "1.2.0",
+        "fds": ["seccompFd"],
+        "pid": saved.pid,
+        "metadata": sec.and_then(|s| s.listener_metadata().clone()).unwrap_or_default(),
+        "state": saved.oci_state(Status::Created),
+    });
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .ctx(|| format!("connect seccomp listener {}", path.display()))?;
+    let body = st.to_string();
+    // One message: the state as data, the fd as ancillary data.
+    send_with_fd(s.as_raw_fd(), body.as_bytes(), fd.as_raw_fd())
+        .ctx(|| format!("send seccomp fd to {}", path.display()))
+}
+
+fn send_with_fd(sock: i32, data: &[u8], fd: i32) -> std::io::Result<()> {
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(4) } as usize;
+    let mut cbuf = vec![0u8; space];
+    // SAFETY: zeroed msghdr is valid; the buffers below outlive sendmsg.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = space;
+    // SAFETY: the control buffer holds one header with one fd.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut i32, fd);
+    }
+    // SAFETY: `msg` is fully initialised.
+    sys::cvt(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } as i32).map(drop)
+}

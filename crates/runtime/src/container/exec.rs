@@ -1,0 +1,171 @@
+//! `exec`: a new process inside a running container's namespaces and cgroups.
+
+use crate::cgroups::Manager;
+use crate::error::{Context, Error, Result};
+use crate::namespaces::{self, flag};
+use crate::process;
+use crate::spec;
+use crate::state::{self, Root, Status};
+use crate::sync::{Channel, Tag};
+use crate::sys;
+use oci_spec::runtime::{LinuxNamespaceType as T, Process, Spec};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+/// Options of `exec`.
+#[derive(Debug, Default)]
+pub struct ExecOpts {
+    /// Container id.
+    pub id: String,
+    /// The process (from --process or built from the command line).
+    pub process: Process,
+    /// Return once the process runs, instead of waiting for it.
+    pub detach: bool,
+    /// Socket receiving the pty master when the process has a terminal.
+    pub console_socket: Option<PathBuf>,
+    /// Where to write the process's pid.
+    pub pid_file: Option<PathBuf>,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+    /// Allow exec into a paused container.
+    pub ignore_paused: bool,
+}
+
+/// The container's saved config.
+pub fn saved_spec(root: &Root, id: &str) -> Result<Spec> {
+    let raw = std::fs::read(state::state_file(root, id, state::CONFIG_COPY))
+        .ctx(|| format!("container {id}: config"))?;
+    spec::parse_full(&raw)
+        .map(|(s, _)| s)
+        .map_err(|e| Error::Other(format!("container {id}: {e}")))
+}
+
+/// Runs the process; returns its exit code (or 0 once started with `detach`).
+pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
+    let saved = root.load(&o.id)?;
+    let status = saved.status(root);
+    match status {
+        Status::Running | Status::Created => {}
+        Status::Paused if o.ignore_paused => {}
+        _ => {
+            return Err(Error::BadState {
+                id: o.id.clone(),
+                status: status.to_string(),
+                what: "cannot exec".into(),
+            })
+        }
+    }
+    let spec = saved_spec(root, &o.id)?;
+    let terminal = o.process.terminal().unwrap_or(false);
+    if terminal && o.console_socket.is_none() {
+        return Err(Error::Spec(
+            "exec with a terminal needs --console-socket".into(),
+        ));
+    }
+    let types: Vec<T> = spec::namespaces(&spec).iter().map(|(t, _)| *t).collect();
+    let joins = namespaces::open_of_pid(saved.pid, &types)?;
+    for j in joins.iter().filter(|j| j.typ == T::Pid) {
+        sys::setns(j.fd.as_raw_fd(), libc::CLONE_NEWPID).ctx(|| "join pid namespace".into())?;
+    }
+    let (psock, csock) = sys::socketpair().ctx(|| "sync socketpair".into())?;
+    let pid = sys::clone_fork(0).ctx(|| "fork exec process".into())?;
+    if pid == 0 {
+        drop(psock);
+        let ch = Channel::new(csock);
+        let e = match child(&ch, &joins, &spec, o) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        let _ = ch.send(Tag::Error, e.to_string().as_bytes());
+        // SAFETY: _exit in the forked child.
+        unsafe { libc::_exit(126) }
+    }
+    drop(csock);
+    let ch = Channel::new(psock);
+    let r = (|| {
+        let mgr = Manager {
+            dirs: saved.cgroup_paths.clone(),
+        };
+        mgr.add(pid)?;
+        ch.send(Tag::Go, b"")
+            .ctx(|| "sync with exec process".into())?;
+        loop {
+            match ch.recv().ctx(|| "read from exec process".into())? {
+                None => return Ok(()),
+                Some((Tag::Fd, _)) => {
+                    let fd = ch.recv_fd().ctx(|| "receive console".into())?;
+                    let sock = o
+                        .console_socket
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    process::console::send_to_socket(&sock, &fd)?;
+                }
+                Some((Tag::Error, m)) => {
+                    return Err(Error::Other(String::from_utf8_lossy(&m).into_owned()))
+                }
+                Some(_) => return Err(Error::Other("unexpected message from exec process".into())),
+            }
+        }
+    })();
+    if let Err(e) = r {
+        let _ = sys::kill(pid, libc::SIGKILL);
+        let _ = sys::waitpid(pid, 0);
+        return Err(e);
+    }
+    if let Some(p) = &o.pid_file {
+        super::create::write_pid_file(p, pid)?;
+    }
+    if o.detach {
+        return Ok(0);
+    }
+    Ok(super::ops::wait_forwarding_signals(pid))
+}
+
+enum Never {}
+
+fn child(ch: &Channel, joins: &[namespaces::Join], spec: &Spec, o: &ExecOpts) -> Result<Never> {
+    match ch.recv().ctx(|| "wait for parent".into())? {
+        Some((Tag::Go, _)) => {}
+        _ => return Err(Error::Other("parent went away".into())),
+    }
+    // SAFETY: an empty set unblocks every signal the parent blocked.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+    for j in joins.iter().filter(|j| j.typ != T::Pid) {
+        sys::setns(j.fd.as_raw_fd(), flag(j.typ))
+            .ctx(|| format!("join {} namespace", namespaces::proc_name(j.typ)))?;
+        if j.typ == T::User {
+            // SAFETY: plain syscalls; root in the joined user namespace.
+            unsafe {
+                libc::setresgid(0, 0, 0);
+                libc::setresuid(0, 0, 0);
+            }
+        }
+    }
+    sys::chdir_root()?;
+    if o.process.terminal().unwrap_or(false) {
+        let (master, slave) = process::console::open_pty()?;
+        if let Some(sz) = o.process.console_size() {
+            process::console::set_size(master.as_raw_fd(), sz.height() as u16, sz.width() as u16);
+        }
+        ch.send_fd("console", master.as_raw_fd())
+            .ctx(|| "send console".into())?;
+        drop(master);
+        process::console::become_tty(&slave, false)?;
+    }
+    let linux = spec.linux().as_ref();
+    let plan = process::prepare(&process::Ctx {
+        process: &o.process,
+        seccomp: linux.and_then(|l| l.seccomp().as_ref()),
+        setgroups: process::setgroups_allowed(),
+        preserve_fds: o.preserve_fds,
+        channel: Some(ch),
+        personality32: false,
+    })?;
+    // The channel is close-on-exec: the parent sees end-of-file once exec succeeded.
+    Err(process::exec(plan))
+}

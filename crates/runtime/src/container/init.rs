@@ -1,0 +1,200 @@
+//! The container's init: the forked child of `create`. It finishes the namespaces, builds the
+//! root filesystem, prepares the process, reports ready, waits on the exec fifo for `start`,
+//! and executes the user program. It never returns.
+
+use crate::cgroups::CgroupDir;
+use crate::error::{Context, Error, Result};
+use crate::hooks;
+use crate::namespaces::Plan;
+use crate::process;
+use crate::rootfs;
+use crate::spec::Bundle;
+use crate::sync::{Channel, Tag};
+use crate::sys;
+use oci_spec::runtime::{LinuxNamespaceType as T, LinuxPersonalityDomain};
+use std::os::fd::{AsRawFd, RawFd};
+
+/// What the init inherits from `create`.
+pub struct Args<'a> {
+    /// The bundle.
+    pub bundle: &'a Bundle,
+    /// Namespace plan.
+    pub plan: &'a Plan,
+    /// Channel to the parent.
+    pub channel: Channel,
+    /// O_PATH fd of the exec fifo.
+    pub fifo_fd: RawFd,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--no-new-keyring`.
+    pub no_new_keyring: bool,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+    /// The container's cgroups (for the cgroup mount).
+    pub cgroups: &'a [CgroupDir],
+}
+
+/// Runs the init; exits the process on failure after reporting the error to the parent.
+pub fn run(a: Args) -> ! {
+    let e = match body(&a) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = a.channel.send(Tag::Error, e.to_string().as_bytes());
+    // SAFETY: _exit never returns and runs no destructors (this is a forked child).
+    unsafe { libc::_exit(1) }
+}
+
+enum Never {}
+
+fn body(a: &Args) -> Result<Never> {
+    // Signals blocked by the parent (run) must not stay blocked in the container.
+    // SAFETY: an empty set unblocks everything.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+    let spec = &a.bundle.spec;
+    let ch = &a.channel;
+    let state_json = match ch.recv().ctx(|| "wait for parent".into())? {
+        Some((Tag::Go, p)) => String::from_utf8_lossy(&p).into_owned(),
+        _ => return Err(Error::Other("parent went away".into())),
+    };
+    let userns = a.plan.creates(T::User);
+    if userns {
+        // SAFETY: plain syscalls; we are root in our new user namespace once the maps exist.
+        unsafe {
+            libc::setresgid(0, 0, 0);
+            libc::setresuid(0, 0, 0);
+        }
+    }
+    a.plan.join_all(true)?;
+    if a.plan.unshare_flags != 0 {
+        sys::unshare(a.plan.unshare_flags).ctx(|| "unshare cgroup/time namespace".into())?;
+    }
+    for (clock, secs, ns) in &a.bundle.time_offsets {
+        sys::write_file("/proc/self/timens_offsets", &format!("{clock} {secs} {ns}"))
+            .ctx(|| format!("time offset {clock}"))?;
+    }
+    if !a.no_new_keyring {
+        join_session_keyring(&a.bundle.dir);
+    }
+    if a.plan.has(T::Uts) {
+        if let Some(h) = spec.hostname().as_deref() {
+            // SAFETY: pointer and length describe `h`.
+            sys::cvt(unsafe { libc::sethostname(h.as_ptr() as *const libc::c_char, h.len()) })
+                .ctx(|| format!("sethostname {h:?}"))?;
+        }
+        if let Some(d) = spec.domainname().as_deref() {
+            // SAFETY: pointer and length describe `d`.
+            sys::cvt(unsafe { libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()) })
+                .ctx(|| format!("setdomainname {d:?}"))?;
+        }
+    }
+    // Our own fd directory on the host's procfs, to open the fifo after pivot_root.
+    let proc_fd = sys::open("/proc/self/fd", libc::O_DIRECTORY | libc::O_RDONLY, 0)
+        .ctx(|| "open /proc/self/fd".into())?;
+    let rootfs_str = a.bundle.rootfs.to_string_lossy().into_owned();
+    let cgroup_mounts: Vec<(String, String)> = a
+        .cgroups
+        .iter()
+        .map(|d| (d.hierarchy.clone(), d.path.to_string_lossy().into_owned()))
+        .collect();
+    let _root_fd = rootfs::prepare(
+        spec,
+        &rootfs::Setup {
+            rootfs: &rootfs_str,
+            cgroups: &cgroup_mounts,
+            cgroupns: a.plan.has(T::Cgroup),
+            netns: a.plan.has(T::Network),
+            userns: a.plan.has(T::User),
+        },
+    )?;
+    let hooks = spec.hooks().as_ref();
+    let has = |v: Option<&Vec<oci_spec::runtime::Hook>>| v.is_some_and(|v| !v.is_empty());
+    if hooks.is_some_and(|h| has(h.prestart().as_ref()) || has(h.create_runtime().as_ref())) {
+        ch.send(Tag::Hooks, b"").ctx(|| "request hooks".into())?;
+        match ch.recv().ctx(|| "wait for hooks".into())? {
+            Some((Tag::Go, _)) => {}
+            _ => return Err(Error::Other("parent went away during hooks".into())),
+        }
+    }
+    if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
+        hooks::run("createContainer", h, &state_json)?;
+    }
+    if a.no_pivot {
+        rootfs::pivot::move_root(&rootfs_str)?;
+    } else {
+        rootfs::pivot::pivot_root(&rootfs_str)?;
+    }
+    if let Some(s) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        process::sysctl::apply(s)?;
+    }
+    rootfs::finish(spec)?;
+    let proc_ = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("process is missing".into()))?;
+    if proc_.terminal().unwrap_or(false) {
+        let (master, slave) = process::console::open_pty()?;
+        if let Some(sz) = proc_.console_size() {
+            process::console::set_size(master.as_raw_fd(), sz.height() as u16, sz.width() as u16);
+        }
+        ch.send_fd("console", master.as_raw_fd())
+            .ctx(|| "send console".into())?;
+        drop(master);
+        process::console::become_tty(&slave, true)?;
+    }
+    let linux = spec.linux().as_ref();
+    let personality32 = linux
+        .and_then(|l| l.personality().as_ref())
+        .is_some_and(|p| p.domain() == LinuxPersonalityDomain::PerLinux32);
+    let plan = process::prepare(&process::Ctx {
+        process: proc_,
+        seccomp: linux.and_then(|l| l.seccomp().as_ref()),
+        setgroups: process::setgroups_allowed(),
+        preserve_fds: a.preserve_fds,
+        channel: Some(ch),
+        personality32,
+    })?;
+    ch.send(Tag::Ready, b"").ctx(|| "report ready".into())?;
+    // Block until `start` opens the fifo for reading.
+    let fifo = sys::openat(
+        proc_fd.as_raw_fd(),
+        &a.fifo_fd.to_string(),
+        libc::O_WRONLY,
+        0,
+    )
+    .ctx(|| "open exec fifo".into())?;
+    sys::write_all(fifo.as_raw_fd(), b"0").ctx(|| "write exec fifo".into())?;
+    drop(fifo);
+    drop(proc_fd);
+    if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
+        hooks::run("startContainer", h, &state_json)?;
+    }
+    let e = process::exec(plan);
+    // The parent is gone once start returned: say it on the container's stderr.
+    let msg = format!("strata-runc: {e}\n");
+    let _ = sys::write_all(2, msg.as_bytes());
+    // SAFETY: _exit in the forked child.
+    unsafe { libc::_exit(127) }
+}
+
+/// A fresh session keyring per container, so containers do not share the host's (runc does the
+/// same unless --no-new-keyring). Failure is not fatal: some hosts forbid keyctl.
+fn join_session_keyring(bundle: &std::path::Path) {
+    let name = format!(
+        "_ses.{}",
+        bundle
+            .file_name()
+            .map(|f| f.to_string_lossy())
+            .unwrap_or_default()
+    );
+    let Ok(c) = sys::cstr(&name) else { return };
+    // SAFETY: KEYCTL_JOIN_SESSION_KEYRING (1) with a valid C string.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, 1, c.as_ptr()) };
+    if r < 0 {
+        crate::logging::debug("session keyring not created");
+    }
+}

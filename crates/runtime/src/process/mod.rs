@@ -1,0 +1,192 @@
+//! What is applied to a process between the container's rootfs and `execve`: shared by the
+//! container's init and by `exec`.
+
+pub mod caps;
+pub mod console;
+pub mod fds;
+pub mod lsm;
+pub mod rlimits;
+pub mod seccomp;
+pub mod sysctl;
+pub mod user;
+
+use crate::error::{Error, Result};
+use crate::sync::Channel;
+use crate::sys;
+use libseccomp::ScmpFilterContext;
+use oci_spec::runtime::{LinuxSeccomp, Process};
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+
+/// Inputs to [`prepare`].
+pub struct Ctx<'a> {
+    /// The process to run.
+    pub process: &'a Process,
+    /// The container's seccomp profile.
+    pub seccomp: Option<&'a LinuxSeccomp>,
+    /// Whether /proc/self/setgroups allows setgroups (false in some user namespaces).
+    pub setgroups: bool,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+    /// Where to send the seccomp notify fd.
+    pub channel: Option<&'a Channel>,
+    /// Personality domain from the spec (LINUX32 gives PER_LINUX32).
+    pub personality32: bool,
+}
+
+/// Everything needed for the final `execve`.
+pub struct ExecPlan {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    deferred_seccomp: Option<ScmpFilterContext>,
+}
+
+fn cstrings(v: &[String], what: &str) -> Result<Vec<CString>> {
+    v.iter()
+        .map(|s| {
+            CString::new(s.as_str()).map_err(|_| Error::Spec(format!("{what} {s:?} contains NUL")))
+        })
+        .collect()
+}
+
+/// Finds the program: a name with a slash is used as is; otherwise PATH from the process's
+/// environment (or the default) is searched, as runc does.
+pub fn find_program(arg0: &str, env: &[String]) -> Result<String> {
+    let executable = |p: &str| {
+        sys::cstr(p)
+            .map(|c| {
+                // SAFETY: valid C string.
+                let ok = unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0;
+                ok && std::fs::metadata(p).map(|m| m.is_file()).unwrap_or(false)
+            })
+            .unwrap_or(false)
+    };
+    if arg0.contains('/') {
+        if executable(arg0) {
+            return Ok(arg0.to_string());
+        }
+        let why = match std::fs::metadata(arg0) {
+            Err(e) => e.to_string(),
+            Ok(m) if m.is_dir() => "is a directory".into(),
+            Ok(_) => "permission denied".into(),
+        };
+        return Err(Error::Other(format!("exec {arg0:?}: {why}")));
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let cand = format!("{}/{arg0}", dir.trim_end_matches('/'));
+        if executable(&cand) {
+            return Ok(cand);
+        }
+    }
+    Err(Error::Other(format!(
+        "exec {arg0:?}: executable file not found in $PATH"
+    )))
+}
+
+/// Applies everything to the calling process except a seccomp filter that must come last, and
+/// returns the plan for [`exec`].
+pub fn prepare(c: &Ctx) -> Result<ExecPlan> {
+    let p = c.process;
+    if let Some(adj) = p.oom_score_adj() {
+        crate::rootfs::paths::write_proc("/proc/self/oom_score_adj", &adj.to_string()).map_err(|e| {
+            if adj < 0 {
+                Error::Other(format!(
+                    "oomScoreAdj {adj}: {e}: a negative value needs CAP_SYS_RESOURCE, which this host does not grant"
+                ))
+            } else {
+                e
+            }
+        })?;
+    }
+    if let Some(r) = p.rlimits() {
+        rlimits::apply(r)?;
+    }
+    if c.personality32 {
+        // SAFETY: personality with an integer argument.
+        unsafe { libc::personality(0x0008) }; // PER_LINUX32
+    }
+    if let Some(a) = p.apparmor_profile() {
+        lsm::apparmor(a)?;
+    }
+    if let Some(l) = p.selinux_label() {
+        lsm::selinux(l)?;
+    }
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    let mut deferred = None;
+    if let Some(s) = c.seccomp {
+        let notify = seccomp::uses_notify(s);
+        let filter = seccomp::build(s, nnp)?;
+        if !nnp || notify {
+            // Without noNewPrivileges the filter needs CAP_SYS_ADMIN: load it while we have it.
+            if let Some(fd) = seccomp::load(&filter, notify)? {
+                if let Some(ch) = c.channel {
+                    ch.send_fd("seccomp", fd.as_raw_fd())
+                        .map_err(|e| Error::io("send seccomp listener", e))?;
+                }
+            }
+        } else {
+            deferred = Some(filter);
+        }
+    }
+    let sets = p
+        .capabilities()
+        .as_ref()
+        .map(caps::Sets::from_spec)
+        .unwrap_or_default();
+    caps::drop_bounding(&sets)?;
+    user::switch(p.user(), c.setgroups)?;
+    caps::apply(&sets)?;
+    let cwd = p.cwd().to_string_lossy().into_owned();
+    let cc = sys::cstr(&cwd).map_err(|e| Error::io(format!("cwd {cwd}"), e))?;
+    // SAFETY: valid C string.
+    sys::cvt(unsafe { libc::chdir(cc.as_ptr()) })
+        .map_err(|e| Error::io(format!("chdir to cwd {cwd}"), e))?;
+    // CVE-2024-21626: a cwd reached through a leaked descriptor lies outside the root, which
+    // getcwd reports as unreachable. Refuse to run there.
+    match std::env::current_dir() {
+        Ok(d) if d.is_absolute() => {}
+        _ => {
+            return Err(Error::Other(format!(
+                "cwd {cwd} resolves outside the container's root filesystem: refusing"
+            )))
+        }
+    }
+    let env: Vec<String> = p.env().clone().unwrap_or_default();
+    let args = p.args().clone().unwrap_or_default();
+    let prog = find_program(&args[0], &env)?;
+    if nnp {
+        // SAFETY: prctl with integer arguments.
+        sys::cvt(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+            .map_err(|e| Error::io("set no_new_privs", e))?;
+    }
+    fds::cloexec_from(3 + c.preserve_fds);
+    Ok(ExecPlan {
+        path: CString::new(prog).map_err(|_| Error::Spec("program path contains NUL".into()))?,
+        argv: cstrings(&args, "argument")?,
+        envp: cstrings(&env, "environment entry")?,
+        deferred_seccomp: deferred,
+    })
+}
+
+/// Loads a deferred seccomp filter and executes the program. Returns only on failure.
+pub fn exec(plan: ExecPlan) -> Error {
+    if let Some(f) = &plan.deferred_seccomp {
+        if let Err(e) = seccomp::load(f, false) {
+            return e;
+        }
+    }
+    let e = sys::execve(&plan.path, &plan.argv, &plan.envp);
+    Error::Other(format!("exec {:?}: {e}", plan.path))
+}
+
+/// Whether setgroups is allowed (false when /proc/self/setgroups says "deny").
+pub fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true)
+}

@@ -1,0 +1,143 @@
+//! The container's root filesystem: everything between a new mount namespace and a process
+//! whose `/` is the bundle's rootfs.
+
+pub mod cgroupfs;
+pub mod devices;
+pub mod mounts;
+pub mod options;
+pub mod paths;
+pub mod pivot;
+pub mod safe_path;
+
+use crate::error::{Context, Error, Result};
+use crate::sys;
+use oci_spec::runtime::Spec;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// Inputs to [`prepare`] besides the spec.
+pub struct Setup<'a> {
+    /// Absolute rootfs path on the host.
+    pub rootfs: &'a str,
+    /// Host cgroup directories per hierarchy name.
+    pub cgroups: &'a [(String, String)],
+    /// Own cgroup namespace.
+    pub cgroupns: bool,
+    /// Own network namespace.
+    pub netns: bool,
+    /// Inside a new user namespace (devices are bind-mounted, not created).
+    pub userns: bool,
+}
+
+/// Before pivot_root: propagation, the rootfs bind, the spec's mounts, devices and links.
+/// Returns an fd of the rootfs mount.
+pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
+    let linux = spec.linux().as_ref();
+    // Nothing mounted from here on may propagate back to the host.
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty());
+    let flag = match prop {
+        Some(p) => options::propagation_flag(p).ok_or_else(|| {
+            Error::Spec(format!("rootfsPropagation {p:?} is not a propagation mode"))
+        })?,
+        None => libc::MS_SLAVE | libc::MS_REC,
+    };
+    // The mount tree must be slave or private while the rootfs is set up; shared is applied
+    // at the end (after pivot) as runc does.
+    let setup_flag = if flag & libc::MS_SHARED != 0 {
+        libc::MS_SLAVE | libc::MS_REC
+    } else {
+        flag
+    };
+    sys::mount(None, "/", None, setup_flag, None)
+        .ctx(|| "make / private to the container".into())?;
+    sys::mount(
+        Some(s.rootfs),
+        s.rootfs,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .ctx(|| format!("bind rootfs {}", s.rootfs))?;
+    let root = sys::open(s.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
+        .ctx(|| format!("open rootfs {}", s.rootfs))?;
+    let env = mounts::MountEnv {
+        root: root.as_raw_fd(),
+        cgroups: s.cgroups,
+        cgroupns: s.cgroupns,
+        netns: s.netns,
+    };
+    let mut dev_is_bound = false;
+    for m in spec.mounts().iter().flatten() {
+        let dest = m.destination();
+        if mounts::under_proc(dest) && dest != std::path::Path::new("/proc") {
+            let t = m.typ().as_deref().unwrap_or("");
+            if t != "proc" && !is_bind(m) {
+                return Err(Error::Spec(format!(
+                    "mount on {}: only binds and procfs may be mounted under /proc",
+                    dest.display()
+                )));
+            }
+        }
+        if dest == std::path::Path::new("/proc") && m.typ().as_deref() != Some("proc") {
+            return Err(Error::Spec(
+                "mount on /proc: must be of type proc (CVE-2019-16884)".into(),
+            ));
+        }
+        if dest == std::path::Path::new("/dev") && is_bind(m) {
+            dev_is_bound = true;
+        }
+        mounts::mount_one(&env, m)?;
+    }
+    if !dev_is_bound {
+        let mut nodes = devices::defaults();
+        for d in linux
+            .and_then(|l| l.devices().as_ref())
+            .into_iter()
+            .flatten()
+        {
+            let n = devices::from_spec(d);
+            nodes.retain(|x| x.path != n.path);
+            nodes.push(n);
+        }
+        devices::create(root.as_raw_fd(), &nodes, s.userns)?;
+        devices::links(root.as_raw_fd())?;
+    }
+    Ok(root)
+}
+
+fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
+/// After pivot_root: masked and read-only paths, the read-only root, final propagation.
+pub fn finish(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    if let Some(p) = linux.and_then(|l| l.readonly_paths().as_ref()) {
+        paths::readonly(p)?;
+    }
+    if let Some(p) = linux.and_then(|l| l.masked_paths().as_ref()) {
+        paths::mask(p)?;
+    }
+    if let Some(p) = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(options::propagation_flag)
+    {
+        if p & libc::MS_SHARED != 0 {
+            sys::mount(None, "/", None, p, None).ctx(|| "rootfs propagation".into())?;
+        }
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        paths::readonly_root()?;
+    }
+    Ok(())
+}
