@@ -4,6 +4,9 @@ use crate::error::{Error, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::{Path, PathBuf};
 
+/// A time namespace offset: (clock, seconds, nanoseconds).
+pub type TimeOffset = (String, i64, u32);
+
 /// A loaded bundle: its absolute directory, the parsed spec, the raw config bytes and the
 /// absolute rootfs path.
 pub struct Bundle {
@@ -16,7 +19,7 @@ pub struct Bundle {
     /// Absolute path of the root filesystem.
     pub rootfs: PathBuf,
     /// `linux.timeOffsets` as (clock, seconds, nanoseconds).
-    pub time_offsets: Vec<(String, i64, u32)>,
+    pub time_offsets: Vec<TimeOffset>,
 }
 
 /// Reads and checks `<dir>/config.json`.
@@ -70,7 +73,7 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
 
 /// Parses a configuration, taking `linux.timeOffsets` out first: the spec gives each clock an
 /// object (`{"secs": 1, "nanosecs": 0}`), which oci-spec 0.7 cannot read.
-pub fn parse_full(raw: &[u8]) -> std::result::Result<(Spec, Vec<(String, i64, u32)>), String> {
+pub fn parse_full(raw: &[u8]) -> std::result::Result<(Spec, Vec<TimeOffset>), String> {
     if !raw.windows(11).any(|w| w == b"timeOffsets") {
         return Ok((parse(raw)?, Vec::new()));
     }
