@@ -60,6 +60,27 @@ impl Default for MachineConfig {
     }
 }
 
+/// One `drives` entry: a raw image behind virtio-blk.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Drive {
+    /// Name of the drive (its virtio-blk id).
+    pub drive_id: String,
+    /// Raw image file.
+    pub path_on_host: PathBuf,
+    /// Open read-only and refuse guest writes.
+    #[serde(default)]
+    pub is_read_only: bool,
+    /// Accepted for Firecracker compatibility (the root= argument is left to the user).
+    #[serde(default)]
+    pub is_root_device: bool,
+}
+
+/// `entropy` section: a virtio-rng device.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Entropy {}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +97,12 @@ pub struct VmConfig {
     /// KVM device node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kvm_path: Option<PathBuf>,
+    /// virtio-blk drives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drives: Vec<Drive>,
+    /// virtio-rng device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entropy: Option<Entropy>,
 }
 
 impl VmConfig {
@@ -121,6 +148,30 @@ impl VmConfig {
         }
         crate::allocator::memory::check_size(m.mem_size_mib)?;
         crate::boot::loader::probe_kernel(&b.kernel_image_path)?;
+        let mut ids = std::collections::HashSet::new();
+        for d in &self.drives {
+            if !ids.insert(&d.drive_id) {
+                return Err(Error::Config(format!(
+                    "drive {}: duplicate drive_id",
+                    d.drive_id
+                )));
+            }
+            std::fs::metadata(&d.path_on_host).map_err(|e| {
+                Error::Config(format!(
+                    "drive {}: {}: {e}",
+                    d.drive_id,
+                    d.path_on_host.display()
+                ))
+            })?;
+        }
+        let ndev = self.drives.len() + self.entropy.is_some() as usize;
+        let max = (crate::allocator::layout::LAST_IRQ - crate::allocator::layout::VIRTIO_FIRST_IRQ
+            + 1) as usize;
+        if ndev > max {
+            return Err(Error::Config(format!(
+                "{ndev} virtio devices: at most {max}"
+            )));
+        }
         if let Some(i) = &b.initrd_path {
             std::fs::metadata(i).map_err(|e| Error::Boot {
                 path: i.clone(),

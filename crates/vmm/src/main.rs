@@ -6,7 +6,7 @@
 
 use clap::Parser;
 use std::path::PathBuf;
-use strata_vmm::config::{BootSource, VmConfig};
+use strata_vmm::config::{BootSource, Drive, Entropy, VmConfig};
 use strata_vmm::error::{Error, EXIT_VMM_PANIC};
 
 /// A KVM microVM monitor. Boots an ELF (PVH or 64-bit entry) or bzImage kernel with an
@@ -41,6 +41,12 @@ struct Cli {
     /// KVM device node.
     #[arg(long)]
     kvm: Option<PathBuf>,
+    /// Add a virtio-blk drive: PATH[,ro] (repeatable).
+    #[arg(long, value_name = "PATH[,ro]")]
+    drive: Vec<String>,
+    /// Add a virtio-rng device.
+    #[arg(long)]
+    rng: bool,
     /// Log level (error, warn, info, debug, trace); logs go to stderr.
     #[arg(long, default_value = "warn")]
     log_level: String,
@@ -77,6 +83,21 @@ fn build_config(cli: &Cli) -> Result<VmConfig, Error> {
     }
     if let Some(k) = &cli.kvm {
         cfg.kvm_path = Some(k.clone());
+    }
+    for (i, d) in cli.drive.iter().enumerate() {
+        let (path, ro) = match d.strip_suffix(",ro") {
+            Some(p) => (p, true),
+            None => (d.as_str(), false),
+        };
+        cfg.drives.push(Drive {
+            drive_id: format!("drive{i}"),
+            path_on_host: path.into(),
+            is_read_only: ro,
+            is_root_device: false,
+        });
+    }
+    if cli.rng {
+        cfg.entropy = Some(Entropy {});
     }
     Ok(cfg)
 }

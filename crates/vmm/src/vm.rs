@@ -1,6 +1,7 @@
 //! Building a VM from a configuration and running it to its end.
 
 use crate::allocator::bus::{Bus, SharedDevice};
+use crate::allocator::irq::IrqAllocator;
 use crate::allocator::layout::*;
 use crate::allocator::memory::{self, GuestMemoryMmap};
 use crate::boot::{self, loader, params, Entry};
@@ -9,6 +10,7 @@ use crate::dispatcher::exit::VcpuOutcome;
 use crate::dispatcher::kick;
 use crate::dispatcher::vcpu::{self, Buses, VcpuShared};
 use crate::error::{Error, Result};
+use crate::interpreter::virtio::{block::Block, mmio::MmioTransport, rng::Rng, VirtioDevice};
 use crate::interpreter::{i8042::I8042, pvpanic::PvPanic, serial::LineOut, serial::SerialDevice};
 use kvm_bindings::{kvm_pit_config, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY};
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
@@ -72,6 +74,48 @@ fn serial_out(spec: Option<&str>) -> Result<crate::interpreter::serial::ConsoleO
     }
 }
 
+/// Creates the configured virtio devices, puts each on the MMIO bus with its own interrupt
+/// line, and returns what the DSDT must announce.
+fn attach_virtio_devices(
+    cfg: &VmConfig,
+    vm: &VmFd,
+    mem: &GuestMemoryMmap,
+    mmio: &mut Bus,
+) -> Result<Vec<boot::acpi::MmioDeviceInfo>> {
+    let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
+    for d in &cfg.drives {
+        let b = Block::open(&d.path_on_host, d.is_read_only, &d.drive_id).map_err(|e| {
+            Error::Config(format!(
+                "drive {}: {}: {e}",
+                d.drive_id,
+                d.path_on_host.display()
+            ))
+        })?;
+        devices.push(Box::new(b));
+    }
+    if cfg.entropy.is_some() {
+        devices.push(Box::new(Rng::default()));
+    }
+    let mut irqs = IrqAllocator::new(VIRTIO_FIRST_IRQ, LAST_IRQ);
+    let mut info = Vec::new();
+    for (i, dev) in devices.into_iter().enumerate() {
+        let irq = irqs.allocate()?;
+        let base = VIRTIO_MMIO_BASE + i as u64 * VIRTIO_MMIO_SIZE;
+        let evt = EventFd::new(libc::EFD_NONBLOCK)
+            .map_err(|e| Error::io("interpreter: virtio irq eventfd", e))?;
+        vm.register_irqfd(&evt, irq)
+            .map_err(|e| Error::kvm("register virtio irqfd", e))?;
+        let t = MmioTransport::new(dev, mem.clone(), evt);
+        mmio.insert(base, VIRTIO_MMIO_SIZE, Arc::new(Mutex::new(t)))?;
+        info.push(boot::acpi::MmioDeviceInfo {
+            base,
+            len: VIRTIO_MMIO_SIZE,
+            irq,
+        });
+    }
+    Ok(info)
+}
+
 impl Vm {
     /// Validates `cfg` and builds the VM: nothing of the guest runs yet.
     pub fn build(cfg: &VmConfig) -> Result<Vm> {
@@ -112,7 +156,8 @@ impl Vm {
         };
         let cmdline = cfg.cmdline();
         params::write_cmdline(&mem, &cmdline)?;
-        let mmio_devices: Vec<boot::acpi::MmioDeviceInfo> = Vec::new();
+        let mut mmio = Bus::new();
+        let mmio_devices = attach_virtio_devices(cfg, &vm, &mem, &mut mmio)?;
         let rsdp = boot::acpi::write_tables(&mem, mc.vcpu_count, &mmio_devices)?;
         boot::mptable::write(&mem, mc.vcpu_count)?;
         match kernel.entry {
@@ -138,7 +183,6 @@ impl Vm {
             Arc::new(Mutex::new(I8042::new())),
         )?;
         pio.insert(PVPANIC_PORT as u64, 1, Arc::new(Mutex::new(PvPanic)))?;
-        let mmio = Bus::new();
 
         let cpuid = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)

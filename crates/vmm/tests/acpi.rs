@@ -9,6 +9,8 @@ fn guest_walks_acpi_and_mp_tables() {
         return;
     }
     let k = guest("acpi");
+    let d = scratch_file("acpi-disk", &[0u8; 4096]);
+    let d = d.to_str().unwrap();
     let o = run_vmm(&[
         "--kernel",
         k.to_str().unwrap(),
@@ -16,6 +18,11 @@ fn guest_walks_acpi_and_mp_tables() {
         "32",
         "--vcpus",
         "3",
+        "--drive",
+        d,
+        "--drive",
+        &format!("{d},ro"),
+        "--rng",
     ]);
     let out = stdout(&o);
     assert_eq!(
@@ -36,6 +43,8 @@ fn guest_walks_acpi_and_mp_tables() {
         assert!(t.ends_with(" 0000000000000000"), "bad checksum: {t}");
     }
     assert_eq!(kvh(&out, "MADT_CPUS"), 3);
+    // The DSDT announces every virtio-mmio device (Debian kernels have no cmdline devices).
+    assert_eq!(kvh(&out, "VIRTIO_MMIO_DEVICES"), 3, "{out}");
     assert_eq!(kvh(&out, "MP_SUM"), 0);
     assert_eq!(kvh(&out, "MP_TABLE_SUM"), 0);
     assert_eq!(kvh(&out, "MP_CPUS"), 3);
