@@ -1,0 +1,75 @@
+//! `strata`: the daemonless, podman-compatible command line of the Strata stack.
+//! For now it carries the image commands; the engine adds run/exec/ps later, one file per
+//! command group under `commands/`.
+
+mod commands;
+mod progress;
+
+use anyhow::Result;
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Global options (podman's spelling).
+#[derive(Debug, clap::Args, Clone)]
+pub struct Global {
+    /// Where the image store lives.
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_ROOT",
+        default_value = "/var/lib/strata"
+    )]
+    pub root: PathBuf,
+    /// Where run-time state lives (mount points).
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_RUNROOT",
+        default_value = "/run/strata"
+    )]
+    pub runroot: PathBuf,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, global = true, default_value = "warn")]
+    pub log_level: String,
+    /// Per-registry settings (TOML: default_registry, [[registry]] location/insecure/mirrors).
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_REGISTRIES_CONF",
+        default_value = "/etc/strata/registries.toml"
+    )]
+    pub registries_conf: PathBuf,
+}
+
+/// strata: containers, pods and images, daemonless.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    cmd: commands::Command,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.global.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    if let Err(e) = run(cli) {
+        eprintln!("Error: {e:#}");
+        std::process::exit(125);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(commands::dispatch(&cli.global, cli.cmd))
+}

@@ -1,0 +1,149 @@
+//! `image mount`: an image's read-only root filesystem, as an overlayfs of its snapshots
+//! (a read-only bind mount for one layer), or a flattened copy where overlayfs is missing.
+
+use crate::error::{Error, IoResultExt, Result};
+use crate::oci::Compression;
+use crate::store::{ImageRecord, Store};
+use crate::unpack::{apply_tar, decompress, fsops, ApplyOptions, WhiteoutMode};
+use rustix::mount::{self as rmount, MountFlags, UnmountFlags};
+use std::io::BufReader;
+use std::path::PathBuf;
+
+/// How a mount was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountKind {
+    /// overlayfs with the snapshots as lower dirs.
+    Overlay,
+    /// read-only bind mount of the only snapshot.
+    Bind,
+    /// a flattened copy (no overlayfs).
+    Copy,
+}
+
+fn mount_dir(store: &Store, img: &ImageRecord) -> PathBuf {
+    store.runroot.join("mounts").join(img.id.hex())
+}
+
+fn is_mountpoint(p: &std::path::Path) -> bool {
+    let Some(parent) = p.parent() else {
+        return false;
+    };
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(p), std::fs::metadata(parent)) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev() || a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Mounts the image read-only and returns the path. Idempotent. `force_copy` skips
+/// overlayfs (tests, and filesystems that cannot be overlay lower dirs).
+pub fn mount(store: &Store, img: &ImageRecord, force_copy: bool) -> Result<(PathBuf, MountKind)> {
+    if !store.complete(img) {
+        return Err(Error::NotFound(format!(
+            "snapshots of image {}",
+            img.id.short()
+        )));
+    }
+    let dir = mount_dir(store, img);
+    let merged = dir.join("merged");
+    let flat = dir.join("flat");
+    if is_mountpoint(&merged) {
+        return Ok((merged, MountKind::Overlay));
+    }
+    if flat.is_dir() {
+        return Ok((flat, MountKind::Copy));
+    }
+    std::fs::create_dir_all(&merged).op(format!("create {}", merged.display()))?;
+    if !force_copy {
+        let lowers: Vec<String> = img
+            .layers
+            .iter()
+            .rev()
+            .map(|l| store.snapshots.path(&l.chain_id).display().to_string())
+            .collect();
+        let r = if lowers.len() == 1 {
+            rmount::mount_bind(lowers[0].as_str(), &merged).and_then(|_| {
+                rmount::mount_remount(&merged, MountFlags::BIND | MountFlags::RDONLY, "")
+            })
+        } else {
+            let data = format!("lowerdir={}", lowers.join(":"));
+            rmount::mount(
+                "overlay",
+                &merged,
+                "overlay",
+                MountFlags::RDONLY,
+                data.as_str(),
+            )
+        };
+        match r {
+            Ok(()) => {
+                let kind = if lowers.len() == 1 {
+                    MountKind::Bind
+                } else {
+                    MountKind::Overlay
+                };
+                return Ok((merged, kind));
+            }
+            Err(e) => tracing::info!(error = %e, "overlay mount failed, copying instead"),
+        }
+    }
+    let _ = std::fs::remove_dir(&merged);
+    let tmp = store.snapshots.temp_dir("flat-");
+    std::fs::create_dir_all(&tmp).op(format!("create {}", tmp.display()))?;
+    let guard = TempDir(tmp.clone());
+    flatten(store, img, &tmp)?;
+    std::fs::rename(&tmp, &flat).op(format!("create {}", flat.display()))?;
+    std::mem::forget(guard);
+    Ok((flat, MountKind::Copy))
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Re-applies the image's layer blobs, in order, onto `dest` (whiteouts delete).
+pub fn flatten(store: &Store, img: &ImageRecord, dest: &std::path::Path) -> Result<()> {
+    let root = fsops::open_trusted_dir(dest).op(format!("open {}", dest.display()))?;
+    let opts = ApplyOptions {
+        whiteouts: WhiteoutMode::Flatten,
+        rootless: store.rootless,
+    };
+    for l in &img.layers {
+        let f = store.content.open_blob(&l.digest)?;
+        let comp = Compression::from_media_type(&l.media_type)?;
+        let dec =
+            decompress::decoder(BufReader::with_capacity(1 << 20, f), comp).op("decompress")?;
+        apply_tar(dec, &root, opts).map_err(|e| e.context(format!("layer {}", l.digest)))?;
+    }
+    Ok(())
+}
+
+/// Unmounts (or removes the flattened copy of) an image. Returns whether it was mounted.
+pub fn unmount(store: &Store, img: &ImageRecord) -> Result<bool> {
+    let dir = mount_dir(store, img);
+    let merged = dir.join("merged");
+    let flat = dir.join("flat");
+    let mut was = false;
+    if is_mountpoint(&merged) {
+        rmount::unmount(&merged, UnmountFlags::DETACH)
+            .op(format!("unmount {}", merged.display()))?;
+        was = true;
+    }
+    if flat.is_dir() {
+        std::fs::remove_dir_all(&flat).op(format!("remove {}", flat.display()))?;
+        was = true;
+    }
+    let _ = std::fs::remove_dir(&merged);
+    let _ = std::fs::remove_dir(&dir);
+    Ok(was)
+}
+
+/// Whether an image is mounted.
+pub fn is_mounted(store: &Store, img: &ImageRecord) -> bool {
+    let dir = mount_dir(store, img);
+    is_mountpoint(&dir.join("merged")) || dir.join("flat").is_dir()
+}

@@ -1,0 +1,432 @@
+//! An OCI distribution / Docker registry v2 client for one repository on one endpoint:
+//! anonymous, basic and bearer-token auth from the `WWW-Authenticate` challenge, retries
+//! of idempotent requests, and ranged blob requests for resumption.
+
+use super::auth::{parse_challenge, Credentials};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::oci::MANIFEST_ACCEPT;
+use reqwest::header::{
+    HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RANGE, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Largest manifest or config accepted.
+pub const MAX_DOC: u64 = 8 << 20;
+
+/// How to reach a registry.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// host\[:port\].
+    pub host: String,
+    /// Plain http and no TLS verification.
+    pub insecure: bool,
+}
+
+/// A client for `host/repository`.
+pub struct RegistryClient {
+    http: reqwest::Client,
+    base: String,
+    /// The endpoint host.
+    pub host: String,
+    /// The repository.
+    pub repo: String,
+    creds: Option<Credentials>,
+    auth: Mutex<Option<String>>,
+    extra_scopes: Vec<String>,
+}
+
+fn http_err(e: reqwest::Error) -> Error {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    Error::Http(msg.to_lowercase())
+}
+
+fn transient(e: &reqwest::Error) -> bool {
+    e.is_connect() || e.is_timeout() || e.is_request()
+}
+
+/// Builds the shared HTTP client.
+pub fn http_client(insecure: bool) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+        .danger_accept_invalid_certs(insecure)
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(16)
+        .build()
+        .map_err(http_err)
+}
+
+async fn error_of(resp: Response) -> Error {
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    let msg = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            let e = v.get("errors")?.get(0)?.clone();
+            Some(format!(
+                "{} {}",
+                e.get("code").and_then(|c| c.as_str()).unwrap_or(""),
+                e.get("message").and_then(|c| c.as_str()).unwrap_or("")
+            ))
+        })
+        .unwrap_or_else(|| {
+            body.lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(120)
+                .collect()
+        });
+    Error::Registry {
+        status,
+        message: msg.trim().to_lowercase(),
+    }
+}
+
+impl RegistryClient {
+    /// A client for `repo` at `ep`, with optional credentials. `extra_scopes` are added to
+    /// token requests (cross-repository mounts need pull on the source).
+    pub fn new(
+        http: reqwest::Client,
+        ep: &Endpoint,
+        repo: &str,
+        creds: Option<Credentials>,
+        extra_scopes: Vec<String>,
+    ) -> Self {
+        let scheme = if ep.insecure { "http" } else { "https" };
+        RegistryClient {
+            http,
+            base: format!("{scheme}://{}", ep.host),
+            host: ep.host.clone(),
+            repo: repo.into(),
+            creds,
+            auth: Mutex::new(None),
+            extra_scopes,
+        }
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/v2/{}/{tail}", self.base, self.repo)
+    }
+
+    /// Resolves a `Location` header against the endpoint.
+    fn location(&self, resp: &Response) -> Result<String> {
+        let loc = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .ok_or_else(|| Error::Http("upload: no location header".into()))?;
+        Ok(
+            if loc.starts_with("http://") || loc.starts_with("https://") {
+                loc.to_string()
+            } else {
+                format!("{}{loc}", self.base)
+            },
+        )
+    }
+
+    async fn authenticate(&self, challenge: Option<&HeaderValue>, push: bool) -> Result<()> {
+        let ch = challenge
+            .and_then(|h| h.to_str().ok())
+            .and_then(parse_challenge)
+            .ok_or_else(|| {
+                Error::Auth(format!(
+                    "{}: no usable www-authenticate challenge",
+                    self.host
+                ))
+            })?;
+        let header = match ch.scheme.as_str() {
+            "basic" => {
+                let c = self.creds.as_ref().ok_or_else(|| {
+                    Error::Auth(format!(
+                        "{}: credentials required (strata login)",
+                        self.host
+                    ))
+                })?;
+                c.basic()
+            }
+            "bearer" => {
+                let realm = ch.params.get("realm").ok_or_else(|| {
+                    Error::Auth(format!("{}: bearer challenge without realm", self.host))
+                })?;
+                let action = if push { "pull,push" } else { "pull" };
+                let mut q: Vec<(String, String)> = Vec::new();
+                if let Some(s) = ch.params.get("service") {
+                    q.push(("service".into(), s.clone()));
+                }
+                q.push(("scope".into(), format!("repository:{}:{action}", self.repo)));
+                for s in &self.extra_scopes {
+                    q.push(("scope".into(), s.clone()));
+                }
+                let mut rb = self.http.get(realm).query(&q);
+                if let Some(c) = &self.creds {
+                    rb = rb.header(AUTHORIZATION, c.basic());
+                }
+                let resp = rb.send().await.map_err(http_err)?;
+                if resp.status() == StatusCode::UNAUTHORIZED
+                    || resp.status() == StatusCode::FORBIDDEN
+                {
+                    return Err(Error::Auth(format!(
+                        "{}: token request refused (bad credentials?)",
+                        self.host
+                    )));
+                }
+                if !resp.status().is_success() {
+                    return Err(error_of(resp).await.context(format!("token from {realm}")));
+                }
+                let body = resp.bytes().await.map_err(http_err)?;
+                let v: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|e| Error::Auth(format!("{}: bad token response: {e}", self.host)))?;
+                let tok = v
+                    .get("token")
+                    .or_else(|| v.get("access_token"))
+                    .and_then(|t| t.as_str())
+                    .ok_or_else(|| {
+                        Error::Auth(format!("{}: token response without token", self.host))
+                    })?;
+                format!("Bearer {tok}")
+            }
+            other => {
+                return Err(Error::Auth(format!(
+                    "{}: unsupported auth scheme {other}",
+                    self.host
+                )))
+            }
+        };
+        *self.auth.lock().expect("auth lock") = Some(header);
+        Ok(())
+    }
+
+    /// Sends a request built by `build`, authenticating on a 401 and retrying transient
+    /// failures of idempotent requests.
+    async fn send<F: Fn() -> RequestBuilder>(
+        &self,
+        build: F,
+        idempotent: bool,
+        push: bool,
+    ) -> Result<Response> {
+        let mut authed = false;
+        let mut tries = 0u32;
+        loop {
+            let mut rb = build();
+            if let Some(a) = self.auth.lock().expect("auth lock").clone() {
+                rb = rb.header(AUTHORIZATION, a);
+            }
+            let resp = match rb.send().await {
+                Ok(r) => r,
+                Err(e) if idempotent && transient(&e) && tries < 2 => {
+                    tries += 1;
+                    tracing::debug!(host = %self.host, error = %e, "retrying");
+                    tokio::time::sleep(Duration::from_millis(150 * tries as u64)).await;
+                    continue;
+                }
+                Err(e) => return Err(http_err(e)),
+            };
+            if resp.status() == StatusCode::UNAUTHORIZED {
+                if authed {
+                    return Err(Error::Auth(format!("{}: credentials rejected", self.host)));
+                }
+                self.authenticate(resp.headers().get(WWW_AUTHENTICATE), push)
+                    .await?;
+                authed = true;
+                continue;
+            }
+            if idempotent && resp.status().is_server_error() && tries < 2 {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(150 * tries as u64)).await;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// Checks the `/v2/` endpoint with authentication (used by `login`).
+    pub async fn ping(&self) -> Result<()> {
+        let url = format!("{}/v2/", self.base);
+        let resp = self.send(|| self.http.get(&url), true, false).await?;
+        if !resp.status().is_success() {
+            return Err(error_of(resp).await);
+        }
+        Ok(())
+    }
+
+    /// Fetches a manifest by tag or digest: body and content type.
+    pub async fn get_manifest(&self, reference: &str) -> Result<(Vec<u8>, Option<String>)> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let resp = self
+            .send(
+                || self.http.get(&url).header(ACCEPT, MANIFEST_ACCEPT),
+                true,
+                false,
+            )
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(Error::NotFound(format!(
+                "manifest {}:{reference}",
+                self.repo
+            )));
+        }
+        if !resp.status().is_success() {
+            return Err(error_of(resp).await);
+        }
+        let ct = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .map(str::to_string);
+        if resp.content_length().is_some_and(|l| l > MAX_DOC) {
+            return Err(Error::invalid("manifest", "larger than 8 MiB"));
+        }
+        let body = resp.bytes().await.map_err(http_err)?;
+        Ok((body.to_vec(), ct))
+    }
+
+    /// Fetches a small blob (config) and verifies digest and size.
+    pub async fn get_blob_small(&self, d: &Digest, size: u64) -> Result<Vec<u8>> {
+        if size > MAX_DOC {
+            return Err(Error::invalid("config", "larger than 8 MiB"));
+        }
+        let resp = self.blob(d, 0).await?;
+        let body = resp.bytes().await.map_err(http_err)?;
+        crate::digest::check(d, Some(size), &Digest::of(&body), body.len() as u64)?;
+        Ok(body.to_vec())
+    }
+
+    /// Starts a blob download at byte `offset` (206 expected when offset > 0; a 200 means
+    /// the server ignored the range and the caller must skip `offset` bytes).
+    pub async fn blob(&self, d: &Digest, offset: u64) -> Result<Response> {
+        let url = self.url(&format!("blobs/{d}"));
+        let resp = self
+            .send(
+                || {
+                    let rb = self.http.get(&url);
+                    if offset > 0 {
+                        rb.header(RANGE, format!("bytes={offset}-"))
+                    } else {
+                        rb
+                    }
+                },
+                true,
+                false,
+            )
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(Error::NotFound(format!("blob {d} in {}", self.repo)));
+        }
+        if !resp.status().is_success() {
+            return Err(error_of(resp).await);
+        }
+        Ok(resp)
+    }
+
+    /// Whether the repository has a blob (HEAD).
+    pub async fn blob_exists(&self, d: &Digest) -> Result<bool> {
+        let url = self.url(&format!("blobs/{d}"));
+        let resp = self.send(|| self.http.head(&url), true, true).await?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(error_of(resp).await),
+        }
+    }
+
+    /// Tries a cross-repository mount of `d` from `from`; true when mounted.
+    pub async fn mount_blob(&self, d: &Digest, from: &str) -> Result<bool> {
+        let url = self.url("blobs/uploads/");
+        let q = [("mount", d.to_string()), ("from", from.to_string())];
+        let resp = self
+            .send(|| self.http.post(&url).query(&q), false, true)
+            .await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(true),
+            s if s.is_success() => {
+                // The registry opened an upload instead; cancel it.
+                if let Ok(loc) = self.location(&resp) {
+                    let _ = self
+                        .send(|| self.http.request(Method::DELETE, &loc), false, true)
+                        .await;
+                }
+                Ok(false)
+            }
+            _ => Err(error_of(resp).await),
+        }
+    }
+
+    /// Uploads a blob monolithically (POST then PUT with the digest).
+    pub async fn upload_blob(&self, d: &Digest, path: &std::path::Path, size: u64) -> Result<()> {
+        let url = self.url("blobs/uploads/");
+        let resp = self.send(|| self.http.post(&url), false, true).await?;
+        if !resp.status().is_success() {
+            return Err(error_of(resp).await);
+        }
+        let loc = self.location(&resp)?;
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        let put = format!("{loc}{sep}digest={d}");
+        let auth = self.auth.lock().expect("auth lock").clone();
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+        let mut rb = self
+            .http
+            .put(&put)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(tokio_util_stream(file)));
+        if let Some(a) = auth {
+            rb = rb.header(AUTHORIZATION, a);
+        }
+        let resp = rb.send().await.map_err(http_err)?;
+        if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
+            return Err(error_of(resp).await);
+        }
+        Ok(())
+    }
+
+    /// Uploads a manifest under a tag or digest.
+    pub async fn put_manifest(&self, reference: &str, body: &[u8], media_type: &str) -> Result<()> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let resp = self
+            .send(
+                || {
+                    self.http
+                        .put(&url)
+                        .header(CONTENT_TYPE, media_type)
+                        .body(body.to_vec())
+                },
+                true,
+                true,
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(error_of(resp).await);
+        }
+        Ok(())
+    }
+}
+
+/// A stream of 1 MiB chunks of a file, for upload bodies.
+fn tokio_util_stream(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::unfold(Some(file), |state| async move {
+        let mut f = state?;
+        let mut buf = vec![0u8; 1 << 20];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), Some(f)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+}

@@ -1,0 +1,184 @@
+//! Snapshots: one directory per layer chain id, holding that layer's diff in overlayfs
+//! upper-dir format (whiteouts as 0/0 character devices, opaque dirs marked by xattr).
+//! A snapshot is built in a temporary directory and renamed into place only when
+//! complete and synced, so no command ever sees a half-unpacked one.
+
+use super::content::temp_name;
+use crate::digest::Digest;
+use crate::error::{Error, IoResultExt, Result};
+use crate::unpack::fsops::{self, mkdir_all_in_root, open_dir_in_root};
+use crate::unpack::DeferredLink;
+use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// The snapshot directories of a store.
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    dir: PathBuf,
+    tmp: PathBuf,
+}
+
+/// A snapshot being built. Dropping it removes the temporary directory.
+pub struct PendingSnapshot {
+    /// The temporary directory.
+    pub path: PathBuf,
+    /// An fd of it, the root for confined application.
+    pub fd: OwnedFd,
+    done: bool,
+}
+
+impl Drop for PendingSnapshot {
+    fn drop(&mut self) {
+        if !self.done {
+            // remove_dir_all does not follow symlinks inside the tree.
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+impl Snapshots {
+    /// Opens (creating) the snapshot area under `root`.
+    pub fn open(root: &Path) -> Result<Self> {
+        let dir = root.join("snapshots");
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&dir).op(format!("create {}", dir.display()))?;
+        fs::create_dir_all(&tmp).op(format!("create {}", tmp.display()))?;
+        Ok(Snapshots { dir, tmp })
+    }
+
+    /// Path of a chain id's snapshot.
+    pub fn path(&self, chain: &Digest) -> PathBuf {
+        self.dir.join(chain.hex())
+    }
+
+    /// Whether a snapshot exists (complete: incomplete ones are never renamed in).
+    pub fn has(&self, chain: &Digest) -> bool {
+        self.path(chain).is_dir()
+    }
+
+    /// Starts a new snapshot in a temporary directory.
+    pub fn prepare(&self) -> Result<PendingSnapshot> {
+        let path = self.tmp.join(temp_name("snap-"));
+        fs::create_dir(&path).op(format!("create {}", path.display()))?;
+        let fd = fsops::open_trusted_dir(&path).op(format!("open {}", path.display()))?;
+        Ok(PendingSnapshot {
+            path,
+            fd,
+            done: false,
+        })
+    }
+
+    /// A fresh temporary directory for other uses (flattened mounts).
+    pub fn temp_dir(&self, prefix: &str) -> PathBuf {
+        self.tmp.join(temp_name(prefix))
+    }
+
+    /// Resolves deferred hard links against `lowers` (top first), syncs the snapshot and
+    /// renames it into place as `chain`. If another process committed the same chain id
+    /// meanwhile, this one is discarded.
+    pub fn commit(
+        &self,
+        mut p: PendingSnapshot,
+        chain: &Digest,
+        links: &[DeferredLink],
+        lowers: &[Digest],
+    ) -> Result<()> {
+        for l in links {
+            self.copy_up_link(&p.fd, l, lowers)
+                .map_err(|e| e.context(format!("hard link {:?}", l.link.join("/"))))?;
+        }
+        rfs::syncfs(p.fd.as_fd()).op("syncfs snapshot")?;
+        let dest = self.path(chain);
+        match fs::rename(&p.path, &dest) {
+            Ok(()) => {
+                p.done = true;
+                if let Ok(d) = fs::File::open(&self.dir) {
+                    let _ = d.sync_all();
+                }
+                Ok(())
+            }
+            Err(_) if dest.is_dir() => Ok(()), // raced with another pull: keep theirs, drop ours
+            Err(e) => Err(Error::io(format!("commit snapshot {}", chain.short()), e)),
+        }
+    }
+
+    /// A hard link to a file of a lower layer becomes a copy of that file in this layer.
+    fn copy_up_link(&self, root: &OwnedFd, l: &DeferredLink, lowers: &[Digest]) -> Result<()> {
+        for lower in lowers {
+            let lfd = fsops::open_trusted_dir(&self.path(lower)).op("open lower snapshot")?;
+            let src = match rfs::openat2(
+                lfd.as_fd(),
+                l.target.join("/").as_str(),
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV,
+            ) {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(e) => return Err(Error::io("open link target", e.into())),
+            };
+            let st = rfs::fstat(src.as_fd()).op("stat link target")?;
+            if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::RegularFile {
+                return Err(Error::Unsafe {
+                    entry: l.link.join("/"),
+                    msg: "hard link to a non-regular file".into(),
+                });
+            }
+            let (base, parent) = l.link.split_last().expect("non-empty link");
+            let pfd = mkdir_all_in_root(root, parent).op("open link parent")?;
+            let _ = fsops::remove_all_at(&pfd, base);
+            let dst = rfs::openat(
+                pfd.as_fd(),
+                base.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .op("create link copy")?;
+            let mut from = fs::File::from(src);
+            let mut to = fs::File::from(dst);
+            std::io::copy(&mut from, &mut to).op("copy link target")?;
+            let _ = rfs::fchown(&to, Some(st_uid(&st)), Some(st_gid(&st)));
+            rfs::fchmod(&to, Mode::from_raw_mode(st.st_mode & 0o7777)).op("chmod link copy")?;
+            return Ok(());
+        }
+        let _ = open_dir_in_root; // resolution is always rooted in a lower snapshot
+        Err(Error::NotFound(format!(
+            "hard link target {:?}",
+            l.target.join("/")
+        )))
+    }
+
+    /// All snapshot chain ids.
+    pub fn list(&self) -> Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir).op("list snapshots")?.flatten() {
+            if let Ok(d) = Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a snapshot: renamed out of sight first, then deleted.
+    pub fn remove(&self, chain: &Digest) -> Result<()> {
+        let src = self.path(chain);
+        let trash = self.tmp.join(temp_name("del-"));
+        match fs::rename(&src, &trash) {
+            Ok(()) => fs::remove_dir_all(&trash).op(format!("remove snapshot {}", chain.short())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("remove snapshot {}", chain.short()), e)),
+        }
+    }
+}
+
+fn st_uid(st: &rfs::Stat) -> rfs::Uid {
+    // SAFETY: the uid comes from the kernel's stat of an existing file, so it is valid.
+    unsafe { rfs::Uid::from_raw(st.st_uid) }
+}
+
+fn st_gid(st: &rfs::Stat) -> rfs::Gid {
+    // SAFETY: as for `st_uid`.
+    unsafe { rfs::Gid::from_raw(st.st_gid) }
+}

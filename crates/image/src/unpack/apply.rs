@@ -1,0 +1,442 @@
+//! Applies one tar layer to a directory, confined to it (see `fsops`).
+
+use super::fsops::{
+    self, clean_components, lstat_at, mkdir_all_in_root, open_dir_in_root, remove_all_at,
+};
+use crate::error::{Error, Result};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::io::Errno;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+
+/// How whiteouts are represented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhiteoutMode {
+    /// Keep the layer as an overlayfs upper dir: whiteouts become 0/0 character devices,
+    /// opaque dirs get `trusted.overlay.opaque=y`. Used for snapshots.
+    Overlay,
+    /// Apply onto a flattened tree: whiteouts delete, opaque markers empty the directory.
+    Flatten,
+}
+
+/// Options of one application.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    /// Whiteout handling.
+    pub whiteouts: WhiteoutMode,
+    /// Rootless store: no chown, device nodes refused.
+    pub rootless: bool,
+}
+
+/// A hard link whose target is not in this layer (it lives in a lower layer).
+#[derive(Debug, Clone)]
+pub struct DeferredLink {
+    /// The link's own path components.
+    pub link: Vec<String>,
+    /// The target's path components.
+    pub target: Vec<String>,
+}
+
+/// What an application did.
+#[derive(Debug, Default, Clone)]
+pub struct ApplyStats {
+    /// Entries applied.
+    pub entries: u64,
+    /// Bytes of file content written.
+    pub bytes: u64,
+    /// Entries refused and skipped (devices in rootless mode).
+    pub skipped: u64,
+    /// Hard links to lower layers, resolved when the snapshot is committed.
+    pub deferred_links: Vec<DeferredLink>,
+}
+
+fn uid(u: u64) -> rfs::Uid {
+    // SAFETY: any u32 is a valid uid for fchown; the only special value (-1, "unchanged")
+    // cannot be produced because tar ids are clamped below u32::MAX.
+    unsafe { rfs::Uid::from_raw(u.min(u32::MAX as u64 - 1) as u32) }
+}
+
+fn gid(g: u64) -> rfs::Gid {
+    // SAFETY: as for `uid`.
+    unsafe { rfs::Gid::from_raw(g.min(u32::MAX as u64 - 1) as u32) }
+}
+
+fn ts(mtime: u64) -> Timestamps {
+    let t = Timespec {
+        tv_sec: mtime as i64,
+        tv_nsec: 0,
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+/// Whether an xattr from an archive may be set. Overlay's own attributes are refused:
+/// an image could otherwise forge opaque markers or redirects in the snapshot.
+pub fn xattr_allowed(name: &str) -> bool {
+    (name.starts_with("user.") || name.starts_with("security.") || name.starts_with("trusted."))
+        && !name.starts_with("trusted.overlay.")
+        && !name.starts_with("user.overlay.")
+}
+
+struct Applier<'a> {
+    root: &'a OwnedFd,
+    opts: ApplyOptions,
+    stats: ApplyStats,
+    cache: Option<(Vec<String>, OwnedFd)>,
+    dir_times: Vec<(Vec<String>, u64)>,
+    buf: Vec<u8>,
+}
+
+/// Applies the tar stream `r` to the directory `root`.
+pub fn apply_tar<R: Read>(r: R, root: &OwnedFd, opts: ApplyOptions) -> Result<ApplyStats> {
+    let mut a = Applier {
+        root,
+        opts,
+        stats: ApplyStats::default(),
+        cache: None,
+        dir_times: Vec::new(),
+        buf: vec![0u8; 1 << 20],
+    };
+    let mut ar = tar::Archive::new(r);
+    for e in ar.entries().map_err(|e| Error::io("read tar", e))? {
+        let mut e = e.map_err(|e| Error::io("read tar entry", e))?;
+        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        a.entry(&mut e, &name).map_err(|err| match err {
+            Error::Unsafe { .. } => err,
+            other => other.context(format!("entry {name:?}")),
+        })?;
+        a.stats.entries += 1;
+    }
+    a.cache = None;
+    // Directory mtimes last: creating children changed them.
+    for (comps, mtime) in std::mem::take(&mut a.dir_times) {
+        if let Ok(fd) = open_dir_in_root(root, &comps) {
+            let _ = rfs::futimens(fd.as_fd(), &ts(mtime));
+        }
+    }
+    // Drain trailing blocks so the caller's digest covers the whole stream.
+    let mut inner = ar.into_inner();
+    std::io::copy(&mut inner, &mut std::io::sink()).map_err(|e| Error::io("read tar", e))?;
+    Ok(a.stats)
+}
+
+fn sys(op: &str, name: &str, e: Errno) -> Error {
+    Error::io(format!("{op} {name:?}"), e.into())
+}
+
+impl Applier<'_> {
+    /// Takes the parent directory fd (from the cache, or resolved and created).
+    fn take_parent(&mut self, comps: &[String], name: &str) -> Result<OwnedFd> {
+        match self.cache.take() {
+            Some((p, fd)) if p.as_slice() == comps => Ok(fd),
+            _ => mkdir_all_in_root(self.root, comps).map_err(|e| sys("open parent of", name, e)),
+        }
+    }
+
+    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>, name: &str) -> Result<()> {
+        let comps = clean_components(name);
+        // An entry at or above the cached parent may replace it: drop the cache.
+        if let Some((p, _)) = &self.cache {
+            if p.starts_with(&comps) {
+                self.cache = None;
+            }
+        }
+        let h = e.header().clone();
+        let kind = h.entry_type();
+        let mode = h.mode().unwrap_or(0o644) & 0o7777;
+        let (uid_, gid_) = (h.uid().unwrap_or(0), h.gid().unwrap_or(0));
+        let mtime = h.mtime().unwrap_or(0);
+        let Some((base, parent)) = comps.split_last() else {
+            // The root itself ("./"): only its metadata.
+            if kind.is_dir() {
+                self.set_dir_meta(&[], mode, uid_, gid_, mtime, e)?;
+            }
+            return Ok(());
+        };
+        if self.opts.rootless && (kind.is_character_special() || kind.is_block_special()) {
+            tracing::warn!(entry = name, "device node refused in a rootless store");
+            self.stats.skipped += 1;
+            return Ok(());
+        }
+        let p = self.take_parent(parent, name)?;
+        let r = if let Some(wh) = base.strip_prefix(".wh.") {
+            self.whiteout(&p, parent, wh, name)
+        } else {
+            self.entry_at(&p, &comps, e, name)
+        };
+        self.cache = Some((parent.to_vec(), p));
+        r
+    }
+
+    fn entry_at<R: Read>(
+        &mut self,
+        p: &OwnedFd,
+        comps: &[String],
+        e: &mut tar::Entry<'_, R>,
+        name: &str,
+    ) -> Result<()> {
+        let base = comps.last().expect("non-empty").clone();
+        let h = e.header().clone();
+        let kind = h.entry_type();
+        let mode = h.mode().unwrap_or(0o644) & 0o7777;
+        let (uid_, gid_) = (h.uid().unwrap_or(0), h.gid().unwrap_or(0));
+        let mtime = h.mtime().unwrap_or(0);
+        let opts = self.opts;
+        // Replace whatever is there, unless both are directories.
+        if let Some(st) = lstat_at(p, &base).map_err(|e| sys("stat", name, e))? {
+            if !(kind.is_dir() && fsops::is_dir(&st)) {
+                remove_all_at(p, &base).map_err(|e| sys("remove", name, e))?;
+            }
+        }
+        let set_owner = |fd: &OwnedFd| -> Result<()> {
+            if !opts.rootless {
+                rfs::fchown(fd.as_fd(), Some(uid(uid_)), Some(gid(gid_)))
+                    .map_err(|e| sys("chown", name, e))?;
+            }
+            Ok(())
+        };
+        if kind.is_dir() {
+            match rfs::mkdirat(p.as_fd(), base.as_str(), Mode::from_raw_mode(0o700)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(err) => return Err(sys("mkdir", name, err)),
+            }
+            return self.set_dir_meta(comps, mode, uid_, gid_, mtime, e);
+        }
+        if kind.is_file() || kind == tar::EntryType::Continuous {
+            let fd = rfs::openat(
+                p.as_fd(),
+                base.as_str(),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .map_err(|err| sys("create", name, err))?;
+            let mut f = std::fs::File::from(fd);
+            loop {
+                let n = e
+                    .read(&mut self.buf)
+                    .map_err(|err| Error::io("read tar", err))?;
+                if n == 0 {
+                    break;
+                }
+                f.write_all(&self.buf[..n])
+                    .map_err(|err| Error::io(format!("write {name:?}"), err))?;
+                self.stats.bytes += n as u64;
+            }
+            let fd = OwnedFd::from(f);
+            set_owner(&fd)?;
+            rfs::fchmod(fd.as_fd(), Mode::from_raw_mode(mode))
+                .map_err(|err| sys("chmod", name, err))?;
+            set_xattrs(&fd, e, name)?;
+            rfs::futimens(fd.as_fd(), &ts(mtime)).map_err(|err| sys("utimes", name, err))?;
+            return Ok(());
+        }
+        if kind.is_symlink() {
+            let target = e
+                .link_name_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            rfs::symlinkat(target.as_str(), p.as_fd(), base.as_str())
+                .map_err(|err| sys("symlink", name, err))?;
+            if !opts.rootless {
+                rfs::chownat(
+                    p.as_fd(),
+                    base.as_str(),
+                    Some(uid(uid_)),
+                    Some(gid(gid_)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|err| sys("chown", name, err))?;
+            }
+            let _ = rfs::utimensat(
+                p.as_fd(),
+                base.as_str(),
+                &ts(mtime),
+                AtFlags::SYMLINK_NOFOLLOW,
+            );
+            return Ok(());
+        }
+        if kind.is_hard_link() {
+            let target = e
+                .link_name_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let tcomps = clean_components(&target);
+            let Some((tbase, tparent)) = tcomps.split_last() else {
+                return Err(Error::Unsafe {
+                    entry: name.into(),
+                    msg: "hard link to the root directory".into(),
+                });
+            };
+            let tp = match open_dir_in_root(self.root, tparent) {
+                Ok(fd) => Some(fd),
+                Err(Errno::NOENT) | Err(Errno::NOTDIR) => None,
+                Err(err) => return Err(sys("open link target parent of", name, err)),
+            };
+            let linked = match &tp {
+                Some(tp) => match lstat_at(tp, tbase)
+                    .map_err(|err| sys("stat link target of", name, err))?
+                {
+                    Some(st) if fsops::is_dir(&st) => {
+                        return Err(Error::Unsafe {
+                            entry: name.into(),
+                            msg: "hard link to a directory".into(),
+                        })
+                    }
+                    Some(_) => {
+                        rfs::linkat(
+                            tp.as_fd(),
+                            tbase.as_str(),
+                            p.as_fd(),
+                            base.as_str(),
+                            AtFlags::empty(),
+                        )
+                        .map_err(|err| sys("link", name, err))?;
+                        true
+                    }
+                    None => false,
+                },
+                None => false,
+            };
+            if !linked {
+                match opts.whiteouts {
+                    WhiteoutMode::Overlay => self.stats.deferred_links.push(DeferredLink {
+                        link: comps.to_vec(),
+                        target: tcomps.clone(),
+                    }),
+                    WhiteoutMode::Flatten => {
+                        return Err(Error::NotFound(format!(
+                            "hard link target {target:?} of {name:?}"
+                        )))
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+            let ft = if kind.is_character_special() {
+                FileType::CharacterDevice
+            } else if kind.is_block_special() {
+                FileType::BlockDevice
+            } else {
+                FileType::Fifo
+            };
+            let dev = rfs::makedev(
+                h.device_major().ok().flatten().unwrap_or(0),
+                h.device_minor().ok().flatten().unwrap_or(0),
+            );
+            rfs::mknodat(p.as_fd(), base.as_str(), ft, Mode::from_raw_mode(mode), dev)
+                .map_err(|err| sys("mknod", name, err))?;
+            if !opts.rootless {
+                rfs::chownat(
+                    p.as_fd(),
+                    base.as_str(),
+                    Some(uid(uid_)),
+                    Some(gid(gid_)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(|err| sys("chown", name, err))?;
+            }
+            let _ = rfs::utimensat(
+                p.as_fd(),
+                base.as_str(),
+                &ts(mtime),
+                AtFlags::SYMLINK_NOFOLLOW,
+            );
+            return Ok(());
+        }
+        tracing::debug!(entry = name, ?kind, "skipping unsupported tar entry type");
+        Ok(())
+    }
+
+    fn set_dir_meta<R: Read>(
+        &mut self,
+        comps: &[String],
+        mode: u32,
+        uid_: u64,
+        gid_: u64,
+        mtime: u64,
+        e: &mut tar::Entry<'_, R>,
+    ) -> Result<()> {
+        let name = comps.join("/");
+        let fd = open_dir_in_root(self.root, comps).map_err(|err| sys("open dir", &name, err))?;
+        if !self.opts.rootless {
+            rfs::fchown(fd.as_fd(), Some(uid(uid_)), Some(gid(gid_)))
+                .map_err(|err| sys("chown", &name, err))?;
+        }
+        rfs::fchmod(fd.as_fd(), Mode::from_raw_mode(mode))
+            .map_err(|err| sys("chmod", &name, err))?;
+        set_xattrs(&fd, e, &name)?;
+        self.dir_times.push((comps.to_vec(), mtime));
+        Ok(())
+    }
+
+    fn whiteout(&mut self, p: &OwnedFd, parent: &[String], wh: &str, name: &str) -> Result<()> {
+        let opts = self.opts;
+        if wh == ".wh..opq" {
+            match opts.whiteouts {
+                WhiteoutMode::Overlay => rfs::fsetxattr(
+                    p.as_fd(),
+                    "trusted.overlay.opaque",
+                    b"y",
+                    XattrFlags::empty(),
+                )
+                .map_err(|e| sys("mark opaque", name, e))?,
+                WhiteoutMode::Flatten => {
+                    fsops::clear_dir(p).map_err(|e| sys("clear opaque dir", name, e))?
+                }
+            }
+            return Ok(());
+        }
+        if wh.starts_with(".wh.") {
+            return Ok(()); // other AUFS metadata (.wh..wh.plnk ...): ignored
+        }
+        if wh.is_empty() || wh == "." || wh == ".." || wh.contains('/') {
+            return Err(Error::Unsafe {
+                entry: name.into(),
+                msg: "whiteout of an invalid name".into(),
+            });
+        }
+        // The parent is resolved inside the root, so a whiteout cannot reach outside it.
+        match opts.whiteouts {
+            WhiteoutMode::Overlay => {
+                remove_all_at(p, wh).map_err(|e| sys("remove", name, e))?;
+                rfs::mknodat(
+                    p.as_fd(),
+                    wh,
+                    FileType::CharacterDevice,
+                    Mode::empty(),
+                    rfs::makedev(0, 0),
+                )
+                .map_err(|e| sys("create whiteout", name, e))?;
+            }
+            WhiteoutMode::Flatten => {
+                let _ = parent;
+                remove_all_at(p, wh).map_err(|e| sys("remove", name, e))?
+            }
+        }
+        Ok(())
+    }
+}
+
+fn set_xattrs<R: Read>(fd: &OwnedFd, e: &mut tar::Entry<'_, R>, name: &str) -> Result<()> {
+    let Ok(Some(exts)) = e.pax_extensions() else {
+        return Ok(());
+    };
+    for ext in exts.flatten() {
+        let Ok(key) = ext.key() else { continue };
+        let Some(xname) = key.strip_prefix("SCHILY.xattr.") else {
+            continue;
+        };
+        if !xattr_allowed(xname) {
+            return Err(Error::Unsafe {
+                entry: name.into(),
+                msg: format!("xattr {xname} refused"),
+            });
+        }
+        rfs::fsetxattr(fd.as_fd(), xname, ext.value_bytes(), XattrFlags::empty())
+            .map_err(|err| sys(&format!("set xattr {xname} on"), name, err))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Safe layer unpacking: decompression and confined tar application.
+
+pub mod apply;
+pub mod decompress;
+pub mod fsops;
+
+pub use apply::{apply_tar, ApplyOptions, ApplyStats, DeferredLink, WhiteoutMode};
