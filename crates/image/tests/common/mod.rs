@@ -50,8 +50,8 @@ pub fn layout() -> PathBuf {
     static L: OnceLock<PathBuf> = OnceLock::new();
     L.get_or_init(|| {
         let out = std::env::temp_dir().join("strata-image-fixtures-v1");
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make-test-images.sh");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../image/tests/fixtures/make-test-images.sh");
         let st = Command::new("bash")
             .arg(script)
             .arg(&out)

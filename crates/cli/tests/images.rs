@@ -1,0 +1,310 @@
+//! The `strata` image commands end to end, against real docker-registry instances and
+//! skopeo (interoperability of save/load and push).
+
+#[path = "../../image/tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn cmd(&self, root: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg("--root")
+            .arg(self.path(root))
+            .arg("--runroot")
+            .arg(self.path(&format!("{root}-run")))
+            .arg("--registries-conf")
+            .arg(self.path("none.toml"))
+            .args(args)
+            .env("REGISTRY_AUTH_FILE", self.path("auth.json"))
+            .output()
+            .unwrap()
+    }
+    fn ok(&self, root: &str, args: &[&str]) -> String {
+        let o = self.cmd(root, args);
+        assert!(
+            o.status.success(),
+            "strata {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+    fn fail(&self, root: &str, args: &[&str]) -> String {
+        let o = self.cmd(root, args);
+        assert!(!o.status.success(), "strata {args:?} should fail");
+        String::from_utf8(o.stderr).unwrap()
+    }
+}
+
+/// Unmounts on drop (tests must not leave mounts behind).
+struct MountGuard<'a>(&'a Env, &'a str, String);
+
+impl Drop for MountGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.cmd(self.1, &["image", "unmount", &self.2]);
+    }
+}
+
+fn skopeo(args: &[&str]) {
+    let o = Command::new("skopeo").args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn pull_list_tag_inspect_rmi_prune() {
+    if !registry_prereqs() {
+        return;
+    }
+    let reg = Registry::start(false);
+    reg.push("busybox", "busybox:latest");
+    let e = Env::new();
+    let img = format!("{}/busybox:latest", reg.addr);
+    let id = e.ok("s", &["pull", "-q", "--tls-verify=false", &img]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64);
+    let again = e.cmd("s", &["pull", "--tls-verify=false", &img]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("up to date"));
+    let list: serde_json::Value =
+        serde_json::from_str(&e.ok("s", &["images", "--format", "json"])).unwrap();
+    assert_eq!(list[0]["Id"], id);
+    assert_eq!(list[0]["Names"][0], img);
+    e.ok("s", &["tag", &img, "localhost/mine:v1"]);
+    let table = e.ok("s", &["images"]);
+    assert!(
+        table.contains("localhost/mine") && table.contains("v1"),
+        "{table}"
+    );
+    let insp: serde_json::Value =
+        serde_json::from_str(&e.ok("s", &["inspect", "localhost/mine:v1"])).unwrap();
+    assert_eq!(insp[0]["Id"], id);
+    assert_eq!(insp[0]["Architecture"], "amd64");
+    assert_eq!(insp[0]["Config"]["Cmd"][0], "sh");
+    let out = e.ok("s", &["rmi", "localhost/mine:v1"]);
+    assert!(out.contains("Untagged: localhost/mine:v1"), "{out}");
+    let err = e.fail("s", &["inspect", "nosuch"]);
+    assert!(
+        err.contains("inspect nosuch: image nosuch: not found"),
+        "{err}"
+    );
+    let out = e.ok("s", &["rmi", &id[..12]]);
+    assert!(out.contains(&format!("Deleted: {id}")), "{out}");
+    assert_eq!(count(&e.path("s/blobs/sha256")), 0, "blobs collected");
+    assert_eq!(count(&e.path("s/snapshots")), 0, "snapshots collected");
+    // prune -a removes everything that is left.
+    e.ok("s", &["pull", "-q", "--tls-verify=false", &img]);
+    let out = e.ok("s", &["image", "prune", "-a"]);
+    assert!(out.contains(id), "{out}");
+    assert_eq!(e.ok("s", &["images", "-q"]), "");
+}
+
+#[test]
+fn login_logout_and_creds() {
+    if !registry_prereqs() {
+        return;
+    }
+    let reg = Registry::start(true);
+    reg.push("busybox", "busybox:latest");
+    let e = Env::new();
+    let img = format!("{}/busybox:latest", reg.addr);
+    let err = e.fail("s", &["pull", "--tls-verify=false", &img]);
+    assert!(
+        err.contains(&format!("pull {img}: authentication failed")),
+        "{err}"
+    );
+    let err = e.fail(
+        "s",
+        &[
+            "login",
+            "--tls-verify=false",
+            "-u",
+            USER,
+            "-p",
+            "wrong",
+            &reg.addr,
+        ],
+    );
+    assert!(err.contains("credentials rejected"), "{err}");
+    assert!(!e.path("auth.json").exists());
+    e.ok(
+        "s",
+        &[
+            "login",
+            "--tls-verify=false",
+            "-u",
+            USER,
+            "-p",
+            PASS,
+            &reg.addr,
+        ],
+    );
+    let auth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(e.path("auth.json")).unwrap()).unwrap();
+    assert!(auth["auths"][&reg.addr]["auth"].is_string());
+    e.ok("s", &["pull", "-q", "--tls-verify=false", &img]);
+    e.ok("s", &["logout", &reg.addr]);
+    e.fail("s2", &["pull", "--tls-verify=false", &img]);
+    e.ok(
+        "s2",
+        &[
+            "pull",
+            "-q",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{USER}:{PASS}"),
+            &img,
+        ],
+    );
+}
+
+#[test]
+fn save_load_interoperate_with_skopeo() {
+    if !registry_prereqs() {
+        return;
+    }
+    let reg = Registry::start(false);
+    reg.push("busybox", "busybox:latest");
+    let e = Env::new();
+    let img = format!("{}/busybox:latest", reg.addr);
+    let id = e
+        .ok("s", &["pull", "-q", "--tls-verify=false", &img])
+        .trim()
+        .to_string();
+    // strata save -> skopeo reads it and pushes it.
+    for (fmt, out, src) in [
+        (
+            "oci-dir",
+            "o-dir",
+            format!("oci:{}:latest", e.path("o-dir").display()),
+        ),
+        (
+            "oci-archive",
+            "o.tar",
+            format!("oci-archive:{}:latest", e.path("o.tar").display()),
+        ),
+        (
+            "docker-archive",
+            "d.tar",
+            format!("docker-archive:{}", e.path("d.tar").display()),
+        ),
+    ] {
+        e.ok(
+            "s",
+            &[
+                "save",
+                "--format",
+                fmt,
+                "-o",
+                e.path(out).to_str().unwrap(),
+                &img,
+            ],
+        );
+        let dest = format!("docker://{}/from-{fmt}:latest", reg.addr);
+        skopeo(&["copy", "-q", "--dest-tls-verify=false", &src, &dest]);
+        // ... and strata loads its own output back into an empty store with the same id.
+        let store = format!("l-{fmt}");
+        let out = e.ok(&store, &["load", "-q", "-i", e.path(out).to_str().unwrap()]);
+        assert_eq!(out.trim(), id, "{fmt}");
+    }
+    // skopeo writes -> strata loads.
+    let src = format!("docker://{img}");
+    let oa = e.path("sk.tar");
+    skopeo(&[
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        &src,
+        &format!("oci-archive:{}:busybox", oa.display()),
+    ]);
+    let out = e.ok("k1", &["load", "-i", oa.to_str().unwrap()]);
+    assert!(out.contains("localhost/busybox:latest"), "{out}");
+    let insp: serde_json::Value =
+        serde_json::from_str(&e.ok("k1", &["inspect", "localhost/busybox"])).unwrap();
+    assert_eq!(insp[0]["Id"], id);
+    let da = e.path("skd.tar");
+    skopeo(&[
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        &src,
+        &format!("docker-archive:{}:example.com/bb:v2", da.display()),
+    ]);
+    let out = e.ok("k2", &["load", "-i", da.to_str().unwrap()]);
+    assert!(out.contains("example.com/bb:v2"), "{out}");
+    let p = e.ok("k2", &["image", "mount", "example.com/bb:v2"]);
+    let _g = MountGuard(&e, "k2", "example.com/bb:v2".into());
+    assert!(Path::new(p.trim()).join("bin/busybox").is_file());
+    // A broken archive changes nothing.
+    std::fs::write(e.path("bad.tar"), b"not a tar at all").unwrap();
+    let before = tree(&e.path("k1"));
+    let err = e.fail("k1", &["load", "-i", e.path("bad.tar").to_str().unwrap()]);
+    assert!(err.contains("load "), "{err}");
+    assert_eq!(tree(&e.path("k1")), before);
+}
+
+#[test]
+fn push_checks_existing_blobs_and_mounts_across_repositories() {
+    if !registry_prereqs() {
+        return;
+    }
+    let reg = Registry::start(false);
+    reg.push("wh", "wh:latest");
+    let e = Env::new();
+    let img = format!("{}/wh:latest", reg.addr);
+    e.ok("s", &["pull", "-q", "--tls-verify=false", &img]);
+    // Same registry, other repository: blobs are mounted, not uploaded.
+    let dest = format!("{}/copy:v1", reg.addr);
+    let o = e.cmd("s", &["push", "--tls-verify=false", &img, &dest]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("mounted") && !err.contains(" done"), "{err}");
+    // Again: everything exists.
+    let o = e.cmd("s", &["push", "--tls-verify=false", &img, &dest]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("exists") && !err.contains("mounted"), "{err}");
+    // A fresh registry: uploaded; skopeo reads it back.
+    let reg2 = Registry::start(false);
+    let dest2 = format!("{}/up:v2", reg2.addr);
+    let o = e.cmd("s", &["push", "--tls-verify=false", &img, &dest2]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{dest2}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
+    // And it pulls back into an empty store.
+    e.ok("s2", &["pull", "-q", "--tls-verify=false", &dest2]);
+    let p = e.ok("s2", &["image", "mount", &dest2]);
+    let _g = MountGuard(&e, "s2", dest2.clone());
+    assert_eq!(
+        std::fs::read_to_string(Path::new(p.trim()).join("data/hello")).unwrap(),
+        "hello\n"
+    );
+}
