@@ -315,3 +315,92 @@ fn skopeo_manifest(img: &str) -> serde_json::Value {
     assert!(out.status.success());
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_and_short_names_from_registries_toml() {
+    if !registry_prereqs() {
+        return;
+    }
+    let primary = Registry::start(false);
+    primary.push("busybox", "library/busybox:latest");
+    let mirror = Registry::start(false);
+    mirror.push("wh", "library/busybox:latest"); // the mirror serves other content
+    let down = format!("127.0.0.1:{}", free_port());
+    let (_d, st) = store();
+    let mut o = opts();
+    o.tls_verify = None;
+    o.config = strata_image::registry::RegistriesConfig::parse(&format!(
+        "default_registry = \"{p}\"\n[[registry]]\nlocation = \"{p}\"\ninsecure = true\nmirrors = [\"{down}\", \"{m}\"]\n[[registry]]\nlocation = \"{down}\"\ninsecure = true\n[[registry]]\nlocation = \"{m}\"\ninsecure = true\n",
+        p = primary.addr,
+        m = mirror.addr
+    ))
+    .unwrap();
+    // A short name goes to the default registry; the dead mirror is skipped, the live one used.
+    let r = pull(st.clone(), &o, "library/busybox", Arc::new(NoProgress))
+        .await
+        .unwrap();
+    let rec = st.meta().find(&r.id.to_string()).unwrap().unwrap();
+    assert_eq!(rec.layers.len(), 2, "served by the mirror");
+    assert_eq!(r.name, format!("{}/library/busybox:latest", primary.addr));
+    // Without mirrors: the primary.
+    let mut o2 = o.clone();
+    o2.config.registries[0].mirrors.clear();
+    let (_d2, st2) = store();
+    let r = pull(st2.clone(), &o2, "library/busybox", Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(
+        st2.meta()
+            .find(&r.id.to_string())
+            .unwrap()
+            .unwrap()
+            .layers
+            .len(),
+        1
+    );
+}
+
+/// Unmounts a tmpfs on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_during_unpack_leaves_store_unchanged() {
+    if !registry_prereqs() {
+        return;
+    }
+    if !rustix::process::geteuid().is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "needs root to mount a tmpfs"
+        );
+        eprintln!("SKIP: needs root");
+        return;
+    }
+    let reg = Registry::start(false);
+    reg.push("busybox", "busybox:latest");
+    let d = tempfile::tempdir().unwrap();
+    let mnt = d.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    rustix::mount::mount(
+        "tmpfs",
+        &mnt,
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        "size=1200k",
+    )
+    .unwrap();
+    let _g = Tmpfs(mnt.clone());
+    let st = Arc::new(Store::open(&mnt.join("root"), &d.path().join("run")).unwrap());
+    let img = format!("{}/busybox:latest", reg.addr);
+    let e = assert_fails_cleanly(&st, &opts(), &img, "layer sha256:").await;
+    assert!(
+        e.contains("No space left") || e.contains("os error 28"),
+        "{e}"
+    );
+}
