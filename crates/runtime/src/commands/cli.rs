@@ -27,8 +27,8 @@ pub struct Cli {
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility (rootless mode is detected).
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "auto")]
-    pub rootless: Option<String>,
+    #[arg(long = "rootless", id = "global_rootless", num_args = 0..=1, default_missing_value = "auto")]
+    pub global_rootless: Option<String>,
     /// Accepted for runc compatibility (checkpointing is not supported).
     #[arg(long, global = true, hide = true)]
     pub criu: Option<String>,

@@ -1,0 +1,271 @@
+//! Test harness: busybox-static bundles, a private state root per test, and cleanup of every
+//! container, cgroup and temp dir a test makes, even when it fails.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The runtime binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_strata-runc")
+}
+
+/// Fails under CI=true when a prerequisite is missing; elsewhere prints SKIP and returns false.
+pub fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("prerequisite missing under CI: {what}");
+    }
+    eprintln!("SKIP: {what}");
+    false
+}
+
+/// Whether we run as root (the integration tests need it).
+pub fn root() -> bool {
+    // SAFETY: getuid never fails.
+    require(
+        unsafe { libc::getuid() } == 0,
+        "integration tests must run as root",
+    )
+}
+
+/// The cgroup parent every container of this test process is placed under.
+pub fn cgroup_parent() -> String {
+    format!("/strata-test-{}", std::process::id())
+}
+
+/// A temporary busybox bundle.
+pub struct Bundle {
+    pub dir: tempfile::TempDir,
+    pub config: Value,
+}
+
+fn make_rootfs(rootfs: &Path) {
+    for d in [
+        "bin",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "etc",
+        "root",
+        "mnt",
+        "home/user",
+    ] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is installed");
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for a in String::from_utf8_lossy(&list.stdout).lines() {
+        if a != "busybox" && !a.is_empty() {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
+        }
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
+    std::fs::write(rootfs.join("etc/hostname"), "localhost\n").unwrap();
+}
+
+impl Bundle {
+    /// A bundle running `args`, with the runtime's default spec (terminal off, rootfs
+    /// writable, cgroup under this test's parent).
+    pub fn new(name: &str, args: &[&str]) -> Bundle {
+        let dir = tempfile::Builder::new()
+            .prefix("strata-test-bundle")
+            .tempdir()
+            .unwrap();
+        make_rootfs(&dir.path().join("rootfs"));
+        let out = Command::new(bin())
+            .args(["spec", "-b"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
+        config["process"]["terminal"] = json!(false);
+        config["process"]["args"] = json!(args);
+        config["root"]["readonly"] = json!(false);
+        config["linux"]["cgroupsPath"] = json!(format!("{}/{name}", cgroup_parent()));
+        let b = Bundle { dir, config };
+        b.save();
+        b
+    }
+
+    /// Applies an edit to config.json.
+    pub fn edit(&mut self, f: impl FnOnce(&mut Value)) -> &mut Self {
+        f(&mut self.config);
+        self.save();
+        self
+    }
+
+    fn save(&self) {
+        std::fs::write(
+            self.path().join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+}
+
+/// A private state root; dropping it force-deletes its containers and removes this test's
+/// cgroups.
+pub struct Rt {
+    pub root: tempfile::TempDir,
+}
+
+impl Default for Rt {
+    fn default() -> Self {
+        Rt::new()
+    }
+}
+
+impl Rt {
+    pub fn new() -> Rt {
+        Rt {
+            root: tempfile::Builder::new()
+                .prefix("strata-test-root")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--root").arg(self.root.path());
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Runs the runtime with `args`. Output goes through files, not pipes: a created or
+    /// detached container keeps the runtime's stdio open, and a pipe would never see EOF.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut c = self.cmd();
+        c.args(args);
+        output_via_files(&mut c)
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "strata-runc {args:?} failed ({}): {}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// `state` JSON of a container.
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    /// `run` of a bundle: (exit code, stdout, stderr).
+    pub fn run_bundle(&self, b: &Bundle, id: &str) -> (i32, String, String) {
+        let mut c = self.cmd();
+        c.args(["run", "-b"]).arg(b.path()).arg(id);
+        let o = output_via_files(&mut c);
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+}
+
+/// Runs a command with stdout and stderr sent to unnamed temp files.
+pub fn output_via_files(c: &mut Command) -> Output {
+    use std::io::{Read, Seek};
+    let mut out = tempfile::tempfile().unwrap();
+    let mut err = tempfile::tempfile().unwrap();
+    let status = c
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .status()
+        .unwrap();
+    let mut o = Vec::new();
+    let mut e = Vec::new();
+    out.rewind().unwrap();
+    out.read_to_end(&mut o).unwrap();
+    err.rewind().unwrap();
+    err.read_to_end(&mut e).unwrap();
+    Output {
+        status,
+        stdout: o,
+        stderr: e,
+    }
+}
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(self.root.path()) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.run(&["delete", "--force", &id]);
+            }
+        }
+        remove_test_cgroups();
+    }
+}
+
+/// Removes this test process's cgroup parent in every hierarchy (what is still busy stays; the
+/// last test to finish removes it).
+pub fn remove_test_cgroups() {
+    let parent = cgroup_parent();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in rd.flatten() {
+            remove_tree(&h.path().join(parent.trim_start_matches('/')));
+        }
+    }
+    remove_tree(&Path::new("/sys/fs/cgroup").join(parent.trim_start_matches('/')));
+}
+
+fn remove_tree(p: &Path) {
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_tree(&e.path());
+            }
+        }
+        let _ = std::fs::remove_dir(p);
+    }
+}
+
+/// Host path of the container's cgroup in a v1 controller (or the v2 dir).
+pub fn host_cgroup(controller: &str, name: &str) -> PathBuf {
+    let v1 = Path::new("/sys/fs/cgroup").join(controller);
+    if v1.exists() {
+        v1.join(cgroup_parent().trim_start_matches('/')).join(name)
+    } else {
+        Path::new("/sys/fs/cgroup")
+            .join(cgroup_parent().trim_start_matches('/'))
+            .join(name)
+    }
+}
