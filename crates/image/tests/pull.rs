@@ -404,3 +404,97 @@ async fn disk_full_during_unpack_leaves_store_unchanged() {
         "{e}"
     );
 }
+
+/// A fake registry serving one single-layer image whose blob connection is cut halfway
+/// on the first request; `honour_range` decides whether the retry gets a 206 or a 200.
+fn cutting_registry(honour_range: bool) -> (Mock, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Write;
+    let mut b = tar::Builder::new(Vec::new());
+    let data: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "big.bin", &data[..]).unwrap();
+    let raw = b.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    let blob = gz.finish().unwrap();
+    let ld = strata_image::Digest::of(&blob);
+    let cfg = serde_json::to_vec(&serde_json::json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [strata_image::Digest::of(&raw)]}}))
+    .unwrap();
+    let cd = strata_image::Digest::of(&cfg);
+    let m = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+        "mediaType": strata_image::oci::OCI_MANIFEST,
+        "config": {"mediaType": strata_image::oci::OCI_CONFIG, "digest": cd, "size": cfg.len()},
+        "layers": [{"mediaType": strata_image::oci::OCI_LAYER_GZIP, "digest": ld, "size": blob.len()}]}))
+    .unwrap();
+    let blob_hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hits = blob_hits.clone();
+    let resp = |status: &str, ct: &str, len: usize, body: &[u8]| {
+        let mut r = format!("HTTP/1.1 {status}\r\nContent-Type: {ct}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
+            .into_bytes();
+        r.extend_from_slice(body);
+        r
+    };
+    let mock = Mock::with(move |head| {
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+        if path.contains("/manifests/") {
+            resp("200 OK", strata_image::oci::OCI_MANIFEST, m.len(), &m)
+        } else if path.contains(cd.hex()) {
+            resp("200 OK", "application/octet-stream", cfg.len(), &cfg)
+        } else if path.contains(ld.hex()) {
+            let n = hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let range = head.lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("range: bytes=")
+                    .map(|r| r.trim().to_string())
+            });
+            match (n, range) {
+                (0, _) => resp(
+                    "200 OK",
+                    "application/octet-stream",
+                    blob.len(),
+                    &blob[..blob.len() / 2],
+                ),
+                (_, Some(r)) if honour_range => {
+                    let from: usize = r.trim_end_matches('-').parse().unwrap();
+                    resp(
+                        "206 Partial Content",
+                        "application/octet-stream",
+                        blob.len() - from,
+                        &blob[from..],
+                    )
+                }
+                _ => resp("200 OK", "application/octet-stream", blob.len(), &blob),
+            }
+        } else {
+            resp("404 Not Found", "text/plain", 0, b"")
+        }
+    });
+    (mock, blob_hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_blob_downloads_resume_with_ranges() {
+    for honour_range in [true, false] {
+        let (mock, hits) = cutting_registry(honour_range);
+        let (_d, st) = store();
+        let img = format!("{}/cut:latest", mock.addr);
+        let r = pull(st.clone(), &opts(), &img, Arc::new(NoProgress))
+            .await
+            .unwrap();
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "one resumption"
+        );
+        let rec = st.meta().find(&r.id.to_string()).unwrap().unwrap();
+        let f = st.snapshots.path(&rec.layers[0].chain_id).join("big.bin");
+        assert_eq!(
+            std::fs::metadata(f).unwrap().len(),
+            1_200_000,
+            "range honoured: {honour_range}"
+        );
+    }
+}

@@ -190,6 +190,20 @@ pub struct Mock {
 impl Mock {
     /// Starts the server.
     pub fn start(status: u16, ctype: &'static str, body: Vec<u8>) -> Mock {
+        Mock::with(move |_req| {
+            let mut r = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(&body);
+            r
+        })
+    }
+
+    /// Starts a server whose `handler` maps the request head to the raw response bytes
+    /// (which may lie about Content-Length to simulate a cut connection).
+    pub fn with<F: Fn(&str) -> Vec<u8> + Send + 'static>(handler: F) -> Mock {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
         let addr = l.local_addr().unwrap().to_string();
@@ -202,18 +216,15 @@ impl Mock {
                         s.set_nonblocking(false).unwrap();
                         let mut r = BufReader::new(s.try_clone().unwrap());
                         let mut line = String::new();
+                        let mut head = String::new();
                         loop {
                             line.clear();
                             if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                                 break;
                             }
+                            head.push_str(&line);
                         }
-                        let _ = write!(
-                            s,
-                            "HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        );
-                        let _ = s.write_all(&body);
+                        let _ = s.write_all(&handler(&head));
                         let _ = s.flush();
                         let mut sink = Vec::new();
                         let _ = s.set_read_timeout(Some(Duration::from_millis(10)));
