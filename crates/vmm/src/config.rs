@@ -82,7 +82,7 @@ pub struct Drive {
 pub struct Entropy {}
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct VmConfig {
     /// Kernel, initrd and command line.
@@ -103,6 +103,27 @@ pub struct VmConfig {
     /// virtio-rng device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entropy: Option<Entropy>,
+    /// Install per-thread seccomp filters (default true).
+    #[serde(default = "yes")]
+    pub seccomp: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        VmConfig {
+            boot_source: None,
+            machine_config: MachineConfig::default(),
+            serial_output: None,
+            kvm_path: None,
+            drives: Vec::new(),
+            entropy: None,
+            seccomp: true,
+        }
+    }
 }
 
 impl VmConfig {

@@ -8,4 +8,5 @@ pub mod config;
 pub mod dispatcher;
 pub mod error;
 pub mod interpreter;
+pub mod security;
 pub mod vm;

@@ -47,6 +47,9 @@ struct Cli {
     /// Add a virtio-rng device.
     #[arg(long)]
     rng: bool,
+    /// Do not install the per-thread seccomp filters (debugging only).
+    #[arg(long)]
+    no_seccomp: bool,
     /// Log level (error, warn, info, debug, trace); logs go to stderr.
     #[arg(long, default_value = "warn")]
     log_level: String,
@@ -98,6 +101,9 @@ fn build_config(cli: &Cli) -> Result<VmConfig, Error> {
     }
     if cli.rng {
         cfg.entropy = Some(Entropy {});
+    }
+    if cli.no_seccomp {
+        cfg.seccomp = false;
     }
     Ok(cfg)
 }

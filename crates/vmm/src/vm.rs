@@ -12,6 +12,7 @@ use crate::dispatcher::vcpu::{self, Buses, VcpuShared};
 use crate::error::{Error, Result};
 use crate::interpreter::virtio::{block::Block, mmio::MmioTransport, rng::Rng, VirtioDevice};
 use crate::interpreter::{i8042::I8042, pvpanic::PvPanic, serial::LineOut, serial::SerialDevice};
+use crate::security::seccomp::{self, ThreadKind};
 use kvm_bindings::{kvm_pit_config, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY};
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use std::os::unix::thread::JoinHandleExt;
@@ -37,6 +38,8 @@ pub struct Vm {
     pub shared: Arc<VcpuShared>,
     /// How the boot vCPU enters the guest.
     pub entry: Entry,
+    /// Install seccomp filters on the VMM's threads.
+    pub seccomp: bool,
 }
 
 /// Opens the KVM device with a clear error.
@@ -208,22 +211,39 @@ impl Vm {
             serial,
             shared: Arc::new(VcpuShared::default()),
             entry: kernel.entry,
+            seccomp: cfg.seccomp,
         })
     }
 
     /// Runs every vCPU on its own thread until the first one ends; returns that outcome.
     pub fn run(mut self) -> Result<()> {
         kick::install_handler();
+        let filters = if self.seccomp {
+            Some((
+                seccomp::filter(ThreadKind::Vcpu)?,
+                seccomp::filter(ThreadKind::Main)?,
+            ))
+        } else {
+            None
+        };
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
         for (id, mut v) in self.vcpus.drain(..).enumerate() {
             let tx = tx.clone();
             let buses = self.buses.clone();
             let shared = self.shared.clone();
+            let filter = filters.as_ref().map(|f| f.0.clone());
             let h = std::thread::Builder::new()
                 .name(format!("vcpu{id}"))
                 .spawn(move || {
                     kick::register_current(&mut v);
+                    if let Some(f) = filter {
+                        if let Err(e) = seccomp::apply(&f) {
+                            let kind = crate::error::VcpuFailure::Unhandled(e.to_string());
+                            let _ = tx.send((id, VcpuOutcome::Failed(kind)));
+                            return v;
+                        }
+                    }
                     let o = vcpu::run(id, &mut v, &buses, &shared);
                     kick::unregister_current();
                     let _ = tx.send((id, o));
@@ -233,6 +253,9 @@ impl Vm {
             threads.push(h);
         }
         drop(tx);
+        if let Some((_, main)) = &filters {
+            seccomp::apply(main)?;
+        }
         let (id, outcome) = rx
             .recv()
             .map_err(|_| Error::Device("dispatcher: no vcpu outcome".into()))?;

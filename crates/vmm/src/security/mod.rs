@@ -1,0 +1,3 @@
+//! Security: per-thread seccomp filters.
+
+pub mod seccomp;
