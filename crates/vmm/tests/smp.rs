@@ -1,0 +1,49 @@
+//! Several vCPUs: the BSP starts an AP with INIT/SIPI through the in-kernel local APIC.
+
+mod common;
+use common::*;
+
+#[test]
+fn bsp_starts_ap_with_init_sipi() {
+    if !require_kvm() {
+        return;
+    }
+    let k = guest("smp");
+    let o = run_vmm(&[
+        "--kernel",
+        k.to_str().unwrap(),
+        "--mem",
+        "32",
+        "--vcpus",
+        "2",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{out}\nstderr:\n{}",
+        stderr(&o)
+    );
+    assert_eq!(kvh(&out, "BSP_APIC_ID"), 0);
+    // CPUID leaf 1 on the AP reports the APIC id the VMM gave vCPU 1.
+    assert_eq!(kvh(&out, "AP_APIC_ID"), 1);
+    assert!(out.contains("DONE\n"));
+}
+
+#[test]
+fn single_vcpu_ap_never_answers() {
+    if !require_kvm() {
+        return;
+    }
+    let k = guest("smp");
+    let o = run_vmm(&[
+        "--kernel",
+        k.to_str().unwrap(),
+        "--mem",
+        "32",
+        "--vcpus",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("AP TIMEOUT"), "{}", stdout(&o));
+}
