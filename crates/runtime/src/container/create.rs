@@ -99,7 +99,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let fifo = dir.join(state::EXEC_FIFO);
     let fc = sys::cstr(&fifo.to_string_lossy()).ctx(|| "fifo path".into())?;
     // SAFETY: valid C string.
-    sys::cvt(unsafe { libc::mkfifo(fc.as_ptr(), 0o622) })
+    sys::cvt(unsafe { libc::mkfifo(fc.as_ptr(), 0o644) })
         .ctx(|| format!("mkfifo {}", fifo.display()))?;
     let fifo_fd =
         sys::open(&fifo.to_string_lossy(), libc::O_PATH, 0).ctx(|| "open exec fifo".into())?;

@@ -146,6 +146,16 @@ fn body(a: &Args) -> Result<Never> {
         drop(master);
         process::console::become_tty(&slave, true)?;
     }
+    // The exec fifo is opened for reading now, while we are still root: once the user is
+    // switched the process is not dumpable and could not reopen it through /proc.
+    let fifo = sys::openat(
+        proc_fd.as_raw_fd(),
+        &a.fifo_fd.to_string(),
+        libc::O_RDONLY | libc::O_NONBLOCK,
+        0,
+    )
+    .ctx(|| "open exec fifo".into())?;
+    drop(proc_fd);
     let linux = spec.linux().as_ref();
     let personality32 = linux
         .and_then(|l| l.personality().as_ref())
@@ -159,17 +169,10 @@ fn body(a: &Args) -> Result<Never> {
         personality32,
     })?;
     ch.send(Tag::Ready, b"").ctx(|| "report ready".into())?;
-    // Block until `start` opens the fifo for reading.
-    let fifo = sys::openat(
-        proc_fd.as_raw_fd(),
-        &a.fifo_fd.to_string(),
-        libc::O_WRONLY,
-        0,
-    )
-    .ctx(|| "open exec fifo".into())?;
-    sys::write_all(fifo.as_raw_fd(), b"0").ctx(|| "write exec fifo".into())?;
+    // Block until `start` writes to the fifo. A fifo whose writer never came is not "hung up",
+    // so poll waits for the first writer's byte.
+    wait_for_start(fifo.as_raw_fd())?;
     drop(fifo);
-    drop(proc_fd);
     if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
         hooks::run("startContainer", h, &state_json)?;
     }
@@ -179,6 +182,34 @@ fn body(a: &Args) -> Result<Never> {
     let _ = sys::write_all(2, msg.as_bytes());
     // SAFETY: _exit in the forked child.
     unsafe { libc::_exit(127) }
+}
+
+fn wait_for_start(fd: RawFd) -> Result<()> {
+    loop {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, -1) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Error::io("wait on exec fifo", e));
+        }
+        if p.revents & libc::POLLIN != 0 {
+            let mut b = [0u8; 1];
+            if sys::read(fd, &mut b).ctx(|| "read exec fifo".into())? == 1 {
+                return Ok(());
+            }
+        }
+        if p.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            return Err(Error::Other("exec fifo closed without a start".into()));
+        }
+    }
 }
 
 /// A fresh session keyring per container, so containers do not share the host's (runc does the

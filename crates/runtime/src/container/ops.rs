@@ -32,32 +32,22 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         ));
     }
     let fifo = state::state_file(root, id, state::EXEC_FIFO);
-    let fd = sys::open(
+    // The init reads the fifo; with no reader (the init died) opening for writing fails.
+    let fd = match sys::open(
         &fifo.to_string_lossy(),
-        libc::O_RDONLY | libc::O_NONBLOCK,
+        libc::O_WRONLY | libc::O_NONBLOCK,
         0,
-    )
-    .ctx(|| format!("container {id}: open exec fifo"))?;
-    loop {
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, 100) };
-        if n > 0 && pfd.revents & libc::POLLIN != 0 {
-            let mut b = [0u8; 1];
-            if sys::read(fd.as_raw_fd(), &mut b).unwrap_or(0) == 1 {
-                break;
-            }
-        }
-        if !saved.init_alive() {
+    ) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
             return Err(Error::Other(format!(
                 "container {id}: init exited before start"
-            )));
+            )))
         }
-    }
+        Err(e) => return Err(Error::io(format!("container {id}: open exec fifo"), e)),
+    };
+    sys::write_all(fd.as_raw_fd(), b"0").ctx(|| format!("container {id}: write exec fifo"))?;
+    drop(fd);
     let _ = std::fs::remove_file(&fifo);
     if let Ok(spec) = saved_spec(root, id) {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {

@@ -32,9 +32,10 @@ pub fn root() -> bool {
     )
 }
 
-/// The cgroup parent every container of this test process is placed under.
-pub fn cgroup_parent() -> String {
-    format!("/strata-test-{}", std::process::id())
+/// The cgroup of a test container: one top-level cgroup per container (tests never share a
+/// parent, so one test's cleanup cannot race another's create).
+pub fn cgroup_of(name: &str) -> String {
+    format!("/strata-test-{}-{name}", std::process::id())
 }
 
 /// A temporary busybox bundle.
@@ -98,7 +99,7 @@ impl Bundle {
         config["process"]["terminal"] = json!(false);
         config["process"]["args"] = json!(args);
         config["root"]["readonly"] = json!(false);
-        config["linux"]["cgroupsPath"] = json!(format!("{}/{name}", cgroup_parent()));
+        config["linux"]["cgroupsPath"] = json!(cgroup_of(name));
         let b = Bundle { dir, config };
         b.save();
         b
@@ -229,43 +230,31 @@ impl Drop for Rt {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
                 let _ = self.run(&["delete", "--force", &id]);
+                remove_cgroup(&cgroup_of(&id));
             }
         }
-        remove_test_cgroups();
     }
 }
 
-/// Removes this test process's cgroup parent in every hierarchy (what is still busy stays; the
-/// last test to finish removes it).
-pub fn remove_test_cgroups() {
-    let parent = cgroup_parent();
+/// Removes a test container's cgroup in every hierarchy (a safety net: delete removes it).
+pub fn remove_cgroup(path: &str) {
+    let rel = path.trim_start_matches('/');
     if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
         for h in rd.flatten() {
-            remove_tree(&h.path().join(parent.trim_start_matches('/')));
+            let _ = std::fs::remove_dir(h.path().join(rel));
         }
     }
-    remove_tree(&Path::new("/sys/fs/cgroup").join(parent.trim_start_matches('/')));
-}
-
-fn remove_tree(p: &Path) {
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                remove_tree(&e.path());
-            }
-        }
-        let _ = std::fs::remove_dir(p);
-    }
+    let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(rel));
 }
 
 /// Host path of the container's cgroup in a v1 controller (or the v2 dir).
 pub fn host_cgroup(controller: &str, name: &str) -> PathBuf {
     let v1 = Path::new("/sys/fs/cgroup").join(controller);
+    let rel = cgroup_of(name);
+    let rel = rel.trim_start_matches('/');
     if v1.exists() {
-        v1.join(cgroup_parent().trim_start_matches('/')).join(name)
+        v1.join(rel)
     } else {
-        Path::new("/sys/fs/cgroup")
-            .join(cgroup_parent().trim_start_matches('/'))
-            .join(name)
+        Path::new("/sys/fs/cgroup").join(rel)
     }
 }
