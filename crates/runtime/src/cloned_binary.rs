@@ -1,10 +1,21 @@
 //! CVE-2019-5736: a container must never be able to open the runtime's binary on the host for
 //! writing through /proc/PID/exe. Before any command that enters a container, the runtime
-//! re-executes itself from a sealed memfd copy, so /proc/self/exe of every process that runs
-//! in the container's namespaces is an immutable anonymous file, not the host binary.
+//! re-executes itself from a copy that cannot be written:
+//!
+//! - normally an immutable copy (`chattr +i`, FS_IMMUTABLE_FL) kept in [`CACHE_DIR`], made once
+//!   per binary version and then shared through the page cache, so the protection costs one
+//!   `execve` instead of copying the whole binary on every call (what made runc slow);
+//! - where the file system has no immutable flag, a sealed memfd copy, as runc does.
+//!
+//! Either way /proc/self/exe of every process that runs in the container's namespaces refuses
+//! to be opened for writing (EPERM), whatever the container does.
 
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// Where immutable copies of the runtime live (one per binary version).
+pub const CACHE_DIR: &str = "/run/strata-runc-exe";
+const FS_IMMUTABLE_FL: libc::c_long = 0x10;
 
 const SEALS: libc::c_int =
     libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
@@ -19,11 +30,90 @@ pub fn is_cloned() -> bool {
     seals >= 0 && seals & SEALS == SEALS
 }
 
-/// Re-executes the current binary from a sealed memfd copy, unless already running from one.
-/// Returns only on failure.
+fn flags(fd: &OwnedFd) -> Option<libc::c_long> {
+    let mut f: libc::c_long = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes a long through the pointer.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut f) };
+    (r == 0).then_some(f)
+}
+
+fn is_immutable(path: &str) -> bool {
+    crate::sys::open(path, libc::O_RDONLY | libc::O_NOFOLLOW, 0)
+        .ok()
+        .and_then(|fd| flags(&fd))
+        .is_some_and(|f| f & FS_IMMUTABLE_FL != 0)
+}
+
+/// Whether the running binary is already a protected copy.
+pub fn is_protected() -> bool {
+    match std::fs::read_link("/proc/self/exe") {
+        Ok(p) if p.starts_with(CACHE_DIR) => is_immutable(&p.to_string_lossy()),
+        _ => is_cloned(),
+    }
+}
+
+/// Makes (once) the immutable copy of the running binary and returns its path.
+fn immutable_copy() -> std::io::Result<String> {
+    let src = crate::sys::open("/proc/self/exe", libc::O_RDONLY, 0)?;
+    // SAFETY: fstat into a zeroed struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer.
+    crate::sys::cvt(unsafe { libc::fstat(src.as_raw_fd(), &mut st) })?;
+    let name = format!(
+        "strata-runc-{:x}-{:x}-{:x}-{:x}.{:x}",
+        st.st_dev, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec
+    );
+    let target = format!("{CACHE_DIR}/{name}");
+    if is_immutable(&target) {
+        return Ok(target);
+    }
+    std::fs::create_dir_all(CACHE_DIR)?;
+    let tmp = format!("{CACHE_DIR}/.tmp-{}", std::process::id());
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::copy("/proc/self/exe", &tmp)?;
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o555))?;
+    std::fs::rename(&tmp, &target)?;
+    let fd = crate::sys::open(&target, libc::O_RDONLY | libc::O_NOFOLLOW, 0)?;
+    let f = flags(&fd).ok_or_else(std::io::Error::last_os_error)? | FS_IMMUTABLE_FL;
+    // SAFETY: FS_IOC_SETFLAGS reads a long through the pointer.
+    crate::sys::cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_SETFLAGS, &f) })?;
+    remove_stale(&name);
+    Ok(target)
+}
+
+/// Removes copies of older binaries (clearing their immutable flag first).
+fn remove_stale(keep: &str) {
+    let Ok(rd) = std::fs::read_dir(CACHE_DIR) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n == keep || !n.starts_with("strata-runc-") {
+            continue;
+        }
+        let p = e.path();
+        if let Ok(fd) = crate::sys::open(&p.to_string_lossy(), libc::O_RDONLY | libc::O_NOFOLLOW, 0)
+        {
+            if let Some(f) = flags(&fd) {
+                let f = f & !FS_IMMUTABLE_FL;
+                // SAFETY: FS_IOC_SETFLAGS reads a long through the pointer.
+                unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_SETFLAGS, &f) };
+            }
+        }
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Re-executes the current binary from a protected copy (immutable file, or sealed memfd where
+/// that is impossible), unless already running from one. Returns only on failure.
 pub fn ensure_cloned() -> std::io::Result<()> {
-    if is_cloned() {
+    if is_protected() {
         return Ok(());
+    }
+    if let Ok(path) = immutable_copy() {
+        let c = CString::new(path).map_err(|_| std::io::Error::other("path with NUL"))?;
+        let (args, env) = args_env();
+        let _ = crate::sys::execve(&c, &args, &env);
     }
     let src = crate::sys::open("/proc/self/exe", libc::O_RDONLY, 0)?;
     let name = c"strata-runc";
@@ -58,17 +148,7 @@ pub fn ensure_cloned() -> std::io::Result<()> {
     }
     // SAFETY: fcntl on a descriptor we hold.
     crate::sys::cvt(unsafe { libc::fcntl(mem.as_raw_fd(), libc::F_ADD_SEALS, SEALS) })?;
-    let args: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(a.into_encoded_bytes()).unwrap_or_default())
-        .collect();
-    let env: Vec<CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut b = k.into_encoded_bytes();
-            b.push(b'=');
-            b.extend(v.into_encoded_bytes());
-            CString::new(b).unwrap_or_default()
-        })
-        .collect();
+    let (args, env) = args_env();
     let mut a: Vec<*const libc::c_char> = args.iter().map(|s| s.as_ptr()).collect();
     a.push(std::ptr::null());
     let mut e: Vec<*const libc::c_char> = env.iter().map(|s| s.as_ptr()).collect();
@@ -88,4 +168,19 @@ pub fn ensure_cloned() -> std::io::Result<()> {
     let err = std::io::Error::last_os_error();
     drop(mem);
     Err(err)
+}
+
+fn args_env() -> (Vec<CString>, Vec<CString>) {
+    let args = std::env::args_os()
+        .map(|a| CString::new(a.into_encoded_bytes()).unwrap_or_default())
+        .collect();
+    let env = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut b = k.into_encoded_bytes();
+            b.push(b'=');
+            b.extend(v.into_encoded_bytes());
+            CString::new(b).unwrap_or_default()
+        })
+        .collect();
+    (args, env)
 }

@@ -11,6 +11,7 @@ use strata_runtime::{Error, Result};
 /// exec's options: `--process` JSON, or the container's process with the command line's
 /// arguments and overrides (as runc builds it).
 pub fn exec_opts(root: &Root, a: ExecArgs) -> Result<ExecOpts> {
+    root.load(&a.id)?;
     let mut p: Process = if let Some(f) = &a.process {
         let raw = read_arg(f)?;
         serde_json::from_slice(&raw)

@@ -31,6 +31,13 @@ fn split_last(path: &str) -> (&str, &str) {
 /// Resolves `path` inside `root` as a directory, creating missing components with `mode`.
 /// Returns an `O_PATH` descriptor of the directory.
 pub fn mkdir_all(root: RawFd, path: &str, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    mkdir_all_depth(root, path, mode, 0)
+}
+
+fn mkdir_all_depth(root: RawFd, path: &str, mode: libc::mode_t, depth: u32) -> io::Result<OwnedFd> {
+    if depth > 40 {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
     match open_in_root(root, path, libc::O_PATH | libc::O_DIRECTORY) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
@@ -40,7 +47,7 @@ pub fn mkdir_all(root: RawFd, path: &str, mode: libc::mode_t) -> io::Result<Owne
     if name.is_empty() || name == "." || name == ".." {
         return open_in_root(root, path, libc::O_PATH | libc::O_DIRECTORY);
     }
-    let pfd = mkdir_all(root, parent, mode)?;
+    let pfd = mkdir_all_depth(root, parent, mode, depth + 1)?;
     let c = sys::cstr(name)?;
     // SAFETY: `c` is a valid C string and `pfd` an open directory descriptor.
     let r = unsafe { libc::mkdirat(pfd.as_raw_fd(), c.as_ptr(), mode) };
@@ -48,6 +55,17 @@ pub fn mkdir_all(root: RawFd, path: &str, mode: libc::mode_t) -> io::Result<Owne
         let e = io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::EEXIST) {
             return Err(e);
+        }
+        // A dangling symlink: create what it points to, interpreted inside the root.
+        if let Ok(target) = std::fs::read_link(format!("{}/{name}", sys::fd_path(pfd.as_raw_fd())))
+        {
+            let t = target.to_string_lossy();
+            let inside = if t.starts_with('/') {
+                t.into_owned()
+            } else {
+                format!("{parent}/{t}")
+            };
+            mkdir_all_depth(root, &inside, mode, depth + 1)?;
         }
     }
     // Resolve again from the root: if `name` was swapped for a symlink meanwhile, RESOLVE_IN_ROOT
@@ -124,6 +142,20 @@ mod tests {
         let fd = create_file(r.as_raw_fd(), "/up/up/target", 0o644).unwrap();
         assert_eq!(real(&fd), root.join("target"));
         assert!(!t.path().join("target").exists());
+    }
+
+    #[test]
+    fn dangling_absolute_symlink_is_created_inside_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let host = t.path().join("host-only");
+        symlink(&host, root.join("evil")).unwrap();
+        let r = root_fd(&root);
+        let fd = mkdir_all(r.as_raw_fd(), "/evil/sub", 0o755).unwrap();
+        assert!(!host.exists(), "created on the host");
+        let inside = root.join(host.strip_prefix("/").unwrap()).join("sub");
+        assert_eq!(real(&fd), inside);
     }
 
     #[test]
