@@ -43,7 +43,8 @@ pub fn mount(env: &MountEnv, dest: &str, opts: &MountOptions, typ: &str) -> Resu
         Some("mode=755"),
     )
     .ctx(|| "cgroup tmpfs".into())?;
-    for (name, host) in env.cgroups {
+    // As runc: on a hybrid host the container sees the v1 hierarchies only.
+    for (name, host) in env.cgroups.iter().filter(|(n, _)| n != "unified") {
         let sub = format!("{}/{}", dest.trim_end_matches('/'), name);
         let o = MountOptions {
             flags,
