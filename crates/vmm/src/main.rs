@@ -6,8 +6,12 @@
 
 use clap::Parser;
 use std::path::PathBuf;
+use strata_vmm::api;
 use strata_vmm::config::{BootSource, Drive, Entropy, VmConfig};
 use strata_vmm::error::{Error, EXIT_VMM_PANIC};
+use strata_vmm::security::seccomp::{self, ThreadKind};
+use strata_vmm::snapshot::Snapshot;
+use strata_vmm::vm::Vm;
 
 /// A KVM microVM monitor. Boots an ELF (PVH or 64-bit entry) or bzImage kernel with an
 /// optional initramfs; the guest's serial console goes to stdout. Exits 0 when the guest
@@ -47,6 +51,13 @@ struct Cli {
     /// Add a virtio-rng device.
     #[arg(long)]
     rng: bool,
+    /// Serve the REST API on this unix socket (see docs/openapi.yaml); with a kernel or
+    /// --restore the VM also starts at once.
+    #[arg(long)]
+    api_sock: Option<PathBuf>,
+    /// Restore and resume a VM from a snapshot file written by PUT /snapshot/create.
+    #[arg(long)]
+    restore: Option<PathBuf>,
     /// Do not install the per-thread seccomp filters (debugging only).
     #[arg(long)]
     no_seccomp: bool,
@@ -108,6 +119,37 @@ fn build_config(cli: &Cli) -> Result<VmConfig, Error> {
     Ok(cfg)
 }
 
+fn run(cli: &Cli) -> Result<(), Error> {
+    let cfg = build_config(cli)?;
+    if let Some(sock) = &cli.api_sock {
+        let listener = api::server::bind(sock)?;
+        let mut state = api::server::ApiState {
+            config: cfg.clone(),
+            running: None,
+            socket: sock.clone(),
+        };
+        if let Some(snap) = &cli.restore {
+            state.restore(&Snapshot::load(snap)?, false)?;
+        } else if cfg.boot_source.is_some() {
+            state.start()?;
+        }
+        return api::server::serve(listener, state, cfg.seccomp);
+    }
+    let (vm, seccomp_on) = match &cli.restore {
+        Some(snap) => {
+            let s = Snapshot::load(snap)?;
+            let on = s.config.seccomp && cfg.seccomp;
+            (Vm::restore(&s)?, on)
+        }
+        None => (Vm::build(&cfg)?, cfg.seccomp),
+    };
+    let running = vm.start()?;
+    if seccomp_on {
+        seccomp::apply(&seccomp::filter(ThreadKind::Main)?)?;
+    }
+    running.wait()
+}
+
 fn main() {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("strata-vmm: vmm panic: {info}");
@@ -120,7 +162,7 @@ fn main() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let r = build_config(&cli).and_then(|cfg| strata_vmm::vm::Vm::build(&cfg)?.run());
+    let r = run(&cli);
     use std::io::Write;
     let _ = std::io::stdout().flush();
     match r {

@@ -1,13 +1,16 @@
-//! The vCPU run loop.
+//! The vCPU run loop, and parking vCPUs for pause (each vCPU saves its own state when it
+//! parks, so a paused VM can be snapshotted without touching vCPU file descriptors from
+//! other threads).
 
 use super::exit::{
     internal_error, VcpuOutcome, SYSTEM_EVENT_CRASH, SYSTEM_EVENT_RESET, SYSTEM_EVENT_SHUTDOWN,
 };
 use crate::allocator::bus::{Bus, GuestRequest};
 use crate::error::VcpuFailure;
+use crate::snapshot::state::{save_vcpu, VcpuState};
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 /// Counters the dispatcher keeps per VM (reported by the metrics endpoint).
 #[derive(Debug, Default)]
@@ -20,13 +23,39 @@ pub struct ExitCounters {
     pub other: AtomicU64,
 }
 
+/// Pause bookkeeping.
+#[derive(Debug, Default)]
+pub struct PauseState {
+    /// A pause is in force.
+    pub requested: bool,
+    /// vCPUs currently parked.
+    pub parked: usize,
+    /// The state each vCPU saved when it last parked.
+    pub states: Vec<Option<Result<VcpuState, String>>>,
+}
+
 /// State shared between the VMM and its vCPU threads.
 #[derive(Default)]
 pub struct VcpuShared {
     /// Set to make every vCPU leave its loop at the next exit.
     pub stop: AtomicBool,
+    /// Fast check for a pending pause.
+    pub pause_flag: AtomicBool,
+    /// Pause state, guarded.
+    pub pause: Mutex<PauseState>,
+    /// Signalled when `pause` changes.
+    pub cv: Condvar,
     /// Exit counters.
     pub counters: ExitCounters,
+}
+
+impl VcpuShared {
+    /// Shared state for `n` vCPUs.
+    pub fn new(n: usize) -> Self {
+        let s = VcpuShared::default();
+        s.pause.lock().expect("pause lock").states = vec![None; n];
+        s
+    }
 }
 
 /// The buses a vCPU routes accesses to.
@@ -45,12 +74,32 @@ fn request_outcome(r: Option<GuestRequest>) -> Option<VcpuOutcome> {
     }
 }
 
-/// Runs `vcpu` until the guest stops it, it fails, or `shared.stop` is set.
+fn park(id: usize, vcpu: &VcpuFd, shared: &VcpuShared) {
+    let st = save_vcpu(vcpu).map_err(|e| e.to_string());
+    let mut p = shared.pause.lock().expect("pause lock");
+    if let Some(slot) = p.states.get_mut(id) {
+        *slot = Some(st);
+    }
+    p.parked += 1;
+    shared.cv.notify_all();
+    while p.requested && !shared.stop.load(Ordering::Acquire) {
+        p = shared.cv.wait(p).expect("pause lock");
+    }
+    p.parked -= 1;
+    shared.cv.notify_all();
+}
+
+/// Runs `vcpu` until the guest stops it, it fails, or `shared.stop` is set; parks it while a
+/// pause is requested.
 pub fn run(id: usize, vcpu: &mut VcpuFd, buses: &Buses, shared: &Arc<VcpuShared>) -> VcpuOutcome {
     let c = &shared.counters;
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return VcpuOutcome::Stopped;
+        }
+        if shared.pause_flag.load(Ordering::Acquire) {
+            park(id, vcpu, shared);
+            continue;
         }
         let exit = match vcpu.run() {
             Ok(e) => e,

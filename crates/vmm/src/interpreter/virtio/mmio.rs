@@ -71,6 +71,44 @@ pub struct TransportStats {
     pub invalid_accesses: AtomicU64,
 }
 
+/// A queue's saved state.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct QueueSnap {
+    /// Size in use.
+    pub size: u16,
+    /// Ready flag.
+    pub ready: bool,
+    /// Descriptor table address.
+    pub desc: u64,
+    /// Available ring address.
+    pub avail: u64,
+    /// Used ring address.
+    pub used: u64,
+    /// Next available index the device will read.
+    pub next_avail: u16,
+    /// Next used index the device will write.
+    pub next_used: u16,
+    /// EVENT_IDX negotiated.
+    pub event_idx: bool,
+}
+
+/// A transport's saved state.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TransportState {
+    /// Device type (checked on restore).
+    pub device_type: u32,
+    /// Status register.
+    pub status: u32,
+    /// Driver-accepted features.
+    pub driver_features: u64,
+    /// Pending interrupt bits.
+    pub interrupt_status: u32,
+    /// Queue selector.
+    pub queue_sel: u32,
+    /// Queues.
+    pub queues: Vec<QueueSnap>,
+}
+
 /// One virtio-mmio device window.
 pub struct MmioTransport {
     device: Box<dyn VirtioDevice>,
@@ -110,6 +148,60 @@ impl MmioTransport {
             config_generation: 0,
             stats: Arc::new(TransportStats::default()),
         }
+    }
+
+    /// Captures the transport's state (the VM must be paused).
+    pub fn save_state(&self) -> TransportState {
+        TransportState {
+            device_type: self.device.device_type(),
+            status: self.status,
+            driver_features: self.driver_features,
+            interrupt_status: self.interrupt_status,
+            queue_sel: self.queue_sel,
+            queues: self
+                .queues
+                .iter()
+                .map(|q| QueueSnap {
+                    size: q.size(),
+                    ready: q.ready(),
+                    desc: q.desc_table(),
+                    avail: q.avail_ring(),
+                    used: q.used_ring(),
+                    next_avail: q.next_avail(),
+                    next_used: q.next_used(),
+                    event_idx: q.event_idx_enabled(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Restores a saved state onto a freshly created transport for the same device.
+    pub fn restore_state(&mut self, s: &TransportState) -> Result<(), String> {
+        if s.device_type != self.device.device_type() || s.queues.len() != self.queues.len() {
+            return Err("snapshot device does not match the configured device".into());
+        }
+        self.status = s.status;
+        self.driver_features = s.driver_features;
+        self.interrupt_status = s.interrupt_status;
+        self.queue_sel = s.queue_sel;
+        for (q, qs) in self.queues.iter_mut().zip(&s.queues) {
+            q.try_set_size(qs.size)
+                .map_err(|e| format!("queue size: {e:?}"))?;
+            q.try_set_desc_table_address(vm_memory::GuestAddress(qs.desc))
+                .map_err(|e| format!("queue desc: {e:?}"))?;
+            q.try_set_avail_ring_address(vm_memory::GuestAddress(qs.avail))
+                .map_err(|e| format!("queue avail: {e:?}"))?;
+            q.try_set_used_ring_address(vm_memory::GuestAddress(qs.used))
+                .map_err(|e| format!("queue used: {e:?}"))?;
+            q.set_next_avail(qs.next_avail);
+            q.set_next_used(qs.next_used);
+            q.set_event_idx(qs.event_idx);
+            q.set_ready(qs.ready);
+            if qs.ready && !q.is_valid(&self.mem) {
+                return Err("snapshot queue rings are outside guest memory".into());
+            }
+        }
+        Ok(())
     }
 
     /// The device's current status register.

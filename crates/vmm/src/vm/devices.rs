@@ -1,0 +1,104 @@
+//! Creating the devices of a VM: serial, i8042, pvpanic on the port bus; virtio-mmio
+//! transports on the MMIO bus, each with its own interrupt line.
+
+use crate::allocator::bus::{Bus, SharedDevice};
+use crate::allocator::irq::IrqAllocator;
+use crate::allocator::layout::*;
+use crate::allocator::memory::GuestMemoryMmap;
+use crate::boot::acpi::MmioDeviceInfo;
+use crate::config::VmConfig;
+use crate::dispatcher::vcpu::Buses;
+use crate::error::{Error, Result};
+use crate::interpreter::serial::{ConsoleOut, LineOut, SerialDevice};
+use crate::interpreter::virtio::{block::Block, mmio::MmioTransport, rng::Rng, VirtioDevice};
+use crate::interpreter::{i8042::I8042, pvpanic::PvPanic};
+use kvm_ioctls::VmFd;
+use std::sync::{Arc, Mutex};
+use vmm_sys_util::eventfd::EventFd;
+
+/// What `create` made.
+pub struct Devices {
+    /// Port and MMIO buses.
+    pub buses: Buses,
+    /// COM1.
+    pub serial: Arc<Mutex<SerialDevice>>,
+    /// virtio transports in bus order.
+    pub transports: Vec<Arc<Mutex<MmioTransport>>>,
+    /// What the DSDT announces.
+    pub mmio_info: Vec<MmioDeviceInfo>,
+}
+
+fn serial_out(spec: Option<&str>) -> Result<ConsoleOut> {
+    match spec {
+        None | Some("stdout") | Some("-") => Ok(LineOut::new(Box::new(std::io::stdout()))),
+        Some(p) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| Error::io(format!("interpreter: serial output {p}"), e))?;
+            Ok(LineOut::new(Box::new(f)))
+        }
+    }
+}
+
+/// Creates every configured device and wires its interrupt.
+pub fn create(cfg: &VmConfig, vm: &VmFd, mem: &GuestMemoryMmap) -> Result<Devices> {
+    let mut pio = Bus::new();
+    let serial_evt = EventFd::new(libc::EFD_NONBLOCK)
+        .map_err(|e| Error::io("interpreter: serial eventfd", e))?;
+    vm.register_irqfd(&serial_evt, COM1_IRQ)
+        .map_err(|e| Error::kvm("register serial irqfd", e))?;
+    let serial = Arc::new(Mutex::new(SerialDevice::new(
+        serial_evt,
+        serial_out(cfg.serial_output.as_deref())?,
+    )));
+    pio.insert(COM1_PORT as u64, 8, serial.clone() as SharedDevice)?;
+    pio.insert(
+        I8042_DATA_PORT as u64,
+        5,
+        Arc::new(Mutex::new(I8042::new())),
+    )?;
+    pio.insert(PVPANIC_PORT as u64, 1, Arc::new(Mutex::new(PvPanic)))?;
+
+    let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
+    for d in &cfg.drives {
+        let b = Block::open(&d.path_on_host, d.is_read_only, &d.drive_id).map_err(|e| {
+            Error::Config(format!(
+                "drive {}: {}: {e}",
+                d.drive_id,
+                d.path_on_host.display()
+            ))
+        })?;
+        devices.push(Box::new(b));
+    }
+    if cfg.entropy.is_some() {
+        devices.push(Box::new(Rng::default()));
+    }
+    let mut mmio = Bus::new();
+    let mut irqs = IrqAllocator::new(VIRTIO_FIRST_IRQ, LAST_IRQ);
+    let mut transports = Vec::new();
+    let mut mmio_info = Vec::new();
+    for (i, dev) in devices.into_iter().enumerate() {
+        let irq = irqs.allocate()?;
+        let base = VIRTIO_MMIO_BASE + i as u64 * VIRTIO_MMIO_SIZE;
+        let evt = EventFd::new(libc::EFD_NONBLOCK)
+            .map_err(|e| Error::io("interpreter: virtio irq eventfd", e))?;
+        vm.register_irqfd(&evt, irq)
+            .map_err(|e| Error::kvm("register virtio irqfd", e))?;
+        let t = Arc::new(Mutex::new(MmioTransport::new(dev, mem.clone(), evt)));
+        mmio.insert(base, VIRTIO_MMIO_SIZE, t.clone() as SharedDevice)?;
+        transports.push(t);
+        mmio_info.push(MmioDeviceInfo {
+            base,
+            len: VIRTIO_MMIO_SIZE,
+            irq,
+        });
+    }
+    Ok(Devices {
+        buses: Buses { pio, mmio },
+        serial,
+        transports,
+        mmio_info,
+    })
+}

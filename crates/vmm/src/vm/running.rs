@@ -1,0 +1,231 @@
+//! A started VM: its vCPU threads, waiting for the guest to stop, pause/resume, snapshot.
+
+use super::Vm;
+use crate::allocator::memory::GuestMemoryMmap;
+use crate::config::VmConfig;
+use crate::dispatcher::exit::VcpuOutcome;
+use crate::dispatcher::kick;
+use crate::dispatcher::vcpu::{self, VcpuShared};
+use crate::error::{Error, Result, VcpuFailure};
+use crate::interpreter::serial::SerialDevice;
+use crate::interpreter::virtio::mmio::MmioTransport;
+use crate::security::seccomp::{self, ThreadKind};
+use crate::snapshot::{memfile, state, Snapshot};
+use kvm_ioctls::VmFd;
+use std::os::unix::thread::JoinHandleExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a pause may take before it is reported as failed.
+const PAUSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A VM whose vCPU threads are running (or parked).
+pub struct RunningVm {
+    /// The KVM VM.
+    pub vm: VmFd,
+    /// Guest memory.
+    pub mem: GuestMemoryMmap,
+    /// Shared with vCPU threads.
+    pub shared: Arc<VcpuShared>,
+    threads: Vec<libc::pthread_t>,
+    outcomes: Mutex<Option<Receiver<(usize, VcpuOutcome)>>>,
+    serial: Arc<Mutex<SerialDevice>>,
+    /// virtio transports.
+    pub transports: Vec<Arc<Mutex<MmioTransport>>>,
+    /// Configuration.
+    pub config: VmConfig,
+    /// When it started.
+    pub started: Instant,
+}
+
+impl Vm {
+    /// Starts one thread per vCPU (each installs its seccomp filter first).
+    pub fn start(mut self) -> Result<RunningVm> {
+        kick::install_handler();
+        let filter = if self.config.seccomp {
+            Some(seccomp::filter(ThreadKind::Vcpu)?)
+        } else {
+            None
+        };
+        let (tx, rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        for (id, mut v) in self.vcpus.drain(..).enumerate() {
+            let tx = tx.clone();
+            let buses = self.buses.clone();
+            let shared = self.shared.clone();
+            let filter = filter.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("vcpu{id}"))
+                .spawn(move || {
+                    kick::register_current(&mut v);
+                    if let Some(f) = filter {
+                        if let Err(e) = seccomp::apply(&f) {
+                            let kind = VcpuFailure::Unhandled(e.to_string());
+                            let _ = tx.send((id, VcpuOutcome::Failed(kind)));
+                            return;
+                        }
+                    }
+                    let o = vcpu::run(id, &mut v, &buses, &shared);
+                    kick::unregister_current();
+                    let _ = tx.send((id, o));
+                    // The vCPU fd stays open until the process exits: closing it here would
+                    // make the VM teardown (slow on PVM) part of every stop.
+                    std::mem::forget(v);
+                })
+                .map_err(|e| Error::io("dispatcher: spawn vcpu thread", e))?;
+            threads.push(h.into_pthread_t());
+        }
+        Ok(RunningVm {
+            vm: self.vm,
+            mem: self.mem,
+            shared: self.shared,
+            threads,
+            outcomes: Mutex::new(Some(rx)),
+            serial: self.serial,
+            transports: self.transports,
+            config: self.config,
+            started: Instant::now(),
+        })
+    }
+}
+
+impl RunningVm {
+    fn kick_all(&self) {
+        for t in &self.threads {
+            kick::kick(*t);
+        }
+    }
+
+    /// Waits for the first vCPU to end, stops the others, flushes the console; Ok when the
+    /// guest powered off or reset (or the VMM was asked to stop).
+    pub fn wait(&self) -> Result<()> {
+        let rx = self
+            .outcomes
+            .lock()
+            .expect("outcomes lock")
+            .take()
+            .ok_or_else(|| Error::Device("dispatcher: already waited".into()))?;
+        let first = rx.recv();
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.cv.notify_all();
+        self.kick_all();
+        self.serial.lock().expect("serial lock").flush();
+        match first {
+            Ok((_, VcpuOutcome::GuestStop | VcpuOutcome::Stopped)) => Ok(()),
+            Ok((id, VcpuOutcome::Failed(kind))) => Err(Error::Vcpu { vcpu: id, kind }),
+            Err(_) => Err(Error::Device("dispatcher: no vcpu outcome".into())),
+        }
+    }
+
+    /// Asks every vCPU to leave its loop; `wait` then returns Ok.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.cv.notify_all();
+        self.kick_all();
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.shared.pause.lock().expect("pause lock").requested
+    }
+
+    /// Parks every vCPU (each saves its state) and returns once all are parked.
+    pub fn pause(&self) -> Result<()> {
+        {
+            let mut p = self.shared.pause.lock().expect("pause lock");
+            if p.requested {
+                return Ok(());
+            }
+            p.requested = true;
+            for s in p.states.iter_mut() {
+                *s = None;
+            }
+            self.shared.pause_flag.store(true, Ordering::Release);
+        }
+        self.kick_all();
+        let n = self.threads.len();
+        let deadline = Instant::now() + PAUSE_TIMEOUT;
+        let mut p = self.shared.pause.lock().expect("pause lock");
+        while p.parked < n {
+            if self.shared.stop.load(Ordering::Acquire) {
+                return Err(Error::Device(
+                    "dispatcher: pause: the vm is stopping".into(),
+                ));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Device(format!(
+                    "dispatcher: pause: only {} of {n} vcpus parked",
+                    p.parked
+                )));
+            }
+            p = self
+                .shared
+                .cv
+                .wait_timeout(p, left.min(Duration::from_millis(50)))
+                .expect("lock")
+                .0;
+            if p.parked < n {
+                drop(p);
+                self.kick_all();
+                p = self.shared.pause.lock().expect("pause lock");
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets parked vCPUs run again.
+    pub fn resume(&self) {
+        let mut p = self.shared.pause.lock().expect("pause lock");
+        p.requested = false;
+        self.shared.pause_flag.store(false, Ordering::Release);
+        self.shared.cv.notify_all();
+        let deadline = Instant::now() + PAUSE_TIMEOUT;
+        while p.parked > 0 && Instant::now() < deadline {
+            p = self
+                .shared
+                .cv
+                .wait_timeout(p, Duration::from_millis(50))
+                .expect("lock")
+                .0;
+        }
+    }
+
+    /// Writes a snapshot of the paused VM: `mem_path` gets guest memory, `snap_path` the rest.
+    pub fn snapshot(&self, snap_path: &Path, mem_path: &Path) -> Result<()> {
+        let vcpus = {
+            let p = self.shared.pause.lock().expect("pause lock");
+            if !p.requested || p.parked < self.threads.len() {
+                return Err(Error::Config("snapshot: the vm must be paused".into()));
+            }
+            p.states
+                .iter()
+                .enumerate()
+                .map(|(i, s)| match s {
+                    Some(Ok(s)) => Ok(s.clone()),
+                    Some(Err(e)) => Err(Error::Device(format!("snapshot: vcpu {i}: {e}"))),
+                    None => Err(Error::Device(format!("snapshot: vcpu {i}: no state"))),
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+        let vm = state::save_vm(&self.vm)?;
+        let devices = self
+            .transports
+            .iter()
+            .map(|t| t.lock().expect("transport lock").save_state())
+            .collect();
+        memfile::save(&self.mem, mem_path)?;
+        let snap = Snapshot {
+            version: crate::snapshot::VERSION,
+            config: self.config.clone(),
+            mem_file: mem_path.to_path_buf(),
+            vcpus,
+            vm,
+            devices,
+        };
+        snap.save(snap_path)
+    }
+}
