@@ -54,6 +54,8 @@ fn syscalls(kind: ThreadKind) -> Vec<i64> {
         ]),
         ThreadKind::Main => v.extend_from_slice(&[
             libc::SYS_ioctl,
+            libc::SYS_unlink,
+            libc::SYS_unlinkat,
             libc::SYS_tgkill,
             libc::SYS_getpid,
             libc::SYS_gettid,

@@ -96,6 +96,7 @@ pub fn guest(name: &str) -> PathBuf {
         "linux64-elf" => ("linux64.S", None, "elf64.ld", false),
         "acpi" => ("acpi.S", None, "elf64.ld", false),
         "virtio" => ("virtio.S", None, "elf64.ld", false),
+        "count" => ("count.S", None, "pvh.ld", false),
         n if n.starts_with("stop") => {
             ("stop.S", Some(format!("MODE={}", &n[4..])), "pvh.ld", false)
         }
