@@ -105,32 +105,19 @@ impl Vm {
     pub fn build(cfg: &VmConfig) -> Result<Vm> {
         cfg.validate()?;
         let (kvm, vm) = create_vm(cfg)?;
-        let boot_src = cfg.boot_source.as_ref().expect("validated");
         let mc = &cfg.machine_config;
         let mem = memory::create(mc.mem_size_mib << 20)?;
-        memory::register(&vm, &mem, false)?;
-
-        let kernel = loader::load_kernel(&mem, &boot_src.kernel_image_path)?;
-        let initrd = match &boot_src.initrd_path {
-            Some(p) => {
-                let max = kernel.setup_header.map(|h| h.initrd_addr_max as u64);
-                Some(loader::load_initrd(&mem, p, kernel.kernel_end, max)?)
-            }
-            None => None,
-        };
-        let cmdline = cfg.cmdline();
-        params::write_cmdline(&mem, &cmdline)?;
-        let devs = devices::create(cfg, &vm, &mem)?;
-        let rsdp = boot::acpi::write_tables(&mem, mc.vcpu_count, &devs.mmio_info)?;
-        boot::mptable::write(&mem, mc.vcpu_count)?;
-        match kernel.entry {
-            Entry::Linux64 { .. } => {
-                params::write_zero_page(&mem, &kernel, cmdline.len() + 1, initrd, Some(rsdp))?
-            }
-            Entry::Pvh32 { .. } => params::write_pvh_info(&mem, initrd, Some(rsdp))?,
-        }
-        let vcpus = create_vcpus(&kvm, &vm, cfg)?;
-        boot::cpu::setup_boot_vcpu(&vcpus[0], &mem, kernel.entry)?;
+        // Registering guest memory waits for KVM's SRCU grace periods (milliseconds on a busy
+        // PVM host): do it on a helper thread while the rest of the VM is set up.
+        let setup = std::thread::scope(|s| {
+            let reg = s.spawn(|| memory::register(&vm, &mem, false));
+            let setup = Self::setup_guest(cfg, &kvm, &vm, &mem);
+            let reg = reg
+                .join()
+                .unwrap_or_else(|_| Err(Error::Memory("register thread panicked".into())));
+            reg.and(setup)
+        });
+        let (vcpus, devs) = setup?;
         Ok(Vm {
             vm,
             mem,
@@ -141,6 +128,39 @@ impl Vm {
             shared: Arc::new(VcpuShared::new(mc.vcpu_count as usize)),
             config: cfg.clone(),
         })
+    }
+
+    /// Loads the kernel and initrd, writes the boot structures, creates devices and vCPUs.
+    fn setup_guest(
+        cfg: &VmConfig,
+        kvm: &Kvm,
+        vm: &VmFd,
+        mem: &GuestMemoryMmap,
+    ) -> Result<(Vec<VcpuFd>, devices::Devices)> {
+        let boot_src = cfg.boot_source.as_ref().expect("validated");
+        let mc = &cfg.machine_config;
+        let kernel = loader::load_kernel(mem, &boot_src.kernel_image_path)?;
+        let initrd = match &boot_src.initrd_path {
+            Some(p) => {
+                let max = kernel.setup_header.map(|h| h.initrd_addr_max as u64);
+                Some(loader::load_initrd(&mem, p, kernel.kernel_end, max)?)
+            }
+            None => None,
+        };
+        let cmdline = cfg.cmdline();
+        params::write_cmdline(&mem, &cmdline)?;
+        let devs = devices::create(cfg, vm, mem)?;
+        let rsdp = boot::acpi::write_tables(&mem, mc.vcpu_count, &devs.mmio_info)?;
+        boot::mptable::write(&mem, mc.vcpu_count)?;
+        match kernel.entry {
+            Entry::Linux64 { .. } => {
+                params::write_zero_page(&mem, &kernel, cmdline.len() + 1, initrd, Some(rsdp))?
+            }
+            Entry::Pvh32 { .. } => params::write_pvh_info(&mem, initrd, Some(rsdp))?,
+        }
+        let vcpus = create_vcpus(kvm, vm, cfg)?;
+        boot::cpu::setup_boot_vcpu(&vcpus[0], mem, kernel.entry)?;
+        Ok((vcpus, devs))
     }
 
     /// Re-creates a VM from a snapshot: its memory file mapped privately, devices from its
