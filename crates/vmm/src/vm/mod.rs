@@ -143,20 +143,20 @@ impl Vm {
         let initrd = match &boot_src.initrd_path {
             Some(p) => {
                 let max = kernel.setup_header.map(|h| h.initrd_addr_max as u64);
-                Some(loader::load_initrd(&mem, p, kernel.kernel_end, max)?)
+                Some(loader::load_initrd(mem, p, kernel.kernel_end, max)?)
             }
             None => None,
         };
         let cmdline = cfg.cmdline();
-        params::write_cmdline(&mem, &cmdline)?;
+        params::write_cmdline(mem, &cmdline)?;
         let devs = devices::create(cfg, vm, mem)?;
-        let rsdp = boot::acpi::write_tables(&mem, mc.vcpu_count, &devs.mmio_info)?;
-        boot::mptable::write(&mem, mc.vcpu_count)?;
+        let rsdp = boot::acpi::write_tables(mem, mc.vcpu_count, &devs.mmio_info)?;
+        boot::mptable::write(mem, mc.vcpu_count)?;
         match kernel.entry {
             Entry::Linux64 { .. } => {
-                params::write_zero_page(&mem, &kernel, cmdline.len() + 1, initrd, Some(rsdp))?
+                params::write_zero_page(mem, &kernel, cmdline.len() + 1, initrd, Some(rsdp))?
             }
-            Entry::Pvh32 { .. } => params::write_pvh_info(&mem, initrd, Some(rsdp))?,
+            Entry::Pvh32 { .. } => params::write_pvh_info(mem, initrd, Some(rsdp))?,
         }
         let vcpus = create_vcpus(kvm, vm, cfg)?;
         boot::cpu::setup_boot_vcpu(&vcpus[0], mem, kernel.entry)?;
