@@ -157,12 +157,6 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     if userns {
         write_id_maps(pid, &bundle)?;
     }
-    mgr.add(pid)?;
-    if userns {
-        if let Some(r) = resources.as_ref() {
-            mgr.apply(&layout, r, true)?;
-        }
-    }
     let saved = Saved {
         id: o.id.clone(),
         pid,
@@ -177,8 +171,26 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         owner: unsafe { libc::getuid() },
     };
     let state_json = serde_json::to_string(&saved.oci_state(Status::Created)).unwrap_or_default();
+    // The init starts on its namespaces and rootfs while we move it into its cgroups: on v1
+    // that write can wait for an RCU grace period (milliseconds), so it runs in parallel.
     ch.send(Tag::Go, state_json.as_bytes())
         .ctx(|| "sync with init".into())?;
+    let joined = mgr
+        .add(pid)
+        .and_then(|_| match (userns, resources.as_ref()) {
+            (true, Some(r)) => mgr.apply(&layout, r, true),
+            _ => Ok(()),
+        });
+    if let Err(e) = joined {
+        // If the init failed meanwhile, its own error is the one to report.
+        return Err(match ch.recv() {
+            Ok(Some((Tag::Error, m))) => Error::Other(String::from_utf8_lossy(&m).into_owned()),
+            _ => e,
+        });
+    }
+    // Second go: the init is in its cgroups (it unshares its cgroup namespace after this).
+    // A failure to send means the init already failed: its error is read below.
+    let _ = ch.send(Tag::Go, b"");
 
     let hooks = bundle.spec.hooks().as_ref();
     loop {

@@ -70,8 +70,8 @@ fn body(a: &Args) -> Result<Never> {
         }
     }
     a.plan.join_all(true)?;
-    if a.plan.unshare_flags != 0 {
-        sys::unshare(a.plan.unshare_flags).ctx(|| "unshare cgroup/time namespace".into())?;
+    if a.plan.unshare_flags & libc::CLONE_NEWTIME != 0 {
+        sys::unshare(libc::CLONE_NEWTIME).ctx(|| "unshare time namespace".into())?;
     }
     for (clock, secs, ns) in &a.bundle.time_offsets {
         sys::write_file("/proc/self/timens_offsets", &format!("{clock} {secs} {ns}"))
@@ -101,6 +101,14 @@ fn body(a: &Args) -> Result<Never> {
         .iter()
         .map(|d| (d.hierarchy.clone(), d.path.to_string_lossy().into_owned()))
         .collect();
+    // On a pure v2 host with a cgroup namespace, the cgroup2 mount needs the namespace (and so
+    // the cgroup) first; elsewhere the rootfs is built while the parent moves us.
+    let pure_v2 = a.cgroups.len() == 1 && a.cgroups[0].hierarchy.is_empty();
+    let mut in_cgroup = false;
+    if pure_v2 && a.plan.creates(T::Cgroup) {
+        wait_in_cgroup(ch, a.plan)?;
+        in_cgroup = true;
+    }
     let _root_fd = rootfs::prepare(
         spec,
         &rootfs::Setup {
@@ -111,6 +119,9 @@ fn body(a: &Args) -> Result<Never> {
             userns: a.plan.has(T::User),
         },
     )?;
+    if !in_cgroup {
+        wait_in_cgroup(ch, a.plan)?;
+    }
     let hooks = spec.hooks().as_ref();
     let has = |v: Option<&Vec<oci_spec::runtime::Hook>>| v.is_some_and(|v| !v.is_empty());
     if hooks.is_some_and(|h| has(h.prestart().as_ref()) || has(h.create_runtime().as_ref())) {
@@ -182,6 +193,19 @@ fn body(a: &Args) -> Result<Never> {
     let _ = sys::write_all(2, msg.as_bytes());
     // SAFETY: _exit in the forked child.
     unsafe { libc::_exit(127) }
+}
+
+/// Waits for the parent's word that we are in our cgroups, then unshares the cgroup namespace
+/// if the spec asks for a new one (its root is the cgroup we are in).
+fn wait_in_cgroup(ch: &Channel, plan: &Plan) -> Result<()> {
+    match ch.recv().ctx(|| "wait for cgroups".into())? {
+        Some((Tag::Go, _)) => {}
+        _ => return Err(Error::Other("parent went away".into())),
+    }
+    if plan.unshare_flags & libc::CLONE_NEWCGROUP != 0 {
+        sys::unshare(libc::CLONE_NEWCGROUP).ctx(|| "unshare cgroup namespace".into())?;
+    }
+    Ok(())
 }
 
 fn wait_for_start(fd: RawFd) -> Result<()> {
