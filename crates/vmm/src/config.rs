@@ -76,6 +76,19 @@ pub struct Drive {
     pub is_root_device: bool,
 }
 
+/// One `network-interfaces` entry: a TAP device behind virtio-net.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetIface {
+    /// Name of the interface.
+    pub iface_id: String,
+    /// Existing TAP device on the host.
+    pub host_dev_name: String,
+    /// Guest MAC address (default 52:54:00:12:34:56 + index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_mac: Option<String>,
+}
+
 /// `entropy` section: a virtio-rng device.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +113,13 @@ pub struct VmConfig {
     /// virtio-blk drives.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drives: Vec<Drive>,
+    /// virtio-net devices.
+    #[serde(
+        rename = "network-interfaces",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub network_interfaces: Vec<NetIface>,
     /// virtio-rng device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entropy: Option<Entropy>,
@@ -120,6 +140,7 @@ impl Default for VmConfig {
             serial_output: None,
             kvm_path: None,
             drives: Vec::new(),
+            network_interfaces: Vec::new(),
             entropy: None,
             seccomp: true,
         }
@@ -185,7 +206,18 @@ impl VmConfig {
                 ))
             })?;
         }
-        let ndev = self.drives.len() + self.entropy.is_some() as usize;
+        for n in &self.network_interfaces {
+            if let Some(m) = &n.guest_mac {
+                if crate::interpreter::virtio::net::parse_mac(m).is_none() {
+                    return Err(Error::Config(format!(
+                        "network interface {}: bad mac {m}",
+                        n.iface_id
+                    )));
+                }
+            }
+        }
+        let ndev =
+            self.drives.len() + self.network_interfaces.len() + self.entropy.is_some() as usize;
         let max = (crate::allocator::layout::LAST_IRQ - crate::allocator::layout::VIRTIO_FIRST_IRQ
             + 1) as usize;
         if ndev > max {

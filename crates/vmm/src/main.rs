@@ -7,7 +7,7 @@
 use clap::Parser;
 use std::path::PathBuf;
 use strata_vmm::api;
-use strata_vmm::config::{BootSource, Drive, Entropy, VmConfig};
+use strata_vmm::config::{BootSource, Drive, Entropy, NetIface, VmConfig};
 use strata_vmm::error::{Error, EXIT_VMM_PANIC};
 use strata_vmm::security::seccomp::{self, ThreadKind};
 use strata_vmm::snapshot::Snapshot;
@@ -48,6 +48,9 @@ struct Cli {
     /// Add a virtio-blk drive: PATH[,ro] (repeatable).
     #[arg(long, value_name = "PATH[,ro]")]
     drive: Vec<String>,
+    /// Add a virtio-net device on an existing TAP: TAP[,MAC] (repeatable).
+    #[arg(long, value_name = "TAP[,MAC]")]
+    net: Vec<String>,
     /// Add a virtio-rng device.
     #[arg(long)]
     rng: bool,
@@ -108,6 +111,17 @@ fn build_config(cli: &Cli) -> Result<VmConfig, Error> {
             path_on_host: path.into(),
             is_read_only: ro,
             is_root_device: false,
+        });
+    }
+    for (i, n) in cli.net.iter().enumerate() {
+        let (tap, mac) = match n.split_once(',') {
+            Some((t, m)) => (t, Some(m.to_string())),
+            None => (n.as_str(), None),
+        };
+        cfg.network_interfaces.push(NetIface {
+            iface_id: format!("net{i}"),
+            host_dev_name: tap.to_string(),
+            guest_mac: mac,
         });
     }
     if cli.rng {

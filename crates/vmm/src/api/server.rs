@@ -2,7 +2,7 @@
 //! actions (InstanceStart, Pause, Resume, Stop), PATCH /vm, snapshot create/load, metrics.
 
 use super::http::{read_request, write_response, Request, Response};
-use crate::config::{BootSource, Drive, Entropy, MachineConfig, VmConfig};
+use crate::config::{BootSource, Drive, Entropy, MachineConfig, NetIface, VmConfig};
 use crate::error::{Error, Result};
 use crate::security::seccomp::{self, ThreadKind};
 use crate::snapshot::Snapshot;
@@ -182,10 +182,18 @@ impl ApiState {
                 self.config.entropy = Some(e);
                 Ok(Response::no_content())
             }
-            ("PUT", ["network-interfaces", _]) => Err(Response::fault(
-                400,
-                "network-interfaces: virtio-net is not implemented yet",
-            )),
+            ("PUT", ["network-interfaces", id]) => {
+                self.not_started()?;
+                let n: NetIface = parse(req)?;
+                if n.iface_id != *id {
+                    return Err(Response::fault(400, "iface_id does not match the path"));
+                }
+                self.config
+                    .network_interfaces
+                    .retain(|x| x.iface_id != n.iface_id);
+                self.config.network_interfaces.push(n);
+                Ok(Response::no_content())
+            }
             ("PUT", ["vsock"]) => Err(Response::fault(
                 400,
                 "vsock: virtio-vsock is not implemented yet",

@@ -15,6 +15,8 @@ pub enum ThreadKind {
     Main,
     /// The API server thread: accepts on its unix socket, reads and writes requests.
     Api,
+    /// A device I/O thread (virtio-net RX): polls and reads its host fd, raises interrupts.
+    Device,
 }
 
 /// Syscalls every kind needs (memory, futexes, signals, thread exit, logging).
@@ -60,6 +62,7 @@ fn syscalls(kind: ThreadKind) -> Vec<i64> {
             libc::SYS_getpid,
             libc::SYS_gettid,
         ]),
+        ThreadKind::Device => v.extend_from_slice(&[libc::SYS_poll, libc::SYS_ppoll]),
         ThreadKind::Api => v.extend_from_slice(&[
             libc::SYS_accept4,
             libc::SYS_ioctl,

@@ -10,6 +10,7 @@ use crate::config::VmConfig;
 use crate::dispatcher::vcpu::Buses;
 use crate::error::{Error, Result};
 use crate::interpreter::serial::{ConsoleOut, LineOut, SerialDevice};
+use crate::interpreter::virtio::net::{self, Net};
 use crate::interpreter::virtio::{block::Block, mmio::MmioTransport, rng::Rng, VirtioDevice};
 use crate::interpreter::{i8042::I8042, pvpanic::PvPanic};
 use kvm_ioctls::VmFd;
@@ -26,6 +27,18 @@ pub struct Devices {
     pub transports: Vec<Arc<Mutex<MmioTransport>>>,
     /// What the DSDT announces.
     pub mmio_info: Vec<MmioDeviceInfo>,
+    /// What each virtio-net RX thread needs.
+    pub net_rx: Vec<NetRx>,
+}
+
+/// The pieces of a virtio-net device its RX thread works with.
+pub struct NetRx {
+    /// TAP handle for reading.
+    pub tap: std::fs::File,
+    /// Pending frames.
+    pub pending: net::Pending,
+    /// The device's transport.
+    pub transport: Arc<Mutex<MmioTransport>>,
 }
 
 fn serial_out(spec: Option<&str>) -> Result<ConsoleOut> {
@@ -72,6 +85,25 @@ pub fn create(cfg: &VmConfig, vm: &VmFd, mem: &GuestMemoryMmap) -> Result<Device
         })?;
         devices.push(Box::new(b));
     }
+    let mut nets = Vec::new();
+    for (i, n) in cfg.network_interfaces.iter().enumerate() {
+        let tap = net::open_tap(&n.host_dev_name).map_err(|e| {
+            Error::Config(format!(
+                "network interface {}: tap {}: {e}",
+                n.iface_id, n.host_dev_name
+            ))
+        })?;
+        let mac = match &n.guest_mac {
+            Some(m) => net::parse_mac(m).ok_or_else(|| Error::Config(format!("bad mac {m}")))?,
+            None => [0x52, 0x54, 0x00, 0x12, 0x34, 0x56u8.wrapping_add(i as u8)],
+        };
+        let dev = Net::new(tap, mac);
+        let rx_tap = dev
+            .tap_clone()
+            .map_err(|e| Error::io("interpreter: virtio-net: dup tap", e))?;
+        nets.push((devices.len(), rx_tap, dev.pending()));
+        devices.push(Box::new(dev));
+    }
     if cfg.entropy.is_some() {
         devices.push(Box::new(Rng::default()));
     }
@@ -95,10 +127,19 @@ pub fn create(cfg: &VmConfig, vm: &VmFd, mem: &GuestMemoryMmap) -> Result<Device
             irq,
         });
     }
+    let net_rx = nets
+        .into_iter()
+        .map(|(i, tap, pending)| NetRx {
+            tap,
+            pending,
+            transport: transports[i].clone(),
+        })
+        .collect();
     Ok(Devices {
         buses: Buses { pio, mmio },
         serial,
         transports,
         mmio_info,
+        net_rx,
     })
 }

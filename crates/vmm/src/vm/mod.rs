@@ -37,6 +37,8 @@ pub struct Vm {
     pub shared: Arc<VcpuShared>,
     /// The configuration it was built from.
     pub config: VmConfig,
+    /// virtio-net RX work, started with the vCPUs.
+    pub net_rx: Vec<devices::NetRx>,
 }
 
 /// Opens the KVM device with a clear error.
@@ -127,6 +129,7 @@ impl Vm {
             transports: devs.transports,
             shared: Arc::new(VcpuShared::new(mc.vcpu_count as usize)),
             config: cfg.clone(),
+            net_rx: devs.net_rx,
         })
     }
 
@@ -198,6 +201,7 @@ impl Vm {
             transports: devs.transports,
             shared: Arc::new(VcpuShared::new(mc.vcpu_count as usize)),
             config: cfg.clone(),
+            net_rx: devs.net_rx,
         })
     }
 }

@@ -9,6 +9,7 @@ use crate::dispatcher::vcpu::{self, VcpuShared};
 use crate::error::{Error, Result, VcpuFailure};
 use crate::interpreter::serial::SerialDevice;
 use crate::interpreter::virtio::mmio::MmioTransport;
+use crate::interpreter::virtio::net;
 use crate::security::seccomp::{self, ThreadKind};
 use crate::snapshot::{memfile, state, Snapshot};
 use kvm_ioctls::VmFd;
@@ -77,6 +78,28 @@ impl Vm {
                 })
                 .map_err(|e| Error::io("dispatcher: spawn vcpu thread", e))?;
             threads.push(h.into_pthread_t());
+        }
+        let dev_filter = if self.config.seccomp {
+            Some(seccomp::filter(ThreadKind::Device)?)
+        } else {
+            None
+        };
+        for (i, rx) in self.net_rx.drain(..).enumerate() {
+            let shared = self.shared.clone();
+            let filter = dev_filter.clone();
+            std::thread::Builder::new()
+                .name(format!("net{i}-rx"))
+                .spawn(move || {
+                    if let Some(f) = filter {
+                        if seccomp::apply(&f).is_err() {
+                            return;
+                        }
+                    }
+                    net::rx_loop(rx.tap, rx.pending, rx.transport, || {
+                        shared.stop.load(Ordering::Acquire)
+                    });
+                })
+                .map_err(|e| Error::io("interpreter: spawn net rx thread", e))?;
         }
         Ok(RunningVm {
             vm: self.vm,

@@ -2,6 +2,7 @@
 
 pub mod block;
 pub mod mmio;
+pub mod net;
 pub mod rng;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod testutil;
