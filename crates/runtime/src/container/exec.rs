@@ -92,14 +92,18 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         loop {
             match ch.recv().ctx(|| "read from exec process".into())? {
                 None => return Ok(()),
-                Some((Tag::Fd, _)) => {
-                    let fd = ch.recv_fd().ctx(|| "receive console".into())?;
-                    let sock = o
-                        .console_socket
-                        .as_ref()
-                        .map(|p| p.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    process::console::send_to_socket(&sock, &fd)?;
+                Some((Tag::Fd, label)) => {
+                    let fd = ch.recv_fd().ctx(|| "receive fd from exec process".into())?;
+                    // A seccomp listener fd of an exec'd process is closed: the container's
+                    // agent holds the init's.
+                    if label == b"console" {
+                        let sock = o
+                            .console_socket
+                            .as_ref()
+                            .map(|p| p.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        process::console::send_to_socket(&sock, &fd)?;
+                    }
                 }
                 Some((Tag::Error, m)) => {
                     return Err(Error::Other(String::from_utf8_lossy(&m).into_owned()))
