@@ -140,7 +140,13 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
                 ins.off = (n - i - 1) as i16;
             }
         }
+        let unconditional = n == 2;
         p.extend(block);
+        if unconditional {
+            // Nothing after a rule that matches everything is reachable, and the verifier
+            // refuses unreachable instructions.
+            return p;
+        }
     }
     p.push(insn(MOV64_K, 0, 0, 0, 0));
     p.push(insn(EXIT, 0, 0, 0, 0));
@@ -159,22 +165,10 @@ pub fn attach(dir: &Path, spec_rules: &[LinuxDeviceCgroup]) -> Result<()> {
     let mut rules: Vec<Rule> = spec_rules.iter().map(rule).collect();
     rules.extend(DEFAULT_ALLOW.iter().map(|t| rule_from_text(t)));
     let prog = program(&rules);
-    let license = c"Apache-2.0";
-    let mut log = vec![0u8; 4096];
-    let mut attr = [0u64; 16];
-    // bpf_attr for BPF_PROG_LOAD: prog_type u32, insn_cnt u32, insns u64, license u64,
-    // log_level u32, log_size u32, log_buf u64.
-    attr[0] = 15 | ((prog.len() as u64) << 32); // BPF_PROG_TYPE_CGROUP_DEVICE
-    attr[1] = prog.as_ptr() as u64;
-    attr[2] = license.as_ptr() as u64;
-    attr[3] = 1 | ((log.len() as u64) << 32);
-    attr[4] = log.as_mut_ptr() as u64;
-    let fd = bpf(5, &mut attr).map_err(|e| {
-        let msg = String::from_utf8_lossy(&log);
+    let fd = load(&prog).map_err(|(e, log)| {
         Error::Other(format!(
-            "cgroup {}: load device eBPF program: {e}: {}",
-            dir.display(),
-            msg.trim_matches(char::from(0)).lines().last().unwrap_or("")
+            "cgroup {}: load device eBPF program: {e}: {log}",
+            dir.display()
         ))
     })?;
     let prog_fd = sys::owned(fd as i32).map_err(|e| Error::io("bpf program fd", e))?;
@@ -199,6 +193,34 @@ pub fn attach(dir: &Path, spec_rules: &[LinuxDeviceCgroup]) -> Result<()> {
         detach(&cg, id);
     }
     Ok(())
+}
+
+/// BPF_PROG_LOAD without a verifier log; on failure once more with one, for the message.
+fn load(prog: &[Insn]) -> std::result::Result<libc::c_long, (std::io::Error, String)> {
+    let license = c"Apache-2.0";
+    let mut attr = [0u64; 16];
+    // bpf_attr for BPF_PROG_LOAD: prog_type u32, insn_cnt u32, insns u64, license u64,
+    // log_level u32, log_size u32, log_buf u64.
+    attr[0] = 15 | ((prog.len() as u64) << 32); // BPF_PROG_TYPE_CGROUP_DEVICE
+    attr[1] = prog.as_ptr() as u64;
+    attr[2] = license.as_ptr() as u64;
+    match bpf(5, &mut attr) {
+        Ok(fd) => Ok(fd),
+        Err(e) => {
+            let mut log = vec![0u8; 1 << 16];
+            attr[3] = 1 | ((log.len() as u64) << 32);
+            attr[4] = log.as_mut_ptr() as u64;
+            let _ = bpf(5, &mut attr);
+            let text = String::from_utf8_lossy(&log);
+            let last = text
+                .trim_matches(char::from(0))
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .to_string();
+            Err((e, last))
+        }
+    }
 }
 
 fn query(cg: &OwnedFd) -> Vec<u32> {
@@ -240,6 +262,21 @@ mod tests {
         assert_eq!(p[6].code, JNE_K);
         assert_eq!(p[6].off, 4);
         assert_eq!(p.last().unwrap().code, EXIT);
+    }
+
+    #[test]
+    fn nothing_follows_a_match_all_rule() {
+        let deny_all = Rule {
+            typ: 0,
+            access: 7,
+            major: None,
+            minor: None,
+            allow: false,
+        };
+        let p = program(&[deny_all, rule_from_text("c 1:3 rwm")]);
+        // prologue 6, the 1:3 block (5), then deny-all's mov+exit and nothing else
+        assert_eq!(p.len(), 13);
+        assert_eq!(p[11], insn(MOV64_K, 0, 0, 0, 0));
     }
 
     #[test]
