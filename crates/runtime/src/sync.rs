@@ -121,10 +121,14 @@ impl Channel {
 
 /// Sends `fd` over the unix socket `sock` with one byte of data.
 pub fn send_fd_raw(sock: RawFd, fd: RawFd) -> io::Result<()> {
-    let mut data = [0u8; 1];
+    send_fd_with(sock, &[0u8], fd)
+}
+
+/// Sends `data` with `fd` as SCM_RIGHTS ancillary data in one message.
+pub fn send_fd_with(sock: RawFd, data: &[u8], fd: RawFd) -> io::Result<()> {
     let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr() as *mut libc::c_void,
-        iov_len: 1,
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
     };
     // SAFETY: CMSG_SPACE is a pure size computation.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;

@@ -308,32 +308,6 @@ fn send_seccomp_listener(b: &Bundle, saved: &Saved, fd: &std::os::fd::OwnedFd) -
         .ctx(|| format!("connect seccomp listener {}", path.display()))?;
     let body = st.to_string();
     // One message: the state as data, the fd as ancillary data.
-    send_with_fd(s.as_raw_fd(), body.as_bytes(), fd.as_raw_fd())
+    crate::sync::send_fd_with(s.as_raw_fd(), body.as_bytes(), fd.as_raw_fd())
         .ctx(|| format!("send seccomp fd to {}", path.display()))
-}
-
-fn send_with_fd(sock: i32, data: &[u8], fd: i32) -> std::io::Result<()> {
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    // SAFETY: pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(4) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: zeroed msghdr is valid; the buffers below outlive sendmsg.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = space;
-    // SAFETY: the control buffer holds one header with one fd.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(4) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut i32, fd);
-    }
-    // SAFETY: `msg` is fully initialised.
-    sys::cvt(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } as i32).map(drop)
 }

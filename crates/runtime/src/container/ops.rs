@@ -203,11 +203,11 @@ pub fn list(root: &Root) -> Result<Vec<state::OciState>> {
     Ok(v)
 }
 
-/// Waits for our child `pid`, forwarding the usual termination signals to it; returns its
-/// shell-style exit code.
-pub fn wait_forwarding_signals(pid: libc::pid_t) -> i32 {
-    // SAFETY: building a signal set and blocking it; sigwaitinfo then receives them.
-    let set = unsafe {
+/// Blocks the signals `run` and `exec` forward to the container (and SIGCHLD), so they are
+/// taken with sigwaitinfo; returns the set.
+fn block_forwarded_signals() -> libc::sigset_t {
+    // SAFETY: building a signal set in a zeroed sigset_t and blocking it.
+    unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         for s in [
@@ -224,7 +224,13 @@ pub fn wait_forwarding_signals(pid: libc::pid_t) -> i32 {
         }
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
-    };
+    }
+}
+
+/// Waits for our child `pid`, forwarding the usual termination signals to it; returns its
+/// shell-style exit code.
+pub fn wait_forwarding_signals(pid: libc::pid_t) -> i32 {
+    let set = block_forwarded_signals();
     loop {
         if let Ok((p, st)) = sys::waitpid(pid, libc::WNOHANG) {
             if p == pid {
@@ -247,24 +253,7 @@ pub fn wait_forwarding_signals(pid: libc::pid_t) -> i32 {
 /// Returns the exit code.
 pub fn run(root: &Root, o: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
     // Block forwarded signals before the init exists so none is lost; the init unblocks them.
-    // SAFETY: building and blocking a signal set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-            libc::SIGWINCH,
-            libc::SIGCHLD,
-        ] {
-            libc::sigaddset(&mut set, s);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
+    block_forwarded_signals();
     let c = create(root, o)?;
     if let Err(e) = start(root, &o.id) {
         let _ = delete(root, &o.id, true);
