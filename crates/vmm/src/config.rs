@@ -89,6 +89,21 @@ pub struct NetIface {
     pub guest_mac: Option<String>,
 }
 
+/// `vsock` section: virtio-vsock with its host side on unix sockets (Firecracker's hybrid
+/// vsock).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VsockConfig {
+    /// Accepted for Firecracker compatibility.
+    #[serde(default)]
+    pub vsock_id: Option<String>,
+    /// The guest's CID (3 or more).
+    pub guest_cid: u64,
+    /// Host-initiated connections arrive here; guest connections to port P go to
+    /// `<uds_path>_P`.
+    pub uds_path: PathBuf,
+}
+
 /// `entropy` section: a virtio-rng device.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -120,6 +135,9 @@ pub struct VmConfig {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub network_interfaces: Vec<NetIface>,
+    /// virtio-vsock device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vsock: Option<VsockConfig>,
     /// virtio-rng device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entropy: Option<Entropy>,
@@ -141,6 +159,7 @@ impl Default for VmConfig {
             kvm_path: None,
             drives: Vec::new(),
             network_interfaces: Vec::new(),
+            vsock: None,
             entropy: None,
             seccomp: true,
         }
@@ -216,8 +235,18 @@ impl VmConfig {
                 }
             }
         }
-        let ndev =
-            self.drives.len() + self.network_interfaces.len() + self.entropy.is_some() as usize;
+        if let Some(v) = &self.vsock {
+            if v.guest_cid < 3 || v.guest_cid > u32::MAX as u64 {
+                return Err(Error::Config(format!(
+                    "vsock: guest_cid {} must be 3..2^32",
+                    v.guest_cid
+                )));
+            }
+        }
+        let ndev = self.drives.len()
+            + self.network_interfaces.len()
+            + self.vsock.is_some() as usize
+            + self.entropy.is_some() as usize;
         let max = (crate::allocator::layout::LAST_IRQ - crate::allocator::layout::VIRTIO_FIRST_IRQ
             + 1) as usize;
         if ndev > max {

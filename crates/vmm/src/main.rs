@@ -7,7 +7,7 @@
 use clap::Parser;
 use std::path::PathBuf;
 use strata_vmm::api;
-use strata_vmm::config::{BootSource, Drive, Entropy, NetIface, VmConfig};
+use strata_vmm::config::{BootSource, Drive, Entropy, NetIface, VmConfig, VsockConfig};
 use strata_vmm::error::{Error, EXIT_VMM_PANIC};
 use strata_vmm::security::seccomp::{self, ThreadKind};
 use strata_vmm::snapshot::Snapshot;
@@ -51,6 +51,9 @@ struct Cli {
     /// Add a virtio-net device on an existing TAP: TAP[,MAC] (repeatable).
     #[arg(long, value_name = "TAP[,MAC]")]
     net: Vec<String>,
+    /// Add a virtio-vsock device: CID,UDS_PATH (host side on unix sockets, Firecracker style).
+    #[arg(long, value_name = "CID,UDS_PATH")]
+    vsock: Option<String>,
     /// Add a virtio-rng device.
     #[arg(long)]
     rng: bool,
@@ -122,6 +125,19 @@ fn build_config(cli: &Cli) -> Result<VmConfig, Error> {
             iface_id: format!("net{i}"),
             host_dev_name: tap.to_string(),
             guest_mac: mac,
+        });
+    }
+    if let Some(v) = &cli.vsock {
+        let (cid, path) = v
+            .split_once(',')
+            .ok_or_else(|| Error::Config(format!("vsock {v}: expected CID,UDS_PATH")))?;
+        let guest_cid = cid
+            .parse()
+            .map_err(|_| Error::Config(format!("vsock {v}: bad cid {cid}")))?;
+        cfg.vsock = Some(VsockConfig {
+            vsock_id: None,
+            guest_cid,
+            uds_path: path.into(),
         });
     }
     if cli.rng {

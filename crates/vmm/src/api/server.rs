@@ -2,7 +2,7 @@
 //! actions (InstanceStart, Pause, Resume, Stop), PATCH /vm, snapshot create/load, metrics.
 
 use super::http::{read_request, write_response, Request, Response};
-use crate::config::{BootSource, Drive, Entropy, MachineConfig, NetIface, VmConfig};
+use crate::config::{BootSource, Drive, Entropy, MachineConfig, NetIface, VmConfig, VsockConfig};
 use crate::error::{Error, Result};
 use crate::security::seccomp::{self, ThreadKind};
 use crate::snapshot::Snapshot;
@@ -194,10 +194,12 @@ impl ApiState {
                 self.config.network_interfaces.push(n);
                 Ok(Response::no_content())
             }
-            ("PUT", ["vsock"]) => Err(Response::fault(
-                400,
-                "vsock: virtio-vsock is not implemented yet",
-            )),
+            ("PUT", ["vsock"]) => {
+                self.not_started()?;
+                let v: VsockConfig = parse(req)?;
+                self.config.vsock = Some(v);
+                Ok(Response::no_content())
+            }
             ("PUT", ["actions"]) => {
                 let a: Action = parse(req)?;
                 match a.action_type.as_str() {

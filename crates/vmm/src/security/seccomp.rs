@@ -17,6 +17,8 @@ pub enum ThreadKind {
     Api,
     /// A device I/O thread (virtio-net RX): polls and reads its host fd, raises interrupts.
     Device,
+    /// The vsock muxer: accepts and connects unix sockets, polls, reads, writes.
+    VsockMuxer,
 }
 
 /// Syscalls every kind needs (memory, futexes, signals, thread exit, logging).
@@ -63,6 +65,18 @@ fn syscalls(kind: ThreadKind) -> Vec<i64> {
             libc::SYS_gettid,
         ]),
         ThreadKind::Device => v.extend_from_slice(&[libc::SYS_poll, libc::SYS_ppoll]),
+        ThreadKind::VsockMuxer => v.extend_from_slice(&[
+            libc::SYS_poll,
+            libc::SYS_ppoll,
+            libc::SYS_accept4,
+            libc::SYS_socket,
+            libc::SYS_connect,
+            libc::SYS_ioctl,
+            libc::SYS_sendto,
+            libc::SYS_recvfrom,
+            libc::SYS_unlink,
+            libc::SYS_unlinkat,
+        ]),
         ThreadKind::Api => v.extend_from_slice(&[
             libc::SYS_accept4,
             libc::SYS_ioctl,

@@ -11,6 +11,7 @@ use crate::dispatcher::vcpu::Buses;
 use crate::error::{Error, Result};
 use crate::interpreter::serial::{ConsoleOut, LineOut, SerialDevice};
 use crate::interpreter::virtio::net::{self, Net};
+use crate::interpreter::virtio::vsock;
 use crate::interpreter::virtio::{block::Block, mmio::MmioTransport, rng::Rng, VirtioDevice};
 use crate::interpreter::{i8042::I8042, pvpanic::PvPanic};
 use kvm_ioctls::VmFd;
@@ -29,6 +30,23 @@ pub struct Devices {
     pub mmio_info: Vec<MmioDeviceInfo>,
     /// What each virtio-net RX thread needs.
     pub net_rx: Vec<NetRx>,
+    /// The vsock muxer, run on its own thread.
+    pub vsock_mux: Option<vsock::muxer::Muxer>,
+}
+
+/// Removes `p` if it is a leftover unix socket; refuses any other existing file.
+fn remove_stale_socket(p: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(m) = std::fs::symlink_metadata(p) {
+        if !m.file_type().is_socket() {
+            return Err(Error::Config(format!(
+                "vsock: {}: exists and is not a socket",
+                p.display()
+            )));
+        }
+        std::fs::remove_file(p).map_err(|e| Error::io(format!("vsock: {}", p.display()), e))?;
+    }
+    Ok(())
 }
 
 /// The pieces of a virtio-net device its RX thread works with.
@@ -104,6 +122,23 @@ pub fn create(cfg: &VmConfig, vm: &VmFd, mem: &GuestMemoryMmap) -> Result<Device
         nets.push((devices.len(), rx_tap, dev.pending()));
         devices.push(Box::new(dev));
     }
+    let mut vsock_parts = None;
+    if let Some(v) = &cfg.vsock {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wake = EventFd::new(libc::EFD_NONBLOCK)
+            .map_err(|e| Error::io("interpreter: vsock eventfd", e))?;
+        let pending = vsock::Pending::default();
+        let dev_wake = wake
+            .try_clone()
+            .map_err(|e| Error::io("interpreter: vsock eventfd", e))?;
+        vsock_parts = Some((devices.len(), v.clone(), rx, wake, pending.clone()));
+        devices.push(Box::new(vsock::Vsock::new(
+            v.guest_cid,
+            pending,
+            tx,
+            dev_wake,
+        )));
+    }
     if cfg.entropy.is_some() {
         devices.push(Box::new(Rng::default()));
     }
@@ -127,6 +162,22 @@ pub fn create(cfg: &VmConfig, vm: &VmFd, mem: &GuestMemoryMmap) -> Result<Device
             irq,
         });
     }
+    let vsock_mux = match vsock_parts {
+        Some((i, v, rx, wake, pending)) => {
+            remove_stale_socket(&v.uds_path)?;
+            let m = vsock::muxer::Muxer::new(
+                v.guest_cid,
+                v.uds_path.clone(),
+                rx,
+                wake,
+                pending,
+                transports[i].clone(),
+            )
+            .map_err(|e| Error::Config(format!("vsock: {}: {e}", v.uds_path.display())))?;
+            Some(m)
+        }
+        None => None,
+    };
     let net_rx = nets
         .into_iter()
         .map(|(i, tap, pending)| NetRx {
@@ -141,5 +192,6 @@ pub fn create(cfg: &VmConfig, vm: &VmFd, mem: &GuestMemoryMmap) -> Result<Device
         transports,
         mmio_info,
         net_rx,
+        vsock_mux,
     })
 }

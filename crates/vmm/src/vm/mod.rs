@@ -39,6 +39,8 @@ pub struct Vm {
     pub config: VmConfig,
     /// virtio-net RX work, started with the vCPUs.
     pub net_rx: Vec<devices::NetRx>,
+    /// The vsock muxer, started with the vCPUs.
+    pub vsock_mux: Option<crate::interpreter::virtio::vsock::muxer::Muxer>,
 }
 
 /// Opens the KVM device with a clear error.
@@ -130,6 +132,7 @@ impl Vm {
             shared: Arc::new(VcpuShared::new(mc.vcpu_count as usize)),
             config: cfg.clone(),
             net_rx: devs.net_rx,
+            vsock_mux: devs.vsock_mux,
         })
     }
 
@@ -202,6 +205,7 @@ impl Vm {
             shared: Arc::new(VcpuShared::new(mc.vcpu_count as usize)),
             config: cfg.clone(),
             net_rx: devs.net_rx,
+            vsock_mux: devs.vsock_mux,
         })
     }
 }

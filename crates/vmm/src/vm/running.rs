@@ -101,6 +101,25 @@ impl Vm {
                 })
                 .map_err(|e| Error::io("interpreter: spawn net rx thread", e))?;
         }
+        if let Some(m) = self.vsock_mux.take() {
+            let shared = self.shared.clone();
+            let filter = if self.config.seccomp {
+                Some(seccomp::filter(ThreadKind::VsockMuxer)?)
+            } else {
+                None
+            };
+            std::thread::Builder::new()
+                .name("vsock-mux".into())
+                .spawn(move || {
+                    if let Some(f) = filter {
+                        if seccomp::apply(&f).is_err() {
+                            return;
+                        }
+                    }
+                    m.run(|| shared.stop.load(Ordering::Acquire));
+                })
+                .map_err(|e| Error::io("interpreter: spawn vsock muxer", e))?;
+        }
         Ok(RunningVm {
             vm: self.vm,
             mem: self.mem,
@@ -136,6 +155,9 @@ impl RunningVm {
         self.shared.cv.notify_all();
         self.kick_all();
         self.serial.lock().expect("serial lock").flush();
+        if let Some(v) = &self.config.vsock {
+            let _ = std::fs::remove_file(&v.uds_path);
+        }
         match first {
             Ok((_, VcpuOutcome::GuestStop | VcpuOutcome::Stopped)) => Ok(()),
             Ok((id, VcpuOutcome::Failed(kind))) => Err(Error::Vcpu { vcpu: id, kind }),

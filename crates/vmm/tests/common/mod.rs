@@ -98,6 +98,7 @@ pub fn guest(name: &str) -> PathBuf {
         "virtio" => ("virtio.S", None, "elf64.ld", false),
         "count" => ("count.S", None, "pvh.ld", false),
         "net" => ("net.S", None, "elf64.ld", false),
+        "vsock" => ("vsock.S", None, "elf64.ld", false),
         n if n.starts_with("stop") => {
             ("stop.S", Some(format!("MODE={}", &n[4..])), "pvh.ld", false)
         }

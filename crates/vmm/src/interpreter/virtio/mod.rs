@@ -6,6 +6,7 @@ pub mod net;
 pub mod rng;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod testutil;
+pub mod vsock;
 
 use crate::allocator::memory::GuestMemoryMmap;
 use virtio_queue::Queue;
