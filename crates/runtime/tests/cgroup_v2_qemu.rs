@@ -4,6 +4,12 @@
 //! OCI bundles. The guest (tests/qemu/guest-tests.sh) mounts cgroup2 at /sys/fs/cgroup, runs
 //! the containers and prints `RESULT key=value` lines on the serial console; this test
 //! asserts on them and prints the whole console on failure.
+//!
+//! It first caught two bugs in the v2 device program (fixed in bf94282): the verifier's log
+//! (level 1, 4 KiB buffer) overflowed and BPF_PROG_LOAD failed with ENOSPC for any rule list,
+//! and a wildcard rule such as the default spec's deny-all left unreachable instructions
+//! behind it, which the verifier refuses (EINVAL). Every container below carries device
+//! rules, so both stay covered.
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -16,35 +22,6 @@ use std::time::{Duration, Instant};
 const KERNEL_DIR: &str = "/var/cache/strata/kernel/boot";
 /// Boot plus every container under TCG; the whole test stays under ~3 minutes.
 const GUEST_TIMEOUT: Duration = Duration::from_secs(170);
-
-/// Sub-checks that runtime bugs make fail: run in the guest and printed, not asserted.
-/// Move a line back into the asserted list once its bug is fixed (the test says so).
-///
-/// 1. `b.*` and `w.*` (any container with a device rule on a pure v2 host): `attach` in
-///    src/cgroups/v2/devices.rs loads the program with verifier log_level 1 and a 4 KiB log
-///    buffer; the verifier's log of the program (the 14 default rules plus the spec's) is
-///    longer, and kernels before 6.4 fail BPF_PROG_LOAD with ENOSPC when the log does not fit
-///    ("load device eBPF program: No space left on device"). Fix: load with log_level 0 and
-///    no buffer, and only on failure retry with a log (a large buffer) to report why.
-/// 2. `w.*` in addition: the default spec's device rule list starts with a wildcard deny-all
-///    (no type, major or minor, access rwm). `program` in the same file emits that rule's
-///    block as an unconditional `mov r0, 0; exit`, then the blocks of earlier rules and the
-///    final `mov r0, 0; exit` after it; the verifier's CFG check rejects the unreachable
-///    instructions (EINVAL, "processed 0 insns"), so no container with the default spec (nor
-///    podman's or containerd's, which send the same rule) can start on a pure v2 host. Fix:
-///    stop emitting after a block with no jump (it matches every access), epilogue included.
-///
-/// With both fixes applied to a copy of the runtime, every check below passes (16 s run).
-const KNOWN_FAILING: &[(&str, &str)] = &[
-    ("b.exit", "0"),
-    ("b.null", "ok"),
-    ("b.mem_node", "character special file 1:1"),
-    ("b.mem", "head: /dev/testmem: Operation not permitted"),
-    ("w.exit", "0"),
-    ("w.null", "ok"),
-    ("w.mem_node", "character special file 1:1"),
-    ("w.mem", "head: /dev/testmem: Operation not permitted"),
-];
 
 /// Missing prerequisite: fails under CI=true, prints SKIP otherwise.
 fn skip(reason: &str) -> bool {
@@ -122,8 +99,8 @@ fn bundle(root: &Path, base: &Value, name: &str, args: &[&str], edit: impl FnOnc
     .expect("write config.json");
 }
 
-/// Device rules that deny every char and block device without a wildcard rule (see
-/// `KNOWN_FAILING` for why the default spec's `{"allow": false, "access": "rwm"}` is not used).
+/// Device rules that deny every char and block device without a wildcard rule (the program
+/// then ends with the default deny instead of the wildcard rule's block).
 fn deny_typed() -> Value {
     json!([
         {"allow": false, "type": "c", "access": "rwm"},
@@ -131,30 +108,55 @@ fn deny_typed() -> Value {
     ])
 }
 
+/// CAP_MKNOD and CAP_SYS_RAWIO (which /dev/mem needs), so the device program alone decides.
+fn add_caps(v: &mut Value) {
+    for set in ["bounding", "effective", "permitted"] {
+        let caps = v["process"]["capabilities"][set]
+            .as_array_mut()
+            .expect("the default spec has capability sets");
+        caps.push(json!("CAP_MKNOD"));
+        caps.push(json!("CAP_SYS_RAWIO"));
+    }
+}
+
+/// Adds `extra` to the spec's resources, keeping its device rules.
+fn resources(v: &mut Value, extra: Value) {
+    let r = v["linux"]["resources"]
+        .as_object_mut()
+        .expect("the default spec has linux.resources");
+    for (k, x) in extra.as_object().expect("resources object") {
+        r.insert(k.clone(), x.clone());
+    }
+}
+
 fn make_bundles(root: &Path, base: &Value) {
-    let testmem = json!([{
-        "path": "/dev/testmem", "type": "c", "major": 1, "minor": 1, "fileMode": 438
+    let testkmsg = json!([{
+        "path": "/dev/testkmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 438
     }]);
     let deny_full = json!({"allow": false, "type": "c", "major": 1, "minor": 7, "access": "rwm"});
-    // a, c, d and e carry no device rule: any device rule stops a container on a pure v2 host
-    // today (bug 1 in KNOWN_FAILING); b and w cover the eBPF device program.
+    // Every container but b keeps the default spec's wildcard deny-all device rule.
     // (a) limits read from inside the container's cgroup namespace.
     bundle(root, base, "a", &["/bin/sh", "/checks.sh", "limits"], |v| {
-        v["linux"]["resources"] = json!({
-            "memory": {"limit": 67108864},
-            "pids": {"limit": 32},
-            "cpu": {"quota": 50000, "period": 100000, "shares": 1024}
-        });
+        resources(
+            v,
+            json!({
+                "memory": {"limit": 67108864},
+                "pids": {"limit": 32},
+                "cpu": {"quota": 50000, "period": 100000, "shares": 1024}
+            }),
+        );
     });
-    // (b) device control: a node from linux.devices that no rule allows, and /dev/full
-    // denied explicitly.
+    // (b) device control with typed deny rules: the linux.devices node is allowed implicitly,
+    // a node the container makes itself is not; /dev/full is denied by a rule, but the
+    // default allow list comes after the spec's rules and the last match decides (as runc).
     bundle(
         root,
         base,
         "b",
         &["/bin/sh", "/checks.sh", "devices", "b"],
         |v| {
-            v["linux"]["devices"] = testmem.clone();
+            v["linux"]["devices"] = testkmsg.clone();
+            add_caps(v);
             let mut rules = deny_typed();
             rules.as_array_mut().unwrap().push(deny_full.clone());
             v["linux"]["resources"] = json!({ "devices": rules });
@@ -167,27 +169,70 @@ fn make_bundles(root: &Path, base: &Value) {
         "w",
         &["/bin/sh", "/checks.sh", "devices", "w"],
         |v| {
-            v["linux"]["devices"] = testmem.clone();
+            v["linux"]["devices"] = testkmsg.clone();
+            add_caps(v);
             v["linux"]["resources"]["devices"]
                 .as_array_mut()
                 .expect("the default spec has a device rule list")
                 .push(deny_full.clone());
         },
     );
-    // (c) live update; (d) pause and resume.
+    // (c) live update (memory, pids, the device program); (d) pause and resume.
     for name in ["c", "d"] {
         bundle(root, base, name, &["/bin/sleep", "600"], |v| {
-            v["linux"]["resources"] = json!({
-                "memory": {"limit": 67108864},
-                "pids": {"limit": 32}
-            });
+            add_caps(v);
+            resources(
+                v,
+                json!({
+                    "memory": {"limit": 67108864},
+                    "pids": {"limit": 32}
+                }),
+            );
         });
     }
+    // (f) the other v2 interface files, read from inside.
+    bundle(
+        root,
+        base,
+        "f",
+        &[
+            "/bin/sh",
+            "/checks.sh",
+            "files",
+            "f",
+            "memory.low",
+            "memory.swap.max",
+            "memory.high",
+            "cpuset.cpus",
+            "cpuset.mems",
+            "io.weight",
+            "hugetlb.2MB.max",
+        ],
+        |v| {
+            resources(
+                v,
+                json!({
+                    "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728},
+                    "cpu": {"cpus": "0", "mems": "0"},
+                    "blockIO": {"weight": 500},
+                    "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
+                    "unified": {"memory.high": "62914560"}
+                }),
+            );
+        },
+    );
+    // (g) cpu realtime has no v2 equivalent: refused.
+    bundle(root, base, "g", &["/bin/true"], |v| {
+        resources(
+            v,
+            json!({
+                "cpu": {"realtimeRuntime": 1000, "realtimePeriod": 1000000}
+            }),
+        );
+    });
     // (e) OOM kill.
     bundle(root, base, "e", &["/bin/sh", "/checks.sh", "oom"], |v| {
-        v["linux"]["resources"] = json!({
-            "memory": {"limit": 16777216}
-        });
+        resources(v, json!({ "memory": {"limit": 16777216} }));
     });
 }
 
@@ -315,8 +360,20 @@ fn cgroup_v2_driver_in_a_qemu_guest() {
         ("a.cpu.weight", "39"),
         ("a.self_cgroup", "0::/"),
         ("a.cgroup_gone", "yes"),
-        // (b) devices: see KNOWN_FAILING; a container that fails to start leaves no cgroup.
+        // (b) devices: the eBPF program allows /dev/null and the linux.devices node, and
+        // denies a node the container makes itself, with typed rules (b) and with the default
+        // spec's wildcard deny-all (w).
+        ("b.exit", "0"),
+        ("b.null", "ok"),
+        ("b.kmsg_node", "character special file 1:b"),
+        ("b.kmsg", "open"),
+        ("b.mknod", "ok"),
         ("b.cgroup_gone", "yes"),
+        ("w.exit", "0"),
+        ("w.null", "ok"),
+        ("w.kmsg_node", "character special file 1:b"),
+        ("w.kmsg", "open"),
+        ("w.mknod", "ok"),
         ("w.cgroup_gone", "yes"),
         // (c) update applies live.
         ("c.run", "0"),
@@ -325,6 +382,9 @@ fn cgroup_v2_driver_in_a_qemu_guest() {
         ("c.after", "33554432"),
         ("c.update_pids", "0"),
         ("c.pids_after", "10"),
+        ("c.dev_before", "denied"),
+        ("c.update_devices", "0"),
+        ("c.dev_after", "open"),
         ("c.delete", "0"),
         ("c.cgroup_gone", "yes"),
         // (d) pause and resume through cgroup.freeze.
@@ -338,6 +398,19 @@ fn cgroup_v2_driver_in_a_qemu_guest() {
         ("d.thawed", "0"),
         ("d.delete", "0"),
         ("d.cgroup_gone", "yes"),
+        // (f) the other v2 files (OCI swap is memory+swap, v2 counts swap alone; blkio
+        // weight 500 is io.weight 4950 by runc's conversion).
+        ("f.exit", "0"),
+        ("f.memory.low", "33554432"),
+        ("f.memory.swap.max", "67108864"),
+        ("f.memory.high", "62914560"),
+        ("f.cpuset.cpus", "0"),
+        ("f.cpuset.mems", "0"),
+        ("f.io.weight", "default 4950"),
+        ("f.hugetlb.2MB.max", "4194304"),
+        ("f.cgroup_gone", "yes"),
+        // (g) refused, and nothing left behind.
+        ("g.cgroup_gone", "yes"),
         // (e) the OOM killer ends the container's init: SIGKILL, 128 + 9.
         ("e.exit", "137"),
         ("e.cgroup_gone", "yes"),
@@ -353,6 +426,18 @@ fn cgroup_v2_driver_in_a_qemu_guest() {
             format!("{} (want {c} among them)", get("controllers")),
         );
     }
+    for k in ["b.mem", "w.mem"] {
+        check(
+            k,
+            get(k).contains("/dev/mem2") && get(k).contains("Operation not permitted"),
+            format!("{} (want EPERM from the device program)", get(k)),
+        );
+    }
+    check(
+        "g",
+        get("g.exit") != "0" && get("g.stderr").contains("realtime"),
+        format!("exit {}, stderr {}", get("g.exit"), get("g.stderr")),
+    );
     check(
         "e.stderr",
         get("e.stderr").contains("OOM killer"),
@@ -366,19 +451,15 @@ fn cgroup_v2_driver_in_a_qemu_guest() {
     // /dev/full (c 1:7) is denied by a rule, but the default allow list is appended after the
     // spec's rules and the last matching rule decides, as in runc: it stays usable.
     eprintln!("b.full (informational) = {}", get("b.full"));
-    for (k, want) in KNOWN_FAILING {
-        if get(k) == *want {
-            eprintln!("known-failing {k} now passes ({want}): move it to the asserted list");
-        } else {
-            eprintln!("known-failing {k} = {} (want {want})", get(k));
-        }
-    }
     if !failures.is_empty() {
         panic!(
             "cgroup v2 in the qemu guest ({}):\n  {}\n--- guest console ---\n{console}",
             kernel.display(),
             failures.join("\n  ")
         );
+    }
+    for l in console.lines().filter(|l| l.contains("RESULT ")) {
+        eprintln!("{l}");
     }
     eprintln!(
         "{} RESULT lines checked",

@@ -37,6 +37,13 @@ $R update --memory 33554432 c; res c.update $?
 res c.after "$(cat $CG/c/memory.max 2>&1)"
 echo '{"pids":{"limit":10}}' | $R update -r - c; res c.update_pids $?
 res c.pids_after "$(cat $CG/c/pids.max 2>&1)"
+# The device program replaced live: /dev/mem (made in the container) closed, then allowed.
+try_mem='mknod /dev/mem2 c 1 1 2>/dev/null; (: </dev/mem2) 2>/dev/null && echo open || echo denied'
+res c.dev_before "$($R exec c /bin/sh -c "$try_mem" 2>&1)"
+echo '{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":1,"access":"r"}]}' |
+  $R update -r - c
+res c.update_devices $?
+res c.dev_after "$($R exec c /bin/sh -c "$try_mem" 2>&1)"
 $R delete -f c; res c.delete $?
 res c.cgroup_gone "$(gone c)"
 
@@ -51,6 +58,16 @@ res d.resumed_status "$(status d)"
 res d.thawed "$(cat $CG/d/cgroup.freeze 2>&1)"
 $R delete -f d; res d.delete $?
 res d.cgroup_gone "$(gone d)"
+
+# (f) the other v2 files: memory.low, memory.swap.max, memory.high (unified map), cpuset,
+# io.weight, hugetlb.
+$R run -b /bundles/f f; res f.exit $?
+res f.cgroup_gone "$(gone f)"
+
+# (g) a resource v2 cannot grant (cpu realtime): one line, nothing left behind.
+$R run -b /bundles/g g 2>/tmp/g.err; res g.exit $?
+res g.stderr "$(tr '\n' ' ' </tmp/g.err)"
+res g.cgroup_gone "$(gone g)"
 
 # (e) the OOM killer inside a 16 MiB container.
 $R run -b /bundles/e e 2>/tmp/e.err; res e.exit $?
