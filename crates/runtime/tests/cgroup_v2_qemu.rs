@@ -230,6 +230,15 @@ fn make_bundles(root: &Path, base: &Value) {
             }),
         );
     });
+    // (h) --systemd-cgroup's slice:prefix:name; (i) no cgroupsPath at all.
+    bundle(root, base, "h", &["/bin/sleep", "600"], |v| {
+        v["linux"]["cgroupsPath"] = json!("machine-strata.slice:strata:h");
+        resources(v, json!({ "memory": {"limit": 50331648} }));
+    });
+    bundle(root, base, "i", &["/bin/sleep", "600"], |v| {
+        v["linux"].as_object_mut().unwrap().remove("cgroupsPath");
+        resources(v, json!({ "pids": {"limit": 7} }));
+    });
     // (e) OOM kill.
     bundle(root, base, "e", &["/bin/sh", "/checks.sh", "oom"], |v| {
         resources(v, json!({ "memory": {"limit": 16777216} }));
@@ -411,6 +420,17 @@ fn cgroup_v2_driver_in_a_qemu_guest() {
         ("f.cgroup_gone", "yes"),
         // (g) refused, and nothing left behind.
         ("g.cgroup_gone", "yes"),
+        // (h) systemd-style path placed with the cgroupfs driver; ps; exec joins the cgroup.
+        ("h.run", "0"),
+        ("h.memory.max", "50331648"),
+        ("h.exec_cgroup", "0::/"),
+        ("h.delete", "0"),
+        ("h.cgroup_gone", "yes"),
+        // (i) no cgroupsPath.
+        ("i.run", "0"),
+        ("i.pids.max", "7"),
+        ("i.delete", "0"),
+        ("i.cgroup_gone", "yes"),
         // (e) the OOM killer ends the container's init: SIGKILL, 128 + 9.
         ("e.exit", "137"),
         ("e.cgroup_gone", "yes"),
@@ -426,6 +446,13 @@ fn cgroup_v2_driver_in_a_qemu_guest() {
             format!("{} (want {c} among them)", get("controllers")),
         );
     }
+    // ps lists exactly the container's init, the one pid in its cgroup.
+    let init = get("h.init_pid").trim_end_matches(',');
+    check(
+        "h.ps",
+        !init.is_empty() && !init.contains(',') && get("h.ps") == format!("[{init}]"),
+        format!("ps {} (cgroup.procs {})", get("h.ps"), get("h.init_pid")),
+    );
     for k in ["b.mem", "w.mem"] {
         check(
             k,

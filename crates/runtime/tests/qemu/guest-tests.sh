@@ -69,6 +69,22 @@ $R run -b /bundles/g g 2>/tmp/g.err; res g.exit $?
 res g.stderr "$(tr '\n' ' ' </tmp/g.err)"
 res g.cgroup_gone "$(gone g)"
 
+# (h) --systemd-cgroup's slice:prefix:name, placed with the cgroupfs driver; ps and exec.
+HS=/sys/fs/cgroup/machine.slice/machine-strata.slice/strata-h.scope
+$R --systemd-cgroup run -d -b /bundles/h h </dev/null; res h.run $?
+res h.memory.max "$(cat $HS/memory.max 2>&1)"
+res h.ps "$($R ps --format json h 2>&1 | tr -d ' \n')"
+res h.init_pid "$(cat $HS/cgroup.procs 2>&1 | tr '\n' ,)"
+res h.exec_cgroup "$($R exec h cat /proc/self/cgroup 2>&1)"
+$R delete -f h; res h.delete $?
+res h.cgroup_gone "$(if [ -e $HS ]; then echo no; else echo yes; fi)"
+
+# (i) no cgroupsPath: the id, under the runtime's own cgroup (the root here).
+$R run -d -b /bundles/i i </dev/null; res i.run $?
+res i.pids.max "$(cat /sys/fs/cgroup/i/pids.max 2>&1)"
+$R delete -f i; res i.delete $?
+res i.cgroup_gone "$(if [ -e /sys/fs/cgroup/i ]; then echo no; else echo yes; fi)"
+
 # (e) the OOM killer inside a 16 MiB container.
 $R run -b /bundles/e e 2>/tmp/e.err; res e.exit $?
 res e.stderr "$(tr '\n' ' ' </tmp/e.err)"
