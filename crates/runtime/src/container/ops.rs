@@ -180,10 +180,25 @@ pub fn update(root: &Root, id: &str, res: &LinuxResources) -> Result<()> {
     if status == Status::Stopped {
         return Err(bad(&saved, status, "cannot update a stopped container"));
     }
+    let mut res = res.clone();
+    if let Some(mut rules) = res.devices().clone() {
+        // As at create: the devices the spec created stay allowed.
+        let spec = saved_spec(root, id)?;
+        for d in spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.devices().as_ref())
+            .into_iter()
+            .flatten()
+        {
+            rules.push(oci_spec::runtime::LinuxDeviceCgroup::from(d));
+        }
+        res.set_devices(Some(rules));
+    }
     let mgr = Manager {
         dirs: saved.cgroup_paths.clone(),
     };
-    mgr.apply(&Layout::detect(), res, false)
+    mgr.apply(&Layout::detect(), &res, false)
 }
 
 /// `ps`: the pids in the container.
