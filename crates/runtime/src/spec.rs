@@ -162,6 +162,18 @@ pub fn validate(spec: &Spec) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Adds an allow rule for every device the spec creates (`linux.devices`) to the device rules
+/// of `res`, as runc does at create and update. Nothing changes when `res` has no device rules.
+pub fn allow_spec_devices(res: &mut oci_spec::runtime::LinuxResources, spec: &Spec) {
+    if let Some(mut rules) = res.devices().clone() {
+        let devs = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
+        for d in devs.into_iter().flatten() {
+            rules.push(oci_spec::runtime::LinuxDeviceCgroup::from(d));
+        }
+        res.set_devices(Some(rules));
+    }
+}
+
 /// The namespace entries of a spec, `(type, optional path)`.
 pub fn namespaces(spec: &Spec) -> Vec<(LinuxNamespaceType, Option<PathBuf>)> {
     spec.linux()

@@ -10,7 +10,7 @@ use crate::spec::{self, Bundle};
 use crate::state::{self, Root, Saved, Status};
 use crate::sync::{Channel, Tag};
 use crate::sys;
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxNamespaceType as T};
+use oci_spec::runtime::LinuxNamespaceType as T;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
@@ -108,18 +108,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let linux = bundle.spec.linux().as_ref();
     let mut resources = linux.and_then(|l| l.resources().clone());
     if let Some(r) = resources.as_mut() {
-        // Devices the spec creates are implicitly allowed (as runc does).
-        if r.devices().is_some() {
-            let mut rules = r.devices().clone().unwrap_or_default();
-            for d in linux
-                .and_then(|l| l.devices().as_ref())
-                .into_iter()
-                .flatten()
-            {
-                rules.push(LinuxDeviceCgroup::from(d));
-            }
-            r.set_devices(Some(rules));
-        }
+        spec::allow_spec_devices(r, &bundle.spec);
     }
     let userns = plan.creates(T::User);
     let cgroups_path = linux

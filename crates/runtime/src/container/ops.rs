@@ -181,20 +181,7 @@ pub fn update(root: &Root, id: &str, res: &LinuxResources) -> Result<()> {
         return Err(bad(&saved, status, "cannot update a stopped container"));
     }
     let mut res = res.clone();
-    if let Some(mut rules) = res.devices().clone() {
-        // As at create: the devices the spec created stay allowed.
-        let spec = saved_spec(root, id)?;
-        for d in spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.devices().as_ref())
-            .into_iter()
-            .flatten()
-        {
-            rules.push(oci_spec::runtime::LinuxDeviceCgroup::from(d));
-        }
-        res.set_devices(Some(rules));
-    }
+    crate::spec::allow_spec_devices(&mut res, &saved_spec(root, id)?);
     let mgr = Manager {
         dirs: saved.cgroup_paths.clone(),
     };
