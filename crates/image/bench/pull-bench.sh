@@ -19,7 +19,8 @@ N=${N:-5}
 PRESENT_N=${PRESENT_N:-21}
 STRATA=${STRATA:-${CARGO_TARGET_DIR:-$REPO/target}/release/strata}
 OUT=${OUT:-${TMPDIR:-/tmp}/strata-image-bench/$(date +%Y%m%dT%H%M%S)}
-W=$ENGINE_TMP/strata-pull-bench
+W=${W:-/tmp/spb} # short: podman refuses a runroot longer than 50 characters
+[ -e "$W" ] && mv "$W" "$W.old.$$"
 mkdir -p "$OUT" "$W"
 [ -x "$STRATA" ] || die "no strata binary at $STRATA (cargo build --release -p strata-cli)"
 registry_up "$REG" || die "registry $REG not running: $ENGINE_DIR/registry.sh start"
@@ -28,7 +29,12 @@ podman_conf
 man=$(skopeo inspect --raw --tls-verify=false "docker://$IMG_BIG") || die "no $IMG_BIG: run make-images.sh"
 comp=$(jq '[.layers[].size]|add' <<<"$man")
 log "image $IMG_BIG: $(jq '.layers|length' <<<"$man") layers, $comp compressed bytes"
-SR=$W/strata PR=$W/podman SD=$W/skopeo-dir
+SR=$W/strata PR=$W/podman SD=$W/skopeo-dir T=$W/trash
+# Stores are moved aside between runs and deleted at the end: this machine's ext4 has no
+# journal, and there the inode allocator skips (slowly, block by block) every inode freed in
+# the last minutes, so deleting 20,000 files right before a run would slow the next run's
+# file creation several-fold, for every tool alike.
+mkdir -p "$T"
 SP="$STRATA --root $SR/root --runroot $SR/run --registries-conf $W/none.toml"
 PP="podman --root $PR/root --runroot $PR/runroot --tmpdir $PR/tmp"
 {
@@ -37,11 +43,11 @@ PP="podman --root $PR/root --runroot $PR/runroot --tmpdir $PR/tmp"
 } | tee "$OUT/summary.txt"
 
 $TIMEIT -n "$N" -w 1 --json "$OUT/results.jsonl" --log "$OUT/logs" --title "pull big into an empty store" \
-	--setup strata "rm -rf $SR" \
+	--setup strata "[ ! -e $SR ] || mv $SR $T/s.\$\$" \
 	--cmd strata "$SP pull -q --tls-verify=false $IMG_BIG" --bytes strata "$comp" \
-	--setup podman "$PP rmi -a -f >/dev/null 2>&1; rm -rf $PR" \
+	--setup podman "[ ! -e $PR ] || mv $PR $T/p.\$\$" \
 	--cmd podman "$PP pull -q --tls-verify=false $IMG_BIG" --bytes podman "$comp" \
-	--setup skopeo-dir "rm -rf $SD" \
+	--setup skopeo-dir "[ ! -e $SD ] || mv $SD $T/d.\$\$" \
 	--cmd skopeo-dir "skopeo copy -q --src-tls-verify=false docker://$IMG_BIG dir:$SD" --bytes skopeo-dir "$comp" |
 	tee -a "$OUT/summary.txt"
 
@@ -54,6 +60,5 @@ $TIMEIT -n "$PRESENT_N" -w 2 --json "$OUT/results.jsonl" --title "pull of an ima
 
 echo "check: $($SP images --format json | jq -c '[.[] | {Names, Size}]') snapshots: $(du -sm "$SR/root/snapshots" | cut -f1) MiB" |
 	tee -a "$OUT/summary.txt"
-$PP rmi -a -f >/dev/null 2>&1
-rm -rf "$SR" "$PR" "$SD"
+rm -rf "$SR" "$PR" "$SD" "$T" "$W".old.*
 log "results in $OUT"

@@ -313,13 +313,16 @@ async fn fetch_layers(
     }
     let store2 = store.clone();
     let layers2 = layers.to_vec();
+    let t0 = std::time::Instant::now();
     tokio::task::spawn_blocking(move || commit_layers(&store2, &layers2, done))
         .await
         .map_err(|e| Error::Http(format!("commit task failed: {e}")))??;
+    tracing::debug!(ms = t0.elapsed().as_millis() as u64, "layers committed");
     Ok(n)
 }
 
 fn commit_layers(store: &Store, layers: &[LayerRecord], done: Vec<Option<Fetched>>) -> Result<()> {
+    // Every snapshot was synced by its worker before it returned.
     for (i, f) in done.into_iter().enumerate() {
         let Some(f) = f else { continue };
         let l = &layers[i];
@@ -333,7 +336,13 @@ fn commit_layers(store: &Store, layers: &[LayerRecord], done: Vec<Option<Fetched
             .collect();
         store
             .snapshots
-            .commit(f.snapshot, &l.chain_id, &f.stats.deferred_links, &lowers)
+            .commit(
+                f.snapshot,
+                &l.chain_id,
+                &f.stats.deferred_links,
+                &lowers,
+                false,
+            )
             .with_ctx(|| format!("layer {}", l.digest))?;
     }
     Ok(())
@@ -359,10 +368,14 @@ async fn fetch_layer(
         unpack_stream(rx, ingest, snapshot, comp, &diff_id, opts)
     });
     progress.start(&l.digest, l.size);
+    let t0 = std::time::Instant::now();
     let dl = download(client, l, tx, progress, cancel).await;
+    let download_ms = t0.elapsed().as_millis() as u64;
     let res = worker
         .await
         .map_err(|e| Error::Http(format!("unpack task failed: {e}")))?;
+    let total_ms = t0.elapsed().as_millis() as u64;
+    tracing::debug!(layer = %l.digest, size = l.size, download_ms, total_ms, "layer fetched and unpacked");
     match (dl, res) {
         (Ok(_), Ok(f)) => {
             progress.finish(&l.digest, "done");
@@ -466,6 +479,10 @@ fn unpack_stream(
     };
     src.drain().map_err(|e| Error::io("write blob", e))?;
     src.ingest.verify()?;
+    // Make blob and snapshot durable here, overlapping with the other layers' work; the
+    // commit then only renames.
+    src.ingest.sync()?;
+    rustix::fs::syncfs(&snapshot.fd).map_err(|e| Error::io("syncfs snapshot", e.into()))?;
     Ok(Fetched {
         ingest: src.ingest,
         snapshot,

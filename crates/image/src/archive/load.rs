@@ -300,7 +300,7 @@ pub fn unpack_layers(store: &Store, layers: &[LayerRecord]) -> Result<()> {
             .collect();
         store
             .snapshots
-            .commit(snap, &l.chain_id, &stats.deferred_links, &lowers)
+            .commit(snap, &l.chain_id, &stats.deferred_links, &lowers, true)
             .with_ctx(ctx)?;
     }
     Ok(())

@@ -104,6 +104,7 @@ impl ContentStore {
             hasher: Sha256::new(),
             count: 0,
             committed: false,
+            synced: false,
         })
     }
 
@@ -172,6 +173,7 @@ pub struct Ingest {
     hasher: Sha256,
     count: u64,
     committed: bool,
+    synced: bool,
 }
 
 impl Write for Ingest {
@@ -208,6 +210,20 @@ impl Ingest {
         }
     }
 
+    /// Flushes and fsyncs what was written (so `commit` only renames).
+    pub fn sync(&mut self) -> Result<()> {
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::invalid("ingest", "closed"))?;
+        f.flush().op("flush ingest")?;
+        f.get_ref()
+            .sync_all()
+            .op(format!("fsync {}", self.path.display()))?;
+        self.synced = true;
+        Ok(())
+    }
+
     /// Verifies digest and size, fsyncs, and renames into the store.
     pub fn commit(mut self) -> Result<Digest> {
         let got = Digest::from_hasher(std::mem::take(&mut self.hasher));
@@ -219,7 +235,9 @@ impl Ingest {
         let f = f
             .into_inner()
             .map_err(|e| Error::io("flush ingest", e.into_error()))?;
-        f.sync_all().op(format!("fsync {}", self.path.display()))?;
+        if !self.synced {
+            f.sync_all().op(format!("fsync {}", self.path.display()))?;
+        }
         drop(f);
         fs::rename(&self.path, &dest).op(format!("commit blob {got}"))?;
         if let Ok(d) = File::open(&self.blobs) {

@@ -75,21 +75,24 @@ impl Snapshots {
         self.tmp.join(temp_name(prefix))
     }
 
-    /// Resolves deferred hard links against `lowers` (top first), syncs the snapshot and
-    /// renames it into place as `chain`. If another process committed the same chain id
-    /// meanwhile, this one is discarded.
+    /// Resolves deferred hard links against `lowers` (top first), syncs the snapshot (unless
+    /// the caller already did, `sync == false`) and renames it into place as `chain`. If
+    /// another process committed the same chain id meanwhile, this one is discarded.
     pub fn commit(
         &self,
         mut p: PendingSnapshot,
         chain: &Digest,
         links: &[DeferredLink],
         lowers: &[Digest],
+        sync: bool,
     ) -> Result<()> {
         for l in links {
             self.copy_up_link(&p.fd, l, lowers)
                 .map_err(|e| e.context(format!("hard link {:?}", l.link.join("/"))))?;
         }
-        rfs::syncfs(p.fd.as_fd()).op("syncfs snapshot")?;
+        if sync || !links.is_empty() {
+            rfs::syncfs(p.fd.as_fd()).op("syncfs snapshot")?;
+        }
         let dest = self.path(chain);
         match fs::rename(&p.path, &dest) {
             Ok(()) => {

@@ -3,11 +3,14 @@
 use super::fsops::{
     self, clean_components, lstat_at, mkdir_all_in_root, open_dir_in_root, remove_all_at,
 };
+use super::pool::{create_exclusive, finish_file, FileJob, FileMeta, Pool, SMALL_FILE};
 use crate::error::{Error, Result};
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 /// How whiteouts are represented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,17 +85,63 @@ pub fn xattr_allowed(name: &str) -> bool {
 
 struct Applier<'a> {
     root: &'a OwnedFd,
+    pool: Option<&'a Pool>,
+    /// Paths of files queued in the pool and maybe not written yet.
+    pending: HashSet<Vec<String>>,
+    /// (effective uid, effective gid, umask) of this process.
+    ids: (u32, u32, u32),
+    /// Whether the cached parent directory is set-group-id (None: not looked at yet).
+    parent_sgid: Option<bool>,
     opts: ApplyOptions,
     stats: ApplyStats,
-    cache: Option<(Vec<String>, OwnedFd)>,
+    cache: Option<(Vec<String>, Arc<OwnedFd>)>,
     dir_times: Vec<(Vec<String>, u64)>,
     buf: Vec<u8>,
 }
 
+/// Threads creating small files (`STRATA_UNPACK_WORKERS`, default 2; 0 = in order on the
+/// reading thread).
+fn workers() -> usize {
+    static W: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *W.get_or_init(|| {
+        std::env::var("STRATA_UNPACK_WORKERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2)
+    })
+}
+
 /// Applies the tar stream `r` to the directory `root`.
 pub fn apply_tar<R: Read>(r: R, root: &OwnedFd, opts: ApplyOptions) -> Result<ApplyStats> {
+    if workers() == 0 {
+        return apply_with(r, root, opts, None);
+    }
+    std::thread::scope(|scope| {
+        let pool = Pool::start(scope, workers());
+        let res = apply_with(r, root, opts, Some(&pool));
+        let closed = pool.close();
+        let stats = res?;
+        closed?;
+        Ok(stats)
+    })
+}
+
+fn apply_with<R: Read>(
+    r: R,
+    root: &OwnedFd,
+    opts: ApplyOptions,
+    pool: Option<&Pool>,
+) -> Result<ApplyStats> {
     let mut a = Applier {
         root,
+        pool,
+        pending: HashSet::new(),
+        ids: (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+            umask(),
+        ),
+        parent_sgid: None,
         opts,
         stats: ApplyStats::default(),
         cache: None,
@@ -109,6 +158,7 @@ pub fn apply_tar<R: Read>(r: R, root: &OwnedFd, opts: ApplyOptions) -> Result<Ap
         })?;
         a.stats.entries += 1;
     }
+    a.sync()?;
     a.cache = None;
     // Directory mtimes last: creating children changed them.
     for (comps, mtime) in std::mem::take(&mut a.dir_times) {
@@ -122,16 +172,47 @@ pub fn apply_tar<R: Read>(r: R, root: &OwnedFd, opts: ApplyOptions) -> Result<Ap
     Ok(a.stats)
 }
 
+fn has_xattrs<R: Read>(e: &mut tar::Entry<'_, R>) -> bool {
+    match e.pax_extensions() {
+        Ok(Some(exts)) => exts
+            .flatten()
+            .any(|x| x.key().is_ok_and(|k| k.starts_with("SCHILY.xattr."))),
+        Ok(None) => false,
+        Err(_) => true,
+    }
+}
+
+/// The process umask, read without changing it (all bits set if unknown, which forces chmod).
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o777)
+    })
+}
+
 fn sys(op: &str, name: &str, e: Errno) -> Error {
     Error::io(format!("{op} {name:?}"), e.into())
 }
 
 impl Applier<'_> {
     /// Takes the parent directory fd (from the cache, or resolved and created).
-    fn take_parent(&mut self, comps: &[String], name: &str) -> Result<OwnedFd> {
+    fn take_parent(&mut self, comps: &[String], name: &str) -> Result<Arc<OwnedFd>> {
         match self.cache.take() {
             Some((p, fd)) if p.as_slice() == comps => Ok(fd),
-            _ => mkdir_all_in_root(self.root, comps).map_err(|e| sys("open parent of", name, e)),
+            _ => {
+                self.parent_sgid = None;
+                Ok(Arc::new(
+                    mkdir_all_in_root(self.root, comps)
+                        .map_err(|e| sys("open parent of", name, e))?,
+                ))
+            }
         }
     }
 
@@ -160,14 +241,78 @@ impl Applier<'_> {
             self.stats.skipped += 1;
             return Ok(());
         }
+        let offload = self.pool.is_some()
+            && kind.is_file()
+            && h.size().unwrap_or(u64::MAX) <= SMALL_FILE
+            && !base.starts_with(".wh.")
+            && !has_xattrs(e);
+        // Keep the archive's order: anything but a new small file waits for the queued
+        // ones, and so does a small file whose path or an ancestor is still queued.
+        if !offload || (1..=comps.len()).any(|i| self.pending.contains(&comps[..i])) {
+            self.sync()?;
+        }
         let p = self.take_parent(parent, name)?;
         let r = if let Some(wh) = base.strip_prefix(".wh.") {
             self.whiteout(&p, parent, wh, name)
+        } else if offload {
+            self.queue_file(&p, &comps, e, name, mode, uid_, gid_, mtime)
         } else {
             self.entry_at(&p, &comps, e, name)
         };
         self.cache = Some((parent.to_vec(), p));
         r
+    }
+
+    /// Waits for queued files.
+    fn sync(&mut self) -> Result<()> {
+        if let Some(pool) = self.pool {
+            if !self.pending.is_empty() {
+                self.pending.clear();
+                pool.barrier()?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn queue_file<R: Read>(
+        &mut self,
+        p: &Arc<OwnedFd>,
+        comps: &[String],
+        e: &mut tar::Entry<'_, R>,
+        name: &str,
+        mode: u32,
+        uid_: u64,
+        gid_: u64,
+        mtime: u64,
+    ) -> Result<()> {
+        let mut data = Vec::with_capacity(e.header().size().unwrap_or(0) as usize);
+        e.read_to_end(&mut data)
+            .map_err(|err| Error::io("read tar", err))?;
+        self.stats.bytes += data.len() as u64;
+        let meta = self.file_meta(p, mode, uid_, gid_, mtime);
+        self.pending.insert(comps.to_vec());
+        self.pool.expect("pool").submit(FileJob {
+            parent: p.clone(),
+            base: comps.last().expect("non-empty").clone(),
+            name: name.to_string(),
+            data,
+            meta,
+        })
+    }
+
+    fn file_meta(&mut self, p: &OwnedFd, mode: u32, uid_: u64, gid_: u64, mtime: u64) -> FileMeta {
+        let ids = self.ids;
+        let differs = (uid_, gid_) != (ids.0 as u64, ids.1 as u64);
+        let chown = !self.opts.rootless && (differs || self.parent_setgid(p));
+        FileMeta {
+            mode,
+            uid: uid_.min(u32::MAX as u64 - 1) as u32,
+            gid: gid_.min(u32::MAX as u64 - 1) as u32,
+            mtime,
+            chown,
+            chmod: mode & 0o7000 != 0 || mode & ids.2 != 0,
+        }
     }
 
     fn entry_at<R: Read>(
@@ -184,53 +329,21 @@ impl Applier<'_> {
         let (uid_, gid_) = (h.uid().unwrap_or(0), h.gid().unwrap_or(0));
         let mtime = h.mtime().unwrap_or(0);
         let opts = self.opts;
+        if kind.is_file() || kind == tar::EntryType::Continuous {
+            return self.regular_file(p, &base, e, name, mode, uid_, gid_, mtime);
+        }
         // Replace whatever is there, unless both are directories.
         if let Some(st) = lstat_at(p, &base).map_err(|e| sys("stat", name, e))? {
             if !(kind.is_dir() && fsops::is_dir(&st)) {
                 remove_all_at(p, &base).map_err(|e| sys("remove", name, e))?;
             }
         }
-        let set_owner = |fd: &OwnedFd| -> Result<()> {
-            if !opts.rootless {
-                rfs::fchown(fd.as_fd(), Some(uid(uid_)), Some(gid(gid_)))
-                    .map_err(|e| sys("chown", name, e))?;
-            }
-            Ok(())
-        };
         if kind.is_dir() {
             match rfs::mkdirat(p.as_fd(), base.as_str(), Mode::from_raw_mode(0o700)) {
                 Ok(()) | Err(Errno::EXIST) => {}
                 Err(err) => return Err(sys("mkdir", name, err)),
             }
             return self.set_dir_meta(comps, mode, uid_, gid_, mtime, e);
-        }
-        if kind.is_file() || kind == tar::EntryType::Continuous {
-            let fd = rfs::openat(
-                p.as_fd(),
-                base.as_str(),
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-            )
-            .map_err(|err| sys("create", name, err))?;
-            let mut f = std::fs::File::from(fd);
-            loop {
-                let n = e
-                    .read(&mut self.buf)
-                    .map_err(|err| Error::io("read tar", err))?;
-                if n == 0 {
-                    break;
-                }
-                f.write_all(&self.buf[..n])
-                    .map_err(|err| Error::io(format!("write {name:?}"), err))?;
-                self.stats.bytes += n as u64;
-            }
-            let fd = OwnedFd::from(f);
-            set_owner(&fd)?;
-            rfs::fchmod(fd.as_fd(), Mode::from_raw_mode(mode))
-                .map_err(|err| sys("chmod", name, err))?;
-            set_xattrs(&fd, e, name)?;
-            rfs::futimens(fd.as_fd(), &ts(mtime)).map_err(|err| sys("utimes", name, err))?;
-            return Ok(());
         }
         if kind.is_symlink() {
             let target = e
@@ -348,6 +461,46 @@ impl Applier<'_> {
         }
         tracing::debug!(entry = name, ?kind, "skipping unsupported tar entry type");
         Ok(())
+    }
+
+    /// The hot path (most entries are regular files): create exclusively without a prior
+    /// stat, with the final permission bits, and skip chown/chmod when they change nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn regular_file<R: Read>(
+        &mut self,
+        p: &OwnedFd,
+        base: &str,
+        e: &mut tar::Entry<'_, R>,
+        name: &str,
+        mode: u32,
+        uid_: u64,
+        gid_: u64,
+        mtime: u64,
+    ) -> Result<()> {
+        let mut f = create_exclusive(p, base, name, mode)?;
+        loop {
+            let n = e
+                .read(&mut self.buf)
+                .map_err(|err| Error::io("read tar", err))?;
+            if n == 0 {
+                break;
+            }
+            f.write_all(&self.buf[..n])
+                .map_err(|err| Error::io(format!("write {name:?}"), err))?;
+            self.stats.bytes += n as u64;
+        }
+        let fd = OwnedFd::from(f);
+        let meta = self.file_meta(p, mode, uid_, gid_, mtime);
+        // chown clears security.capability: xattrs after owner and mode.
+        finish_file(&fd, name, &meta)?;
+        set_xattrs(&fd, e, name)
+    }
+
+    /// Whether the directory `p` has the set-group-id bit (new files inherit its group).
+    fn parent_setgid(&mut self, p: &OwnedFd) -> bool {
+        *self.parent_sgid.get_or_insert_with(|| {
+            rfs::fstat(p.as_fd()).map_or(true, |st| st.st_mode & 0o2000 != 0)
+        })
     }
 
     fn set_dir_meta<R: Read>(

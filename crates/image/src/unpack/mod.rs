@@ -5,3 +5,4 @@ pub mod decompress;
 pub mod fsops;
 
 pub use apply::{apply_tar, ApplyOptions, ApplyStats, DeferredLink, WhiteoutMode};
+pub mod pool;
