@@ -45,10 +45,13 @@ startup_64:
         call    table
         cmpl    $0x50434146, (%rdi)     /* FACP */
         jne     4f
+        mov     %rdi, 0x7f00            /* remember the FADT */
         mov     140(%rdi), %rdi         /* X_DSDT */
         call    table
         call    count_lnro
         KV      s_virtio
+        call    count_s5
+        KV      s_s5
         jmp     5f
 4:      cmpl    $0x43495041, (%rdi)     /* APIC */
         jne     5f
@@ -92,7 +95,19 @@ mp:     mov     $0x9fc00, %rbx
         jmp     3b
 4:      KV      s_mpcpus
         PUTS    s_done
-        jmp     reset
+        /* Power off through the FADT's sleep control register (\_S5, SLP_EN). */
+        mov     0x7f00, %rdi
+        movzbl  244(%rdi), %eax         /* GAS address space: 1 = system I/O */
+        KV      s_sleepspace
+        mov     248(%rdi), %rax
+        KV      s_sleepport
+        mov     %eax, %edx
+        mov     $0x34, %al              /* SLP_TYP 5 << 2 | SLP_EN */
+        outb    %al, %dx
+        PUTS    s_ignored
+1:      cli
+        hlt
+        jmp     1b
 no_rsdp:
         PUTS    s_nordsp
         jmp     reset
@@ -151,6 +166,22 @@ count_lnro:
         jmp     1b
 2:      ret
 
+/* count_s5: occurrences of the name "_S5_" in the table at %rdi -> %rax */
+count_s5:
+        movl    4(%rdi), %ecx
+        sub     $4, %ecx
+        xor     %eax, %eax
+        mov     %rdi, %rsi
+1:      test    %ecx, %ecx
+        jz      2f
+        cmpl    $0x5f35535f, (%rsi)     /* "_S5_" */
+        jne     3f
+        inc     %eax
+3:      inc     %rsi
+        dec     %ecx
+        jmp     1b
+2:      ret
+
 /* count_lapic: type-0 entries of the MADT at %rdi -> %rax */
 count_lapic:
         movl    4(%rdi), %ecx
@@ -186,3 +217,7 @@ s_mpcpus:   .asciz "MP_CPUS="
 s_nordsp:   .asciz "NO RSDP\n"
 s_nomp:     .asciz "NO MP\n"
 s_done:     .asciz "DONE\n"
+s_s5:       .asciz "S5_OBJECTS="
+s_sleepspace: .asciz "SLEEP_REG_SPACE="
+s_sleepport:  .asciz "SLEEP_REG_PORT="
+s_ignored:  .asciz "POWEROFF IGNORED\n"

@@ -48,4 +48,10 @@ fn guest_walks_acpi_and_mp_tables() {
     assert_eq!(kvh(&out, "MP_SUM"), 0);
     assert_eq!(kvh(&out, "MP_TABLE_SUM"), 0);
     assert_eq!(kvh(&out, "MP_CPUS"), 3);
+    // Power-off through ACPI: \_S5 in the DSDT, the FADT's sleep control register in port
+    // space; the guest halts forever (and this test times out) if the write is ignored.
+    assert_eq!(kvh(&out, "S5_OBJECTS"), 1);
+    assert_eq!(kvh(&out, "SLEEP_REG_SPACE"), 1);
+    assert_eq!(kvh(&out, "SLEEP_REG_PORT"), 0x3c0);
+    assert!(!out.contains("POWEROFF IGNORED"), "{out}");
 }

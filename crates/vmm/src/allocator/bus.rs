@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 /// What a device asks the dispatcher to do after a guest write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuestRequest {
-    /// The guest asked for a CPU reset (i8042 0xfe) or power-off: stop the VM, status 0.
+    /// The guest asked for a CPU reset (i8042 0xfe): stop the VM, status 0.
     Reset,
+    /// The guest asked for power-off (ACPI S5): stop the VM, status 0.
+    PowerOff,
     /// The guest reported a panic.
     Panic(u8),
 }

@@ -57,6 +57,8 @@ pub const I8042_DATA_PORT: u16 = 0x60;
 pub const I8042_CMD_PORT: u16 = 0x64;
 /// Panic notification port (QEMU's pvpanic ISA default).
 pub const PVPANIC_PORT: u16 = 0x505;
+/// ACPI hardware-reduced sleep control/status register (power-off).
+pub const ACPI_SLEEP_PORT: u16 = 0x3c0;
 /// First IRQ line handed to virtio devices.
 pub const VIRTIO_FIRST_IRQ: u32 = 5;
 /// Last usable IOAPIC pin.

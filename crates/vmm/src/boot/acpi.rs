@@ -20,6 +20,8 @@ pub struct MmioDeviceInfo {
 }
 
 const OEM_ID: &[u8; 6] = b"STRATA";
+/// The sleep type the DSDT's \_S5 announces.
+pub const SLP_TYP_S5: u8 = 5;
 const OEM_TABLE: &[u8; 8] = b"STRATAVM";
 
 /// Sum of bytes (mod 256).
@@ -57,7 +59,10 @@ pub fn dsdt(devices: &[MmioDeviceInfo]) -> Vec<u8> {
         ));
         sb.extend(aml::device(&format!("V{i:03}"), &body));
     }
-    sdt(b"DSDT", 2, &aml::scope_root("_SB_", &sb))
+    let mut body = aml::scope_root("_SB_", &sb);
+    // \_S5: sleep type 5 for power-off through the FADT sleep control register.
+    body.extend(aml::name("_S5_", &aml::package(&[SLP_TYP_S5 as u64, 0])));
+    sdt(b"DSDT", 2, &body)
 }
 
 /// FADT: hardware-reduced ACPI, points at the DSDT, announces the i8042 and no VGA.
@@ -72,6 +77,14 @@ pub fn fadt(dsdt_addr: u64) -> Vec<u8> {
     put(&mut b, 112, &(1u32 << 20).to_le_bytes());
     put(&mut b, 131, &[5]); // FADT minor version: 6.5
     put(&mut b, 140, &dsdt_addr.to_le_bytes());
+    // SLEEP_CONTROL_REG and SLEEP_STATUS_REG: byte-wide system I/O at ACPI_SLEEP_PORT.
+    let gas = |port: u16| {
+        let mut g = vec![1u8, 8, 0, 1];
+        g.extend_from_slice(&(port as u64).to_le_bytes());
+        g
+    };
+    put(&mut b, 244, &gas(ACPI_SLEEP_PORT));
+    put(&mut b, 256, &gas(ACPI_SLEEP_PORT));
     put(&mut b, 268, b"STRATAVM");
     sdt(b"FACP", 6, &b)
 }

@@ -100,6 +100,18 @@ pub fn buffer(bytes: &[u8]) -> Vec<u8> {
     r
 }
 
+/// `Package() { integers }` (byte-sized elements).
+pub fn package(items: &[u64]) -> Vec<u8> {
+    let mut content = vec![items.len() as u8];
+    for i in items {
+        content.extend(integer(*i));
+    }
+    let mut r = vec![0x12];
+    r.extend(pkg_length(content.len()));
+    r.extend(content);
+    r
+}
+
 /// A resource template with one 32-bit fixed memory range and one extended interrupt
 /// (edge-triggered, active high, exclusive, consumer).
 pub fn mmio_irq_resources(base: u32, len: u32, irq: u32) -> Vec<u8> {

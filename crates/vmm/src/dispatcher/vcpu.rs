@@ -69,7 +69,14 @@ pub struct Buses {
 
 fn request_outcome(r: Option<GuestRequest>) -> Option<VcpuOutcome> {
     match r? {
-        GuestRequest::Reset => Some(VcpuOutcome::GuestStop),
+        GuestRequest::Reset => {
+            tracing::info!("dispatcher: guest requested a reset");
+            Some(VcpuOutcome::GuestStop)
+        }
+        GuestRequest::PowerOff => {
+            tracing::info!("dispatcher: guest powered off");
+            Some(VcpuOutcome::GuestStop)
+        }
         GuestRequest::Panic(c) => Some(VcpuOutcome::Failed(VcpuFailure::GuestPanic(c))),
     }
 }

@@ -13,7 +13,7 @@ use crate::interpreter::serial::{ConsoleOut, LineOut, SerialDevice};
 use crate::interpreter::virtio::net::{self, Net};
 use crate::interpreter::virtio::vsock;
 use crate::interpreter::virtio::{block::Block, mmio::MmioTransport, rng::Rng, VirtioDevice};
-use crate::interpreter::{i8042::I8042, pvpanic::PvPanic};
+use crate::interpreter::{acpi_pm::AcpiPm, i8042::I8042, pvpanic::PvPanic};
 use kvm_ioctls::VmFd;
 use std::sync::{Arc, Mutex};
 use vmm_sys_util::eventfd::EventFd;
@@ -91,6 +91,7 @@ pub fn create(cfg: &VmConfig, vm: &VmFd, mem: &GuestMemoryMmap) -> Result<Device
         Arc::new(Mutex::new(I8042::new())),
     )?;
     pio.insert(PVPANIC_PORT as u64, 1, Arc::new(Mutex::new(PvPanic)))?;
+    pio.insert(ACPI_SLEEP_PORT as u64, 1, Arc::new(Mutex::new(AcpiPm)))?;
 
     let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
     for d in &cfg.drives {
