@@ -119,7 +119,8 @@ pub struct VmConfig {
     /// vCPUs and memory.
     #[serde(rename = "machine-config", default)]
     pub machine_config: MachineConfig,
-    /// Serial console output: absent or "stdout" for standard output, else a file path.
+    /// Serial console output: absent or "stdout" for standard output, "unix:PATH" for a
+    /// listening unix socket, else a file path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial_output: Option<String>,
     /// KVM device node.

@@ -39,7 +39,8 @@ struct Cli {
     /// Number of vCPUs (default 1).
     #[arg(long)]
     vcpus: Option<u8>,
-    /// Serial console output: "stdout" (default) or a file path.
+    /// Serial console output: "stdout" (default), a file path, or unix:PATH (a listening
+    /// unix socket the VMM connects to).
     #[arg(long)]
     serial: Option<String>,
     /// KVM device node.

@@ -137,3 +137,30 @@ fn serial_to_file() {
         "GUEST-INIT-READY microguest\r\n"
     );
 }
+
+#[test]
+fn serial_to_unix_socket() {
+    if !require_kvm() {
+        return;
+    }
+    let k = guest("microguest");
+    let path = scratch().join("serial.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut s, _) = listener.accept().unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    });
+    let arg = format!("unix:{}", path.display());
+    let o = run_vmm(&["--kernel", k.to_str().unwrap(), "--serial", &arg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(reader.join().unwrap(), "GUEST-INIT-READY microguest\r\n");
+    let _ = std::fs::remove_file(&path);
+    // No listener: a clear config error before the guest runs.
+    let o = run_vmm(&["--kernel", k.to_str().unwrap(), "--serial", &arg]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("serial output unix:"), "{}", stderr(&o));
+}

@@ -55,9 +55,11 @@ fn syscalls(kind: ThreadKind) -> Vec<i64> {
             libc::SYS_fdatasync,
             libc::SYS_sendmsg,
             libc::SYS_recvmsg,
+            libc::SYS_sendto,
         ]),
         ThreadKind::Main => v.extend_from_slice(&[
             libc::SYS_ioctl,
+            libc::SYS_sendto,
             libc::SYS_unlink,
             libc::SYS_unlinkat,
             libc::SYS_tgkill,

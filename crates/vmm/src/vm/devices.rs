@@ -62,6 +62,12 @@ pub struct NetRx {
 fn serial_out(spec: Option<&str>) -> Result<ConsoleOut> {
     match spec {
         None | Some("stdout") | Some("-") => Ok(LineOut::new(Box::new(std::io::stdout()))),
+        Some(p) if p.starts_with("unix:") => {
+            let path = &p["unix:".len()..];
+            let sock = std::os::unix::net::UnixStream::connect(path)
+                .map_err(|e| Error::Config(format!("serial output {p}: connect: {e}")))?;
+            Ok(LineOut::new(Box::new(sock)))
+        }
         Some(p) => {
             let f = std::fs::OpenOptions::new()
                 .create(true)
