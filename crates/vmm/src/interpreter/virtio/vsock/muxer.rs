@@ -320,3 +320,120 @@ impl Muxer {
         let _ = std::fs::remove_file(&self.uds);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Vsock;
+    use super::*;
+    use std::io::Read;
+
+    fn muxer(name: &str) -> (Muxer, PathBuf, Pending) {
+        let dir =
+            std::env::temp_dir().join(format!("strata-vmm-mux-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let uds = dir.join("v.sock");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wake = EventFd::new(libc::EFD_NONBLOCK).unwrap();
+        let pending = Pending::default();
+        let dev = Vsock::new(3, pending.clone(), tx, wake.try_clone().unwrap());
+        let mem = crate::allocator::memory::create(1 << 20).unwrap();
+        let t = MmioTransport::new(Box::new(dev), mem, EventFd::new(0).unwrap());
+        let m = Muxer::new(
+            3,
+            uds.clone(),
+            rx,
+            wake,
+            pending.clone(),
+            Arc::new(Mutex::new(t)),
+        )
+        .unwrap();
+        (m, dir, pending)
+    }
+
+    fn guest_hdr(op: u16, src_port: u32, dst_port: u32, len: u32) -> Hdr {
+        Hdr {
+            src_cid: 3,
+            dst_cid: HOST_CID,
+            src_port,
+            dst_port,
+            len,
+            type_: TYPE_STREAM,
+            op,
+            buf_alloc: 65536,
+            ..Default::default()
+        }
+    }
+
+    fn pop(p: &Pending) -> Option<(Hdr, Vec<u8>)> {
+        let b = p.lock().unwrap().pop_front()?;
+        Some((Hdr::parse(&b).unwrap(), b[HDR_LEN..].to_vec()))
+    }
+
+    #[test]
+    fn guest_initiated_connection_carries_data_both_ways() {
+        let (mut m, dir, pending) = muxer("guest");
+        let listener =
+            UnixListener::bind(format!("{}_5000", dir.join("v.sock").display())).unwrap();
+        m.guest_packet(guest_hdr(OP_REQUEST, 1234, 5000, 0), vec![]);
+        let (h, _) = pop(&pending).expect("response");
+        assert_eq!(
+            (h.op, h.src_port, h.dst_port, h.dst_cid),
+            (OP_RESPONSE, 5000, 1234, 3)
+        );
+        let (mut host, _) = listener.accept().unwrap();
+        // Guest -> host.
+        m.guest_packet(guest_hdr(OP_RW, 1234, 5000, 5), b"hello".to_vec());
+        let mut b = [0u8; 5];
+        host.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"hello");
+        let (h, _) = pop(&pending).expect("credit update");
+        assert_eq!((h.op, h.fwd_cnt), (OP_CREDIT_UPDATE, 5));
+        // Host -> guest, within the guest's credit.
+        host.write_all(b"world").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        m.host_data();
+        let (h, payload) = pop(&pending).expect("rw");
+        assert_eq!((h.op, payload.as_slice()), (OP_RW, &b"world"[..]));
+        // Host closes: the guest gets SHUTDOWN and the connection is gone.
+        drop(host);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        m.host_data();
+        let (h, _) = pop(&pending).expect("shutdown");
+        assert_eq!((h.op, h.flags), (OP_SHUTDOWN, 3));
+        assert!(m.conns.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refused_connections_and_unknown_streams_get_rst() {
+        let (mut m, dir, pending) = muxer("rst");
+        // Nobody listens on port 6000.
+        m.guest_packet(guest_hdr(OP_REQUEST, 1, 6000, 0), vec![]);
+        assert_eq!(pop(&pending).unwrap().0.op, OP_RST);
+        // Data on a connection that does not exist.
+        m.guest_packet(guest_hdr(OP_RW, 1, 6000, 3), b"abc".to_vec());
+        assert_eq!(pop(&pending).unwrap().0.op, OP_RST);
+        // A RESPONSE nobody asked for.
+        m.guest_packet(guest_hdr(OP_RESPONSE, 1, 6000, 0), vec![]);
+        assert_eq!(pop(&pending).unwrap().0.op, OP_RST);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_credit_no_data() {
+        let (mut m, dir, pending) = muxer("credit");
+        let listener =
+            UnixListener::bind(format!("{}_7000", dir.join("v.sock").display())).unwrap();
+        let mut h = guest_hdr(OP_REQUEST, 9, 7000, 0);
+        h.buf_alloc = 0; // the guest has no receive buffer
+        m.guest_packet(h, vec![]);
+        assert_eq!(pop(&pending).unwrap().0.op, OP_RESPONSE);
+        let (mut host, _) = listener.accept().unwrap();
+        host.write_all(b"data").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        m.host_data();
+        assert!(pop(&pending).is_none(), "sent beyond the guest's credit");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
