@@ -45,6 +45,12 @@ pub struct Saved {
     /// Owner uid of the runtime that created it.
     #[serde(default)]
     pub owner: u32,
+    /// Whether the config has poststart hooks (so `start` reads the config only then).
+    #[serde(default)]
+    pub poststart_hooks: bool,
+    /// Whether the config has poststop hooks (so `delete` reads the config only then).
+    #[serde(default)]
+    pub poststop_hooks: bool,
 }
 
 /// OCI status values.
@@ -303,6 +309,8 @@ mod tests {
             cgroup_paths: vec![],
             own_pidns: true,
             owner: 0,
+            poststart_hooks: false,
+            poststop_hooks: false,
         };
         assert_eq!(s.status(&r), Status::Stopped);
         assert_eq!(s.oci_state(Status::Stopped).pid, 0);

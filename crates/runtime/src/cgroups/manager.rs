@@ -84,12 +84,17 @@ impl Manager {
         let rel = path::container_path(cgroups_path, id, systemd).map_err(Error::Spec)?;
         let mut m = Manager::default();
         let mut created: Vec<PathBuf> = Vec::new();
+        let self_cgroup = if rel.starts_with('/') {
+            String::new()
+        } else {
+            std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default()
+        };
         let r = (|| {
             for h in &layout.hierarchies {
                 let base = if rel.starts_with('/') {
                     rel.clone()
                 } else {
-                    let own = path::own_cgroup(&h.controllers, h.v2);
+                    let own = path::own_cgroup(&self_cgroup, &h.controllers, h.v2);
                     format!("{}/{}", own.trim_end_matches('/'), rel)
                 };
                 let dir = h.mount.join(base.trim_start_matches('/'));

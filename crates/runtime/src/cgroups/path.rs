@@ -76,12 +76,10 @@ pub fn container_path(
     Ok(p.to_string())
 }
 
-/// The runtime's own cgroup in a hierarchy, from /proc/self/cgroup (`hierarchy` is the v1
-/// controller list as there, or "" for v2).
-pub fn own_cgroup(hierarchy_controllers: &[String], v2: bool) -> String {
-    let Ok(s) = std::fs::read_to_string("/proc/self/cgroup") else {
-        return "/".into();
-    };
+/// The runtime's own cgroup in a hierarchy, from the text of /proc/self/cgroup
+/// (`hierarchy_controllers`: the v1 controllers of the hierarchy; ignored for v2).
+pub fn own_cgroup(self_cgroup: &str, hierarchy_controllers: &[String], v2: bool) -> String {
+    let s = self_cgroup;
     for line in s.lines() {
         let mut it = line.splitn(3, ':');
         let (_, ctrls, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or("/"));
@@ -113,6 +111,16 @@ mod tests {
         );
         assert!(expand_slice("bad").is_err());
         assert!(expand_slice("a--b.slice").is_err());
+    }
+
+    #[test]
+    fn own_cgroup_per_hierarchy() {
+        let text = "4:memory:/a/b\n3:cpu,cpuacct:/c\n1:name=systemd:/s\n0::/u\n";
+        assert_eq!(own_cgroup(text, &["memory".into()], false), "/a/b");
+        assert_eq!(own_cgroup(text, &["cpuacct".into()], false), "/c");
+        assert_eq!(own_cgroup(text, &["systemd".into()], false), "/s");
+        assert_eq!(own_cgroup(text, &[], true), "/u");
+        assert_eq!(own_cgroup("", &["pids".into()], false), "/");
     }
 
     #[test]

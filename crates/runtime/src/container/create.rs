@@ -158,6 +158,20 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         own_pidns: plan.creates(T::Pid),
         // SAFETY: getuid never fails.
         owner: unsafe { libc::getuid() },
+        poststart_hooks: hook_list_set(
+            bundle
+                .spec
+                .hooks()
+                .as_ref()
+                .and_then(|h| h.poststart().as_ref()),
+        ),
+        poststop_hooks: hook_list_set(
+            bundle
+                .spec
+                .hooks()
+                .as_ref()
+                .and_then(|h| h.poststop().as_ref()),
+        ),
     };
     let state_json = serde_json::to_string(&saved.oci_state(Status::Created)).unwrap_or_default();
     // The init starts on its namespaces and rootfs while we move it into its cgroups: on v1
@@ -238,6 +252,10 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     }
     cleanup.armed = false;
     Ok(Created { pid, saved })
+}
+
+fn hook_list_set(v: Option<&Vec<oci_spec::runtime::Hook>>) -> bool {
+    v.is_some_and(|v| !v.is_empty())
 }
 
 /// Writes the pid file atomically (temp file + rename), as runc does.

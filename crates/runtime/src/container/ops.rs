@@ -49,7 +49,11 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     sys::write_all(fd.as_raw_fd(), b"0").ctx(|| format!("container {id}: write exec fifo"))?;
     drop(fd);
     let _ = std::fs::remove_file(&fifo);
-    if let Ok(spec) = saved_spec(root, id) {
+    if let Some(spec) = saved
+        .poststart_hooks
+        .then(|| saved_spec(root, id).ok())
+        .flatten()
+    {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
             let st = serde_json::to_string(&saved.oci_state(Status::Running)).unwrap_or_default();
             if let Err(e) = hooks::run("poststart", h, &st) {
@@ -141,7 +145,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         }
     }
     Manager::destroy(&saved.cgroup_paths)?;
-    if let Ok(spec) = saved_spec(root, id) {
+    if let Some(spec) = saved
+        .poststop_hooks
+        .then(|| saved_spec(root, id).ok())
+        .flatten()
+    {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()) {
             let st = serde_json::to_string(&saved.oci_state(Status::Stopped)).unwrap_or_default();
             if let Err(e) = hooks::run("poststop", h, &st) {
