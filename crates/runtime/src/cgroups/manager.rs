@@ -90,7 +90,16 @@ impl Manager {
             std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default()
         };
         let r = (|| {
+            // On a hybrid host the unified hierarchy is joined only when the resources need it
+            // (hugetlb there, or the unified map): every join is a cgroup migration.
+            let needs_unified = resources.is_some_and(|r| {
+                r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty())
+                    || r.unified().as_ref().is_some_and(|u| !u.is_empty())
+            });
             for h in &layout.hierarchies {
+                if h.v2 && !layout.unified_only && !needs_unified {
+                    continue;
+                }
                 let base = if rel.starts_with('/') {
                     rel.clone()
                 } else {
