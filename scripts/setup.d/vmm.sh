@@ -12,29 +12,33 @@ pkg_of() { apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends
 pkg=$(pkg_of)
 if [ -z "$pkg" ]; then apt-get update -q >/dev/null; pkg=$(pkg_of); fi
 [ -n "$pkg" ] || { echo "setup.d/vmm.sh: no linux-image-cloud-amd64 in apt" >&2; exit 1; }
+# Debian's cloud kernels are LZ4-compressed; lz4 is needed to extract the ELF vmlinux.
+if ! command -v lz4 >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends lz4 >/dev/null
+fi
 mkdir -p "$DEST/debs"
 cd "$DEST/debs"
-compgen -G "${pkg}_*.deb" >/dev/null || apt-get download -q "$pkg"
+compgen -G "${pkg}_*.deb" >/dev/null || apt-get download -q -o APT::Sandbox::User=root "$pkg"
 tmp=$(mktemp -d "$DEST/.unpack.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 dpkg-deb -x "${pkg}"_*.deb "$tmp"
 kver=$(ls "$tmp/lib/modules")
-python3 - "$tmp/boot/vmlinuz-$kver" "$tmp/boot/vmlinux-$kver" <<'PY'
-import subprocess, sys
-src, dst = sys.argv[1], sys.argv[2]
-data = open(src, 'rb').read()
-cands = [(b'\xfd7zXZ\x00', ['xz', '-dc']), (b'\x28\xb5\x2f\xfd', ['zstd', '-dc']),
-         (b'\x02\x21\x4c\x18', ['lz4', '-dc']), (b'\x1f\x8b\x08', ['gzip', '-dc'])]
-for magic, cmd in cands:
-    off = data.find(magic)
-    while off != -1:
-        out = subprocess.run(cmd, input=data[off:], capture_output=True).stdout
-        if out[:4] == b'\x7fELF':
-            open(dst, 'wb').write(out)
-            sys.exit(0)
-        off = data.find(magic, off + 1)
-sys.exit("setup.d/vmm.sh: no ELF payload in " + src)
-PY
+extract_vmlinux() {  # $1 bzImage, $2 output: the first compressed payload that is an ELF
+  local src=$1 dst=$2 pat cmd off
+  for pair in '\x02\x21\x4c\x18:lz4' '\xfd7zXZ\x00:xz' '\x28\xb5\x2f\xfd:zstd' '\x1f\x8b\x08:gzip'; do
+    pat=${pair%%:*}; cmd=${pair##*:}
+    command -v "$cmd" >/dev/null || continue
+    for off in $(LC_ALL=C grep -obUaP "$pat" "$src" | cut -d: -f1); do
+      tail -c +$((off + 1)) "$src" | "$cmd" -dc > "$dst" 2>/dev/null || true
+      if [ "$(head -c 4 "$dst" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then return 0; fi
+    done
+  done
+  rm -f "$dst"
+  echo "setup.d/vmm.sh: no ELF payload in $src (need lz4, xz, zstd or gzip)" >&2
+  return 1
+}
+extract_vmlinux "$tmp/boot/vmlinuz-$kver" "$tmp/boot/vmlinux-$kver"
 rm -rf "$DEST/boot" "$DEST/lib"
 mv "$tmp/boot" "$DEST/boot"
+rm -f "$DEST/debs/${pkg}"_*.deb
 echo "setup.d/vmm.sh: unpacked $pkg into $DEST"
