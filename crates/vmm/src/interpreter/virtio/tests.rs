@@ -440,3 +440,43 @@ mod net_tests {
         let _ = RX;
     }
 }
+
+#[test]
+fn transport_state_survives_save_and_restore() {
+    use super::mmio::MmioTransport;
+    let p = disk("snap", 16);
+    let _c = Cleanup(p.clone());
+    let mut d = TestDriver::new(Box::new(Block::open(&p, false, "x").unwrap()));
+    assert!(d.init(block::F_FLUSH, 1));
+    header(&d, block::T_IN, 1);
+    d.submit(&[(DATA, 16, false), (BUF, 512, true), (ST, 1, true)]);
+    assert_eq!(d.used_idx(), 1);
+    let state = d.t.save_state();
+    assert_eq!(state.queues[0].next_avail, 1);
+    // A new transport on the same memory (as after restore) continues the same rings.
+    let fresh = MmioTransport::new(
+        Box::new(Block::open(&p, false, "x").unwrap()),
+        d.mem.clone(),
+        vmm_sys_util::eventfd::EventFd::new(0).unwrap(),
+    );
+    d.t = fresh;
+    d.t.restore_state(&state).unwrap();
+    assert_eq!(d.r(reg::STATUS), 0xf);
+    assert_eq!(d.r(reg::QUEUE_READY), 1);
+    header(&d, block::T_IN, 2);
+    d.submit(&[(DATA, 16, false), (BUF, 512, true), (ST, 1, true)]);
+    assert_eq!(
+        d.used_idx(),
+        2,
+        "the restored queue used the next available entry"
+    );
+    assert_eq!(status_byte(&d), block::S_OK);
+    // A state for another device type is refused.
+    let mut other = state.clone();
+    other.device_type = super::TYPE_RNG;
+    assert!(d.t.restore_state(&other).is_err());
+    // Rings outside guest memory are refused.
+    let mut bad = state.clone();
+    bad.queues[0].used = 0x7fff_0000;
+    assert!(d.t.restore_state(&bad).is_err());
+}
