@@ -168,9 +168,16 @@ fn run(cli: &Cli) -> Result<(), Error> {
     }
     let (vm, seccomp_on) = match &cli.restore {
         Some(snap) => {
+            let t0 = std::time::Instant::now();
             let s = Snapshot::load(snap)?;
             let on = s.config.seccomp && cfg.seccomp;
-            (Vm::restore(&s)?, on)
+            let vm = Vm::restore(&s)?;
+            tracing::info!(
+                "snapshot {}: restored in {:?}",
+                snap.display(),
+                t0.elapsed()
+            );
+            (vm, on)
         }
         None => (Vm::build(&cfg)?, cfg.seccomp),
     };

@@ -272,6 +272,30 @@ fn snapshot_of_paused_vm_restores_in_a_new_process() {
     assert!(restored.lines.lock().unwrap().iter().any(|l| l == "DONE"));
     eprintln!("restore ran {} lines in {elapsed:?}", counts.len());
 
+    // Through the API: load paused, check, resume; the guest runs to its end again.
+    let sock3 = sock_path("api3.sock");
+    let mut api = Vmm::spawn(&["--api-sock", sock3.to_str().unwrap()]);
+    wait_socket(&sock3);
+    let load = format!(
+        r#"{{"snapshot_path": "{}", "resume_vm": false}}"#,
+        snap.display()
+    );
+    let (st, body) = http(&sock3, "PUT", "/snapshot/load", &load);
+    assert_eq!(st, 204, "{body}");
+    assert!(http(&sock3, "GET", "/", "").1.contains("\"Paused\""));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        api.counts().is_empty(),
+        "a paused restore must not run the guest"
+    );
+    assert_eq!(
+        http(&sock3, "PATCH", "/vm", r#"{"state": "Resumed"}"#).0,
+        204
+    );
+    let (code, err) = api.wait_exit();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(api.counts().last().copied(), Some(40));
+
     // A snapshot whose memory file does not match is refused before anything runs.
     std::fs::write(&mem, b"short").unwrap();
     let o = run_vmm(&["--restore", snap.to_str().unwrap()]);
