@@ -164,3 +164,28 @@ fn serial_to_unix_socket() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("serial output unix:"), "{}", stderr(&o));
 }
+
+#[test]
+fn serial_input_from_stdin_pipe() {
+    if !require_kvm() {
+        return;
+    }
+    use std::io::Write;
+    let k = guest("echo");
+    let mut child = std::process::Command::new(vmm_bin())
+        .args(["--kernel", k.to_str().unwrap(), "--mem", "32"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello from the host\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(kv(&stdout(&o), "ECHO").unwrap(), "hello from the host");
+}

@@ -37,6 +37,8 @@ const COMMON: &[i64] = &[
     libc::SYS_sigaltstack,
     libc::SYS_sched_yield,
     libc::SYS_clock_gettime,
+    libc::SYS_nanosleep,
+    libc::SYS_clock_nanosleep,
     libc::SYS_exit,
     libc::SYS_exit_group,
     libc::SYS_close,

@@ -101,6 +101,26 @@ impl Vm {
                 })
                 .map_err(|e| Error::io("interpreter: spawn net rx thread", e))?;
         }
+        if console_input_wanted() {
+            let serial = self.serial.clone();
+            let shared = self.shared.clone();
+            let filter = if self.config.seccomp {
+                Some(seccomp::filter(ThreadKind::Device)?)
+            } else {
+                None
+            };
+            std::thread::Builder::new()
+                .name("console-in".into())
+                .spawn(move || {
+                    if let Some(f) = filter {
+                        if seccomp::apply(&f).is_err() {
+                            return;
+                        }
+                    }
+                    console_input(&serial, || shared.stop.load(Ordering::Acquire));
+                })
+                .map_err(|e| Error::io("interpreter: spawn console input thread", e))?;
+        }
         if let Some(m) = self.vsock_mux.take() {
             let shared = self.shared.clone();
             let filter = if self.config.seccomp {
@@ -131,6 +151,53 @@ impl Vm {
             config: self.config,
             started: Instant::now(),
         })
+    }
+}
+
+/// Standard input feeds the serial console when it is a terminal, a pipe or a socket (not
+/// /dev/null or a regular file, so batch runs start no extra thread).
+fn console_input_wanted() -> bool {
+    // SAFETY: fstat on fd 0 into a zeroed stat buffer we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; the buffer is valid for the call.
+    if unsafe { libc::fstat(0, &mut st) } != 0 {
+        return false;
+    }
+    matches!(st.st_mode & libc::S_IFMT, libc::S_IFIFO | libc::S_IFSOCK)
+        || std::io::IsTerminal::is_terminal(&std::io::stdin())
+}
+
+/// Copies standard input into the UART's receive FIFO until EOF or stop. Bytes the FIFO has
+/// no room for are retried, so the guest sees everything in order.
+fn console_input(serial: &Mutex<SerialDevice>, should_stop: impl Fn() -> bool) {
+    let mut buf = [0u8; 64];
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if should_stop() {
+            return;
+        }
+        if r <= 0 {
+            continue;
+        }
+        // SAFETY: reading into our buffer of the given length.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        if n <= 0 {
+            return;
+        }
+        let mut rest = &buf[..n as usize];
+        while !rest.is_empty() && !should_stop() {
+            let done = serial.lock().expect("serial lock").enqueue_input(rest);
+            rest = &rest[done..];
+            if !rest.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
     }
 }
 

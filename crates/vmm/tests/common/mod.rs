@@ -99,6 +99,7 @@ pub fn guest(name: &str) -> PathBuf {
         "count" => ("count.S", None, "pvh.ld", false),
         "net" => ("net.S", None, "elf64.ld", false),
         "vsock" => ("vsock.S", None, "elf64.ld", false),
+        "echo" => ("echo.S", None, "pvh.ld", false),
         n if n.starts_with("stop") => {
             ("stop.S", Some(format!("MODE={}", &n[4..])), "pvh.ld", false)
         }
