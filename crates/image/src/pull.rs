@@ -31,6 +31,8 @@ pub struct RegistryOptions {
     pub auth_file: PathBuf,
     /// Wanted platform.
     pub platform: Platform,
+    /// Longest wait for a registry to answer or to send more data.
+    pub timeout: std::time::Duration,
 }
 
 impl RegistryOptions {
@@ -42,6 +44,7 @@ impl RegistryOptions {
             creds: None,
             auth_file: crate::registry::auth::default_auth_file(),
             platform: Platform::host(),
+            timeout: std::time::Duration::from_secs(60),
         }
     }
 
@@ -69,7 +72,7 @@ impl RegistryOptions {
         extra_scopes: Vec<String>,
     ) -> Result<RegistryClient> {
         let ep = self.endpoint(host);
-        let http = crate::registry::client::http_client(ep.insecure)?;
+        let http = crate::registry::client::http_client(ep.insecure, self.timeout)?;
         Ok(RegistryClient::new(
             http,
             &ep,

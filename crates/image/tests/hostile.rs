@@ -303,3 +303,40 @@ fn overlay_xattrs_from_archives_are_refused() {
     let n = rustix::fs::getxattr(c.root.join("y").as_path(), "user.note", &mut buf).unwrap();
     assert_eq!(&buf[..n], b"ok");
 }
+
+#[test]
+fn archive_order_is_kept_by_the_parallel_file_writers() {
+    let c = case();
+    let names: Vec<String> = (0..300).map(|i| format!("d/f{i:03}")).collect();
+    let mut entries: Vec<E> = names.iter().map(|n| E::File(n, b"first")).collect();
+    entries.push(E::File("d/f007", b"second"));
+    entries.push(E::Hardlink("d/link", "d/f299"));
+    entries.push(E::File("d/.wh.f100", b""));
+    entries.push(E::Symlink("d/f200", "/elsewhere"));
+    let t = build(&entries);
+    let st = apply_tar(&t[..], &c.fd, opts(WhiteoutMode::Flatten)).unwrap();
+    assert_eq!(st.entries, 304);
+    let d = c.root.join("d");
+    assert_eq!(
+        std::fs::read(d.join("f007")).unwrap(),
+        b"second",
+        "a later entry wins"
+    );
+    assert_eq!(std::fs::read(d.join("f000")).unwrap(), b"first");
+    let (a, b) = (
+        std::fs::metadata(d.join("link")).unwrap(),
+        std::fs::metadata(d.join("f299")).unwrap(),
+    );
+    assert_eq!(a.ino(), b.ino(), "hard link to a file queued just before");
+    assert!(!exists_in(&c.root, "d/f100"), "whiteout after the file");
+    assert!(std::fs::symlink_metadata(d.join("f200"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_dir(&d).unwrap().count(),
+        300,
+        "299 files + link"
+    );
+    assert_eq!(std::fs::metadata(d.join("f001")).unwrap().mtime(), 1);
+}

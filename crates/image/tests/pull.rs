@@ -289,6 +289,46 @@ async fn bad_inputs_leave_store_unchanged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_schema2_manifests() {
+    if !registry_prereqs() {
+        return;
+    }
+    let reg = Registry::start(false);
+    reg.push_docker("wh", "docker:v2s2");
+    let (_d, st) = store();
+    let img = format!("{}/docker:v2s2", reg.addr);
+    pull(st.clone(), &opts(), &img, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    let rec = st.meta().find(&img).unwrap().unwrap();
+    assert_eq!(rec.manifest_media_type, strata_image::oci::DOCKER_MANIFEST);
+    assert_eq!(
+        rec.layers[0].media_type,
+        strata_image::oci::DOCKER_LAYER_GZIP
+    );
+    let top = st.snapshots.path(&rec.layers[1].chain_id);
+    assert_eq!(
+        std::fs::read_to_string(top.join("data/hello")).unwrap(),
+        "hello\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_registry_times_out() {
+    let mock = Mock::with(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        b"HTTP/1.1 500 X\r\nContent-Length: 0\r\n\r\n".to_vec()
+    });
+    let (_d, st) = store();
+    let mut o = opts();
+    o.timeout = std::time::Duration::from_millis(300);
+    let img = format!("{}/slow:latest", mock.addr);
+    let t0 = std::time::Instant::now();
+    let e = assert_fails_cleanly(&st, &o, &img, "timed out").await;
+    assert!(t0.elapsed() < std::time::Duration::from_secs(6), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_manifest_is_one_line_error() {
     let mock = Mock::start(
         200,

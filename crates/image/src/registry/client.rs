@@ -52,13 +52,13 @@ fn transient(e: &reqwest::Error) -> bool {
     e.is_connect() || e.is_timeout() || e.is_request()
 }
 
-/// Builds the shared HTTP client.
-pub fn http_client(insecure: bool) -> Result<reqwest::Client> {
+/// Builds the HTTP client (`timeout`: longest wait to connect or for more data).
+pub fn http_client(insecure: bool, timeout: Duration) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
         .danger_accept_invalid_certs(insecure)
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(60))
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .read_timeout(timeout)
         .pool_max_idle_per_host(16)
         .build()
         .map_err(http_err)

@@ -158,6 +158,17 @@ impl Registry {
         assert!(st.success(), "skopeo push {tag} failed");
     }
 
+    /// Pushes `tag` converted to a Docker schema2 manifest.
+    pub fn push_docker(&self, tag: &str, name: &str) {
+        let st = Command::new("skopeo")
+            .args(["copy", "-q", "--format", "v2s2", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:{tag}", layout().display()))
+            .arg(format!("docker://{}/{name}", self.addr))
+            .status()
+            .unwrap();
+        assert!(st.success(), "skopeo push {tag} failed");
+    }
+
     fn is_auth(&self) -> bool {
         self._dir.path().join("htpasswd").exists()
     }
