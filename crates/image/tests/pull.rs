@@ -538,3 +538,115 @@ async fn cut_blob_downloads_resume_with_ranges() {
         );
     }
 }
+
+/// A fake registry with bearer-token auth (the token endpoint checks basic credentials)
+/// that redirects blob requests to a "storage" path, as registries backed by object
+/// stores do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_tokens_and_blob_redirects() {
+    let raw = {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "etc/hi", &b"hi\n"[..]).unwrap();
+        b.into_inner().unwrap()
+    };
+    let ld = strata_image::Digest::of(&raw);
+    let cfg = serde_json::to_vec(&serde_json::json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [ld]}}))
+    .unwrap();
+    let cd = strata_image::Digest::of(&cfg);
+    let m = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+        "mediaType": strata_image::oci::OCI_MANIFEST,
+        "config": {"mediaType": strata_image::oci::OCI_CONFIG, "digest": cd, "size": cfg.len()},
+        "layers": [{"mediaType": strata_image::oci::OCI_LAYER_TAR, "digest": ld, "size": raw.len()}]}))
+    .unwrap();
+    let port = free_port();
+    let realm = format!("http://127.0.0.1:{port}/token");
+    let basic = Credentials::parse("alice:pw").unwrap().basic();
+    let resp = |status: &str, extra: &str, body: &[u8]| {
+        let mut r = format!(
+            "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    };
+    let (m2, cfg2, raw2) = (m.clone(), cfg.clone(), raw.clone());
+    let (cd2, ld2) = (cd.clone(), ld.clone());
+    let mock = Mock::with_listener(
+        std::net::TcpListener::bind(("127.0.0.1", port)).unwrap(),
+        move |head| {
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let auth = head
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("authorization: ")
+                        .or_else(|| l.strip_prefix("Authorization: "))
+                })
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            if path.starts_with("/token") {
+                assert!(path.contains("scope=repository%3Atok%3Apull"), "{path}");
+                return if auth == basic {
+                    resp(
+                        "200 OK",
+                        "Content-Type: application/json\r\n",
+                        br#"{"token":"t0k"}"#,
+                    )
+                } else {
+                    resp("401 Unauthorized", "", b"")
+                };
+            }
+            if path.starts_with("/storage/") {
+                assert!(
+                    auth.is_empty(),
+                    "no registry credentials sent to the storage"
+                );
+                return resp("200 OK", "", &raw2);
+            }
+            if auth != "Bearer t0k" {
+                let ch = format!(
+                "WWW-Authenticate: Bearer realm=\"{realm}\",service=\"mock\",scope=\"repository:tok:pull\"\r\n"
+            );
+                return resp("401 Unauthorized", &ch, b"");
+            }
+            if path.contains("/manifests/") {
+                resp(
+                    "200 OK",
+                    &format!("Content-Type: {}\r\n", strata_image::oci::OCI_MANIFEST),
+                    &m2,
+                )
+            } else if path.contains(cd2.hex()) {
+                resp("200 OK", "", &cfg2)
+            } else if path.contains(ld2.hex()) {
+                // Another host name for the same loopback server: credentials must not follow.
+                let loc = format!(
+                    "Location: http://localhost:{port}/storage/{}\r\n",
+                    ld2.hex()
+                );
+                resp("307 Temporary Redirect", &loc, b"")
+            } else {
+                resp("404 Not Found", "", b"")
+            }
+        },
+    );
+    let (_d, st) = store();
+    let img = format!("{}/tok:latest", mock.addr);
+    let e = pull(st.clone(), &opts(), &img, Arc::new(NoProgress))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("token request refused"), "{e}");
+    let mut o = opts();
+    o.creds = Some(Credentials::parse("alice:pw").unwrap());
+    let r = pull(st.clone(), &o, &img, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    let rec = st.meta().find(&r.id.to_string()).unwrap().unwrap();
+    let f = st.snapshots.path(&rec.layers[0].chain_id).join("etc/hi");
+    assert_eq!(std::fs::read_to_string(f).unwrap(), "hi\n");
+}

@@ -215,7 +215,14 @@ impl Mock {
     /// Starts a server whose `handler` maps the request head to the raw response bytes
     /// (which may lie about Content-Length to simulate a cut connection).
     pub fn with<F: Fn(&str) -> Vec<u8> + Send + 'static>(handler: F) -> Mock {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        Mock::with_listener(TcpListener::bind("127.0.0.1:0").unwrap(), handler)
+    }
+
+    /// Like `with`, on a given listener.
+    pub fn with_listener<F: Fn(&str) -> Vec<u8> + Send + 'static>(
+        l: TcpListener,
+        handler: F,
+    ) -> Mock {
         l.set_nonblocking(true).unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
