@@ -158,6 +158,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             config: cfg.clone(),
             running: None,
             socket: sock.clone(),
+            stop_after_response: false,
         };
         if let Some(snap) = &cli.restore {
             state.restore(&Snapshot::load(snap)?, false)?;

@@ -22,6 +22,9 @@ pub struct ApiState {
     pub running: Option<Arc<RunningVm>>,
     /// Socket path (removed at exit).
     pub socket: PathBuf,
+    /// Stop the VM once the current response is written (the process exits right after
+    /// the VM stops, so the client must have its answer first).
+    pub stop_after_response: bool,
 }
 
 #[derive(Deserialize)]
@@ -212,7 +215,10 @@ impl ApiState {
                         .pause()
                         .map_err(|e| Response::fault(400, e))?,
                     "Resume" => self.running()?.resume(),
-                    "Stop" | "SendCtrlAltDel" => self.running()?.stop(),
+                    "Stop" | "SendCtrlAltDel" => {
+                        self.running()?;
+                        self.stop_after_response = true;
+                    }
                     other => {
                         return Err(Response::fault(400, format!("unknown action_type {other}")))
                     }
@@ -328,6 +334,12 @@ pub fn serve(listener: UnixListener, mut state: ApiState, seccomp_on: bool) -> R
             Err(r) => r,
         };
         write_response(&mut s, &resp);
+        drop(s);
+        if std::mem::take(&mut state.stop_after_response) {
+            if let Some(r) = &state.running {
+                r.stop();
+            }
+        }
     }
     Ok(())
 }
