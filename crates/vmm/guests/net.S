@@ -83,12 +83,15 @@ found:  mov     $0x400000, %r12
         KV      s_txused
         /* Wait for frames; look at each for IPv4 ICMP. */
         xor     %r13d, %r13d                    /* used entries seen */
-        mov     $3000000, %r14d
+        rdtsc                                   /* give up after ~2^34 TSC cycles */
+        mov     %edx, %r14d
 4:      movzwl  0x202(%r12), %eax
         cmp     %r13d, %eax
         jne     5f
-        dec     %r14d
-        jnz     4b
+        rdtsc
+        sub     %r14d, %edx
+        cmp     $4, %edx
+        jb      4b
         PUTS    s_timeout
         jmp     reset
 5:      mov     %r13d, %ecx

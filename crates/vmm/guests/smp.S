@@ -40,11 +40,14 @@ pvh_start:
         movl    $0x00004500, LAPIC + 0x300      /* INIT, assert */
         movl    $0x01000000, LAPIC + 0x310
         movl    $0x00004608, LAPIC + 0x300      /* STARTUP, vector 8 -> 0x8000 */
-        mov     $1500000, %ecx
+        rdtsc                                   /* give up after ~2^33 TSC cycles */
+        mov     %edx, %ecx
 2:      cmpl    $0x600d, FLAG
         je      3f
-        dec     %ecx
-        jnz     2b
+        rdtsc
+        sub     %ecx, %edx
+        cmp     $2, %edx
+        jb      2b
         PUTS32  s_timeout
         jmp     reset32
 3:      mov     APID, %eax

@@ -64,12 +64,15 @@ found:  mov     $0x400000, %r12
         movl    $0, 0x50(%rbx)
         PUTS    s_ready
         xor     %r13d, %r13d                    /* used entries consumed */
-loop:   mov     $200000000, %r14d
+loop:   rdtsc                                   /* give up after ~2^36 TSC cycles */
+        mov     %edx, %r14d
 3:      movzwl  0x202(%r12), %eax
         cmp     %r13d, %eax
         jne     4f
-        dec     %r14d
-        jnz     3b
+        rdtsc
+        sub     %r14d, %edx
+        cmp     $16, %edx
+        jb      3b
         PUTS    s_timeout
         jmp     reset
 4:      mov     %r13d, %ecx
