@@ -108,10 +108,7 @@ impl Drop for TempDir {
 /// Re-applies the image's layer blobs, in order, onto `dest` (whiteouts delete).
 pub fn flatten(store: &Store, img: &ImageRecord, dest: &std::path::Path) -> Result<()> {
     let root = fsops::open_trusted_dir(dest).op(format!("open {}", dest.display()))?;
-    let opts = ApplyOptions {
-        whiteouts: WhiteoutMode::Flatten,
-        rootless: store.rootless,
-    };
+    let opts = ApplyOptions::new(WhiteoutMode::Flatten, store.rootless);
     for l in &img.layers {
         let f = store.content.open_blob(&l.digest)?;
         let comp = Compression::from_media_type(&l.media_type)?;

@@ -363,10 +363,7 @@ async fn fetch_layer(
     let snapshot = store.snapshots.prepare()?;
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let diff_id = l.diff_id.clone();
-    let opts = ApplyOptions {
-        whiteouts: WhiteoutMode::Overlay,
-        rootless: store.rootless,
-    };
+    let opts = ApplyOptions::new(WhiteoutMode::Overlay, store.rootless);
     let worker = tokio::task::spawn_blocking(move || {
         unpack_stream(rx, ingest, snapshot, comp, &diff_id, opts)
     });

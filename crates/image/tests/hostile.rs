@@ -117,6 +117,15 @@ fn opts(whiteouts: WhiteoutMode) -> ApplyOptions {
     ApplyOptions {
         whiteouts,
         rootless: false,
+        workers: 0,
+    }
+}
+
+/// The same with the parallel small-file writers.
+fn popts(whiteouts: WhiteoutMode) -> ApplyOptions {
+    ApplyOptions {
+        workers: 3,
+        ..opts(whiteouts)
     }
 }
 
@@ -185,8 +194,10 @@ fn symlinked_parent_directories_do_not_escape() {
             E::Dir("link/sub"),
             E::File("link/sub/deep", b"x"),
         ]);
-        // Either refused or confined; never outside.
+        // Either refused or confined; never outside; with or without parallel writers.
         let _ = apply_tar(&t[..], &c.fd, opts(WhiteoutMode::Overlay));
+        outside_untouched(&c);
+        let _ = apply_tar(&t[..], &c.fd, popts(WhiteoutMode::Overlay));
         outside_untouched(&c);
     }
 }
@@ -256,7 +267,7 @@ fn files_replace_symlinks_instead_of_following_them() {
         E::Symlink("f", &format!("{}/victim", c.outside.display())),
         E::File("f", b"replaced"),
     ]);
-    apply_tar(&t[..], &c.fd, opts(WhiteoutMode::Overlay)).unwrap();
+    apply_tar(&t[..], &c.fd, popts(WhiteoutMode::Overlay)).unwrap();
     outside_untouched(&c);
     assert_eq!(std::fs::read(c.root.join("f")).unwrap(), b"replaced");
 }
@@ -271,6 +282,7 @@ fn device_nodes_refused_in_rootless_store() {
         ApplyOptions {
             whiteouts: WhiteoutMode::Overlay,
             rootless: true,
+            workers: 0,
         },
     )
     .unwrap();
@@ -314,7 +326,7 @@ fn archive_order_is_kept_by_the_parallel_file_writers() {
     entries.push(E::File("d/.wh.f100", b""));
     entries.push(E::Symlink("d/f200", "/elsewhere"));
     let t = build(&entries);
-    let st = apply_tar(&t[..], &c.fd, opts(WhiteoutMode::Flatten)).unwrap();
+    let st = apply_tar(&t[..], &c.fd, popts(WhiteoutMode::Flatten)).unwrap();
     assert_eq!(st.entries, 304);
     let d = c.root.join("d");
     assert_eq!(

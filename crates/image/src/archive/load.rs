@@ -274,10 +274,7 @@ fn register(store: &Store, m: &Manifest, mdigest: &Digest, name: Option<String>)
 
 /// Creates missing snapshots from stored layer blobs, bottom-up, verifying diff ids.
 pub fn unpack_layers(store: &Store, layers: &[LayerRecord]) -> Result<()> {
-    let opts = ApplyOptions {
-        whiteouts: WhiteoutMode::Overlay,
-        rootless: store.rootless,
-    };
+    let opts = ApplyOptions::new(WhiteoutMode::Overlay, store.rootless);
     for (i, l) in layers.iter().enumerate() {
         if store.snapshots.has(&l.chain_id) {
             continue;

@@ -29,6 +29,20 @@ pub struct ApplyOptions {
     pub whiteouts: WhiteoutMode,
     /// Rootless store: no chown, device nodes refused.
     pub rootless: bool,
+    /// Threads creating small files in parallel (0: all on the reading thread).
+    pub workers: usize,
+}
+
+impl ApplyOptions {
+    /// Options with the default number of workers (`STRATA_UNPACK_WORKERS`, else 0: on
+    /// this project's loaded 2-core machines extra threads only added contention).
+    pub fn new(whiteouts: WhiteoutMode, rootless: bool) -> Self {
+        ApplyOptions {
+            whiteouts,
+            rootless,
+            workers: default_workers(),
+        }
+    }
 }
 
 /// A hard link whose target is not in this layer (it lives in a lower layer).
@@ -99,25 +113,24 @@ struct Applier<'a> {
     buf: Vec<u8>,
 }
 
-/// Threads creating small files (`STRATA_UNPACK_WORKERS`, default 2; 0 = in order on the
-/// reading thread).
-fn workers() -> usize {
+/// `STRATA_UNPACK_WORKERS`, default 0.
+fn default_workers() -> usize {
     static W: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *W.get_or_init(|| {
         std::env::var("STRATA_UNPACK_WORKERS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(2)
+            .unwrap_or(0)
     })
 }
 
 /// Applies the tar stream `r` to the directory `root`.
 pub fn apply_tar<R: Read>(r: R, root: &OwnedFd, opts: ApplyOptions) -> Result<ApplyStats> {
-    if workers() == 0 {
+    if opts.workers == 0 {
         return apply_with(r, root, opts, None);
     }
     std::thread::scope(|scope| {
-        let pool = Pool::start(scope, workers());
+        let pool = Pool::start(scope, opts.workers);
         let res = apply_with(r, root, opts, Some(&pool));
         let closed = pool.close();
         let stats = res?;
