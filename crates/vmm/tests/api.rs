@@ -140,7 +140,12 @@ fn configure_start_pause_resume_metrics_stop() {
     let sock = sock_path("api1.sock");
     let mut vmm = Vmm::spawn(&["--api-sock", sock.to_str().unwrap()]);
     wait_socket(&sock);
+    // A client that connects and sends nothing cannot wedge the API (5 s read timeout).
+    let idle = UnixStream::connect(&sock).unwrap();
+    let t0 = Instant::now();
     let (st, body) = http(&sock, "GET", "/", "");
+    assert!(t0.elapsed() < Duration::from_secs(15));
+    drop(idle);
     assert_eq!(st, 200);
     assert!(body.contains("\"Not started\""), "{body}");
     assert_eq!(

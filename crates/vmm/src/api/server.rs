@@ -329,6 +329,9 @@ pub fn serve(listener: UnixListener, mut state: ApiState, seccomp_on: bool) -> R
                 continue;
             }
         };
+        // A client that connects and sends nothing must not wedge the API.
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+        let _ = s.set_write_timeout(Some(std::time::Duration::from_secs(5)));
         let resp = match read_request(&mut s) {
             Ok(req) => state.handle(&req),
             Err(r) => r,

@@ -22,6 +22,7 @@ pub type ConsoleOut = LineOut<Box<dyn Write + Send>>;
 /// The COM1 device.
 pub struct SerialDevice {
     inner: Serial<EventFdTrigger, vm_superio::serial::NoEvents, ConsoleOut>,
+    warned: bool,
 }
 
 impl SerialDevice {
@@ -29,6 +30,7 @@ impl SerialDevice {
     pub fn new(irq_evt: EventFd, out: ConsoleOut) -> Self {
         SerialDevice {
             inner: Serial::new(EventFdTrigger(irq_evt), out),
+            warned: false,
         }
     }
 
@@ -55,7 +57,11 @@ impl BusDevice for SerialDevice {
     fn write(&mut self, offset: u64, data: &[u8]) -> Option<GuestRequest> {
         if data.len() == 1 && offset < 8 {
             if let Err(e) = self.inner.write(offset as u8, data[0]) {
-                tracing::warn!("interpreter: serial: {e:?}");
+                // Once: a closed console must not flood the log at one line per guest byte.
+                if !self.warned {
+                    tracing::warn!("interpreter: serial: console output failed: {e:?}");
+                    self.warned = true;
+                }
             }
         }
         None

@@ -83,6 +83,7 @@ fn syscalls(kind: ThreadKind) -> Vec<i64> {
         ]),
         ThreadKind::Api => v.extend_from_slice(&[
             libc::SYS_accept4,
+            libc::SYS_setsockopt,
             libc::SYS_ioctl,
             libc::SYS_tgkill,
             libc::SYS_getpid,
