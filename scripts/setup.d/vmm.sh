@@ -14,7 +14,9 @@ if [ -z "$pkg" ]; then apt-get update -q >/dev/null; pkg=$(pkg_of); fi
 [ -n "$pkg" ] || { echo "setup.d/vmm.sh: no linux-image-cloud-amd64 in apt" >&2; exit 1; }
 # Debian's cloud kernels are LZ4-compressed; lz4 is needed to extract the ELF vmlinux.
 if ! command -v lz4 >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends lz4 >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends lz4 >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends lz4 >/dev/null; }
 fi
 mkdir -p "$DEST/debs"
 cd "$DEST/debs"
