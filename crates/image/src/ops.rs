@@ -89,6 +89,7 @@ pub fn prune(store: &Store, all: bool) -> Result<Vec<Digest>> {
 
 /// Deletes blobs and snapshots no image references. Returns (blobs, snapshots) removed.
 pub fn gc(store: &Store) -> Result<(usize, usize)> {
+    let _lock = store.lock(true)?;
     let imgs = store.meta().list()?;
     let mut blobs: HashSet<Digest> = HashSet::new();
     let mut snaps: HashSet<Digest> = HashSet::new();

@@ -111,6 +111,7 @@ pub async fn pull(
 ) -> Result<PullResult> {
     let r = Reference::parse(image, &opts.config.default_registry)?;
     let ctx = format!("pull {r}");
+    let _lock = store.lock(false).map_err(|e| e.context(&ctx))?;
     let mut last = None;
     for host in opts.config.endpoints(&r.registry) {
         match pull_from(&store, opts, &r, &host, progress.clone()).await {

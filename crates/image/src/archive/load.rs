@@ -57,6 +57,7 @@ impl Added<'_> {
 
 /// Loads an archive or layout directory; returns (image id, names) per image.
 pub fn load(store: &Store, input: &Path) -> Result<Vec<(Digest, Vec<String>)>> {
+    let _lock = store.lock(false)?;
     let mut added = Added {
         store,
         digests: Vec::new(),

@@ -12,6 +12,9 @@ use crate::error::{IoResultExt, Result};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+/// A held store lock (see [`Store::lock`]).
+pub struct StoreLock(#[allow(dead_code)] std::fs::File);
+
 /// Everything under one store root (`--root`), plus the run root (`--runroot`) for mounts.
 pub struct Store {
     /// The store root.
@@ -47,6 +50,27 @@ impl Store {
     /// The metadata database.
     pub fn meta(&self) -> MutexGuard<'_, MetaStore> {
         self.meta.lock().expect("metadata lock")
+    }
+
+    /// Takes the store lock: shared for writers of new content (pull, load), exclusive for
+    /// garbage collection, so a collection never deletes what a running pull just wrote
+    /// but has not recorded yet. Released when the guard drops.
+    pub fn lock(&self, exclusive: bool) -> Result<StoreLock> {
+        use rustix::fs::{flock, FlockOperation};
+        let path = self.root.join("lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .op(format!("open {}", path.display()))?;
+        let op = if exclusive {
+            FlockOperation::LockExclusive
+        } else {
+            FlockOperation::LockShared
+        };
+        flock(&f, op).op(format!("lock {}", path.display()))?;
+        Ok(StoreLock(f))
     }
 
     /// Whether every snapshot and the config of an image are present.

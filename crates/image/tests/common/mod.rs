@@ -284,7 +284,7 @@ pub fn tree(dir: &Path) -> Vec<String> {
         }
     }
     walk(dir, dir, &mut out);
-    out.retain(|n| !n.starts_with("images.db"));
+    out.retain(|n| !n.starts_with("images.db") && n != "lock");
     out.sort();
     out
 }
