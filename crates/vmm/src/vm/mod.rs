@@ -177,24 +177,16 @@ impl Vm {
         let mem_bytes = memory::check_size(mc.mem_size_mib)?;
         let (kvm, vm) = create_vm(cfg)?;
         let mem = memfile::load(&snap.mem_file, mem_bytes)?;
-        memory::register(&vm, &mem, false)?;
-        let devs = devices::create(cfg, &vm, &mem)?;
-        if devs.transports.len() != snap.devices.len() {
-            return Err(Error::Config(
-                "snapshot: device list does not match its config".into(),
-            ));
-        }
-        for (t, s) in devs.transports.iter().zip(&snap.devices) {
-            t.lock()
-                .expect("transport lock")
-                .restore_state(s)
-                .map_err(|e| Error::Config(format!("snapshot: {e}")))?;
-        }
-        state::restore_vm(&vm, &snap.vm)?;
-        let vcpus = create_vcpus(&kvm, &vm, cfg)?;
-        for (v, s) in vcpus.iter().zip(&snap.vcpus) {
-            state::restore_vcpu(v, s)?;
-        }
+        // As in `build`: memory registration overlaps the rest of the restore.
+        let restored = std::thread::scope(|sc| {
+            let reg = sc.spawn(|| memory::register(&vm, &mem, false));
+            let rest = Self::restore_state(snap, &kvm, &vm, &mem);
+            let reg = reg
+                .join()
+                .unwrap_or_else(|_| Err(Error::Memory("register thread panicked".into())));
+            reg.and(rest)
+        });
+        let (vcpus, devs) = restored?;
         Ok(Vm {
             vm,
             mem,
@@ -207,5 +199,33 @@ impl Vm {
             net_rx: devs.net_rx,
             vsock_mux: devs.vsock_mux,
         })
+    }
+
+    /// Devices with their saved transport state, irqchip and clock, vCPUs with their state.
+    fn restore_state(
+        snap: &Snapshot,
+        kvm: &Kvm,
+        vm: &VmFd,
+        mem: &GuestMemoryMmap,
+    ) -> Result<(Vec<VcpuFd>, devices::Devices)> {
+        let cfg = &snap.config;
+        let devs = devices::create(cfg, vm, mem)?;
+        if devs.transports.len() != snap.devices.len() {
+            return Err(Error::Config(
+                "snapshot: device list does not match its config".into(),
+            ));
+        }
+        for (t, s) in devs.transports.iter().zip(&snap.devices) {
+            t.lock()
+                .expect("transport lock")
+                .restore_state(s)
+                .map_err(|e| Error::Config(format!("snapshot: {e}")))?;
+        }
+        state::restore_vm(vm, &snap.vm)?;
+        let vcpus = create_vcpus(kvm, vm, cfg)?;
+        for (v, s) in vcpus.iter().zip(&snap.vcpus) {
+            state::restore_vcpu(v, s)?;
+        }
+        Ok((vcpus, devs))
     }
 }
