@@ -144,3 +144,20 @@ pub fn is_mounted(store: &Store, img: &ImageRecord) -> bool {
     let dir = mount_dir(store, img);
     is_mountpoint(&dir.join("merged")) || dir.join("flat").is_dir()
 }
+
+/// The image's snapshot directories as overlayfs lower dirs, top layer first (for the
+/// engine's container root filesystems: add an upper and a work dir).
+pub fn lower_dirs(store: &Store, img: &ImageRecord) -> Result<Vec<PathBuf>> {
+    if !store.complete(img) {
+        return Err(Error::NotFound(format!(
+            "snapshots of image {}",
+            img.id.short()
+        )));
+    }
+    Ok(img
+        .layers
+        .iter()
+        .rev()
+        .map(|l| store.snapshots.path(&l.chain_id))
+        .collect())
+}

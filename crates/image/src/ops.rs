@@ -126,10 +126,14 @@ pub fn gc(store: &Store) -> Result<(usize, usize)> {
     Ok((nb, ns))
 }
 
+/// The image's config document (the OCI/Docker image config JSON).
+pub fn config(store: &Store, img: &ImageRecord) -> Result<serde_json::Value> {
+    serde_json::from_slice(&store.content.read(&img.id)?).map_err(|e| Error::invalid("config", e))
+}
+
 /// A podman-style inspect document of an image.
 pub fn inspect(store: &Store, img: &ImageRecord) -> Result<serde_json::Value> {
-    let config: serde_json::Value = serde_json::from_slice(&store.content.read(&img.id)?)
-        .map_err(|e| Error::invalid("config", e))?;
+    let config = config(store, img)?;
     let manifest = store.content.read(&img.manifest_digest)?;
     let _ = Document::parse(&manifest, Some(&img.manifest_media_type))?;
     let tags: Vec<&String> = img.names.iter().filter(|n| !n.contains('@')).collect();

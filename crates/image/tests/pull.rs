@@ -123,6 +123,8 @@ async fn whiteouts_hardlinks_and_mounts() {
     let rec = st.meta().find(&img).unwrap().unwrap();
     assert_eq!(rec.layers.len(), 2);
     let top = st.snapshots.path(&rec.layers[1].chain_id);
+    let lowers = strata_image::mount::lower_dirs(&st, &rec).unwrap();
+    assert_eq!(lowers, vec![top.clone(), st.snapshots.path(&rec.layers[0].chain_id)]);
     let wh = std::fs::symlink_metadata(top.join("etc/group")).unwrap();
     assert!(
         wh.file_type().is_char_device() && wh.rdev() == 0,
