@@ -3,9 +3,11 @@
 use super::fsops::{
     self, clean_components, lstat_at, mkdir_all_in_root, open_dir_in_root, remove_all_at,
 };
+pub use super::meta::xattr_allowed;
+use super::meta::{gid, has_xattrs, set_xattrs, ts, uid, umask};
 use super::pool::{create_exclusive, finish_file, FileJob, FileMeta, Pool, SMALL_FILE};
 use crate::error::{Error, Result};
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, XattrFlags};
 use rustix::io::Errno;
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -65,36 +67,6 @@ pub struct ApplyStats {
     pub skipped: u64,
     /// Hard links to lower layers, resolved when the snapshot is committed.
     pub deferred_links: Vec<DeferredLink>,
-}
-
-fn uid(u: u64) -> rfs::Uid {
-    // SAFETY: any u32 is a valid uid for fchown; the only special value (-1, "unchanged")
-    // cannot be produced because tar ids are clamped below u32::MAX.
-    unsafe { rfs::Uid::from_raw(u.min(u32::MAX as u64 - 1) as u32) }
-}
-
-fn gid(g: u64) -> rfs::Gid {
-    // SAFETY: as for `uid`.
-    unsafe { rfs::Gid::from_raw(g.min(u32::MAX as u64 - 1) as u32) }
-}
-
-fn ts(mtime: u64) -> Timestamps {
-    let t = Timespec {
-        tv_sec: mtime as i64,
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: t,
-        last_modification: t,
-    }
-}
-
-/// Whether an xattr from an archive may be set. Overlay's own attributes are refused:
-/// an image could otherwise forge opaque markers or redirects in the snapshot.
-pub fn xattr_allowed(name: &str) -> bool {
-    (name.starts_with("user.") || name.starts_with("security.") || name.starts_with("trusted."))
-        && !name.starts_with("trusted.overlay.")
-        && !name.starts_with("user.overlay.")
 }
 
 struct Applier<'a> {
@@ -183,31 +155,6 @@ fn apply_with<R: Read>(
     let mut inner = ar.into_inner();
     std::io::copy(&mut inner, &mut std::io::sink()).map_err(|e| Error::io("read tar", e))?;
     Ok(a.stats)
-}
-
-fn has_xattrs<R: Read>(e: &mut tar::Entry<'_, R>) -> bool {
-    match e.pax_extensions() {
-        Ok(Some(exts)) => exts
-            .flatten()
-            .any(|x| x.key().is_ok_and(|k| k.starts_with("SCHILY.xattr."))),
-        Ok(None) => false,
-        Err(_) => true,
-    }
-}
-
-/// The process umask, read without changing it (all bits set if unknown, which forces chmod).
-fn umask() -> u32 {
-    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *UMASK.get_or_init(|| {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("Umask:"))
-                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-            })
-            .unwrap_or(0o777)
-    })
 }
 
 fn sys(op: &str, name: &str, e: Errno) -> Error {
@@ -584,25 +531,4 @@ impl Applier<'_> {
         }
         Ok(())
     }
-}
-
-fn set_xattrs<R: Read>(fd: &OwnedFd, e: &mut tar::Entry<'_, R>, name: &str) -> Result<()> {
-    let Ok(Some(exts)) = e.pax_extensions() else {
-        return Ok(());
-    };
-    for ext in exts.flatten() {
-        let Ok(key) = ext.key() else { continue };
-        let Some(xname) = key.strip_prefix("SCHILY.xattr.") else {
-            continue;
-        };
-        if !xattr_allowed(xname) {
-            return Err(Error::Unsafe {
-                entry: name.into(),
-                msg: format!("xattr {xname} refused"),
-            });
-        }
-        rfs::fsetxattr(fd.as_fd(), xname, ext.value_bytes(), XattrFlags::empty())
-            .map_err(|err| sys(&format!("set xattr {xname} on"), name, err))?;
-    }
-    Ok(())
 }
