@@ -3,8 +3,8 @@
 use crate::error::{Error, Result};
 use kvm_bindings::{
     kvm_clock_data, kvm_fpu, kvm_irqchip, kvm_lapic_state, kvm_mp_state, kvm_msr_entry, kvm_regs,
-    kvm_sregs, kvm_vcpu_events, Msrs, KVM_IRQCHIP_IOAPIC, KVM_IRQCHIP_PIC_MASTER,
-    KVM_IRQCHIP_PIC_SLAVE,
+    kvm_sregs, kvm_vcpu_events, kvm_xcrs, kvm_xsave, Msrs, KVM_IRQCHIP_IOAPIC,
+    KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
 };
 use kvm_ioctls::{VcpuFd, VmFd};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,13 @@ pub const SAVED_MSRS: &[u32] = &[
     0xc000_0084, // SFMASK
     0xc000_0102, // KERNEL_GS_BASE
     0xc000_0103, // TSC_AUX
+    0x2ff,       // MTRR_DEF_TYPE
+    0x6e0,       // TSC_DEADLINE
+    0x4b56_4d00, // KVM_WALL_CLOCK_NEW
+    0x4b56_4d01, // KVM_SYSTEM_TIME_NEW
+    0x4b56_4d02, // KVM_ASYNC_PF_EN
+    0x4b56_4d03, // KVM_STEAL_TIME
+    0x4b56_4d04, // KVM_PV_EOI_EN
 ];
 
 /// One vCPU's architectural state.
@@ -43,6 +50,12 @@ pub struct VcpuState {
     pub mp_state: kvm_mp_state,
     /// Pending exceptions, interrupts, NMIs.
     pub events: kvm_vcpu_events,
+    /// Extended control registers, where KVM supports them.
+    #[serde(default)]
+    pub xcrs: Option<kvm_xcrs>,
+    /// The 4 KiB xsave area (AVX and later state) as words, where KVM supports it.
+    #[serde(default)]
+    pub xsave: Option<Vec<u32>>,
 }
 
 fn fpu_bytes(f: &kvm_fpu) -> Vec<u8> {
@@ -73,30 +86,36 @@ fn fpu_from(b: &[u8]) -> Result<kvm_fpu> {
 
 /// Reads a vCPU's state (the vCPU must be out of KVM_RUN).
 pub fn save_vcpu(v: &VcpuFd) -> Result<VcpuState> {
-    let entries: Vec<kvm_msr_entry> = SAVED_MSRS
-        .iter()
-        .map(|i| kvm_msr_entry {
+    // One MSR at a time: KVM_GET_MSRS stops at the first index it does not know, and which
+    // ones it knows depends on the host (PVM or VMX/SVM) and the guest's CPUID.
+    let mut msrs = Vec::new();
+    for i in SAVED_MSRS {
+        let e = [kvm_msr_entry {
             index: *i,
             ..Default::default()
-        })
-        .collect();
-    let mut msrs =
-        Msrs::from_entries(&entries).map_err(|e| Error::Device(format!("msrs: {e:?}")))?;
-    let n = v
-        .get_msrs(&mut msrs)
-        .map_err(|e| Error::kvm("get msrs", e))?;
+        }];
+        let mut one = Msrs::from_entries(&e).map_err(|e| Error::Device(format!("msrs: {e:?}")))?;
+        if v.get_msrs(&mut one)
+            .map_err(|e| Error::kvm("get msrs", e))?
+            == 1
+        {
+            msrs.push(one.as_slice()[0]);
+        }
+    }
     Ok(VcpuState {
         regs: v.get_regs().map_err(|e| Error::kvm("get regs", e))?,
         sregs: v.get_sregs().map_err(|e| Error::kvm("get sregs", e))?,
         fpu: fpu_bytes(&v.get_fpu().map_err(|e| Error::kvm("get fpu", e))?),
         lapic: v.get_lapic().map_err(|e| Error::kvm("get lapic", e))?,
-        msrs: msrs.as_slice()[..n].to_vec(),
+        msrs,
         mp_state: v
             .get_mp_state()
             .map_err(|e| Error::kvm("get mp state", e))?,
         events: v
             .get_vcpu_events()
             .map_err(|e| Error::kvm("get vcpu events", e))?,
+        xcrs: v.get_xcrs().ok(),
+        xsave: v.get_xsave().ok().map(|x| x.region.to_vec()),
     })
 }
 
@@ -107,6 +126,21 @@ pub fn restore_vcpu(v: &VcpuFd, s: &VcpuState) -> Result<()> {
     v.set_regs(&s.regs).map_err(|e| Error::kvm("set regs", e))?;
     v.set_fpu(&fpu_from(&s.fpu)?)
         .map_err(|e| Error::kvm("set fpu", e))?;
+    if let Some(x) = &s.xcrs {
+        v.set_xcrs(x).map_err(|e| Error::kvm("set xcrs", e))?;
+    }
+    if let Some(words) = &s.xsave {
+        let mut x = kvm_xsave::default();
+        if words.len() != x.region.len() {
+            return Err(Error::Device(
+                "snapshot: xsave state has the wrong size".into(),
+            ));
+        }
+        x.region.copy_from_slice(words);
+        // SAFETY: `x` is a plain 4 KiB kvm_xsave (KVM_CAP_XSAVE2 is never enabled, so KVM
+        // reads no more than its fixed size).
+        unsafe { v.set_xsave(&x) }.map_err(|e| Error::kvm("set xsave", e))?;
+    }
     let msrs = Msrs::from_entries(&s.msrs).map_err(|e| Error::Device(format!("msrs: {e:?}")))?;
     v.set_msrs(&msrs).map_err(|e| Error::kvm("set msrs", e))?;
     v.set_lapic(&s.lapic)
