@@ -33,8 +33,19 @@ pub fn prereqs(tools: &[&str]) -> bool {
     false
 }
 
-/// The standard set for registry tests.
+/// The standard set for registry tests (which also need root: owners, overlay mounts).
 pub fn registry_prereqs() -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("registry tests must run as root");
+        }
+        eprintln!("SKIP: not root");
+        return false;
+    }
     prereqs(&[
         "docker-registry",
         "skopeo",
