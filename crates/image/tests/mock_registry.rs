@@ -267,3 +267,18 @@ async fn bearer_tokens_and_blob_redirects() {
     let f = st.snapshots.path(&rec.layers[0].chain_id).join("etc/hi");
     assert_eq!(std::fs::read_to_string(f).unwrap(), "hi\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_digest_must_match_what_the_registry_sends() {
+    let body = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2},"layers":[]}"#;
+    let mock = Mock::start(
+        200,
+        "application/vnd.oci.image.manifest.v1+json",
+        body.to_vec(),
+    );
+    let (_d, st) = store();
+    let asked = strata_image::Digest::of(b"the manifest we pinned");
+    let img = format!("{}/pinned@{asked}", mock.addr);
+    let e = assert_fails_cleanly(&st, &opts(), &img, "manifest: digest mismatch").await;
+    assert!(e.contains(asked.as_str()), "{e}");
+}
