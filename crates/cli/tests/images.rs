@@ -91,6 +91,8 @@ fn pull_list_tag_inspect_rmi_prune() {
     assert_eq!(list[0]["Id"], id);
     assert_eq!(list[0]["Names"][0], img);
     e.ok("s", &["tag", &img, "localhost/mine:v1"]);
+    let by_digest = e.ok("s", &["images", "--format", "json"]);
+    assert!(by_digest.contains("localhost/mine:v1"));
     let table = e.ok("s", &["images"]);
     assert!(
         table.contains("localhost/mine") && table.contains("v1"),
@@ -303,6 +305,11 @@ fn push_checks_existing_blobs_and_mounts_across_repositories() {
     e.ok("s2", &["pull", "-q", "--tls-verify=false", &dest2]);
     let p = e.ok("s2", &["image", "mount", &dest2]);
     let _g = MountGuard(&e, "s2", dest2.clone());
+    let listed = e.ok("s2", &["image", "mount"]);
+    assert!(
+        listed.contains(&dest2) && listed.contains(p.trim()),
+        "{listed}"
+    );
     assert_eq!(
         std::fs::read_to_string(Path::new(p.trim()).join("data/hello")).unwrap(),
         "hello\n"

@@ -149,8 +149,7 @@ pub struct PruneArgs {
 /// `image mount` / `image unmount`.
 #[derive(Debug, clap::Args)]
 pub struct MountArgs {
-    /// Images.
-    #[arg(required = true)]
+    /// Images (`image mount` without images lists the mounted ones).
     pub images: Vec<String>,
 }
 
@@ -224,6 +223,17 @@ fn human(n: u64) -> String {
     }
 }
 
+/// `registry/repo:tag` -> (`registry/repo`, `tag`); digests and untagged names get `<none>`.
+fn split_name(n: &str) -> (String, String) {
+    if let Some((r, _)) = n.split_once('@') {
+        return (r.to_string(), "<none>".into());
+    }
+    match n.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+        Some((r, t)) => (r.to_string(), t.to_string()),
+        None => (n.to_string(), "<none>".into()),
+    }
+}
+
 /// `images`.
 pub fn list(g: &Global, a: ListArgs) -> Result<()> {
     let store = open_store(g)?;
@@ -257,15 +267,7 @@ pub fn list(g: &Global, a: ListArgs) -> Result<()> {
                 let names: Vec<(String, String)> = if i.names.is_empty() {
                     vec![("<none>".into(), "<none>".into())]
                 } else {
-                    i.names
-                        .iter()
-                        .map(
-                            |n| match n.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
-                                Some((r, t)) => (r.to_string(), t.to_string()),
-                                None => (n.clone(), "<none>".into()),
-                            },
-                        )
-                        .collect()
+                    i.names.iter().map(|n| split_name(n)).collect()
                 };
                 for (r, t) in names {
                     println!(
@@ -388,6 +390,20 @@ pub fn prune(g: &Global, a: PruneArgs) -> Result<()> {
 fn do_mount(g: &Global, a: MountArgs) -> Result<()> {
     let store = open_store(g)?;
     let reg = default_registry(g)?;
+    if a.images.is_empty() {
+        for img in store.meta().list()? {
+            if mount::is_mounted(&store, &img) {
+                let (p, _) = mount::mount(&store, &img, false)?;
+                let name = img
+                    .names
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| img.id.short().to_string());
+                println!("{} {name} {}", img.id.short(), p.display());
+            }
+        }
+        return Ok(());
+    }
     for i in &a.images {
         let img = ops::lookup(&store, i, &reg).with_context(|| format!("image mount {i}"))?;
         let force_copy = std::env::var_os("STRATA_MOUNT_COPY").is_some();
@@ -399,6 +415,9 @@ fn do_mount(g: &Global, a: MountArgs) -> Result<()> {
 }
 
 fn do_unmount(g: &Global, a: MountArgs) -> Result<()> {
+    if a.images.is_empty() {
+        bail!("image unmount: name at least one image");
+    }
     let store = open_store(g)?;
     let reg = default_registry(g)?;
     for i in &a.images {
