@@ -315,3 +315,85 @@ fn push_checks_existing_blobs_and_mounts_across_repositories() {
         "hello\n"
     );
 }
+
+/// A pull killed with SIGKILL in the middle leaves nothing visible: no image, no snapshot,
+/// no blob; its temporary files are collected by the next prune, and a new pull works.
+#[test]
+fn killed_pull_leaves_nothing_visible() {
+    if !registry_prereqs() {
+        return;
+    }
+    let reg = Registry::start(false);
+    reg.push("wh", "wh:latest");
+    // A proxy that serves everything from the registry but holds the second layer's blob.
+    let m = {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{}/wh:latest", reg.addr))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let held = m["layers"][1]["digest"].as_str().unwrap().to_string();
+    let upstream = reg.addr.clone();
+    let proxy = Mock::with(move |head| {
+        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+        if path.contains(&held) {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            return b"HTTP/1.1 500 X\r\nContent-Length: 0\r\n\r\n".to_vec();
+        }
+        // Forward the request as is (HTTP/1.0-style: read until the upstream closes).
+        use std::io::{Read, Write};
+        let mut up = std::net::TcpStream::connect(&upstream).unwrap();
+        write!(
+            up,
+            "GET {path} HTTP/1.1\r\nHost: {upstream}\r\nAccept: application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        up.read_to_end(&mut out).unwrap();
+        out
+    });
+    let e = Env::new();
+    let img = format!("{}/wh:latest", proxy.addr);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--root")
+        .arg(e.path("s"))
+        .arg("--runroot")
+        .arg(e.path("s-run"))
+        .args(["pull", "-q", "--tls-verify=false", &img])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it is unpacking (a temporary snapshot exists), then kill it.
+    let t0 = std::time::Instant::now();
+    while count(&e.path("s/tmp")) < 2 && t0.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        count(&e.path("s/tmp")) > 0,
+        "the pull was killed while unpacking"
+    );
+    assert_eq!(count(&e.path("s/snapshots")), 0, "no snapshot visible");
+    assert_eq!(count(&e.path("s/blobs/sha256")), 0, "no blob visible");
+    assert_eq!(e.ok("s", &["images", "-q"]), "");
+    e.ok("s", &["image", "prune"]);
+    assert_eq!(
+        count(&e.path("s/tmp")),
+        0,
+        "temporaries of the dead pull collected"
+    );
+    assert_eq!(count(&e.path("s/ingest")), 0);
+    e.ok(
+        "s",
+        &[
+            "pull",
+            "-q",
+            "--tls-verify=false",
+            &format!("{}/wh:latest", reg.addr),
+        ],
+    );
+}

@@ -88,7 +88,8 @@ pub fn mount(store: &Store, img: &ImageRecord, force_copy: bool) -> Result<(Path
         }
     }
     let _ = std::fs::remove_dir(&merged);
-    let tmp = store.snapshots.temp_dir("flat-");
+    // Built beside its final place (the run root may be another filesystem than the store).
+    let tmp = dir.join(crate::store::content::temp_name("flat-"));
     std::fs::create_dir_all(&tmp).op(format!("create {}", tmp.display()))?;
     let guard = TempDir(tmp.clone());
     flatten(store, img, &tmp)?;

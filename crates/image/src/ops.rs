@@ -123,6 +123,7 @@ pub fn gc(store: &Store) -> Result<(usize, usize)> {
         }
     }
     store.content.clean_ingest()?;
+    store.snapshots.clean_temp()?;
     Ok((nb, ns))
 }
 

@@ -145,22 +145,49 @@ impl ContentStore {
         Ok(out)
     }
 
-    /// Removes leftover ingest files (from crashed writers) older than an hour.
+    /// Removes ingest files left by writers that died (crashed or killed).
     pub fn clean_ingest(&self) -> Result<usize> {
-        let mut n = 0;
-        for e in fs::read_dir(&self.ingest).op("list ingest")?.flatten() {
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|a| a.as_secs() > 3600);
-            if old && fs::remove_file(e.path()).is_ok() {
+        clean_dead(&self.ingest)
+    }
+}
+
+/// Whether a temporary entry named by [`temp_name`] belongs to a process that is gone
+/// (or is older than a day, against pid reuse).
+pub(crate) fn is_dead_temp(name: &str, path: &Path) -> bool {
+    let pid = name
+        .split_once('-')
+        .and_then(|(_, rest)| rest.split('-').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+    let ancient = fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|a| a.as_secs() > 86400);
+    !alive || ancient
+}
+
+/// Removes the entries of `dir` left by dead processes; returns how many.
+pub(crate) fn clean_dead(dir: &Path) -> Result<usize> {
+    let mut n = 0;
+    for e in fs::read_dir(dir)
+        .op(format!("list {}", dir.display()))?
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let p = e.path();
+        if is_dead_temp(&name, &p) {
+            let r = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+            if r.is_ok() {
                 n += 1;
             }
         }
-        Ok(n)
     }
+    Ok(n)
 }
 
 /// An in-progress blob write. Dropping it without `commit` removes the ingest file.

@@ -153,6 +153,11 @@ impl Snapshots {
         )))
     }
 
+    /// Removes temporary snapshots (and flattened copies) left by processes that died.
+    pub fn clean_temp(&self) -> Result<usize> {
+        super::content::clean_dead(&self.tmp)
+    }
+
     /// All snapshot chain ids.
     pub fn list(&self) -> Result<Vec<Digest>> {
         let mut out = Vec::new();
