@@ -81,14 +81,24 @@ fn immutable_copy() -> std::io::Result<String> {
     Ok(target)
 }
 
-/// Removes copies of older binaries (clearing their immutable flag first).
+/// Removes copies of other binaries made more than an hour ago (clearing their immutable flag
+/// first). Recent ones stay: two builds in use at once (a release and a debug binary, say)
+/// must not evict each other's copy on every call.
 fn remove_stale(keep: &str) {
     let Ok(rd) = std::fs::read_dir(CACHE_DIR) else {
         return;
     };
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     for e in rd.flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
         if n == keep || !n.starts_with("strata-runc-") {
+            continue;
+        }
+        let recent = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t > hour_ago);
+        if recent {
             continue;
         }
         let p = e.path();
