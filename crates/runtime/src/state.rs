@@ -218,11 +218,8 @@ impl Saved {
         if self.pid <= 0 {
             return false;
         }
-        match crate::sys::process_start_time(self.pid) {
-            Some(t) if t == self.pid_start => !matches!(
-                crate::sys::process_state(self.pid),
-                Some('Z') | Some('X') | None
-            ),
+        match crate::sys::process_stat(self.pid) {
+            Some((state, t)) if t == self.pid_start => !matches!(state, 'Z' | 'X'),
             _ => false,
         }
     }

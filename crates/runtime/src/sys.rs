@@ -291,19 +291,21 @@ pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
     io::Error::last_os_error()
 }
 
-/// The start time of a process (field 22 of /proc/PID/stat), used to tell a pid apart from a
-/// later process that reused it. `None` if the process is gone.
-pub fn process_start_time(pid: libc::pid_t) -> Option<u64> {
+/// The state letter (field 3) and start time (field 22) of a process, from one read of
+/// /proc/PID/stat. The start time tells a pid apart from a later process that reused it.
+/// `None` if the process is gone.
+pub fn process_stat(pid: libc::pid_t) -> Option<(char, u64)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &s[s.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let start = f.nth(18)?.parse().ok()?;
+    Some((state, start))
 }
 
-/// The state letter of a process (field 3 of /proc/PID/stat), e.g. 'R', 'S', 'Z'.
-pub fn process_state(pid: libc::pid_t) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    rest.chars().next()
+/// The start time of a process (field 22 of /proc/PID/stat); `None` if it is gone.
+pub fn process_start_time(pid: libc::pid_t) -> Option<u64> {
+    process_stat(pid).map(|(_, t)| t)
 }
 
 /// `chdir("/")`.
@@ -313,4 +315,26 @@ pub fn chdir_root() -> crate::error::Result<()> {
     cvt(unsafe { libc::chdir(slash.as_ptr()) })
         .map(drop)
         .map_err(|e| crate::error::Error::io("chdir /", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_of_self_and_of_a_gone_pid() {
+        // SAFETY: getpid never fails.
+        let me = unsafe { libc::getpid() };
+        let (state, start) = process_stat(me).unwrap();
+        assert!(matches!(state, 'R' | 'S'), "{state}");
+        assert!(start > 0);
+        assert_eq!(process_start_time(me), Some(start));
+        assert_eq!(process_stat(i32::MAX - 7), None);
+    }
+
+    #[test]
+    fn exit_codes_are_shell_style() {
+        assert_eq!(exit_code(3 << 8), 3);
+        assert_eq!(exit_code(libc::SIGKILL), 137);
+    }
 }
