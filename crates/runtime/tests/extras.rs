@@ -215,3 +215,32 @@ fn create_and_start_container_hooks_run_inside() {
     assert_eq!(out, "started\n");
     assert_eq!(std::fs::read_to_string(&host_log).unwrap(), "hooked\n");
 }
+
+#[test]
+fn rootfs_propagation_and_mount_propagation_options() {
+    if !root() {
+        return;
+    }
+    let rt = Rt::new();
+    let src = tempfile::tempdir().unwrap();
+    // Default: the rootfs is a slave of the host (runc's rslave); rootfsPropagation=private
+    // makes it private; a bind with "rshared" is shared inside the container.
+    let script = "awk '$5 == \"/\" {print $7}' /proc/self/mountinfo; \
+        awk '$5 == \"/shared\" {print $7}' /proc/self/mountinfo";
+    let mut b = Bundle::new("prop", &["/bin/sh", "-c", script]);
+    let sp = src.path().to_str().unwrap().to_string();
+    b.edit(|c| {
+        c["linux"]["rootfsPropagation"] = json!("private");
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/shared", "type": "bind", "source": sp, "options": ["rbind", "rshared"]
+        }));
+    });
+    let (code, out, err) = rt.run_bundle(&b, "prop");
+    assert_eq!(code, 0, "{err}");
+    let l: Vec<&str> = out.lines().collect();
+    assert!(
+        !l[0].starts_with("master:") && !l[0].starts_with("shared:"),
+        "rootfs not private: {out}"
+    );
+    assert!(l[1].starts_with("shared:"), "bind not shared: {out}");
+}
