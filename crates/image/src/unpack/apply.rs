@@ -161,6 +161,38 @@ fn sys(op: &str, name: &str, e: Errno) -> Error {
     Error::io(format!("{op} {name:?}"), e.into())
 }
 
+/// The link name of a symlink or hard link entry (lossy UTF-8; empty when absent).
+fn link_target<R: Read>(e: &tar::Entry<'_, R>) -> String {
+    e.link_name_bytes()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Owner (unless rootless) and mtime of a just-made symlink or device node, without
+/// following it; a failed mtime is ignored, as for every non-file entry.
+fn node_meta(
+    p: &OwnedFd,
+    base: &str,
+    name: &str,
+    rootless: bool,
+    uid_: u64,
+    gid_: u64,
+    mtime: u64,
+) -> Result<()> {
+    if !rootless {
+        rfs::chownat(
+            p.as_fd(),
+            base,
+            Some(uid(uid_)),
+            Some(gid(gid_)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|err| sys("chown", name, err))?;
+    }
+    let _ = rfs::utimensat(p.as_fd(), base, &ts(mtime), AtFlags::SYMLINK_NOFOLLOW);
+    Ok(())
+}
+
 impl Applier<'_> {
     /// Takes the parent directory fd (from the cache, or resolved and created).
     fn take_parent(&mut self, comps: &[String], name: &str) -> Result<Arc<OwnedFd>> {
@@ -306,35 +338,13 @@ impl Applier<'_> {
             return self.set_dir_meta(comps, mode, uid_, gid_, mtime, e);
         }
         if kind.is_symlink() {
-            let target = e
-                .link_name_bytes()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
+            let target = link_target(e);
             rfs::symlinkat(target.as_str(), p.as_fd(), base.as_str())
                 .map_err(|err| sys("symlink", name, err))?;
-            if !opts.rootless {
-                rfs::chownat(
-                    p.as_fd(),
-                    base.as_str(),
-                    Some(uid(uid_)),
-                    Some(gid(gid_)),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|err| sys("chown", name, err))?;
-            }
-            let _ = rfs::utimensat(
-                p.as_fd(),
-                base.as_str(),
-                &ts(mtime),
-                AtFlags::SYMLINK_NOFOLLOW,
-            );
-            return Ok(());
+            return node_meta(p, &base, name, opts.rootless, uid_, gid_, mtime);
         }
         if kind.is_hard_link() {
-            let target = e
-                .link_name_bytes()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
+            let target = link_target(e);
             let tcomps = clean_components(&target);
             let Some((tbase, tparent)) = tcomps.split_last() else {
                 return Err(Error::Unsafe {
@@ -401,23 +411,7 @@ impl Applier<'_> {
             );
             rfs::mknodat(p.as_fd(), base.as_str(), ft, Mode::from_raw_mode(mode), dev)
                 .map_err(|err| sys("mknod", name, err))?;
-            if !opts.rootless {
-                rfs::chownat(
-                    p.as_fd(),
-                    base.as_str(),
-                    Some(uid(uid_)),
-                    Some(gid(gid_)),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|err| sys("chown", name, err))?;
-            }
-            let _ = rfs::utimensat(
-                p.as_fd(),
-                base.as_str(),
-                &ts(mtime),
-                AtFlags::SYMLINK_NOFOLLOW,
-            );
-            return Ok(());
+            return node_meta(p, &base, name, opts.rootless, uid_, gid_, mtime);
         }
         tracing::debug!(entry = name, ?kind, "skipping unsupported tar entry type");
         Ok(())
