@@ -43,6 +43,10 @@ impl Env {
         );
         String::from_utf8(o.stdout).unwrap()
     }
+    /// `strata pull -q --tls-verify=false IMG` into store `root`; its stdout (the id).
+    fn pull_q(&self, root: &str, img: &str) -> String {
+        self.ok(root, &["pull", "-q", "--tls-verify=false", img])
+    }
     fn fail(&self, root: &str, args: &[&str]) -> String {
         let o = self.cmd(root, args);
         assert!(!o.status.success(), "strata {args:?} should fail");
@@ -68,20 +72,35 @@ fn skopeo(args: &[&str]) {
     );
 }
 
+/// A registry (with authentication when `auth`) holding the fixture `repo` as
+/// `repo:latest`, a fresh environment and the image's reference; `None` (the test
+/// returns) when the registry's prerequisites are missing outside CI.
+fn with_image(auth: bool, repo: &str) -> Option<(Registry, Env, String)> {
+    if !registry_prereqs() {
+        return None;
+    }
+    let reg = Registry::start(auth);
+    reg.push(repo, &format!("{repo}:latest"));
+    let e = Env::new();
+    let img = format!("{}/{repo}:latest", reg.addr);
+    Some((reg, e, img))
+}
+
+/// `strata login` to `addr` as the test user with `pass`.
+fn login_args<'a>(addr: &'a str, pass: &'a str) -> [&'a str; 7] {
+    ["login", "--tls-verify=false", "-u", USER, "-p", pass, addr]
+}
+
 fn count(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
 
 #[test]
 fn pull_list_tag_inspect_rmi_prune() {
-    if !registry_prereqs() {
+    let Some((_reg, e, img)) = with_image(false, "busybox") else {
         return;
-    }
-    let reg = Registry::start(false);
-    reg.push("busybox", "busybox:latest");
-    let e = Env::new();
-    let img = format!("{}/busybox:latest", reg.addr);
-    let id = e.ok("s", &["pull", "-q", "--tls-verify=false", &img]);
+    };
+    let id = e.pull_q("s", &img);
     let id = id.trim();
     assert_eq!(id.len(), 64);
     let again = e.cmd("s", &["pull", "--tls-verify=false", &img]);
@@ -115,7 +134,7 @@ fn pull_list_tag_inspect_rmi_prune() {
     assert_eq!(count(&e.path("s/blobs/sha256")), 0, "blobs collected");
     assert_eq!(count(&e.path("s/snapshots")), 0, "snapshots collected");
     // prune -a removes everything that is left.
-    e.ok("s", &["pull", "-q", "--tls-verify=false", &img]);
+    e.pull_q("s", &img);
     let out = e.ok("s", &["image", "prune", "-a"]);
     assert!(out.contains(id), "{out}");
     assert_eq!(e.ok("s", &["images", "-q"]), "");
@@ -123,48 +142,22 @@ fn pull_list_tag_inspect_rmi_prune() {
 
 #[test]
 fn login_logout_and_creds() {
-    if !registry_prereqs() {
+    let Some((reg, e, img)) = with_image(true, "busybox") else {
         return;
-    }
-    let reg = Registry::start(true);
-    reg.push("busybox", "busybox:latest");
-    let e = Env::new();
-    let img = format!("{}/busybox:latest", reg.addr);
+    };
     let err = e.fail("s", &["pull", "--tls-verify=false", &img]);
     assert!(
         err.contains(&format!("pull {img}: authentication failed")),
         "{err}"
     );
-    let err = e.fail(
-        "s",
-        &[
-            "login",
-            "--tls-verify=false",
-            "-u",
-            USER,
-            "-p",
-            "wrong",
-            &reg.addr,
-        ],
-    );
+    let err = e.fail("s", &login_args(&reg.addr, "wrong"));
     assert!(err.contains("credentials rejected"), "{err}");
     assert!(!e.path("auth.json").exists());
-    e.ok(
-        "s",
-        &[
-            "login",
-            "--tls-verify=false",
-            "-u",
-            USER,
-            "-p",
-            PASS,
-            &reg.addr,
-        ],
-    );
+    e.ok("s", &login_args(&reg.addr, PASS));
     let auth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(e.path("auth.json")).unwrap()).unwrap();
     assert!(auth["auths"][&reg.addr]["auth"].is_string());
-    e.ok("s", &["pull", "-q", "--tls-verify=false", &img]);
+    e.pull_q("s", &img);
     e.ok("s", &["logout", &reg.addr]);
     e.fail("s2", &["pull", "--tls-verify=false", &img]);
     e.ok(
@@ -182,17 +175,10 @@ fn login_logout_and_creds() {
 
 #[test]
 fn save_load_interoperate_with_skopeo() {
-    if !registry_prereqs() {
+    let Some((reg, e, img)) = with_image(false, "busybox") else {
         return;
-    }
-    let reg = Registry::start(false);
-    reg.push("busybox", "busybox:latest");
-    let e = Env::new();
-    let img = format!("{}/busybox:latest", reg.addr);
-    let id = e
-        .ok("s", &["pull", "-q", "--tls-verify=false", &img])
-        .trim()
-        .to_string();
+    };
+    let id = e.pull_q("s", &img).trim().to_string();
     // strata save -> skopeo reads it and pushes it.
     for (fmt, out, src) in [
         (
@@ -267,14 +253,10 @@ fn save_load_interoperate_with_skopeo() {
 
 #[test]
 fn push_checks_existing_blobs_and_mounts_across_repositories() {
-    if !registry_prereqs() {
+    let Some((reg, e, img)) = with_image(false, "wh") else {
         return;
-    }
-    let reg = Registry::start(false);
-    reg.push("wh", "wh:latest");
-    let e = Env::new();
-    let img = format!("{}/wh:latest", reg.addr);
-    e.ok("s", &["pull", "-q", "--tls-verify=false", &img]);
+    };
+    e.pull_q("s", &img);
     // Same registry, other repository: blobs are mounted, not uploaded.
     let dest = format!("{}/copy:v1", reg.addr);
     let o = e.cmd("s", &["push", "--tls-verify=false", &img, &dest]);
@@ -302,7 +284,7 @@ fn push_checks_existing_blobs_and_mounts_across_repositories() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
     // And it pulls back into an empty store.
-    e.ok("s2", &["pull", "-q", "--tls-verify=false", &dest2]);
+    e.pull_q("s2", &dest2);
     let p = e.ok("s2", &["image", "mount", &dest2]);
     let _g = MountGuard(&e, "s2", dest2.clone());
     let listed = e.ok("s2", &["image", "mount"]);
