@@ -3,46 +3,12 @@
 
 mod common;
 
+use common::pulling::*;
 use common::*;
 use std::sync::Arc;
 use strata_image::progress::NoProgress;
-use strata_image::pull::{pull, RegistryOptions};
+use strata_image::pull::pull;
 use strata_image::registry::Credentials;
-use strata_image::store::Store;
-
-fn store() -> (tempfile::TempDir, Arc<Store>) {
-    let d = tempfile::tempdir().unwrap();
-    let s = Store::open(&d.path().join("root"), &d.path().join("run")).unwrap();
-    (d, Arc::new(s))
-}
-
-fn opts() -> RegistryOptions {
-    let mut o = RegistryOptions::new();
-    o.tls_verify = Some(false);
-    o.auth_file = std::env::temp_dir().join("strata-test-no-auth.json");
-    o
-}
-
-async fn assert_fails_cleanly(
-    st: &Arc<Store>,
-    o: &RegistryOptions,
-    img: &str,
-    want: &str,
-) -> String {
-    let before = tree(&st.root);
-    let e = pull(st.clone(), o, img, Arc::new(NoProgress))
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(!e.contains('\n'), "one line: {e}");
-    assert!(
-        e.starts_with(&format!("pull {img}: ")),
-        "names the image: {e}"
-    );
-    assert!(e.contains(want), "{e} should contain {want}");
-    assert_eq!(tree(&st.root), before, "store unchanged after: {e}");
-    e
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_manifest_is_one_line_error() {

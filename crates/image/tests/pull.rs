@@ -2,28 +2,16 @@
 
 mod common;
 
+use common::pulling::*;
 use common::*;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::sync::Arc;
 use strata_image::oci::Platform;
 use strata_image::progress::NoProgress;
-use strata_image::pull::{pull, RegistryOptions};
+use strata_image::pull::pull;
 use strata_image::registry::Credentials;
 use strata_image::store::Store;
 use strata_image::Error;
-
-fn store() -> (tempfile::TempDir, Arc<Store>) {
-    let d = tempfile::tempdir().unwrap();
-    let s = Store::open(&d.path().join("root"), &d.path().join("run")).unwrap();
-    (d, Arc::new(s))
-}
-
-fn opts() -> RegistryOptions {
-    let mut o = RegistryOptions::new();
-    o.tls_verify = Some(false);
-    o.auth_file = std::env::temp_dir().join("strata-test-no-auth.json");
-    o
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_busybox_then_already_present() {
@@ -207,27 +195,6 @@ async fn auth_registry_and_credentials() {
         .await
         .unwrap();
     assert!(st.meta().find(&img).unwrap().is_some());
-}
-
-async fn assert_fails_cleanly(
-    st: &Arc<Store>,
-    o: &RegistryOptions,
-    img: &str,
-    want: &str,
-) -> String {
-    let before = tree(&st.root);
-    let e = pull(st.clone(), o, img, Arc::new(NoProgress))
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(!e.contains('\n'), "one line: {e}");
-    assert!(
-        e.starts_with(&format!("pull {img}: ")),
-        "names the image: {e}"
-    );
-    assert!(e.contains(want), "{e} should contain {want}");
-    assert_eq!(tree(&st.root), before, "store unchanged after: {e}");
-    e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,8 @@
 //! mock registry for documents no real registry would serve.
 #![allow(dead_code)]
 
+pub mod pulling;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
