@@ -18,8 +18,17 @@ pub struct Bundle {
     pub raw: Vec<u8>,
     /// Absolute path of the root filesystem.
     pub rootfs: PathBuf,
+    /// What oci-spec 0.7 cannot read: time offsets and per-mount id mappings.
+    pub extras: Extras,
+}
+
+/// Parts of the config read from the raw JSON because oci-spec 0.7 has no field for them.
+#[derive(Clone, Debug, Default)]
+pub struct Extras {
     /// `linux.timeOffsets` as (clock, seconds, nanoseconds).
     pub time_offsets: Vec<TimeOffset>,
+    /// `mounts[].uidMappings/gidMappings`, index-aligned with `mounts` (idmapped mounts).
+    pub mount_idmaps: Vec<Option<crate::rootfs::idmap::IdMap>>,
 }
 
 /// Reads and checks `<dir>/config.json`.
@@ -34,7 +43,7 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
             format!("bundle {}: config.json: {e}", dir.display())
         })
     })?;
-    let (spec, time_offsets) =
+    let (spec, extras) =
         parse_full(&raw).map_err(|e| Error::Spec(format!("{}: {e}", cfg.display())))?;
     let root = spec
         .root()
@@ -67,15 +76,16 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
         spec,
         raw,
         rootfs,
-        time_offsets,
+        extras,
     })
 }
 
 /// Parses a configuration, taking `linux.timeOffsets` out first: the spec gives each clock an
 /// object (`{"secs": 1, "nanosecs": 0}`), which oci-spec 0.7 cannot read.
-pub fn parse_full(raw: &[u8]) -> std::result::Result<(Spec, Vec<TimeOffset>), String> {
-    if !raw.windows(11).any(|w| w == b"timeOffsets") {
-        return Ok((parse(raw)?, Vec::new()));
+pub fn parse_full(raw: &[u8]) -> std::result::Result<(Spec, Extras), String> {
+    let has = |k: &[u8]| raw.windows(k.len()).any(|w| w == k);
+    if !has(b"timeOffsets") && !has(b"uidMappings") && !has(b"gidMappings") {
+        return Ok((parse(raw)?, Extras::default()));
     }
     let mut v: serde_json::Value =
         serde_json::from_slice(raw).map_err(|e| format!("malformed config: {e}"))?;
@@ -94,6 +104,7 @@ pub fn parse_full(raw: &[u8]) -> std::result::Result<(Spec, Vec<TimeOffset>), St
             offsets.push((clock.clone(), secs, ns));
         }
     }
+    let mount_idmaps = crate::rootfs::idmap::from_config(&v);
     let spec: Spec = serde_json::from_value(v).map_err(|e| format!("malformed config: {e}"))?;
     validate(&spec)?;
     if !offsets.is_empty()
@@ -103,7 +114,13 @@ pub fn parse_full(raw: &[u8]) -> std::result::Result<(Spec, Vec<TimeOffset>), St
     {
         return Err("timeOffsets need a time namespace".into());
     }
-    Ok((spec, offsets))
+    Ok((
+        spec,
+        Extras {
+            time_offsets: offsets,
+            mount_idmaps,
+        },
+    ))
 }
 
 /// Parses and validates a configuration.
@@ -245,7 +262,7 @@ mod tests {
         v["linux"]["timeOffsets"] =
             serde_json::json!({"monotonic": {"secs": 86400, "nanosecs": 5}});
         let (_, o) = parse_full(v.to_string().as_bytes()).unwrap();
-        assert_eq!(o, vec![("monotonic".to_string(), 86400, 5)]);
+        assert_eq!(o.time_offsets, vec![("monotonic".to_string(), 86400, 5)]);
         v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}]);
         assert!(parse_full(v.to_string().as_bytes())
             .unwrap_err()

@@ -244,3 +244,40 @@ fn rootfs_propagation_and_mount_propagation_options() {
     );
     assert!(l[1].starts_with("shared:"), "bind not shared: {out}");
 }
+
+#[test]
+fn idmapped_bind_mount_shows_mapped_owners() {
+    if !root() {
+        return;
+    }
+    let rt = Rt::new();
+    let src = tempfile::tempdir().unwrap();
+    let f = src.path().join("f");
+    std::fs::write(&f, "x").unwrap();
+    std::os::unix::fs::chown(&f, Some(0), Some(0)).unwrap();
+    // As in the runtime spec: ids on the source file system are the mapping's containerID
+    // side and appear as its hostID side (a file owned by 0 on disk shows as 1000 here, which
+    // a container whose user namespace maps 0 to 1000 would see as its root).
+    let mut b = Bundle::new(
+        "idmap",
+        &["/bin/sh", "-c", "stat -c '%u %g' /plain/f /mapped/f"],
+    );
+    let sp = src.path().to_str().unwrap().to_string();
+    b.edit(|c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.push(
+            json!({"destination": "/plain", "type": "bind", "source": sp, "options": ["rbind"]}),
+        );
+        m.push(json!({
+            "destination": "/mapped", "type": "bind", "source": sp, "options": ["rbind", "idmap"],
+            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+            "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}]
+        }));
+    });
+    let (code, out, err) = rt.run_bundle(&b, "idmap");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), vec!["0 0", "1000 2000"]);
+    // The file on the host is untouched.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&f).unwrap().uid(), 0);
+}

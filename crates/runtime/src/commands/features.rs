@@ -40,7 +40,7 @@ pub fn document() -> String {
             "apparmor": {"enabled": lsm.contains("apparmor")},
             "selinux": {"enabled": lsm.contains("selinux")},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
             "org.opencontainers.runc.version": "strata-runc",

@@ -123,6 +123,12 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     )?;
     cleanup.cgroups = mgr.dirs.clone();
 
+    let idmaps = bundle
+        .extras
+        .mount_idmaps
+        .iter()
+        .map(|m| m.as_ref().map(crate::rootfs::idmap::userns).transpose())
+        .collect::<Result<Vec<_>>>()?;
     let (parent_sock, child_sock) = sys::socketpair().ctx(|| "sync socketpair".into())?;
     plan.join_pid_for_children()?;
     let pid = sys::clone_fork(plan.clone_flags).ctx(|| "clone container init".into())?;
@@ -137,6 +143,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
             no_new_keyring: o.no_new_keyring,
             preserve_fds: o.preserve_fds,
             cgroups: &mgr.dirs,
+            idmaps: &idmaps,
         });
     }
     cleanup.pid = Some(pid);

@@ -32,6 +32,8 @@ pub struct Args<'a> {
     pub preserve_fds: u32,
     /// The container's cgroups (for the cgroup mount).
     pub cgroups: &'a [CgroupDir],
+    /// User namespaces of idmapped mounts, index-aligned with the spec's mounts.
+    pub idmaps: &'a [Option<std::os::fd::OwnedFd>],
 }
 
 /// Runs the init; exits the process on failure after reporting the error to the parent.
@@ -73,7 +75,7 @@ fn body(a: &Args) -> Result<Never> {
     if a.plan.unshare_flags & libc::CLONE_NEWTIME != 0 {
         sys::unshare(libc::CLONE_NEWTIME).ctx(|| "unshare time namespace".into())?;
     }
-    for (clock, secs, ns) in &a.bundle.time_offsets {
+    for (clock, secs, ns) in &a.bundle.extras.time_offsets {
         sys::write_file("/proc/self/timens_offsets", &format!("{clock} {secs} {ns}"))
             .ctx(|| format!("time offset {clock}"))?;
     }
@@ -117,6 +119,11 @@ fn body(a: &Args) -> Result<Never> {
             cgroupns: a.plan.has(T::Cgroup),
             netns: a.plan.has(T::Network),
             userns: a.plan.has(T::User),
+            idmaps: &a
+                .idmaps
+                .iter()
+                .map(|f| f.as_ref().map(|f| f.as_raw_fd()))
+                .collect::<Vec<_>>(),
         },
     )?;
     if !in_cgroup {

@@ -3,6 +3,7 @@
 
 pub mod cgroupfs;
 pub mod devices;
+pub mod idmap;
 pub mod mounts;
 pub mod options;
 pub mod paths;
@@ -26,6 +27,8 @@ pub struct Setup<'a> {
     pub netns: bool,
     /// Inside a new user namespace (devices are bind-mounted, not created).
     pub userns: bool,
+    /// User namespace fds of idmapped mounts, index-aligned with the spec's mounts.
+    pub idmaps: &'a [Option<std::os::fd::RawFd>],
 }
 
 /// Before pivot_root: propagation, the rootfs bind, the spec's mounts, devices and links.
@@ -66,9 +69,10 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
         cgroups: s.cgroups,
         cgroupns: s.cgroupns,
         netns: s.netns,
+        idmaps: s.idmaps,
     };
     let mut dev_is_bound = false;
-    for m in spec.mounts().iter().flatten() {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let dest = m.destination();
         if mounts::under_proc(dest) && dest != std::path::Path::new("/proc") {
             let t = m.typ().as_deref().unwrap_or("");
@@ -87,7 +91,7 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
         if dest == std::path::Path::new("/dev") && is_bind(m) {
             dev_is_bound = true;
         }
-        mounts::mount_one(&env, m)?;
+        mounts::mount_one(&env, i, m)?;
     }
     if !dev_is_bound {
         let mut nodes = devices::defaults();

@@ -20,10 +20,12 @@ pub struct MountEnv<'a> {
     pub cgroupns: bool,
     /// Whether the container has its own network namespace (sysfs needs one).
     pub netns: bool,
+    /// User namespace fds of idmapped mounts, index-aligned with the spec's mounts.
+    pub idmaps: &'a [Option<RawFd>],
 }
 
 /// Performs one mount entry.
-pub fn mount_one(env: &MountEnv, m: &Mount) -> Result<()> {
+pub fn mount_one(env: &MountEnv, index: usize, m: &Mount) -> Result<()> {
     let dest = m.destination().to_string_lossy().into_owned();
     let typ = m.typ().as_deref().unwrap_or("");
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
@@ -39,8 +41,14 @@ pub fn mount_one(env: &MountEnv, m: &Mount) -> Result<()> {
         )
     };
 
+    let idmap = env.idmaps.get(index).copied().flatten();
     if opts.bind.is_some() || typ == "bind" {
-        return bind(env, &source, &dest, &opts).map_err(|e| prefix(e, &what()));
+        return bind_idmapped(env, &source, &dest, &opts, idmap).map_err(|e| prefix(e, &what()));
+    }
+    if idmap.is_some() {
+        return Err(Error::Spec(format!(
+            "mount on {dest}: uidMappings/gidMappings need a bind mount"
+        )));
     }
     if typ == "cgroup" || typ == "cgroup2" {
         return super::cgroupfs::mount(env, &dest, &opts, typ).map_err(|e| prefix(e, &what()));
@@ -84,6 +92,17 @@ fn prefix(e: Error, what: &str) -> Error {
 /// A bind mount of a host path onto a target inside the root, then the remount that applies
 /// the flags a bind ignores, then propagation and recursive attributes.
 pub fn bind(env: &MountEnv, source: &str, dest: &str, opts: &MountOptions) -> Result<()> {
+    bind_idmapped(env, source, dest, opts, None)
+}
+
+/// [`bind`], idmapped with the user namespace `idmap` when given.
+fn bind_idmapped(
+    env: &MountEnv,
+    source: &str,
+    dest: &str,
+    opts: &MountOptions,
+    idmap: Option<RawFd>,
+) -> Result<()> {
     // The source is a host path chosen by the user of the runtime (not by the container), so
     // it is opened plainly; the target is resolved inside the root.
     let src = sys::open(source, libc::O_PATH, 0).ctx(|| format!("bind source {source}"))?;
@@ -101,15 +120,19 @@ pub fn bind(env: &MountEnv, source: &str, dest: &str, opts: &MountOptions) -> Re
     } else {
         0
     };
-    let tpath = sys::fd_path(target.as_raw_fd());
-    sys::mount(
-        Some(&sys::fd_path(src.as_raw_fd())),
-        &tpath,
-        None,
-        libc::MS_BIND | rec,
-        None,
-    )
-    .ctx(|| "bind".into())?;
+    if let Some(userns) = idmap {
+        super::idmap::bind(src.as_raw_fd(), target.as_raw_fd(), rec != 0, userns)?;
+    } else {
+        let tpath = sys::fd_path(target.as_raw_fd());
+        sys::mount(
+            Some(&sys::fd_path(src.as_raw_fd())),
+            &tpath,
+            None,
+            libc::MS_BIND | rec,
+            None,
+        )
+        .ctx(|| "bind".into())?;
+    }
     // Re-open the target: the fd above still refers to the covered directory.
     let target =
         safe_path::open_in_root(env.root, dest, libc::O_PATH).ctx(|| format!("reopen {dest}"))?;

@@ -1,0 +1,163 @@
+//! Idmapped mounts (OCI 1.1 `mounts[].uidMappings/gidMappings`, options `idmap`/`ridmap`): the
+//! parent makes a user namespace holding the mount's mappings; the init clones the source tree,
+//! attaches that namespace to it (mount_setattr MOUNT_ATTR_IDMAP) and moves it into place.
+
+use crate::error::{Context, Error, Result};
+use crate::sys;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+
+/// A mount's mappings, as the text of uid_map and gid_map.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdMap {
+    /// uid_map content ("containerID hostID size" lines).
+    pub uid: String,
+    /// gid_map content.
+    pub gid: String,
+}
+
+/// Reads the mappings of every mount (index-aligned with `mounts`) from the raw config.
+pub fn from_config(v: &serde_json::Value) -> Vec<Option<IdMap>> {
+    let fmt = |m: &serde_json::Value| {
+        m.as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                format!(
+                    "{} {} {}\n",
+                    e["containerID"].as_u64().unwrap_or(0),
+                    e["hostID"].as_u64().unwrap_or(0),
+                    e["size"].as_u64().unwrap_or(0)
+                )
+            })
+            .collect::<String>()
+    };
+    v["mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let (u, g) = (fmt(&m["uidMappings"]), fmt(&m["gidMappings"]));
+            (!u.is_empty() || !g.is_empty()).then_some(IdMap { uid: u, gid: g })
+        })
+        .collect()
+}
+
+/// A user namespace with the given mappings, held by an fd (the helper process that created
+/// it is gone when this returns).
+pub fn userns(map: &IdMap) -> Result<OwnedFd> {
+    let (r, w) = sys::pipe().ctx(|| "idmap pipe".into())?;
+    let pid = sys::clone_fork(libc::CLONE_NEWUSER).ctx(|| "idmap user namespace".into())?;
+    if pid == 0 {
+        drop(w);
+        let mut b = [0u8; 1];
+        let _ = sys::read(r.as_raw_fd(), &mut b);
+        // SAFETY: _exit in the forked helper.
+        unsafe { libc::_exit(0) }
+    }
+    drop(r);
+    let res = (|| {
+        if !map.uid.is_empty() {
+            sys::write_file(&format!("/proc/{pid}/uid_map"), &map.uid)
+                .ctx(|| format!("idmap uid_map {:?}", map.uid))?;
+        }
+        if !map.gid.is_empty() {
+            sys::write_file(&format!("/proc/{pid}/gid_map"), &map.gid)
+                .ctx(|| format!("idmap gid_map {:?}", map.gid))?;
+        }
+        sys::open(&format!("/proc/{pid}/ns/user"), libc::O_RDONLY, 0)
+            .ctx(|| "open idmap user namespace".into())
+    })();
+    drop(w);
+    let _ = sys::waitpid(pid, 0);
+    res
+}
+
+/// Clones `source` (recursively with `recursive`), idmaps the clone with `userns` and moves it
+/// onto `target` (an fd inside the container's root).
+pub fn bind(source: RawFd, target: RawFd, recursive: bool, userns: RawFd) -> Result<()> {
+    let empty = c"";
+    let rec = if recursive {
+        libc::AT_RECURSIVE as libc::c_uint
+    } else {
+        0
+    };
+    // SAFETY: open_tree on a descriptor we hold with an empty path.
+    let tree = sys::owned(unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            source,
+            empty.as_ptr(),
+            OPEN_TREE_CLONE
+                | libc::O_CLOEXEC as libc::c_uint
+                | libc::AT_EMPTY_PATH as libc::c_uint
+                | rec,
+        )
+    } as i32)
+    .ctx(|| "open_tree for idmapped mount".into())?;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns as u64,
+    };
+    // SAFETY: `attr` lives across the call and its size is passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 },
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    sys::cvt_long(r).map_err(|e| {
+        Error::io(
+            "idmap the mount (does this file system support idmapped mounts?)",
+            e,
+        )
+    })?;
+    // SAFETY: move_mount between two descriptors we hold, both with empty paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            target,
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    sys::cvt_long(r).ctx(|| "move idmapped mount into place".into())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mappings_are_read_per_mount() {
+        let v = serde_json::json!({"mounts": [
+            {"destination": "/a"},
+            {"destination": "/b", "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+             "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}
+        ]});
+        let m = from_config(&v);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0], None);
+        assert_eq!(m[1].as_ref().unwrap().uid, "0 1000 1\n");
+    }
+}
