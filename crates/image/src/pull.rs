@@ -249,6 +249,12 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// The snapshots below a layer, nearest first: the chain ids of the layers under it
+/// (`below`, bottom first) in reverse order.
+pub(crate) fn lowers_of(below: &[LayerRecord]) -> Vec<Digest> {
+    below.iter().rev().map(|l| l.chain_id.clone()).collect()
+}
+
 /// Layer records (with chain ids) of a manifest and its config.
 pub fn layer_records(m: &Manifest, cv: &ConfigView) -> Vec<LayerRecord> {
     let chains = chain_ids(&cv.rootfs.diff_ids);
@@ -333,11 +339,7 @@ fn commit_layers(store: &Store, layers: &[LayerRecord], done: Vec<Option<Fetched
         f.ingest
             .commit()
             .with_ctx(|| format!("layer {}", l.digest))?;
-        let lowers: Vec<Digest> = layers[..i]
-            .iter()
-            .rev()
-            .map(|l| l.chain_id.clone())
-            .collect();
+        let lowers = lowers_of(&layers[..i]);
         store
             .snapshots
             .commit(

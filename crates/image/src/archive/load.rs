@@ -7,7 +7,7 @@ use crate::error::{Error, IoResultExt, Result, ResultExt};
 use crate::oci::{
     Compression, ConfigView, Document, Manifest, Platform, DOCKER_CONFIG, DOCKER_MANIFEST,
 };
-use crate::pull::{layer_records, now};
+use crate::pull::{layer_records, lowers_of, now};
 use crate::reference::Reference;
 use crate::store::{ImageRecord, LayerRecord, Store};
 use crate::unpack::{apply_tar, decompress, ApplyOptions, WhiteoutMode};
@@ -291,11 +291,7 @@ pub fn unpack_layers(store: &Store, layers: &[LayerRecord]) -> Result<()> {
         let stats = apply_tar(&mut h, &snap.fd, opts).with_ctx(ctx)?;
         let (got, n, _) = h.finish().op("decompress").with_ctx(ctx)?;
         crate::digest::check(&l.diff_id, None, &got, n).with_ctx(ctx)?;
-        let lowers: Vec<Digest> = layers[..i]
-            .iter()
-            .rev()
-            .map(|l| l.chain_id.clone())
-            .collect();
+        let lowers = lowers_of(&layers[..i]);
         store
             .snapshots
             .commit(snap, &l.chain_id, &stats.deferred_links, &lowers, true)
