@@ -35,13 +35,20 @@ fn layout_of(dir: &std::path::Path, layers: &[Vec<u8>], tag: &str) -> std::path:
     let cfg = serde_json::to_vec(&serde_json::json!({"architecture": "amd64", "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": diffs}}))
     .unwrap();
-    let cd = put(&lay, &cfg);
+    put_manifest(&lay, &cfg, descs, tag);
+    lay
+}
+
+/// Puts the config blob `cfg` and a manifest of it and the layer descriptors `descs` into
+/// the layout `lay`, and writes its index.json naming the manifest `tag`.
+fn put_manifest(lay: &std::path::Path, cfg: &[u8], descs: Vec<serde_json::Value>, tag: &str) {
+    let cd = put(lay, cfg);
     let m = serde_json::to_vec(
         &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "digest": cd, "size": cfg.len()}, "layers": descs}),
     )
     .unwrap();
-    let md = put(&lay, &m);
+    let md = put(lay, &m);
     std::fs::write(
         lay.join("index.json"),
         serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [
@@ -50,7 +57,6 @@ fn layout_of(dir: &std::path::Path, layers: &[Vec<u8>], tag: &str) -> std::path:
         .unwrap(),
     )
     .unwrap();
-    lay
 }
 
 fn link_layer(name: &str, target: &str) -> Vec<u8> {
@@ -139,22 +145,7 @@ fn loads_zstd_gzip_and_plain_layers() {
         "config": {"Cmd": ["sh"]},
     }))
     .unwrap();
-    let cd = put(&lay, &cfg);
-    let m = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": cd, "size": cfg.len()},
-        "layers": descs,
-    }))
-    .unwrap();
-    let md = put(&lay, &m);
-    std::fs::write(
-        lay.join("index.json"),
-        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [
-            {"mediaType": OCI_MANIFEST, "digest": md, "size": m.len(),
-             "annotations": {"org.opencontainers.image.ref.name": "mixed"}}]}))
-        .unwrap(),
-    )
-    .unwrap();
+    put_manifest(&lay, &cfg, descs, "mixed");
     std::fs::write(lay.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let st = Store::open(&dir.path().join("root"), &dir.path().join("run")).unwrap();
     let loaded = archive::load(&st, &lay).unwrap();
