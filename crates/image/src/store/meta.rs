@@ -163,27 +163,18 @@ impl MetaStore {
 
     /// Looks up an image by name, repo digest, full id or unique id prefix.
     pub fn find(&self, key: &str) -> Result<Option<ImageRecord>> {
-        if let Some(id) = self
-            .conn
-            .query_row(
-                "SELECT image_id FROM names WHERE name = ?1",
-                params![key],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?
-        {
-            return self.load(&id);
-        }
-        if let Some(id) = self
-            .conn
-            .query_row(
-                "SELECT image_id FROM repo_digests WHERE ref = ?1 LIMIT 1",
-                params![key],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?
-        {
-            return self.load(&id);
+        // By name first, then by repo digest.
+        for sql in [
+            "SELECT image_id FROM names WHERE name = ?1",
+            "SELECT image_id FROM repo_digests WHERE ref = ?1 LIMIT 1",
+        ] {
+            if let Some(id) = self
+                .conn
+                .query_row(sql, params![key], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                return self.load(&id);
+            }
         }
         let hex = key.strip_prefix("sha256:").unwrap_or(key);
         if hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
