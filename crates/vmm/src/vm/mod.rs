@@ -104,6 +104,23 @@ fn create_vcpus(kvm: &Kvm, vm: &VmFd, cfg: &VmConfig) -> Result<Vec<VcpuFd>> {
     Ok(vcpus)
 }
 
+/// Registers `mem` with `vm` on a helper thread while `work` runs on this one, and returns
+/// `work`'s result once both are done (a registration error comes first).
+fn register_during<T>(
+    vm: &VmFd,
+    mem: &GuestMemoryMmap,
+    work: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    std::thread::scope(|s| {
+        let reg = s.spawn(|| memory::register(vm, mem, false));
+        let out = work();
+        let reg = reg
+            .join()
+            .unwrap_or_else(|_| Err(Error::Memory("register thread panicked".into())));
+        reg.and(out)
+    })
+}
+
 impl Vm {
     /// Validates `cfg` and builds the VM: nothing of the guest runs yet.
     pub fn build(cfg: &VmConfig) -> Result<Vm> {
@@ -113,27 +130,30 @@ impl Vm {
         let mem = memory::create(mc.mem_size_mib << 20)?;
         // Registering guest memory waits for KVM's SRCU grace periods (milliseconds on a busy
         // PVM host): do it on a helper thread while the rest of the VM is set up.
-        let setup = std::thread::scope(|s| {
-            let reg = s.spawn(|| memory::register(&vm, &mem, false));
-            let setup = Self::setup_guest(cfg, &kvm, &vm, &mem);
-            let reg = reg
-                .join()
-                .unwrap_or_else(|_| Err(Error::Memory("register thread panicked".into())));
-            reg.and(setup)
-        });
-        let (vcpus, devs) = setup?;
-        Ok(Vm {
+        let (vcpus, devs) = register_during(&vm, &mem, || Self::setup_guest(cfg, &kvm, &vm, &mem))?;
+        Ok(Self::assemble(cfg, vm, mem, vcpus, devs))
+    }
+
+    /// Puts the parts of a built or restored VM together.
+    fn assemble(
+        cfg: &VmConfig,
+        vm: VmFd,
+        mem: GuestMemoryMmap,
+        vcpus: Vec<VcpuFd>,
+        devs: devices::Devices,
+    ) -> Vm {
+        Vm {
             vm,
             mem,
             vcpus,
             buses: devs.buses,
             serial: devs.serial,
             transports: devs.transports,
-            shared: Arc::new(VcpuShared::new(mc.vcpu_count as usize)),
+            shared: Arc::new(VcpuShared::new(cfg.machine_config.vcpu_count as usize)),
             config: cfg.clone(),
             net_rx: devs.net_rx,
             vsock_mux: devs.vsock_mux,
-        })
+        }
     }
 
     /// Loads the kernel and initrd, writes the boot structures, creates devices and vCPUs.
@@ -178,27 +198,9 @@ impl Vm {
         let (kvm, vm) = create_vm(cfg)?;
         let mem = memfile::load(&snap.mem_file, mem_bytes)?;
         // As in `build`: memory registration overlaps the rest of the restore.
-        let restored = std::thread::scope(|sc| {
-            let reg = sc.spawn(|| memory::register(&vm, &mem, false));
-            let rest = Self::restore_state(snap, &kvm, &vm, &mem);
-            let reg = reg
-                .join()
-                .unwrap_or_else(|_| Err(Error::Memory("register thread panicked".into())));
-            reg.and(rest)
-        });
-        let (vcpus, devs) = restored?;
-        Ok(Vm {
-            vm,
-            mem,
-            vcpus,
-            buses: devs.buses,
-            serial: devs.serial,
-            transports: devs.transports,
-            shared: Arc::new(VcpuShared::new(mc.vcpu_count as usize)),
-            config: cfg.clone(),
-            net_rx: devs.net_rx,
-            vsock_mux: devs.vsock_mux,
-        })
+        let (vcpus, devs) =
+            register_during(&vm, &mem, || Self::restore_state(snap, &kvm, &vm, &mem))?;
+        Ok(Self::assemble(cfg, vm, mem, vcpus, devs))
     }
 
     /// Devices with their saved transport state, irqchip and clock, vCPUs with their state.

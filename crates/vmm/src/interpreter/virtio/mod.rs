@@ -1,6 +1,7 @@
 //! virtio devices behind the virtio-mmio transport (virtio 1.2, split virtqueues).
 
 pub mod block;
+pub mod chain;
 pub mod mmio;
 pub mod net;
 pub mod rng;

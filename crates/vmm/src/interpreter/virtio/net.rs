@@ -4,15 +4,14 @@
 //! the transport to process the RX queue, which copies each frame (with a zeroed header)
 //! into the guest's writable buffers.
 
-use super::{read_config_bytes, VirtioDevice, TYPE_NET};
+use super::{chain, read_config_bytes, VirtioDevice, TYPE_NET};
 use crate::allocator::memory::GuestMemoryMmap;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::io::AsRawFd;
 use std::sync::{Arc, Mutex};
-use virtio_queue::{Queue, QueueT};
-use vm_memory::{Bytes, GuestAddress};
+use virtio_queue::Queue;
 
 /// Feature: the device has a MAC address in config space.
 pub const F_MAC: u64 = 1 << 5;
@@ -28,7 +27,7 @@ pub const RX: usize = 0;
 pub const TX: usize = 1;
 
 /// Frames read from the TAP and not yet given to the guest.
-pub type Pending = Arc<Mutex<VecDeque<Vec<u8>>>>;
+pub type Pending = chain::Packets;
 
 /// Opens TAP interface `name` (IFF_TAP | IFF_NO_PI).
 pub fn open_tap(name: &str) -> std::io::Result<File> {
@@ -100,92 +99,37 @@ impl Net {
     }
 
     fn transmit(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> bool {
-        let mut used = false;
-        while let Some(chain) = queue.pop_descriptor_chain(mem) {
-            let head = chain.head_index();
-            let mut buf = Vec::with_capacity(HDR_LEN + MAX_FRAME);
-            let mut ok = true;
-            for d in chain.take(64) {
-                if d.is_write_only() {
-                    ok = false;
-                    break;
-                }
-                let len = d.len() as usize;
-                if buf.len() + len > HDR_LEN + MAX_FRAME {
-                    ok = false;
-                    break;
-                }
-                let start = buf.len();
-                buf.resize(start + len, 0);
-                if mem.read_slice(&mut buf[start..], d.addr()).is_err() {
-                    ok = false;
-                    break;
-                }
-            }
+        chain::drain_tx(queue, mem, |chain| {
+            let buf = chain::gather(chain, mem, HDR_LEN + MAX_FRAME);
             let mut c = self.counts.lock().expect("counts lock");
-            if ok && buf.len() > HDR_LEN + 14 {
-                if self.tap.write_all(&buf[HDR_LEN..]).is_ok() {
-                    c[0] += 1;
-                } else {
-                    c[2] += 1;
+            match buf {
+                Some(buf) if buf.len() > HDR_LEN + 14 => {
+                    if self.tap.write_all(&buf[HDR_LEN..]).is_ok() {
+                        c[0] += 1;
+                    } else {
+                        c[2] += 1;
+                    }
                 }
-            } else {
-                c[2] += 1;
+                _ => c[2] += 1,
             }
-            drop(c);
-            if queue.add_used(mem, head, 0).is_err() {
-                break;
-            }
-            used = true;
-        }
-        used
+        })
     }
 
     fn receive(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> bool {
-        let mut used = false;
-        loop {
-            let Some(frame) = self.pending.lock().expect("pending lock").pop_front() else {
-                break;
-            };
-            let Some(chain) = queue.pop_descriptor_chain(mem) else {
-                self.pending.lock().expect("pending lock").push_front(frame);
-                break;
-            };
-            let head = chain.head_index();
+        chain::fill_rx(queue, mem, &self.pending, |chain, frame| {
             let mut data = vec![0u8; HDR_LEN];
             data[10] = 1; // num_buffers
             data.extend_from_slice(&frame);
-            let mut off = 0usize;
-            for d in chain.take(64) {
-                if off == data.len() {
-                    break;
-                }
-                if !d.is_write_only() {
-                    break;
-                }
-                let n = (d.len() as usize).min(data.len() - off);
-                if mem
-                    .write_slice(&data[off..off + n], GuestAddress(d.addr().0))
-                    .is_err()
-                {
-                    break;
-                }
-                off += n;
-            }
+            let off = chain::scatter(chain, mem, &data);
             let mut c = self.counts.lock().expect("counts lock");
             if off == data.len() {
                 c[1] += 1;
+                off as u32
             } else {
                 c[2] += 1; // buffers too small or bad: the frame is dropped
+                0
             }
-            drop(c);
-            let len = if off == data.len() { off as u32 } else { 0 };
-            if queue.add_used(mem, head, len).is_err() {
-                break;
-            }
-            used = true;
-        }
-        used
+        })
     }
 }
 

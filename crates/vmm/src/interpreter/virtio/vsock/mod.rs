@@ -7,14 +7,11 @@
 pub mod muxer;
 pub mod packet;
 
-use super::{read_config_bytes, VirtioDevice, TYPE_VSOCK};
+use super::{chain, read_config_bytes, VirtioDevice, TYPE_VSOCK};
 use crate::allocator::memory::GuestMemoryMmap;
 use packet::{parse_guest_packet, Hdr, HDR_LEN, MAX_PAYLOAD};
-use std::collections::VecDeque;
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex};
-use virtio_queue::{Queue, QueueT};
-use vm_memory::{Bytes, GuestAddress};
+use virtio_queue::Queue;
 use vmm_sys_util::eventfd::EventFd;
 
 /// RX queue.
@@ -27,7 +24,7 @@ pub const EVT: usize = 2;
 pub const MAX_PENDING: usize = 1024;
 
 /// Packets (header + payload bytes) for the guest.
-pub type Pending = Arc<Mutex<VecDeque<Vec<u8>>>>;
+pub type Pending = chain::Packets;
 
 /// The vsock device model.
 pub struct Vsock {
@@ -57,71 +54,29 @@ impl Vsock {
     }
 
     fn transmit(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> bool {
-        let mut used = false;
-        while let Some(chain) = queue.pop_descriptor_chain(mem) {
-            let head = chain.head_index();
-            let mut buf = Vec::new();
-            let mut ok = true;
-            for d in chain.take(64) {
-                let len = d.len() as usize;
-                if d.is_write_only() || buf.len() + len > HDR_LEN + MAX_PAYLOAD as usize {
-                    ok = false;
-                    break;
-                }
-                let s = buf.len();
-                buf.resize(s + len, 0);
-                if mem.read_slice(&mut buf[s..], d.addr()).is_err() {
-                    ok = false;
-                    break;
-                }
-            }
-            match ok.then(|| parse_guest_packet(&buf, self.cid)) {
-                Some(Ok((h, payload))) => {
-                    let _ = self.to_muxer.send((h, payload.to_vec()));
+        chain::drain_tx(queue, mem, |chain| {
+            let buf = chain::gather(chain, mem, HDR_LEN + MAX_PAYLOAD as usize);
+            match buf.map(|buf| {
+                parse_guest_packet(&buf, self.cid).map(|(h, payload)| (h, payload.to_vec()))
+            }) {
+                Some(Ok(pkt)) => {
+                    let _ = self.to_muxer.send(pkt);
                     let _ = self.wake.write(1);
                 }
                 _ => self.refused += 1,
             }
-            if queue.add_used(mem, head, 0).is_err() {
-                break;
-            }
-            used = true;
-        }
-        used
+        })
     }
 
     fn receive(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> bool {
-        let mut used = false;
-        loop {
-            let Some(pkt) = self.pending.lock().expect("pending lock").pop_front() else {
-                break;
-            };
-            let Some(chain) = queue.pop_descriptor_chain(mem) else {
-                self.pending.lock().expect("pending lock").push_front(pkt);
-                break;
-            };
-            let head = chain.head_index();
-            let mut off = 0usize;
-            for d in chain.take(64) {
-                if off == pkt.len() || !d.is_write_only() {
-                    break;
-                }
-                let n = (d.len() as usize).min(pkt.len() - off);
-                if mem
-                    .write_slice(&pkt[off..off + n], GuestAddress(d.addr().0))
-                    .is_err()
-                {
-                    break;
-                }
-                off += n;
+        chain::fill_rx(queue, mem, &self.pending, |chain, pkt| {
+            let off = chain::scatter(chain, mem, &pkt);
+            if off == pkt.len() {
+                off as u32
+            } else {
+                0
             }
-            let len = if off == pkt.len() { off as u32 } else { 0 };
-            if queue.add_used(mem, head, len).is_err() {
-                break;
-            }
-            used = true;
-        }
-        used
+        })
     }
 }
 
