@@ -21,35 +21,40 @@ fn e820(out: &str) -> Vec<(u64, u64, u64)> {
         .collect()
 }
 
-fn check_linux64(name: &str) {
-    if !require_kvm() {
-        return;
-    }
+/// Boots test guest `name` with an initrd holding `initrd`, command line `cmdline` and `mem`
+/// MiB, checks that it exits 0 after printing `GUEST <tag>` and `DONE`, and returns its
+/// output.
+fn boot_reporting_guest(name: &str, tag: &str, initrd: &[u8], cmdline: &str, mem: &str) -> String {
     let k = guest(name);
-    let initrd = scratch_file(
-        &format!("{name}-initrd"),
-        b"STRATA-INITRD-OK and some more bytes",
-    );
+    let initrd = scratch_file(&format!("{name}-initrd"), initrd);
     let o = run_vmm(&[
         "--kernel",
         k.to_str().unwrap(),
         "--initrd",
         initrd.to_str().unwrap(),
         "--cmdline",
-        "console=ttyS0 strata.test=linux64",
+        cmdline,
         "--mem",
-        "64",
+        mem,
     ]);
-    let out = stdout(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout:\n{out}\nstderr:\n{}",
-        stderr(&o)
-    );
+    let out = ok_stdout(&o);
     assert!(
-        out.contains("GUEST linux64\n") && out.contains("DONE\n"),
+        out.contains(&format!("GUEST {tag}\n")) && out.contains("DONE\n"),
         "{out}"
+    );
+    out
+}
+
+fn check_linux64(name: &str) {
+    if !require_kvm() {
+        return;
+    }
+    let out = boot_reporting_guest(
+        name,
+        "linux64",
+        b"STRATA-INITRD-OK and some more bytes",
+        "console=ttyS0 strata.test=linux64",
+        "64",
     );
     // Long mode with paging, PAE, flat __BOOT_CS/__BOOT_DS.
     let cr0 = kvh(&out, "CR0");
@@ -106,29 +111,13 @@ fn pvh_entry_and_start_info() {
     if !require_kvm() {
         return;
     }
-    let k = guest("pvh");
-    let initrd = scratch_file("pvh-initrd", b"STRATA-INITRD-OK-pvh");
     // 3.5 GiB: RAM is split around the 32-bit MMIO hole (nothing is touched, so no RSS).
-    let o = run_vmm(&[
-        "--kernel",
-        k.to_str().unwrap(),
-        "--initrd",
-        initrd.to_str().unwrap(),
-        "--cmdline",
+    let out = boot_reporting_guest(
+        "pvh",
+        "pvh",
+        b"STRATA-INITRD-OK-pvh",
         "strata.test=pvh",
-        "--mem",
         "3584",
-    ]);
-    let out = stdout(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout:\n{out}\nstderr:\n{}",
-        stderr(&o)
-    );
-    assert!(
-        out.contains("GUEST pvh\n") && out.contains("DONE\n"),
-        "{out}"
     );
     let cr0 = kvh(&out, "CR0");
     assert_eq!(

@@ -6,7 +6,8 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::{ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Kills the VMM (by pid) if the test fails before it exits.
@@ -20,13 +21,15 @@ impl Drop for Kill {
     }
 }
 
-#[test]
-fn host_connects_to_guest_echo_server() {
-    if !require_kvm() {
-        return;
-    }
+/// Starts the vsock echo guest with its hybrid socket at scratch `sock` and reads its output
+/// up to the READY line. Returns the VMM, its remaining stdout, the socket path and the
+/// lines read.
+fn start_echo_guest(
+    sock: &str,
+    stderr: Stdio,
+) -> (Kill, BufReader<ChildStdout>, PathBuf, Vec<String>) {
     let k = guest("vsock");
-    let uds = scratch().join("vsock.sock");
+    let uds = scratch().join(sock);
     let _ = std::fs::remove_file(&uds);
     let vsock_arg = format!("3,{}", uds.display());
     let child = Command::new(vmm_bin())
@@ -40,7 +43,7 @@ fn host_connects_to_guest_echo_server() {
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut vmm = Kill(child);
@@ -58,6 +61,15 @@ fn host_connects_to_guest_echo_server() {
             break;
         }
     }
+    (vmm, out, uds, lines)
+}
+
+#[test]
+fn host_connects_to_guest_echo_server() {
+    if !require_kvm() {
+        return;
+    }
+    let (mut vmm, mut out, uds, lines) = start_echo_guest("vsock.sock", Stdio::piped());
     assert!(
         lines.iter().any(|l| l.trim() == "CID=0000000000000003"),
         "{lines:?}"
@@ -108,33 +120,7 @@ fn connect_to_unknown_guest_port_is_refused_cleanly() {
     }
     // A guest without a listener on port 7 never answers with RESPONSE; the handshake line
     // must be well-formed, and garbage closes the connection without harming the VM.
-    let k = guest("vsock");
-    let uds = scratch().join("vsock2.sock");
-    let _ = std::fs::remove_file(&uds);
-    let vsock_arg = format!("3,{}", uds.display());
-    let child = Command::new(vmm_bin())
-        .args([
-            "--kernel",
-            k.to_str().unwrap(),
-            "--mem",
-            "64",
-            "--vsock",
-            &vsock_arg,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut vmm = Kill(child);
-    let mut out = BufReader::new(vmm.0.stdout.take().unwrap());
-    loop {
-        let mut l = String::new();
-        assert!(out.read_line(&mut l).unwrap() > 0);
-        if l.starts_with("READY") {
-            break;
-        }
-    }
+    let (mut vmm, _out, uds, _) = start_echo_guest("vsock2.sock", Stdio::null());
     let mut s = UnixStream::connect(&uds).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"HELLO there\n").unwrap();

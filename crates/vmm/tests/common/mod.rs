@@ -181,6 +181,19 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts that the VMM exited with status 0 (showing both streams if not) and returns its
+/// standard output.
+pub fn ok_stdout(o: &Output) -> String {
+    let out = stdout(o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{out}\nstderr:\n{}",
+        stderr(o)
+    );
+    out
+}
+
 /// The value of the first `KEY=value` line.
 pub fn kv(out: &str, key: &str) -> Option<String> {
     let p = format!("{key}=");
