@@ -4,14 +4,7 @@
  * in a register and in memory, so a restored VM continues where the snapshot left it.
  */
         .include "macros32.inc"
-        .section .note.Xen, "a"
-        .balign 4
-        .long   4
-        .long   4
-        .long   18
-        .asciz  "Xen"
-        .long   pvh_start
-        .balign 4
+        PVH_NOTE pvh_start
 
         .set    COUNTER, 0x7f00
         .set    LIMIT, 40

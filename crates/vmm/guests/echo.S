@@ -3,14 +3,7 @@
  * until a newline, prints ECHO=<line>, then resets.
  */
         .include "macros32.inc"
-        .section .note.Xen, "a"
-        .balign 4
-        .long   4
-        .long   4
-        .long   18
-        .asciz  "Xen"
-        .long   pvh_start
-        .balign 4
+        PVH_NOTE pvh_start
 
         .set    LINE, 0x7000
 

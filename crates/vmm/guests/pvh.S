@@ -3,14 +3,7 @@
  * Prints the entry state and the start_info contents as KEY=hex lines, then resets.
  */
         .include "macros32.inc"
-        .section .note.Xen, "a"
-        .balign 4
-        .long   4
-        .long   4
-        .long   18                      /* XEN_ELFNOTE_PHYS32_ENTRY */
-        .asciz  "Xen"
-        .long   pvh_start
-        .balign 4
+        PVH_NOTE pvh_start
 
         .text
         .code32

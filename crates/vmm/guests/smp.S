@@ -4,14 +4,7 @@
  * the AP to report its APIC id (read with CPUID) through memory. Prints KEY=hex lines.
  */
         .include "macros32.inc"
-        .section .note.Xen, "a"
-        .balign 4
-        .long   4
-        .long   4
-        .long   18
-        .asciz  "Xen"
-        .long   pvh_start
-        .balign 4
+        PVH_NOTE pvh_start
 
         .set    FLAG, 0x7f00
         .set    APID, 0x7f04

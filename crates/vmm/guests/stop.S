@@ -6,14 +6,7 @@
  *   3 SSE at CPL 0 (on PVM hosts a KVM internal error; elsewhere it runs and resets)
  */
         .include "macros32.inc"
-        .section .note.Xen, "a"
-        .balign 4
-        .long   4
-        .long   4
-        .long   18
-        .asciz  "Xen"
-        .long   pvh_start
-        .balign 4
+        PVH_NOTE pvh_start
 
         .text
         .code32

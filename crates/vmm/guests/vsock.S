@@ -173,20 +173,7 @@ send:
         movl    $1, 0x50(%rbx)
         ret
 
-/* setup_queue: queue %eax, rings at %rdx (desc), +0x100 (avail), +0x200 (used) */
-setup_queue:
-        movl    %eax, 0x30(%rbx)
-        movl    $QSZ, 0x38(%rbx)
-        movl    %edx, 0x80(%rbx)
-        movl    $0, 0x84(%rbx)
-        lea     0x100(%rdx), %rax
-        movl    %eax, 0x90(%rbx)
-        movl    $0, 0x94(%rbx)
-        lea     0x200(%rdx), %rax
-        movl    %eax, 0xa0(%rbx)
-        movl    $0, 0xa4(%rbx)
-        movl    $1, 0x44(%rbx)
-        ret
+        .include "vqueue64.inc"
 
         .include "lib64.inc"
         .section .rodata
