@@ -12,26 +12,9 @@
 startup_64:
         mov     $0x80000, %rsp
         PUTS    s_hello
-        mov     $0xd0000000, %ebx               /* zero-extended */
-        mov     $8, %ecx
-1:      cmpl    $0x74726976, 0(%rbx)
-        jne     no_dev
-        cmpl    $1, 8(%rbx)
-        je      found
-        add     $0x1000, %rbx
-        dec     %ecx
-        jnz     1b
-no_dev: PUTS    s_nodev
-        jmp     reset
+        VIRTIO_FIND 1
 found:  mov     $0x400000, %r12
-        movl    $0, 0x70(%rbx)
-        movl    $1, 0x70(%rbx)
-        movl    $3, 0x70(%rbx)
-        movl    $1, 0x24(%rbx)
-        movl    $1, 0x20(%rbx)                  /* VERSION_1 */
-        movl    $0, 0x24(%rbx)
-        movl    $0, 0x20(%rbx)
-        movl    $0xb, 0x70(%rbx)
+        VIRTIO_NEGOTIATE
         xor     %eax, %eax                      /* queue 0 (RX) at r12 */
         lea     0(%r12), %rdx
         call    setup_queue

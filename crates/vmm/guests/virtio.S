@@ -56,14 +56,7 @@ done:   PUTS    s_done
 
 /* vinit: status handshake, VERSION_1 only, queue 0 (size 8) at %r12; returns status */
 vinit:
-        movl    $0, 0x70(%rbx)
-        movl    $1, 0x70(%rbx)
-        movl    $3, 0x70(%rbx)
-        movl    $1, 0x24(%rbx)
-        movl    $1, 0x20(%rbx)
-        movl    $0, 0x24(%rbx)
-        movl    $0, 0x20(%rbx)
-        movl    $0xb, 0x70(%rbx)
+        VIRTIO_NEGOTIATE
         movl    $0, 0x30(%rbx)
         movl    0x34(%rbx), %eax
         KV      s_qmax
