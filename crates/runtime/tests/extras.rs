@@ -36,6 +36,28 @@ fn recv_fd(sock: &std::os::unix::net::UnixStream) -> (OwnedFd, Vec<u8>) {
     (unsafe { OwnedFd::from_raw_fd(fd) }, data)
 }
 
+/// Accepts one connection on a console socket, takes the pty master and reads it until `until`
+/// shows up (or to the end). The master is returned too, so the terminal stays open.
+fn console_reader(
+    listener: UnixListener,
+    until: Option<&'static str>,
+) -> std::thread::JoinHandle<(String, std::fs::File)> {
+    std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        let (master, _) = recv_fd(&s);
+        let mut f = std::fs::File::from(master);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        while !until.is_some_and(|u| String::from_utf8_lossy(&out).contains(u)) {
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        (String::from_utf8_lossy(&out).into_owned(), f)
+    })
+}
+
 #[test]
 fn terminal_through_console_socket_for_create_and_exec() {
     if !root() {
@@ -49,21 +71,7 @@ fn terminal_through_console_socket_for_create_and_exec() {
     });
     let sock_path = b.path().join("console.sock");
     let listener = UnixListener::bind(&sock_path).unwrap();
-    let t = std::thread::spawn(move || {
-        let (s, _) = listener.accept().unwrap();
-        let (master, _) = recv_fd(&s);
-        let mut f = std::fs::File::from(master);
-        let mut out = Vec::new();
-        let mut buf = [0u8; 256];
-        while !String::from_utf8_lossy(&out).contains("30 100") {
-            let n = f.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-        (String::from_utf8_lossy(&out).into_owned(), f)
-    });
+    let t = console_reader(listener, Some("30 100"));
     rt.ok(&[
         "create",
         "-b",
@@ -83,20 +91,7 @@ fn terminal_through_console_socket_for_create_and_exec() {
     // exec -t with its own console socket
     let sock2 = b.path().join("exec.sock");
     let listener = UnixListener::bind(&sock2).unwrap();
-    let t = std::thread::spawn(move || {
-        let (s, _) = listener.accept().unwrap();
-        let (master, _) = recv_fd(&s);
-        let mut f = std::fs::File::from(master);
-        let mut out = Vec::new();
-        let mut buf = [0u8; 256];
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    });
+    let t = console_reader(listener, None);
     let o = rt.run(&[
         "exec",
         "-t",
@@ -106,7 +101,7 @@ fn terminal_through_console_socket_for_create_and_exec() {
         "/bin/tty",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let out = t.join().unwrap();
+    let (out, _) = t.join().unwrap();
     assert!(out.contains("/dev/pts/"), "{out:?}");
     rt.ok(&["delete", "-f", "tty"]);
 }
