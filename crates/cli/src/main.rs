@@ -61,9 +61,26 @@ fn main() {
         .with_target(false)
         .init();
     if let Err(e) = run(cli) {
-        eprintln!("Error: {e:#}");
+        eprintln!("Error: {}", one_line(&e));
         std::process::exit(125);
     }
+}
+
+/// The error and its causes on one line, without repeating a cause that its parent's
+/// message already ends with (the image layer's errors include their sources).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if out.ends_with(&s) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&s);
+    }
+    out
 }
 
 fn run(cli: Cli) -> Result<()> {

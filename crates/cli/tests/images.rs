@@ -379,3 +379,23 @@ fn killed_pull_leaves_nothing_visible() {
         ],
     );
 }
+
+#[test]
+fn tls_verify_false_with_a_self_signed_registry() {
+    if !registry_prereqs() || !prereqs(&["openssl"]) {
+        return;
+    }
+    let reg = Registry::start_with(false, true);
+    reg.push("busybox", "busybox:latest");
+    let e = Env::new();
+    let img = format!("{}/busybox:latest", reg.addr);
+    let err = e.fail("s", &["pull", "-q", &img]);
+    eprintln!("verified pull: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!("pull {img}: ")) && err.contains("--tls-verify=false"),
+        "{err}"
+    );
+    let id = e.pull_q("s", &img);
+    assert_eq!(id.trim().len(), 64);
+}

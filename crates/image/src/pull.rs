@@ -11,7 +11,10 @@ use crate::registry::{AuthFile, Credentials, Endpoint, RegistriesConfig, Registr
 use crate::store::content::Ingest;
 use crate::store::{ImageRecord, LayerRecord, PendingSnapshot, Store};
 use crate::stream::ChannelTee;
-use crate::unpack::{apply_tar, decompress, ApplyOptions, ApplyStats, WhiteoutMode};
+use crate::unpack::lowers::{Below, SlotGuard, LOWER_FAILED};
+use crate::unpack::{
+    apply_tar_over, decompress, ApplyOptions, ApplyStats, LayerGate, WhiteoutMode,
+};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::path::PathBuf;
@@ -23,7 +26,8 @@ use tokio::sync::mpsc;
 pub struct RegistryOptions {
     /// Per-registry settings.
     pub config: RegistriesConfig,
-    /// `Some(false)`: plain http / no TLS verification for every registry.
+    /// `Some(false)`: no TLS verification (plain http if the registry has no TLS) for every
+    /// registry; `Some(true)`: verified https even where the registries file says insecure.
     pub tls_verify: Option<bool>,
     /// Credentials given on the command line (else the auth file's).
     pub creds: Option<Credentials>,
@@ -52,7 +56,10 @@ impl RegistryOptions {
     pub fn endpoint(&self, host: &str) -> Endpoint {
         Endpoint {
             host: host.into(),
-            insecure: self.tls_verify == Some(false) || self.config.insecure(host),
+            insecure: match self.tls_verify {
+                Some(verify) => !verify,
+                None => self.config.insecure(host),
+            },
         }
     }
 
@@ -288,16 +295,24 @@ async fn fetch_layers(
 ) -> Result<usize> {
     let mut set = tokio::task::JoinSet::new();
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    // Layers are unpacked at once; one that needs to look into the layers below (a
+    // parent directory it does not contain) waits for them here.
+    let gate = LayerGate::new(layers.len());
     for (i, l) in layers.iter().enumerate() {
         if store.snapshots.has(&l.chain_id) && store.content.has(&l.digest) {
+            match crate::unpack::fsops::open_trusted_dir(&store.snapshots.path(&l.chain_id)) {
+                Ok(fd) => gate.ready(i, Arc::new(fd)),
+                Err(_) => drop(gate.guard(i)), // marks it failed
+            }
             progress.finish(&l.digest, "exists");
             continue;
         }
         let (store, client, l, progress) =
             (store.clone(), client.clone(), l.clone(), progress.clone());
         let cancel = cancel_rx.clone();
+        let (guard, below) = (gate.guard(i), gate.below(i));
         set.spawn(async move {
-            let r = fetch_layer(&store, &client, &l, progress.as_ref(), cancel)
+            let r = fetch_layer(&store, &client, &l, progress.as_ref(), cancel, guard, below)
                 .await
                 .map_err(|e| e.context(format!("layer {}", l.digest)));
             (i, r)
@@ -312,11 +327,21 @@ async fn fetch_layers(
                 done[i] = Some(f);
                 n += 1;
             }
-            Err(e) => {
+            Err(mut e) => {
                 // Stop the other layers and wait for them, so their temporary files are
-                // gone before returning.
+                // gone before returning; report a lower layer's own error rather than
+                // the failure it caused above it.
                 let _ = cancel_tx.send(true);
-                while set.join_next().await.is_some() {}
+                while let Some(j) = set.join_next().await {
+                    if let Ok((_, Err(other))) = j {
+                        if e.to_string().ends_with(LOWER_FAILED)
+                            && !other.to_string().ends_with(LOWER_FAILED)
+                            && !other.to_string().ends_with("cancelled")
+                        {
+                            e = other;
+                        }
+                    }
+                }
                 return Err(e);
             }
         }
@@ -360,6 +385,8 @@ async fn fetch_layer(
     l: &LayerRecord,
     progress: &dyn Progress,
     cancel: tokio::sync::watch::Receiver<bool>,
+    guard: SlotGuard,
+    below: Below,
 ) -> Result<Fetched> {
     let comp = Compression::from_media_type(&l.media_type)?;
     let ingest = store.content.writer(&l.digest, Some(l.size))?;
@@ -368,7 +395,7 @@ async fn fetch_layer(
     let diff_id = l.diff_id.clone();
     let opts = ApplyOptions::new(WhiteoutMode::Overlay, store.rootless);
     let worker = tokio::task::spawn_blocking(move || {
-        unpack_stream(rx, ingest, snapshot, comp, &diff_id, opts)
+        unpack_stream(rx, ingest, snapshot, comp, &diff_id, opts, guard, &below)
     });
     progress.start(&l.digest, l.size);
     let t0 = std::time::Instant::now();
@@ -463,6 +490,7 @@ async fn download(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn unpack_stream(
     rx: mpsc::Receiver<Bytes>,
     ingest: Ingest,
@@ -470,12 +498,20 @@ fn unpack_stream(
     comp: Compression,
     diff_id: &Digest,
     opts: ApplyOptions,
+    guard: SlotGuard,
+    below: &Below,
 ) -> Result<Fetched> {
     let mut src = ChannelTee::new(rx, ingest);
     let stats = {
         let dec = decompress::decoder(&mut src, comp).map_err(|e| Error::io("decompress", e))?;
         let mut h = HashingReader::new(dec);
-        let stats = apply_tar(&mut h, &snapshot.fd, opts)?;
+        let stats = apply_tar_over(&mut h, &snapshot.fd, opts, below)?;
+        // The tree is complete: layers above may look into it now.
+        let fd = snapshot
+            .fd
+            .try_clone()
+            .map_err(|e| Error::io("dup snapshot fd", e))?;
+        guard.ready(Arc::new(fd));
         let (got, n, _) = h.finish().map_err(|e| Error::io("decompress", e))?;
         crate::digest::check(diff_id, None, &got, n).ctx("uncompressed layer (diff id)")?;
         stats

@@ -41,7 +41,8 @@ pub enum Command {
 /// Options of commands that talk to a registry.
 #[derive(Debug, clap::Args, Clone)]
 pub struct RegistryArgs {
-    /// Require https and verify certificates (`--tls-verify=false`: plain http, no verification).
+    /// Verify the registry's TLS certificate (`--tls-verify=false`: https without
+    /// verification, or plain http when the registry does not speak TLS).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub tls_verify: Option<bool>,
     /// Credentials `user:password` for this command.

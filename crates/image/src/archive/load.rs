@@ -10,7 +10,7 @@ use crate::oci::{
 use crate::pull::{layer_records, lowers_of, now};
 use crate::reference::Reference;
 use crate::store::{ImageRecord, LayerRecord, Store};
-use crate::unpack::{apply_tar, decompress, ApplyOptions, WhiteoutMode};
+use crate::unpack::{apply_tar_over, decompress, fsops, ApplyOptions, OpenLowers, WhiteoutMode};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -288,10 +288,20 @@ pub fn unpack_layers(store: &Store, layers: &[LayerRecord]) -> Result<()> {
             .op("decompress")
             .with_ctx(ctx)?;
         let mut h = HashingReader::new(dec);
-        let stats = apply_tar(&mut h, &snap.fd, opts).with_ctx(ctx)?;
+        let lowers = lowers_of(&layers[..i]);
+        // The snapshots below are committed (bottom-up order).
+        let roots = lowers
+            .iter()
+            .map(|c| {
+                fsops::open_trusted_dir(&store.snapshots.path(c))
+                    .map(std::sync::Arc::new)
+                    .op("open lower snapshot")
+            })
+            .collect::<Result<Vec<_>>>()
+            .with_ctx(ctx)?;
+        let stats = apply_tar_over(&mut h, &snap.fd, opts, &OpenLowers(roots)).with_ctx(ctx)?;
         let (got, n, _) = h.finish().op("decompress").with_ctx(ctx)?;
         crate::digest::check(&l.diff_id, None, &got, n).with_ctx(ctx)?;
-        let lowers = lowers_of(&layers[..i]);
         store
             .snapshots
             .commit(snap, &l.chain_id, &stats.deferred_links, &lowers, true)

@@ -21,14 +21,18 @@ pub const MAX_DOC: u64 = 8 << 20;
 pub struct Endpoint {
     /// host\[:port\].
     pub host: String,
-    /// Plain http and no TLS verification.
+    /// Insecure (podman's `--tls-verify=false`): https without certificate verification,
+    /// falling back to plain http when the registry does not speak TLS.
     pub insecure: bool,
 }
 
 /// A client for `host/repository`.
 pub struct RegistryClient {
     http: reqwest::Client,
-    base: String,
+    /// `https://host` or, for an insecure endpoint that does not speak TLS, `http://host`;
+    /// decided by the first request.
+    base: tokio::sync::OnceCell<String>,
+    insecure: bool,
     /// The endpoint host.
     pub host: String,
     /// The repository.
@@ -45,7 +49,14 @@ fn http_err(e: reqwest::Error) -> Error {
         msg = format!("{msg}: {s}");
         src = s.source();
     }
-    Error::Http(msg.to_lowercase())
+    let mut msg = msg.to_lowercase();
+    if msg.contains("certificate") {
+        msg.push_str(
+            " (the registry's tls certificate is not trusted: add its ca to the system's \
+             trust store, or use --tls-verify=false to skip verification)",
+        );
+    }
+    Error::Http(msg)
 }
 
 fn transient(e: &reqwest::Error) -> bool {
@@ -101,10 +112,10 @@ impl RegistryClient {
         creds: Option<Credentials>,
         extra_scopes: Vec<String>,
     ) -> Self {
-        let scheme = if ep.insecure { "http" } else { "https" };
         RegistryClient {
             http,
-            base: format!("{scheme}://{}", ep.host),
+            base: tokio::sync::OnceCell::new(),
+            insecure: ep.insecure,
             host: ep.host.clone(),
             repo: repo.into(),
             creds,
@@ -113,12 +124,42 @@ impl RegistryClient {
         }
     }
 
-    fn url(&self, tail: &str) -> String {
-        format!("{}/v2/{}/{tail}", self.base, self.repo)
+    /// The scheme and host: https, unless the endpoint is insecure and the registry only
+    /// speaks plain http (found by probing `/v2/` once, as podman does).
+    async fn base(&self) -> Result<&str> {
+        self.base
+            .get_or_try_init(|| async {
+                let https = format!("https://{}", self.host);
+                if !self.insecure {
+                    return Ok(https);
+                }
+                let e = match self.http.get(format!("{https}/v2/")).send().await {
+                    Ok(_) => return Ok(https),
+                    Err(e) if e.is_timeout() => return Err(http_err(e)),
+                    Err(e) => e,
+                };
+                let http = format!("http://{}", self.host);
+                match self.http.get(format!("{http}/v2/")).send().await {
+                    Ok(_) => {
+                        tracing::debug!(host = %self.host, tls_error = %e, "plain http registry");
+                        Ok(http)
+                    }
+                    // Reached over http but failing (a timeout): that is the error.
+                    Err(e2) if !e2.is_connect() => Err(http_err(e2)),
+                    // Neither answers: report the https failure (the secure attempt).
+                    Err(_) => Err(http_err(e)),
+                }
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    async fn url(&self, tail: &str) -> Result<String> {
+        Ok(format!("{}/v2/{}/{tail}", self.base().await?, self.repo))
     }
 
     /// Resolves a `Location` header against the endpoint.
-    fn location(&self, resp: &Response) -> Result<String> {
+    async fn location(&self, resp: &Response) -> Result<String> {
         let loc = resp
             .headers()
             .get(LOCATION)
@@ -128,7 +169,7 @@ impl RegistryClient {
             if loc.starts_with("http://") || loc.starts_with("https://") {
                 loc.to_string()
             } else {
-                format!("{}{loc}", self.base)
+                format!("{}{loc}", self.base().await?)
             },
         )
     }
@@ -250,7 +291,7 @@ impl RegistryClient {
 
     /// Checks the `/v2/` endpoint with authentication (used by `login`).
     pub async fn ping(&self) -> Result<()> {
-        let url = format!("{}/v2/", self.base);
+        let url = format!("{}/v2/", self.base().await?);
         let resp = self.send(|| self.http.get(&url), true, false).await?;
         if !resp.status().is_success() {
             return Err(error_of(resp).await);
@@ -260,7 +301,7 @@ impl RegistryClient {
 
     /// Fetches a manifest by tag or digest: body and content type.
     pub async fn get_manifest(&self, reference: &str) -> Result<(Vec<u8>, Option<String>)> {
-        let url = self.url(&format!("manifests/{reference}"));
+        let url = self.url(&format!("manifests/{reference}")).await?;
         let resp = self
             .send(
                 || self.http.get(&url).header(ACCEPT, MANIFEST_ACCEPT),
@@ -303,7 +344,7 @@ impl RegistryClient {
     /// Starts a blob download at byte `offset` (206 expected when offset > 0; a 200 means
     /// the server ignored the range and the caller must skip `offset` bytes).
     pub async fn blob(&self, d: &Digest, offset: u64) -> Result<Response> {
-        let url = self.url(&format!("blobs/{d}"));
+        let url = self.url(&format!("blobs/{d}")).await?;
         let resp = self
             .send(
                 || {
@@ -329,7 +370,7 @@ impl RegistryClient {
 
     /// Whether the repository has a blob (HEAD).
     pub async fn blob_exists(&self, d: &Digest) -> Result<bool> {
-        let url = self.url(&format!("blobs/{d}"));
+        let url = self.url(&format!("blobs/{d}")).await?;
         let resp = self.send(|| self.http.head(&url), true, true).await?;
         match resp.status() {
             s if s.is_success() => Ok(true),
@@ -340,7 +381,7 @@ impl RegistryClient {
 
     /// Tries a cross-repository mount of `d` from `from`; true when mounted.
     pub async fn mount_blob(&self, d: &Digest, from: &str) -> Result<bool> {
-        let url = self.url("blobs/uploads/");
+        let url = self.url("blobs/uploads/").await?;
         let q = [("mount", d.to_string()), ("from", from.to_string())];
         let resp = self
             .send(|| self.http.post(&url).query(&q), false, true)
@@ -349,7 +390,7 @@ impl RegistryClient {
             StatusCode::CREATED => Ok(true),
             s if s.is_success() => {
                 // The registry opened an upload instead; cancel it.
-                if let Ok(loc) = self.location(&resp) {
+                if let Ok(loc) = self.location(&resp).await {
                     let _ = self
                         .send(|| self.http.request(Method::DELETE, &loc), false, true)
                         .await;
@@ -362,12 +403,12 @@ impl RegistryClient {
 
     /// Uploads a blob monolithically (POST then PUT with the digest).
     pub async fn upload_blob(&self, d: &Digest, path: &std::path::Path, size: u64) -> Result<()> {
-        let url = self.url("blobs/uploads/");
+        let url = self.url("blobs/uploads/").await?;
         let resp = self.send(|| self.http.post(&url), false, true).await?;
         if !resp.status().is_success() {
             return Err(error_of(resp).await);
         }
-        let loc = self.location(&resp)?;
+        let loc = self.location(&resp).await?;
         let sep = if loc.contains('?') { '&' } else { '?' };
         let put = format!("{loc}{sep}digest={d}");
         let auth = self.auth.lock().expect("auth lock").clone();
@@ -392,7 +433,7 @@ impl RegistryClient {
 
     /// Uploads a manifest under a tag or digest.
     pub async fn put_manifest(&self, reference: &str, body: &[u8], media_type: &str) -> Result<()> {
-        let url = self.url(&format!("manifests/{reference}"));
+        let url = self.url(&format!("manifests/{reference}")).await?;
         let resp = self
             .send(
                 || {

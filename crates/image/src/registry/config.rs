@@ -4,7 +4,7 @@
 //! default_registry = "docker.io"      # for short names
 //! [[registry]]
 //! location = "127.0.0.1:5000"
-//! insecure = true                     # plain http, no TLS
+//! insecure = true                     # no TLS verification, plain http if no TLS
 //! mirrors = ["127.0.0.1:5002"]        # tried in order before the location
 //! ```
 
@@ -17,7 +17,8 @@ use std::path::Path;
 pub struct RegistryEntry {
     /// host\[:port\].
     pub location: String,
-    /// Talk plain http (and do not verify TLS).
+    /// Do not verify TLS certificates, and fall back to plain http when the registry
+    /// does not speak TLS (as `--tls-verify=false`).
     #[serde(default)]
     pub insecure: bool,
     /// Mirrors tried first, in order.
@@ -69,7 +70,7 @@ impl RegistriesConfig {
         self.registries.iter().find(|r| r.location == host)
     }
 
-    /// Whether a host is insecure (plain http).
+    /// Whether a host is insecure (no TLS verification, plain http allowed).
     pub fn insecure(&self, host: &str) -> bool {
         self.entry(host).is_some_and(|r| r.insecure)
     }

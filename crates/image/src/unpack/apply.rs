@@ -1,8 +1,7 @@
 //! Applies one tar layer to a directory, confined to it (see `fsops`).
 
-use super::fsops::{
-    self, clean_components, lstat_at, mkdir_all_in_root, open_dir_in_root, remove_all_at,
-};
+use super::fsops::{self, clean_components, lstat_at, open_dir_in_root, remove_all_at};
+use super::lowers::{open_parent, Lowers, NoLowers};
 pub use super::meta::xattr_allowed;
 use super::meta::{gid, has_xattrs, set_xattrs, ts, uid, umask};
 use super::pool::{create_exclusive, finish_file, FileJob, FileMeta, Pool, SMALL_FILE};
@@ -71,6 +70,9 @@ pub struct ApplyStats {
 
 struct Applier<'a> {
     root: &'a OwnedFd,
+    lowers: &'a dyn Lowers,
+    /// The lower snapshots' roots, fetched when first needed.
+    lower_roots: Option<Vec<Arc<OwnedFd>>>,
     pool: Option<&'a Pool>,
     /// Paths of files queued in the pool and maybe not written yet.
     pending: HashSet<Vec<String>>,
@@ -96,14 +98,26 @@ fn default_workers() -> usize {
     })
 }
 
-/// Applies the tar stream `r` to the directory `root`.
+/// Applies the tar stream `r` to the directory `root`, with no lower snapshots.
 pub fn apply_tar<R: Read>(r: R, root: &OwnedFd, opts: ApplyOptions) -> Result<ApplyStats> {
+    apply_tar_over(r, root, opts, &NoLowers)
+}
+
+/// Applies the tar stream `r` to the directory `root` as if onto the merged view of
+/// `lowers` (parent directories absent from `root` are resolved through them, see
+/// [`super::lowers`]).
+pub fn apply_tar_over<R: Read>(
+    r: R,
+    root: &OwnedFd,
+    opts: ApplyOptions,
+    lowers: &dyn Lowers,
+) -> Result<ApplyStats> {
     if opts.workers == 0 {
-        return apply_with(r, root, opts, None);
+        return apply_with(r, root, opts, lowers, None);
     }
     std::thread::scope(|scope| {
         let pool = Pool::start(scope, opts.workers);
-        let res = apply_with(r, root, opts, Some(&pool));
+        let res = apply_with(r, root, opts, lowers, Some(&pool));
         let closed = pool.close();
         let stats = res?;
         closed?;
@@ -115,10 +129,13 @@ fn apply_with<R: Read>(
     r: R,
     root: &OwnedFd,
     opts: ApplyOptions,
+    lowers: &dyn Lowers,
     pool: Option<&Pool>,
 ) -> Result<ApplyStats> {
     let mut a = Applier {
         root,
+        lowers,
+        lower_roots: None,
         pool,
         pending: HashSet::new(),
         ids: (
@@ -200,12 +217,36 @@ impl Applier<'_> {
             Some((p, fd)) if p.as_slice() == comps => Ok(fd),
             _ => {
                 self.parent_sgid = None;
-                Ok(Arc::new(
-                    mkdir_all_in_root(self.root, comps)
-                        .map_err(|e| sys("open parent of", name, e))?,
-                ))
+                match open_dir_in_root(self.root, comps) {
+                    Ok(fd) => Ok(Arc::new(fd)),
+                    Err(Errno::NOENT) | Err(Errno::NOTDIR) => self.make_parent(comps, name),
+                    Err(e) => Err(sys("open parent of", name, e)),
+                }
             }
         }
+    }
+
+    /// A parent directory absent from this snapshot: resolved through the lower ones.
+    fn make_parent(&mut self, comps: &[String], name: &str) -> Result<Arc<OwnedFd>> {
+        if self.lower_roots.is_none() {
+            self.lower_roots = Some(self.lowers.roots()?);
+        }
+        let lowers = self.lower_roots.as_deref().unwrap_or_default();
+        let mut copied = Vec::new();
+        let overlay = self.opts.whiteouts == WhiteoutMode::Overlay;
+        let fd = open_parent(
+            self.root,
+            lowers,
+            comps,
+            self.opts.rootless,
+            overlay,
+            &mut copied,
+        )
+        .map_err(|e| sys("open parent of", name, e))?;
+        for c in copied {
+            self.dir_times.push((c.path, c.stat.st_mtime));
+        }
+        Ok(Arc::new(fd))
     }
 
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>, name: &str) -> Result<()> {

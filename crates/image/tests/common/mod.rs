@@ -103,6 +103,12 @@ pub const PASS: &str = "s3cret";
 impl Registry {
     /// Starts a registry (with htpasswd auth if `auth`).
     pub fn start(auth: bool) -> Registry {
+        Registry::start_with(auth, false)
+    }
+
+    /// Starts a registry (with htpasswd auth if `auth`; over https with a self-signed
+    /// certificate for 127.0.0.1 if `tls`).
+    pub fn start_with(auth: bool, tls: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
@@ -113,6 +119,33 @@ impl Registry {
                 "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: test-not-secret\n",
                 data.display()
             );
+            if tls {
+                let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+                let st = Command::new("openssl")
+                    .args([
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    ])
+                    .args([
+                        "-subj",
+                        "/CN=127.0.0.1",
+                        "-addext",
+                        "subjectAltName=IP:127.0.0.1",
+                    ])
+                    .arg("-keyout")
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&cert)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "openssl req failed");
+                cfg.push_str(&format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    cert.display(),
+                    key.display()
+                ));
+            }
             if auth {
                 let out = Command::new("htpasswd")
                     .args(["-Bbn", USER, PASS])
@@ -245,6 +278,12 @@ impl Mock {
                 match l.accept() {
                     Ok((mut s, _)) => {
                         s.set_nonblocking(false).unwrap();
+                        // A TLS ClientHello (a handshake record, 0x16): a plain http
+                        // server cannot answer it; close, as a real one would.
+                        let mut first = [0u8; 1];
+                        if s.peek(&mut first).is_ok_and(|n| n == 1) && first[0] == 0x16 {
+                            continue;
+                        }
                         let mut r = BufReader::new(s.try_clone().unwrap());
                         let mut line = String::new();
                         let mut head = String::new();
