@@ -19,6 +19,8 @@ pub mod container;
 pub mod error;
 pub mod hooks;
 pub mod logging;
+#[cfg(target_env = "musl")]
+pub mod musl_compat;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

@@ -3,8 +3,7 @@
 
 mod commands;
 
-use clap::Parser;
-use commands::cli::{Cli, Command};
+use commands::cli::{self, Command, Parsed};
 use strata_runtime::logging;
 
 /// The subcommand, found without the full parser: runc's global flags that take a value are
@@ -32,7 +31,22 @@ fn main() {
     } else {
         None
     };
-    let cli = Cli::parse();
+    let cli = match cli::parse(&args) {
+        Ok(Parsed::Run(cli)) => *cli,
+        Ok(Parsed::Print(text)) => {
+            print!("{text}");
+            std::process::exit(0)
+        }
+        Err(e) => {
+            // runc's convention for usage errors: a message and status 1.
+            let hint = match e.command {
+                Some(c) => format!("{} {c} --help", cli::BIN),
+                None => format!("{} --help", cli::BIN),
+            };
+            eprintln!("{}: {} (see '{hint}')", cli::BIN, e.msg);
+            std::process::exit(1)
+        }
+    };
     // The quick look above can be fooled by unusual flag spellings: check again after the full
     // parse (cheap once protected).
     let enters = matches!(

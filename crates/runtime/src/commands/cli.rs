@@ -1,44 +1,39 @@
-//! runc's command line, flag for flag.
+//! runc's command line, flag for flag: the command table (also the source of help and shell
+//! completions) and the typed arguments each command gets.
 
-use clap::{Args, Parser, Subcommand};
+use super::argparse::{self, flag, hidden, opt, CommandSpec, Flag, Matches, UsageError};
 use std::path::PathBuf;
 
-/// Strata's OCI runtime (runc-compatible).
-///
-/// Runs containers from OCI bundles (a directory with config.json and a root filesystem) the
-/// way runc does, so podman (`--runtime /path/to/strata-runc`) and containerd (runc option
-/// `BinaryName`) can use it unchanged.
-#[derive(Parser, Debug)]
-#[command(name = "strata-runc", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"), about, long_about)]
+/// The program name in help and completions.
+pub const BIN: &str = "strata-runc";
+
+/// What the command line asks for.
+pub enum Parsed {
+    /// Run a command.
+    Run(Box<Cli>),
+    /// Print this text to stdout and exit 0 (`--help`, `--version`, `help`).
+    Print(String),
+}
+
+/// Global options and the command.
+#[derive(Debug)]
 pub struct Cli {
-    /// Directory for container state (runc: /run/runc).
-    #[arg(long, global = true, default_value = strata_runtime::state::DEFAULT_ROOT)]
+    /// Directory for container state.
     pub root: PathBuf,
     /// Log file (containerd and conmon read errors from it).
-    #[arg(long, global = true)]
     pub log: Option<String>,
     /// Log format: text or json.
-    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
     /// Also log debug detail.
-    #[arg(long, global = true)]
     pub debug: bool,
-    /// cgroupsPath uses systemd's slice:prefix:name form (placed with the cgroupfs driver).
-    #[arg(long = "systemd-cgroup", global = true)]
+    /// cgroupsPath uses systemd's slice:prefix:name form.
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility (rootless mode is detected).
-    #[arg(long = "rootless", id = "global_rootless", num_args = 0..=1, default_missing_value = "auto")]
-    pub global_rootless: Option<String>,
-    /// Accepted for runc compatibility (checkpointing is not supported).
-    #[arg(long, global = true, hide = true)]
-    pub criu: Option<String>,
     /// The command.
-    #[command(subcommand)]
     pub command: Command,
 }
 
 /// Commands.
-#[derive(Subcommand, Debug)]
+#[derive(Debug)]
 pub enum Command {
     /// Create a container: everything up to the user program, which waits for `start`.
     Create(CreateArgs),
@@ -48,7 +43,7 @@ pub enum Command {
     Run(RunArgs),
     /// Print a container's OCI state as JSON.
     State(IdArg),
-    /// Send a signal (default SIGTERM) to a container's init, or to all its processes.
+    /// Send a signal to a container's init, or to all its processes.
     Kill(KillArgs),
     /// Delete a stopped container (or any, with --force).
     Delete(DeleteArgs),
@@ -63,7 +58,6 @@ pub enum Command {
     /// Change a running container's resource limits.
     Update(UpdateArgs),
     /// List the containers under --root.
-    #[command(alias = "ls")]
     List(ListArgs),
     /// Write a default config.json into a bundle.
     Spec(SpecArgs),
@@ -71,217 +65,928 @@ pub enum Command {
     Features,
     /// Print shell completions.
     Completion(CompletionArgs),
-    /// Run the embedded demo container (busybox-static): prints its hostname, PID 1 and limits.
+    /// Run the embedded demo container.
     Demo,
 }
 
 /// A container id.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct IdArg {
     /// Container id.
     pub id: String,
 }
 
 /// Flags shared by create and run.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct CreateArgs {
     /// Bundle directory (default: the current directory).
-    #[arg(short = 'b', long, default_value = ".")]
     pub bundle: PathBuf,
     /// Write the init's pid here.
-    #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
     /// Unix socket that receives the pty master (process.terminal).
-    #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
-    /// Use chroot instead of pivot_root (for ramdisk roots).
-    #[arg(long = "no-pivot")]
+    /// Use chroot instead of pivot_root.
     pub no_pivot: bool,
     /// Do not create a new session keyring.
-    #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
     /// Pass this many extra descriptors (from 3) to the container.
-    #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
     /// Container id.
     pub id: String,
 }
 
 /// Flags of run.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct RunArgs {
-    #[command(flatten)]
+    /// What create takes.
     pub create: CreateArgs,
     /// Return once the container runs.
-    #[arg(short = 'd', long)]
     pub detach: bool,
     /// Keep the container after it exits.
-    #[arg(long)]
     pub keep: bool,
-    /// Accepted for runc compatibility.
-    #[arg(long = "no-subreaper", hide = true)]
-    pub no_subreaper: bool,
 }
 
 /// Flags of kill.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct KillArgs {
     /// Signal every process of the container.
-    #[arg(short = 'a', long)]
     pub all: bool,
     /// Container id.
     pub id: String,
     /// Signal name or number.
-    #[arg(default_value = "SIGTERM")]
     pub signal: String,
 }
 
 /// Flags of delete.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct DeleteArgs {
     /// Kill the container first if it still runs.
-    #[arg(short = 'f', long)]
     pub force: bool,
     /// Container id.
     pub id: String,
 }
 
 /// Flags of exec.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct ExecArgs {
     /// Process JSON (the spec's `process` object); `-` reads stdin.
-    #[arg(short = 'p', long)]
     pub process: Option<PathBuf>,
     /// Return once the process runs.
-    #[arg(short = 'd', long)]
     pub detach: bool,
     /// Allocate a pty (needs --console-socket).
-    #[arg(short = 't', long)]
     pub tty: bool,
     /// Unix socket that receives the pty master.
-    #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
     /// Write the process's pid here.
-    #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
-    /// Add a capability (repeatable).
-    #[arg(short = 'c', long = "cap")]
+    /// Capabilities to add.
     pub cap: Vec<String>,
-    /// Set an environment variable NAME=VALUE (repeatable).
-    #[arg(short = 'e', long = "env")]
+    /// Environment variables NAME=VALUE.
     pub env: Vec<String>,
     /// Working directory.
-    #[arg(long)]
     pub cwd: Option<String>,
     /// UID[:GID].
-    #[arg(short = 'u', long)]
     pub user: Option<String>,
-    /// Additional gids (repeatable).
-    #[arg(short = 'g', long = "additional-gids")]
+    /// Additional gids.
     pub additional_gids: Vec<u32>,
     /// Set no_new_privs.
-    #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
     /// AppArmor profile.
-    #[arg(long)]
     pub apparmor: Option<String>,
     /// SELinux label.
-    #[arg(long = "process-label")]
     pub process_label: Option<String>,
     /// Pass this many extra descriptors (from 3).
-    #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
     /// Allow exec in a paused container.
-    #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
-    /// Accepted for runc compatibility (sub-cgroup to join).
-    #[arg(long, hide = true)]
-    pub cgroup: Vec<String>,
     /// Container id.
     pub id: String,
     /// Command and arguments (unless --process).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 
 /// Flags of ps.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct PsArgs {
     /// table or json.
-    #[arg(short = 'f', long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
     /// Container id.
     pub id: String,
     /// Options for ps(1) (table format; default -ef).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
 }
 
 /// Flags of update.
-#[derive(Args, Debug)]
+#[derive(Debug, Default)]
 pub struct UpdateArgs {
     /// Resources JSON (the spec's linux.resources); `-` reads stdin.
-    #[arg(short = 'r', long)]
     pub resources: Option<PathBuf>,
     /// Memory limit in bytes.
-    #[arg(long)]
     pub memory: Option<i64>,
     /// Memory soft limit in bytes.
-    #[arg(long = "memory-reservation")]
     pub memory_reservation: Option<i64>,
     /// Memory+swap limit in bytes (-1: unlimited).
-    #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<i64>,
     /// CPU shares.
-    #[arg(long = "cpu-share")]
     pub cpu_share: Option<u64>,
     /// CFS period in microseconds.
-    #[arg(long = "cpu-period")]
     pub cpu_period: Option<u64>,
     /// CFS quota in microseconds (-1: unlimited).
-    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
     /// CPUs allowed (cpuset).
-    #[arg(long = "cpuset-cpus")]
     pub cpuset_cpus: Option<String>,
     /// Memory nodes allowed (cpuset).
-    #[arg(long = "cpuset-mems")]
     pub cpuset_mems: Option<String>,
     /// Maximum number of pids (-1 or 0: unlimited).
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
     /// Block IO weight (10-1000).
-    #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
     /// Container id.
     pub id: String,
 }
 
 /// Flags of list.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct ListArgs {
     /// table or json.
-    #[arg(short = 'f', long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
     /// Print only the ids.
-    #[arg(short = 'q', long)]
     pub quiet: bool,
 }
 
 /// Flags of spec.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct SpecArgs {
     /// Bundle directory to write config.json into.
-    #[arg(short = 'b', long, default_value = ".")]
     pub bundle: PathBuf,
-    /// A spec for rootless containers (user namespace mapping the caller).
-    #[arg(long)]
+    /// A spec for rootless containers.
     pub rootless: bool,
 }
 
 /// Flags of completion.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct CompletionArgs {
-    /// bash, zsh, fish, elvish or powershell.
-    pub shell: clap_complete::Shell,
+    /// The shell.
+    pub shell: super::completion::Shell,
+}
+
+/// Global options (before or after the command).
+pub const GLOBAL_FLAGS: &[Flag] = &[
+    flag("debug", None, "enable debug logging"),
+    opt(
+        "log",
+        None,
+        "path",
+        "log file (containerd and conmon read errors from it; default stderr)",
+    ),
+    opt(
+        "log-format",
+        None,
+        "text|json",
+        "log format (default: text)",
+    ),
+    opt(
+        "root",
+        None,
+        "dir",
+        "directory for container state, best on tmpfs (default: /run/strata-runc)",
+    ),
+    flag(
+        "systemd-cgroup",
+        None,
+        "cgroupsPath is systemd's \"slice:prefix:name\" (placed with the cgroupfs driver)",
+    ),
+    opt(
+        "rootless",
+        None,
+        "true|false|auto",
+        "accepted for runc compatibility (rootless mode is detected)",
+    ),
+    hidden("criu", true),
+    flag("version", Some('v'), "print the version"),
+];
+
+const CREATE_FLAGS: &[Flag] = &[
+    opt(
+        "bundle",
+        Some('b'),
+        "dir",
+        "bundle directory (default: the current directory)",
+    ),
+    opt(
+        "console-socket",
+        None,
+        "path",
+        "unix socket that receives the pty master (process.terminal)",
+    ),
+    opt("pid-file", None, "path", "write the init's pid here"),
+    flag(
+        "no-pivot",
+        None,
+        "use chroot instead of pivot_root (for ramdisk roots)",
+    ),
+    flag(
+        "no-new-keyring",
+        None,
+        "do not create a new session keyring",
+    ),
+    opt(
+        "preserve-fds",
+        None,
+        "n",
+        "pass this many extra descriptors (from 3) to the container",
+    ),
+];
+
+const RUN_FLAGS: &[Flag] = &[
+    opt(
+        "bundle",
+        Some('b'),
+        "dir",
+        "bundle directory (default: the current directory)",
+    ),
+    opt(
+        "console-socket",
+        None,
+        "path",
+        "unix socket that receives the pty master (process.terminal)",
+    ),
+    opt("pid-file", None, "path", "write the init's pid here"),
+    flag(
+        "no-pivot",
+        None,
+        "use chroot instead of pivot_root (for ramdisk roots)",
+    ),
+    flag(
+        "no-new-keyring",
+        None,
+        "do not create a new session keyring",
+    ),
+    opt(
+        "preserve-fds",
+        None,
+        "n",
+        "pass this many extra descriptors (from 3) to the container",
+    ),
+    flag("detach", Some('d'), "return once the container runs"),
+    flag("keep", None, "keep the container after it exits"),
+    hidden("no-subreaper", false),
+];
+
+const EXEC_FLAGS: &[Flag] = &[
+    opt(
+        "process",
+        Some('p'),
+        "file",
+        "process JSON (the spec's process object); - reads stdin",
+    ),
+    flag("detach", Some('d'), "return once the process runs"),
+    flag("tty", Some('t'), "allocate a pty (needs --console-socket)"),
+    opt(
+        "console-socket",
+        None,
+        "path",
+        "unix socket that receives the pty master",
+    ),
+    opt("pid-file", None, "path", "write the process's pid here"),
+    opt("cap", Some('c'), "CAP", "add a capability (repeatable)"),
+    opt(
+        "env",
+        Some('e'),
+        "NAME=VALUE",
+        "set an environment variable (repeatable)",
+    ),
+    opt("cwd", None, "dir", "working directory"),
+    opt("user", Some('u'), "UID[:GID]", "user to run as"),
+    opt(
+        "additional-gids",
+        Some('g'),
+        "gid",
+        "additional group (repeatable)",
+    ),
+    flag("no-new-privs", None, "set no_new_privs"),
+    opt("apparmor", None, "profile", "AppArmor profile"),
+    opt("process-label", None, "label", "SELinux label"),
+    opt(
+        "preserve-fds",
+        None,
+        "n",
+        "pass this many extra descriptors (from 3)",
+    ),
+    flag("ignore-paused", None, "allow exec in a paused container"),
+    hidden("cgroup", true),
+];
+
+const UPDATE_FLAGS: &[Flag] = &[
+    opt(
+        "resources",
+        Some('r'),
+        "file",
+        "resources JSON (the spec's linux.resources); - reads stdin",
+    ),
+    opt("memory", None, "bytes", "memory limit"),
+    opt("memory-reservation", None, "bytes", "memory soft limit"),
+    opt(
+        "memory-swap",
+        None,
+        "bytes",
+        "memory+swap limit (-1: unlimited)",
+    ),
+    opt("cpu-share", None, "n", "CPU shares"),
+    opt("cpu-period", None, "us", "CFS period"),
+    opt("cpu-quota", None, "us", "CFS quota (-1: unlimited)"),
+    opt("cpuset-cpus", None, "list", "CPUs allowed"),
+    opt("cpuset-mems", None, "list", "memory nodes allowed"),
+    opt(
+        "pids-limit",
+        None,
+        "n",
+        "maximum number of pids (-1 or 0: unlimited)",
+    ),
+    opt("blkio-weight", None, "n", "block IO weight (10-1000)"),
+];
+
+const FORMAT_FLAG: Flag = opt(
+    "format",
+    Some('f'),
+    "table|json",
+    "output format (default: table)",
+);
+
+/// A command with one required `<container-id>` and no flags.
+const fn id_only(name: &'static str, about: &'static str) -> CommandSpec {
+    CommandSpec {
+        name,
+        aliases: &[],
+        about,
+        args_usage: "<container-id>",
+        min_args: 1,
+        max_args: 1,
+        trailing: false,
+        flags: &[],
+    }
+}
+
+/// Every command, in help order.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "create",
+        aliases: &[],
+        about: "create a container: everything up to the user program, which waits for start",
+        args_usage: "<container-id>",
+        min_args: 1,
+        max_args: 1,
+        trailing: false,
+        flags: CREATE_FLAGS,
+    },
+    id_only("start", "start the user program of a created container"),
+    CommandSpec {
+        name: "run",
+        aliases: &[],
+        about: "create and start a container, wait for it and delete it (unless --detach)",
+        args_usage: "<container-id>",
+        min_args: 1,
+        max_args: 1,
+        trailing: false,
+        flags: RUN_FLAGS,
+    },
+    id_only("state", "print a container's OCI state as JSON"),
+    CommandSpec {
+        name: "kill",
+        aliases: &[],
+        about: "send a signal (default SIGTERM) to a container's init, or to all its processes",
+        args_usage: "<container-id> [signal]",
+        min_args: 1,
+        max_args: 2,
+        trailing: false,
+        flags: &[flag("all", Some('a'), "signal every process of the container")],
+    },
+    CommandSpec {
+        name: "delete",
+        aliases: &[],
+        about: "delete a stopped container (or any, with --force)",
+        args_usage: "<container-id>",
+        min_args: 1,
+        max_args: 1,
+        trailing: false,
+        flags: &[flag("force", Some('f'), "kill the container first if it still runs")],
+    },
+    CommandSpec {
+        name: "exec",
+        aliases: &[],
+        about: "run a new process inside a running container",
+        args_usage: "<container-id> <command> [args...]",
+        min_args: 1,
+        max_args: 1,
+        trailing: true,
+        flags: EXEC_FLAGS,
+    },
+    CommandSpec {
+        name: "ps",
+        aliases: &[],
+        about: "list the processes of a container",
+        args_usage: "<container-id> [ps options]",
+        min_args: 1,
+        max_args: 1,
+        trailing: true,
+        flags: &[FORMAT_FLAG],
+    },
+    id_only("pause", "freeze every process of a container"),
+    id_only("resume", "thaw a paused container"),
+    CommandSpec {
+        name: "update",
+        aliases: &[],
+        about: "change a running container's resource limits",
+        args_usage: "<container-id>",
+        min_args: 1,
+        max_args: 1,
+        trailing: false,
+        flags: UPDATE_FLAGS,
+    },
+    CommandSpec {
+        name: "list",
+        aliases: &["ls"],
+        about: "list the containers under --root",
+        args_usage: "",
+        min_args: 0,
+        max_args: 0,
+        trailing: false,
+        flags: &[FORMAT_FLAG, flag("quiet", Some('q'), "print only the ids")],
+    },
+    CommandSpec {
+        name: "spec",
+        aliases: &[],
+        about: "write a default config.json into a bundle",
+        args_usage: "",
+        min_args: 0,
+        max_args: 0,
+        trailing: false,
+        flags: &[
+            opt("bundle", Some('b'), "dir", "bundle directory (default: the current directory)"),
+            flag("rootless", None, "a spec for rootless containers (user namespace mapping the caller)"),
+        ],
+    },
+    CommandSpec {
+        name: "features",
+        aliases: &[],
+        about: "print what this runtime supports (OCI features document)",
+        args_usage: "",
+        min_args: 0,
+        max_args: 0,
+        trailing: false,
+        flags: &[],
+    },
+    CommandSpec {
+        name: "completion",
+        aliases: &[],
+        about: "print shell completions (bash, zsh or fish)",
+        args_usage: "<shell>",
+        min_args: 1,
+        max_args: 1,
+        trailing: false,
+        flags: &[],
+    },
+    CommandSpec {
+        name: "demo",
+        aliases: &[],
+        about: "run the embedded demo container (busybox-static): prints its hostname, PID 1 and limits",
+        args_usage: "",
+        min_args: 0,
+        max_args: 0,
+        trailing: false,
+        flags: &[],
+    },
+];
+
+const ABOUT: &str = "Strata's OCI runtime (runc-compatible).
+
+Runs containers from OCI bundles (a directory with config.json and a root filesystem) the
+way runc does, so podman (--runtime /path/to/strata-runc) and containerd (runc option
+BinaryName) can use it unchanged.
+
+   # strata-runc spec -b mybundle        (then put a root filesystem in mybundle/rootfs)
+   # strata-runc run -b mybundle mycontainer";
+
+/// The version text.
+pub fn version() -> String {
+    format!("{BIN} version {}\nspec: 1.2.0\n", env!("CARGO_PKG_VERSION"))
+}
+
+/// Top-level help.
+pub fn help() -> String {
+    let mut out = format!(
+        "{ABOUT}\n\nUSAGE:\n   {BIN} [global options] command [command options] [arguments...]\n\nCOMMANDS:\n"
+    );
+    for c in COMMANDS {
+        out.push_str(&format!("   {:<11} {}\n", c.name, c.about));
+    }
+    out.push_str(&format!(
+        "   {:<11} {}\n",
+        "help", "show help for a command"
+    ));
+    out.push_str("\nGLOBAL OPTIONS:\n");
+    out.push_str(&argparse::flags_table(GLOBAL_FLAGS));
+    out.push_str(&format!("   {:<11} {}\n", "--help, -h", "show help"));
+    out
+}
+
+/// Looks a command up by name or alias.
+pub fn find(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS
+        .iter()
+        .find(|c| c.name == name || c.aliases.contains(&name))
+}
+
+/// Global option values as they are found.
+#[derive(Default)]
+struct Globals {
+    m: Matches,
+    values: Vec<(&'static str, String)>,
+    version: bool,
+}
+
+impl Globals {
+    /// Takes `word` if it is a global flag (with its value from `rest`); false if it is not one.
+    fn take(
+        &mut self,
+        word: &str,
+        rest: &mut dyn Iterator<Item = &String>,
+    ) -> Result<bool, UsageError> {
+        let body = word.trim_start_matches('-');
+        if !word.starts_with('-') || body.is_empty() {
+            return Ok(false);
+        }
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        let Some(f) = GLOBAL_FLAGS
+            .iter()
+            .find(|f| f.long == name || (name.len() == 1 && f.short == name.chars().next()))
+        else {
+            return Ok(false);
+        };
+        if f.long == "version" {
+            self.version = true;
+            return Ok(true);
+        }
+        // --rootless takes its value only when it is spelled inline (runc's callers do).
+        let v = match (f.value, inline) {
+            (_, Some(v)) => v,
+            (None, None) | (Some(_), None) if f.long == "rootless" => "auto".into(),
+            (None, None) => "true".into(),
+            (Some(_), None) => rest
+                .next()
+                .ok_or_else(|| UsageError::new(None, format!("--{} needs a value", f.long)))?
+                .clone(),
+        };
+        self.values.push((f.long, v));
+        Ok(true)
+    }
+
+    fn value(&self, long: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == long)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses the whole command line (`args[0]` is the program).
+pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
+    let mut g = Globals::default();
+    let mut i = 1;
+    let mut command = None;
+    while i < args.len() {
+        let w = &args[i];
+        i += 1;
+        if w == "--help" || w == "-h" {
+            g.m.help = true;
+            continue;
+        }
+        let mut rest = args[i..].iter();
+        let before = rest.len();
+        if g.take(w, &mut rest)? {
+            i += before - rest.len();
+            continue;
+        }
+        if w.starts_with('-') {
+            return Err(UsageError::new(None, format!("unknown global flag {w}")));
+        }
+        command = Some(w.as_str());
+        break;
+    }
+    if g.version {
+        return Ok(Parsed::Print(version()));
+    }
+    let Some(name) = command else {
+        return if g.m.help {
+            Ok(Parsed::Print(help()))
+        } else {
+            Err(UsageError::new(None, "no command given"))
+        };
+    };
+    if name == "help" || name == "h" {
+        return Ok(Parsed::Print(match args.get(i).and_then(|n| find(n)) {
+            Some(c) => argparse::command_help(BIN, c, ""),
+            None => help(),
+        }));
+    }
+    let spec =
+        find(name).ok_or_else(|| UsageError::new(None, format!("unknown command {name:?}")))?;
+    let m = argparse::parse(spec, &args[i..], &mut |w, rest| g.take(w, rest))?;
+    if g.version {
+        return Ok(Parsed::Print(version()));
+    }
+    if m.help || g.m.help {
+        return Ok(Parsed::Print(argparse::command_help(BIN, spec, "")));
+    }
+    let log_format = g.value("log-format").unwrap_or("text").to_string();
+    if log_format != "text" && log_format != "json" {
+        return Err(UsageError::new(
+            None,
+            format!("--log-format {log_format:?}: use text or json"),
+        ));
+    }
+    Ok(Parsed::Run(Box::new(Cli {
+        root: PathBuf::from(
+            g.value("root")
+                .unwrap_or(strata_runtime::state::DEFAULT_ROOT),
+        ),
+        log: g.value("log").map(str::to_string),
+        log_format,
+        debug: g.value("debug") == Some("true"),
+        systemd_cgroup: g.value("systemd-cgroup") == Some("true"),
+        command: typed(spec.name, m)?,
+    })))
+}
+
+/// A `--format` value checked against table|json.
+fn format(cmd: &'static str, m: &Matches) -> Result<String, UsageError> {
+    match m.value("format").unwrap_or("table") {
+        f @ ("table" | "json") => Ok(f.to_string()),
+        f => Err(UsageError::new(
+            Some(cmd),
+            format!("--format {f:?}: use table or json"),
+        )),
+    }
+}
+
+fn create_args(cmd: &'static str, m: &Matches) -> Result<CreateArgs, UsageError> {
+    Ok(CreateArgs {
+        bundle: PathBuf::from(m.value("bundle").unwrap_or(".")),
+        pid_file: m.value("pid-file").map(PathBuf::from),
+        console_socket: m.value("console-socket").map(PathBuf::from),
+        no_pivot: m.is_set("no-pivot"),
+        no_new_keyring: m.is_set("no-new-keyring"),
+        preserve_fds: m.parsed(cmd, "preserve-fds")?.unwrap_or(0),
+        id: m.positionals[0].clone(),
+    })
+}
+
+/// Turns a command's matches into its typed arguments.
+fn typed(name: &'static str, mut m: Matches) -> Result<Command, UsageError> {
+    let id = || IdArg {
+        id: m.positionals[0].clone(),
+    };
+    Ok(match name {
+        "create" => Command::Create(create_args(name, &m)?),
+        "start" => Command::Start(id()),
+        "run" => Command::Run(RunArgs {
+            create: create_args(name, &m)?,
+            detach: m.is_set("detach"),
+            keep: m.is_set("keep"),
+        }),
+        "state" => Command::State(id()),
+        "pause" => Command::Pause(id()),
+        "resume" => Command::Resume(id()),
+        "kill" => Command::Kill(KillArgs {
+            all: m.is_set("all"),
+            id: m.positionals[0].clone(),
+            signal: m
+                .positionals
+                .get(1)
+                .cloned()
+                .unwrap_or_else(|| "SIGTERM".into()),
+        }),
+        "delete" => Command::Delete(DeleteArgs {
+            force: m.is_set("force"),
+            id: m.positionals[0].clone(),
+        }),
+        "exec" => {
+            let command = m.positionals.split_off(1);
+            Command::Exec(ExecArgs {
+                process: m.value("process").map(PathBuf::from),
+                detach: m.is_set("detach"),
+                tty: m.is_set("tty"),
+                console_socket: m.value("console-socket").map(PathBuf::from),
+                pid_file: m.value("pid-file").map(PathBuf::from),
+                cap: m.values("cap"),
+                env: m.values("env"),
+                cwd: m.value("cwd").map(str::to_string),
+                user: m.value("user").map(str::to_string),
+                additional_gids: m.all_parsed(name, "additional-gids")?,
+                no_new_privs: m.is_set("no-new-privs"),
+                apparmor: m.value("apparmor").map(str::to_string),
+                process_label: m.value("process-label").map(str::to_string),
+                preserve_fds: m.parsed(name, "preserve-fds")?.unwrap_or(0),
+                ignore_paused: m.is_set("ignore-paused"),
+                id: m.positionals[0].clone(),
+                command,
+            })
+        }
+        "ps" => {
+            let ps_args = m.positionals.split_off(1);
+            Command::Ps(PsArgs {
+                format: format(name, &m)?,
+                id: m.positionals[0].clone(),
+                ps_args,
+            })
+        }
+        "update" => Command::Update(UpdateArgs {
+            resources: m.value("resources").map(PathBuf::from),
+            memory: m.parsed(name, "memory")?,
+            memory_reservation: m.parsed(name, "memory-reservation")?,
+            memory_swap: m.parsed(name, "memory-swap")?,
+            cpu_share: m.parsed(name, "cpu-share")?,
+            cpu_period: m.parsed(name, "cpu-period")?,
+            cpu_quota: m.parsed(name, "cpu-quota")?,
+            cpuset_cpus: m.value("cpuset-cpus").map(str::to_string),
+            cpuset_mems: m.value("cpuset-mems").map(str::to_string),
+            pids_limit: m.parsed(name, "pids-limit")?,
+            blkio_weight: m.parsed(name, "blkio-weight")?,
+            id: m.positionals[0].clone(),
+        }),
+        "list" => Command::List(ListArgs {
+            format: format(name, &m)?,
+            quiet: m.is_set("quiet"),
+        }),
+        "spec" => Command::Spec(SpecArgs {
+            bundle: PathBuf::from(m.value("bundle").unwrap_or(".")),
+            rootless: m.is_set("rootless"),
+        }),
+        "features" => Command::Features,
+        "completion" => Command::Completion(CompletionArgs {
+            shell: m.positionals[0]
+                .parse()
+                .map_err(|e| UsageError::new(Some(name), e))?,
+        }),
+        "demo" => Command::Demo,
+        other => unreachable!("command {other} is in the table but has no arguments"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(a: &[&str]) -> Result<Parsed, UsageError> {
+        let v: Vec<String> = std::iter::once("strata-runc")
+            .chain(a.iter().copied())
+            .map(String::from)
+            .collect();
+        parse(&v)
+    }
+
+    fn cli(a: &[&str]) -> Cli {
+        match p(a) {
+            Ok(Parsed::Run(c)) => *c,
+            Ok(Parsed::Print(t)) => panic!("{a:?}: printed {t}"),
+            Err(e) => panic!("{a:?}: {}", e.msg),
+        }
+    }
+
+    #[test]
+    fn containerd_and_conmon_command_lines() {
+        let c = cli(&[
+            "--root",
+            "/run/r",
+            "--log",
+            "/l.json",
+            "--log-format",
+            "json",
+            "--systemd-cgroup",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+            "--console-socket",
+            "/s",
+            "id1",
+        ]);
+        assert_eq!(c.root, PathBuf::from("/run/r"));
+        assert_eq!(c.log.as_deref(), Some("/l.json"));
+        assert_eq!(c.log_format, "json");
+        assert!(c.systemd_cgroup);
+        let Command::Create(a) = c.command else {
+            panic!()
+        };
+        assert_eq!((a.bundle, a.id), (PathBuf::from("/b"), "id1".to_string()));
+        assert_eq!(a.console_socket, Some(PathBuf::from("/s")));
+        let c = cli(&[
+            "--rootless=auto",
+            "exec",
+            "--detach",
+            "--pid-file",
+            "/p",
+            "--process",
+            "/pj",
+            "id",
+        ]);
+        let Command::Exec(a) = c.command else {
+            panic!()
+        };
+        assert!(a.detach && a.command.is_empty());
+        assert_eq!(a.process, Some(PathBuf::from("/pj")));
+    }
+
+    #[test]
+    fn globals_after_the_command_and_defaults() {
+        let c = cli(&["kill", "--all", "id", "9", "--debug"]);
+        assert!(c.debug);
+        assert_eq!(c.root, PathBuf::from(strata_runtime::state::DEFAULT_ROOT));
+        let Command::Kill(k) = c.command else {
+            panic!()
+        };
+        assert!(k.all);
+        assert_eq!((k.id.as_str(), k.signal.as_str()), ("id", "9"));
+        let Command::Kill(k) = cli(&["kill", "id"]).command else {
+            panic!()
+        };
+        assert_eq!(k.signal, "SIGTERM");
+    }
+
+    #[test]
+    fn update_numbers_and_exec_command() {
+        let Command::Update(u) = cli(&[
+            "update",
+            "--memory",
+            "1048576",
+            "--memory-swap",
+            "-1",
+            "--cpu-quota=-1",
+            "id",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (u.memory, u.memory_swap, u.cpu_quota),
+            (Some(1048576), Some(-1), Some(-1))
+        );
+        assert!(p(&["update", "--memory", "lots", "id"]).is_err());
+        let Command::Exec(e) = cli(&[
+            "exec", "-e", "A=1", "-u", "1:2", "-g", "5", "id", "sh", "-c", "echo -n",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(e.command, vec!["sh", "-c", "echo -n"]);
+        assert_eq!(
+            (e.env, e.user, e.additional_gids),
+            (vec!["A=1".to_string()], Some("1:2".into()), vec![5])
+        );
+    }
+
+    #[test]
+    fn help_version_and_errors() {
+        assert!(
+            matches!(p(&["--help"]), Ok(Parsed::Print(t)) if t.contains("COMMANDS:") && t.contains("exec"))
+        );
+        assert!(
+            matches!(p(&["run", "--help"]), Ok(Parsed::Print(t)) if t.contains("--bundle dir, -b dir"))
+        );
+        assert!(matches!(p(&["help", "kill"]), Ok(Parsed::Print(t)) if t.contains("[signal]")));
+        assert!(matches!(p(&["--version"]), Ok(Parsed::Print(t)) if t.contains("spec: 1.2.0")));
+        assert!(matches!(p(&["ls", "-q"]), Ok(Parsed::Run(_))));
+        for bad in [
+            &["start"][..],
+            &["nope"],
+            &["--nope", "list"],
+            &["list", "--format", "xml"],
+            &["--log-format", "yaml", "list"],
+            &[],
+        ] {
+            let e = p(bad).err().unwrap_or_else(|| panic!("{bad:?} parsed"));
+            assert!(!e.msg.contains('\n'), "{}", e.msg);
+        }
+    }
+
+    #[test]
+    fn every_table_command_has_typed_arguments() {
+        for c in COMMANDS {
+            let mut a = vec![c.name];
+            let id = ["x"; 1];
+            if c.name == "completion" {
+                a.push("bash");
+            } else if c.min_args == 1 {
+                a.extend(id);
+            }
+            let _ = cli(&a);
+        }
+    }
 }

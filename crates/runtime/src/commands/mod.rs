@@ -1,6 +1,8 @@
 //! The binary's commands: argument handling around the library.
 
+pub mod argparse;
 pub mod cli;
+pub mod completion;
 pub mod demo;
 pub mod features;
 pub mod process_args;
@@ -54,9 +56,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Completion(a) => {
-            use clap::CommandFactory;
-            let mut cmd = Cli::command();
-            clap_complete::generate(a.shell, &mut cmd, "strata-runc", &mut std::io::stdout());
+            print!("{}", completion::script(a.shell));
             Ok(0)
         }
         Command::Demo => demo::run(),

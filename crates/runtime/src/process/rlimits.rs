@@ -3,7 +3,13 @@
 use crate::error::{Error, Result};
 use oci_spec::runtime::{PosixRlimit, PosixRlimitType as R};
 
-fn resource(t: R) -> libc::__rlimit_resource_t {
+/// The type libc's setrlimit takes for the resource (glibc uses its own enum type).
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+fn resource(t: R) -> Resource {
     match t {
         R::RlimitCpu => libc::RLIMIT_CPU,
         R::RlimitFsize => libc::RLIMIT_FSIZE,

@@ -6,9 +6,14 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// The runtime binary under test.
+/// The runtime binary under test: cargo's build, or the one `STRATA_RUNC_BIN` names (how the
+/// static release build of crates/runtime/bench/build-static.sh is put through the same tests).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_strata-runc")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("STRATA_RUNC_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_strata-runc").to_string())
+    })
 }
 
 /// Fails under CI=true when a prerequisite is missing; elsewhere prints SKIP and returns false.
