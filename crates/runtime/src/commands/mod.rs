@@ -7,6 +7,7 @@ pub mod demo;
 pub mod features;
 pub mod process_args;
 pub mod spec_default;
+pub mod table;
 
 use cli::{Cli, Command};
 use std::io::Read;
