@@ -7,6 +7,7 @@
 # Prereqs (as root): shared/bench/engine/registry.sh start; make-images.sh; a release
 # build of strata (cargo build --release -p strata-cli).
 # ENV: N (5) runs per command, PRESENT_N (21), STRATA (path of the binary),
+#      STRATA_B (optional: a second binary, timed as strata-b, for A/B comparisons),
 #      ENGINE_DIR (shared/bench/engine), OUT (results dir).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd -P)
@@ -42,9 +43,17 @@ PP="podman --root $PR/root --runroot $PR/runroot --tmpdir $PR/tmp"
 	echo "image: $IMG_BIG, compressed bytes $comp (MB/s = compressed bytes / wall)"
 } | tee "$OUT/summary.txt"
 
+AB=()
+if [ -n "${STRATA_B:-}" ]; then
+	SRB=$W/strata-b
+	AB=(--setup strata-b "[ ! -e $SRB ] || mv $SRB $T/b.\$\$"
+		--cmd strata-b "$STRATA_B --root $SRB/root --runroot $SRB/run --registries-conf $W/none.toml pull -q --tls-verify=false $IMG_BIG"
+		--bytes strata-b "$comp")
+fi
 $TIMEIT -n "$N" -w 1 --json "$OUT/results.jsonl" --log "$OUT/logs" --title "pull big into an empty store" \
 	--setup strata "[ ! -e $SR ] || mv $SR $T/s.\$\$" \
 	--cmd strata "$SP pull -q --tls-verify=false $IMG_BIG" --bytes strata "$comp" \
+	"${AB[@]}" \
 	--setup podman "[ ! -e $PR ] || mv $PR $T/p.\$\$" \
 	--cmd podman "$PP pull -q --tls-verify=false $IMG_BIG" --bytes podman "$comp" \
 	--setup skopeo-dir "[ ! -e $SD ] || mv $SD $T/d.\$\$" \
@@ -60,5 +69,5 @@ $TIMEIT -n "$PRESENT_N" -w 2 --json "$OUT/results.jsonl" --title "pull of an ima
 
 echo "check: $($SP images --format json | jq -c '[.[] | {Names, Size}]') snapshots: $(du -sm "$SR/root/snapshots" | cut -f1) MiB" |
 	tee -a "$OUT/summary.txt"
-rm -rf "$SR" "$PR" "$SD" "$T" "$W".old.*
+rm -rf "$SR" "${SRB:-$SR}" "$PR" "$SD" "$T" "$W".old.*
 log "results in $OUT"

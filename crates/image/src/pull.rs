@@ -10,7 +10,7 @@ use crate::reference::Reference;
 use crate::registry::{AuthFile, Credentials, Endpoint, RegistriesConfig, RegistryClient};
 use crate::store::content::Ingest;
 use crate::store::{ImageRecord, LayerRecord, PendingSnapshot, Store};
-use crate::stream::ChannelTee;
+use crate::stream::{chunk_channel, tee_chunks, ChunkReader};
 use crate::unpack::lowers::{Below, SlotGuard, LOWER_FAILED};
 use crate::unpack::{
     apply_tar_over, decompress, ApplyOptions, ApplyStats, LayerGate, WhiteoutMode,
@@ -119,6 +119,13 @@ pub async fn pull(
     let r = Reference::parse(image, &opts.config.default_registry)?;
     let ctx = format!("pull {r}");
     let _lock = store.lock(false).map_err(|e| e.context(&ctx))?;
+    // Earlier pulls' unsynced snapshots, once the kernel has written them back.
+    if let Err(e) = store
+        .snapshots
+        .retire_unsynced(crate::store::unsynced::RETIRE_AFTER)
+    {
+        tracing::warn!(error = %e, "retiring unsynced snapshot markers");
+    }
     let mut last = None;
     for host in opts.config.endpoints(&r.registry) {
         match pull_from(&store, opts, &r, &host, progress.clone()).await {
@@ -357,7 +364,8 @@ async fn fetch_layers(
 }
 
 fn commit_layers(store: &Store, layers: &[LayerRecord], done: Vec<Option<Fetched>>) -> Result<()> {
-    // Every snapshot was synced by its worker before it returned.
+    // Every blob was synced by its worker before it returned; snapshots are committed
+    // unsynced (with markers).
     for (i, f) in done.into_iter().enumerate() {
         let Some(f) = f else { continue };
         let l = &layers[i];
@@ -501,31 +509,48 @@ fn unpack_stream(
     guard: SlotGuard,
     below: &Below,
 ) -> Result<Fetched> {
-    let mut src = ChannelTee::new(rx, ingest);
-    let stats = {
-        let dec = decompress::decoder(&mut src, comp).map_err(|e| Error::io("decompress", e))?;
-        let mut h = HashingReader::new(dec);
-        let stats = apply_tar_over(&mut h, &snapshot.fd, opts, below)?;
-        // The tree is complete: layers above may look into it now.
-        let fd = snapshot
-            .fd
-            .try_clone()
-            .map_err(|e| Error::io("dup snapshot fd", e))?;
-        guard.ready(Arc::new(fd));
-        let (got, n, _) = h.finish().map_err(|e| Error::io("decompress", e))?;
-        crate::digest::check(diff_id, None, &got, n).ctx("uncompressed layer (diff id)")?;
-        stats
-    };
-    src.drain().map_err(|e| Error::io("write blob", e))?;
-    src.ingest.verify()?;
-    // Make blob and snapshot durable here, overlapping with the other layers' work; the
-    // commit then only renames.
-    src.ingest.sync()?;
-    rustix::fs::syncfs(&snapshot.fd).map_err(|e| Error::io("syncfs snapshot", e.into()))?;
-    Ok(Fetched {
-        ingest: src.ingest,
-        snapshot,
-        stats,
+    let (tx, crx) = chunk_channel();
+    std::thread::scope(|s| {
+        let writer = std::thread::Builder::new()
+            .name("blob-writer".into())
+            .spawn_scoped(s, move || tee_chunks(rx, ingest, tx))
+            .map_err(|e| Error::io("start blob writer", e))?;
+        let mut src = ChunkReader::new(crx);
+        let res = (|| -> Result<ApplyStats> {
+            let dec =
+                decompress::decoder(&mut src, comp).map_err(|e| Error::io("decompress", e))?;
+            let mut h = HashingReader::new(dec);
+            let stats = apply_tar_over(&mut h, &snapshot.fd, opts, below)?;
+            // The tree is complete: layers above may look into it now.
+            let fd = snapshot
+                .fd
+                .try_clone()
+                .map_err(|e| Error::io("dup snapshot fd", e))?;
+            guard.ready(Arc::new(fd));
+            let (got, n, _) = h.finish().map_err(|e| Error::io("decompress", e))?;
+            crate::digest::check(diff_id, None, &got, n).ctx("uncompressed layer (diff id)")?;
+            Ok(stats)
+        })();
+        if res.is_ok() {
+            src.drain();
+        }
+        drop(src); // a failed unpacker stops the writer (and so the download)
+        let written = writer
+            .join()
+            .map_err(|_| Error::Http("blob writer panicked".into()))?;
+        // A failed blob write (disk full) explains the unpacker's failure: report it first.
+        let mut ingest = written.map_err(|e| Error::io("write blob", e))?;
+        let stats = res?;
+        ingest.verify()?;
+        // The blob is made durable here, overlapping with the other layers' work (the
+        // commit then only renames); the snapshot is committed unsynced, with a marker
+        // (see `store::unsynced`: a syncfs would also wait for other programs' writes).
+        ingest.sync()?;
+        Ok(Fetched {
+            ingest,
+            snapshot,
+            stats,
+        })
     })
 }
 

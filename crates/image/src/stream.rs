@@ -1,42 +1,66 @@
-//! The bridge from an async download to the blocking unpacker: a `BufRead` over a
-//! channel of chunks that copies every chunk into the blob's ingest file as it arrives.
+//! The bridge from an async download to the blocking unpacker. A writer thread takes each
+//! chunk from the download channel, digests it and appends it to the blob's ingest file,
+//! and hands the same chunk (shared, not copied) to the unpacker, which reads the chunks
+//! as a `BufRead`: digesting and storing the compressed blob runs beside decompression,
+//! digesting and unpacking, on another core.
 
 use crate::store::content::Ingest;
 use bytes::Bytes;
 use std::io::{self, BufRead, Read, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use tokio::sync::mpsc;
 
-/// Reads chunks from `rx`, teeing them into `ingest`.
-pub struct ChannelTee {
-    rx: mpsc::Receiver<Bytes>,
-    cur: Bytes,
-    pos: usize,
-    /// The blob being written.
-    pub ingest: Ingest,
+/// Chunks in flight between the writer thread and the unpacker.
+const DEPTH: usize = 64;
+
+/// Runs the writer loop: every chunk of `rx` into `ingest`, then on to `out`. Returns the
+/// ingest once the download ends (or the unpacker stopped listening).
+pub fn tee_chunks(
+    mut rx: mpsc::Receiver<Bytes>,
+    mut ingest: Ingest,
+    out: SyncSender<Bytes>,
+) -> io::Result<Ingest> {
+    while let Some(c) = rx.blocking_recv() {
+        ingest.write_all(&c)?;
+        if out.send(c).is_err() {
+            // The unpacker failed; stop (dropping `rx` stops the download).
+            break;
+        }
+    }
+    Ok(ingest)
 }
 
-impl ChannelTee {
-    /// Wraps a receiver and an ingest.
-    pub fn new(rx: mpsc::Receiver<Bytes>, ingest: Ingest) -> Self {
-        ChannelTee {
+/// A channel pair for [`tee_chunks`] and [`ChunkReader`].
+pub fn chunk_channel() -> (SyncSender<Bytes>, Receiver<Bytes>) {
+    sync_channel(DEPTH)
+}
+
+/// Reads the chunks the writer thread forwards.
+pub struct ChunkReader {
+    rx: Receiver<Bytes>,
+    cur: Bytes,
+    pos: usize,
+}
+
+impl ChunkReader {
+    /// Wraps the receiving end.
+    pub fn new(rx: Receiver<Bytes>) -> Self {
+        ChunkReader {
             rx,
             cur: Bytes::new(),
             pos: 0,
-            ingest,
         }
     }
 
-    /// Consumes the rest of the stream into the ingest (bytes after the archive's end).
-    pub fn drain(&mut self) -> io::Result<()> {
+    /// Consumes the rest of the stream (bytes after the archive's end; the writer thread
+    /// stores them).
+    pub fn drain(&mut self) {
         self.pos = self.cur.len();
-        while let Some(c) = self.rx.blocking_recv() {
-            self.ingest.write_all(&c)?;
-        }
-        Ok(())
+        while self.rx.recv().is_ok() {}
     }
 }
 
-impl Read for ChannelTee {
+impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let avail = self.fill_buf()?;
         let n = avail.len().min(buf.len());
@@ -46,16 +70,15 @@ impl Read for ChannelTee {
     }
 }
 
-impl BufRead for ChannelTee {
+impl BufRead for ChunkReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos >= self.cur.len() {
-            match self.rx.blocking_recv() {
-                Some(c) => {
-                    self.ingest.write_all(&c)?;
+            match self.rx.recv() {
+                Ok(c) => {
                     self.cur = c;
                     self.pos = 0;
                 }
-                None => return Ok(&[]),
+                Err(_) => return Ok(&[]),
             }
         }
         Ok(&self.cur[self.pos..])

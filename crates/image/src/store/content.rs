@@ -96,13 +96,15 @@ impl ContentStore {
             .open(&path)
             .op(format!("create {}", path.display()))?;
         Ok(Ingest {
-            file: Some(io::BufWriter::with_capacity(1 << 20, file)),
+            // Small: download chunks (tens to hundreds of KiB) are written directly.
+            file: Some(io::BufWriter::with_capacity(64 << 10, file)),
             path,
             blobs: self.blobs.clone(),
             expected,
             size,
             hasher: Sha256::new(),
             count: 0,
+            unkicked: 0,
             committed: false,
             synced: false,
         })
@@ -199,6 +201,8 @@ pub struct Ingest {
     size: Option<u64>,
     hasher: Sha256,
     count: u64,
+    /// Bytes written since writeback was last started.
+    unkicked: u64,
     committed: bool,
     synced: bool,
 }
@@ -212,6 +216,11 @@ impl Write for Ingest {
         let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
+        self.unkicked += n as u64;
+        if self.unkicked >= crate::unpack::writeback::every() {
+            self.unkicked = 0;
+            crate::unpack::writeback::kick(f.get_ref());
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -3,6 +3,7 @@
 pub mod content;
 pub mod meta;
 pub mod snapshot;
+pub mod unsynced;
 
 pub use content::ContentStore;
 pub use meta::{ImageRecord, LayerRecord, MetaStore};
@@ -36,6 +37,9 @@ impl Store {
         std::fs::create_dir_all(root).op(format!("create {}", root.display()))?;
         let content = ContentStore::open(root)?;
         let snapshots = Snapshots::open(root)?;
+        // Before anything can use them: drop snapshots not known to have reached the disk
+        // before a restart (see `unsynced`).
+        snapshots.recover_unsynced()?;
         let meta = MetaStore::open(&root.join("images.db"))?;
         Ok(Store {
             root: root.to_path_buf(),

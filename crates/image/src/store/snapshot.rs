@@ -4,6 +4,7 @@
 //! complete and synced, so no command ever sees a half-unpacked one.
 
 use super::content::temp_name;
+use super::unsynced::Unsynced;
 use crate::digest::Digest;
 use crate::error::{Error, IoResultExt, Result};
 use crate::unpack::fsops::{self, mkdir_all_in_root, open_dir_in_root};
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 pub struct Snapshots {
     dir: PathBuf,
     tmp: PathBuf,
+    unsynced: Unsynced,
 }
 
 /// A snapshot being built. Dropping it removes the temporary directory.
@@ -45,7 +47,8 @@ impl Snapshots {
         let tmp = root.join("tmp");
         fs::create_dir_all(&dir).op(format!("create {}", dir.display()))?;
         fs::create_dir_all(&tmp).op(format!("create {}", tmp.display()))?;
-        Ok(Snapshots { dir, tmp })
+        let unsynced = Unsynced::open(root)?;
+        Ok(Snapshots { dir, tmp, unsynced })
     }
 
     /// Path of a chain id's snapshot.
@@ -75,9 +78,10 @@ impl Snapshots {
         self.tmp.join(temp_name(prefix))
     }
 
-    /// Resolves deferred hard links against `lowers` (top first), syncs the snapshot (unless
-    /// the caller already did, `sync == false`) and renames it into place as `chain`. If
-    /// another process committed the same chain id meanwhile, this one is discarded.
+    /// Resolves deferred hard links against `lowers` (top first), makes the snapshot durable
+    /// (`sync`: a syncfs now; else it becomes visible unsynced, recorded by a marker, see
+    /// [`super::unsynced`]) and renames it into place as `chain`. If another process
+    /// committed the same chain id meanwhile, this one is discarded.
     pub fn commit(
         &self,
         mut p: PendingSnapshot,
@@ -90,10 +94,12 @@ impl Snapshots {
             self.copy_up_link(&p.fd, l, lowers)
                 .map_err(|e| e.context(format!("hard link {:?}", l.link.join("/"))))?;
         }
-        if sync || !links.is_empty() {
-            rfs::syncfs(p.fd.as_fd()).op("syncfs snapshot")?;
-        }
         let dest = self.path(chain);
+        if sync {
+            rfs::syncfs(p.fd.as_fd()).op("syncfs snapshot")?;
+        } else if !dest.is_dir() {
+            self.unsynced.mark(chain)?;
+        }
         match fs::rename(&p.path, &dest) {
             Ok(()) => {
                 p.done = true;
@@ -151,6 +157,16 @@ impl Snapshots {
             "hard link target {:?}",
             l.target.join("/")
         )))
+    }
+
+    /// Removes the snapshots left unsynced by an earlier boot (see [`super::unsynced`]).
+    pub fn recover_unsynced(&self) -> Result<usize> {
+        self.unsynced.recover(|d| self.remove(d))
+    }
+
+    /// Retires unsynced-snapshot markers older than `age` (one syncfs if there are any).
+    pub fn retire_unsynced(&self, age: std::time::Duration) -> Result<usize> {
+        self.unsynced.retire(age)
     }
 
     /// Removes temporary snapshots (and flattened copies) left by processes that died.

@@ -5,6 +5,7 @@ use super::lowers::{open_parent, Lowers, NoLowers};
 pub use super::meta::xattr_allowed;
 use super::meta::{gid, has_xattrs, set_xattrs, ts, uid, umask};
 use super::pool::{create_exclusive, finish_file, FileJob, FileMeta, Pool, SMALL_FILE};
+use super::writeback;
 use crate::error::{Error, Result};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, XattrFlags};
 use rustix::io::Errno;
@@ -473,6 +474,7 @@ impl Applier<'_> {
         mtime: u64,
     ) -> Result<()> {
         let mut f = create_exclusive(p, base, name, mode)?;
+        let mut unkicked = 0u64;
         loop {
             let n = e
                 .read(&mut self.buf)
@@ -483,6 +485,11 @@ impl Applier<'_> {
             f.write_all(&self.buf[..n])
                 .map_err(|err| Error::io(format!("write {name:?}"), err))?;
             self.stats.bytes += n as u64;
+            unkicked += n as u64;
+            if unkicked >= writeback::every() {
+                unkicked = 0;
+                writeback::kick(&f);
+            }
         }
         let fd = OwnedFd::from(f);
         let meta = self.file_meta(p, mode, uid_, gid_, mtime);
