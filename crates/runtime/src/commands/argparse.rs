@@ -7,6 +7,7 @@
 //! operation and its binary size is most of its memory footprint (see BENCHMARKS.md).
 
 /// One flag of a command.
+#[derive(Clone, Copy)]
 pub struct Flag {
     /// Long name without dashes.
     pub long: &'static str,

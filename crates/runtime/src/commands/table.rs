@@ -42,7 +42,7 @@ pub const GLOBAL_FLAGS: &[Flag] = &[
     flag("version", Some('v'), "print the version"),
 ];
 
-const CREATE_FLAGS: &[Flag] = &[
+const CREATE_FLAGS: [Flag; 6] = [
     opt(
         "bundle",
         Some('b'),
@@ -74,40 +74,21 @@ const CREATE_FLAGS: &[Flag] = &[
     ),
 ];
 
-const RUN_FLAGS: &[Flag] = &[
-    opt(
-        "bundle",
-        Some('b'),
-        "dir",
-        "bundle directory (default: the current directory)",
-    ),
-    opt(
-        "console-socket",
-        None,
-        "path",
-        "unix socket that receives the pty master (process.terminal)",
-    ),
-    opt("pid-file", None, "path", "write the init's pid here"),
-    flag(
-        "no-pivot",
-        None,
-        "use chroot instead of pivot_root (for ramdisk roots)",
-    ),
-    flag(
-        "no-new-keyring",
-        None,
-        "do not create a new session keyring",
-    ),
-    opt(
-        "preserve-fds",
-        None,
-        "n",
-        "pass this many extra descriptors (from 3) to the container",
-    ),
-    flag("detach", Some('d'), "return once the container runs"),
-    flag("keep", None, "keep the container after it exits"),
-    hidden("no-subreaper", false),
-];
+/// create's flags and run's own.
+const RUN_FLAGS: [Flag; 9] = {
+    let extra = [
+        flag("detach", Some('d'), "return once the container runs"),
+        flag("keep", None, "keep the container after it exits"),
+        hidden("no-subreaper", false),
+    ];
+    let mut out = [extra[0]; 9];
+    let mut i = 0;
+    while i < 9 {
+        out[i] = if i < 6 { CREATE_FLAGS[i] } else { extra[i - 6] };
+        i += 1;
+    }
+    out
+};
 
 const EXEC_FLAGS: &[Flag] = &[
     opt(
@@ -213,7 +194,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         min_args: 1,
         max_args: 1,
         trailing: false,
-        flags: CREATE_FLAGS,
+        flags: &CREATE_FLAGS,
     },
     id_only("start", "start the user program of a created container"),
     CommandSpec {
@@ -224,7 +205,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         min_args: 1,
         max_args: 1,
         trailing: false,
-        flags: RUN_FLAGS,
+        flags: &RUN_FLAGS,
     },
     id_only("state", "print a container's OCI state as JSON"),
     CommandSpec {
