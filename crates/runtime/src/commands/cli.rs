@@ -199,6 +199,14 @@ pub struct UpdateArgs {
     pub pids_limit: Option<i64>,
     /// Block IO weight (10-1000).
     pub blkio_weight: Option<u16>,
+    /// Realtime period in microseconds.
+    pub cpu_rt_period: Option<u64>,
+    /// Realtime runtime in microseconds.
+    pub cpu_rt_runtime: Option<i64>,
+    /// cpu.idle.
+    pub cpu_idle: Option<i64>,
+    /// Kernel TCP buffer limit in bytes.
+    pub kernel_memory_tcp: Option<i64>,
     /// Container id.
     pub id: String,
 }
@@ -447,6 +455,10 @@ fn typed(name: &'static str, mut m: Matches) -> Result<Command, UsageError> {
             cpuset_mems: m.value("cpuset-mems").map(str::to_string),
             pids_limit: m.parsed(name, "pids-limit")?,
             blkio_weight: m.parsed(name, "blkio-weight")?,
+            cpu_rt_period: m.parsed(name, "cpu-rt-period")?,
+            cpu_rt_runtime: m.parsed(name, "cpu-rt-runtime")?,
+            cpu_idle: m.parsed(name, "cpu-idle")?,
+            kernel_memory_tcp: m.parsed(name, "kernel-memory-tcp")?,
             id: m.positionals[0].clone(),
         }),
         "list" => Command::List(ListArgs {

@@ -138,8 +138,56 @@ pub fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
     if let Some(p) = a.pids_limit {
         set(&mut v, "pids", "limit", p.into());
     }
+    if let Some(p) = a.cpu_rt_period {
+        set(&mut v, "cpu", "realtimePeriod", p.into());
+    }
+    if let Some(r) = a.cpu_rt_runtime {
+        set(&mut v, "cpu", "realtimeRuntime", r.into());
+    }
+    if let Some(i) = a.cpu_idle {
+        set(&mut v, "cpu", "idle", i.into());
+    }
+    if let Some(k) = a.kernel_memory_tcp {
+        set(&mut v, "memory", "kernelTCP", k.into());
+    }
     if let Some(w) = a.blkio_weight {
         set(&mut v, "blockIO", "weight", w.into());
     }
     serde_json::from_value(v).map_err(|e| Error::Spec(format!("resources: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_flags_become_spec_resources() {
+        let a = UpdateArgs {
+            memory: Some(1 << 20),
+            memory_swap: Some(-1),
+            cpu_quota: Some(-1),
+            cpu_rt_period: Some(1_000_000),
+            cpu_rt_runtime: Some(950_000),
+            cpu_idle: Some(1),
+            kernel_memory_tcp: Some(1 << 16),
+            pids_limit: Some(7),
+            blkio_weight: Some(300),
+            id: "c".into(),
+            ..Default::default()
+        };
+        let r = resources(&a).unwrap();
+        let m = r.memory().as_ref().unwrap();
+        assert_eq!(
+            (m.limit(), m.swap(), m.kernel_tcp()),
+            (Some(1 << 20), Some(-1), Some(1 << 16))
+        );
+        let c = r.cpu().as_ref().unwrap();
+        assert_eq!(c.quota(), Some(-1));
+        assert_eq!(
+            (c.realtime_period(), c.realtime_runtime(), c.idle()),
+            (Some(1_000_000), Some(950_000), Some(1))
+        );
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 7);
+        assert_eq!(r.block_io().as_ref().unwrap().weight(), Some(300));
+    }
 }

@@ -161,6 +161,16 @@ const UPDATE_FLAGS: &[Flag] = &[
         "maximum number of pids (-1 or 0: unlimited)",
     ),
     opt("blkio-weight", None, "n", "block IO weight (10-1000)"),
+    opt("cpu-rt-period", None, "us", "realtime scheduling period"),
+    opt("cpu-rt-runtime", None, "us", "realtime runtime per period"),
+    opt("cpu-idle", None, "0|1", "SCHED_IDLE for the cgroup"),
+    opt(
+        "kernel-memory-tcp",
+        None,
+        "bytes",
+        "kernel TCP buffer limit (cgroup v1)",
+    ),
+    hidden("kernel-memory", true),
 ];
 
 const FORMAT_FLAG: Flag = opt(
