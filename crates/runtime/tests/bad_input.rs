@@ -174,3 +174,25 @@ fn log_file_gets_runc_json_errors() {
     assert_eq!(v["level"], "error");
     assert_eq!(v["msg"], "container ghost does not exist");
 }
+
+#[test]
+fn usage_errors_are_one_line_with_runc_status() {
+    let rt = Rt::new();
+    for (args, needle) in [
+        (&["start"][..], "start --help"),
+        (&["--bogus", "list"], "unknown global flag"),
+        (&["update", "--memory", "lots", "c1"], "--memory"),
+        (&["kill", "c1", "KILL", "extra"], "kill --help"),
+        (&["list", "--format", "xml"], "table or json"),
+        (&["nosuchcommand"], "unknown command"),
+    ] {
+        let o = rt.run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err:?}");
+    }
+    let o = rt.run(&["exec", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--console-socket path"));
+}
