@@ -47,6 +47,7 @@ impl Snapshots {
         let tmp = root.join("tmp");
         fs::create_dir_all(&dir).op(format!("create {}", dir.display()))?;
         fs::create_dir_all(&tmp).op(format!("create {}", tmp.display()))?;
+        spread_children(&tmp);
         let unsynced = Unsynced::open(root)?;
         Ok(Snapshots { dir, tmp, unsynced })
     }
@@ -193,6 +194,23 @@ impl Snapshots {
             Ok(()) => fs::remove_dir_all(&trash).op(format!("remove snapshot {}", chain.short())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(format!("remove snapshot {}", chain.short()), e)),
+        }
+    }
+}
+
+/// Marks `dir` as a top of directory hierarchies (`FS_TOPDIR_FL`, `chattr +T`): ext4 then
+/// places each new snapshot in a block group of its own choosing (Orlov) instead of the
+/// parent's group. On a journal-less ext4, allocating inodes in a group where many were
+/// freed in the last half minute (the previous store's `rm -rf`, anyone's) skips each of
+/// them slowly, which made unpacking 20,000 files 4x slower; a fresh group avoids it.
+/// A placement hint only: filesystems without the flag are left alone.
+fn spread_children(dir: &Path) {
+    let Ok(fd) = fsops::open_trusted_dir(dir) else {
+        return;
+    };
+    if let Ok(flags) = rfs::ioctl_getflags(&fd) {
+        if !flags.contains(rfs::IFlags::TOPDIR) {
+            let _ = rfs::ioctl_setflags(&fd, flags | rfs::IFlags::TOPDIR);
         }
     }
 }
