@@ -4,6 +4,7 @@
 //! size, fsynced, and renamed into place: a crash leaves either nothing or a whole,
 //! verified blob.
 
+use super::direct::DirectFile;
 use crate::digest::{self, Digest};
 use crate::error::{Error, IoResultExt, Result};
 use sha2::{Digest as _, Sha256};
@@ -96,8 +97,7 @@ impl ContentStore {
             .open(&path)
             .op(format!("create {}", path.display()))?;
         Ok(Ingest {
-            // Small: download chunks (tens to hundreds of KiB) are written directly.
-            file: Some(io::BufWriter::with_capacity(64 << 10, file)),
+            file: Some(DirectFile::new(file)),
             path,
             blobs: self.blobs.clone(),
             expected,
@@ -194,7 +194,7 @@ pub(crate) fn clean_dead(dir: &Path) -> Result<usize> {
 
 /// An in-progress blob write. Dropping it without `commit` removes the ingest file.
 pub struct Ingest {
-    file: Option<io::BufWriter<File>>,
+    file: Option<DirectFile>,
     path: PathBuf,
     blobs: PathBuf,
     expected: Option<Digest>,
@@ -252,7 +252,7 @@ impl Ingest {
             .file
             .as_mut()
             .ok_or_else(|| Error::invalid("ingest", "closed"))?;
-        f.flush().op("flush ingest")?;
+        f.finish().op("write ingest")?;
         f.get_ref()
             .sync_all()
             .op(format!("fsync {}", self.path.display()))?;
@@ -268,9 +268,7 @@ impl Ingest {
         }
         let dest = self.blobs.join(got.hex());
         let f = self.file.take().expect("ingest open");
-        let f = f
-            .into_inner()
-            .map_err(|e| Error::io("flush ingest", e.into_error()))?;
+        let f = f.into_inner().op("write ingest")?;
         if !self.synced {
             f.sync_all().op(format!("fsync {}", self.path.display()))?;
         }

@@ -1,6 +1,7 @@
 //! The image store: blobs, image records and snapshots under one root.
 
 pub mod content;
+pub mod direct;
 pub mod meta;
 pub mod snapshot;
 pub mod unsynced;

@@ -198,20 +198,11 @@ impl Snapshots {
     }
 }
 
-/// Marks `dir` as a top of directory hierarchies (`FS_TOPDIR_FL`, `chattr +T`): ext4 then
-/// places each new snapshot in a block group of its own choosing (Orlov) instead of the
-/// parent's group. On a journal-less ext4, allocating inodes in a group where many were
-/// freed in the last half minute (the previous store's `rm -rf`, anyone's) skips each of
-/// them slowly, which made unpacking 20,000 files 4x slower; a fresh group avoids it.
-/// A placement hint only: filesystems without the flag are left alone.
+/// Snapshots are created under a directory marked for spreading (see
+/// [`fsops::spread_children`]), so each lands in a block group of its own.
 fn spread_children(dir: &Path) {
-    let Ok(fd) = fsops::open_trusted_dir(dir) else {
-        return;
-    };
-    if let Ok(flags) = rfs::ioctl_getflags(&fd) {
-        if !flags.contains(rfs::IFlags::TOPDIR) {
-            let _ = rfs::ioctl_setflags(&fd, flags | rfs::IFlags::TOPDIR);
-        }
+    if let Ok(fd) = fsops::open_trusted_dir(dir) {
+        fsops::spread_children(&fd);
     }
 }
 

@@ -5,14 +5,17 @@ use super::lowers::{open_parent, Lowers, NoLowers};
 pub use super::meta::xattr_allowed;
 use super::meta::{gid, has_xattrs, set_xattrs, ts, uid, umask};
 use super::pool::{create_exclusive, finish_file, FileJob, FileMeta, Pool, SMALL_FILE};
-use super::writeback;
 use crate::error::{Error, Result};
+use crate::store::direct::{self, DirectFile};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, XattrFlags};
 use rustix::io::Errno;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
+
+/// Files at least this large are written around the page cache.
+const DIRECT_MIN: u64 = 4 << 20;
 
 /// How whiteouts are represented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -474,21 +477,28 @@ impl Applier<'_> {
         mtime: u64,
     ) -> Result<()> {
         let mut f = create_exclusive(p, base, name, mode)?;
-        let mut unkicked = 0u64;
-        loop {
-            let n = e
-                .read(&mut self.buf)
-                .map_err(|err| Error::io("read tar", err))?;
-            if n == 0 {
-                break;
-            }
-            f.write_all(&self.buf[..n])
+        if e.header().size().unwrap_or(0) >= DIRECT_MIN && direct::enabled() {
+            // Large: bypassing the page cache saves the pull's cores its copying and
+            // writeback (see `store::direct`).
+            let mut w = DirectFile::new(f);
+            let n = w.copy_from(e).map_err(|err| {
+                Error::io(format!("unpack {name:?}"), err) // read or write
+            })?;
+            self.stats.bytes += n;
+            f = w
+                .into_inner()
                 .map_err(|err| Error::io(format!("write {name:?}"), err))?;
-            self.stats.bytes += n as u64;
-            unkicked += n as u64;
-            if unkicked >= writeback::every() {
-                unkicked = 0;
-                writeback::kick(&f);
+        } else {
+            loop {
+                let n = e
+                    .read(&mut self.buf)
+                    .map_err(|err| Error::io("read tar", err))?;
+                if n == 0 {
+                    break;
+                }
+                f.write_all(&self.buf[..n])
+                    .map_err(|err| Error::io(format!("write {name:?}"), err))?;
+                self.stats.bytes += n as u64;
             }
         }
         let fd = OwnedFd::from(f);
