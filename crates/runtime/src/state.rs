@@ -39,6 +39,9 @@ pub struct Saved {
     /// Cgroup directories the container was placed in (one per hierarchy).
     #[serde(default)]
     pub cgroup_paths: Vec<crate::cgroups::CgroupDir>,
+    /// The systemd scope registered for the container (`--systemd-cgroup` on a systemd host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
     /// Whether the container has its own pid namespace (then killing init kills all).
     #[serde(default)]
     pub own_pidns: bool,
@@ -304,6 +307,7 @@ mod tests {
             created: "now".into(),
             annotations: Default::default(),
             cgroup_paths: vec![],
+            systemd_unit: None,
             own_pidns: true,
             owner: 0,
             poststart_hooks: false,

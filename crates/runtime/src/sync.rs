@@ -66,6 +66,17 @@ impl Channel {
         sys::write_all(self.raw(), &buf)
     }
 
+    /// Whether a message (or the peer's close) is waiting, without blocking.
+    pub fn has_pending(&self) -> bool {
+        let mut p = libc::pollfd {
+            fd: self.raw(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        (unsafe { libc::poll(&mut p, 1, 0) }) > 0
+    }
+
     /// Receives a message; `Ok(None)` if the peer closed the channel.
     pub fn recv(&self) -> io::Result<Option<(Tag, Vec<u8>)>> {
         let mut head = [0u8; 5];

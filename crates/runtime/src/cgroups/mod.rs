@@ -10,6 +10,7 @@
 pub mod layout;
 pub mod manager;
 pub mod path;
+pub mod systemd;
 pub mod v1;
 pub mod v2;
 

@@ -32,6 +32,40 @@ pub fn expand_slice(slice: &str) -> Result<String, String> {
     Ok(path)
 }
 
+/// systemd's `slice:prefix:name` cgroupsPath as the slice and the unit (`prefix-name.scope`, or
+/// `name` itself when it is a slice); no cgroupsPath gives `system.slice` and `strata-<id>.scope`.
+pub fn systemd_unit(cgroups_path: Option<&str>, id: &str) -> Result<(String, String), String> {
+    let p = cgroups_path.unwrap_or("");
+    let (slice, prefix, name) = if p.is_empty() {
+        ("system.slice", "strata", id)
+    } else {
+        let parts: Vec<&str> = p.split(':').collect();
+        if parts.len() != 3 {
+            return Err(format!(
+                "cgroupsPath {p:?}: with --systemd-cgroup it must be slice:prefix:name"
+            ));
+        }
+        (parts[0], parts[1], parts[2])
+    };
+    let slice = if slice.is_empty() {
+        "system.slice"
+    } else {
+        slice
+    };
+    expand_slice(slice)?;
+    if name.is_empty() || name.contains('/') || prefix.contains('/') {
+        return Err(format!("cgroupsPath {p:?}: invalid unit name"));
+    }
+    let unit = if name.ends_with(".slice") {
+        name.to_string()
+    } else if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    Ok((slice.to_string(), unit))
+}
+
 /// The container's cgroup path relative to a hierarchy root, before joining with the runtime's
 /// own cgroup for relative paths. `systemd` selects the `slice:prefix:name` syntax.
 pub fn container_path(
@@ -41,30 +75,8 @@ pub fn container_path(
 ) -> Result<String, String> {
     let p = cgroups_path.unwrap_or("");
     if systemd {
-        let (slice, prefix, name) = if p.is_empty() {
-            ("system.slice", "strata", id)
-        } else {
-            let parts: Vec<&str> = p.split(':').collect();
-            if parts.len() != 3 {
-                return Err(format!(
-                    "cgroupsPath {p:?}: with --systemd-cgroup it must be slice:prefix:name"
-                ));
-            }
-            (parts[0], parts[1], parts[2])
-        };
-        let slice = if slice.is_empty() {
-            "system.slice"
-        } else {
-            slice
-        };
-        let base = expand_slice(slice)?;
-        let unit = if name.ends_with(".slice") {
-            name.to_string()
-        } else if prefix.is_empty() {
-            format!("{name}.scope")
-        } else {
-            format!("{prefix}-{name}.scope")
-        };
+        let (slice, unit) = systemd_unit(cgroups_path, id)?;
+        let base = expand_slice(&slice)?;
         return Ok(format!("{}/{}", base.trim_end_matches('/'), unit));
     }
     if p.is_empty() {

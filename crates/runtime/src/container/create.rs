@@ -49,6 +49,8 @@ struct Cleanup<'a> {
     id: String,
     pid: Option<libc::pid_t>,
     cgroups: Vec<CgroupDir>,
+    /// A systemd scope started for the container: (bus, unit).
+    scope: Option<(String, String)>,
     armed: bool,
 }
 
@@ -61,9 +63,30 @@ impl Drop for Cleanup<'_> {
             let _ = sys::kill(pid, libc::SIGKILL);
             let _ = sys::waitpid(pid, 0);
         }
+        if let Some((bus, unit)) = &self.scope {
+            let _ = crate::cgroups::systemd::stop_unit(bus, unit);
+        }
         let _ = Manager::destroy(&self.cgroups);
         let _ = self.root.remove(&self.id);
     }
+}
+
+/// With `--systemd-cgroup` on a systemd host: registers the container's scope with systemd
+/// (which moves the init into it); returns (bus, unit).
+fn systemd_scope(
+    o: &CreateOpts,
+    cgroups_path: Option<&str>,
+    pid: libc::pid_t,
+    res: Option<&oci_spec::runtime::LinuxResources>,
+    layout: &Layout,
+) -> Result<Option<(String, String)>> {
+    use crate::cgroups::{path, systemd};
+    let Some(bus) = o.systemd_cgroup.then(systemd::bus).flatten() else {
+        return Ok(None);
+    };
+    let (slice, unit) = path::systemd_unit(cgroups_path, &o.id).map_err(Error::Spec)?;
+    systemd::start_scope(&bus, &unit, &slice, &o.id, pid, res, layout.unified_only)?;
+    Ok(Some((bus, unit)))
 }
 
 /// Creates the container and leaves its init waiting on the exec fifo.
@@ -93,6 +116,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         id: o.id.clone(),
         pid: None,
         cgroups: vec![],
+        scope: None,
         armed: true,
     };
     std::fs::write(dir.join(state::CONFIG_COPY), &bundle.raw).ctx(|| "save config".into())?;
@@ -153,7 +177,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     if userns {
         write_id_maps(pid, &bundle)?;
     }
-    let saved = Saved {
+    let mut saved = Saved {
         id: o.id.clone(),
         pid,
         pid_start: sys::process_start_time(pid).unwrap_or(0),
@@ -162,6 +186,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         created: crate::logging::rfc3339_now(),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         cgroup_paths: mgr.dirs.clone(),
+        systemd_unit: None,
         own_pidns: plan.creates(T::Pid),
         // SAFETY: getuid never fails.
         owner: unsafe { libc::getuid() },
@@ -185,16 +210,29 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     // that write can wait for an RCU grace period (milliseconds), so it runs in parallel.
     ch.send(Tag::Go, state_json.as_bytes())
         .ctx(|| "sync with init".into())?;
-    let joined = mgr
-        .add(pid)
-        .and_then(|_| match (userns, resources.as_ref()) {
-            (true, Some(r)) => mgr.apply(&layout, r, true),
-            _ => Ok(()),
-        });
+    let scoped = match systemd_scope(o, cgroups_path.as_deref(), pid, resources.as_ref(), &layout) {
+        Ok(Some(s)) => {
+            saved.systemd_unit = Some(s.1.clone());
+            cleanup.scope = Some(s);
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    let joined =
+        scoped
+            .and_then(|_| mgr.add(pid))
+            .and_then(|_| match (userns, resources.as_ref()) {
+                (true, Some(r)) => mgr.apply(&layout, r, true),
+                _ => Ok(()),
+            });
     if let Err(e) = joined {
-        // If the init failed meanwhile, its own error is the one to report.
-        return Err(match ch.recv() {
-            Ok(Some((Tag::Error, m))) => Error::Other(String::from_utf8_lossy(&m).into_owned()),
+        // If the init failed meanwhile, its own error is the one to report. Only a message
+        // already sent is read: a healthy init is waiting for our next word, not writing.
+        return Err(match ch.has_pending().then(|| ch.recv()) {
+            Some(Ok(Some((Tag::Error, m)))) => {
+                Error::Other(String::from_utf8_lossy(&m).into_owned())
+            }
             _ => e,
         });
     }

@@ -144,6 +144,13 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
             let _ = sys::kill(pid, libc::SIGKILL);
         }
     }
+    if let Some(unit) = &saved.systemd_unit {
+        if let Some(bus) = crate::cgroups::systemd::bus() {
+            if let Err(e) = crate::cgroups::systemd::stop_unit(&bus, unit) {
+                crate::logging::warn(&e.to_string());
+            }
+        }
+    }
     Manager::destroy(&saved.cgroup_paths)?;
     if let Some(spec) = saved
         .poststop_hooks
