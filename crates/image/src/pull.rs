@@ -119,13 +119,6 @@ pub async fn pull(
     let r = Reference::parse(image, &opts.config.default_registry)?;
     let ctx = format!("pull {r}");
     let _lock = store.lock(false).map_err(|e| e.context(&ctx))?;
-    // Earlier pulls' unsynced snapshots, once the kernel has written them back.
-    if let Err(e) = store
-        .snapshots
-        .retire_unsynced(crate::store::unsynced::RETIRE_AFTER)
-    {
-        tracing::warn!(error = %e, "retiring unsynced snapshot markers");
-    }
     let mut last = None;
     for host in opts.config.endpoints(&r.registry) {
         match pull_from(&store, opts, &r, &host, progress.clone()).await {
@@ -215,6 +208,14 @@ async fn pull_from(
         ));
     }
     let records = layer_records(&manifest, &cv);
+    // A pull that writes retires earlier pulls' unsynced-snapshot markers once the kernel
+    // has written those back (not the fast path above: it must stay a manifest check).
+    if let Err(e) = store
+        .snapshots
+        .retire_unsynced(crate::store::unsynced::RETIRE_AFTER)
+    {
+        tracing::warn!(error = %e, "retiring unsynced snapshot markers");
+    }
     let fetched = fetch_layers(store, &client, &records, progress).await?;
     // Everything verified: make it visible. Small documents first, then record.
     store.content.put(&config, Some(&manifest.config.digest))?;
