@@ -255,6 +255,24 @@ fn parse(buf: &[u8]) -> Result<Message, String> {
     Ok(m)
 }
 
+/// Where a method lives: the destination's bus name, the object path and the interface.
+#[derive(Debug, Clone, Copy)]
+pub struct Object<'a> {
+    /// Bus name of the peer.
+    pub dest: &'a str,
+    /// Object path.
+    pub path: &'a str,
+    /// Interface.
+    pub iface: &'a str,
+}
+
+/// The bus daemon itself.
+pub const BUS: Object<'static> = Object {
+    dest: "org.freedesktop.DBus",
+    path: "/org/freedesktop/DBus",
+    iface: "org.freedesktop.DBus",
+};
+
 /// A connection to a bus.
 pub struct Connection {
     sock: BufReader<UnixStream>,
@@ -283,13 +301,7 @@ impl Connection {
             pending: Vec::new(),
         };
         c.auth()?;
-        c.call(
-            "org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus",
-            "Hello",
-            &[],
-        )?;
+        c.call(BUS, "Hello", &[])?;
         Ok(c)
     }
 
@@ -313,21 +325,14 @@ impl Connection {
             .map_err(|e| format!("D-Bus auth: {e}"))
     }
 
-    fn send(
-        &mut self,
-        dest: &str,
-        path: &str,
-        iface: &str,
-        member: &str,
-        args: &[Value],
-    ) -> Result<u32, String> {
+    fn send(&mut self, to: Object, member: &str, args: &[Value]) -> Result<u32, String> {
         self.serial += 1;
         let sig: String = args.iter().map(Value::signature).collect();
         let mut fields = vec![
-            field(1, Value::Path(path.into())),
-            field(2, Value::Str(iface.into())),
+            field(1, Value::Path(to.path.into())),
+            field(2, Value::Str(to.iface.into())),
             field(3, Value::Str(member.into())),
-            field(6, Value::Str(dest.into())),
+            field(6, Value::Str(to.dest.into())),
         ];
         if !sig.is_empty() {
             fields.push(field(8, Value::Sig(sig)));
@@ -370,15 +375,8 @@ impl Connection {
     }
 
     /// Calls a method and returns its reply (an error reply becomes `Err("name: message")`).
-    pub fn call(
-        &mut self,
-        dest: &str,
-        path: &str,
-        iface: &str,
-        member: &str,
-        args: &[Value],
-    ) -> Result<Message, String> {
-        let serial = self.send(dest, path, iface, member, args)?;
+    pub fn call(&mut self, to: Object, member: &str, args: &[Value]) -> Result<Message, String> {
+        let serial = self.send(to, member, args)?;
         loop {
             let m = self.read()?;
             match (m.kind, m.reply_serial) {

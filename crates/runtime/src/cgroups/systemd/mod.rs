@@ -11,13 +11,18 @@
 pub mod dbus;
 
 use crate::error::{Error, Result};
-use dbus::{Basic, Connection, Value};
+use dbus::{Basic, Connection, Object, Value, BUS};
 use oci_spec::runtime::LinuxResources;
 use std::time::{Duration, Instant};
 
-const DEST: &str = "org.freedesktop.systemd1";
 const PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+/// systemd's manager object.
+const SYSTEMD: Object<'static> = Object {
+    dest: "org.freedesktop.systemd1",
+    path: PATH,
+    iface: MANAGER,
+};
 /// How long a start or stop job may take.
 const JOB_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -119,25 +124,17 @@ fn err(unit: &str, e: String) -> Error {
 fn connect(bus: &str, unit: &str) -> Result<Connection> {
     let mut c = Connection::open(bus, JOB_TIMEOUT).map_err(|e| err(unit, e))?;
     let rule = format!("type='signal',interface='{MANAGER}',member='JobRemoved',path='{PATH}'");
-    c.call(
-        "org.freedesktop.DBus",
-        "/org/freedesktop/DBus",
-        "org.freedesktop.DBus",
-        "AddMatch",
-        &[Value::Str(rule)],
-    )
-    .map_err(|e| err(unit, e))?;
+    c.call(BUS, "AddMatch", &[Value::Str(rule)])
+        .map_err(|e| err(unit, e))?;
     // Job signals go to subscribers (and, in recent systemd, to the job's requester anyway).
-    c.call(DEST, PATH, MANAGER, "Subscribe", &[])
+    c.call(SYSTEMD, "Subscribe", &[])
         .map_err(|e| err(unit, e))?;
     Ok(c)
 }
 
 /// Calls a Manager method that returns a job; returns the job's path.
 fn call_job(c: &mut Connection, unit: &str, method: &str, args: &[Value]) -> Result<String> {
-    let reply = c
-        .call(DEST, PATH, MANAGER, method, args)
-        .map_err(|e| err(unit, e))?;
+    let reply = c.call(SYSTEMD, method, args).map_err(|e| err(unit, e))?;
     reply
         .body
         .first()
