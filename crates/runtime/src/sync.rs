@@ -135,21 +135,32 @@ pub fn send_fd_raw(sock: RawFd, fd: RawFd) -> io::Result<()> {
     send_fd_with(sock, &[0u8], fd)
 }
 
+/// A control buffer with room for one descriptor (CMSG_SPACE(sizeof fd) bytes).
+fn fd_control_buffer() -> Vec<u8> {
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    vec![0u8; unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize]
+}
+
+/// A msghdr over one iovec and a control buffer from [`fd_control_buffer`]; both must outlive
+/// the sendmsg/recvmsg call that uses it.
+fn one_fd_msghdr(iov: &mut libc::iovec, cbuf: &mut [u8]) -> libc::msghdr {
+    // SAFETY: a zeroed msghdr is valid; the fields set below describe live buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = cbuf.len() as _;
+    msg
+}
+
 /// Sends `data` with `fd` as SCM_RIGHTS ancillary data in one message.
 pub fn send_fd_with(sock: RawFd, data: &[u8], fd: RawFd) -> io::Result<()> {
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
     };
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: a zeroed msghdr is valid; the pointers set below outlive the sendmsg call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = space as _;
+    let mut cbuf = fd_control_buffer();
+    let msg = one_fd_msghdr(&mut iov, &mut cbuf);
     // SAFETY: the control buffer is CMSG_SPACE(sizeof fd) bytes, so the first header and its
     // data fit; CMSG_FIRSTHDR/CMSG_DATA point inside `cbuf`.
     unsafe {
@@ -171,15 +182,8 @@ pub fn recv_fd_raw(sock: RawFd) -> io::Result<OwnedFd> {
         iov_base: data.as_mut_ptr() as *mut libc::c_void,
         iov_len: 1,
     };
-    // SAFETY: pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: a zeroed msghdr is valid; the pointers set below outlive the recvmsg call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = space as _;
+    let mut cbuf = fd_control_buffer();
+    let mut msg = one_fd_msghdr(&mut iov, &mut cbuf);
     // SAFETY: `msg` points at live buffers of the stated sizes.
     let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if n < 0 {

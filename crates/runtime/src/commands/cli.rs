@@ -3,7 +3,8 @@
 
 use super::argparse::{self, Matches, UsageError};
 pub use super::table::{find, help, version, BIN, COMMANDS, GLOBAL_FLAGS};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use strata_runtime::container::CreateOpts;
 
 /// What the command line asks for.
 pub enum Parsed {
@@ -24,9 +25,7 @@ pub struct Cli {
     pub log_format: String,
     /// Also log debug detail.
     pub debug: bool,
-    /// cgroupsPath uses systemd's slice:prefix:name form.
-    pub systemd_cgroup: bool,
-    /// The command.
+    /// The command (`--systemd-cgroup` is in create's and run's options).
     pub command: Command,
 }
 
@@ -34,7 +33,7 @@ pub struct Cli {
 #[derive(Debug)]
 pub enum Command {
     /// Create a container: everything up to the user program, which waits for `start`.
-    Create(CreateArgs),
+    Create(CreateOpts),
     /// Start the user program of a created container.
     Start(IdArg),
     /// Create and start a container, wait for it and delete it (unless --detach).
@@ -74,30 +73,11 @@ pub struct IdArg {
     pub id: String,
 }
 
-/// Flags shared by create and run.
-#[derive(Debug)]
-pub struct CreateArgs {
-    /// Bundle directory (default: the current directory).
-    pub bundle: PathBuf,
-    /// Write the init's pid here.
-    pub pid_file: Option<PathBuf>,
-    /// Unix socket that receives the pty master (process.terminal).
-    pub console_socket: Option<PathBuf>,
-    /// Use chroot instead of pivot_root.
-    pub no_pivot: bool,
-    /// Do not create a new session keyring.
-    pub no_new_keyring: bool,
-    /// Pass this many extra descriptors (from 3) to the container.
-    pub preserve_fds: u32,
-    /// Container id.
-    pub id: String,
-}
-
 /// Flags of run.
 #[derive(Debug)]
 pub struct RunArgs {
     /// What create takes.
-    pub create: CreateArgs,
+    pub create: CreateOpts,
     /// Return once the container runs.
     pub detach: bool,
     /// Keep the container after it exits.
@@ -348,6 +328,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
             format!("--log-format {log_format:?}: use text or json"),
         ));
     }
+    let systemd_cgroup = g.value("systemd-cgroup") == Some("true");
     Ok(Parsed::Run(Box::new(Cli {
         root: PathBuf::from(
             g.value("root")
@@ -356,8 +337,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
         log: g.value("log").map(str::to_string),
         log_format,
         debug: g.value("debug") == Some("true"),
-        systemd_cgroup: g.value("systemd-cgroup") == Some("true"),
-        command: typed(spec.name, m)?,
+        command: typed(spec.name, m, systemd_cgroup)?,
     })))
 }
 
@@ -372,28 +352,41 @@ fn format(cmd: &'static str, m: &Matches) -> Result<String, UsageError> {
     }
 }
 
-fn create_args(cmd: &'static str, m: &Matches) -> Result<CreateArgs, UsageError> {
-    Ok(CreateArgs {
+/// create's and run's options (the library's own type: the command line adds nothing).
+fn create_opts(cmd: &'static str, m: &Matches, systemd: bool) -> Result<CreateOpts, UsageError> {
+    Ok(CreateOpts {
+        id: m.positionals[0].clone(),
         bundle: PathBuf::from(m.value("bundle").unwrap_or(".")),
-        pid_file: m.value("pid-file").map(PathBuf::from),
+        pid_file: m.value("pid-file").map(|p| absolute(Path::new(p))),
         console_socket: m.value("console-socket").map(PathBuf::from),
         no_pivot: m.is_set("no-pivot"),
         no_new_keyring: m.is_set("no-new-keyring"),
         preserve_fds: m.parsed(cmd, "preserve-fds")?.unwrap_or(0),
-        id: m.positionals[0].clone(),
+        systemd_cgroup: systemd,
     })
 }
 
+/// `p` made absolute against the current directory (the pid file is written after a chdir).
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
 /// Turns a command's matches into its typed arguments.
-fn typed(name: &'static str, mut m: Matches) -> Result<Command, UsageError> {
+fn typed(name: &'static str, mut m: Matches, systemd: bool) -> Result<Command, UsageError> {
     let id = || IdArg {
         id: m.positionals[0].clone(),
     };
     Ok(match name {
-        "create" => Command::Create(create_args(name, &m)?),
+        "create" => Command::Create(create_opts(name, &m, systemd)?),
         "start" => Command::Start(id()),
         "run" => Command::Run(RunArgs {
-            create: create_args(name, &m)?,
+            create: create_opts(name, &m, systemd)?,
             detach: m.is_set("detach"),
             keep: m.is_set("keep"),
         }),
@@ -522,10 +515,10 @@ mod tests {
         assert_eq!(c.root, PathBuf::from("/run/r"));
         assert_eq!(c.log.as_deref(), Some("/l.json"));
         assert_eq!(c.log_format, "json");
-        assert!(c.systemd_cgroup);
         let Command::Create(a) = c.command else {
             panic!()
         };
+        assert!(a.systemd_cgroup);
         assert_eq!((a.bundle, a.id), (PathBuf::from("/b"), "id1".to_string()));
         assert_eq!(a.console_socket, Some(PathBuf::from("/s")));
         let c = cli(&[

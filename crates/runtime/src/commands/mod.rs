@@ -20,15 +20,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let root = Root::new(&cli.root);
     match cli.command {
         Command::Create(a) => {
-            container::create(&root, &create_opts(&a, cli.systemd_cgroup))?;
+            container::create(&root, &a)?;
             Ok(0)
         }
-        Command::Run(a) => ops::run(
-            &root,
-            &create_opts(&a.create, cli.systemd_cgroup),
-            a.detach,
-            a.keep,
-        ),
+        Command::Run(a) => ops::run(&root, &a.create, a.detach, a.keep),
         Command::Start(a) => ops::start(&root, &a.id).map(|_| 0),
         Command::State(a) => {
             println!("{}", ops::state(&root, &a.id)?);
@@ -61,29 +56,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Demo => demo::run(),
-    }
-}
-
-fn create_opts(a: &cli::CreateArgs, systemd: bool) -> container::CreateOpts {
-    container::CreateOpts {
-        id: a.id.clone(),
-        bundle: a.bundle.clone(),
-        pid_file: a.pid_file.as_ref().map(|p| absolute(p)),
-        console_socket: a.console_socket.clone(),
-        no_pivot: a.no_pivot,
-        no_new_keyring: a.no_new_keyring,
-        preserve_fds: a.preserve_fds,
-        systemd_cgroup: systemd,
-    }
-}
-
-fn absolute(p: &std::path::Path) -> std::path::PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
 

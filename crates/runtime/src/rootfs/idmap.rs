@@ -99,31 +99,14 @@ pub fn bind(source: RawFd, target: RawFd, recursive: bool, userns: RawFd) -> Res
         )
     } as i32)
     .ctx(|| "open_tree for idmapped mount".into())?;
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: userns as u64,
-    };
-    // SAFETY: `attr` lives across the call and its size is passed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 },
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    sys::cvt_long(r).map_err(|e| {
+    super::mounts::mount_setattr(
+        tree.as_raw_fd(),
+        recursive,
+        MOUNT_ATTR_IDMAP,
+        0,
+        userns as u64,
+    )
+    .map_err(|e| {
         Error::io(
             "idmap the mount (does this file system support idmapped mounts?)",
             e,

@@ -187,13 +187,26 @@ fn after_mount(root: RawFd, dest: &str, opts: &MountOptions) -> std::io::Result<
         sys::mount(None, &fp, None, flag, None)?;
     }
     if opts.rec_attr_set != 0 || opts.rec_attr_clr != 0 {
-        set_attr_recursive(fresh.as_raw_fd(), opts.rec_attr_set, opts.rec_attr_clr)?;
+        mount_setattr(
+            fresh.as_raw_fd(),
+            true,
+            opts.rec_attr_set,
+            opts.rec_attr_clr,
+            0,
+        )?;
     }
     Ok(())
 }
 
-/// `mount_setattr(2)` with AT_RECURSIVE on the mount at `fd`.
-pub fn set_attr_recursive(fd: RawFd, set: u64, clr: u64) -> std::io::Result<()> {
+/// `mount_setattr(2)` on the mount at `fd` (and, with `recursive`, the mounts below it): sets
+/// and clears MOUNT_ATTR_* flags; `userns_fd` is for MOUNT_ATTR_IDMAP (0 otherwise).
+pub fn mount_setattr(
+    fd: RawFd,
+    recursive: bool,
+    set: u64,
+    clr: u64,
+    userns_fd: u64,
+) -> std::io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -205,16 +218,17 @@ pub fn set_attr_recursive(fd: RawFd, set: u64, clr: u64) -> std::io::Result<()> 
         attr_set: set,
         attr_clr: clr,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd,
     };
     let empty = c"";
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: `attr` lives across the call and its size is passed; `empty` is a valid string.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             fd,
             empty.as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
