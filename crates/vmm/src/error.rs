@@ -74,6 +74,9 @@ pub enum Error {
         /// What happened.
         kind: VcpuFailure,
     },
+    /// A thread's seccomp filter could not be installed (the thread did not run).
+    #[error("security: {0}")]
+    Seccomp(String),
     /// I/O error with context.
     #[error("{ctx}: {source}")]
     Io {

@@ -5,6 +5,7 @@ use super::http::{read_request, write_response, Request, Response};
 use crate::config::{BootSource, Drive, Entropy, MachineConfig, NetIface, VmConfig, VsockConfig};
 use crate::error::{Error, Result};
 use crate::security::seccomp::{self, ThreadKind};
+use crate::security::spawn_confined;
 use crate::snapshot::Snapshot;
 use crate::vm::{RunningVm, Vm};
 use serde::Deserialize;
@@ -69,26 +70,23 @@ fn launch(vm: Vm, socket: PathBuf) -> Result<Arc<RunningVm>> {
     let seccomp_on = vm.config.seccomp;
     let running = Arc::new(vm.start()?);
     let r = running.clone();
-    std::thread::Builder::new()
-        .name("waiter".into())
-        .spawn(move || {
-            if seccomp_on {
-                if let Ok(f) = seccomp::filter(ThreadKind::Main) {
-                    let _ = seccomp::apply(&f);
-                }
+    let waiter = spawn_confined("waiter", ThreadKind::Main, seccomp_on, move || {
+        let res = r.wait();
+        let _ = std::fs::remove_file(&socket);
+        let code = match res {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("strata-vmm: {e}");
+                e.exit_status()
             }
-            let res = r.wait();
-            let _ = std::fs::remove_file(&socket);
-            let code = match res {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("strata-vmm: {e}");
-                    e.exit_status()
-                }
-            };
-            std::process::exit(code);
-        })
-        .map_err(|e| Error::io("api: spawn waiter", e))?;
+        };
+        std::process::exit(code);
+    });
+    if let Err(e) = waiter {
+        // A VM nobody waits for must not keep running.
+        running.stop();
+        return Err(e);
+    }
     Ok(running)
 }
 

@@ -176,8 +176,8 @@ mod tests {
     #[test]
     fn allowed_syscalls_pass() {
         let st = in_child(ThreadKind::Vcpu, || {
-            // SAFETY: getrandom into a stack buffer of the given length.
             let mut b = [0u8; 8];
+            // SAFETY: getrandom into a stack buffer of the given length.
             unsafe { libc::syscall(libc::SYS_getrandom, b.as_mut_ptr(), 8, 0) };
         });
         assert!(

@@ -6,11 +6,12 @@ use crate::config::VmConfig;
 use crate::dispatcher::exit::VcpuOutcome;
 use crate::dispatcher::kick;
 use crate::dispatcher::vcpu::{self, VcpuShared};
-use crate::error::{Error, Result, VcpuFailure};
+use crate::error::{Error, Result};
 use crate::interpreter::serial::SerialDevice;
 use crate::interpreter::virtio::mmio::MmioTransport;
 use crate::interpreter::virtio::net;
-use crate::security::seccomp::{self, ThreadKind};
+use crate::security::seccomp::ThreadKind;
+use crate::security::spawn_confined;
 use crate::snapshot::{memfile, state, Snapshot};
 use kvm_ioctls::VmFd;
 use std::os::unix::thread::JoinHandleExt;
@@ -46,99 +47,49 @@ impl Vm {
     /// Starts one thread per vCPU (each installs its seccomp filter first).
     pub fn start(mut self) -> Result<RunningVm> {
         kick::install_handler();
-        let filter = if self.config.seccomp {
-            Some(seccomp::filter(ThreadKind::Vcpu)?)
-        } else {
-            None
-        };
+        let confine = self.config.seccomp;
         let (tx, rx) = mpsc::channel();
         let mut threads = Vec::new();
         for (id, mut v) in self.vcpus.drain(..).enumerate() {
             let tx = tx.clone();
             let buses = self.buses.clone();
             let shared = self.shared.clone();
-            let filter = filter.clone();
-            let h = std::thread::Builder::new()
-                .name(format!("vcpu{id}"))
-                .spawn(move || {
-                    kick::register_current(&mut v);
-                    if let Some(f) = filter {
-                        if let Err(e) = seccomp::apply(&f) {
-                            let kind = VcpuFailure::Unhandled(e.to_string());
-                            let _ = tx.send((id, VcpuOutcome::Failed(kind)));
-                            return;
-                        }
-                    }
-                    let o = vcpu::run(id, &mut v, &buses, &shared);
-                    kick::unregister_current();
-                    let _ = tx.send((id, o));
-                    // The vCPU fd stays open until the process exits: closing it here would
-                    // make the VM teardown (slow on PVM) part of every stop.
-                    std::mem::forget(v);
-                })
-                .map_err(|e| Error::io("dispatcher: spawn vcpu thread", e))?;
+            let h = spawn_confined(&format!("vcpu{id}"), ThreadKind::Vcpu, confine, move || {
+                kick::register_current(&mut v);
+                let o = vcpu::run(id, &mut v, &buses, &shared);
+                kick::unregister_current();
+                let _ = tx.send((id, o));
+                // The vCPU fd stays open until the process exits: closing it here would
+                // make the VM teardown (slow on PVM) part of every stop.
+                std::mem::forget(v);
+            })?;
             threads.push(h.into_pthread_t());
         }
-        let dev_filter = if self.config.seccomp {
-            Some(seccomp::filter(ThreadKind::Device)?)
-        } else {
-            None
-        };
         for (i, rx) in self.net_rx.drain(..).enumerate() {
             let shared = self.shared.clone();
-            let filter = dev_filter.clone();
-            std::thread::Builder::new()
-                .name(format!("net{i}-rx"))
-                .spawn(move || {
-                    if let Some(f) = filter {
-                        if seccomp::apply(&f).is_err() {
-                            return;
-                        }
-                    }
+            spawn_confined(
+                &format!("net{i}-rx"),
+                ThreadKind::Device,
+                confine,
+                move || {
                     net::rx_loop(rx.tap, rx.pending, rx.transport, || {
                         shared.stop.load(Ordering::Acquire)
                     });
-                })
-                .map_err(|e| Error::io("interpreter: spawn net rx thread", e))?;
+                },
+            )?;
         }
         if console_input_wanted() {
             let serial = self.serial.clone();
             let shared = self.shared.clone();
-            let filter = if self.config.seccomp {
-                Some(seccomp::filter(ThreadKind::Device)?)
-            } else {
-                None
-            };
-            std::thread::Builder::new()
-                .name("console-in".into())
-                .spawn(move || {
-                    if let Some(f) = filter {
-                        if seccomp::apply(&f).is_err() {
-                            return;
-                        }
-                    }
-                    console_input(&serial, || shared.stop.load(Ordering::Acquire));
-                })
-                .map_err(|e| Error::io("interpreter: spawn console input thread", e))?;
+            spawn_confined("console-in", ThreadKind::Device, confine, move || {
+                console_input(&serial, || shared.stop.load(Ordering::Acquire));
+            })?;
         }
         if let Some(m) = self.vsock_mux.take() {
             let shared = self.shared.clone();
-            let filter = if self.config.seccomp {
-                Some(seccomp::filter(ThreadKind::VsockMuxer)?)
-            } else {
-                None
-            };
-            std::thread::Builder::new()
-                .name("vsock-mux".into())
-                .spawn(move || {
-                    if let Some(f) = filter {
-                        if seccomp::apply(&f).is_err() {
-                            return;
-                        }
-                    }
-                    m.run(|| shared.stop.load(Ordering::Acquire));
-                })
-                .map_err(|e| Error::io("interpreter: spawn vsock muxer", e))?;
+            spawn_confined("vsock-mux", ThreadKind::VsockMuxer, confine, move || {
+                m.run(|| shared.stop.load(Ordering::Acquire));
+            })?;
         }
         Ok(RunningVm {
             vm: self.vm,

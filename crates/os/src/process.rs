@@ -1,0 +1,153 @@
+//! Processes: clone, wait, exit codes, signals, namespaces, exec, and the facts
+//! `/proc/PID/stat` gives (state letter, start time) that tell a live pid from a reused one.
+
+use crate::cvt::{cvt, cvt_long, path_cstr};
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::RawFd;
+use std::path::Path;
+
+/// `fork(2)`-like raw `clone` with namespace flags; returns 0 in the child, the pid in the
+/// parent.
+///
+/// # Safety
+/// The caller must be single-threaded: the child continues on a copy of the caller's
+/// memory, where a lock held by another thread would stay locked forever.
+pub unsafe fn clone_fork(flags: libc::c_int) -> io::Result<libc::pid_t> {
+    // SAFETY: with a NULL stack the child continues on a copy-on-write copy of the parent's
+    // stack, exactly like fork(2); the caller guarantees it is single-threaded.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    Ok(cvt_long(r)? as libc::pid_t)
+}
+
+/// `waitpid(2)` retrying on EINTR; returns the pid and the raw wait status.
+pub fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<(libc::pid_t, libc::c_int)> {
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if r == -1 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok((r, status));
+    }
+}
+
+/// Converts a wait status into a shell-style exit code (128+signal for a signal death).
+pub fn exit_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        255
+    }
+}
+
+/// `kill(2)`.
+pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// `setns(2)`.
+pub fn setns(fd: RawFd, nstype: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain syscall on a descriptor the caller holds.
+    cvt(unsafe { libc::setns(fd, nstype) }).map(drop)
+}
+
+/// `unshare(2)`.
+pub fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::unshare(flags) }).map(drop)
+}
+
+/// `chdir(2)`.
+pub fn chdir<P: AsRef<Path>>(path: P) -> io::Result<()> {
+    let p = path_cstr(path.as_ref())?;
+    // SAFETY: `p` is a valid C string.
+    cvt(unsafe { libc::chdir(p.as_ptr()) }).map(drop)
+}
+
+/// `execve(2)`; returns only on failure, with the error.
+pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: both arrays are NULL-terminated and point to strings that outlive the call.
+    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Makes this process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`):
+/// a container's init whose creator exits is re-parented here and reaped here.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
+}
+
+/// The state letter (field 3) and start time (field 22, clock ticks since boot) of a
+/// process, from one read of /proc/PID/stat. `None` if the process is gone.
+pub fn process_stat(pid: libc::pid_t) -> Option<(char, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let start = f.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// The start time of a process (field 22 of /proc/PID/stat); `None` if it is gone.
+pub fn process_start_time(pid: libc::pid_t) -> Option<u64> {
+    process_stat(pid).map(|(_, t)| t)
+}
+
+/// Whether `pid` is the process that started at `start` (see [`process_start_time`]) and
+/// has not exited (a zombie counts as exited).
+pub fn is_alive(pid: libc::pid_t, start: u64) -> bool {
+    match process_stat(pid) {
+        Some((state, t)) => t == start && state != 'Z' && state != 'X',
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_of_self_and_of_a_gone_pid() {
+        // SAFETY: getpid never fails.
+        let me = unsafe { libc::getpid() };
+        let (state, start) = process_stat(me).unwrap();
+        assert!(matches!(state, 'R' | 'S'), "{state}");
+        assert!(start > 0);
+        assert_eq!(process_start_time(me), Some(start));
+        assert!(is_alive(me, start));
+        assert!(
+            !is_alive(me, start + 1),
+            "another start time is another process"
+        );
+        assert_eq!(process_stat(i32::MAX - 7), None);
+    }
+
+    #[test]
+    fn exit_codes_are_shell_style() {
+        assert_eq!(exit_code(3 << 8), 3);
+        assert_eq!(exit_code(libc::SIGKILL), 137);
+    }
+}

@@ -1,0 +1,172 @@
+//! What every crate's tests share (a dev-dependency only).
+//!
+//! - The prerequisite policy: a test whose prerequisite is missing (root, a tool, /dev/kvm,
+//!   a kernel image) fails when `CI=true` and prints `SKIP:` and passes elsewhere, so CI
+//!   never goes green on a test that did not run: [`require`], [`require_root`],
+//!   [`require_tools`].
+//! - Guards for what tests start: [`ChildGuard`] kills and reaps a child process on drop,
+//!   even when the test panics; [`KillOnDrop`] does the same for a pid the test did not
+//!   spawn itself but started (through a daemon's pid file, say).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether this is a CI run (`CI=true`): then missing prerequisites fail.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// The prerequisite policy: returns `ok`; when false, panics under CI=true and otherwise
+/// prints `SKIP: <what>` (the test should then return early).
+#[track_caller]
+pub fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if in_ci() {
+        panic!("prerequisite missing under CI: {what}");
+    }
+    eprintln!("SKIP: {what}");
+    false
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid never fails.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// [`require`] for root.
+#[track_caller]
+pub fn require_root() -> bool {
+    require(is_root(), "needs root")
+}
+
+/// Whether `tool` is on PATH (or is an existing path).
+pub fn have_tool(tool: &str) -> bool {
+    if tool.contains('/') {
+        return std::path::Path::new(tool).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
+/// [`require`] for tools on PATH: names the missing ones.
+#[track_caller]
+pub fn require_tools(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have_tool(t)).collect();
+    require(missing.is_empty(), &format!("missing tools {missing:?}"))
+}
+
+/// A child process killed (SIGKILL) and reaped when the guard drops.
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// Spawns `cmd` under a guard.
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
+        cmd.spawn().map(ChildGuard)
+    }
+
+    /// Spawns `cmd` with stdin from /dev/null (the usual for daemons under test).
+    pub fn spawn_quiet(cmd: &mut Command) -> std::io::Result<Self> {
+        Self::spawn(cmd.stdin(Stdio::null()))
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> libc::pid_t {
+        self.0.id() as libc::pid_t
+    }
+
+    /// Waits up to `limit` for the child to exit; its exit status if it did.
+    pub fn wait_timeout(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let t0 = Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.0.try_wait() {
+                return Some(st);
+            }
+            if t0.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends `sig` to the child (if it still runs).
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill with a pid we spawned and have not reaped yet.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A process the test started indirectly (known by pid and start time), killed with
+/// SIGKILL on drop if it is still that process. Not reaped: it is not our child.
+pub struct KillOnDrop {
+    pid: libc::pid_t,
+    start: Option<String>,
+}
+
+impl KillOnDrop {
+    /// Guards `pid` as it is now (its start time tells it from a later process that
+    /// reuses the pid).
+    pub fn new(pid: libc::pid_t) -> Self {
+        KillOnDrop {
+            pid,
+            start: start_time(pid),
+        }
+    }
+
+    /// The guarded pid.
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    /// Stops guarding (the test ended the process itself).
+    pub fn disarm(mut self) {
+        self.start = None;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.start.is_some() && start_time(self.pid) == self.start {
+            // SAFETY: kill of the very process we guard (same pid and start time).
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Field 22 of /proc/PID/stat (kept as text: only compared).
+fn start_time(pid: libc::pid_t) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 2..]
+        .split_whitespace()
+        .nth(19)
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_kills_and_reaps() {
+        let g = ChildGuard::spawn(Command::new("sleep").arg("100")).unwrap();
+        let pid = g.pid();
+        drop(g);
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn tools_and_policy() {
+        assert!(have_tool("sh"));
+        assert!(!have_tool("no-such-tool-strata"));
+        assert!(require(true, "x"));
+    }
+}
