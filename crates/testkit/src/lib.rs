@@ -7,7 +7,10 @@
 //! - Guards for what tests start: [`ChildGuard`] kills and reaps a child process on drop,
 //!   even when the test panics; [`KillOnDrop`] does the same for a pid the test did not
 //!   spawn itself but started (through a daemon's pid file, say).
+//! - Fixtures: [`busybox_rootfs`] (a root filesystem from Debian's busybox-static) and
+//!   [`workspace_bin`] (a binary of another crate of the workspace, for cross-layer tests).
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,6 +59,58 @@ pub fn have_tool(tool: &str) -> bool {
 pub fn require_tools(tools: &[&str]) -> bool {
     let missing: Vec<&str> = tools.iter().copied().filter(|t| !have_tool(t)).collect();
     require(missing.is_empty(), &format!("missing tools {missing:?}"))
+}
+
+/// Fills `rootfs` with a busybox-static root filesystem: /bin/busybox and its applets as
+/// symlinks, the usual directories, and /etc/passwd and /etc/group with root and `user`
+/// (uid and gid 1000).
+pub fn busybox_rootfs(rootfs: &Path) {
+    for d in [
+        "bin",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "etc",
+        "root",
+        "mnt",
+        "home/user",
+    ] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is installed");
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for a in String::from_utf8_lossy(&list.stdout).lines() {
+        if a != "busybox" && !a.is_empty() {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
+        }
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
+    std::fs::write(rootfs.join("etc/hostname"), "localhost\n").unwrap();
+}
+
+/// A binary built from another crate of the workspace (`strata`, `strata-runc`,
+/// `strata-monitor`), found beside the running test's own target directory. Panics with
+/// what to run when it has not been built.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>: the binaries are in target/<profile>.
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let p = dir.join(name);
+    assert!(
+        p.is_file(),
+        "{} is not built: run `cargo build --workspace --bins` first",
+        p.display()
+    );
+    p
 }
 
 /// A child process killed (SIGKILL) and reaped when the guard drops.

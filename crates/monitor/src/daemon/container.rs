@@ -1,0 +1,122 @@
+//! The container, as the monitor drives it through the runtime library: create, start,
+//! signal, and what is done once it has exited (its OOM kills, the runtime's delete).
+
+use super::args::Args;
+use super::child::in_child;
+use super::stdio::Stdio;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use strata_runtime::container::{ops, CreateOpts};
+use strata_runtime::state::Root;
+
+/// The runtime's view of the container.
+pub struct Container {
+    pub id: String,
+    root: Root,
+    bundle: PathBuf,
+    dir: PathBuf,
+    systemd_cgroup: bool,
+}
+
+impl Container {
+    /// The container `a` describes.
+    pub fn new(a: &Args) -> Self {
+        Container {
+            id: a.id.clone(),
+            root: Root::new(a.runtime_root.clone()),
+            bundle: a.bundle.clone(),
+            dir: a.dir.clone(),
+            systemd_cgroup: a.systemd_cgroup,
+        }
+    }
+
+    fn runtime_logging(&self) {
+        let log = self.dir.join(strata_monitor::record::RUNTIME_LOG);
+        strata_runtime::logging::init(
+            Some(log.to_string_lossy().into_owned()),
+            strata_runtime::logging::Format::Json,
+            false,
+        );
+    }
+
+    /// Creates the container in a forked child, its stdio from `stdio`; `close` are the
+    /// monitor's descriptors the container must not hold even before its exec (the sync
+    /// pipe, the write end of its stdin). Returns the init's pid.
+    pub fn create(&self, stdio: &Stdio, close: &[i32]) -> Result<i32, String> {
+        let console = stdio
+            .console
+            .as_ref()
+            .map(|_| self.dir.join(strata_monitor::record::CONSOLE_SOCKET));
+        let pid = in_child(|| {
+            for &fd in close {
+                // SAFETY: closing descriptors of this forked child only.
+                unsafe { libc::close(fd) };
+            }
+            stdio
+                .install_in_child()
+                .map_err(|e| format!("monitor: container stdio: {e}"))?;
+            self.runtime_logging();
+            let opts = CreateOpts {
+                id: self.id.clone(),
+                bundle: self.bundle.clone(),
+                console_socket: console,
+                systemd_cgroup: self.systemd_cgroup,
+                ..Default::default()
+            };
+            strata_runtime::container::create(&self.root, &opts)
+                .map(|c| c.pid.to_string())
+                .map_err(|e| e.to_string())
+        })?;
+        pid.parse()
+            .map_err(|_| format!("monitor: bad pid from create: {pid:?}"))
+    }
+
+    /// Starts the created container's process.
+    pub fn start(&self) -> Result<(), String> {
+        in_child(|| {
+            self.runtime_logging();
+            ops::start(&self.root, &self.id)
+                .map(|_| String::new())
+                .map_err(|e| e.to_string())
+        })
+        .map(drop)
+    }
+
+    /// Signals every process of the container (through its cgroup).
+    pub fn kill_all(&self, sig: i32) -> Result<(), String> {
+        in_child(|| {
+            ops::kill(&self.root, &self.id, sig, true)
+                .map(|_| String::new())
+                .map_err(|e| e.to_string())
+        })
+        .map(drop)
+    }
+
+    /// Once the init has exited: whether the OOM killer acted in its cgroup, then the
+    /// runtime's delete (cgroups, state, poststop hooks). Runs in the monitor itself: its
+    /// work is over, its memory no longer matters.
+    pub fn finish(&self) -> (bool, Result<(), String>) {
+        self.runtime_logging();
+        let oom = self
+            .root
+            .load(&self.id)
+            .map(|s| strata_runtime::cgroups::Manager::oom_kills(&s.cgroup_paths) > 0)
+            .unwrap_or(false);
+        let deleted = ops::delete(&self.root, &self.id, true).map_err(|e| e.to_string());
+        (oom, deleted)
+    }
+
+    /// After a failed start: removes what create made.
+    pub fn discard(&self) {
+        let _ = in_child(|| {
+            ops::delete(&self.root, &self.id, true)
+                .map(|_| String::new())
+                .map_err(|e| e.to_string())
+        });
+    }
+}
+
+/// The raw descriptor of an optional owned one (for the close list).
+pub fn raw(fd: &Option<std::os::fd::OwnedFd>) -> Option<i32> {
+    fd.as_ref().map(|f| f.as_raw_fd())
+}

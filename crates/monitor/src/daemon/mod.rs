@@ -1,0 +1,8 @@
+//! The monitor process itself (the binary's modules; the library holds what callers share).
+
+pub mod args;
+pub mod child;
+pub mod container;
+pub mod event_loop;
+pub mod signals;
+pub mod stdio;

@@ -1,0 +1,141 @@
+//! The control protocol on `monitor.sock`: one JSON request per line, one JSON response per
+//! line. A connection may carry several requests; `wait` answers only when the container
+//! has exited.
+
+use crate::record::ExitRecord;
+use serde::{Deserialize, Serialize};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// A request to the monitor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// The container's state.
+    State,
+    /// Starts a created container (runs its process).
+    Start,
+    /// Sends a signal to the container's init (`all`: to every process of the container).
+    Kill {
+        /// Signal number.
+        signal: i32,
+        /// Signal every process of its cgroup, not only the init.
+        #[serde(default)]
+        all: bool,
+    },
+    /// Answers when the container has exited, with its exit record.
+    Wait,
+}
+
+/// The container's status as the monitor sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Created, its process not started yet.
+    Created,
+    /// Its process runs.
+    Running,
+    /// It has exited (the monitor is finishing up).
+    Exited,
+}
+
+/// The monitor's answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// Whether the request succeeded.
+    pub ok: bool,
+    /// Why it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The container's status (state, wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// The container's init pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// How it exited (state of an exited container, wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitRecord>,
+}
+
+impl Response {
+    /// A success without details.
+    pub fn ok() -> Self {
+        Response {
+            ok: true,
+            ..Default::default()
+        }
+    }
+
+    /// A failure.
+    pub fn err(msg: impl Into<String>) -> Self {
+        Response {
+            ok: false,
+            error: Some(msg.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The error of a failed response as an `io::Error` (for callers that use `?`).
+    pub fn into_result(self) -> io::Result<Response> {
+        if self.ok {
+            Ok(self)
+        } else {
+            Err(io::Error::other(
+                self.error.unwrap_or_else(|| "request failed".into()),
+            ))
+        }
+    }
+}
+
+/// Sends one request to the monitor whose control socket is `socket` and reads its answer
+/// (waiting at most `timeout` for it, if given).
+pub fn call(socket: &Path, req: &Request, timeout: Option<Duration>) -> io::Result<Response> {
+    let mut s = UnixStream::connect(socket)?;
+    s.set_read_timeout(timeout)?;
+    let mut line = serde_json::to_vec(req).map_err(io::Error::other)?;
+    line.push(b'\n');
+    s.write_all(&line)?;
+    let mut answer = String::new();
+    BufReader::new(&s).read_line(&mut answer)?;
+    if answer.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "monitor closed the connection without answering",
+        ));
+    }
+    serde_json::from_str(&answer).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format_is_tagged_json() {
+        let k = Request::Kill {
+            signal: 15,
+            all: false,
+        };
+        let s = serde_json::to_string(&k).unwrap();
+        assert_eq!(s, r#"{"op":"kill","signal":15,"all":false}"#);
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"op":"kill","signal":9}"#).unwrap(),
+            Request::Kill {
+                signal: 9,
+                all: false
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::Wait).unwrap(),
+            r#"{"op":"wait"}"#
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"op":"explode"}"#).is_err());
+        assert_eq!(
+            serde_json::to_string(&Response::ok()).unwrap(),
+            r#"{"ok":true}"#
+        );
+    }
+}
