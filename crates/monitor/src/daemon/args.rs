@@ -83,6 +83,13 @@ pub fn parse(mut it: impl Iterator<Item = OsString>) -> Result<Args, String> {
             return Err(format!("{name} is required (see --help)"));
         }
     }
+    // The monitor leaves the caller's working directory: relative paths are the caller's.
+    for p in [&mut a.bundle, &mut a.runtime_root, &mut a.dir] {
+        *p = std::path::absolute(&*p).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    if let Some(l) = a.log.as_mut() {
+        *l = std::path::absolute(&*l).map_err(|e| format!("{}: {e}", l.display()))?;
+    }
     Ok(a)
 }
 
