@@ -8,10 +8,10 @@ use daemon::container::{raw, Container};
 use daemon::event_loop::Monitor;
 use daemon::stdio::Stdio;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::UnixListener;
 use std::time::Duration;
 use strata_monitor::cri_log::Writer;
 use strata_monitor::launch::SyncMessage;
+use strata_monitor::protocol;
 use strata_monitor::record::{self, MonitorPid};
 
 fn main() {
@@ -106,10 +106,8 @@ fn run(a: Args) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(format!("monitor: signalfd: {e}")),
     };
-    let sock = record::socket_path(&a.dir);
-    let _ = std::fs::remove_file(&sock);
-    let listener = match UnixListener::bind(&sock).and_then(|l| l.set_nonblocking(true).map(|_| l))
-    {
+    let sock = a.dir.join(record::SOCKET);
+    let listener = match protocol::bind(&a.dir).and_then(|l| l.set_nonblocking(true).map(|_| l)) {
         Ok(l) => l,
         Err(e) => return fail(format!("monitor: control socket {}: {e}", sock.display())),
     };

@@ -2,11 +2,12 @@
 //! line. A connection may carry several requests; `wait` answers only when the container
 //! has exited.
 
-use crate::record::ExitRecord;
+use crate::record::{ExitRecord, SOCKET};
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A request to the monitor.
@@ -90,10 +91,31 @@ impl Response {
     }
 }
 
-/// Sends one request to the monitor whose control socket is `socket` and reads its answer
+/// Connects to the control socket of the monitor whose state directory is `dir`. The path is
+/// reached through a descriptor of the directory (`/proc/self/fd/N/monitor.sock`), so a long
+/// state directory never exceeds the 108 bytes a socket address holds.
+pub fn connect(dir: &Path) -> io::Result<UnixStream> {
+    let d = strata_os::fd::open(dir, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    UnixStream::connect(short_path(&d))
+}
+
+/// Binds the control socket in `dir` (through a descriptor of the directory, as
+/// [`connect`] reaches it).
+pub fn bind(dir: &Path) -> io::Result<UnixListener> {
+    let d = strata_os::fd::open(dir, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    let p = short_path(&d);
+    let _ = std::fs::remove_file(&p);
+    UnixListener::bind(p)
+}
+
+fn short_path(dir: &OwnedFd) -> PathBuf {
+    strata_os::fd::fd_path(dir.as_raw_fd()).join(SOCKET)
+}
+
+/// Sends one request to the monitor whose state directory is `dir` and reads its answer
 /// (waiting at most `timeout` for it, if given).
-pub fn call(socket: &Path, req: &Request, timeout: Option<Duration>) -> io::Result<Response> {
-    let mut s = UnixStream::connect(socket)?;
+pub fn call(dir: &Path, req: &Request, timeout: Option<Duration>) -> io::Result<Response> {
+    let mut s = connect(dir)?;
     s.set_read_timeout(timeout)?;
     let mut line = serde_json::to_vec(req).map_err(io::Error::other)?;
     line.push(b'\n');

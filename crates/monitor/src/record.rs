@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The control socket's file name.
 pub const SOCKET: &str = "monitor.sock";
@@ -71,11 +71,6 @@ pub fn read<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> io::Result<
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// The control socket of the monitor whose state directory is `dir`.
-pub fn socket_path(dir: &Path) -> PathBuf {
-    dir.join(SOCKET)
 }
 
 #[cfg(test)]
