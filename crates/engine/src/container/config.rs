@@ -1,0 +1,199 @@
+//! What the user asked for when creating a container: podman's and docker's `create`/`run`
+//! options, stored as given (the OCI config is generated from it and the image at start).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A container's configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ContainerConfig {
+    /// The image as the user named it.
+    pub image: String,
+    /// The image id (config digest) it was created from.
+    pub image_id: String,
+    /// `--entrypoint` (replaces the image's; an empty list clears it).
+    pub entrypoint: Option<Vec<String>>,
+    /// The command (replaces the image's Cmd when given).
+    pub command: Vec<String>,
+    /// `-e`/`--env-file`, `KEY=value`.
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-u user[:group]`.
+    pub user: Option<String>,
+    /// `--hostname`.
+    pub hostname: Option<String>,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `-i`.
+    pub interactive: bool,
+    /// `-v`, `--mount`, `--tmpfs`.
+    pub mounts: Vec<MountSpec>,
+    /// `-p`.
+    pub ports: Vec<PortMapping>,
+    /// `-P`: publish every exposed port on a random host port.
+    pub publish_all: bool,
+    /// `--network`.
+    pub network: NetworkMode,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--add-host host:ip`.
+    pub add_hosts: Vec<String>,
+    /// Resource limits.
+    pub resources: Resources,
+    /// `--cap-add`.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--security-opt seccomp=<file>` (the profile's path), `unconfined`, or none (default).
+    pub seccomp: Option<String>,
+    /// `--security-opt no-new-privileges`.
+    pub no_new_privileges: bool,
+    /// `--restart`.
+    pub restart: RestartPolicy,
+    /// `--stop-signal` (else the image's StopSignal, else SIGTERM).
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout` in seconds (else 10).
+    pub stop_timeout: Option<u32>,
+    /// `--init`: a minimal init as PID 1 that reaps and forwards signals.
+    pub init: bool,
+    /// `--rm`: removed when it exits.
+    pub auto_remove: bool,
+    /// The pod it belongs to (id).
+    pub pod: Option<String>,
+    /// Whether it is a pod's infra container.
+    pub infra: bool,
+    /// `--platform` it was pulled for.
+    pub platform: Option<String>,
+    /// Rotate the log past this many bytes (0: never).
+    pub log_max_size: u64,
+}
+
+/// One mount of a container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MountSpec {
+    /// `bind`, `volume` or `tmpfs`.
+    pub kind: MountKind,
+    /// Host path (bind) or volume name (volume); empty for tmpfs.
+    pub source: String,
+    /// Path in the container.
+    pub target: String,
+    /// Read-only.
+    #[serde(default)]
+    pub readonly: bool,
+    /// Extra options (tmpfs size/mode, bind propagation, `z`/`Z` accepted).
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+/// Kinds of mounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    /// A host directory or file.
+    Bind,
+    /// A named (or anonymous) volume.
+    Volume,
+    /// A tmpfs.
+    Tmpfs,
+}
+
+/// `-p [ip:][hostPort:]containerPort[/proto]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortMapping {
+    /// Host address ("" for all).
+    #[serde(default)]
+    pub host_ip: String,
+    /// Host port (0: pick a free one).
+    pub host_port: u16,
+    /// Container port.
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+}
+
+/// `--network`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "mode", content = "name")]
+pub enum NetworkMode {
+    /// The default bridge network (or the named one).
+    #[default]
+    Default,
+    /// A named network.
+    Bridge(String),
+    /// The host's network namespace.
+    Host,
+    /// Only a loopback interface.
+    None,
+    /// Another container's network namespace (id).
+    Container(String),
+    /// The pod's namespace (set when the container joins a pod).
+    Pod,
+}
+
+/// Resource limits.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Resources {
+    /// `--memory` in bytes.
+    pub memory: Option<i64>,
+    /// `--memory-swap` in bytes (memory + swap; -1 unlimited).
+    pub memory_swap: Option<i64>,
+    /// `--cpus` (fractional CPUs).
+    pub cpus: Option<f64>,
+    /// `--cpu-shares`.
+    pub cpu_shares: Option<u64>,
+    /// `--cpuset-cpus`.
+    pub cpuset_cpus: Option<String>,
+    /// `--pids-limit` (-1 unlimited).
+    pub pids_limit: Option<i64>,
+    /// `--ulimit name=soft[:hard]`.
+    pub ulimits: Vec<Ulimit>,
+}
+
+/// One `--ulimit`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    /// Name as docker spells it (`nofile`, `nproc`, ...).
+    pub name: String,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// `--restart`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "name", content = "maxRetries")]
+pub enum RestartPolicy {
+    /// Never restart.
+    #[default]
+    No,
+    /// Restart after a non-zero exit, at most N times (0: no limit).
+    OnFailure(u32),
+    /// Always restart (also after a reboot, on the next engine command).
+    Always,
+    /// Always, unless the user stopped it.
+    UnlessStopped,
+}
+
+impl RestartPolicy {
+    /// Its docker name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::OnFailure(_) => "on-failure",
+            RestartPolicy::Always => "always",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! `create`: a container's row, its writable layer and bundle directory; nothing runs yet.
+//! Everything the user got wrong is found here, before anything is made.
+
+use super::config::{ContainerConfig, MountKind};
+use super::state::{ContainerState, Status};
+use super::{rootfs, Container};
+use crate::engine::Engine;
+use crate::error::{Error, IoContext, Result};
+use crate::ids;
+use crate::spec::{self, image_config::ImageConfig};
+use strata_image::store::ImageRecord;
+
+/// Checks the options that can be checked without making anything.
+pub fn validate(c: &ContainerConfig, img: &ImageConfig) -> Result<()> {
+    spec::argv(c, img)?;
+    for m in &c.mounts {
+        if !m.target.starts_with('/') {
+            return Err(Error::Invalid(format!(
+                "mount target {:?} is not an absolute path in the container",
+                m.target
+            )));
+        }
+        if m.kind == MountKind::Bind {
+            if !m.source.starts_with('/') {
+                return Err(Error::Invalid(format!("bind mount source {:?} is not an absolute path", m.source)));
+            }
+            if !std::path::Path::new(&m.source).exists() {
+                return Err(Error::Invalid(format!(
+                    "bind mount source path does not exist: {} (create it first)",
+                    m.source
+                )));
+            }
+        }
+    }
+    if let Some(s) = c.seccomp.as_ref().filter(|s| *s != "unconfined") {
+        load_seccomp(s)?;
+    }
+    spec::security::capabilities(c.privileged, &c.cap_add, &c.cap_drop).map_err(Error::Invalid)?;
+    if let Some(m) = c.resources.memory {
+        if m < 6 << 20 {
+            return Err(Error::Invalid(format!(
+                "memory limit {} is too small: the minimum is 6 MiB",
+                super::status::human_bytes(m.max(0) as u64)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a seccomp profile file (docker's JSON format is the OCI one).
+pub fn load_seccomp(path: &str) -> Result<serde_json::Value> {
+    let b = std::fs::read(path).ctx(|| format!("seccomp profile {path}"))?;
+    let v: serde_json::Value = serde_json::from_slice(&b)
+        .map_err(|e| Error::Invalid(format!("seccomp profile {path} does not parse: {e}")))?;
+    if !v.get("defaultAction").is_some_and(|a| a.is_string()) {
+        return Err(Error::Invalid(format!("seccomp profile {path}: defaultAction is missing")));
+    }
+    Ok(v)
+}
+
+/// Creates a container from `image`; `name` none picks one.
+pub fn create(
+    e: &Engine,
+    name: Option<&str>,
+    mut config: ContainerConfig,
+    image: &ImageRecord,
+    img: &ImageConfig,
+) -> Result<Container> {
+    if let Some(n) = name {
+        ids::check_name("container", n)?;
+    }
+    validate(&config, img)?;
+    config.image_id = image.id.to_string();
+    let c = Container {
+        id: ids::new_id(),
+        name: name.map(str::to_string).unwrap_or_else(ids::random_name),
+        created: strata_os::clock::now_nanos(),
+        pod: config.pod.clone(),
+        config,
+        state: ContainerState {
+            status: Status::Created,
+            ..Default::default()
+        },
+    };
+    // The row first: whatever is made after it is found (and removed) through it.
+    e.db.insert_container(&c)?;
+    if let Err(err) = rootfs::prepare(e, &c.id) {
+        let _ = std::fs::remove_dir_all(e.paths.bundle(&c.id));
+        let _ = e.db.delete_container(&c.id);
+        return Err(err);
+    }
+    let _ = e.db.event("container", "create", &c.id, &c.name, &[("image", c.config.image.clone())]);
+    Ok(c)
+}

@@ -1,0 +1,56 @@
+//! Containers: their record, and the lifecycle commands (one file each).
+
+pub mod config;
+pub mod create;
+pub mod etc_files;
+pub mod remove;
+pub mod rootfs;
+pub mod start;
+pub mod state;
+pub mod status;
+pub mod stop;
+
+pub use config::ContainerConfig;
+pub use state::{ContainerState, Status};
+
+use crate::ids;
+
+/// A container as the engine records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Container {
+    /// Its id (64 hex digits).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// When it was created (nanoseconds since the epoch).
+    pub created: i64,
+    /// Its pod's id.
+    pub pod: Option<String>,
+    /// What the user asked for.
+    pub config: ContainerConfig,
+    /// Its state.
+    pub state: ContainerState,
+}
+
+impl Container {
+    /// Its short id.
+    pub fn short_id(&self) -> &str {
+        ids::short(&self.id)
+    }
+
+    /// Its hostname: the one given, else its short id (docker's default).
+    pub fn hostname(&self) -> String {
+        self.config
+            .hostname
+            .clone()
+            .unwrap_or_else(|| self.short_id().to_string())
+    }
+
+    /// Its cgroup path (relative to each hierarchy's root).
+    pub fn cgroup_path(&self) -> String {
+        match &self.pod {
+            Some(p) => format!("/strata/pod-{}/{}", ids::short(p), self.id),
+            None => format!("/strata/{}", self.id),
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! `start`: the container's root filesystem mounted, its network attached, its OCI config
+//! written, and its monitor launched; and `cleanup`, what is undone when it stops.
+
+use super::state::Status;
+use super::{etc_files, rootfs, status, Container};
+use crate::engine::Engine;
+use crate::error::{Error, IoContext, Result};
+use crate::network;
+use crate::spec::{self, image_config::ImageConfig, HostMount, Ns, SpecInput};
+use strata_monitor::{launch, LaunchOptions};
+
+/// The image config of a container's image.
+pub fn image_config(e: &Engine, c: &Container) -> Result<ImageConfig> {
+    let img = rootfs::image_of(e, &c.config.image_id)?;
+    let store = e.store()?;
+    let doc = strata_image::ops::config(&store, &img)?;
+    Ok(ImageConfig::from_document(&doc))
+}
+
+/// Turns the runtime's error about the container's command into docker's 126/127 errors,
+/// with the cause line naming the layer.
+pub fn classify_start_error(c: &Container, msg: String) -> Error {
+    let lower = msg.to_ascii_lowercase();
+    let prog = c.config.command.first().cloned().unwrap_or_default();
+    if lower.contains("no such file or directory") && (lower.contains("exec") || lower.contains(&prog.to_ascii_lowercase())) {
+        let what = if prog.is_empty() { "the command".to_string() } else { prog };
+        return Error::CommandNotFound(format!(
+            "exited 127: {what} not found in the image's rootfs [layer: image] ({msg})"
+        ));
+    }
+    if lower.contains("permission denied") && lower.contains("exec") {
+        return Error::CommandNotRunnable(format!("exited 126: the command cannot be run: {msg} [layer: image]"));
+    }
+    Error::Runtime(msg)
+}
+
+/// Mounts, volumes and the etc files of a container, resolved to host paths.
+fn host_mounts(e: &Engine, c: &Container, ip: Option<&str>) -> Result<Vec<HostMount>> {
+    use super::config::MountKind;
+    let mut out = Vec::new();
+    for m in &c.config.mounts {
+        let mut options = m.options.iter().filter(|o| !matches!(o.as_str(), "z" | "Z")).cloned().collect::<Vec<_>>();
+        if m.readonly {
+            options.push("ro".into());
+        }
+        match m.kind {
+            MountKind::Tmpfs => out.push(HostMount {
+                source: "tmpfs".into(),
+                target: m.target.clone(),
+                kind: "tmpfs",
+                options: { let mut o = vec!["nosuid".to_string(), "nodev".to_string()]; o.extend(options); o },
+            }),
+            MountKind::Bind | MountKind::Volume => {
+                let source = if m.kind == MountKind::Volume {
+                    let d = e.paths.volumes().join(&m.source).join("_data");
+                    std::fs::create_dir_all(&d).ctx(|| format!("volume {}: create {}", m.source, d.display()))?;
+                    d
+                } else {
+                    m.source.clone().into()
+                };
+                options.insert(0, "rbind".into());
+                out.push(HostMount { source, target: m.target.clone(), kind: "bind", options });
+            }
+        }
+    }
+    let hostname = c.hostname();
+    let mut hosts = Vec::new();
+    if let Some(ip) = ip {
+        hosts.push((ip.split('/').next().unwrap_or(ip).to_string(), vec![c.name.clone(), hostname.clone()]));
+    } else {
+        hosts.push(("127.0.1.1".to_string(), vec![c.name.clone(), hostname.clone()]));
+    }
+    for h in &c.config.add_hosts {
+        if let Some((name, addr)) = h.split_once(':') {
+            hosts.push((addr.to_string(), vec![name.to_string()]));
+        }
+    }
+    out.extend(etc_files::write(e, &c.id, &hostname, &hosts, &c.config.dns)?);
+    Ok(out)
+}
+
+/// Writes the container's config.json (atomically).
+fn write_bundle(e: &Engine, c: &Container, net: &Ns, mounts: Vec<HostMount>) -> Result<()> {
+    let img = image_config(e, c)?;
+    let seccomp_profile = match c.config.seccomp.as_deref() {
+        Some(s) if s != "unconfined" => Some(super::create::load_seccomp(s)?),
+        _ => None,
+    };
+    let rootfs = e.paths.rootfs(&c.id);
+    let v = spec::generate(&SpecInput {
+        config: &c.config,
+        image: &img,
+        rootfs: &rootfs,
+        hostname: c.hostname(),
+        net: net.clone(),
+        ipc: Ns::New,
+        uts: Ns::New,
+        pid: Ns::New,
+        mounts,
+        cgroup_path: c.cgroup_path(),
+        seccomp_profile,
+        init: None,
+    })?;
+    let dir = e.paths.bundle(&c.id);
+    let tmp = dir.join(".config.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&v).expect("config serializes"))
+        .ctx(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join("config.json")).ctx(|| format!("write {}/config.json", dir.display()))
+}
+
+/// Launch options for a container's monitor.
+fn launch_options(e: &Engine, c: &Container, start_now: bool) -> LaunchOptions {
+    let mut exit_command = e.opts.exit_command.clone();
+    exit_command.push(c.id.clone().into());
+    LaunchOptions {
+        monitor: e.opts.monitor.clone(),
+        id: c.id.clone(),
+        bundle: e.paths.bundle(&c.id),
+        runtime_root: e.paths.runtime_root(),
+        dir: e.paths.monitor(&c.id),
+        log: Some(e.paths.log(&c.id)),
+        log_max_size: c.config.log_max_size,
+        log_max_files: 1,
+        stdin: c.config.interactive && !c.config.tty,
+        terminal: c.config.tty,
+        start: start_now,
+        systemd_cgroup: false,
+        exit_command,
+    }
+}
+
+/// Starts `c` (already locked by the caller and refreshed). With `start_now` false the
+/// monitor creates it and waits for a `start` on its socket (attached runs).
+pub fn start_locked(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
+    match c.state.status {
+        Status::Running | Status::Restarting => return Ok(()),
+        Status::Paused => {
+            return Err(Error::Conflict(format!("container {} is paused: unpause it instead", c.name)))
+        }
+        Status::Removing | Status::Dead => {
+            return Err(Error::Conflict(format!("container {} is being removed", c.name)))
+        }
+        Status::Created | Status::Exited => {}
+    }
+    // Leftovers of a previous run that nobody cleaned (a killed monitor, a reboot).
+    cleanup(e, c)?;
+    let res = start_steps(e, c, start_now);
+    if let Err(err) = res {
+        c.state.error = Some(err.to_string());
+        let _ = cleanup(e, c);
+        c.state.status = if c.state.started_at.is_some() { Status::Exited } else { Status::Created };
+        let _ = e.db.save_state(&c.id, &c.state);
+        return Err(err);
+    }
+    Ok(())
+}
+
+fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
+    rootfs::mount(e, &c.id, &c.config.image_id)?;
+    c.state.rootfs_mounted = true;
+    e.db.save_state(&c.id, &c.state)?;
+    let net = network::attach(e, c)?;
+    c.state.net = net.clone();
+    e.db.save_state(&c.id, &c.state)?;
+    let ns = network::namespace(e, c, &net)?;
+    let mounts = host_mounts(e, c, net.ip.as_deref())?;
+    write_bundle(e, c, &ns, mounts)?;
+    let dir = e.paths.monitor(&c.id);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
+    let l = launch(&launch_options(e, c, start_now)).map_err(|err| classify_start_error(c, err.to_string()))?;
+    c.state.status = Status::Running;
+    c.state.pid = l.pid;
+    c.state.monitor = Some(l.monitor);
+    c.state.started_at = Some(strata_os::clock::rfc3339_now());
+    c.state.finished_at = None;
+    c.state.exit_code = None;
+    c.state.oom_killed = false;
+    c.state.error = None;
+    c.state.stopped_by_user = false;
+    e.db.save_state(&c.id, &c.state)?;
+    let _ = e.db.event("container", "start", &c.id, &c.name, &[("image", c.config.image.clone())]);
+    Ok(())
+}
+
+/// What a stopped container gives back: its network and its mounted root filesystem.
+/// Idempotent; the caller holds the container's lock.
+pub fn cleanup(e: &Engine, c: &mut Container) -> Result<()> {
+    if c.state.status.is_live() {
+        return Ok(());
+    }
+    network::detach(e, c)?;
+    c.state.net = Default::default();
+    rootfs::unmount(e, &c.id)?;
+    c.state.rootfs_mounted = false;
+    e.db.save_state(&c.id, &c.state)?;
+    Ok(())
+}
+
+/// `start` of a container by name or id.
+pub fn start(e: &Engine, key: &str) -> Result<Container> {
+    let id = e.db.find_container(key)?.id;
+    let _l = crate::lock::lock(&e.paths, &id)?;
+    let mut c = e
+        .db
+        .container(&id)?
+        .ok_or_else(|| Error::NotFound(format!("no such container: {key}")))?;
+    if status::refresh(e, &mut c)? {
+        super::stop::record_exit_events(e, &c);
+    }
+    start_locked(e, &mut c, true)?;
+    Ok(c)
+}

@@ -1,0 +1,117 @@
+//! Bringing a container's recorded state up to date with what really runs: its monitor
+//! alive or not, its exit record. Every command that shows or changes a container looks
+//! through here first, so a CLI killed at any moment never leaves a state the next one
+//! believes wrongly.
+
+use super::state::Status;
+use super::Container;
+use crate::engine::Engine;
+use crate::error::Result;
+use strata_monitor::record::{self, ExitRecord};
+
+/// What a container's monitor directory says.
+pub enum Observed {
+    /// The monitor is alive.
+    Alive,
+    /// The container exited with this record.
+    Exited(ExitRecord),
+    /// The monitor is gone without an exit record (killed, or the machine rebooted).
+    Lost,
+    /// Nothing to observe (not started).
+    Idle,
+}
+
+/// Looks at the monitor of `c`'s current run.
+pub fn observe(e: &Engine, c: &Container) -> Observed {
+    if !c.state.status.is_live() {
+        return Observed::Idle;
+    }
+    let dir = e.paths.monitor(&c.id);
+    if let Ok(Some(rec)) = record::read::<ExitRecord>(&dir, record::EXIT) {
+        return Observed::Exited(rec);
+    }
+    match &c.state.monitor {
+        Some(m) if m.alive() => Observed::Alive,
+        // Alive-check and exit record race: the monitor writes the record before it exits.
+        _ => match record::read::<ExitRecord>(&dir, record::EXIT) {
+            Ok(Some(rec)) => Observed::Exited(rec),
+            _ => Observed::Lost,
+        },
+    }
+}
+
+/// Applies what was observed to `c` (in memory); returns whether its state changed.
+pub fn apply(c: &mut Container, o: Observed) -> bool {
+    match o {
+        Observed::Alive | Observed::Idle => false,
+        Observed::Exited(rec) => {
+            c.state.status = Status::Exited;
+            c.state.pid = 0;
+            c.state.exit_code = Some(rec.exit_code);
+            c.state.oom_killed = rec.oom_killed;
+            c.state.finished_at = Some(rec.exited_at);
+            if rec.oom_killed {
+                c.state.error = Some(oom_cause(c, rec.exit_code));
+            }
+            true
+        }
+        Observed::Lost => {
+            c.state.status = Status::Exited;
+            c.state.pid = 0;
+            c.state.exit_code = Some(255);
+            c.state.finished_at = Some(strata_os::clock::rfc3339_now());
+            c.state.error = Some("its monitor died without recording an exit (killed, or the host restarted) [layer: engine]".into());
+            true
+        }
+    }
+}
+
+/// The cause line of an OOM kill.
+pub fn oom_cause(c: &Container, code: i32) -> String {
+    let limit = c
+        .config
+        .resources
+        .memory
+        .map(|m| format!(" (cgroup memory limit {} reached)", human_bytes(m as u64)))
+        .unwrap_or_default();
+    format!("exited {code}: killed by the kernel's OOM killer{limit} [layer: cgroup]")
+}
+
+/// Bytes as docker prints limits (`32 MiB`).
+pub fn human_bytes(b: u64) -> String {
+    const U: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < U.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if v.fract() == 0.0 {
+        format!("{v:.0} {}", U[i])
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+/// Refreshes `c` from its monitor, saving the change; returns whether it changed (the
+/// container then ended and owes its clean-up, see `start::cleanup`).
+pub fn refresh(e: &Engine, c: &mut Container) -> Result<bool> {
+    let o = observe(e, c);
+    let changed = apply(c, o);
+    if changed {
+        e.db.save_state(&c.id, &c.state)?;
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_bytes(32 << 20), "32 MiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(10), "10 B");
+    }
+}
