@@ -1,0 +1,88 @@
+//! Spec conformance (issue 14): FIFO devices, inherited namespaces, every rootfsPropagation
+//! mode, the user's seccomp filter against the runtime's own checks, resources the host cannot
+//! grant, failing poststart/poststop hooks, and poststart after the user process's exec.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::path::PathBuf;
+
+// 1. FIFO devices.
+
+#[test]
+fn fifo_device_is_created_with_mode_and_owner() {
+    if !root() {
+        return;
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new("fifo", &["/bin/stat", "-c", "%F %a %u %g", "/dev/test3"]);
+    b.edit(|c| {
+        // The default spec denies every device: the FIFO must not need a device rule.
+        c["linux"]["devices"] = json!([{"path": "/dev/test3", "type": "p", "major": 8,
+            "minor": 666, "fileMode": 0o660, "uid": 1, "gid": 2}]);
+    });
+    let (code, out, err) = rt.run_bundle(&b, "fifo");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "fifo 660 1 2");
+}
+
+#[test]
+fn fifo_devices_get_no_device_cgroup_rule() {
+    let spec: oci_spec::runtime::Spec = serde_json::from_value(json!({
+        "ociVersion": "1.2.0", "root": {"path": "rootfs"},
+        "linux": {"devices": [
+            {"path": "/dev/test3", "type": "p", "major": 8, "minor": 666},
+            {"path": "/dev/sda", "type": "b", "major": 8, "minor": 0}
+        ], "resources": {"devices": [{"allow": false, "access": "rwm"}]}}
+    }))
+    .unwrap();
+    let mut res = spec.linux().as_ref().unwrap().resources().clone().unwrap();
+    strata_runtime::spec::allow_spec_devices(&mut res, &spec);
+    let text: Vec<String> = res
+        .devices()
+        .iter()
+        .flatten()
+        .map(strata_runtime::cgroups::v1::devices::rule_text)
+        .collect();
+    assert_eq!(text, vec!["a *:* rwm", "b 8:0 rwm"]);
+}
+
+/// A FIFO rule in the resources is ignored by the v2 device program too, never read as "any
+/// type": allowing `p 1:11` must not open the character device 1:11 (/dev/kmsg).
+#[test]
+fn v2_device_program_ignores_fifo_rules() {
+    if !root() {
+        return;
+    }
+    let unified = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("cgroup.procs").exists() && !p.join("tasks").exists());
+    let Some(unified) = unified else {
+        require(false, "a cgroup2 mount");
+        return;
+    };
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let cg = Dir(unified.join(cgroup_of("fifo-ebpf").trim_start_matches('/')));
+    std::fs::create_dir(&cg.0).unwrap();
+    let rules: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_value(json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "p", "major": 1, "minor": 11, "access": "rwm"}
+    ]))
+    .unwrap();
+    strata_runtime::cgroups::v2::devices::attach(&cg.0, &rules).unwrap();
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && (: < /dev/kmsg) 2>/dev/null && echo open || echo denied",
+        cg.0.display()
+    );
+    let o = std::process::Command::new("/bin/sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "denied");
+}
