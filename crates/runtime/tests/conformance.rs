@@ -5,7 +5,38 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Mount points at or under `dir`, deepest first.
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut v: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    v.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    v
+}
+
+/// Detaches every mount at or under a directory when dropped (declare it after the bundle it
+/// guards, so it goes first).
+struct Unmount(PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        for _ in 0..100 {
+            let Some(p) = mounts_under(&self.0).into_iter().next() else {
+                return;
+            };
+            let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+            // SAFETY: valid C string; a lazy unmount of a mount this test made.
+            if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+                return;
+            }
+        }
+    }
+}
 
 // 1. FIFO devices.
 
@@ -85,4 +116,59 @@ fn v2_device_program_ignores_fifo_rules() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "denied");
+}
+
+// 3. rootfsPropagation.
+
+fn root_tag(mountinfo: &str) -> String {
+    let l = mountinfo
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap_or_else(|| panic!("no / in {mountinfo}"));
+    // Optional fields sit between the mount options and " - ".
+    let head = l.split(" - ").next().unwrap();
+    head.split(' ').skip(6).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn every_rootfs_propagation_mode_with_dot_and_subdirectory_roots() {
+    if !root() {
+        return;
+    }
+    let b = Bundle::new("propm", &["/bin/cat", "/proc/self/mountinfo"]);
+    // The bundle on a shared mount, so that "slave" is told apart from "private".
+    let dir = b.path().to_str().unwrap().to_string();
+    let _unmount = Unmount(b.path().to_path_buf());
+    for args in [vec!["--bind", &dir, &dir], vec!["--make-shared", &dir]] {
+        let st = std::process::Command::new("mount")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let rt = Rt::new();
+    for (dot, bundle) in [(false, b.path().to_path_buf()), (true, b.rootfs())] {
+        for mode in ["shared", "slave", "private", "unbindable"] {
+            let id = format!("prop-{mode}-{}", if dot { "dot" } else { "sub" });
+            let mut c = b.config.clone();
+            c["root"]["path"] = json!(if dot { "." } else { "rootfs" });
+            c["linux"]["rootfsPropagation"] = json!(mode);
+            c["linux"]["cgroupsPath"] = json!(cgroup_of(&id));
+            std::fs::write(bundle.join("config.json"), c.to_string()).unwrap();
+            let mut cmd = rt.cmd();
+            cmd.args(["run", "-b"]).arg(&bundle).arg(&id);
+            let o = output_via_files(&mut cmd);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "{id}: {err}");
+            let tag = root_tag(&String::from_utf8_lossy(&o.stdout));
+            let ok = match mode {
+                "shared" => tag.contains("shared:"),
+                "slave" => tag.contains("master:") && !tag.contains("shared:"),
+                "private" => tag.is_empty(),
+                _ => tag.contains("unbindable"),
+            };
+            assert!(ok, "{id}: / is {tag:?}");
+        }
+    }
+    assert_eq!(mounts_under(b.path()).len(), 1, "container mounts left");
 }

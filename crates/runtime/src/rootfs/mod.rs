@@ -45,9 +45,9 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
         })?,
         None => libc::MS_SLAVE | libc::MS_REC,
     };
-    // The mount tree must be slave or private while the rootfs is set up; shared is applied
-    // at the end (after pivot) as runc does.
-    let setup_flag = if flag & libc::MS_SHARED != 0 {
+    // The tree is a slave while the rootfs is set up (no mount is shared at pivot_root); the
+    // modes that cannot or should not apply to it now are applied to the new root after.
+    let setup_flag = if after_pivot(flag) {
         libc::MS_SLAVE | libc::MS_REC
     } else {
         flag
@@ -110,6 +110,15 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
     Ok(root)
 }
 
+/// Whether a rootfsPropagation mode is applied to `/` after pivot_root rather than to the tree
+/// before the rootfs bind: shared (the set-up would propagate to the host), unbindable (the
+/// rootfs could not be bound), and the non-recursive modes (on the old `/` they would miss the
+/// mount the rootfs is on). rprivate and rslave apply before, so the binds' own propagation
+/// options made after them stay.
+fn after_pivot(flag: libc::c_ulong) -> bool {
+    flag & (libc::MS_SHARED | libc::MS_UNBINDABLE) != 0 || flag & libc::MS_REC == 0
+}
+
 fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
     m.typ().as_deref() == Some("bind")
         || m.options()
@@ -131,7 +140,7 @@ pub fn finish(spec: &Spec) -> Result<()> {
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(options::propagation_flag)
     {
-        if p & libc::MS_SHARED != 0 {
+        if after_pivot(p) {
             sys::mount(None, "/", None, p, None).ctx(|| "rootfs propagation".into())?;
         }
     }
