@@ -164,9 +164,6 @@ pub fn validate(spec: &Spec) -> std::result::Result<(), String> {
         for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
             crate::process::sysctl::check_namespaced(key, &seen)?;
         }
-        if !seen.contains(&LinuxNamespaceType::Mount) {
-            return Err("linux.namespaces must include a mount namespace".into());
-        }
     }
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 /// Mount points at or under `dir`, deepest first.
@@ -116,6 +116,52 @@ fn v2_device_program_ignores_fifo_rules() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "denied");
+}
+
+// 2. Namespaces left out are inherited.
+
+fn no_mount_namespace(list: Value, id: &str) {
+    let rt = Rt::new();
+    let mut b = Bundle::new(id, &["/bin/sleep", "1000"]);
+    let _unmount = Unmount(b.path().to_path_buf());
+    std::fs::write(b.rootfs().join("marker"), "inside\n").unwrap();
+    b.edit(|c| c["linux"]["namespaces"] = list);
+    rt.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), id]);
+    let pid = rt.state(id)["pid"].as_i64().unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(),
+        std::fs::read_link("/proc/self/ns/mnt").unwrap(),
+        "the container did not inherit the runtime's mount namespace"
+    );
+    // Its root is the bundle's rootfs, for the init and for exec.
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/root/marker")).unwrap(),
+        "inside\n"
+    );
+    let out = rt.ok(&["exec", id, "/bin/cat", "/marker"]);
+    assert_eq!(out, "inside\n");
+    rt.ok(&["delete", "--force", id]);
+    // What the runtime mounted in its own namespace goes with the container.
+    assert_eq!(mounts_under(b.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn namespaces_left_out_are_inherited_mount_included() {
+    if !root() {
+        return;
+    }
+    no_mount_namespace(
+        json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]),
+        "nomntns",
+    );
+}
+
+#[test]
+fn an_empty_namespace_list_inherits_every_namespace() {
+    if !root() {
+        return;
+    }
+    no_mount_namespace(json!([]), "nons");
 }
 
 // 3. rootfsPropagation.

@@ -124,6 +124,7 @@ fn body(a: &Args) -> Result<Never> {
                 .iter()
                 .map(|f| f.as_ref().map(|f| f.as_raw_fd()))
                 .collect::<Vec<_>>(),
+            mntns: a.plan.has(T::Mount),
         },
     )?;
     if !in_cgroup {
@@ -141,7 +142,9 @@ fn body(a: &Args) -> Result<Never> {
     if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
         hooks::run("createContainer", h, &state_json)?;
     }
-    if a.no_pivot {
+    if !a.plan.has(T::Mount) {
+        rootfs::pivot::chroot(&rootfs_str)?;
+    } else if a.no_pivot {
         rootfs::pivot::move_root(&rootfs_str)?;
     } else {
         rootfs::pivot::pivot_root(&rootfs_str)?;

@@ -152,6 +152,9 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         }
     }
     Manager::destroy(&saved.cgroup_paths)?;
+    if let Some(base) = saved.rootfs_base_mount {
+        crate::rootfs::detach_above(&saved.rootfs, base)?;
+    }
     if let Some(spec) = saved
         .poststop_hooks
         .then(|| saved_spec(root, id).ok())

@@ -29,6 +29,9 @@ pub struct Setup<'a> {
     pub userns: bool,
     /// User namespace fds of idmapped mounts, index-aligned with the spec's mounts.
     pub idmaps: &'a [Option<std::os::fd::RawFd>],
+    /// In a mount namespace of its own; without one the set-up happens in the runtime's, where
+    /// `/` is left alone and only the rootfs bind gets the propagation.
+    pub mntns: bool,
 }
 
 /// Before pivot_root: propagation, the rootfs bind, the spec's mounts, devices and links.
@@ -52,8 +55,10 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
     } else {
         flag
     };
-    sys::mount(None, "/", None, setup_flag, None)
-        .ctx(|| "make / private to the container".into())?;
+    if s.mntns {
+        sys::mount(None, "/", None, setup_flag, None)
+            .ctx(|| "make / private to the container".into())?;
+    }
     sys::mount(
         Some(s.rootfs),
         s.rootfs,
@@ -62,6 +67,10 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
         None,
     )
     .ctx(|| format!("bind rootfs {}", s.rootfs))?;
+    if !s.mntns {
+        sys::mount(None, s.rootfs, None, setup_flag, None)
+            .ctx(|| format!("rootfs {} propagation", s.rootfs))?;
+    }
     let root = sys::open(s.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
         .ctx(|| format!("open rootfs {}", s.rootfs))?;
     let env = mounts::MountEnv {
@@ -108,6 +117,29 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
         devices::links(root.as_raw_fd())?;
     }
     Ok(root)
+}
+
+/// The id of the mount `path` is on (the topmost one there).
+pub fn mount_id(path: &std::path::Path) -> Result<u64> {
+    let what = || format!("mount id of {}", path.display());
+    let fd = sys::open(&path.to_string_lossy(), libc::O_PATH, 0).ctx(what)?;
+    let info =
+        std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ctx(what)?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| Error::Other(format!("{}: no mnt_id in fdinfo", what())))
+}
+
+/// For a container without a mount namespace of its own, whose mounts were made in the
+/// runtime's: detaches what is mounted on `rootfs` above the mount `base` that was there
+/// before create (the rootfs bind, with every mount under it). A rootfs gone is nothing to do.
+pub fn detach_above(rootfs: &std::path::Path, base: u64) -> Result<()> {
+    match mount_id(rootfs) {
+        Ok(id) if id != base => sys::umount2(&rootfs.to_string_lossy(), libc::MNT_DETACH)
+            .ctx(|| format!("unmount rootfs {}", rootfs.display())),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a rootfsPropagation mode is applied to `/` after pivot_root rather than to the tree
