@@ -218,3 +218,24 @@ fn every_rootfs_propagation_mode_with_dot_and_subdirectory_roots() {
     }
     assert_eq!(mounts_under(b.path()).len(), 1, "container mounts left");
 }
+
+// 4. The user's seccomp filter and the runtime's own checks.
+
+#[test]
+fn seccomp_errno_on_getcwd_does_not_trip_the_cwd_check() {
+    if !root() {
+        return;
+    }
+    let rt = Rt::new();
+    let mut b = Bundle::new("getcwd", &["/bin/echo", "ran"]);
+    b.edit(|c| {
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["process"]["cwd"] = json!("/tmp");
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+    });
+    let (code, out, err) = rt.run_bundle(&b, "getcwd");
+    assert_eq!((code, out.as_str()), (0, "ran\n"), "{err}");
+}
