@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use strata_runtime::cgroups::Layout;
 
 /// Mount points at or under `dir`, deepest first.
 fn mounts_under(dir: &Path) -> Vec<PathBuf> {
@@ -238,4 +239,106 @@ fn seccomp_errno_on_getcwd_does_not_trip_the_cwd_check() {
     });
     let (code, out, err) = rt.run_bundle(&b, "getcwd");
     assert_eq!((code, out.as_str()), (0, "ran\n"), "{err}");
+}
+
+// 5. Resources the host cannot grant.
+
+/// The container's cgroup directories that exist in any hierarchy.
+fn cgroup_dirs_left(id: &str) -> Vec<PathBuf> {
+    let rel = cgroup_of(id);
+    let rel = rel.trim_start_matches('/');
+    let mut v = vec![];
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        if h.path().join(rel).exists() {
+            v.push(h.path().join(rel));
+        }
+    }
+    if Path::new("/sys/fs/cgroup").join(rel).exists() {
+        v.push(Path::new("/sys/fs/cgroup").join(rel));
+    }
+    v
+}
+
+/// `create` that must fail: returns stderr after checking nothing is left behind.
+fn create_refused(rt: &Rt, b: &Bundle, id: &str) -> String {
+    let o = rt.run(&["create", "-b", b.path().to_str().unwrap(), id]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "create {id} succeeded");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert!(!rt.root.path().join(id).exists(), "state of {id} left");
+    assert_eq!(cgroup_dirs_left(id), Vec::<PathBuf>::new(), "cgroups left");
+    err
+}
+
+#[test]
+fn network_resources_without_their_hierarchy_are_refused() {
+    if !root() {
+        return;
+    }
+    let layout = Layout::detect();
+    let rt = Rt::new();
+    for (ctrl, file, net) in [
+        ("net_cls", "net_cls.classid", json!({"classID": 1048577})),
+        (
+            "net_prio",
+            "net_prio.ifpriomap",
+            json!({"priorities": [{"name": "lo", "priority": 7}]}),
+        ),
+    ] {
+        let id = format!("{}-res", ctrl.replace('_', ""));
+        let mut b = Bundle::new(&id, &["/bin/sleep", "1000"]);
+        b.edit(|c| c["linux"]["resources"]["network"] = net);
+        if layout.v1(ctrl).is_none() {
+            let err = create_refused(&rt, &b, &id);
+            assert!(err.contains(ctrl) && err.contains("network"), "{err}");
+            continue;
+        }
+        // Where the hierarchy exists the value is there to read.
+        rt.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), &id]);
+        let v = std::fs::read_to_string(host_cgroup(ctrl, &id).join(file)).unwrap();
+        assert!(v.contains("1048577") || v.contains("lo 7"), "{file}: {v}");
+        rt.ok(&["delete", "--force", &id]);
+    }
+}
+
+fn hugetlb_bundle(id: &str, args: &[&str]) -> Bundle {
+    let mut b = Bundle::new(id, args);
+    b.edit(|c| {
+        c["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 4194304}])
+    });
+    b
+}
+
+#[test]
+fn hugetlb_limits_without_a_hugetlb_hierarchy_are_refused() {
+    if !root() {
+        return;
+    }
+    let hybrid = Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists();
+    if !require(
+        hybrid && !Path::new("/sys/fs/cgroup/hugetlb").exists(),
+        "a hybrid cgroup host without a v1 hugetlb hierarchy",
+    ) {
+        return;
+    }
+    let rt = Rt::new();
+    let b = hugetlb_bundle("nohuge", &["/bin/true"]);
+    // The runtime in a private mount namespace where the unified mount is hidden (as the
+    // benchmark runs crun): no hierarchy carries hugetlb there.
+    let o = output_via_files(
+        std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "--", "/bin/sh", "-c"])
+            .arg("umount /sys/fs/cgroup/unified && exec \"$@\"")
+            .arg("sh")
+            .arg(bin())
+            .arg("--root")
+            .arg(rt.root.path())
+            .args(["create", "-b", b.path().to_str().unwrap(), "nohuge"]),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "create succeeded without hugetlb");
+    assert!(err.contains("hugetlb") && err.contains("2MB"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!rt.root.path().join("nohuge").exists());
+    assert_eq!(cgroup_dirs_left("nohuge"), Vec::<PathBuf>::new());
 }

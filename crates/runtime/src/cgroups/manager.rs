@@ -136,6 +136,7 @@ impl Manager {
 
     /// Applies resources (at create, or live for `update`).
     pub fn apply(&self, layout: &Layout, res: &LinuxResources, initial: bool) -> Result<()> {
+        grantable(layout, res)?;
         for d in &self.dirs {
             if d.v2 {
                 v2::apply(&d.path, res, layout.unified_only, initial)?;
@@ -251,6 +252,47 @@ impl Manager {
         }
         0
     }
+}
+
+/// Refuses the resources no hierarchy of this host carries: the spec wants an error, not a
+/// container without them.
+fn grantable(layout: &Layout, r: &LinuxResources) -> Result<()> {
+    let carried = |c: &str| {
+        layout.v1(c).is_some()
+            || layout
+                .v2()
+                .is_some_and(|h| h.controllers.iter().any(|x| x == c))
+    };
+    let missing = |what: String, c: &str| {
+        Error::Other(format!(
+            "cgroup: {what}: this host mounts no hierarchy with the {c} controller"
+        ))
+    };
+    let net = r.network().as_ref();
+    if let Some(id) = net.and_then(|n| n.class_id()) {
+        if !carried("net_cls") {
+            return Err(missing(
+                format!("network classID {id}"),
+                "net_cls (cgroup v1)",
+            ));
+        }
+    }
+    if net
+        .and_then(|n| n.priorities().as_ref())
+        .is_some_and(|p| !p.is_empty())
+        && !carried("net_prio")
+    {
+        return Err(missing("network priorities".into(), "net_prio (cgroup v1)"));
+    }
+    if let Some(h) = r.hugepage_limits().as_ref().and_then(|v| v.first()) {
+        if !carried("hugetlb") {
+            return Err(missing(
+                format!("hugetlb limit for {}", h.page_size()),
+                "hugetlb",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn mkdir_p(mount: &Path, dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
