@@ -342,3 +342,43 @@ fn hugetlb_limits_without_a_hugetlb_hierarchy_are_refused() {
     assert!(!rt.root.path().join("nohuge").exists());
     assert_eq!(cgroup_dirs_left("nohuge"), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn hugetlb_limit_is_set_on_a_hybrid_host() {
+    if !root() {
+        return;
+    }
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    let hybrid = unified.join("cgroup.controllers").exists()
+        && std::fs::read_to_string(unified.join("cgroup.controllers"))
+            .unwrap()
+            .contains("hugetlb");
+    if !require(
+        hybrid,
+        "a hybrid cgroup host with hugetlb in the unified hierarchy",
+    ) {
+        return;
+    }
+    // The runtime enables hugetlb in the unified root's subtree_control: put it back as it was.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if !self.0 {
+                let _ = std::fs::write("/sys/fs/cgroup/unified/cgroup.subtree_control", "-hugetlb");
+            }
+        }
+    }
+    let _restore = Restore(
+        std::fs::read_to_string(unified.join("cgroup.subtree_control"))
+            .unwrap()
+            .contains("hugetlb"),
+    );
+    let rt = Rt::new();
+    let b = hugetlb_bundle("huge", &["/bin/sleep", "1000"]);
+    rt.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), "huge"]);
+    let dir = unified.join(cgroup_of("huge").trim_start_matches('/'));
+    let v = std::fs::read_to_string(dir.join("hugetlb.2MB.max")).unwrap();
+    assert_eq!(v.trim(), "4194304");
+    rt.ok(&["delete", "--force", "huge"]);
+    assert!(!dir.exists());
+}

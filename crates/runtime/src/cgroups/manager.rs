@@ -111,7 +111,8 @@ impl Manager {
                 if !h.v2 && h.controllers.iter().any(|c| c == "cpuset") {
                     v1::cpuset::inherit(&h.mount, &dir)?;
                 }
-                if h.v2 && layout.unified_only {
+                // On a hybrid host the unified hierarchy is here for what only it carries.
+                if h.v2 {
                     v2::enable_controllers(&h.mount, &dir)?;
                 }
                 m.dirs.push(CgroupDir {
