@@ -382,3 +382,39 @@ fn hugetlb_limit_is_set_on_a_hybrid_host() {
     rt.ok(&["delete", "--force", "huge"]);
     assert!(!dir.exists());
 }
+
+// 6. Failing poststart and poststop hooks.
+
+fn sh_hook(script: &str) -> Value {
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script], "env": ["PATH=/usr/bin:/bin"]})
+}
+
+#[test]
+fn failing_poststart_and_poststop_hooks_do_not_stop_the_rest() {
+    if !root() {
+        return;
+    }
+    let rt = Rt::new();
+    let log = tempfile::tempdir().unwrap();
+    let lp = log.path().join("hooks.log");
+    let mut b = Bundle::new("hookfail", &["/bin/true"]);
+    let append = |s: &str| sh_hook(&format!("echo {s} >> {}", lp.display()));
+    b.edit(|c| {
+        c["hooks"] = json!({
+            "poststart": [sh_hook("exit 3"), append("poststart-2")],
+            "poststop": [sh_hook("exit 4"), append("poststop-2")]
+        });
+    });
+    let (code, _, err) = rt.run_bundle(&b, "hookfail");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&lp).unwrap_or_default(),
+        "poststart-2\npoststop-2\n",
+        "{err}"
+    );
+    assert!(
+        err.contains("poststart hook") && err.contains("poststop hook"),
+        "{err}"
+    );
+    assert!(!rt.root.path().join("hookfail").exists());
+}

@@ -56,9 +56,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
             let st = serde_json::to_string(&saved.oci_state(Status::Running)).unwrap_or_default();
-            if let Err(e) = hooks::run("poststart", h, &st) {
-                crate::logging::warn(&e.to_string());
-            }
+            hooks::run_warn("poststart", h, &st);
         }
     }
     Ok(())
@@ -162,9 +160,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()) {
             let st = serde_json::to_string(&saved.oci_state(Status::Stopped)).unwrap_or_default();
-            if let Err(e) = hooks::run("poststop", h, &st) {
-                crate::logging::warn(&e.to_string());
-            }
+            hooks::run_warn("poststop", h, &st);
         }
     }
     root.remove(id)
