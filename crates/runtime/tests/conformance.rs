@@ -418,3 +418,34 @@ fn failing_poststart_and_poststop_hooks_do_not_stop_the_rest() {
     );
     assert!(!rt.root.path().join("hookfail").exists());
 }
+
+// 7. poststart after the user process is executed.
+
+#[test]
+fn poststart_runs_after_the_user_process_is_executed() {
+    if !root() {
+        return;
+    }
+    let rt = Rt::new();
+    let log = tempfile::tempdir().unwrap();
+    let out = log.path().join("cmdline");
+    let mut b = Bundle::new("poststart", &["/bin/sleep", "1000"]);
+    b.edit(|c| {
+        c["hooks"] = json!({
+            // Inside the container, between start and the user's exec: a slow one.
+            "startContainer": [{"path": "/bin/sleep", "args": ["sleep", "1"]}],
+            "poststart": [sh_hook(&format!(
+                "pid=$(sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p'); tr '\\0' ' ' < /proc/$pid/cmdline > {}",
+                out.display()
+            ))]
+        });
+    });
+    rt.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), "poststart"]);
+    let seen = std::fs::read_to_string(&out).unwrap();
+    rt.ok(&["delete", "--force", "poststart"]);
+    assert_eq!(
+        seen.trim(),
+        "/bin/sleep 1000",
+        "poststart saw the init before its exec"
+    );
+}

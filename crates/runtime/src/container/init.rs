@@ -193,7 +193,8 @@ fn body(a: &Args) -> Result<Never> {
     // Block until `start` writes to the fifo. A fifo whose writer never came is not "hung up",
     // so poll waits for the first writer's byte.
     wait_for_start(fifo.as_raw_fd())?;
-    drop(fifo);
+    // The fifo stays open, close-on-exec, until the execve: `start` waits for that before
+    // its poststart hooks.
     if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
         hooks::run("startContainer", h, &state_json)?;
     }
