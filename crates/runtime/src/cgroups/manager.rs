@@ -137,7 +137,7 @@ impl Manager {
 
     /// Applies resources (at create, or live for `update`).
     pub fn apply(&self, layout: &Layout, res: &LinuxResources, initial: bool) -> Result<()> {
-        grantable(layout, res)?;
+        grantable(&self.dirs, layout, res)?;
         for d in &self.dirs {
             if d.v2 {
                 v2::apply(&d.path, res, layout.unified_only, initial)?;
@@ -255,18 +255,19 @@ impl Manager {
     }
 }
 
-/// Refuses the resources no hierarchy of this host carries: the spec wants an error, not a
+/// Refuses the resources none of the container's hierarchies carries (on our hosts: net_cls
+/// and net_prio, bound to cgroup2 where they have no files): the spec wants an error, not a
 /// container without them.
-fn grantable(layout: &Layout, r: &LinuxResources) -> Result<()> {
-    let carried = |c: &str| {
-        layout.v1(c).is_some()
-            || layout
-                .v2()
-                .is_some_and(|h| h.controllers.iter().any(|x| x == c))
+fn grantable(dirs: &[CgroupDir], layout: &Layout, r: &LinuxResources) -> Result<()> {
+    let v2_has = |c: &str| {
+        layout
+            .v2()
+            .is_some_and(|h| h.controllers.iter().any(|x| x == c))
     };
+    let carried = |c: &str| dirs.iter().any(|d| d.has(c) || (d.v2 && v2_has(c)));
     let missing = |what: String, c: &str| {
         Error::Other(format!(
-            "cgroup: {what}: this host mounts no hierarchy with the {c} controller"
+            "cgroup: {what}: no cgroup hierarchy on this host carries the {c} controller"
         ))
     };
     let net = r.network().as_ref();
