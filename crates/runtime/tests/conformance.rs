@@ -122,9 +122,10 @@ fn v2_device_program_ignores_fifo_rules() {
 // 2. Namespaces left out are inherited.
 
 fn no_mount_namespace(list: Value, id: &str) {
-    let rt = Rt::new();
     let mut b = Bundle::new(id, &["/bin/sleep", "1000"]);
     let _unmount = Unmount(b.path().to_path_buf());
+    // Dropped first: the container goes before the mounts and the bundle.
+    let rt = Rt::new();
     std::fs::write(b.rootfs().join("marker"), "inside\n").unwrap();
     b.edit(|c| c["linux"]["namespaces"] = list);
     rt.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), id]);
