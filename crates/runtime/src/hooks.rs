@@ -15,6 +15,16 @@ pub fn run(kind: &str, hooks: &[Hook], state: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs `hooks` in order for a kind whose failures must not stop the rest nor the lifecycle
+/// (poststart, poststop): each failure is logged as a warning.
+pub fn run_warn(kind: &str, hooks: &[Hook], state: &str) {
+    for h in hooks {
+        if let Err(e) = run_one(kind, h, state) {
+            crate::logging::warn(&e.to_string());
+        }
+    }
+}
+
 fn run_one(kind: &str, h: &Hook, state: &str) -> Result<()> {
     let path = h.path().display().to_string();
     let fail = |m: String| Error::Other(format!("{kind} hook {path}: {m}"));

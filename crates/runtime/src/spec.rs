@@ -164,9 +164,6 @@ pub fn validate(spec: &Spec) -> std::result::Result<(), String> {
         for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
             crate::process::sysctl::check_namespaced(key, &seen)?;
         }
-        if !seen.contains(&LinuxNamespaceType::Mount) {
-            return Err("linux.namespaces must include a mount namespace".into());
-        }
     }
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {
@@ -181,10 +178,12 @@ pub fn validate(spec: &Spec) -> std::result::Result<(), String> {
 
 /// Adds an allow rule for every device the spec creates (`linux.devices`) to the device rules
 /// of `res`, as runc does at create and update. Nothing changes when `res` has no device rules.
+/// FIFOs get none: the device cgroup knows only block and character devices.
 pub fn allow_spec_devices(res: &mut oci_spec::runtime::LinuxResources, spec: &Spec) {
     if let Some(mut rules) = res.devices().clone() {
         let devs = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
-        for d in devs.into_iter().flatten() {
+        let devs = devs.into_iter().flatten();
+        for d in devs.filter(|d| d.typ() != oci_spec::runtime::LinuxDeviceType::P) {
             rules.push(oci_spec::runtime::LinuxDeviceCgroup::from(d));
         }
         res.set_devices(Some(rules));

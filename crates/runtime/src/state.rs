@@ -54,6 +54,10 @@ pub struct Saved {
     /// Whether the config has poststop hooks (so `delete` reads the config only then).
     #[serde(default)]
     pub poststop_hooks: bool,
+    /// Without a mount namespace of its own, the container's mounts are made in the runtime's:
+    /// the id of the mount that was on the rootfs before, to take ours away at delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs_base_mount: Option<u64>,
 }
 
 /// OCI status values.
@@ -312,6 +316,7 @@ mod tests {
             owner: 0,
             poststart_hooks: false,
             poststop_hooks: false,
+            rootfs_base_mount: None,
         };
         assert_eq!(s.status(&r), Status::Stopped);
         assert_eq!(s.oci_state(Status::Stopped).pid, 0);

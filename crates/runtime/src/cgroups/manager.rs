@@ -111,7 +111,8 @@ impl Manager {
                 if !h.v2 && h.controllers.iter().any(|c| c == "cpuset") {
                     v1::cpuset::inherit(&h.mount, &dir)?;
                 }
-                if h.v2 && layout.unified_only {
+                // On a hybrid host the unified hierarchy is here for what only it carries.
+                if h.v2 {
                     v2::enable_controllers(&h.mount, &dir)?;
                 }
                 m.dirs.push(CgroupDir {
@@ -136,6 +137,7 @@ impl Manager {
 
     /// Applies resources (at create, or live for `update`).
     pub fn apply(&self, layout: &Layout, res: &LinuxResources, initial: bool) -> Result<()> {
+        grantable(&self.dirs, layout, res)?;
         for d in &self.dirs {
             if d.v2 {
                 v2::apply(&d.path, res, layout.unified_only, initial)?;
@@ -251,6 +253,48 @@ impl Manager {
         }
         0
     }
+}
+
+/// Refuses the resources none of the container's hierarchies carries (on our hosts: net_cls
+/// and net_prio, bound to cgroup2 where they have no files): the spec wants an error, not a
+/// container without them.
+fn grantable(dirs: &[CgroupDir], layout: &Layout, r: &LinuxResources) -> Result<()> {
+    let v2_has = |c: &str| {
+        layout
+            .v2()
+            .is_some_and(|h| h.controllers.iter().any(|x| x == c))
+    };
+    let carried = |c: &str| dirs.iter().any(|d| d.has(c) || (d.v2 && v2_has(c)));
+    let missing = |what: String, c: &str| {
+        Error::Other(format!(
+            "cgroup: {what}: no cgroup hierarchy on this host carries the {c} controller"
+        ))
+    };
+    let net = r.network().as_ref();
+    if let Some(id) = net.and_then(|n| n.class_id()) {
+        if !carried("net_cls") {
+            return Err(missing(
+                format!("network classID {id}"),
+                "net_cls (cgroup v1)",
+            ));
+        }
+    }
+    if net
+        .and_then(|n| n.priorities().as_ref())
+        .is_some_and(|p| !p.is_empty())
+        && !carried("net_prio")
+    {
+        return Err(missing("network priorities".into(), "net_prio (cgroup v1)"));
+    }
+    if let Some(h) = r.hugepage_limits().as_ref().and_then(|v| v.first()) {
+        if !carried("hugetlb") {
+            return Err(missing(
+                format!("hugetlb limit for {}", h.page_size()),
+                "hugetlb",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn mkdir_p(mount: &Path, dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {

@@ -51,6 +51,8 @@ struct Cleanup<'a> {
     cgroups: Vec<CgroupDir>,
     /// A systemd scope started for the container: (bus, unit).
     scope: Option<(String, String)>,
+    /// Without a mount namespace: the rootfs and the mount that was on it before.
+    rootfs_base: Option<(PathBuf, u64)>,
     armed: bool,
 }
 
@@ -62,6 +64,9 @@ impl Drop for Cleanup<'_> {
         if let Some(pid) = self.pid {
             let _ = sys::kill(pid, libc::SIGKILL);
             let _ = sys::waitpid(pid, 0);
+        }
+        if let Some((rootfs, base)) = &self.rootfs_base {
+            let _ = crate::rootfs::detach_above(rootfs, *base);
         }
         if let Some((bus, unit)) = &self.scope {
             let _ = crate::cgroups::systemd::stop_unit(bus, unit);
@@ -110,6 +115,12 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         ));
     }
     let plan = Plan::new(&spec::namespaces(&bundle.spec))?;
+    // Without a mount namespace of its own the container's mounts are made in ours.
+    let rootfs_base = if plan.has(T::Mount) {
+        None
+    } else {
+        Some(crate::rootfs::mount_id(&bundle.rootfs)?)
+    };
     let dir = root.reserve(&o.id)?;
     let mut cleanup = Cleanup {
         root,
@@ -117,6 +128,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         pid: None,
         cgroups: vec![],
         scope: None,
+        rootfs_base: rootfs_base.map(|b| (bundle.rootfs.clone(), b)),
         armed: true,
     };
     std::fs::write(dir.join(state::CONFIG_COPY), &bundle.raw).ctx(|| "save config".into())?;
@@ -204,6 +216,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
                 .as_ref()
                 .and_then(|h| h.poststop().as_ref()),
         ),
+        rootfs_base_mount: rootfs_base,
     };
     let state_json = serde_json::to_string(&saved.oci_state(Status::Created)).unwrap_or_default();
     // The init starts on its namespaces and rootfs while we move it into its cgroups: on v1

@@ -64,6 +64,13 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     }
     let types: Vec<T> = spec::namespaces(&spec).iter().map(|(t, _)| *t).collect();
     let joins = namespaces::open_of_pid(saved.pid, &types)?;
+    // Without a mount namespace of its own the container's root is the init's chroot.
+    let chroot = if types.contains(&T::Mount) {
+        None
+    } else {
+        let r = format!("/proc/{}/root", saved.pid);
+        Some(sys::open(&r, libc::O_RDONLY | libc::O_DIRECTORY, 0).ctx(|| r.clone())?)
+    };
     for j in joins.iter().filter(|j| j.typ == T::Pid) {
         sys::setns(j.fd.as_raw_fd(), libc::CLONE_NEWPID).ctx(|| "join pid namespace".into())?;
     }
@@ -72,7 +79,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     if pid == 0 {
         drop(psock);
         let ch = Channel::new(csock);
-        let e = match child(&ch, &joins, &spec, o) {
+        let e = match child(&ch, &joins, chroot.as_ref(), &spec, o) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -128,7 +135,13 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
 
 enum Never {}
 
-fn child(ch: &Channel, joins: &[namespaces::Join], spec: &Spec, o: &ExecOpts) -> Result<Never> {
+fn child(
+    ch: &Channel,
+    joins: &[namespaces::Join],
+    chroot: Option<&std::os::fd::OwnedFd>,
+    spec: &Spec,
+    o: &ExecOpts,
+) -> Result<Never> {
     match ch.recv().ctx(|| "wait for parent".into())? {
         Some((Tag::Go, _)) => {}
         _ => return Err(Error::Other("parent went away".into())),
@@ -149,6 +162,15 @@ fn child(ch: &Channel, joins: &[namespaces::Join], spec: &Spec, o: &ExecOpts) ->
                 libc::setresuid(0, 0, 0);
             }
         }
+    }
+    if let Some(r) = chroot {
+        // SAFETY: fchdir on a directory descriptor we hold.
+        sys::cvt(unsafe { libc::fchdir(r.as_raw_fd()) })
+            .ctx(|| "chdir to the container's root".into())?;
+        let dot = c".";
+        // SAFETY: valid C string.
+        sys::cvt(unsafe { libc::chroot(dot.as_ptr()) })
+            .ctx(|| "chroot to the container's root".into())?;
     }
     sys::chdir_root()?;
     if o.process.terminal().unwrap_or(false) {

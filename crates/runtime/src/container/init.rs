@@ -124,6 +124,7 @@ fn body(a: &Args) -> Result<Never> {
                 .iter()
                 .map(|f| f.as_ref().map(|f| f.as_raw_fd()))
                 .collect::<Vec<_>>(),
+            mntns: a.plan.has(T::Mount),
         },
     )?;
     if !in_cgroup {
@@ -141,7 +142,9 @@ fn body(a: &Args) -> Result<Never> {
     if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
         hooks::run("createContainer", h, &state_json)?;
     }
-    if a.no_pivot {
+    if !a.plan.has(T::Mount) {
+        rootfs::pivot::chroot(&rootfs_str)?;
+    } else if a.no_pivot {
         rootfs::pivot::move_root(&rootfs_str)?;
     } else {
         rootfs::pivot::pivot_root(&rootfs_str)?;
@@ -190,7 +193,8 @@ fn body(a: &Args) -> Result<Never> {
     // Block until `start` writes to the fifo. A fifo whose writer never came is not "hung up",
     // so poll waits for the first writer's byte.
     wait_for_start(fifo.as_raw_fd())?;
-    drop(fifo);
+    // The fifo stays open, close-on-exec, until the execve: `start` waits for that before
+    // its poststart hooks.
     if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
         hooks::run("startContainer", h, &state_json)?;
     }

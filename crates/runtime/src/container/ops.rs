@@ -47,6 +47,9 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         Err(e) => return Err(Error::io(format!("container {id}: open exec fifo"), e)),
     };
     sys::write_all(fd.as_raw_fd(), b"0").ctx(|| format!("container {id}: write exec fifo"))?;
+    if saved.poststart_hooks {
+        wait_no_reader(fd.as_raw_fd());
+    }
     drop(fd);
     let _ = std::fs::remove_file(&fifo);
     if let Some(spec) = saved
@@ -56,12 +59,28 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
             let st = serde_json::to_string(&saved.oci_state(Status::Running)).unwrap_or_default();
-            if let Err(e) = hooks::run("poststart", h, &st) {
-                crate::logging::warn(&e.to_string());
-            }
+            hooks::run_warn("poststart", h, &st);
         }
     }
     Ok(())
+}
+
+/// Waits until the exec fifo has no reader: the init keeps its read end, close-on-exec, until
+/// it executes the user's process (or dies), so poststart hooks run after that execve.
+fn wait_no_reader(fd: libc::c_int) {
+    loop {
+        // No events asked: poll returns on POLLERR, which a fifo's writer gets without readers.
+        let mut p = libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, -1) };
+        if n > 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return;
+        }
+    }
 }
 
 /// `state`: the OCI state JSON.
@@ -152,6 +171,9 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         }
     }
     Manager::destroy(&saved.cgroup_paths)?;
+    if let Some(base) = saved.rootfs_base_mount {
+        crate::rootfs::detach_above(&saved.rootfs, base)?;
+    }
     if let Some(spec) = saved
         .poststop_hooks
         .then(|| saved_spec(root, id).ok())
@@ -159,9 +181,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()) {
             let st = serde_json::to_string(&saved.oci_state(Status::Stopped)).unwrap_or_default();
-            if let Err(e) = hooks::run("poststop", h, &st) {
-                crate::logging::warn(&e.to_string());
-            }
+            hooks::run_warn("poststop", h, &st);
         }
     }
     root.remove(id)

@@ -117,6 +117,21 @@ pub fn prepare(c: &Ctx) -> Result<ExecPlan> {
         lsm::selinux(l)?;
     }
     let nnp = p.no_new_privileges().unwrap_or(false);
+    // The cwd, its check and the program are settled before the user's seccomp filter can
+    // refuse the calls they need. Only a cwd root may not enter waits for the user's switch.
+    let cwd = p.cwd().to_string_lossy().into_owned();
+    let cc = sys::cstr(&cwd).map_err(|e| Error::io(format!("cwd {cwd}"), e))?;
+    // SAFETY: valid C string.
+    let chdir = || sys::cvt(unsafe { libc::chdir(cc.as_ptr()) });
+    let chdir_later = match chdir() {
+        Ok(_) => check_cwd(&cwd).map(|_| false)?,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => true,
+        Err(e) => return Err(Error::io(format!("chdir to cwd {cwd}"), e)),
+    };
+    let env: Vec<String> = p.env().clone().unwrap_or_default();
+    let args = p.args().clone().unwrap_or_default();
+    let prog = find_program(&args[0], &env)?;
+    fds::cloexec_from(3 + c.preserve_fds);
     let mut deferred = None;
     if let Some(s) = c.seccomp {
         let notify = seccomp::uses_notify(s);
@@ -141,36 +156,43 @@ pub fn prepare(c: &Ctx) -> Result<ExecPlan> {
     caps::drop_bounding(&sets)?;
     user::switch(p.user(), c.setgroups)?;
     caps::apply(&sets)?;
-    let cwd = p.cwd().to_string_lossy().into_owned();
-    let cc = sys::cstr(&cwd).map_err(|e| Error::io(format!("cwd {cwd}"), e))?;
-    // SAFETY: valid C string.
-    sys::cvt(unsafe { libc::chdir(cc.as_ptr()) })
-        .map_err(|e| Error::io(format!("chdir to cwd {cwd}"), e))?;
-    // CVE-2024-21626: a cwd reached through a leaked descriptor lies outside the root, which
-    // getcwd reports as unreachable. Refuse to run there.
-    match std::env::current_dir() {
-        Ok(d) if d.is_absolute() => {}
-        _ => {
-            return Err(Error::Other(format!(
-                "cwd {cwd} resolves outside the container's root filesystem: refusing"
-            )))
-        }
+    if chdir_later {
+        chdir().map_err(|e| Error::io(format!("chdir to cwd {cwd}"), e))?;
+        check_cwd(&cwd)?;
     }
-    let env: Vec<String> = p.env().clone().unwrap_or_default();
-    let args = p.args().clone().unwrap_or_default();
-    let prog = find_program(&args[0], &env)?;
     if nnp {
         // SAFETY: prctl with integer arguments.
         sys::cvt(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
             .map_err(|e| Error::io("set no_new_privs", e))?;
     }
-    fds::cloexec_from(3 + c.preserve_fds);
     Ok(ExecPlan {
         path: CString::new(prog).map_err(|_| Error::Spec("program path contains NUL".into()))?,
         argv: cstrings(&args, "argument")?,
         envp: cstrings(&env, "environment entry")?,
         deferred_seccomp: deferred,
     })
+}
+
+/// CVE-2024-21626: a cwd reached through a leaked descriptor lies outside the root, which the
+/// getcwd system call reports as unreachable (a path not starting with `/`, or ENOENT). Refuse
+/// to run there; a getcwd that fails otherwise proves nothing either way, and is refused too.
+fn check_cwd(cwd: &str) -> Result<()> {
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    // SAFETY: the buffer and its length; the raw system call, so the kernel's answer is seen.
+    let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    let e = std::io::Error::last_os_error();
+    if r > 0 && buf[0] == b'/' {
+        return Ok(());
+    }
+    if r > 0 || e.raw_os_error() == Some(libc::ENOENT) {
+        return Err(Error::Other(format!(
+            "cwd {cwd} resolves outside the container's root filesystem: refusing"
+        )));
+    }
+    Err(Error::io(
+        format!("cwd {cwd}: getcwd to check it is inside the root"),
+        e,
+    ))
 }
 
 /// Loads a deferred seccomp filter and executes the program. Returns only on failure.

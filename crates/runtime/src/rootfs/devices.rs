@@ -77,7 +77,8 @@ pub fn create(root: RawFd, nodes: &[Node], bind_from_host: bool) -> Result<()> {
             )));
         }
         let what = || format!("device {}", n.path);
-        if bind_from_host {
+        // A FIFO is made in place, user namespace or not: it is not the host's device.
+        if bind_from_host && n.kind != 'p' {
             let t = safe_path::create_file(root, &n.path, 0o000).ctx(what)?;
             sys::mount(
                 Some(&n.path),

@@ -29,6 +29,9 @@ pub struct Setup<'a> {
     pub userns: bool,
     /// User namespace fds of idmapped mounts, index-aligned with the spec's mounts.
     pub idmaps: &'a [Option<std::os::fd::RawFd>],
+    /// In a mount namespace of its own; without one the set-up happens in the runtime's, where
+    /// `/` is left alone and only the rootfs bind gets the propagation.
+    pub mntns: bool,
 }
 
 /// Before pivot_root: propagation, the rootfs bind, the spec's mounts, devices and links.
@@ -45,15 +48,17 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
         })?,
         None => libc::MS_SLAVE | libc::MS_REC,
     };
-    // The mount tree must be slave or private while the rootfs is set up; shared is applied
-    // at the end (after pivot) as runc does.
-    let setup_flag = if flag & libc::MS_SHARED != 0 {
+    // The tree is a slave while the rootfs is set up (no mount is shared at pivot_root); the
+    // modes that cannot or should not apply to it now are applied to the new root after.
+    let setup_flag = if after_pivot(flag) {
         libc::MS_SLAVE | libc::MS_REC
     } else {
         flag
     };
-    sys::mount(None, "/", None, setup_flag, None)
-        .ctx(|| "make / private to the container".into())?;
+    if s.mntns {
+        sys::mount(None, "/", None, setup_flag, None)
+            .ctx(|| "make / private to the container".into())?;
+    }
     sys::mount(
         Some(s.rootfs),
         s.rootfs,
@@ -62,6 +67,10 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
         None,
     )
     .ctx(|| format!("bind rootfs {}", s.rootfs))?;
+    if !s.mntns {
+        sys::mount(None, s.rootfs, None, setup_flag, None)
+            .ctx(|| format!("rootfs {} propagation", s.rootfs))?;
+    }
     let root = sys::open(s.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
         .ctx(|| format!("open rootfs {}", s.rootfs))?;
     let env = mounts::MountEnv {
@@ -110,6 +119,38 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
     Ok(root)
 }
 
+/// The id of the mount `path` is on (the topmost one there).
+pub fn mount_id(path: &std::path::Path) -> Result<u64> {
+    let what = || format!("mount id of {}", path.display());
+    let fd = sys::open(&path.to_string_lossy(), libc::O_PATH, 0).ctx(what)?;
+    let info =
+        std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ctx(what)?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| Error::Other(format!("{}: no mnt_id in fdinfo", what())))
+}
+
+/// For a container without a mount namespace of its own, whose mounts were made in the
+/// runtime's: detaches what is mounted on `rootfs` above the mount `base` that was there
+/// before create (the rootfs bind, with every mount under it). A rootfs gone is nothing to do.
+pub fn detach_above(rootfs: &std::path::Path, base: u64) -> Result<()> {
+    match mount_id(rootfs) {
+        Ok(id) if id != base => sys::umount2(&rootfs.to_string_lossy(), libc::MNT_DETACH)
+            .ctx(|| format!("unmount rootfs {}", rootfs.display())),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a rootfsPropagation mode is applied to `/` after pivot_root rather than to the tree
+/// before the rootfs bind: shared (the set-up would propagate to the host), unbindable (the
+/// rootfs could not be bound), and the non-recursive modes (on the old `/` they would miss the
+/// mount the rootfs is on). rprivate and rslave apply before, so the binds' own propagation
+/// options made after them stay.
+fn after_pivot(flag: libc::c_ulong) -> bool {
+    flag & (libc::MS_SHARED | libc::MS_UNBINDABLE) != 0 || flag & libc::MS_REC == 0
+}
+
 fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
     m.typ().as_deref() == Some("bind")
         || m.options()
@@ -131,7 +172,7 @@ pub fn finish(spec: &Spec) -> Result<()> {
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(options::propagation_flag)
     {
-        if p & libc::MS_SHARED != 0 {
+        if after_pivot(p) {
             sys::mount(None, "/", None, p, None).ctx(|| "rootfs propagation".into())?;
         }
     }

@@ -29,6 +29,15 @@ pub fn pivot_root(rootfs: &str) -> Result<()> {
     sys::chdir_root()
 }
 
+/// Without a mount namespace of its own: chroot into the rootfs (pivot_root or a move would
+/// change the runtime's own namespace).
+pub fn chroot(rootfs: &str) -> Result<()> {
+    let c = sys::cstr(rootfs).ctx(|| rootfs.to_string())?;
+    // SAFETY: valid C string.
+    sys::cvt(unsafe { libc::chroot(c.as_ptr()) }).ctx(|| format!("chroot {rootfs}"))?;
+    sys::chdir_root()
+}
+
 /// `--no-pivot`: move the rootfs mount over / and chroot into it (for ramdisk roots, where
 /// pivot_root is impossible).
 pub fn move_root(rootfs: &str) -> Result<()> {

@@ -42,9 +42,10 @@ pub const DEFAULT_ALLOW: &[&str] = &[
     "c 10:200 rwm",
 ];
 
-/// Writes the spec's rules in order, then the default allow list (as runc appends it).
+/// Writes the spec's rules in order, then the default allow list (as runc appends it). FIFO
+/// rules are skipped: `devices.allow` takes only a, b and c.
 pub fn apply(p: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    for d in rules {
+    for d in rules.iter().filter(|d| d.typ() != Some(LinuxDeviceType::P)) {
         let text = rule_text(d);
         let text = if text.starts_with("a ") {
             "a".to_string()

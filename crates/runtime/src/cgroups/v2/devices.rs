@@ -160,9 +160,11 @@ fn bpf(cmd: libc::c_long, attr: &mut [u64; 16]) -> std::io::Result<libc::c_long>
 }
 
 /// Loads the program for `rules` (spec rules then the defaults) and attaches it to the cgroup
-/// directory, replacing programs this runtime attached before.
+/// directory, replacing programs this runtime attached before. FIFO rules are skipped, as in v1
+/// (read as "any type" they would widen the rule).
 pub fn attach(dir: &Path, spec_rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    let mut rules: Vec<Rule> = spec_rules.iter().map(rule).collect();
+    let fifo = |d: &&LinuxDeviceCgroup| d.typ() == Some(LinuxDeviceType::P);
+    let mut rules: Vec<Rule> = spec_rules.iter().filter(|d| !fifo(d)).map(rule).collect();
     rules.extend(DEFAULT_ALLOW.iter().map(|t| rule_from_text(t)));
     let prog = program(&rules);
     let fd = load(&prog).map_err(|(e, log)| {
