@@ -4,6 +4,7 @@
 //! records its exit.
 
 use serde_json::{json, Value};
+use std::io::{BufRead, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +24,10 @@ struct Fixture {
 
 impl Fixture {
     fn new(name: &str, script: &str) -> Fixture {
+        Self::with_terminal(name, script, false)
+    }
+
+    fn with_terminal(name: &str, script: &str, terminal: bool) -> Fixture {
         let tmp = tempfile::Builder::new()
             .prefix("strata-e2e-mon")
             .tempdir()
@@ -43,7 +48,7 @@ impl Fixture {
         );
         let cfg_path = bundle.join("config.json");
         let mut cfg: Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
-        cfg["process"]["terminal"] = json!(false);
+        cfg["process"]["terminal"] = json!(terminal);
         cfg["process"]["args"] = json!(["/bin/sh", "-c", script]);
         cfg["root"]["readonly"] = json!(false);
         cfg["linux"]["cgroupsPath"] = json!(cgroup);
@@ -110,6 +115,13 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            for f in [record::MONITOR_LOG, record::RUNTIME_LOG] {
+                if let Ok(s) = std::fs::read_to_string(self.dir().join(f)) {
+                    eprintln!("--- {f}:\n{s}");
+                }
+            }
+        }
         if let Some(m) = self.monitor() {
             if m.alive() {
                 // SAFETY: the monitor this test started (same pid and start time).
@@ -279,13 +291,17 @@ fn create_then_start_through_the_control_socket() {
     assert!(f.log_lines().is_empty(), "nothing runs before start");
     assert_eq!(f.exit(), None);
     // Create-only returned while the init waits: the sync pipe did not wait for its exec.
-    let w = {
-        let sock = f.socket();
-        std::thread::spawn(move || call(&sock, &Request::Wait, Some(Duration::from_secs(30))))
-    };
+    // A wait sent before the start is answered even if the container is gone at once.
+    let mut waiter = strata_monitor::protocol::connect(&f.dir()).unwrap();
+    waiter.write_all(b"{\"op\":\"wait\"}\n").unwrap();
     let s = call(&f.socket(), &Request::Start, None).unwrap();
     assert!(s.ok, "{s:?}");
-    let exit = w.join().unwrap().unwrap().exit.unwrap();
+    let mut answer = String::new();
+    std::io::BufReader::new(&waiter)
+        .read_line(&mut answer)
+        .unwrap();
+    let w: strata_monitor::Response = serde_json::from_str(&answer).unwrap();
+    let exit = w.exit.unwrap();
     assert_eq!(exit.exit_code, 7);
     assert_eq!(
         f.log_lines(),
@@ -320,4 +336,70 @@ fn a_failed_create_reports_the_runtime_error_and_leaves_nothing() {
         .join(f.cgroup.trim_start_matches('/'))
         .exists());
     assert_eq!(f.exit(), None);
+}
+
+#[test]
+fn attach_relays_output_and_feeds_stdin() {
+    if !prerequisites() {
+        return;
+    }
+    let f = Fixture::new(
+        "attach",
+        "read line; echo got:$line; echo err >&2; cat; exit 4",
+    );
+    let mut o = f.options(false);
+    o.stdin = true;
+    let l = launch(&o).unwrap();
+    let mut a = strata_monitor::attach::attach(&f.dir(), true).unwrap();
+    let start = call(&f.socket(), &Request::Start, None).unwrap();
+    assert!(start.ok, "{start:?}");
+    let mut input = a.input().unwrap();
+    let feeder = std::thread::spawn(move || input.copy_from(&mut &b"ping\nrest of input\n"[..]));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = a.relay(&mut out, &mut err).unwrap().expect("exit frame");
+    feeder.join().unwrap().unwrap();
+    assert_eq!(exit.exit_code, 4);
+    assert_eq!(String::from_utf8_lossy(&out), "got:ping\nrest of input\n");
+    assert_eq!(String::from_utf8_lossy(&err), "err\n");
+    wait_until("the monitor to exit", Duration::from_secs(10), || {
+        !l.monitor.alive()
+    });
+    // The log has what the attached client saw.
+    assert!(f
+        .log_lines()
+        .contains(&("stdout".into(), "F".into(), "rest of input".into())));
+}
+
+#[test]
+fn a_terminal_container_gets_a_pty_and_its_resizes() {
+    if !prerequisites() {
+        return;
+    }
+    let f = Fixture::with_terminal("tty", "read go; tty; stty size", true);
+    let mut o = f.options(false);
+    o.terminal = true;
+    let l = launch(&o).unwrap();
+    let mut a = strata_monitor::attach::attach(&f.dir(), true).unwrap();
+    let r = call(
+        &f.socket(),
+        &Request::Resize {
+            rows: 33,
+            cols: 101,
+        },
+        None,
+    )
+    .unwrap();
+    assert!(r.ok, "{r:?}");
+    assert!(call(&f.socket(), &Request::Start, None).unwrap().ok);
+    let mut input = a.input().unwrap();
+    input.copy_from(&mut &b"go\n"[..]).unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let exit = a.relay(&mut out, &mut err).unwrap().expect("exit frame");
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(exit.exit_code, 0, "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("33 101"), "{text}");
+    wait_until("the monitor to exit", Duration::from_secs(10), || {
+        !l.monitor.alive()
+    });
 }

@@ -24,16 +24,40 @@ pub fn short(id: &str) -> &str {
 }
 
 const ADJECTIVES: &[&str] = &[
-    "admiring", "bold", "brave", "calm", "clever", "eager", "elegant", "fervent", "gallant",
-    "happy", "jolly", "keen", "kind", "lucid", "modest", "nifty", "optimistic", "peaceful",
-    "quirky", "relaxed", "serene", "sharp", "stoic", "tender", "upbeat", "vibrant", "wizardly",
+    "admiring",
+    "bold",
+    "brave",
+    "calm",
+    "clever",
+    "eager",
+    "elegant",
+    "fervent",
+    "gallant",
+    "happy",
+    "jolly",
+    "keen",
+    "kind",
+    "lucid",
+    "modest",
+    "nifty",
+    "optimistic",
+    "peaceful",
+    "quirky",
+    "relaxed",
+    "serene",
+    "sharp",
+    "stoic",
+    "tender",
+    "upbeat",
+    "vibrant",
+    "wizardly",
     "zealous",
 ];
 
 const NAMES: &[&str] = &[
-    "babbage", "bell", "curie", "dijkstra", "easley", "feynman", "goldberg", "hopper",
-    "kalam", "knuth", "lamport", "liskov", "lovelace", "mccarthy", "noether", "popek",
-    "ritchie", "shannon", "thompson", "torvalds", "turing", "wilson", "wozniak",
+    "babbage", "bell", "curie", "dijkstra", "easley", "feynman", "goldberg", "hopper", "kalam",
+    "knuth", "lamport", "liskov", "lovelace", "mccarthy", "noether", "popek", "ritchie", "shannon",
+    "thompson", "torvalds", "turing", "wilson", "wozniak",
 ];
 
 /// A random `adjective_name`.
@@ -41,14 +65,19 @@ pub fn random_name() -> String {
     let id = new_id();
     let a = usize::from_str_radix(&id[..4], 16).unwrap_or(0);
     let n = usize::from_str_radix(&id[4..8], 16).unwrap_or(0);
-    format!("{}_{}", ADJECTIVES[a % ADJECTIVES.len()], NAMES[n % NAMES.len()])
+    format!(
+        "{}_{}",
+        ADJECTIVES[a % ADJECTIVES.len()],
+        NAMES[n % NAMES.len()]
+    )
 }
 
 /// Checks a user-given name: docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 253 bytes.
 pub fn check_name(kind: &str, name: &str) -> Result<()> {
     let mut b = name.bytes();
     let first_ok = b.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if first_ok && name.len() <= 253 && b.all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c)) {
+    if first_ok && name.len() <= 253 && b.all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c))
+    {
         Ok(())
     } else {
         Err(Error::Invalid(format!(

@@ -7,7 +7,8 @@
 //! output to a log in the CRI format, reaps it, records its exit status, and stays behind when
 //! the process that asked for the container exits or dies. Its state directory holds:
 //!
-//! - `monitor.sock`: the control socket ([`protocol`]): state, start, kill, wait;
+//! - `monitor.sock`: the control socket ([`protocol`]): state, start, kill, wait, resize,
+//!   and attach (then the connection carries [`frame`]s: output, input, the exit);
 //! - `monitor.pid`: the monitor's pid and start time ([`record::MonitorPid`]);
 //! - `exit.json`: the container's exit, written atomically when it ends ([`record::ExitRecord`]);
 //! - `monitor.log`: the monitor's own diagnostics; `runtime.log`: the runtime's (JSON lines).
@@ -16,7 +17,9 @@
 //! its client, the CRI log format, and [`launch`] to start a monitor and wait until the
 //! container is created.
 
+pub mod attach;
 pub mod cri_log;
+pub mod frame;
 pub mod launch;
 pub mod protocol;
 pub mod record;

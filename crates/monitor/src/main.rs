@@ -5,7 +5,7 @@ mod daemon;
 
 use daemon::args::{self, Args};
 use daemon::container::{raw, Container};
-use daemon::event_loop::Monitor;
+use daemon::event_loop::{Monitor, Streams, Watched};
 use daemon::stdio::Stdio;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
@@ -151,17 +151,20 @@ fn run(a: Args) -> i32 {
             },
         );
     }
-    let mut m = Monitor::new(
-        container,
-        a.dir.clone(),
-        pid,
-        a.start,
+    let watched = Watched {
         signals,
         listener,
-        (stdio.stdin.take(), stdio.stdout.take(), stdio.stderr.take()),
+        io: Streams {
+            stdin: stdio.stdin.take(),
+            stdout: stdio.stdout.take(),
+            stderr: stdio.stderr.take(),
+            terminal: a.terminal,
+        },
         log,
-    );
+    };
+    let mut m = Monitor::new(container, a.dir.clone(), pid, a.start, watched);
     m.run();
+    m.last_answers();
     let _ = std::fs::remove_file(&sock);
     if let Some((prog, rest)) = a.exit_command.split_first() {
         if let Err(e) = std::process::Command::new(prog).args(rest).spawn() {

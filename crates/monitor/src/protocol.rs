@@ -28,6 +28,20 @@ pub enum Request {
     },
     /// Answers when the container has exited, with its exit record.
     Wait,
+    /// Turns the connection into an attached stream (see `frame`): the container's output
+    /// from now on, and with `stdin` the client's input to the container's stdin.
+    Attach {
+        /// Whether the client sends input.
+        #[serde(default)]
+        stdin: bool,
+    },
+    /// Sets the size of the container's terminal.
+    Resize {
+        /// Rows.
+        rows: u16,
+        /// Columns.
+        cols: u16,
+    },
 }
 
 /// The container's status as the monitor sees it.

@@ -22,7 +22,10 @@ pub fn validate(c: &ContainerConfig, img: &ImageConfig) -> Result<()> {
         }
         if m.kind == MountKind::Bind {
             if !m.source.starts_with('/') {
-                return Err(Error::Invalid(format!("bind mount source {:?} is not an absolute path", m.source)));
+                return Err(Error::Invalid(format!(
+                    "bind mount source {:?} is not an absolute path",
+                    m.source
+                )));
             }
             if !std::path::Path::new(&m.source).exists() {
                 return Err(Error::Invalid(format!(
@@ -53,7 +56,9 @@ pub fn load_seccomp(path: &str) -> Result<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_slice(&b)
         .map_err(|e| Error::Invalid(format!("seccomp profile {path} does not parse: {e}")))?;
     if !v.get("defaultAction").is_some_and(|a| a.is_string()) {
-        return Err(Error::Invalid(format!("seccomp profile {path}: defaultAction is missing")));
+        return Err(Error::Invalid(format!(
+            "seccomp profile {path}: defaultAction is missing"
+        )));
     }
     Ok(v)
 }
@@ -89,6 +94,12 @@ pub fn create(
         let _ = e.db.delete_container(&c.id);
         return Err(err);
     }
-    let _ = e.db.event("container", "create", &c.id, &c.name, &[("image", c.config.image.clone())]);
+    let _ = e.db.event(
+        "container",
+        "create",
+        &c.id,
+        &c.name,
+        &[("image", c.config.image.clone())],
+    );
     Ok(c)
 }

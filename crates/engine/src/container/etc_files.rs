@@ -15,7 +15,8 @@ fn host_resolv() -> String {
         .filter(|l| {
             let mut f = l.split_whitespace();
             !(f.next() == Some("nameserver")
-                && f.next().is_some_and(|a| a.starts_with("127.") || a == "::1"))
+                && f.next()
+                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
         })
         .collect();
     let mut out = kept.join("\n");
@@ -42,7 +43,8 @@ pub fn write_in_place(p: &Path, content: &str) -> Result<()> {
         .truncate(true)
         .open(p)
         .ctx(|| format!("write {}", p.display()))?;
-    f.write_all(content.as_bytes()).ctx(|| format!("write {}", p.display()))
+    f.write_all(content.as_bytes())
+        .ctx(|| format!("write {}", p.display()))
 }
 
 /// Writes the container's three files into its bundle directory; returns their mounts.

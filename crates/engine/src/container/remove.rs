@@ -28,7 +28,14 @@ pub fn remove(e: &Engine, key: &str, force: bool, volumes: bool) -> Result<Conta
             )));
         }
         let dir = e.paths.monitor(&c.id);
-        let _ = call(&dir, &Request::Kill { signal: libc::SIGKILL, all: true }, Some(Duration::from_secs(5)));
+        let _ = call(
+            &dir,
+            &Request::Kill {
+                signal: libc::SIGKILL,
+                all: true,
+            },
+            Some(Duration::from_secs(5)),
+        );
         let _ = call(&dir, &Request::Wait, Some(Duration::from_secs(30)));
         super::status::refresh(e, &mut c)?;
         if c.state.status.is_live() {
@@ -52,12 +59,19 @@ pub fn remove(e: &Engine, key: &str, force: bool, volumes: bool) -> Result<Conta
     rootfs::unmount(e, &c.id)?;
     let bundle = e.paths.bundle(&c.id);
     if strata_os::mount::is_mountpoint(&e.paths.rootfs(&c.id)) {
-        return Err(Error::Runtime(format!("container {}: its root filesystem is still mounted", c.name)));
+        return Err(Error::Runtime(format!(
+            "container {}: its root filesystem is still mounted",
+            c.name
+        )));
     }
     remove_tree(&bundle)?;
     remove_tree(&e.paths.monitor(&c.id))?;
     if volumes {
-        for m in c.config.mounts.iter().filter(|m| m.kind == super::config::MountKind::Volume && m.source.starts_with("anon-")) {
+        for m in
+            c.config.mounts.iter().filter(|m| {
+                m.kind == super::config::MountKind::Volume && m.source.starts_with("anon-")
+            })
+        {
             let _ = std::fs::remove_dir_all(e.paths.volumes().join(&m.source));
         }
     }

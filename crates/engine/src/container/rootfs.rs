@@ -19,7 +19,9 @@ pub fn image_of(e: &Engine, image_id: &str) -> Result<ImageRecord> {
     found.ok_or_else(|| {
         Error::NotFound(format!(
             "image {} of this container is no longer in the store [layer: image]",
-            strata_image::Digest::parse(image_id).map(|d| d.short().to_string()).unwrap_or_else(|_| image_id.to_string())
+            strata_image::Digest::parse(image_id)
+                .map(|d| d.short().to_string())
+                .unwrap_or_else(|_| image_id.to_string())
         ))
     })
 }
@@ -47,10 +49,18 @@ pub fn mount(e: &Engine, id: &str, image_id: &str) -> Result<PathBuf> {
     let o = strata_os::mount::Overlay {
         lowers,
         upper: Some((diff, work)),
-        options: vec!["index=off".into(), "redirect_dir=off".into(), "metacopy=off".into()],
+        options: vec![
+            "index=off".into(),
+            "redirect_dir=off".into(),
+            "metacopy=off".into(),
+        ],
     };
-    o.mount(&target)
-        .ctx(|| format!("rootfs: mount overlay at {} [layer: image]", target.display()))?;
+    o.mount(&target).ctx(|| {
+        format!(
+            "rootfs: mount overlay at {} [layer: image]",
+            target.display()
+        )
+    })?;
     Ok(target)
 }
 

@@ -22,14 +22,22 @@ pub fn image_config(e: &Engine, c: &Container) -> Result<ImageConfig> {
 pub fn classify_start_error(c: &Container, msg: String) -> Error {
     let lower = msg.to_ascii_lowercase();
     let prog = c.config.command.first().cloned().unwrap_or_default();
-    if lower.contains("no such file or directory") && (lower.contains("exec") || lower.contains(&prog.to_ascii_lowercase())) {
-        let what = if prog.is_empty() { "the command".to_string() } else { prog };
+    if lower.contains("no such file or directory")
+        && (lower.contains("exec") || lower.contains(&prog.to_ascii_lowercase()))
+    {
+        let what = if prog.is_empty() {
+            "the command".to_string()
+        } else {
+            prog
+        };
         return Error::CommandNotFound(format!(
             "exited 127: {what} not found in the image's rootfs [layer: image] ({msg})"
         ));
     }
     if lower.contains("permission denied") && lower.contains("exec") {
-        return Error::CommandNotRunnable(format!("exited 126: the command cannot be run: {msg} [layer: image]"));
+        return Error::CommandNotRunnable(format!(
+            "exited 126: the command cannot be run: {msg} [layer: image]"
+        ));
     }
     Error::Runtime(msg)
 }
@@ -39,7 +47,12 @@ fn host_mounts(e: &Engine, c: &Container, ip: Option<&str>) -> Result<Vec<HostMo
     use super::config::MountKind;
     let mut out = Vec::new();
     for m in &c.config.mounts {
-        let mut options = m.options.iter().filter(|o| !matches!(o.as_str(), "z" | "Z")).cloned().collect::<Vec<_>>();
+        let mut options = m
+            .options
+            .iter()
+            .filter(|o| !matches!(o.as_str(), "z" | "Z"))
+            .cloned()
+            .collect::<Vec<_>>();
         if m.readonly {
             options.push("ro".into());
         }
@@ -48,34 +61,56 @@ fn host_mounts(e: &Engine, c: &Container, ip: Option<&str>) -> Result<Vec<HostMo
                 source: "tmpfs".into(),
                 target: m.target.clone(),
                 kind: "tmpfs",
-                options: { let mut o = vec!["nosuid".to_string(), "nodev".to_string()]; o.extend(options); o },
+                options: {
+                    let mut o = vec!["nosuid".to_string(), "nodev".to_string()];
+                    o.extend(options);
+                    o
+                },
             }),
             MountKind::Bind | MountKind::Volume => {
                 let source = if m.kind == MountKind::Volume {
                     let d = e.paths.volumes().join(&m.source).join("_data");
-                    std::fs::create_dir_all(&d).ctx(|| format!("volume {}: create {}", m.source, d.display()))?;
+                    std::fs::create_dir_all(&d)
+                        .ctx(|| format!("volume {}: create {}", m.source, d.display()))?;
                     d
                 } else {
                     m.source.clone().into()
                 };
                 options.insert(0, "rbind".into());
-                out.push(HostMount { source, target: m.target.clone(), kind: "bind", options });
+                out.push(HostMount {
+                    source,
+                    target: m.target.clone(),
+                    kind: "bind",
+                    options,
+                });
             }
         }
     }
     let hostname = c.hostname();
     let mut hosts = Vec::new();
     if let Some(ip) = ip {
-        hosts.push((ip.split('/').next().unwrap_or(ip).to_string(), vec![c.name.clone(), hostname.clone()]));
+        hosts.push((
+            ip.split('/').next().unwrap_or(ip).to_string(),
+            vec![c.name.clone(), hostname.clone()],
+        ));
     } else {
-        hosts.push(("127.0.1.1".to_string(), vec![c.name.clone(), hostname.clone()]));
+        hosts.push((
+            "127.0.1.1".to_string(),
+            vec![c.name.clone(), hostname.clone()],
+        ));
     }
     for h in &c.config.add_hosts {
         if let Some((name, addr)) = h.split_once(':') {
             hosts.push((addr.to_string(), vec![name.to_string()]));
         }
     }
-    out.extend(etc_files::write(e, &c.id, &hostname, &hosts, &c.config.dns)?);
+    out.extend(etc_files::write(
+        e,
+        &c.id,
+        &hostname,
+        &hosts,
+        &c.config.dns,
+    )?);
     Ok(out)
 }
 
@@ -103,9 +138,13 @@ fn write_bundle(e: &Engine, c: &Container, net: &Ns, mounts: Vec<HostMount>) -> 
     })?;
     let dir = e.paths.bundle(&c.id);
     let tmp = dir.join(".config.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&v).expect("config serializes"))
-        .ctx(|| format!("write {}", tmp.display()))?;
-    std::fs::rename(&tmp, dir.join("config.json")).ctx(|| format!("write {}/config.json", dir.display()))
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(&v).expect("config serializes"),
+    )
+    .ctx(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join("config.json"))
+        .ctx(|| format!("write {}/config.json", dir.display()))
 }
 
 /// Launch options for a container's monitor.
@@ -135,10 +174,16 @@ pub fn start_locked(e: &Engine, c: &mut Container, start_now: bool) -> Result<()
     match c.state.status {
         Status::Running | Status::Restarting => return Ok(()),
         Status::Paused => {
-            return Err(Error::Conflict(format!("container {} is paused: unpause it instead", c.name)))
+            return Err(Error::Conflict(format!(
+                "container {} is paused: unpause it instead",
+                c.name
+            )))
         }
         Status::Removing | Status::Dead => {
-            return Err(Error::Conflict(format!("container {} is being removed", c.name)))
+            return Err(Error::Conflict(format!(
+                "container {} is being removed",
+                c.name
+            )))
         }
         Status::Created | Status::Exited => {}
     }
@@ -148,7 +193,11 @@ pub fn start_locked(e: &Engine, c: &mut Container, start_now: bool) -> Result<()
     if let Err(err) = res {
         c.state.error = Some(err.to_string());
         let _ = cleanup(e, c);
-        c.state.status = if c.state.started_at.is_some() { Status::Exited } else { Status::Created };
+        c.state.status = if c.state.started_at.is_some() {
+            Status::Exited
+        } else {
+            Status::Created
+        };
         let _ = e.db.save_state(&c.id, &c.state);
         return Err(err);
     }
@@ -168,7 +217,8 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
     let dir = e.paths.monitor(&c.id);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
-    let l = launch(&launch_options(e, c, start_now)).map_err(|err| classify_start_error(c, err.to_string()))?;
+    let l = launch(&launch_options(e, c, start_now))
+        .map_err(|err| classify_start_error(c, err.to_string()))?;
     c.state.status = Status::Running;
     c.state.pid = l.pid;
     c.state.monitor = Some(l.monitor);
@@ -179,7 +229,13 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
     c.state.error = None;
     c.state.stopped_by_user = false;
     e.db.save_state(&c.id, &c.state)?;
-    let _ = e.db.event("container", "start", &c.id, &c.name, &[("image", c.config.image.clone())]);
+    let _ = e.db.event(
+        "container",
+        "start",
+        &c.id,
+        &c.name,
+        &[("image", c.config.image.clone())],
+    );
     Ok(())
 }
 
@@ -201,10 +257,9 @@ pub fn cleanup(e: &Engine, c: &mut Container) -> Result<()> {
 pub fn start(e: &Engine, key: &str) -> Result<Container> {
     let id = e.db.find_container(key)?.id;
     let _l = crate::lock::lock(&e.paths, &id)?;
-    let mut c = e
-        .db
-        .container(&id)?
-        .ok_or_else(|| Error::NotFound(format!("no such container: {key}")))?;
+    let mut c =
+        e.db.container(&id)?
+            .ok_or_else(|| Error::NotFound(format!("no such container: {key}")))?;
     if status::refresh(e, &mut c)? {
         super::stop::record_exit_events(e, &c);
     }

@@ -12,13 +12,21 @@ use strata_monitor::protocol::{call, Request};
 
 /// Parses a signal name or number (`TERM`, `SIGTERM`, `15`).
 pub fn parse_signal(s: &str) -> Result<i32> {
-    strata_runtime::container::signals::parse(s)
-        .map_err(|_| Error::Invalid(format!("invalid signal {s:?}: use a name like SIGTERM or a number")))
+    strata_runtime::container::signals::parse(s).map_err(|_| {
+        Error::Invalid(format!(
+            "invalid signal {s:?}: use a name like SIGTERM or a number"
+        ))
+    })
 }
 
 /// The container's stop signal: `--stop-signal`, else the image's, else SIGTERM.
 pub fn stop_signal(e: &Engine, c: &Container) -> i32 {
-    let from_image = || start::image_config(e, c).ok().map(|i| i.stop_signal).filter(|s| !s.is_empty());
+    let from_image = || {
+        start::image_config(e, c)
+            .ok()
+            .map(|i| i.stop_signal)
+            .filter(|s| !s.is_empty())
+    };
     c.config
         .stop_signal
         .clone()
@@ -42,21 +50,44 @@ pub fn record_exit_events(e: &Engine, c: &Container) {
         let _ = e.db.event("container", "oom", &c.id, &c.name, &[]);
     }
     let code = c.state.exit_code.unwrap_or(255).to_string();
-    let _ = e.db.event("container", "die", &c.id, &c.name, &[("exitCode", code), ("image", c.config.image.clone())]);
+    let _ = e.db.event(
+        "container",
+        "die",
+        &c.id,
+        &c.name,
+        &[("exitCode", code), ("image", c.config.image.clone())],
+    );
 }
 
 /// Sends `sig` to a running container (`all`: to each of its processes).
 pub fn kill(e: &Engine, key: &str, sig: i32, all: bool) -> Result<Container> {
     let c = load(e, key)?;
     if !c.state.status.is_live() {
-        return Err(Error::Conflict(format!("container {} is not running", c.name)));
+        return Err(Error::Conflict(format!(
+            "container {} is not running",
+            c.name
+        )));
     }
-    let r = call(&e.paths.monitor(&c.id), &Request::Kill { signal: sig, all }, Some(Duration::from_secs(10)))
-        .map_err(|err| Error::Runtime(format!("container {}: monitor: {err}", c.name)))?;
+    let r = call(
+        &e.paths.monitor(&c.id),
+        &Request::Kill { signal: sig, all },
+        Some(Duration::from_secs(10)),
+    )
+    .map_err(|err| Error::Runtime(format!("container {}: monitor: {err}", c.name)))?;
     if !r.ok {
-        return Err(Error::Runtime(format!("container {}: {}", c.name, r.error.unwrap_or_default())));
+        return Err(Error::Runtime(format!(
+            "container {}: {}",
+            c.name,
+            r.error.unwrap_or_default()
+        )));
     }
-    let _ = e.db.event("container", "kill", &c.id, &c.name, &[("signal", sig.to_string())]);
+    let _ = e.db.event(
+        "container",
+        "kill",
+        &c.id,
+        &c.name,
+        &[("signal", sig.to_string())],
+    );
     Ok(c)
 }
 
@@ -67,7 +98,14 @@ pub fn wait_exit(e: &Engine, c: &Container, limit: Option<Duration>) -> Result<O
     }
     match call(&e.paths.monitor(&c.id), &Request::Wait, limit) {
         Ok(r) => Ok(r.exit.map(|x| x.exit_code)),
-        Err(err) if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => Ok(None),
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(None)
+        }
         // The monitor is gone (it exited just now): its record tells.
         Err(_) => {
             let mut c = c.clone();
@@ -90,10 +128,24 @@ pub fn stop(e: &Engine, key: &str, timeout: Option<u32>) -> Result<Container> {
         let sig = stop_signal(e, &c);
         let dir = e.paths.monitor(&c.id);
         if t > 0 {
-            let _ = call(&dir, &Request::Kill { signal: sig, all: false }, Some(Duration::from_secs(5)));
+            let _ = call(
+                &dir,
+                &Request::Kill {
+                    signal: sig,
+                    all: false,
+                },
+                Some(Duration::from_secs(5)),
+            );
         }
         if t == 0 || wait_exit(e, &c, Some(Duration::from_secs(t as u64)))?.is_none() {
-            let _ = call(&dir, &Request::Kill { signal: libc::SIGKILL, all: true }, Some(Duration::from_secs(5)));
+            let _ = call(
+                &dir,
+                &Request::Kill {
+                    signal: libc::SIGKILL,
+                    all: true,
+                },
+                Some(Duration::from_secs(5)),
+            );
             wait_exit(e, &c, Some(Duration::from_secs(30)))?;
         }
         if status::refresh(e, &mut c)? {

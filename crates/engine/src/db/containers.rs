@@ -5,13 +5,24 @@ use crate::container::{Container, ContainerConfig, ContainerState};
 use crate::error::{Error, Result};
 use rusqlite::{params, OptionalExtension, Row};
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(String, String, i64, Option<String>, String, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+fn from_row(
+    r: &Row<'_>,
+) -> rusqlite::Result<(String, String, i64, Option<String>, String, String)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 fn decode(t: (String, String, i64, Option<String>, String, String)) -> Result<Container> {
     let (id, name, created, pod, config, state) = t;
-    let bad = |what: &str, e: serde_json::Error| Error::Runtime(format!("container {name}: stored {what}: {e}"));
+    let bad = |what: &str, e: serde_json::Error| {
+        Error::Runtime(format!("container {name}: stored {what}: {e}"))
+    };
     Ok(Container {
         config: serde_json::from_str::<ContainerConfig>(&config).map_err(|e| bad("config", e))?,
         state: serde_json::from_str::<ContainerState>(&state).map_err(|e| bad("state", e))?,
@@ -61,13 +72,17 @@ impl Db {
 
     /// Renames a container; a name in use is a conflict.
     pub fn rename_container(&self, id: &str, name: &str) -> Result<()> {
-        match self
-            .conn
-            .execute("UPDATE containers SET name = ?2 WHERE id = ?1", params![id, name])
-        {
+        match self.conn.execute(
+            "UPDATE containers SET name = ?2 WHERE id = ?1",
+            params![id, name],
+        ) {
             Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                Err(Error::Conflict(format!("the container name {name:?} is already in use")))
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(Error::Conflict(format!(
+                    "the container name {name:?} is already in use"
+                )))
             }
             Err(e) => Err(e.into()),
         }
@@ -75,14 +90,19 @@ impl Db {
 
     /// Deletes a container's row.
     pub fn delete_container(&self, id: &str) -> Result<()> {
-        self.conn.execute("DELETE FROM containers WHERE id = ?1", params![id])?;
+        self.conn
+            .execute("DELETE FROM containers WHERE id = ?1", params![id])?;
         Ok(())
     }
 
     /// A container by exact id.
     pub fn container(&self, id: &str) -> Result<Option<Container>> {
         self.conn
-            .query_row(&format!("SELECT {COLUMNS} FROM containers WHERE id = ?1"), params![id], from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM containers WHERE id = ?1"),
+                params![id],
+                from_row,
+            )
             .optional()?
             .map(decode)
             .transpose()
@@ -92,17 +112,23 @@ impl Db {
     pub fn find_container(&self, key: &str) -> Result<Container> {
         let by_name = self
             .conn
-            .query_row(&format!("SELECT {COLUMNS} FROM containers WHERE name = ?1"), params![key], from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM containers WHERE name = ?1"),
+                params![key],
+                from_row,
+            )
             .optional()?;
         if let Some(t) = by_name {
             return decode(t);
         }
         if !key.is_empty() && key.len() <= 64 && key.bytes().all(|c| c.is_ascii_hexdigit()) {
-            let mut st = self
-                .conn
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM containers WHERE id >= ?1 AND id < ?2 LIMIT 2"))?;
+            let mut st = self.conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM containers WHERE id >= ?1 AND id < ?2 LIMIT 2"
+            ))?;
             let hi = format!("{key}g");
-            let rows: Vec<_> = st.query_map(params![key, hi], from_row)?.collect::<rusqlite::Result<_>>()?;
+            let rows: Vec<_> = st
+                .query_map(params![key, hi], from_row)?
+                .collect::<rusqlite::Result<_>>()?;
             match rows.len() {
                 1 => return decode(rows.into_iter().next().expect("one row")),
                 2 => {
@@ -118,19 +144,23 @@ impl Db {
 
     /// Every container, oldest first.
     pub fn containers(&self) -> Result<Vec<Container>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM containers ORDER BY created"))?;
-        let rows: Vec<_> = st.query_map([], from_row)?.collect::<rusqlite::Result<_>>()?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM containers ORDER BY created"
+        ))?;
+        let rows: Vec<_> = st
+            .query_map([], from_row)?
+            .collect::<rusqlite::Result<_>>()?;
         rows.into_iter().map(decode).collect()
     }
 
     /// The containers of a pod.
     pub fn pod_containers(&self, pod: &str) -> Result<Vec<Container>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM containers WHERE pod = ?1 ORDER BY created"))?;
-        let rows: Vec<_> = st.query_map(params![pod], from_row)?.collect::<rusqlite::Result<_>>()?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM containers WHERE pod = ?1 ORDER BY created"
+        ))?;
+        let rows: Vec<_> = st
+            .query_map(params![pod], from_row)?
+            .collect::<rusqlite::Result<_>>()?;
         rows.into_iter().map(decode).collect()
     }
 }

@@ -33,7 +33,14 @@ const KEEP: i64 = 10_000;
 
 impl Db {
     /// Records an event now.
-    pub fn event(&self, kind: &str, action: &str, id: &str, name: &str, attrs: &[(&str, String)]) -> Result<()> {
+    pub fn event(
+        &self,
+        kind: &str,
+        action: &str,
+        id: &str,
+        name: &str,
+        attrs: &[(&str, String)],
+    ) -> Result<()> {
         let a: BTreeMap<&str, &String> = attrs.iter().map(|(k, v)| (*k, v)).collect();
         self.conn.execute(
             "INSERT INTO events (time, kind, action, id, name, attrs) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -48,7 +55,8 @@ impl Db {
         )?;
         let seq = self.conn.last_insert_rowid();
         if seq % 100 == 0 {
-            self.conn.execute("DELETE FROM events WHERE seq <= ?1", params![seq - KEEP])?;
+            self.conn
+                .execute("DELETE FROM events WHERE seq <= ?1", params![seq - KEEP])?;
         }
         Ok(())
     }

@@ -14,7 +14,9 @@ use crate::spec::Ns;
 /// Gives a container its network before it starts; returns what it got.
 pub fn attach(e: &Engine, c: &Container) -> Result<NetworkState> {
     match &c.config.network {
-        NetworkMode::Host | NetworkMode::Container(_) | NetworkMode::Pod => Ok(NetworkState::default()),
+        NetworkMode::Host | NetworkMode::Container(_) | NetworkMode::Pod => {
+            Ok(NetworkState::default())
+        }
         NetworkMode::None => {
             let p = netns::create(&e.paths.netns_dir(), &c.id)?;
             Ok(NetworkState {

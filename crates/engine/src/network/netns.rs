@@ -95,14 +95,22 @@ mod tests {
         assert!(is_nsfs(&p));
         let out = std::process::Command::new("nsenter")
             .arg(format!("--net={}", p.display()))
-            .args(["cat", "/sys/class/net/lo/operstate", "/sys/class/net/lo/flags"])
+            .args([
+                "cat",
+                "/sys/class/net/lo/operstate",
+                "/sys/class/net/lo/flags",
+            ])
             .output()
             .unwrap();
         let s = String::from_utf8_lossy(&out.stdout);
-        let flags = u32::from_str_radix(s.lines().nth(1).unwrap().trim_start_matches("0x"), 16).unwrap();
+        let flags =
+            u32::from_str_radix(s.lines().nth(1).unwrap().trim_start_matches("0x"), 16).unwrap();
         assert_eq!(flags & 1, 1, "lo is up: {s}");
         // The engine's own thread stayed in the host's namespace.
-        assert_ne!(std::fs::read_link("/proc/self/ns/net").unwrap(), std::fs::read_link(&p).unwrap_or_default());
+        assert_ne!(
+            std::fs::read_link("/proc/self/ns/net").unwrap(),
+            std::fs::read_link(&p).unwrap_or_default()
+        );
         remove(&p).unwrap();
         assert!(!p.exists());
         remove(&p).unwrap();

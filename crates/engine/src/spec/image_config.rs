@@ -72,6 +72,9 @@ mod tests {
         let mut e = c.exposed();
         e.sort();
         assert_eq!(e, [(53, "udp".to_string()), (80, "tcp".to_string())]);
-        assert_eq!(ImageConfig::from_document(&serde_json::json!({})), ImageConfig::default());
+        assert_eq!(
+            ImageConfig::from_document(&serde_json::json!({})),
+            ImageConfig::default()
+        );
     }
 }

@@ -96,7 +96,12 @@ pub fn argv(c: &ContainerConfig, img: &ImageConfig) -> Result<Vec<String>> {
 
 /// Environment: the image's, then the user's (which win), then PATH, HOSTNAME, HOME and TERM
 /// where missing.
-pub fn env(c: &ContainerConfig, img: &ImageConfig, hostname: &str, home: Option<&str>) -> Vec<String> {
+pub fn env(
+    c: &ContainerConfig,
+    img: &ImageConfig,
+    hostname: &str,
+    home: Option<&str>,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut set = |kv: &str| {
         let k = kv.split_once('=').map_or(kv, |(k, _)| k);
@@ -136,7 +141,9 @@ fn default_mounts(c: &ContainerConfig) -> Vec<Value> {
     } else {
         json!(["nosuid", "noexec", "nodev", "ro"])
     };
-    let mut m = vec![json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]})];
+    let mut m = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+    ];
     if c.privileged {
         m.push(json!({"destination": "/dev", "type": "bind", "source": "/dev", "options": ["rbind", "nosuid"]}));
     } else {
@@ -178,9 +185,12 @@ pub fn generate(i: &SpecInput<'_>) -> Result<Value> {
             }
         });
     if !cwd.starts_with('/') {
-        return Err(Error::Invalid(format!("working directory {cwd:?} is not an absolute path")));
+        return Err(Error::Invalid(format!(
+            "working directory {cwd:?} is not an absolute path"
+        )));
     }
-    let caps = security::capabilities(c.privileged, &c.cap_add, &c.cap_drop).map_err(Error::Invalid)?;
+    let caps =
+        security::capabilities(c.privileged, &c.cap_add, &c.cap_drop).map_err(Error::Invalid)?;
     let mut process = json!({
         "terminal": c.tty,
         "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
@@ -253,7 +263,11 @@ mod tests {
 
     fn img(entry: Option<&[&str]>, cmd: Option<&[&str]>) -> ImageConfig {
         let v = |x: Option<&[&str]>| x.map(|a| a.iter().map(|s| s.to_string()).collect());
-        ImageConfig { entrypoint: v(entry), cmd: v(cmd), ..Default::default() }
+        ImageConfig {
+            entrypoint: v(entry),
+            cmd: v(cmd),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -265,23 +279,47 @@ mod tests {
         assert_eq!(argv(&c, &i).unwrap(), ["/init", "other"]);
         c.command.clear();
         c.entrypoint = Some(vec!["/bin/sh".into()]);
-        assert_eq!(argv(&c, &i).unwrap(), ["/bin/sh"], "a new entrypoint drops the image's Cmd");
+        assert_eq!(
+            argv(&c, &i).unwrap(),
+            ["/bin/sh"],
+            "a new entrypoint drops the image's Cmd"
+        );
         c.entrypoint = Some(vec![]);
         assert!(argv(&c, &i).is_err());
     }
 
     #[test]
     fn env_user_values_win_and_defaults_fill_in() {
-        let c = ContainerConfig { env: vec!["A=2".into(), "B=3".into()], tty: true, ..Default::default() };
-        let i = ImageConfig { env: vec!["A=1".into(), "PATH=/x".into()], ..Default::default() };
+        let c = ContainerConfig {
+            env: vec!["A=2".into(), "B=3".into()],
+            tty: true,
+            ..Default::default()
+        };
+        let i = ImageConfig {
+            env: vec!["A=1".into(), "PATH=/x".into()],
+            ..Default::default()
+        };
         let e = env(&c, &i, "h1", Some("/root"));
-        assert_eq!(e, ["PATH=/x", "A=2", "B=3", "HOSTNAME=h1", "HOME=/root", "TERM=xterm"]);
+        assert_eq!(
+            e,
+            [
+                "PATH=/x",
+                "A=2",
+                "B=3",
+                "HOSTNAME=h1",
+                "HOME=/root",
+                "TERM=xterm"
+            ]
+        );
     }
 
     #[test]
     fn a_full_config_has_the_docker_defaults() {
         let t = tempfile::tempdir().unwrap();
-        let c = ContainerConfig { command: vec!["true".into()], ..Default::default() };
+        let c = ContainerConfig {
+            command: vec!["true".into()],
+            ..Default::default()
+        };
         let i = ImageConfig::default();
         let s = generate(&SpecInput {
             config: &c,
@@ -305,11 +343,27 @@ mod tests {
         .unwrap();
         assert_eq!(s["process"]["args"], json!(["true"]));
         assert_eq!(s["hostname"], "abc");
-        assert_eq!(s["linux"]["namespaces"][2], json!({"type": "network", "path": "/run/netns/x"}));
+        assert_eq!(
+            s["linux"]["namespaces"][2],
+            json!({"type": "network", "path": "/run/netns/x"})
+        );
         assert_eq!(s["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ALLOW");
-        assert!(s["linux"]["maskedPaths"].as_array().unwrap().contains(&json!("/proc/kcore")));
-        assert_eq!(s["process"]["capabilities"]["bounding"].as_array().unwrap().len(), security::DEFAULT_CAPS.len());
-        assert!(s["mounts"].as_array().unwrap().iter().any(|m| m["destination"] == "/etc/hosts"));
+        assert!(s["linux"]["maskedPaths"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/proc/kcore")));
+        assert_eq!(
+            s["process"]["capabilities"]["bounding"]
+                .as_array()
+                .unwrap()
+                .len(),
+            security::DEFAULT_CAPS.len()
+        );
+        assert!(s["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["destination"] == "/etc/hosts"));
         // It is a valid OCI config.
         let _: oci_spec::runtime::Spec = serde_json::from_value(s).unwrap();
     }

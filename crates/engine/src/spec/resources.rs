@@ -23,7 +23,10 @@ pub fn linux_resources(r: &Resources) -> Map<String, Value> {
     }
     let mut cpu = Map::new();
     if let Some(c) = r.cpus {
-        cpu.insert("quota".into(), json!((c * CPU_PERIOD as f64).round() as i64));
+        cpu.insert(
+            "quota".into(),
+            json!((c * CPU_PERIOD as f64).round() as i64),
+        );
         cpu.insert("period".into(), json!(CPU_PERIOD));
     }
     if let Some(s) = r.cpu_shares {
@@ -105,13 +108,20 @@ mod tests {
             memory: Some(64 << 20),
             cpus: Some(1.5),
             pids_limit: Some(100),
-            ulimits: vec![Ulimit { name: "nproc".into(), soft: 10, hard: 20 }],
+            ulimits: vec![Ulimit {
+                name: "nproc".into(),
+                soft: 10,
+                hard: 20,
+            }],
             ..Default::default()
         };
         let v = Value::Object(linux_resources(&r));
         assert_eq!(v["memory"]["limit"], 64 << 20);
         assert_eq!(v["memory"]["swap"], 128 << 20);
-        assert_eq!((v["cpu"]["quota"].as_i64(), v["cpu"]["period"].as_u64()), (Some(150000), Some(100000)));
+        assert_eq!(
+            (v["cpu"]["quota"].as_i64(), v["cpu"]["period"].as_u64()),
+            (Some(150000), Some(100000))
+        );
         assert_eq!(v["pids"]["limit"], 100);
         let l = rlimits(&r.ulimits);
         assert_eq!(l[0]["type"], "RLIMIT_NPROC");

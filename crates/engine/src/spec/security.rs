@@ -23,15 +23,47 @@ pub const DEFAULT_CAPS: &[&str] = &[
 
 /// Every capability Linux knows (for `--privileged` and `--cap-add ALL`).
 pub const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
 
 /// Paths hidden from a container (docker's list).
@@ -50,7 +82,13 @@ pub const MASKED_PATHS: &[&str] = &[
 ];
 
 /// Paths read-only in a container (docker's list).
-pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// Normalizes a capability name (`net_admin`, `NET_ADMIN`, `CAP_NET_ADMIN`).
 pub fn cap_name(s: &str) -> String {
@@ -64,7 +102,11 @@ pub fn cap_name(s: &str) -> String {
 
 /// The capability set from the defaults (or all, privileged), `--cap-add` and `--cap-drop`.
 /// Unknown names are an error naming them.
-pub fn capabilities(privileged: bool, add: &[String], drop: &[String]) -> Result<Vec<String>, String> {
+pub fn capabilities(
+    privileged: bool,
+    add: &[String],
+    drop: &[String],
+) -> Result<Vec<String>, String> {
     let known = |c: &str| c == "ALL" || ALL_CAPS.contains(&c);
     for c in add.iter().chain(drop) {
         let n = cap_name(c);
@@ -97,9 +139,7 @@ pub fn device_rules(privileged: bool) -> Value {
     if privileged {
         return json!([{"allow": true, "access": "rwm"}]);
     }
-    let c = |major: i64, minor: Option<i64>, access: &str| {
-        json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": access})
-    };
+    let c = |major: i64, minor: Option<i64>, access: &str| json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": access});
     json!([
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "access": "m"},
@@ -122,16 +162,62 @@ pub fn device_rules(privileged: bool) -> Value {
 /// keyrings, clock and reboot, kexec, accounting, handle-based opens, BPF and perf,
 /// userfaultfd, and the obsolete calls).
 const DENIED: &[&str] = &[
-    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
-    "delete_module", "finit_module", "get_kernel_syms", "get_mempolicy", "init_module",
-    "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie",
-    "mbind", "move_pages", "name_to_handle_at", "nfsservctl", "open_by_handle_at",
-    "perf_event_open", "pivot_root", "process_vm_readv",
-    "process_vm_writev", "ptrace", "query_module", "quotactl", "reboot", "request_key",
-    "set_mempolicy", "setns", "settimeofday", "stime", "swapoff", "swapon", "sysfs",
-    "_sysctl", "umount", "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vm86",
-    "vm86old", "mount", "mount_setattr", "move_mount", "open_tree", "fsopen", "fsconfig",
-    "fsmount", "fspick",
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "finit_module",
+    "get_kernel_syms",
+    "get_mempolicy",
+    "init_module",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mbind",
+    "move_pages",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "perf_event_open",
+    "pivot_root",
+    "process_vm_readv",
+    "process_vm_writev",
+    "ptrace",
+    "query_module",
+    "quotactl",
+    "reboot",
+    "request_key",
+    "set_mempolicy",
+    "setns",
+    "settimeofday",
+    "stime",
+    "swapoff",
+    "swapon",
+    "sysfs",
+    "_sysctl",
+    "umount",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+    "vm86",
+    "vm86old",
+    "mount",
+    "mount_setattr",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
 ];
 
 /// The default seccomp profile: allow, except [`DENIED`] (EPERM). Capabilities the
@@ -141,19 +227,61 @@ const DENIED: &[&str] = &[
 pub fn default_seccomp(caps: &[String]) -> Value {
     let has = |c: &str| caps.iter().any(|x| x == c);
     let unlocked: &[(&str, &[&str])] = &[
-        ("CAP_SYS_ADMIN", &["mount", "umount", "umount2", "unshare", "setns", "pivot_root", "mount_setattr", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "quotactl", "name_to_handle_at", "open_by_handle_at", "lookup_dcookie", "perf_event_open", "bpf", "keyctl", "add_key", "request_key"]),
-        ("CAP_SYS_PTRACE", &["ptrace", "process_vm_readv", "process_vm_writev", "kcmp"]),
-        ("CAP_SYS_MODULE", &["init_module", "finit_module", "delete_module"]),
-        ("CAP_SYS_TIME", &["settimeofday", "stime", "clock_settime", "clock_adjtime"]),
+        (
+            "CAP_SYS_ADMIN",
+            &[
+                "mount",
+                "umount",
+                "umount2",
+                "unshare",
+                "setns",
+                "pivot_root",
+                "mount_setattr",
+                "move_mount",
+                "open_tree",
+                "fsopen",
+                "fsconfig",
+                "fsmount",
+                "fspick",
+                "quotactl",
+                "name_to_handle_at",
+                "open_by_handle_at",
+                "lookup_dcookie",
+                "perf_event_open",
+                "bpf",
+                "keyctl",
+                "add_key",
+                "request_key",
+            ],
+        ),
+        (
+            "CAP_SYS_PTRACE",
+            &["ptrace", "process_vm_readv", "process_vm_writev", "kcmp"],
+        ),
+        (
+            "CAP_SYS_MODULE",
+            &["init_module", "finit_module", "delete_module"],
+        ),
+        (
+            "CAP_SYS_TIME",
+            &["settimeofday", "stime", "clock_settime", "clock_adjtime"],
+        ),
         ("CAP_SYS_BOOT", &["reboot", "kexec_load", "kexec_file_load"]),
         ("CAP_SYS_PACCT", &["acct"]),
-        ("CAP_SYS_NICE", &["mbind", "move_pages", "set_mempolicy", "get_mempolicy"]),
+        (
+            "CAP_SYS_NICE",
+            &["mbind", "move_pages", "set_mempolicy", "get_mempolicy"],
+        ),
         ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
     ];
     let names: Vec<&str> = DENIED
         .iter()
         .copied()
-        .filter(|n| !unlocked.iter().any(|(cap, calls)| has(cap) && calls.contains(n)))
+        .filter(|n| {
+            !unlocked
+                .iter()
+                .any(|(cap, calls)| has(cap) && calls.contains(n))
+        })
         .collect();
     json!({
         "defaultAction": "SCMP_ACT_ALLOW",
@@ -173,7 +301,9 @@ mod tests {
         let c = capabilities(false, &["CHOWN".into()], &["ALL".into()]).unwrap();
         assert_eq!(c, ["CAP_CHOWN"]);
         assert_eq!(capabilities(true, &[], &[]).unwrap().len(), ALL_CAPS.len());
-        assert!(capabilities(false, &["FLY".into()], &[]).unwrap_err().contains("FLY"));
+        assert!(capabilities(false, &["FLY".into()], &[])
+            .unwrap_err()
+            .contains("FLY"));
     }
 
     #[test]

@@ -48,7 +48,12 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<User> {
         if f.len() < 7 {
             return None;
         }
-        Some((f[0].to_string(), f[2].parse().ok()?, f[3].parse().ok()?, f[5].to_string()))
+        Some((
+            f[0].to_string(),
+            f[2].parse().ok()?,
+            f[3].parse().ok()?,
+            f[5].to_string(),
+        ))
     };
     let mut user = User::default();
     let mut name = None;
@@ -67,8 +72,17 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<User> {
             .lines()
             .filter_map(entry)
             .find(|e| e.0 == u)
-            .ok_or_else(|| Error::Invalid(format!("user {u:?}: no such user in the image's /etc/passwd")))?;
-        user = User { uid, gid, additional_gids: vec![], home: Some(home) };
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "user {u:?}: no such user in the image's /etc/passwd"
+                ))
+            })?;
+        user = User {
+            uid,
+            gid,
+            additional_gids: vec![],
+            home: Some(home),
+        };
         name = Some(n);
     }
     let groups: Vec<(String, u32, Vec<String>)> = group
@@ -79,7 +93,10 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<User> {
                 Some((
                     f[0].to_string(),
                     f[2].parse().ok()?,
-                    f[3].split(',').filter(|m| !m.is_empty()).map(str::to_string).collect(),
+                    f[3].split(',')
+                        .filter(|m| !m.is_empty())
+                        .map(str::to_string)
+                        .collect(),
                 ))
             })?
         })
@@ -91,13 +108,17 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<User> {
                 .iter()
                 .find(|e| e.0 == g)
                 .map(|e| e.1)
-                .ok_or_else(|| Error::Invalid(format!("group {g:?}: no such group in the image's /etc/group")))?,
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "group {g:?}: no such group in the image's /etc/group"
+                    ))
+                })?,
         };
     }
     if let Some(n) = name {
         user.additional_gids = groups
             .iter()
-            .filter(|e| e.2.iter().any(|m| *m == n) && e.1 != user.gid)
+            .filter(|e| e.2.contains(&n) && e.1 != user.gid)
             .map(|e| e.1)
             .collect();
     }
@@ -118,16 +139,29 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1001:web:/srv:/bin/sh\n",
         )
         .unwrap();
-        std::fs::write(etc.join("group"), "root:x:0:\nweb:x:1001:\nextra:x:2000:web,other\n").unwrap();
+        std::fs::write(
+            etc.join("group"),
+            "root:x:0:\nweb:x:1001:\nextra:x:2000:web,other\n",
+        )
+        .unwrap();
         let u = resolve(t.path(), "web").unwrap();
-        assert_eq!((u.uid, u.gid, u.additional_gids.clone(), u.home.as_deref()), (1000, 1001, vec![2000], Some("/srv")));
+        assert_eq!(
+            (u.uid, u.gid, u.additional_gids.clone(), u.home.as_deref()),
+            (1000, 1001, vec![2000], Some("/srv"))
+        );
         assert_eq!(resolve(t.path(), "1000:extra").unwrap().gid, 2000);
         assert_eq!(resolve(t.path(), "4242").unwrap().uid, 4242);
         assert_eq!(resolve(t.path(), "").unwrap().uid, 0);
-        assert!(resolve(t.path(), "nobody").unwrap_err().to_string().contains("no such user"));
+        assert!(resolve(t.path(), "nobody")
+            .unwrap_err()
+            .to_string()
+            .contains("no such user"));
         // /etc/passwd as a symlink to the host's: read inside the root (absent there).
         std::fs::remove_file(etc.join("passwd")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", etc.join("passwd")).unwrap();
-        assert!(resolve(t.path(), "root").is_err(), "the host's /etc/passwd was read");
+        assert!(
+            resolve(t.path(), "root").is_err(),
+            "the host's /etc/passwd was read"
+        );
     }
 }

@@ -1,23 +1,40 @@
-//! The monitor's life after create: one poll loop over the signalfd, the container's output,
-//! the control socket and its clients; then the exit record and the clean-up.
+//! The monitor's life after create: one poll loop over the signalfd, the container's output
+//! and input, the control socket and its clients; then the exit record and the clean-up.
 
+use super::clients::Client;
 use super::container::Container;
 use super::signals;
-use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::Duration;
 use strata_monitor::cri_log::{Stream, Writer};
-use strata_monitor::protocol::{Request, Response, Status};
+use strata_monitor::frame::{self, Kind};
+use strata_monitor::protocol::{Response, Status};
 use strata_monitor::record::{self, ExitRecord};
 
-/// A connected control client.
-struct Client {
-    stream: UnixStream,
-    buf: Vec<u8>,
-    /// Waiting for the exit (a `wait` request not answered yet).
-    waiting: bool,
+/// The container's streams as the monitor holds them.
+pub struct Streams {
+    /// The write end of its stdin (or the pty master).
+    pub stdin: Option<OwnedFd>,
+    /// The read end of its stdout (or the pty master).
+    pub stdout: Option<OwnedFd>,
+    /// The read end of its stderr.
+    pub stderr: Option<OwnedFd>,
+    /// Whether stdout is a terminal (its master also takes resizes).
+    pub terminal: bool,
+}
+
+/// The descriptors a monitor watches, made before its container.
+pub struct Watched {
+    /// SIGCHLD and the forwarded signals.
+    pub signals: OwnedFd,
+    /// The control socket.
+    pub listener: UnixListener,
+    /// The container's streams.
+    pub io: Streams,
+    /// Its log.
+    pub log: Option<Writer>,
 }
 
 /// Everything the loop watches.
@@ -29,29 +46,35 @@ pub struct Monitor {
     pub exit: Option<ExitRecord>,
     pub signals: OwnedFd,
     pub listener: UnixListener,
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
-    pub stdin: Option<OwnedFd>,
+    pub io: Streams,
+    /// Input for the container's stdin not written yet (it reads slower than it gets).
+    pub stdin_pending: Vec<u8>,
+    /// Close stdin once the pending input is written.
+    pub stdin_eof: bool,
     pub log: Option<Writer>,
-    clients: Vec<Client>,
+    pub clients: Vec<Client>,
 }
 
 /// Bytes read from the container's output at a time.
 const CHUNK: usize = 32 * 1024;
+/// Input buffered for a container that does not read its stdin, at most.
+const MAX_PENDING: usize = 1 << 20;
+
+fn pollfd(fd: i32, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+fn raw(fd: &Option<OwnedFd>) -> i32 {
+    fd.as_ref().map_or(-1, |f| f.as_raw_fd())
+}
 
 impl Monitor {
-    /// A monitor for a created (or started) container.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        container: Container,
-        dir: PathBuf,
-        pid: i32,
-        started: bool,
-        signals: OwnedFd,
-        listener: UnixListener,
-        stdio: (Option<OwnedFd>, Option<OwnedFd>, Option<OwnedFd>),
-        log: Option<Writer>,
-    ) -> Self {
+    /// A monitor for a created (or started) container, watching `w`.
+    pub fn new(container: Container, dir: PathBuf, pid: i32, started: bool, w: Watched) -> Self {
         Monitor {
             container,
             dir,
@@ -62,12 +85,12 @@ impl Monitor {
                 Status::Created
             },
             exit: None,
-            signals,
-            listener,
-            stdin: stdio.0,
-            stdout: stdio.1,
-            stderr: stdio.2,
-            log,
+            signals: w.signals,
+            listener: w.listener,
+            io: w.io,
+            stdin_pending: Vec::new(),
+            stdin_eof: false,
+            log: w.log,
             clients: Vec::new(),
         }
     }
@@ -75,26 +98,49 @@ impl Monitor {
     /// Runs until the container has exited and every waiter has its answer.
     pub fn run(&mut self) {
         while self.exit.is_none() {
+            let stdin_events = if self.stdin_pending.is_empty() {
+                0
+            } else {
+                libc::POLLOUT
+            };
+            // A pty master serves as stdout and stdin: poll it once, for both.
+            let stdin_fd = if self.io.terminal {
+                -1
+            } else {
+                raw(&self.io.stdin)
+            };
+            let out_events = if self.io.terminal {
+                libc::POLLIN | stdin_events
+            } else {
+                libc::POLLIN
+            };
             let mut fds = vec![
-                pollfd(self.signals.as_raw_fd()),
-                pollfd(self.listener.as_raw_fd()),
-                pollfd(self.stdout.as_ref().map_or(-1, |f| f.as_raw_fd())),
-                pollfd(self.stderr.as_ref().map_or(-1, |f| f.as_raw_fd())),
+                pollfd(self.signals.as_raw_fd(), libc::POLLIN),
+                pollfd(self.listener.as_raw_fd(), libc::POLLIN),
+                pollfd(raw(&self.io.stdout), out_events),
+                pollfd(raw(&self.io.stderr), libc::POLLIN),
+                pollfd(if stdin_events != 0 { stdin_fd } else { -1 }, libc::POLLOUT),
             ];
-            fds.extend(self.clients.iter().map(|c| pollfd(c.stream.as_raw_fd())));
+            fds.extend(self.clients.iter().map(|c| pollfd(c.fd(), libc::POLLIN)));
             // SAFETY: `fds` is a valid array of pollfd of the given length.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
             if n < 0 {
                 continue; // EINTR
             }
-            let ready = |i: usize| fds[i].revents != 0;
-            if ready(2) {
+            let ready = |i: usize, ev: libc::c_short| {
+                fds[i].revents & (ev | libc::POLLHUP | libc::POLLERR) != 0
+            };
+            if ready(2, libc::POLLIN) {
                 self.pump(Stream::Stdout, false);
             }
-            if ready(3) {
+            if ready(3, libc::POLLIN) {
                 self.pump(Stream::Stderr, false);
             }
-            if ready(0) {
+            if ready(4, libc::POLLOUT) || (self.io.terminal && fds[2].revents & libc::POLLOUT != 0)
+            {
+                self.flush_stdin();
+            }
+            if ready(0, libc::POLLIN) {
                 for sig in signals::read_pending(&self.signals) {
                     if sig == libc::SIGCHLD {
                         self.reap();
@@ -105,30 +151,86 @@ impl Monitor {
                     }
                 }
             }
-            if ready(1) {
+            if ready(1, libc::POLLIN) {
                 self.accept();
             }
             let ready_clients: Vec<usize> = (0..self.clients.len())
-                .filter(|i| fds.get(4 + i).is_some_and(|f| f.revents != 0))
+                .filter(|i| fds.get(5 + i).is_some_and(|f| f.revents != 0))
                 .collect();
             for i in ready_clients.into_iter().rev() {
                 if !self.serve(i) {
-                    self.clients.swap_remove(i);
+                    let c = self.clients.swap_remove(i);
+                    if c.owns_stdin() {
+                        self.stdin_eof = true;
+                        self.flush_stdin();
+                    }
                 }
             }
         }
     }
 
-    /// Copies what the container wrote on one stream to the log; `drain` reads until
-    /// nothing is left (at exit). A closed stream is dropped.
-    fn pump(&mut self, stream: Stream, drain: bool) {
-        let fd = match stream {
-            Stream::Stdout => &mut self.stdout,
-            Stream::Stderr => &mut self.stderr,
+    /// After the exit: answers every request already sent, on connections accepted or still
+    /// waiting in the listener's backlog (a `wait` sent just before the exit gets its
+    /// answer rather than a reset connection).
+    pub fn last_answers(&mut self) {
+        self.accept();
+        for i in (0..self.clients.len()).rev() {
+            let _ = self.serve(i);
+        }
+        self.clients.clear();
+    }
+
+    /// Queues input for the container's stdin.
+    pub fn queue_stdin(&mut self, data: &[u8]) {
+        if self.io.stdin.is_none() || self.stdin_pending.len() + data.len() > MAX_PENDING {
+            return;
+        }
+        self.stdin_pending.extend_from_slice(data);
+        self.flush_stdin();
+    }
+
+    /// Writes what it can of the pending input; closes stdin after the end of input.
+    pub fn flush_stdin(&mut self) {
+        let Some(fd) = self.io.stdin.as_ref() else {
+            self.stdin_pending.clear();
+            return;
         };
-        let Some(f) = fd.as_ref() else { return };
+        while !self.stdin_pending.is_empty() {
+            // SAFETY: writing from a live buffer of the given length to a descriptor we own.
+            let n = unsafe {
+                libc::write(
+                    fd.as_raw_fd(),
+                    self.stdin_pending.as_ptr() as *const libc::c_void,
+                    self.stdin_pending.len(),
+                )
+            };
+            if n <= 0 {
+                let e = std::io::Error::last_os_error();
+                if n < 0 && e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                if n < 0 && e.kind() != std::io::ErrorKind::WouldBlock {
+                    self.stdin_pending.clear(); // the container closed its stdin
+                }
+                break;
+            }
+            self.stdin_pending.drain(..n as usize);
+        }
+        if self.stdin_eof && self.stdin_pending.is_empty() && !self.io.terminal {
+            self.io.stdin = None;
+        }
+    }
+
+    /// Copies what the container wrote on one stream to the log and the attached clients;
+    /// `drain` reads until nothing is left (at exit). A closed stream is dropped.
+    fn pump(&mut self, stream: Stream, drain: bool) {
         let mut buf = [0u8; CHUNK];
         loop {
+            let fd = match stream {
+                Stream::Stdout => &mut self.io.stdout,
+                Stream::Stderr => &mut self.io.stderr,
+            };
+            let Some(f) = fd.as_ref() else { return };
             match strata_os::fd::read(f.as_raw_fd(), &mut buf) {
                 Ok(0) => {
                     *fd = None;
@@ -142,6 +244,12 @@ impl Monitor {
                             eprintln!("strata-monitor: write log: {e}");
                         }
                     }
+                    let kind = match stream {
+                        Stream::Stdout => Kind::Stdout,
+                        Stream::Stderr => Kind::Stderr,
+                    };
+                    let f = frame::encode(kind, &buf[..n]);
+                    self.clients.retain_mut(|c| c.send_frame(&f));
                     if !drain {
                         return;
                     }
@@ -168,11 +276,11 @@ impl Monitor {
     }
 
     /// The init has exited with wait status `st`: drain its output, let the runtime clean up,
-    /// write the exit record and answer the waiters.
+    /// write the exit record, answer the waiters and end the attached streams.
     fn exited(&mut self, st: libc::c_int) {
         self.pump(Stream::Stdout, true);
         self.pump(Stream::Stderr, true);
-        self.stdin = None;
+        self.io.stdin = None;
         self.status = Status::Exited;
         let (oom, deleted) = self.container.finish();
         if let Err(e) = deleted {
@@ -188,99 +296,24 @@ impl Monitor {
         if let Err(e) = record::write(&self.dir, record::EXIT, &rec) {
             eprintln!("strata-monitor: write exit record: {e}");
         }
-        self.exit = Some(rec);
+        self.exit = Some(rec.clone());
         let answer = self.state();
-        for c in self.clients.iter_mut().filter(|c| c.waiting) {
-            let _ = send(&mut c.stream, &answer);
+        let exit_frame = frame::exit(&rec);
+        for c in self.clients.iter_mut() {
+            c.at_exit(&answer, &exit_frame);
         }
     }
 
-    fn accept(&mut self) {
+    pub fn accept(&mut self) {
         while let Ok((stream, _)) = self.listener.accept() {
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
             let _ = stream.set_nonblocking(true);
-            self.clients.push(Client {
-                stream,
-                buf: Vec::new(),
-                waiting: false,
-            });
+            self.clients.push(Client::new(stream));
         }
     }
 
-    /// Reads from client `i` and answers its complete requests; false when it is gone.
-    fn serve(&mut self, i: usize) -> bool {
-        let mut buf = [0u8; 4096];
-        match self.clients[i].stream.read(&mut buf) {
-            Ok(0) => return false,
-            Ok(n) => self.clients[i].buf.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-            Err(_) => return false,
-        }
-        if self.clients[i].buf.len() > 64 * 1024 {
-            return false; // not a client of ours
-        }
-        while let Some(nl) = self.clients[i].buf.iter().position(|&c| c == b'\n') {
-            let line: Vec<u8> = self.clients[i].buf.drain(..=nl).collect();
-            let answer = match serde_json::from_slice::<Request>(&line) {
-                Ok(Request::Wait) if self.exit.is_none() => {
-                    self.clients[i].waiting = true;
-                    continue;
-                }
-                Ok(req) => self.handle(req),
-                Err(e) => Response::err(format!("monitor: bad request: {e}")),
-            };
-            if send(&mut self.clients[i].stream, &answer).is_err() {
-                return false;
-            }
-        }
-        true
-    }
-
-    fn handle(&mut self, req: Request) -> Response {
-        match req {
-            Request::State | Request::Wait => self.state(),
-            Request::Start => match self.status {
-                Status::Created => match self.container.start() {
-                    Ok(()) => {
-                        self.status = Status::Running;
-                        self.state()
-                    }
-                    Err(e) => Response::err(e),
-                },
-                Status::Running => Response::err(format!(
-                    "container {} is already running",
-                    self.container.id
-                )),
-                Status::Exited => {
-                    Response::err(format!("container {} has exited", self.container.id))
-                }
-            },
-            Request::Kill { signal, all } => {
-                if self.exit.is_some() {
-                    return Response::err(format!(
-                        "container {} is not running",
-                        self.container.id
-                    ));
-                }
-                if !(1..=64).contains(&signal) {
-                    return Response::err(format!("invalid signal {signal}"));
-                }
-                if all {
-                    return match self.container.kill_all(signal) {
-                        Ok(()) => Response::ok(),
-                        Err(e) => Response::err(e),
-                    };
-                }
-                // SAFETY: the init is our child (or re-parented to us) and not reaped yet.
-                match strata_os::cvt(unsafe { libc::kill(self.pid, signal) }) {
-                    Ok(_) => Response::ok(),
-                    Err(e) => Response::err(format!("signal {signal} to pid {}: {e}", self.pid)),
-                }
-            }
-        }
-    }
-
-    fn state(&self) -> Response {
+    /// The container's state as a response.
+    pub fn state(&self) -> Response {
         Response {
             ok: true,
             status: Some(self.status),
@@ -289,21 +322,4 @@ impl Monitor {
             ..Default::default()
         }
     }
-}
-
-fn pollfd(fd: i32) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    }
-}
-
-fn send(s: &mut UnixStream, r: &Response) -> io::Result<()> {
-    let mut line = serde_json::to_vec(r).map_err(io::Error::other)?;
-    line.push(b'\n');
-    s.set_nonblocking(false)?;
-    let res = s.write_all(&line);
-    let _ = s.set_nonblocking(true);
-    res
 }

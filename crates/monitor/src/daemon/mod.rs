@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod child;
+pub mod clients;
 pub mod container;
 pub mod event_loop;
 pub mod signals;
