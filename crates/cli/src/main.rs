@@ -1,9 +1,12 @@
-//! `strata`: the daemonless, podman-compatible command line of the Strata stack.
-//! For now it carries the image commands; the engine adds run/exec/ps later, one file per
-//! command group under `commands/`.
+//! `strata`: the daemonless, podman-compatible command line of the Strata stack: images,
+//! containers and pods, one file per command group under `commands/`. Only the commands
+//! that talk to registries start an async runtime; container commands are plain calls into
+//! the engine.
 
 mod commands;
+mod format;
 mod progress;
+mod tty;
 
 use anyhow::Result;
 use clap::Parser;
@@ -60,10 +63,21 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    if let Err(e) = run(cli) {
-        eprintln!("Error: {}", one_line(&e));
-        std::process::exit(125);
+    match commands::dispatch(&cli.global, cli.cmd) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("Error: {}", one_line(&e));
+            std::process::exit(exit_status(&e));
+        }
     }
+}
+
+/// docker's exit status for an error: 125 for the engine's own failures, 126 and 127 for a
+/// command that could not be run in the container.
+fn exit_status(e: &anyhow::Error) -> i32 {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<strata_engine::Error>())
+        .map_or(125, |x| x.exit_code())
 }
 
 /// The error and its causes on one line, without repeating a cause that its parent's
@@ -83,10 +97,10 @@ fn one_line(e: &anyhow::Error) -> String {
     out
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// An async runtime for the commands that talk to registries.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?;
-    rt.block_on(commands::dispatch(&cli.global, cli.cmd))
+        .build()?)
 }

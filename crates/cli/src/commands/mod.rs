@@ -1,5 +1,6 @@
 //! Command groups: one file each.
 
+pub mod container;
 pub mod image;
 pub mod login;
 
@@ -26,8 +27,8 @@ pub enum Command {
     Rmi(image::RmArgs),
     /// Add a name to an image.
     Tag(image::TagArgs),
-    /// Show an image's details as JSON.
-    Inspect(image::InspectArgs),
+    /// Show containers' or images' details as JSON (or a template).
+    Inspect(container::lifecycle::InspectArgs),
     /// Save images to an OCI layout (dir or tar) or docker-archive.
     Save(image::SaveArgs),
     /// Load images from an OCI layout (dir or tar) or docker-archive.
@@ -36,6 +37,37 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out of a registry.
     Logout(login::LogoutArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
+    /// Run a command in a new container.
+    Run(container::run::RunArgs),
+    /// Create a container without starting it.
+    Create(container::run::CreateOnly),
+    /// Start one or more containers.
+    Start(container::lifecycle::StartArgs),
+    /// Stop one or more containers.
+    Stop(container::lifecycle::StopArgs),
+    /// Send a signal to one or more containers.
+    Kill(container::lifecycle::KillArgs),
+    /// Restart one or more containers.
+    Restart(container::lifecycle::StopArgs),
+    /// Remove one or more containers.
+    Rm(container::lifecycle::RmArgs),
+    /// List containers.
+    Ps(container::ps::PsArgs),
+    /// Show a container's logs.
+    Logs(container::logs::LogsArgs),
+    /// Run a command in a running container.
+    Exec(container::exec::ExecArgs),
+    /// Wait for containers to exit and print their exit codes.
+    Wait(container::lifecycle::WaitArgs),
+    /// Pause the processes of containers.
+    Pause(container::lifecycle::NamesArgs),
+    /// Unpause the processes of containers.
+    Unpause(container::lifecycle::NamesArgs),
+    /// Rename a container.
+    Rename(container::lifecycle::RenameArgs),
 }
 
 /// Options of commands that talk to a registry.
@@ -81,19 +113,36 @@ pub fn default_registry(g: &Global) -> Result<String> {
     Ok(RegistriesConfig::load(&g.registries_conf)?.default_registry)
 }
 
-/// Runs a command.
-pub async fn dispatch(g: &Global, cmd: Command) -> Result<()> {
+/// Runs a command; returns the process's exit status.
+pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
+    use container::ContainerCommand as C;
+    let ok = |r: Result<()>| r.map(|_| 0);
     match cmd {
-        Command::Image(c) => image::run(g, c).await,
-        Command::Pull(a) => image::pull(g, a).await,
-        Command::Push(a) => image::push(g, a).await,
-        Command::Images(a) => image::list(g, a),
-        Command::Rmi(a) => image::rm(g, a),
-        Command::Tag(a) => image::tag(g, a),
-        Command::Inspect(a) => image::inspect(g, a),
-        Command::Save(a) => image::save(g, a),
-        Command::Load(a) => image::load(g, a),
-        Command::Login(a) => login::login(g, a).await,
-        Command::Logout(a) => login::logout(g, a),
+        Command::Image(c) => ok(crate::runtime()?.block_on(image::run(g, c))),
+        Command::Pull(a) => ok(crate::runtime()?.block_on(image::pull(g, a))),
+        Command::Push(a) => ok(crate::runtime()?.block_on(image::push(g, a))),
+        Command::Images(a) => ok(image::list(g, a)),
+        Command::Rmi(a) => ok(image::rm(g, a)),
+        Command::Tag(a) => ok(image::tag(g, a)),
+        Command::Save(a) => ok(image::save(g, a)),
+        Command::Load(a) => ok(image::load(g, a)),
+        Command::Login(a) => ok(crate::runtime()?.block_on(login::login(g, a))),
+        Command::Logout(a) => ok(login::logout(g, a)),
+        Command::Container(c) => container::dispatch(g, c),
+        Command::Inspect(a) => container::dispatch(g, C::Inspect(a)),
+        Command::Run(a) => container::dispatch(g, C::Run(a)),
+        Command::Create(a) => container::dispatch(g, C::Create(a)),
+        Command::Start(a) => container::dispatch(g, C::Start(a)),
+        Command::Stop(a) => container::dispatch(g, C::Stop(a)),
+        Command::Kill(a) => container::dispatch(g, C::Kill(a)),
+        Command::Restart(a) => container::dispatch(g, C::Restart(a)),
+        Command::Rm(a) => container::dispatch(g, C::Rm(a)),
+        Command::Ps(a) => container::dispatch(g, C::Ps(a)),
+        Command::Logs(a) => container::dispatch(g, C::Logs(a)),
+        Command::Exec(a) => container::dispatch(g, C::Exec(a)),
+        Command::Wait(a) => container::dispatch(g, C::Wait(a)),
+        Command::Pause(a) => container::dispatch(g, C::Pause(a)),
+        Command::Unpause(a) => container::dispatch(g, C::Unpause(a)),
+        Command::Rename(a) => container::dispatch(g, C::Rename(a)),
     }
 }

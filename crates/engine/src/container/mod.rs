@@ -3,6 +3,9 @@
 pub mod config;
 pub mod create;
 pub mod etc_files;
+pub mod inspect;
+pub mod manage;
+pub mod parse;
 pub mod remove;
 pub mod rootfs;
 pub mod start;

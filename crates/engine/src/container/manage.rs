@@ -1,0 +1,54 @@
+//! Smaller commands on a container: `pause`/`unpause` (the cgroup freezer, through the
+//! runtime library) and `rename`.
+
+use super::state::Status;
+use super::{stop, Container};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::ids;
+
+/// Freezes (`on`) or thaws a container.
+pub fn pause(e: &Engine, key: &str, on: bool) -> Result<Container> {
+    let id = e.db.find_container(key)?.id;
+    let _l = crate::lock::lock(&e.paths, &id)?;
+    let mut c = stop::load(e, &id)?;
+    match (on, c.state.status) {
+        (true, Status::Running) | (false, Status::Paused) => {}
+        (true, _) => {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                c.name
+            )))
+        }
+        (false, _) => {
+            return Err(Error::Conflict(format!(
+                "container {} is not paused",
+                c.name
+            )))
+        }
+    }
+    let root = strata_runtime::state::Root::new(e.paths.runtime_root());
+    strata_runtime::container::ops::pause(&root, &c.id, on)
+        .map_err(|err| Error::Runtime(format!("container {}: {err} [layer: cgroup]", c.name)))?;
+    c.state.status = if on { Status::Paused } else { Status::Running };
+    e.db.save_state(&c.id, &c.state)?;
+    let _ = e.db.event(
+        "container",
+        if on { "pause" } else { "unpause" },
+        &c.id,
+        &c.name,
+        &[],
+    );
+    Ok(c)
+}
+
+/// Renames a container.
+pub fn rename(e: &Engine, key: &str, new: &str) -> Result<Container> {
+    ids::check_name("container", new)?;
+    let id = e.db.find_container(key)?.id;
+    let _l = crate::lock::lock(&e.paths, &id)?;
+    e.db.rename_container(&id, new)?;
+    let c = stop::load(e, &id)?;
+    let _ = e.db.event("container", "rename", &c.id, &c.name, &[]);
+    Ok(c)
+}
