@@ -1,0 +1,195 @@
+//! What the end-to-end tests share: an engine under a private root and run root with the
+//! busybox image loaded (built offline from busybox-static), the `strata` CLI pointed at
+//! them, and clean-up of everything the tests made there, even when they fail.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use strata_testkit::{require_root, require_tools, workspace_bin};
+
+/// The busybox image archive (built once per machine, under the target directory).
+pub fn busybox_archive() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        let out = workspace_bin("strata").parent().unwrap().join("e2e-images");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/busybox-image.sh");
+        let st = Command::new(script)
+            .arg(&out)
+            .status()
+            .expect("run busybox-image.sh");
+        assert!(st.success(), "busybox-image.sh failed");
+        out.join("busybox.oci.tar")
+    })
+    .clone()
+}
+
+/// Whether the end-to-end prerequisites are here (root, umoci, busybox).
+pub fn prerequisites() -> bool {
+    require_root() && require_tools(&["umoci", "busybox", "jq"])
+}
+
+/// An engine with its own root and run root.
+pub struct Engine {
+    pub dir: tempfile::TempDir,
+}
+
+impl Engine {
+    /// A fresh engine with the busybox image loaded as `localhost/busybox`.
+    pub fn new() -> Engine {
+        let dir = tempfile::Builder::new()
+            .prefix("strata-e2e")
+            .tempdir()
+            .unwrap();
+        let e = Engine { dir };
+        e.ok(&["load", "-q", "-i", busybox_archive().to_str().unwrap()]);
+        e
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn runroot(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// The CLI with this engine's roots.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(workspace_bin("strata"));
+        c.env("STRATA_ROOT", self.root())
+            .env("STRATA_RUNROOT", self.runroot())
+            .env(
+                "STRATA_REGISTRIES_CONF",
+                self.dir.path().join("registries.toml"),
+            )
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs the CLI; output through files (a detached container keeps pipes open).
+    pub fn run(&self, args: &[&str]) -> Output {
+        output_via_files(self.cmd().args(args))
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "strata {args:?} failed ({}): {}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// (exit code, stdout, stderr).
+    pub fn status(&self, args: &[&str]) -> (i32, String, String) {
+        let o = self.run(args);
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// `inspect` of one container as JSON.
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
+        v[0].clone()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Ok(o) = Command::new(workspace_bin("strata"))
+            .env("STRATA_ROOT", self.root())
+            .env("STRATA_RUNROOT", self.runroot())
+            .args(["rm", "-a", "-f"])
+            .output()
+        {
+            if !o.status.success() {
+                eprintln!("clean-up: {}", String::from_utf8_lossy(&o.stderr));
+            }
+        }
+        // Mounts the engine may have left (a failed test): the netns directory's own bind.
+        let _ = strata_os_umount(&self.runroot().join("netns"));
+    }
+}
+
+fn strata_os_umount(p: &Path) -> std::io::Result<()> {
+    let st = Command::new("umount")
+        .arg("-l")
+        .arg(p)
+        .stderr(Stdio::null())
+        .status()?;
+    let _ = st;
+    Ok(())
+}
+
+/// Runs a command with stdout and stderr sent to unnamed temp files.
+pub fn output_via_files(c: &mut Command) -> Output {
+    use std::io::{Read, Seek};
+    let mut out = tempfile::tempfile().unwrap();
+    let mut err = tempfile::tempfile().unwrap();
+    let status = c
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .status()
+        .unwrap();
+    let mut o = Vec::new();
+    let mut e = Vec::new();
+    out.rewind().unwrap();
+    out.read_to_end(&mut o).unwrap();
+    err.rewind().unwrap();
+    err.read_to_end(&mut e).unwrap();
+    Output {
+        status,
+        stdout: o,
+        stderr: e,
+    }
+}
+
+/// Mount points under `dir` (from /proc/self/mountinfo).
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let d = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&d))
+        .collect()
+}
+
+/// The engine's cgroups left in any hierarchy (`/strata/<id>`).
+pub fn strata_cgroups() -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in rd.flatten() {
+            if let Ok(sub) = std::fs::read_dir(h.path().join("strata")) {
+                for s in sub.flatten().filter(|s| s.path().is_dir()) {
+                    out.push(s.path().display().to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Processes whose command line mentions `needle` (to find leftovers of a test's engine).
+pub fn processes_with(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if String::from_utf8_lossy(&c).contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,209 @@
+//! The engine end to end through the `strata` CLI: run, exec, logs, ps, inspect, stop, rm,
+//! exit statuses, restart policies, and bad input that leaves nothing behind.
+
+mod common;
+
+use common::{prerequisites, Engine};
+use std::time::{Duration, Instant};
+
+const IMG: &str = "localhost/busybox";
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn run_prints_output_and_returns_the_exit_code() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let (code, out, _) = e.status(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!((code, out.as_str()), (3, "out\n"));
+    assert_eq!(e.ok(&["ps", "-aq"]), "", "--rm removed it");
+    let (code, _, err) = e.status(&["run", "--rm", "--network", "none", IMG, "/no/such/cmd"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("[layer: image]"), "{err}");
+    let (code, _, err) = e.status(&["run", "--rm", "--network", "none", IMG, "/etc/passwd"]);
+    assert_eq!(code, 126, "{err}");
+    let (code, _, err) = e.status(&["run", "--rm", "--network", "none", "localhost/nope"]);
+    assert_eq!(code, 125, "{err}");
+    assert_eq!(e.ok(&["ps", "-aq"]), "", "failed runs leave nothing");
+}
+
+#[test]
+fn detached_container_exec_logs_ps_inspect_stop_rm() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "none",
+        "-e",
+        "GREETING=hi",
+        "--label",
+        "app=demo",
+        IMG,
+        "sh",
+        "-c",
+        "echo started $GREETING; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64);
+    wait_for("the log line", Duration::from_secs(10), || {
+        e.ok(&["logs", "web"]).contains("started hi")
+    });
+    assert_eq!(
+        e.ok(&["ps", "--format", "{{.Names}} {{.State}}"]),
+        "web running\n"
+    );
+    assert_eq!(
+        e.ok(&["ps", "-q", "--filter", "label=app=demo"]).trim(),
+        &id[..12]
+    );
+    assert_eq!(
+        e.ok(&["exec", "web", "sh", "-c", "echo $GREETING $(hostname)"]),
+        format!("hi {}\n", &id[..12])
+    );
+    assert_eq!(e.ok(&["exec", "-u", "user", "web", "id", "-u"]), "1000\n");
+    assert_eq!(e.status(&["exec", "web", "sh", "-c", "exit 5"]).0, 5);
+    let v = e.inspect("web");
+    assert_eq!(v["State"]["Status"], "running");
+    assert!(v["State"]["Pid"].as_i64().unwrap() > 0);
+    assert!(v["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x == "GREETING=hi"));
+    assert_eq!(v["Config"]["Labels"]["app"], "demo");
+    e.ok(&["stop", "web"]);
+    let v = e.inspect("web");
+    assert_eq!(
+        (
+            v["State"]["Status"].as_str(),
+            v["State"]["ExitCode"].as_i64()
+        ),
+        (Some("exited"), Some(0))
+    );
+    assert!(
+        e.ok(&["logs", "web"]).ends_with("bye\n"),
+        "stop sent SIGTERM first"
+    );
+    assert_eq!(e.ok(&["ps", "-q"]), "", "not running");
+    assert_eq!(e.ok(&["ps", "-aq"]).trim(), &id[..12]);
+    e.ok(&["start", "web"]);
+    assert_eq!(e.inspect("web")["State"]["Status"], "running");
+    let (code, _, err) = e.status(&["rm", "web"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("stop it first"), "{err}");
+    e.ok(&["rm", "-f", "web"]);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert!(!e.root().join("containers").join(id).exists());
+}
+
+#[test]
+fn restart_policy_on_failure_restarts_up_to_its_limit() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--network",
+        "none",
+        "--restart",
+        "on-failure:2",
+        IMG,
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    wait_for("two restarts", Duration::from_secs(30), || {
+        let v = e.inspect("flaky");
+        v["RestartCount"] == 2 && v["State"]["Status"] == "exited"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let v = e.inspect("flaky");
+    assert_eq!(
+        (v["RestartCount"].as_i64(), v["State"]["ExitCode"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(e.ok(&["logs", "flaky"]), "run\nrun\nrun\n");
+}
+
+#[test]
+fn bad_input_is_one_line_with_status_125_and_leaves_nothing() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    e.ok(&[
+        "create",
+        "--name",
+        "taken",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--name", "taken", IMG, "true"], "already in use"),
+        (&["run", "--memory", "lots", IMG, "true"], "invalid size"),
+        (
+            &["run", "-v", "/does/not/exist:/x", IMG, "true"],
+            "does not exist",
+        ),
+        (&["run", "-p", "99999:80", IMG, "true"], "invalid port"),
+        (
+            &["run", "--restart", "sometimes", IMG, "true"],
+            "restart policy",
+        ),
+        (
+            &["run", "--cap-add", "FLY", IMG, "true"],
+            "unknown capability",
+        ),
+        (&["stop", "nosuch"], "no such container"),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = e.status(args);
+        assert_eq!(code, 125, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {err}"
+        );
+    }
+    let profile = e.dir.path().join("bad-seccomp.json");
+    std::fs::write(&profile, "{ not json").unwrap();
+    let sec = format!("seccomp={}", profile.display());
+    let (code, _, err) = e.status(&["run", "--security-opt", &sec, IMG, "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("does not parse"), "{err}");
+    assert_eq!(
+        e.ok(&["ps", "-a", "--format", "{{.Names}}"]),
+        "taken\n",
+        "nothing half-created"
+    );
+}
