@@ -139,8 +139,33 @@ pub fn move_mount(from: RawFd, to: RawFd) -> io::Result<()> {
     cvt_long(r).map(drop)
 }
 
-/// Whether `p` is a mount point (its device differs from its parent's, or it is `/`).
+/// Whether `p` is the root of a mount (`STATX_ATTR_MOUNT_ROOT`). This also tells a bind
+/// mount of a directory onto itself, or of a file, which a device comparison cannot (both
+/// sides are on the same file system). Kernels without the attribute (before 5.8) fall back
+/// to comparing devices with the parent.
 pub fn is_mountpoint(p: &Path) -> bool {
+    let Ok(c) = path_cstr(p) else {
+        return false;
+    };
+    // SAFETY: a zeroed statx is a valid out-buffer.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid C string and `st` a valid out-pointer for the call.
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT,
+            0,
+            &mut st,
+        )
+    };
+    if r != 0 {
+        return false;
+    }
+    let root = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    if st.stx_attributes_mask & root != 0 {
+        return st.stx_attributes & root != 0;
+    }
     use std::os::unix::fs::MetadataExt;
     let Some(parent) = p.parent() else {
         return true;
@@ -322,6 +347,28 @@ mod tests {
             .map(|i| PathBuf::from(format!("/var/lib/strata/{i:064}")))
             .collect();
         assert!(o.data().is_none(), "more than a page");
+    }
+
+    #[test]
+    fn self_binds_and_file_binds_are_mount_points() {
+        if !strata_testkit::require_root() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d");
+        let f = t.path().join("f");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(&f, "").unwrap();
+        assert!(!is_mountpoint(&d) && !is_mountpoint(&f));
+        bind(&d, &d, 0).unwrap();
+        bind(Path::new("/etc/hostname"), &f, 0).unwrap();
+        let (dm, fm) = (is_mountpoint(&d), is_mountpoint(&f));
+        umount2(&d, libc::MNT_DETACH).unwrap();
+        umount2(&f, libc::MNT_DETACH).unwrap();
+        assert!(dm, "a directory bound onto itself");
+        assert!(fm, "a bind-mounted file");
+        assert!(!is_mountpoint(&d));
+        assert!(is_mountpoint(Path::new("/proc")));
     }
 
     /// Mounts a writable overlay both ways (option string, and `lowerdir+` for the long list)
