@@ -20,8 +20,9 @@ pub fn remove(e: &Engine, key: &str, force: bool, volumes: bool) -> Result<Conta
     if super::status::refresh(e, &mut c)? {
         stop::record_exit_events(e, &c);
     }
-    if c.state.status.is_live() && c.state.status != Status::Removing {
-        if !force {
+    let waiting_monitor = c.state.monitor.as_ref().is_some_and(|m| m.alive());
+    if (c.state.status.is_live() || waiting_monitor) && c.state.status != Status::Removing {
+        if !force && c.state.status.is_live() {
             return Err(Error::Conflict(format!(
                 "container {} is running: stop it first, or remove it with --force",
                 c.name

@@ -187,6 +187,41 @@ pub fn start_locked(e: &Engine, c: &mut Container, start_now: bool) -> Result<()
         }
         Status::Created | Status::Exited => {}
     }
+    // Created by a monitor that still waits (an attached run whose CLI went away): start it.
+    if let Some(m) = c
+        .state
+        .monitor
+        .clone()
+        .filter(|m| c.state.status == Status::Created && m.alive())
+    {
+        if !start_now {
+            return Ok(());
+        }
+        let dir = e.paths.monitor(&c.id);
+        let r = strata_monitor::protocol::call(
+            &dir,
+            &strata_monitor::Request::Start,
+            Some(std::time::Duration::from_secs(30)),
+        )
+        .map_err(|err| Error::Runtime(format!("container {}: monitor {}: {err}", c.name, m.pid)))?;
+        if !r.ok {
+            return Err(classify_start_error(c, r.error.unwrap_or_default()));
+        }
+        return mark_started(e, c);
+    }
+    // The previous run's monitor records the exit before it deletes the runtime's state:
+    // let it finish (the new run reuses the id).
+    if let Some(m) = c
+        .state
+        .monitor
+        .clone()
+        .filter(|_| c.state.status == Status::Exited)
+    {
+        let t0 = std::time::Instant::now();
+        while m.alive() && t0.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
     // Leftovers of a previous run that nobody cleaned (a killed monitor, a reboot).
     cleanup(e, c)?;
     let res = start_steps(e, c, start_now);
@@ -219,15 +254,26 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
     std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
     let l = launch(&launch_options(e, c, start_now))
         .map_err(|err| classify_start_error(c, err.to_string()))?;
-    c.state.status = Status::Running;
     c.state.pid = l.pid;
     c.state.monitor = Some(l.monitor);
-    c.state.started_at = Some(strata_os::clock::rfc3339_now());
     c.state.finished_at = None;
     c.state.exit_code = None;
     c.state.oom_killed = false;
     c.state.error = None;
     c.state.stopped_by_user = false;
+    if start_now {
+        mark_started(e, c)
+    } else {
+        // Created by its monitor, which waits for a `start` on its socket (attached runs).
+        c.state.status = Status::Created;
+        e.db.save_state(&c.id, &c.state)
+    }
+}
+
+/// Records that a container's process was started (by its monitor).
+pub fn mark_started(e: &Engine, c: &mut Container) -> Result<()> {
+    c.state.status = Status::Running;
+    c.state.started_at = Some(strata_os::clock::rfc3339_now());
     e.db.save_state(&c.id, &c.state)?;
     let _ = e.db.event(
         "container",

@@ -7,7 +7,9 @@ use super::state::Status;
 use super::Container;
 use crate::engine::Engine;
 use crate::error::Result;
+use strata_monitor::protocol::{call, Request, Status as MonStatus};
 use strata_monitor::record::{self, ExitRecord};
+use strata_monitor::MonitorPid;
 
 /// What a container's monitor directory says.
 pub enum Observed {
@@ -17,26 +19,56 @@ pub enum Observed {
     Exited(ExitRecord),
     /// The monitor is gone without an exit record (killed, or the machine rebooted).
     Lost,
+    /// A monitor the record does not know of (a CLI was killed right after starting it):
+    /// its pid, the container's pid, and whether the container's process was started.
+    Adopted(MonitorPid, i32, bool),
     /// Nothing to observe (not started).
     Idle,
 }
 
+fn exit_record(dir: &std::path::Path) -> Option<ExitRecord> {
+    record::read::<ExitRecord>(dir, record::EXIT).ok().flatten()
+}
+
 /// Looks at the monitor of `c`'s current run.
 pub fn observe(e: &Engine, c: &Container) -> Observed {
-    if !c.state.status.is_live() {
-        return Observed::Idle;
-    }
     let dir = e.paths.monitor(&c.id);
-    if let Ok(Some(rec)) = record::read::<ExitRecord>(&dir, record::EXIT) {
-        return Observed::Exited(rec);
-    }
-    match &c.state.monitor {
-        Some(m) if m.alive() => Observed::Alive,
-        // Alive-check and exit record race: the monitor writes the record before it exits.
-        _ => match record::read::<ExitRecord>(&dir, record::EXIT) {
-            Ok(Some(rec)) => Observed::Exited(rec),
-            _ => Observed::Lost,
-        },
+    match c.state.status {
+        s if s.is_live() => {
+            if let Some(rec) = exit_record(&dir) {
+                return Observed::Exited(rec);
+            }
+            match &c.state.monitor {
+                Some(m) if m.alive() => Observed::Alive,
+                // Alive-check and exit record race: the monitor writes the record before
+                // it exits.
+                _ => exit_record(&dir).map_or(Observed::Lost, Observed::Exited),
+            }
+        }
+        Status::Created => {
+            // A monitor started for it whose launch the record may not show.
+            let mon: Option<MonitorPid> = record::read(&dir, record::PID).ok().flatten();
+            match mon {
+                Some(m) if m.alive() => {
+                    match call(
+                        &dir,
+                        &Request::State,
+                        Some(std::time::Duration::from_secs(5)),
+                    ) {
+                        Ok(r) if r.exit.is_some() => Observed::Exited(r.exit.expect("checked")),
+                        Ok(r) => Observed::Adopted(
+                            m,
+                            r.pid.unwrap_or(0),
+                            r.status == Some(MonStatus::Running),
+                        ),
+                        Err(_) => exit_record(&dir).map_or(Observed::Idle, Observed::Exited),
+                    }
+                }
+                Some(_) => exit_record(&dir).map_or(Observed::Idle, Observed::Exited),
+                None => Observed::Idle,
+            }
+        }
+        _ => Observed::Idle,
     }
 }
 
@@ -44,6 +76,18 @@ pub fn observe(e: &Engine, c: &Container) -> Observed {
 pub fn apply(c: &mut Container, o: Observed) -> bool {
     match o {
         Observed::Alive | Observed::Idle => false,
+        Observed::Adopted(m, pid, started) => {
+            let changed = c.state.monitor.as_ref() != Some(&m) || c.state.pid != pid || started;
+            c.state.monitor = Some(m);
+            c.state.pid = pid;
+            if started {
+                c.state.status = Status::Running;
+                c.state
+                    .started_at
+                    .get_or_insert_with(strata_os::clock::rfc3339_now);
+            }
+            changed
+        }
         Observed::Exited(rec) => {
             c.state.status = Status::Exited;
             c.state.pid = 0;

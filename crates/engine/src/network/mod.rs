@@ -30,11 +30,14 @@ pub fn attach(e: &Engine, c: &Container) -> Result<NetworkState> {
     }
 }
 
-/// Takes the network back after a container stopped (idempotent).
+/// Takes the network back after a container stopped (idempotent). The namespace the engine
+/// made is found by the container's id, not only through the state: a CLI killed between
+/// making it and recording it must not leak it.
 pub fn detach(e: &Engine, c: &Container) -> Result<()> {
-    let _ = e;
+    let own = e.paths.netns_dir().join(&c.id);
+    netns::remove(&own)?;
     if let Some(p) = &c.state.net.netns {
-        if p.starts_with(&*e.paths.netns_dir().to_string_lossy()) {
+        if std::path::Path::new(p).starts_with(e.paths.netns_dir()) {
             netns::remove(std::path::Path::new(p))?;
         }
     }

@@ -111,9 +111,21 @@ mod tests {
             std::fs::read_link("/proc/self/ns/net").unwrap(),
             std::fs::read_link(&p).unwrap_or_default()
         );
+        // A second namespace does not bind the directory again (it was bound once).
+        let p2 = create(&dir, "n2").unwrap();
+        let binds = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.split(' ').nth(4) == Some(dir.to_str().unwrap()))
+            .count();
+        remove(&p2).unwrap();
         remove(&p).unwrap();
         assert!(!p.exists());
         remove(&p).unwrap();
         let _ = strata_os::mount::umount2(&dir, libc::MNT_DETACH);
+        assert_eq!(
+            binds, 1,
+            "the netns directory is bound once, not once per namespace"
+        );
     }
 }

@@ -92,18 +92,20 @@ impl Container {
         .map(drop)
     }
 
-    /// Once the init has exited: whether the OOM killer acted in its cgroup, then the
-    /// runtime's delete (cgroups, state, poststop hooks). Runs in the monitor itself: its
-    /// work is over, its memory no longer matters.
-    pub fn finish(&self) -> (bool, Result<(), String>) {
-        self.runtime_logging();
-        let oom = self
-            .root
+    /// Once the init has exited: whether the OOM killer acted in its cgroup. Runs in the
+    /// monitor itself: its work is over, its memory no longer matters.
+    pub fn oom_killed(&self) -> bool {
+        self.root
             .load(&self.id)
             .map(|s| strata_runtime::cgroups::Manager::oom_kills(&s.cgroup_paths) > 0)
-            .unwrap_or(false);
-        let deleted = ops::delete(&self.root, &self.id, true).map_err(|e| e.to_string());
-        (oom, deleted)
+            .unwrap_or(false)
+    }
+
+    /// After the exit is recorded: the runtime's delete (what is left in the cgroups, the
+    /// cgroups, the state, the poststop hooks).
+    pub fn delete(&self) -> Result<(), String> {
+        self.runtime_logging();
+        ops::delete(&self.root, &self.id, true).map_err(|e| e.to_string())
     }
 
     /// After a failed start: removes what create made.

@@ -282,10 +282,7 @@ impl Monitor {
         self.pump(Stream::Stderr, true);
         self.io.stdin = None;
         self.status = Status::Exited;
-        let (oom, deleted) = self.container.finish();
-        if let Err(e) = deleted {
-            eprintln!("strata-monitor: {e}");
-        }
+        let oom = self.container.oom_killed();
         let rec = ExitRecord {
             exit_code: strata_os::process::exit_code(st),
             signal: libc::WIFSIGNALED(st).then(|| libc::WTERMSIG(st)),
@@ -301,6 +298,9 @@ impl Monitor {
         let exit_frame = frame::exit(&rec);
         for c in self.clients.iter_mut() {
             c.at_exit(&answer, &exit_frame);
+        }
+        if let Err(e) = self.container.delete() {
+            eprintln!("strata-monitor: {e}");
         }
     }
 

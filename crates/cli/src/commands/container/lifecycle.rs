@@ -145,6 +145,13 @@ pub fn start(g: &Global, a: StartArgs) -> Result<i32> {
         if !r.ok {
             return Err(st::classify_start_error(&c, r.error.unwrap_or_default()).into());
         }
+        {
+            let _l = strata_engine::lock::lock(&e.paths, &c.id)?;
+            let mut c = stop::load(&e, &c.id)?;
+            if c.state.status == strata_engine::Status::Created {
+                st::mark_started(&e, &mut c)?;
+            }
+        }
         if a.interactive {
             let mut input = att.input()?;
             std::thread::spawn(move || input.copy_from(&mut std::io::stdin().lock()));

@@ -160,6 +160,13 @@ fn attached(e: &Engine, c: strata_engine::Container, a: &RunArgs) -> Result<i32>
         }
         return Err(start::classify_start_error(&c, msg).into());
     }
+    {
+        let _l = strata_engine::lock::lock(&e.paths, &id)?;
+        let mut c = stop::load(e, &id)?;
+        if c.state.status == strata_engine::Status::Created {
+            start::mark_started(e, &mut c)?;
+        }
+    }
     // Signals are blocked before any thread starts, so only the proxy's thread takes them.
     if a.sig_proxy && !a.c.tty {
         proxy_signals(dir.clone());
