@@ -5,10 +5,36 @@
 use crate::error::{IoContext, Result};
 use crate::paths::Paths;
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Mutex;
 
 /// A held lock.
-pub struct Lock(#[allow(dead_code)] File);
+pub struct Lock {
+    file: File,
+    name: String,
+}
+
+/// The locks this process holds, by name, with their descriptors: a monitor started under a
+/// lock inherits it (the same open file), so a CLI killed during the start cannot let
+/// another command in before the monitor has finished creating the container.
+static HELD: Mutex<Vec<(String, RawFd)>> = Mutex::new(Vec::new());
+
+/// The descriptor of the lock `name` if this process holds it.
+pub fn held_fd(name: &str) -> Option<RawFd> {
+    HELD.lock()
+        .ok()?
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, fd)| *fd)
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Ok(mut h) = HELD.lock() {
+            h.retain(|(n, fd)| !(n == &self.name && *fd == self.file.as_raw_fd()));
+        }
+    }
+}
 
 /// Takes the exclusive lock named `name` (a container id, `pod-<id>`, `net-<name>`...),
 /// waiting for it.
@@ -26,7 +52,13 @@ pub fn lock(paths: &Paths, name: &str) -> Result<Lock> {
         // SAFETY: flock on a descriptor we own.
         let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
         if r == 0 {
-            return Ok(Lock(f));
+            if let Ok(mut h) = HELD.lock() {
+                h.push((name.to_string(), f.as_raw_fd()));
+            }
+            return Ok(Lock {
+                file: f,
+                name: name.to_string(),
+            });
         }
         let e = std::io::Error::last_os_error();
         if e.kind() != std::io::ErrorKind::Interrupted {

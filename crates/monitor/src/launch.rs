@@ -14,6 +14,8 @@ use std::process::{Command, Stdio};
 
 /// The descriptor number the sync pipe has in the monitor.
 pub const SYNC_FD: i32 = 3;
+/// The descriptor number a caller's lock has in the monitor.
+pub const LOCK_FD: i32 = 4;
 
 /// What a monitor is asked to do.
 #[derive(Clone, Debug, Default)]
@@ -44,6 +46,9 @@ pub struct LaunchOptions {
     pub systemd_cgroup: bool,
     /// Run this command (argv) after the container exited and its exit was recorded.
     pub exit_command: Vec<OsString>,
+    /// A lock (an flock'ed descriptor) the monitor holds with its caller until it has
+    /// reported, so the caller's death does not release it half-way.
+    pub lock_fd: Option<i32>,
 }
 
 /// The monitor's report on its sync pipe.
@@ -83,6 +88,9 @@ impl LaunchOptions {
         kv("--runtime-root", self.runtime_root.clone().into());
         kv("--dir", self.dir.clone().into());
         kv("--sync-fd", SYNC_FD.to_string().into());
+        if self.lock_fd.is_some() {
+            kv("--lock-fd", LOCK_FD.to_string().into());
+        }
         if let Some(l) = &self.log {
             kv("--log", l.clone().into());
             kv("--log-max-size", self.log_max_size.to_string().into());
@@ -116,10 +124,17 @@ pub fn launch(o: &LaunchOptions) -> io::Result<Launched> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: the closure runs in the forked child before exec and only calls dup2/fcntl
+    let lock = o.lock_fd;
+    // SAFETY: the closure runs in the forked child before exec and only calls dup3/fcntl
     // (through dup_onto), which are async-signal-safe; it allocates nothing.
     unsafe {
-        cmd.pre_exec(move || strata_os::fd::dup_onto(wfd, SYNC_FD));
+        cmd.pre_exec(move || {
+            strata_os::fd::dup_onto(wfd, SYNC_FD)?;
+            match lock {
+                Some(l) => strata_os::fd::dup_onto(l, LOCK_FD),
+                None => Ok(()),
+            }
+        });
     }
     let mut child = cmd
         .spawn()

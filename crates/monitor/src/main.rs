@@ -33,8 +33,9 @@ fn main() {
             std::process::exit(2);
         }
     };
-    // The sync pipe is ours alone: no child may inherit it past an exec.
-    if let Some(fd) = args.sync_fd {
+    // The sync pipe and the caller's lock are ours alone: no child may inherit them past
+    // an exec.
+    for fd in [args.sync_fd, args.lock_fd].into_iter().flatten() {
         let _ = strata_os::fd::set_cloexec(fd, true);
     }
     detach(&args);
@@ -123,10 +124,14 @@ fn run(a: Args) -> i32 {
         Err(e) => return fail(format!("monitor: container stdio: {e}")),
     };
     let container = Container::new(&a);
-    let close: Vec<i32> = [sync.as_ref().map(|s| s.as_raw_fd()), raw(&stdio.stdin)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let close: Vec<i32> = [
+        sync.as_ref().map(|s| s.as_raw_fd()),
+        a.lock_fd,
+        raw(&stdio.stdin),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let pid = match container.create(&stdio, &close) {
         Ok(p) => p,
         Err(e) => return fail(e),
@@ -140,6 +145,11 @@ fn run(a: Args) -> i32 {
             container.discard();
             return fail(e);
         }
+    }
+    // The container is made: the caller's lock can go (with the report, the caller learns).
+    if let Some(l) = a.lock_fd {
+        // SAFETY: closing the descriptor the caller handed us for this purpose only.
+        unsafe { libc::close(l) };
     }
     if let Some(s) = sync {
         report_to_fd(

@@ -165,6 +165,7 @@ fn launch_options(e: &Engine, c: &Container, start_now: bool) -> LaunchOptions {
         start: start_now,
         systemd_cgroup: false,
         exit_command,
+        lock_fd: crate::lock::held_fd(&c.id),
     }
 }
 

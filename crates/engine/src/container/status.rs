@@ -26,6 +26,26 @@ pub enum Observed {
     Idle,
 }
 
+/// Whether the container's process is alive (not gone, not a zombie).
+fn pid_alive(pid: i32) -> bool {
+    pid > 0 && matches!(strata_os::process::process_stat(pid), Some((s, _)) if s != 'Z' && s != 'X')
+}
+
+/// The exit record of a container whose process is gone, waited for while its monitor lives.
+fn wait_record(dir: &std::path::Path, m: &MonitorPid) -> Observed {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_secs(2) {
+        if let Some(rec) = exit_record(dir) {
+            return Observed::Exited(rec);
+        }
+        if !m.alive() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    exit_record(dir).map_or(Observed::Lost, Observed::Exited)
+}
+
 fn exit_record(dir: &std::path::Path) -> Option<ExitRecord> {
     record::read::<ExitRecord>(dir, record::EXIT).ok().flatten()
 }
@@ -39,6 +59,9 @@ pub fn observe(e: &Engine, c: &Container) -> Observed {
                 return Observed::Exited(rec);
             }
             match &c.state.monitor {
+                // The monitor records an exit within moments of the container's: if its
+                // process is gone, wait for the record rather than call it running.
+                Some(m) if m.alive() && !pid_alive(c.state.pid) => wait_record(&dir, m),
                 Some(m) if m.alive() => Observed::Alive,
                 // Alive-check and exit record race: the monitor writes the record before
                 // it exits.

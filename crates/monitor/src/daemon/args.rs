@@ -11,6 +11,7 @@ pub struct Args {
     pub runtime_root: PathBuf,
     pub dir: PathBuf,
     pub sync_fd: Option<i32>,
+    pub lock_fd: Option<i32>,
     pub log: Option<PathBuf>,
     pub log_max_size: u64,
     pub log_max_files: u32,
@@ -22,7 +23,7 @@ pub struct Args {
 }
 
 pub const USAGE: &str = "usage: strata-monitor --id ID --bundle DIR --runtime-root DIR --dir DIR \
-[--sync-fd N] [--log FILE [--log-max-size BYTES] [--log-max-files N]] [--stdin] [--terminal] \
+[--sync-fd N] [--lock-fd N] [--log FILE [--log-max-size BYTES] [--log-max-files N]] [--stdin] [--terminal] \
 [--start] [--systemd-cgroup] [-- EXIT-COMMAND...]
 
 strata-monitor is started by the strata engine, once per container: it creates the container
@@ -54,6 +55,7 @@ pub fn parse(mut it: impl Iterator<Item = OsString>) -> Result<Args, String> {
             "--runtime-root" => a.runtime_root = value("--runtime-root")?.into(),
             "--dir" => a.dir = value("--dir")?.into(),
             "--sync-fd" => a.sync_fd = Some(number("--sync-fd", value("--sync-fd")?)? as i32),
+            "--lock-fd" => a.lock_fd = Some(number("--lock-fd", value("--lock-fd")?)? as i32),
             "--log" => a.log = Some(value("--log")?.into()),
             "--log-max-size" => {
                 a.log_max_size = number("--log-max-size", value("--log-max-size")?)?
