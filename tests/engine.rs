@@ -207,3 +207,112 @@ fn bad_input_is_one_line_with_status_125_and_leaves_nothing() {
         "nothing half-created"
     );
 }
+
+#[test]
+fn an_oom_kill_is_reported_by_run_inspect_describe_and_events() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let (code, _, err) = e.status(&[
+        "run",
+        "--name",
+        "hog",
+        "--network",
+        "none",
+        "--memory",
+        "16m",
+        IMG,
+        "sh",
+        "-c",
+        "x=a; while true; do x=$x$x; done",
+    ]);
+    let cause = "exited 137: killed by the kernel's OOM killer (cgroup memory limit 16 MiB reached) [layer: cgroup]";
+    assert_eq!(code, 137);
+    assert!(err.contains(cause), "run's error: {err}");
+    let v = e.inspect("hog");
+    assert_eq!(v["State"]["OOMKilled"], true);
+    assert_eq!(v["State"]["Error"], cause);
+    let d = e.ok(&["describe", "hog"]);
+    assert_eq!(d.lines().next(), Some(format!("! {cause}").as_str()), "{d}");
+    let ev = e.ok(&[
+        "events",
+        "--no-follow",
+        "--filter",
+        "container=hog",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.exitCode}}",
+    ]);
+    assert_eq!(
+        ev,
+        "create <no value>\nstart <no value>\noom <no value>\ndie 137\n"
+    );
+}
+
+#[test]
+fn describe_shows_the_stack_by_layer() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--network",
+        "none",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "40",
+        IMG,
+        "sh",
+        "-c",
+        "echo ready; sleep 100",
+    ]);
+    wait_for("output", Duration::from_secs(10), || {
+        e.ok(&["logs", "svc"]).contains("ready")
+    });
+    let text = e.ok(&["describe", "svc"]);
+    let sections: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        sections,
+        [
+            "App",
+            "Container",
+            "Pod",
+            "Node",
+            "VM",
+            "Hypervisor",
+            "Events"
+        ],
+        "{text}"
+    );
+    assert!(text.contains("stdout | ready"), "{text}");
+    assert!(text.contains("/ 64 MiB"), "{text}");
+    assert!(text.contains("pids     1 / 40"), "{text}");
+    assert!(text.contains("none: shares the host kernel"), "{text}");
+    let pid = e.inspect("svc")["State"]["Pid"].as_i64().unwrap();
+    assert!(text.contains(&format!("nsenter -t {pid} -n")), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&e.ok(&["describe", "--format", "json", "svc"])).unwrap();
+    let net = v["container"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["type"] == "net")
+        .unwrap()
+        .clone();
+    let inode = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(
+        format!("net:[{}]", net["inode"]),
+        inode.to_string_lossy(),
+        "the inode lsns shows"
+    );
+    assert_eq!(v["container"]["security"]["seccomp"], "filter");
+}

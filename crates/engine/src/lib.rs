@@ -11,6 +11,7 @@
 
 pub mod container;
 pub mod db;
+pub mod describe;
 pub mod engine;
 pub mod error;
 pub mod ids;

@@ -1,6 +1,7 @@
 //! Command groups: one file each.
 
 pub mod container;
+pub mod events;
 pub mod image;
 pub mod login;
 
@@ -68,6 +69,10 @@ pub enum Command {
     Unpause(container::lifecycle::NamesArgs),
     /// Rename a container.
     Rename(container::lifecycle::RenameArgs),
+    /// Show a container's stack by layer: app, container, pod, node, VM, hypervisor.
+    Describe(container::describe::DescribeArgs),
+    /// Show events (create, start, die, oom, kill, stop, remove...).
+    Events(events::EventsArgs),
 }
 
 /// Options of commands that talk to a registry.
@@ -144,5 +149,7 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Pause(a) => container::dispatch(g, C::Pause(a)),
         Command::Unpause(a) => container::dispatch(g, C::Unpause(a)),
         Command::Rename(a) => container::dispatch(g, C::Rename(a)),
+        Command::Describe(a) => container::dispatch(g, C::Describe(a)),
+        Command::Events(a) => events::events(g, a),
     }
 }

@@ -2,7 +2,7 @@
 //! goes last, so a removal cut short is finished by the next `rm`.
 
 use super::state::Status;
-use super::{rootfs, start, stop, Container};
+use super::{rootfs, start, Container};
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
 use std::time::Duration;
@@ -17,9 +17,7 @@ pub fn remove(e: &Engine, key: &str, force: bool, volumes: bool) -> Result<Conta
         Some(c) => c,
         None => return Err(Error::NotFound(format!("no such container: {key}"))),
     };
-    if super::status::refresh(e, &mut c)? {
-        stop::record_exit_events(e, &c);
-    }
+    super::status::refresh(e, &mut c)?;
     let waiting_monitor = c.state.monitor.as_ref().is_some_and(|m| m.alive());
     if (c.state.status.is_live() || waiting_monitor) && c.state.status != Status::Removing {
         if !force && c.state.status.is_live() {

@@ -307,9 +307,7 @@ pub fn start(e: &Engine, key: &str) -> Result<Container> {
     let mut c =
         e.db.container(&id)?
             .ok_or_else(|| Error::NotFound(format!("no such container: {key}")))?;
-    if status::refresh(e, &mut c)? {
-        super::stop::record_exit_events(e, &c);
-    }
+    status::refresh(e, &mut c)?;
     start_locked(e, &mut c, true)?;
     Ok(c)
 }

@@ -160,15 +160,40 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
-/// Refreshes `c` from its monitor, saving the change; returns whether it changed (the
-/// container then ended and owes its clean-up, see `start::cleanup`).
+/// Refreshes `c` from its monitor, saving the change and recording its events (`start` for
+/// an adopted run, `oom` and `die` for an exit); returns whether it has just ended (and so
+/// owes its clean-up, see `start::cleanup`).
 pub fn refresh(e: &Engine, c: &mut Container) -> Result<bool> {
+    let before = c.state.status;
     let o = observe(e, c);
-    let changed = apply(c, o);
-    if changed {
-        e.db.save_state(&c.id, &c.state)?;
+    if !apply(c, o) {
+        return Ok(false);
     }
-    Ok(changed)
+    e.db.save_state(&c.id, &c.state)?;
+    let now = c.state.status;
+    if before == Status::Created && now == Status::Running {
+        let _ = e.db.event(
+            "container",
+            "start",
+            &c.id,
+            &c.name,
+            &[("image", c.config.image.clone())],
+        );
+    }
+    let ended = now == Status::Exited && before != Status::Exited;
+    if ended {
+        if before == Status::Created && c.state.started_at.is_none() {
+            let _ = e.db.event(
+                "container",
+                "start",
+                &c.id,
+                &c.name,
+                &[("image", c.config.image.clone())],
+            );
+        }
+        super::stop::record_exit_events(e, c);
+    }
+    Ok(ended)
 }
 
 #[cfg(test)]

@@ -38,9 +38,7 @@ pub fn stop_signal(e: &Engine, c: &Container) -> i32 {
 /// Loads a container by name or id and brings it up to date.
 pub fn load(e: &Engine, key: &str) -> Result<Container> {
     let mut c = e.db.find_container(key)?;
-    if status::refresh(e, &mut c)? {
-        record_exit_events(e, &c);
-    }
+    status::refresh(e, &mut c)?;
     Ok(c)
 }
 
@@ -148,9 +146,7 @@ pub fn stop(e: &Engine, key: &str, timeout: Option<u32>) -> Result<Container> {
             );
             wait_exit(e, &c, Some(Duration::from_secs(30)))?;
         }
-        if status::refresh(e, &mut c)? {
-            record_exit_events(e, &c);
-        }
+        status::refresh(e, &mut c)?;
         let _ = e.db.event("container", "stop", &c.id, &c.name, &[]);
     }
     start::cleanup(e, &mut c)?;
@@ -180,9 +176,7 @@ pub fn after_exit(e: &Engine, id: &str) -> Result<()> {
     let Some(mut c) = e.db.container(id)? else {
         return Ok(()); // already removed (`run --rm` did it)
     };
-    if status::refresh(e, &mut c)? {
-        record_exit_events(e, &c);
-    }
+    status::refresh(e, &mut c)?;
     if c.state.status != Status::Exited {
         return Ok(()); // restarted meanwhile, or not ours to clean
     }

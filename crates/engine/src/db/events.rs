@@ -61,13 +61,19 @@ impl Db {
         Ok(())
     }
 
-    /// Events after sequence number `after` and in `[since, until]` (nanoseconds).
-    pub fn events(&self, after: i64, since: i64, until: i64) -> Result<Vec<Event>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT seq, time, kind, action, id, name, attrs FROM events \
-             WHERE seq > ?1 AND time >= ?2 AND time <= ?3 ORDER BY seq",
+    /// The last `n` events of one object, oldest first.
+    pub fn events_of(&self, id: &str, n: usize) -> Result<Vec<Event>> {
+        let mut v = self.query(
+            "SELECT seq, time, kind, action, id, name, attrs FROM events WHERE id = ?1 ORDER BY seq DESC LIMIT ?2",
+            params![id, n as i64],
         )?;
-        let rows = st.query_map(params![after, since, until], |r| {
+        v.reverse();
+        Ok(v)
+    }
+
+    fn query(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Event>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map(p, |r| {
             let attrs: String = r.get(6)?;
             Ok(Event {
                 seq: r.get(0)?,
@@ -80,5 +86,14 @@ impl Db {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Events after sequence number `after` and in `[since, until]` (nanoseconds).
+    pub fn events(&self, after: i64, since: i64, until: i64) -> Result<Vec<Event>> {
+        self.query(
+            "SELECT seq, time, kind, action, id, name, attrs FROM events \
+             WHERE seq > ?1 AND time >= ?2 AND time <= ?3 ORDER BY seq",
+            params![after, since, until],
+        )
     }
 }

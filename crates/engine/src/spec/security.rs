@@ -22,7 +22,10 @@ pub const DEFAULT_CAPS: &[&str] = &[
 ];
 
 /// Every capability Linux knows (for `--privileged` and `--cap-add ALL`).
-pub const ALL_CAPS: &[&str] = &[
+pub const ALL_CAPS: &[&str] = ALL_CAPS_BY_NUMBER;
+
+/// Capability names by number (bit n of a capability mask is `ALL_CAPS_BY_NUMBER[n]`).
+pub const ALL_CAPS_BY_NUMBER: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",

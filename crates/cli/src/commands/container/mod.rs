@@ -2,6 +2,7 @@
 //! inspect, wait, ...), each in its own file, on the engine.
 
 pub mod args;
+pub mod describe;
 pub mod exec;
 pub mod lifecycle;
 pub mod logs;
@@ -82,6 +83,8 @@ pub enum ContainerCommand {
     Unpause(lifecycle::NamesArgs),
     /// Rename a container.
     Rename(lifecycle::RenameArgs),
+    /// Show a container's stack by layer: app, container, pod, node, VM, hypervisor.
+    Describe(describe::DescribeArgs),
     /// After a container exited (run by its monitor): clean up, restart or remove it.
     #[command(hide = true)]
     Cleanup(lifecycle::CleanupArgs),
@@ -105,6 +108,7 @@ pub fn dispatch(g: &Global, c: ContainerCommand) -> Result<i32> {
         ContainerCommand::Pause(a) => lifecycle::pause(g, a, true),
         ContainerCommand::Unpause(a) => lifecycle::pause(g, a, false),
         ContainerCommand::Rename(a) => lifecycle::rename(g, a),
+        ContainerCommand::Describe(a) => describe::describe(g, a),
         ContainerCommand::Cleanup(a) => lifecycle::cleanup(g, a),
     }
 }

@@ -6,7 +6,7 @@ use crate::Global;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use strata_engine::container::{inspect, status, stop, Container, Status};
+use strata_engine::container::{inspect, status, Container, Status};
 use strata_engine::spec::image_config::ImageConfig;
 use strata_engine::Engine;
 
@@ -159,9 +159,7 @@ pub fn ps(g: &Global, a: PsArgs) -> Result<i32> {
     let e = open_engine(g)?;
     let mut list = e.db.containers()?;
     for c in list.iter_mut() {
-        if status::refresh(&e, c)? {
-            stop::record_exit_events(&e, c);
-        }
+        status::refresh(&e, c)?;
     }
     let all = a.all
         || a.latest

@@ -1,0 +1,138 @@
+//! `describe`: a container's stack from the top down, one section per layer, each with its
+//! identity and health (the course's "what layer am I in?"): App, Container, Pod, Node, VM
+//! and Hypervisor, and the recent events; a failed container gets one line at the top that
+//! names the layer and the cause (the same line as inspect's State.Error).
+
+pub mod cgroup;
+pub mod process;
+pub mod render;
+
+use crate::container::{inspect, start, Container, Status};
+use crate::engine::Engine;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+
+/// The last `n` lines of a container's output (stream and text), from its log.
+pub fn last_lines(e: &Engine, id: &str, n: usize) -> Vec<Value> {
+    let Ok(f) = std::fs::File::open(e.paths.log(id)) else {
+        return vec![];
+    };
+    let mut lines: Vec<Value> = Vec::new();
+    let mut partial = String::new();
+    for l in BufReader::new(f).split(b'\n').map_while(Result::ok) {
+        let Some(r) = strata_monitor::cri_log::parse(&l) else {
+            continue;
+        };
+        partial.push_str(&String::from_utf8_lossy(r.text));
+        if r.full {
+            lines.push(json!({"stream": r.stream.name(), "text": std::mem::take(&mut partial)}));
+            if lines.len() > n {
+                lines.remove(0);
+            }
+        }
+    }
+    lines
+}
+
+fn kernel() -> String {
+    // SAFETY: a zeroed utsname is a valid out-buffer for uname.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return String::new();
+    }
+    let f = |a: &[libc::c_char]| {
+        // SAFETY: uname NUL-terminates each field within its array.
+        unsafe { std::ffi::CStr::from_ptr(a.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    format!("{} {} {}", f(&u.sysname), f(&u.release), f(&u.machine))
+}
+
+/// The container's stack by layer.
+pub fn describe(e: &Engine, c: &Container) -> Value {
+    let ins = inspect::inspect(e, c);
+    let s = &c.state;
+    let running = matches!(s.status, Status::Running | Status::Paused) && s.pid > 0;
+    let saved = strata_runtime::state::Root::new(e.paths.runtime_root())
+        .load(&c.id)
+        .ok();
+    let cg = saved.as_ref().map(|s| cgroup::facts(&s.cgroup_paths));
+    let img = start::image_config(e, c).unwrap_or_default();
+    let layout = strata_runtime::cgroups::Layout::detect();
+    let monitor = s.monitor.as_ref().filter(|m| m.alive()).map(|m| {
+        let rss = std::fs::read_to_string(format!("/proc/{}/status", m.pid))
+            .ok()
+            .and_then(|st| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().to_string()))
+            });
+        json!({"pid": m.pid, "rss": rss})
+    });
+    let events: Vec<Value> = e
+        .db
+        .events_of(&c.id, 10)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|ev| json!({"time": strata_os::clock::rfc3339_nanos(ev.time), "action": ev.action, "attributes": ev.attributes}))
+        .collect();
+    let store = e.store().ok();
+    let lowers = store
+        .as_ref()
+        .and_then(|st| {
+            let rec = st.meta().find(&c.config.image_id).ok().flatten()?;
+            strata_image::mount::lower_dirs(st, &rec).ok()
+        })
+        .unwrap_or_default();
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "cause": s.error,
+        "app": {
+            "command": crate::spec::argv(&c.config, &img).unwrap_or_default(),
+            "pid": s.pid,
+            "state": s.status.as_str(),
+            "exitCode": s.exit_code,
+            "oomKilled": s.oom_killed,
+            "restarts": s.restart_count,
+            "startedAt": s.started_at,
+            "finishedAt": s.finished_at,
+            "lastLines": last_lines(e, &c.id, 5),
+        },
+        "container": {
+            "image": c.config.image,
+            "imageId": c.config.image_id,
+            "namespaces": if running { json!(process::namespaces(s.pid)) } else { Value::Null },
+            "cgroup": {"path": c.cgroup_path(), "facts": cg},
+            "security": if running { process::security(s.pid) } else { Value::Null },
+            "rootfs": {
+                "mount": e.paths.rootfs(&c.id),
+                "mounted": s.rootfs_mounted,
+                "upper": e.paths.bundle(&c.id).join("diff"),
+                "lowers": lowers,
+                "readonly": c.config.read_only,
+            },
+            "mounts": ins["Mounts"],
+            "monitor": monitor,
+            "log": e.paths.log(&c.id),
+        },
+        "pod": c.pod.as_ref().map(|p| json!({"id": p})),
+        "node": {
+            "kernel": kernel(),
+            "cgroups": {"layout": layout.describe(), "driver": "cgroupfs"},
+            "runtime": format!("strata-runc {} (through strata-monitor)", env!("CARGO_PKG_VERSION")),
+            "network": {
+                "mode": inspect::network_mode_name(c),
+                "network": s.net.network,
+                "namespace": s.net.netns,
+                "ip": s.net.ip,
+                "gateway": s.net.gateway,
+                "ports": ins["NetworkSettings"]["Ports"],
+            },
+        },
+        "vm": "none: shares the host kernel",
+        "hypervisor": "none",
+        "events": events,
+    })
+}
