@@ -316,3 +316,155 @@ fn describe_shows_the_stack_by_layer() {
     );
     assert_eq!(v["container"]["security"]["seccomp"], "filter");
 }
+
+#[test]
+fn volumes_persist_and_cp_stays_inside_the_container() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    e.ok(&["volume", "create", "--label", "tier=db", "data"]);
+    e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        IMG,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "data:/data:ro",
+            IMG,
+            "cat",
+            "/data/f"
+        ]),
+        "kept\n"
+    );
+    let (code, _, err) = e.status(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "data:/data:ro",
+        IMG,
+        "touch",
+        "/data/g",
+    ]);
+    assert_ne!(code, 0, "a read-only volume: {err}");
+    let v: serde_json::Value =
+        serde_json::from_str(&e.ok(&["volume", "ls", "--format", "json"])).unwrap();
+    assert_eq!(
+        (v[0]["Name"].as_str(), v[0]["Labels"]["tier"].as_str()),
+        (Some("data"), Some("db"))
+    );
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "user",
+        "--network",
+        "none",
+        "-v",
+        "data:/data",
+        IMG,
+        "sleep",
+        "100",
+    ]);
+    let (code, _, err) = e.status(&["volume", "rm", "data"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("in use by container(s) user"), "{err}");
+
+    // cp both ways, through the container's mounts; a symlink cannot reach the host.
+    let host = e.dir.path().join("in.txt");
+    std::fs::write(&host, "from host\n").unwrap();
+    e.ok(&["cp", host.to_str().unwrap(), "user:/data/"]);
+    assert_eq!(
+        e.ok(&["exec", "user", "cat", "/data/in.txt"]),
+        "from host\n"
+    );
+    let out = e.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    e.ok(&["cp", "user:/data/f", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.join("f")).unwrap(), "kept\n");
+    let secret = e.dir.path().join("host-secret");
+    std::fs::write(&secret, "secret").unwrap();
+    e.ok(&[
+        "exec",
+        "user",
+        "ln",
+        "-s",
+        secret.to_str().unwrap(),
+        "/tmp/link",
+    ]);
+    let (code, _, _) = e.status(&["cp", "user:/tmp/link", out.join("stolen").to_str().unwrap()]);
+    assert!(
+        code != 0 || std::fs::read_to_string(out.join("stolen")).map_or(true, |s| s != "secret"),
+        "cp followed a symlink to the host"
+    );
+    e.ok(&["exec", "user", "ln", "-s", "/", "/tmp/up"]);
+    let planted = e.dir.path().join("planted");
+    let (_, _, _) = e.status(&[
+        "cp",
+        host.to_str().unwrap(),
+        &format!("user:/tmp/up{}", planted.display()),
+    ]);
+    assert!(
+        !planted.exists(),
+        "cp wrote through a symlink onto the host"
+    );
+
+    // export: the container's filesystem as a tar.
+    let tar = e.dir.path().join("user.tar");
+    e.ok(&["export", "-o", tar.to_str().unwrap(), "user"]);
+    let list = std::process::Command::new("tar")
+        .arg("tf")
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&list.stdout);
+    assert!(names.lines().any(|l| l == "bin/busybox"), "{names}");
+    // top and stats see the running process.
+    assert!(e.ok(&["top", "user"]).contains("sleep 100"));
+    let s: serde_json::Value =
+        serde_json::from_str(&e.ok(&["stats", "--no-stream", "--format", "json", "user"])).unwrap();
+    assert_eq!(s[0]["PIDs"], 1);
+    assert!(s[0]["mem_usage"].as_u64().unwrap() > 0);
+    e.ok(&["rm", "-f", "user"]);
+    e.ok(&["volume", "rm", "data"]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "");
+}
+
+#[test]
+fn system_info_and_df_describe_the_engine() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    e.ok(&["create", "--network", "none", IMG, "true"]);
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(v["Store"]["ContainerStore"]["number"], 1);
+    assert_eq!(v["Store"]["ImageStore"]["number"], 1);
+    assert_eq!(
+        e.ok(&["info", "--format", "{{.Host.CgroupManager}}"]),
+        "cgroupfs\n"
+    );
+    let df: serde_json::Value =
+        serde_json::from_str(&e.ok(&["system", "df", "--format", "json"])).unwrap();
+    assert_eq!(df[0]["Type"], "Images");
+    assert_eq!(df[1]["Total"], 1);
+    let (code, _, err) = e.status(&["system", "prune"]);
+    assert_eq!(code, 125, "no confirmation without a terminal: {err}");
+    e.ok(&["system", "prune", "-f"]);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}

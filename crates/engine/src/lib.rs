@@ -19,6 +19,7 @@ pub mod lock;
 pub mod network;
 pub mod paths;
 pub mod spec;
+pub mod volume;
 
 pub use container::{Container, ContainerConfig, ContainerState, Status};
 pub use engine::{Engine, EngineOptions};

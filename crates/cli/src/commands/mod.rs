@@ -4,6 +4,8 @@ pub mod container;
 pub mod events;
 pub mod image;
 pub mod login;
+pub mod system;
+pub mod volume;
 
 use crate::Global;
 use anyhow::{Context, Result};
@@ -73,6 +75,28 @@ pub enum Command {
     Describe(container::describe::DescribeArgs),
     /// Show events (create, start, die, oom, kill, stop, remove...).
     Events(events::EventsArgs),
+    /// Show a container's processes.
+    Top(container::tools::TopArgs),
+    /// Show containers' resource usage.
+    Stats(container::tools::StatsArgs),
+    /// Copy files between a container and the host.
+    Cp(container::tools::CpArgs),
+    /// Write a container's filesystem as a tar.
+    Export(container::tools::ExportArgs),
+    /// Attach to a running container's output (and input).
+    Attach(container::tools::AttachArgs),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Host and engine information, disk usage, pruning.
+    #[command(subcommand)]
+    System(system::SystemCommand),
+    /// Show the host and the engine (system info).
+    Info {
+        /// Output: json, or a template like {{.Host.Kernel}}.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
 }
 
 /// Options of commands that talk to a registry.
@@ -151,5 +175,13 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Rename(a) => container::dispatch(g, C::Rename(a)),
         Command::Describe(a) => container::dispatch(g, C::Describe(a)),
         Command::Events(a) => events::events(g, a),
+        Command::Top(a) => container::dispatch(g, C::Top(a)),
+        Command::Stats(a) => container::dispatch(g, C::Stats(a)),
+        Command::Cp(a) => container::dispatch(g, C::Cp(a)),
+        Command::Export(a) => container::dispatch(g, C::Export(a)),
+        Command::Attach(a) => container::dispatch(g, C::Attach(a)),
+        Command::Volume(c) => volume::run(g, c),
+        Command::System(c) => system::run(g, c),
+        Command::Info { format } => system::run(g, system::SystemCommand::Info { format }),
     }
 }

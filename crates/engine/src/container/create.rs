@@ -76,6 +76,22 @@ pub fn create(
     }
     validate(&config, img)?;
     config.image_id = image.id.to_string();
+    // The image's VOLUMEs not covered by a mount of the user's get anonymous volumes.
+    for path in img.volumes.keys() {
+        if !config
+            .mounts
+            .iter()
+            .any(|m| m.target.trim_end_matches('/') == path.trim_end_matches('/'))
+        {
+            config.mounts.push(super::config::MountSpec {
+                kind: super::config::MountKind::Volume,
+                source: format!("anon-{}", ids::new_id()),
+                target: path.clone(),
+                readonly: false,
+                options: vec![],
+            });
+        }
+    }
     let c = Container {
         id: ids::new_id(),
         name: name.map(str::to_string).unwrap_or_else(ids::random_name),

@@ -1,6 +1,7 @@
 //! Containers: their record, and the lifecycle commands (one file each).
 
 pub mod config;
+pub mod copy;
 pub mod create;
 pub mod etc_files;
 pub mod inspect;
@@ -10,6 +11,7 @@ pub mod remove;
 pub mod rootfs;
 pub mod start;
 pub mod state;
+pub mod stats;
 pub mod status;
 pub mod stop;
 

@@ -3,6 +3,7 @@
 
 pub mod containers;
 pub mod events;
+pub mod volumes;
 
 use crate::error::Result;
 use rusqlite::Connection;

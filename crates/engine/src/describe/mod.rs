@@ -34,6 +34,11 @@ pub fn last_lines(e: &Engine, id: &str, n: usize) -> Vec<Value> {
     lines
 }
 
+/// The host's cgroup layout (`v1 (hybrid)`, `v2`...).
+pub fn cgroup_layout() -> &'static str {
+    strata_runtime::cgroups::Layout::detect().describe()
+}
+
 fn kernel() -> String {
     // SAFETY: a zeroed utsname is a valid out-buffer for uname.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
@@ -60,7 +65,6 @@ pub fn describe(e: &Engine, c: &Container) -> Value {
         .ok();
     let cg = saved.as_ref().map(|s| cgroup::facts(&s.cgroup_paths));
     let img = start::image_config(e, c).unwrap_or_default();
-    let layout = strata_runtime::cgroups::Layout::detect();
     let monitor = s.monitor.as_ref().filter(|m| m.alive()).map(|m| {
         let rss = std::fs::read_to_string(format!("/proc/{}/status", m.pid))
             .ok()
@@ -120,7 +124,7 @@ pub fn describe(e: &Engine, c: &Container) -> Value {
         "pod": c.pod.as_ref().map(|p| json!({"id": p})),
         "node": {
             "kernel": kernel(),
-            "cgroups": {"layout": layout.describe(), "driver": "cgroupfs"},
+            "cgroups": {"layout": cgroup_layout(), "driver": "cgroupfs"},
             "runtime": format!("strata-runc {} (through strata-monitor)", env!("CARGO_PKG_VERSION")),
             "network": {
                 "mode": inspect::network_mode_name(c),

@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod ps;
 pub mod run;
+pub mod tools;
 
 use crate::Global;
 use anyhow::{Context, Result};
@@ -85,6 +86,16 @@ pub enum ContainerCommand {
     Rename(lifecycle::RenameArgs),
     /// Show a container's stack by layer: app, container, pod, node, VM, hypervisor.
     Describe(describe::DescribeArgs),
+    /// Show a container's processes.
+    Top(tools::TopArgs),
+    /// Show containers' resource usage.
+    Stats(tools::StatsArgs),
+    /// Copy files between a container and the host.
+    Cp(tools::CpArgs),
+    /// Write a container's filesystem as a tar.
+    Export(tools::ExportArgs),
+    /// Attach to a running container's output (and input).
+    Attach(tools::AttachArgs),
     /// After a container exited (run by its monitor): clean up, restart or remove it.
     #[command(hide = true)]
     Cleanup(lifecycle::CleanupArgs),
@@ -109,6 +120,11 @@ pub fn dispatch(g: &Global, c: ContainerCommand) -> Result<i32> {
         ContainerCommand::Unpause(a) => lifecycle::pause(g, a, false),
         ContainerCommand::Rename(a) => lifecycle::rename(g, a),
         ContainerCommand::Describe(a) => describe::describe(g, a),
+        ContainerCommand::Top(a) => tools::top(g, a),
+        ContainerCommand::Stats(a) => tools::stats(g, a),
+        ContainerCommand::Cp(a) => tools::cp(g, a),
+        ContainerCommand::Export(a) => tools::export(g, a),
+        ContainerCommand::Attach(a) => tools::attach(g, a),
         ContainerCommand::Cleanup(a) => lifecycle::cleanup(g, a),
     }
 }
