@@ -39,6 +39,22 @@ fn run_prints_output_and_returns_the_exit_code() {
     assert!(err.contains("[layer: image]"), "{err}");
     let (code, _, err) = e.status(&["run", "--rm", "--network", "none", IMG, "/etc/passwd"]);
     assert_eq!(code, 126, "{err}");
+    let (code, out, _) = e.status(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "cat /proc/1/comm; exit 4",
+    ]);
+    assert_eq!(
+        (code, out.as_str()),
+        (4, "strata-init\n"),
+        "--init is PID 1 and passes the status on"
+    );
     let (code, _, err) = e.status(&["run", "--rm", "--network", "none", "localhost/nope"]);
     assert_eq!(code, 125, "{err}");
     assert_eq!(e.ok(&["ps", "-aq"]), "", "failed runs leave nothing");

@@ -67,8 +67,8 @@ unsafe fn run_init(argv: *const *const u8, envp: *const *const u8) -> i32 {
     let child = sys::fork();
     if child == 0 {
         sys::unblock(&set);
-        // SAFETY: argv[0] is a valid NUL-terminated path; both arrays are NULL-terminated.
-        let err = unsafe { sys::execve(*argv, argv, envp) };
+        // SAFETY: argv and envp are the kernel's NULL-terminated arrays of C strings.
+        let err = unsafe { exec_path(argv, envp) };
         sys::write(2, b"strata-init: cannot run the command\n");
         sys::exit(if err == -(sys::ENOENT as isize) { 127 } else { 126 });
     }
@@ -94,6 +94,51 @@ unsafe fn run_init(argv: *const *const u8, envp: *const *const u8) -> i32 {
             }
         }
     }
+}
+
+/// execve of argv[0], searched in PATH (from `envp`, else the usual default) when it has no
+/// slash, as execvp does; returns the last error (a negative errno).
+///
+/// # Safety
+/// `argv` and `envp` must be NULL-terminated arrays of NUL-terminated strings.
+unsafe fn exec_path(argv: *const *const u8, envp: *const *const u8) -> isize {
+    // SAFETY: argv[0] is a NUL-terminated string (the caller's contract).
+    let prog = unsafe { sys::cstr(*argv) };
+    if prog.contains(&b'/') {
+        // SAFETY: as above.
+        return unsafe { sys::execve(*argv, argv, envp) };
+    }
+    let mut path: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    let mut e = envp;
+    // SAFETY: envp is NULL-terminated; each entry is a NUL-terminated string.
+    unsafe {
+        while !(*e).is_null() {
+            let kv = sys::cstr(*e);
+            if let Some(v) = kv.strip_prefix(b"PATH=") {
+                path = v;
+            }
+            e = e.add(1);
+        }
+    }
+    let mut err = -(sys::ENOENT as isize);
+    let mut buf = [0u8; 4096];
+    for dir in path.split(|&c| c == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let n = dir.len() + 1 + prog.len();
+        if n + 1 > buf.len() {
+            continue;
+        }
+        buf[..dir.len()].copy_from_slice(dir);
+        buf[dir.len()] = b'/';
+        buf[dir.len() + 1..n].copy_from_slice(prog);
+        buf[n] = 0;
+        // SAFETY: `buf` holds a NUL-terminated path; argv and envp as above.
+        let r = unsafe { sys::execve(buf.as_ptr(), argv, envp) };
+        if r != -(sys::ENOENT as isize) {
+            err = r;
+        }
+    }
+    err
 }
 
 #[panic_handler]

@@ -124,3 +124,109 @@ pub unsafe fn cstr_eq(p: *const u8, want: &[u8]) -> bool {
     }
     true
 }
+
+/// The bytes of a NUL-terminated string (without the NUL).
+///
+/// # Safety
+/// `p` must point to a NUL-terminated string that lives as long as the result is used.
+pub unsafe fn cstr<'a>(p: *const u8) -> &'a [u8] {
+    let mut n = 0;
+    // SAFETY: the string is NUL-terminated, so every byte up to its NUL is readable.
+    unsafe {
+        while *p.add(n) != 0 {
+            n += 1;
+        }
+        core::slice::from_raw_parts(p, n)
+    }
+}
+
+// The memory functions the compiler may call (there is no C library to provide them). Byte
+// loops with volatile accesses, so the compiler cannot turn them into calls to themselves.
+
+/// memcpy.
+///
+/// # Safety
+/// As C's: `n` bytes readable at `src`, writable at `dst`, not overlapping.
+#[no_mangle]
+pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    for i in 0..n {
+        // SAFETY: the caller guarantees both ranges.
+        unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
+    }
+    dst
+}
+
+/// memmove.
+///
+/// # Safety
+/// As C's: `n` bytes readable at `src`, writable at `dst` (they may overlap).
+#[no_mangle]
+pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    if (dst as usize) < (src as usize) {
+        // SAFETY: as memcpy's, copying forwards is safe when dst precedes src.
+        return unsafe { memcpy(dst, src, n) };
+    }
+    for i in (0..n).rev() {
+        // SAFETY: the caller guarantees both ranges.
+        unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
+    }
+    dst
+}
+
+/// memset.
+///
+/// # Safety
+/// As C's: `n` bytes writable at `dst`.
+#[no_mangle]
+pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
+    for i in 0..n {
+        // SAFETY: the caller guarantees the range.
+        unsafe { core::ptr::write_volatile(dst.add(i), c as u8) };
+    }
+    dst
+}
+
+/// memcmp.
+///
+/// # Safety
+/// As C's: `n` bytes readable at both.
+#[no_mangle]
+pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    for i in 0..n {
+        // SAFETY: the caller guarantees both ranges.
+        let (x, y) = unsafe { (core::ptr::read_volatile(a.add(i)), core::ptr::read_volatile(b.add(i))) };
+        if x != y {
+            return x as i32 - y as i32;
+        }
+    }
+    0
+}
+
+/// bcmp (memcmp's equality-only form, which the compiler may also call).
+///
+/// # Safety
+/// As memcmp.
+#[no_mangle]
+pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // SAFETY: the same contract as memcmp.
+    unsafe { memcmp(a, b, n) }
+}
+
+/// strlen.
+///
+/// # Safety
+/// As C's: `s` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn strlen(s: *const u8) -> usize {
+    let mut n = 0;
+    // SAFETY: the string is NUL-terminated.
+    while unsafe { core::ptr::read_volatile(s.add(n)) } != 0 {
+        n += 1;
+    }
+    n
+}
+
+/// The unwinding personality core's precompiled unwind tables refer to; this program is built
+/// with panic=abort and never unwinds.
+#[no_mangle]
+pub extern "C" fn rust_eh_personality() {}

@@ -114,6 +114,12 @@ fn host_mounts(e: &Engine, c: &Container, ip: Option<&str>) -> Result<Vec<HostMo
     Ok(out)
 }
 
+/// The strata-pause program, installed under the run root (a pod's infra, `--init`).
+pub fn pause_program(e: &Engine) -> Result<std::path::PathBuf> {
+    let dir = e.paths.runroot.join("bin");
+    strata_pause::install(&dir).ctx(|| format!("install strata-pause in {}", dir.display()))
+}
+
 /// Writes the container's config.json (atomically).
 fn write_bundle(e: &Engine, c: &Container, net: &Ns, mounts: Vec<HostMount>) -> Result<()> {
     let img = image_config(e, c)?;
@@ -134,7 +140,11 @@ fn write_bundle(e: &Engine, c: &Container, net: &Ns, mounts: Vec<HostMount>) -> 
         mounts,
         cgroup_path: c.cgroup_path(),
         seccomp_profile,
-        init: None,
+        init: if c.config.init {
+            Some(pause_program(e)?)
+        } else {
+            None
+        },
     })?;
     let dir = e.paths.bundle(&c.id);
     let tmp = dir.join(".config.json.tmp");
