@@ -484,3 +484,64 @@ fn system_info_and_df_describe_the_engine() {
     e.ok(&["system", "prune", "-f"]);
     assert_eq!(e.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn a_pod_shares_localhost_and_its_hostname() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let pod = e.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "web",
+        "--network",
+        "none",
+        "--hostname",
+        "webhost",
+    ]);
+    e.ok(&[
+        "run", "-d", "--pod", "web", "--name", "srv", IMG, "nc", "-l", "-p", "8080",
+    ]);
+    let out = e.ok(&["run", "--rm", "--pod", "web", IMG, "sh", "-c",
+        "i=0; until echo ping-from-peer | nc localhost 8080; do i=$((i+1)); [ $i -gt 100 ] && exit 1; usleep 20000; done; hostname"]);
+    assert_eq!(out, "webhost\n");
+    wait_for("the server's log", Duration::from_secs(10), || {
+        e.ok(&["logs", "srv"]).contains("ping-from-peer")
+    });
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["pod", "inspect", "web"])).unwrap();
+    assert_eq!(v["Id"].as_str(), Some(pod.trim()));
+    assert_eq!(v["NumContainers"], 2, "infra and srv");
+    let infra_pid = v["InfraPid"].as_i64().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{infra_pid}/comm"))
+            .unwrap()
+            .trim(),
+        "pause"
+    );
+    // The infra holds the namespaces: a member joins its net, ipc and uts, not its pid.
+    wait_for("srv to exit", Duration::from_secs(10), || {
+        e.inspect("srv")["State"]["Status"] == "exited"
+    });
+    e.ok(&["start", "srv"]);
+    let srv_pid = e.inspect("srv")["State"]["Pid"].as_i64().unwrap();
+    for ns in ["net", "ipc", "uts"] {
+        let a = std::fs::read_link(format!("/proc/{infra_pid}/ns/{ns}")).unwrap();
+        let b = std::fs::read_link(format!("/proc/{srv_pid}/ns/{ns}")).unwrap();
+        assert_eq!(a, b, "{ns} shared");
+    }
+    let (a, b) = (
+        std::fs::read_link(format!("/proc/{infra_pid}/ns/pid")).unwrap(),
+        std::fs::read_link(format!("/proc/{srv_pid}/ns/pid")).unwrap(),
+    );
+    assert_ne!(a, b, "pid not shared by default");
+    let (code, _, err) = e.status(&["rm", &v["InfraContainerID"].as_str().unwrap()[..12]]);
+    assert_eq!(code, 125);
+    assert!(err.contains("infra of pod web"), "{err}");
+    let (code, _, err) = e.status(&["pod", "rm", "web"]);
+    assert_eq!(code, 125, "a pod with running containers: {err}");
+    e.ok(&["pod", "rm", "-f", "web"]);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert_eq!(e.ok(&["pod", "ps", "-q"]), "");
+}

@@ -104,6 +104,13 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        // Pods first (with their infra), then whatever containers are left. "pod rm -a"
+        // with no pod fails; that is fine here.
+        let _ = Command::new(workspace_bin("strata"))
+            .env("STRATA_ROOT", self.root())
+            .env("STRATA_RUNROOT", self.runroot())
+            .args(["pod", "rm", "-a", "-f"])
+            .output();
         if let Ok(o) = Command::new(workspace_bin("strata"))
             .env("STRATA_ROOT", self.root())
             .env("STRATA_RUNROOT", self.runroot())

@@ -55,6 +55,9 @@ struct Cli {
 }
 
 fn main() {
+    // A closed pipe (`strata ps | head`) ends the output quietly, as for other Unix tools.
+    // SAFETY: resetting one signal's disposition before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.global.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

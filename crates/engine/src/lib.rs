@@ -18,6 +18,7 @@ pub mod ids;
 pub mod lock;
 pub mod network;
 pub mod paths;
+pub mod pod;
 pub mod spec;
 pub mod volume;
 

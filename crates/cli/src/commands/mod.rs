@@ -4,6 +4,7 @@ pub mod container;
 pub mod events;
 pub mod image;
 pub mod login;
+pub mod pod;
 pub mod system;
 pub mod volume;
 
@@ -88,6 +89,9 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage pods (containers sharing namespaces held by an infra process).
+    #[command(subcommand)]
+    Pod(pod::PodCommand),
     /// Host and engine information, disk usage, pruning.
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -181,6 +185,7 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Export(a) => container::dispatch(g, C::Export(a)),
         Command::Attach(a) => container::dispatch(g, C::Attach(a)),
         Command::Volume(c) => volume::run(g, c),
+        Command::Pod(c) => pod::run(g, c),
         Command::System(c) => system::run(g, c),
         Command::Info { format } => system::run(g, system::SystemCommand::Info { format }),
     }

@@ -76,6 +76,14 @@ pub fn create(
     }
     validate(&config, img)?;
     config.image_id = image.id.to_string();
+    if let Some(key) = config.pod.clone() {
+        let p = e.db.find_pod(&key)?;
+        crate::pod::check_member_config(&p, &config)?;
+        config.pod = Some(p.id.clone());
+        if p.shares("net") {
+            config.network = super::config::NetworkMode::Pod;
+        }
+    }
     // The image's VOLUMEs not covered by a mount of the user's get anonymous volumes.
     for path in img.volumes.keys() {
         if !config

@@ -18,6 +18,14 @@ pub fn remove(e: &Engine, key: &str, force: bool, volumes: bool) -> Result<Conta
         None => return Err(Error::NotFound(format!("no such container: {key}"))),
     };
     super::status::refresh(e, &mut c)?;
+    if c.config.infra && !force {
+        if let Some(p) = c.pod.as_deref().and_then(|p| e.db.find_pod(p).ok()) {
+            return Err(Error::Conflict(format!(
+                "container {} is the infra of pod {}: remove the pod (strata pod rm)",
+                c.name, p.name
+            )));
+        }
+    }
     let waiting_monitor = c.state.monitor.as_ref().is_some_and(|m| m.alive());
     if (c.state.status.is_live() || waiting_monitor) && c.state.status != Status::Removing {
         if !force && c.state.status.is_live() {

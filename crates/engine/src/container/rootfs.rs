@@ -6,6 +6,9 @@ use crate::error::{Error, IoContext, Result};
 use std::path::PathBuf;
 use strata_image::store::ImageRecord;
 
+/// Where a pod's infra container finds strata-pause (its root filesystem is otherwise empty).
+pub const PAUSE_PATH: &str = "/pause";
+
 /// The container's writable layer and overlayfs work directory.
 fn layer_dirs(e: &Engine, id: &str) -> (PathBuf, PathBuf) {
     let b = e.paths.bundle(id);
@@ -35,9 +38,14 @@ pub fn prepare(e: &Engine, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Mounts the root filesystem (idempotent).
+/// Mounts the root filesystem (idempotent). A container without an image (a pod's infra)
+/// has an empty one.
 pub fn mount(e: &Engine, id: &str, image_id: &str) -> Result<PathBuf> {
     let target = e.paths.rootfs(id);
+    if image_id.is_empty() {
+        std::fs::create_dir_all(&target).ctx(|| format!("rootfs: create {}", target.display()))?;
+        return Ok(target);
+    }
     if strata_os::mount::is_mountpoint(&target) {
         return Ok(target);
     }

@@ -9,8 +9,11 @@ use crate::network;
 use crate::spec::{self, image_config::ImageConfig, HostMount, Ns, SpecInput};
 use strata_monitor::{launch, LaunchOptions};
 
-/// The image config of a container's image.
+/// The image config of a container's image (none for a pod's infra).
 pub fn image_config(e: &Engine, c: &Container) -> Result<ImageConfig> {
+    if c.config.image_id.is_empty() {
+        return Ok(ImageConfig::default());
+    }
     let img = rootfs::image_of(e, &c.config.image_id)?;
     let store = e.store()?;
     let doc = strata_image::ops::config(&store, &img)?;
@@ -42,8 +45,14 @@ pub fn classify_start_error(c: &Container, msg: String) -> Error {
     Error::Runtime(msg)
 }
 
-/// Mounts, volumes and the etc files of a container, resolved to host paths.
-fn host_mounts(e: &Engine, c: &Container, ip: Option<&str>) -> Result<Vec<HostMount>> {
+/// Mounts, volumes and the etc files of a container, resolved to host paths (a pod's
+/// container has the pod's hostname, from its infra).
+fn host_mounts(
+    e: &Engine,
+    c: &Container,
+    ip: Option<&str>,
+    infra: Option<&Container>,
+) -> Result<Vec<HostMount>> {
     use super::config::MountKind;
     let mut out = Vec::new();
     for m in &c.config.mounts {
@@ -86,7 +95,7 @@ fn host_mounts(e: &Engine, c: &Container, ip: Option<&str>) -> Result<Vec<HostMo
             }
         }
     }
-    let hostname = c.hostname();
+    let hostname = infra.map_or_else(|| c.hostname(), |i| i.hostname());
     let mut hosts = Vec::new();
     if let Some(ip) = ip {
         hosts.push((
@@ -120,8 +129,33 @@ pub fn pause_program(e: &Engine) -> Result<std::path::PathBuf> {
     strata_pause::install(&dir).ctx(|| format!("install strata-pause in {}", dir.display()))
 }
 
+/// A container's namespaces: new ones, or its pod's (joined by path).
+pub struct Namespaces {
+    /// Network.
+    pub net: Ns,
+    /// IPC.
+    pub ipc: Ns,
+    /// UTS (a joined one keeps its hostname).
+    pub uts: Ns,
+    /// PID.
+    pub pid: Ns,
+}
+
 /// Writes the container's config.json (atomically).
-fn write_bundle(e: &Engine, c: &Container, net: &Ns, mounts: Vec<HostMount>) -> Result<()> {
+fn write_bundle(
+    e: &Engine,
+    c: &Container,
+    ns: &Namespaces,
+    mut mounts: Vec<HostMount>,
+) -> Result<()> {
+    if c.config.infra {
+        mounts.push(HostMount {
+            source: pause_program(e)?,
+            target: rootfs::PAUSE_PATH.to_string(),
+            kind: "bind",
+            options: vec!["bind".into(), "ro".into()],
+        });
+    }
     let img = image_config(e, c)?;
     let seccomp_profile = match c.config.seccomp.as_deref() {
         Some(s) if s != "unconfined" => Some(super::create::load_seccomp(s)?),
@@ -133,10 +167,10 @@ fn write_bundle(e: &Engine, c: &Container, net: &Ns, mounts: Vec<HostMount>) -> 
         image: &img,
         rootfs: &rootfs,
         hostname: c.hostname(),
-        net: net.clone(),
-        ipc: Ns::New,
-        uts: Ns::New,
-        pid: Ns::New,
+        net: ns.net.clone(),
+        ipc: ns.ipc.clone(),
+        uts: ns.uts.clone(),
+        pid: ns.pid.clone(),
         mounts,
         cgroup_path: c.cgroup_path(),
         seccomp_profile,
@@ -251,14 +285,42 @@ pub fn start_locked(e: &Engine, c: &mut Container, start_now: bool) -> Result<()
 }
 
 fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
+    // A pod's container joins its infra's namespaces (the infra started first).
+    let pod = crate::pod::join(e, c)?;
     rootfs::mount(e, &c.id, &c.config.image_id)?;
     c.state.rootfs_mounted = true;
     e.db.save_state(&c.id, &c.state)?;
-    let net = network::attach(e, c)?;
-    c.state.net = net.clone();
-    e.db.save_state(&c.id, &c.state)?;
-    let ns = network::namespace(e, c, &net)?;
-    let mounts = host_mounts(e, c, net.ip.as_deref())?;
+    let (ns, ip) = match &pod {
+        Some(j) => {
+            // The pod's address, not its namespace: the infra owns that.
+            c.state.net = crate::container::state::NetworkState {
+                ip: j.infra.state.net.ip.clone(),
+                gateway: j.infra.state.net.gateway.clone(),
+                network: j.infra.state.net.network.clone(),
+                ..Default::default()
+            };
+            let ns = Namespaces {
+                net: j.net.clone(),
+                ipc: j.ipc.clone(),
+                uts: j.uts.clone(),
+                pid: j.pid.clone(),
+            };
+            (ns, j.infra.state.net.ip.clone())
+        }
+        None => {
+            let net = network::attach(e, c)?;
+            c.state.net = net.clone();
+            e.db.save_state(&c.id, &c.state)?;
+            let ns = Namespaces {
+                net: network::namespace(e, c, &net)?,
+                ipc: Ns::New,
+                uts: Ns::New,
+                pid: Ns::New,
+            };
+            (ns, net.ip)
+        }
+    };
+    let mounts = host_mounts(e, c, ip.as_deref(), pod.as_ref().map(|j| &j.infra))?;
     write_bundle(e, c, &ns, mounts)?;
     let dir = e.paths.monitor(&c.id);
     let _ = std::fs::remove_dir_all(&dir);

@@ -3,6 +3,7 @@
 
 pub mod containers;
 pub mod events;
+pub mod pods;
 pub mod volumes;
 
 use crate::error::Result;

@@ -251,7 +251,8 @@ pub fn generate(i: &SpecInput<'_>) -> Result<Value> {
         "linux": linux,
         "annotations": c.labels,
     });
-    if i.uts != Ns::Host {
+    // A joined UTS namespace keeps its hostname (a pod's, set by its infra).
+    if i.uts == Ns::New {
         spec["hostname"] = json!(i.hostname);
     }
     Ok(spec)

@@ -267,7 +267,7 @@ impl CreateArgs {
             stop_timeout: self.stop_timeout,
             init: self.init,
             auto_remove: self.rm,
-            pod: None,
+            pod: self.pod.clone(),
             infra: false,
             platform: self.platform.clone(),
             log_max_size,

@@ -1,0 +1,174 @@
+//! Pods: containers that share their network, IPC and UTS namespaces (and with `--share pid`
+//! their pid namespace), held by an infra container whose only process is strata-pause (the
+//! course's "pause container holds the namespace"). Its root filesystem is empty: no pause
+//! image is needed. The pod's address and published ports are the infra's, so a container of
+//! the pod can restart without the pod losing its IP.
+
+pub mod lifecycle;
+
+use crate::container::config::{ContainerConfig, NetworkMode, PortMapping};
+use crate::container::{status, Container, Status};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::spec::Ns;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the user asked for when creating a pod.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodConfig {
+    /// `--hostname` (else the pod's name).
+    pub hostname: Option<String>,
+    /// `-p`: the pod's published ports.
+    pub ports: Vec<PortMapping>,
+    /// `--network`.
+    pub network: NetworkMode,
+    /// `--share`: the namespaces its containers share (net, ipc, uts, pid).
+    pub share: Vec<String>,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// `--add-host`.
+    pub add_hosts: Vec<String>,
+    /// `--dns`.
+    pub dns: Vec<String>,
+}
+
+/// A pod as the engine records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pod {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// When it was made (nanoseconds since the epoch).
+    pub created: i64,
+    /// What the user asked for.
+    pub config: PodConfig,
+    /// Its infra container's id.
+    pub infra: String,
+}
+
+/// The namespaces pods share by default.
+pub const DEFAULT_SHARE: &[&str] = &["net", "ipc", "uts"];
+
+impl Pod {
+    /// Whether its containers share the namespace `kind` (net, ipc, uts, pid).
+    pub fn shares(&self, kind: &str) -> bool {
+        self.config.share.iter().any(|s| s == kind)
+    }
+
+    /// Its hostname.
+    pub fn hostname(&self) -> String {
+        self.config
+            .hostname
+            .clone()
+            .unwrap_or_else(|| self.name.clone())
+    }
+}
+
+/// The configuration of a pod's infra container.
+pub fn infra_config(p: &Pod) -> ContainerConfig {
+    ContainerConfig {
+        image: String::new(),
+        entrypoint: Some(vec![crate::container::rootfs::PAUSE_PATH.to_string()]),
+        hostname: Some(p.hostname()),
+        ports: p.config.ports.clone(),
+        network: p.config.network.clone(),
+        dns: p.config.dns.clone(),
+        add_hosts: p.config.add_hosts.clone(),
+        read_only: true,
+        pod: Some(p.id.clone()),
+        infra: true,
+        labels: p.config.labels.clone(),
+        ..Default::default()
+    }
+}
+
+/// The status of a pod, from its containers' (podman's names).
+pub fn pod_status(members: &[Container]) -> &'static str {
+    let live = members.iter().filter(|c| c.state.status.is_live()).count();
+    let infra_live = members
+        .iter()
+        .any(|c| c.config.infra && c.state.status.is_live());
+    match (live, members.len()) {
+        (0, _) if members.iter().all(|c| c.state.status == Status::Created) => "Created",
+        (0, _) => "Exited",
+        (n, m) if n == m => "Running",
+        _ if infra_live
+            && members
+                .iter()
+                .filter(|c| !c.config.infra)
+                .all(|c| c.state.status.is_live()) =>
+        {
+            "Running"
+        }
+        _ => "Degraded",
+    }
+}
+
+/// The pod's containers, brought up to date.
+pub fn members(e: &Engine, p: &Pod) -> Result<Vec<Container>> {
+    let mut v = e.db.pod_containers(&p.id)?;
+    for c in v.iter_mut() {
+        status::refresh(e, c)?;
+    }
+    Ok(v)
+}
+
+/// The namespaces a member container joins (its infra started first if it is not running).
+pub struct Joined {
+    /// The network namespace.
+    pub net: Ns,
+    /// IPC.
+    pub ipc: Ns,
+    /// UTS.
+    pub uts: Ns,
+    /// PID.
+    pub pid: Ns,
+    /// The infra container (its address and hostname).
+    pub infra: Container,
+}
+
+/// For a container of a pod (not its infra): the infra's namespaces to join, the infra
+/// started if it is not running.
+pub fn join(e: &Engine, c: &Container) -> Result<Option<Joined>> {
+    let Some(pod_id) = c.pod.as_deref().filter(|_| !c.config.infra) else {
+        return Ok(None);
+    };
+    let p = e.db.find_pod(pod_id)?;
+    let infra = lifecycle::ensure_infra(e, &p)?;
+    let ns = |kind: &str| {
+        if p.shares(kind) {
+            Ns::Join(format!("/proc/{}/ns/{kind}", infra.state.pid))
+        } else {
+            Ns::New
+        }
+    };
+    Ok(Some(Joined {
+        net: ns("net"),
+        ipc: ns("ipc"),
+        uts: ns("uts"),
+        pid: ns("pid"),
+        infra,
+    }))
+}
+
+/// Refuses options a pod's container cannot have on its own.
+pub fn check_member_config(p: &Pod, c: &ContainerConfig) -> Result<()> {
+    if p.shares("net")
+        && (!c.ports.is_empty() || !matches!(c.network, NetworkMode::Default | NetworkMode::Pod))
+    {
+        return Err(Error::Invalid(format!(
+            "a container of pod {} uses the pod's network: publish ports with `pod create -p`, not on the container",
+            p.name
+        )));
+    }
+    if p.shares("uts") && c.hostname.is_some() {
+        return Err(Error::Invalid(format!(
+            "a container of pod {} has the pod's hostname",
+            p.name
+        )));
+    }
+    Ok(())
+}
