@@ -47,7 +47,7 @@ pub struct Global {
 /// strata: containers, pods and images, daemonless.
 #[derive(Debug, Parser)]
 #[command(name = "strata", version, about, long_about = None)]
-struct Cli {
+pub struct Cli {
     #[command(flatten)]
     global: Global,
     #[command(subcommand)]

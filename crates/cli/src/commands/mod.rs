@@ -95,6 +95,11 @@ pub enum Command {
     /// Host and engine information, disk usage, pruning.
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Print a shell completion script (bash, zsh, fish): `source <(strata completion bash)`.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Show the host and the engine (system info).
     Info {
         /// Output: json, or a template like {{.Host.Kernel}}.
@@ -187,6 +192,11 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Volume(c) => volume::run(g, c),
         Command::Pod(c) => pod::run(g, c),
         Command::System(c) => system::run(g, c),
+        Command::Completion { shell } => {
+            let mut cmd = <crate::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "strata", &mut std::io::stdout());
+            Ok(0)
+        }
         Command::Info { format } => system::run(g, system::SystemCommand::Info { format }),
     }
 }
