@@ -4,7 +4,6 @@
 //! size, fsynced, and renamed into place: a crash leaves either nothing or a whole,
 //! verified blob.
 
-use super::direct::DirectFile;
 use crate::digest::{self, Digest};
 use crate::error::{Error, IoResultExt, Result};
 use sha2::{Digest as _, Sha256};
@@ -12,6 +11,8 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use strata_os::direct::DirectFile;
+use strata_os::writeback;
 
 /// The blob store.
 #[derive(Debug, Clone)]
@@ -217,9 +218,9 @@ impl Write for Ingest {
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         self.unkicked += n as u64;
-        if self.unkicked >= crate::unpack::writeback::every() {
+        if self.unkicked >= writeback::every() {
             self.unkicked = 0;
-            crate::unpack::writeback::kick(f.get_ref());
+            writeback::kick(f.get_ref());
         }
         Ok(n)
     }

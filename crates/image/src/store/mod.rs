@@ -1,7 +1,6 @@
 //! The image store: blobs, image records and snapshots under one root.
 
 pub mod content;
-pub mod direct;
 pub mod meta;
 pub mod snapshot;
 pub mod unsynced;

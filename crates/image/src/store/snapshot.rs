@@ -7,9 +7,9 @@ use super::content::temp_name;
 use super::unsynced::Unsynced;
 use crate::digest::Digest;
 use crate::error::{Error, IoResultExt, Result};
-use crate::unpack::fsops::{self, mkdir_all_in_root, open_dir_in_root};
+use crate::unpack::fsops::{self, join};
 use crate::unpack::DeferredLink;
-use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
+use rustix::fs::{self as rfs, Mode, OFlags};
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -93,7 +93,7 @@ impl Snapshots {
     ) -> Result<()> {
         for l in links {
             self.copy_up_link(&p.fd, l, lowers)
-                .map_err(|e| e.context(format!("hard link {:?}", l.link.join("/"))))?;
+                .map_err(|e| e.context(format!("hard link {:?}", join(&l.link))))?;
         }
         let dest = self.path(chain);
         if sync {
@@ -118,30 +118,29 @@ impl Snapshots {
     fn copy_up_link(&self, root: &OwnedFd, l: &DeferredLink, lowers: &[Digest]) -> Result<()> {
         for lower in lowers {
             let lfd = fsops::open_trusted_dir(&self.path(lower)).op("open lower snapshot")?;
-            let src = match rfs::openat2(
-                lfd.as_fd(),
-                l.target.join("/").as_str(),
-                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV,
-            ) {
+            let src = match fsops::confined(&lfd)
+                .open(join(&l.target), libc::O_RDONLY | libc::O_NOFOLLOW)
+            {
                 Ok(fd) => fd,
-                Err(rustix::io::Errno::NOENT) => continue,
-                Err(e) => return Err(Error::io("open link target", e.into())),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(e) => return Err(Error::io("open link target", e)),
             };
             let st = rfs::fstat(src.as_fd()).op("stat link target")?;
             if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::RegularFile {
                 return Err(Error::Unsafe {
-                    entry: l.link.join("/"),
+                    entry: join(&l.link).to_string_lossy().into_owned(),
                     msg: "hard link to a non-regular file".into(),
                 });
             }
             let (base, parent) = l.link.split_last().expect("non-empty link");
-            let pfd = mkdir_all_in_root(root, parent).op("open link parent")?;
+            // An O_PATH descriptor of the parent: enough for the `*at` calls below.
+            let pfd = fsops::confined(root)
+                .mkdir_all(join(parent), 0o755)
+                .op("open link parent")?;
             let _ = fsops::remove_all_at(&pfd, base);
             let dst = rfs::openat(
                 pfd.as_fd(),
-                base.as_str(),
+                base,
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::from_raw_mode(0o600),
             )
@@ -153,10 +152,9 @@ impl Snapshots {
             rfs::fchmod(&to, Mode::from_raw_mode(st.st_mode & 0o7777)).op("chmod link copy")?;
             return Ok(());
         }
-        let _ = open_dir_in_root; // resolution is always rooted in a lower snapshot
         Err(Error::NotFound(format!(
             "hard link target {:?}",
-            l.target.join("/")
+            join(&l.target)
         )))
     }
 

@@ -1,83 +1,64 @@
-//! File-descriptor-relative operations confined to a root directory.
+//! File-descriptor-relative operations inside the tree being unpacked.
 //!
 //! Nothing here joins strings into paths inside an attacker-controlled tree: parents are
-//! resolved with `openat2(RESOLVE_IN_ROOT)`, so `..` and symlinks (absolute or relative)
-//! cannot leave the root, and the final component is always operated on with `*at`
-//! calls that do not follow symlinks.
+//! resolved by [`strata_os::Confined`] (`openat2(RESOLVE_IN_ROOT | RESOLVE_NO_XDEV)`), so
+//! `..` and symlinks (absolute or relative) cannot leave the root, and the final component
+//! is always operated on with `*at` calls that do not follow symlinks. Names are the
+//! archive's bytes (`OsString`), never a lossy UTF-8 copy.
 
-use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+use strata_os::Confined;
 
 /// Lexically cleans an archive name into components under the root: leading `/`, `.`
 /// and empty components are dropped, `..` pops (never above the root).
-pub fn clean_components(name: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for c in name.split('/') {
+pub fn clean_components(name: &[u8]) -> Vec<OsString> {
+    let mut out: Vec<OsString> = Vec::new();
+    for c in name.split(|&b| b == b'/') {
         match c {
-            "" | "." => {}
-            ".." => {
+            b"" | b"." => {}
+            b".." => {
                 out.pop();
             }
-            c => out.push(c.to_string()),
+            c => out.push(OsString::from_vec(c.to_vec())),
         }
     }
     out
 }
 
-fn resolve_flags() -> ResolveFlags {
-    ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV
+/// The components joined with `/` (relative; empty for the root itself).
+pub fn join(comps: &[OsString]) -> PathBuf {
+    let mut b: Vec<u8> = Vec::with_capacity(comps.iter().map(|c| c.len() + 1).sum());
+    for (i, c) in comps.iter().enumerate() {
+        if i > 0 {
+            b.push(b'/');
+        }
+        b.extend_from_slice(c.as_bytes());
+    }
+    PathBuf::from(OsString::from_vec(b))
+}
+
+/// The resolver of an unpack: confined to `root`, never crossing a mount.
+pub fn confined(root: &OwnedFd) -> Confined<'_> {
+    Confined::new(root.as_fd()).no_xdev()
 }
 
 /// Opens the directory `comps` under `root` (confined). Empty `comps` is the root itself.
-pub fn open_dir_in_root(root: &OwnedFd, comps: &[String]) -> Result<OwnedFd, Errno> {
-    let path = if comps.is_empty() {
-        ".".to_string()
-    } else {
-        comps.join("/")
-    };
-    rfs::openat2(
-        root.as_fd(),
-        path.as_str(),
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        resolve_flags(),
-    )
+pub fn open_dir_in(root: &OwnedFd, comps: &[OsString]) -> Result<OwnedFd, Errno> {
+    confined(root).open_dir(join(comps)).map_err(errno)
 }
 
-/// Opens (creating missing components with mode 0755) the directory `comps` under `root`.
-/// Each component is created relative to an already confined parent fd.
-pub fn mkdir_all_in_root(root: &OwnedFd, comps: &[String]) -> Result<OwnedFd, Errno> {
-    match open_dir_in_root(root, comps) {
-        Ok(fd) => return Ok(fd),
-        Err(Errno::NOENT) => {}
-        Err(e) => return Err(e),
-    }
-    // Find the deepest existing prefix, then create downwards from it.
-    let mut cur = open_dir_in_root(root, &[])?;
-    for (i, c) in comps.iter().enumerate() {
-        match open_dir_in_root(root, &comps[..=i]) {
-            Ok(fd) => cur = fd,
-            Err(Errno::NOENT) => {
-                match rfs::mkdirat(cur.as_fd(), c.as_str(), Mode::from_raw_mode(0o755)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => return Err(e),
-                }
-                cur = rfs::openat(
-                    cur.as_fd(),
-                    c.as_str(),
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(cur)
+/// The errno of an I/O error from the OS crate (`EIO` if it has none).
+pub fn errno(e: std::io::Error) -> Errno {
+    Errno::from_raw_os_error(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// `lstat` of `name` in `dir`, `None` if absent.
-pub fn lstat_at(dir: &OwnedFd, name: &str) -> Result<Option<rfs::Stat>, Errno> {
+pub fn lstat_at(dir: &OwnedFd, name: &OsStr) -> Result<Option<rfs::Stat>, Errno> {
     match rfs::statat(dir.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => Ok(Some(st)),
         Err(Errno::NOENT) => Ok(None),
@@ -91,7 +72,7 @@ pub fn is_dir(st: &rfs::Stat) -> bool {
 }
 
 /// Removes `name` in `dir` whatever it is (a directory recursively), never following symlinks.
-pub fn remove_all_at(dir: &OwnedFd, name: &str) -> Result<(), Errno> {
+pub fn remove_all_at(dir: &OwnedFd, name: &OsStr) -> Result<(), Errno> {
     let Some(st) = lstat_at(dir, name)? else {
         return Ok(());
     };
@@ -114,9 +95,9 @@ pub fn clear_dir(dir: &OwnedFd) -> Result<(), Errno> {
     let mut rd = rfs::Dir::read_from(dir.as_fd())?;
     while let Some(e) = rd.read() {
         let e = e?;
-        let n = e.file_name().to_string_lossy().into_owned();
-        if n != "." && n != ".." {
-            names.push(n);
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push(OsString::from_vec(n.to_vec()));
         }
     }
     for n in names {
@@ -159,11 +140,20 @@ pub fn open_trusted_dir(path: &std::path::Path) -> Result<OwnedFd, Errno> {
 mod tests {
     use super::*;
 
+    fn comps(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
     #[test]
     fn cleaning() {
-        assert_eq!(clean_components("/etc/passwd"), vec!["etc", "passwd"]);
-        assert_eq!(clean_components("../../etc/./x"), vec!["etc", "x"]);
-        assert_eq!(clean_components("a/../../b"), vec!["b"]);
-        assert!(clean_components("./").is_empty());
+        assert_eq!(clean_components(b"/etc/passwd"), comps(&["etc", "passwd"]));
+        assert_eq!(clean_components(b"../../etc/./x"), comps(&["etc", "x"]));
+        assert_eq!(clean_components(b"a/../../b"), comps(&["b"]));
+        assert!(clean_components(b"./").is_empty());
+        // Bytes stay bytes: a name that is not UTF-8 is kept exactly.
+        let c = clean_components(b"d\xff/f\xfe");
+        assert_eq!(c[1].as_bytes(), b"f\xfe");
+        assert_eq!(join(&c).as_os_str().as_bytes(), b"d\xff/f\xfe");
+        assert_eq!(join(&[]).as_os_str(), "");
     }
 }

@@ -1,13 +1,14 @@
 //! Entry metadata helpers: ids, times, umask, and the xattr policy.
 
+use super::apply::lossy;
 use crate::error::{Error, Result};
 use rustix::fs::{self as rfs, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 
-fn sys(op: &str, name: &str, e: Errno) -> Error {
-    Error::io(format!("{op} {name:?}"), e.into())
+fn sys(op: &str, name: &[u8], e: Errno) -> Error {
+    Error::io(format!("{op} {:?}", lossy(name)), e.into())
 }
 
 pub(crate) fn uid(u: u64) -> rfs::Uid {
@@ -68,7 +69,7 @@ pub(crate) fn umask() -> u32 {
 pub(crate) fn set_xattrs<R: Read>(
     fd: &OwnedFd,
     e: &mut tar::Entry<'_, R>,
-    name: &str,
+    name: &[u8],
 ) -> Result<()> {
     let Ok(Some(exts)) = e.pax_extensions() else {
         return Ok(());
@@ -80,7 +81,7 @@ pub(crate) fn set_xattrs<R: Read>(
         };
         if !xattr_allowed(xname) {
             return Err(Error::Unsafe {
-                entry: name.into(),
+                entry: lossy(name).into(),
                 msg: format!("xattr {xname} refused"),
             });
         }

@@ -5,7 +5,6 @@ pub mod decompress;
 pub mod fsops;
 pub mod lowers;
 mod meta;
-pub mod writeback;
 
 pub use apply::{apply_tar, apply_tar_over, ApplyOptions, ApplyStats, DeferredLink, WhiteoutMode};
 pub use lowers::{LayerGate, Lowers, NoLowers, OpenLowers};
