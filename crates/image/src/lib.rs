@@ -7,9 +7,12 @@
 
 pub mod digest;
 pub mod error;
+pub mod fsops;
 pub mod oci;
 pub mod reference;
+pub mod snapshot;
 pub mod store;
+pub mod temp;
 pub mod unpack;
 
 pub use digest::Digest;

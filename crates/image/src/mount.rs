@@ -2,9 +2,10 @@
 //! (a read-only bind mount for one layer), or a flattened copy where overlayfs is missing.
 
 use crate::error::{Error, IoResultExt, Result};
+use crate::fsops;
 use crate::oci::Compression;
 use crate::store::{ImageRecord, Store};
-use crate::unpack::{apply_tar, decompress, fsops, ApplyOptions, WhiteoutMode};
+use crate::unpack::{apply_tar, decompress, ApplyOptions, WhiteoutMode};
 use std::io::BufReader;
 use std::path::PathBuf;
 use strata_os::mount::{self as osmount, Overlay};
@@ -76,7 +77,7 @@ pub fn mount(store: &Store, img: &ImageRecord, force_copy: bool) -> Result<(Path
     }
     let _ = std::fs::remove_dir(&merged);
     // Built beside its final place (the run root may be another filesystem than the store).
-    let tmp = dir.join(crate::store::content::temp_name("flat-"));
+    let tmp = dir.join(crate::temp::temp_name("flat-"));
     std::fs::create_dir_all(&tmp).op(format!("create {}", tmp.display()))?;
     let guard = TempDir(tmp.clone());
     flatten(store, img, &tmp)?;

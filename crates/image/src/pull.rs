@@ -8,8 +8,9 @@ use crate::oci::{chain_ids, Compression, ConfigView, Descriptor, Document, Manif
 use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::registry::{AuthFile, Credentials, Endpoint, RegistriesConfig, RegistryClient};
+use crate::snapshot::PendingSnapshot;
 use crate::store::content::Ingest;
-use crate::store::{ImageRecord, LayerRecord, PendingSnapshot, Store};
+use crate::store::{ImageRecord, LayerRecord, Store};
 use crate::stream::{chunk_channel, tee_chunks, ChunkReader};
 use crate::unpack::lowers::{Below, SlotGuard, LOWER_FAILED};
 use crate::unpack::{
@@ -212,7 +213,7 @@ async fn pull_from(
     // has written those back (not the fast path above: it must stay a manifest check).
     if let Err(e) = store
         .snapshots
-        .retire_unsynced(crate::store::unsynced::RETIRE_AFTER)
+        .retire_unsynced(crate::snapshot::unsynced::RETIRE_AFTER)
     {
         tracing::warn!(error = %e, "retiring unsynced snapshot markers");
     }
@@ -308,7 +309,7 @@ async fn fetch_layers(
     let gate = LayerGate::new(layers.len());
     for (i, l) in layers.iter().enumerate() {
         if store.snapshots.has(&l.chain_id) && store.content.has(&l.digest) {
-            match crate::unpack::fsops::open_trusted_dir(&store.snapshots.path(&l.chain_id)) {
+            match crate::fsops::open_trusted_dir(&store.snapshots.path(&l.chain_id)) {
                 Ok(fd) => gate.ready(i, Arc::new(fd)),
                 Err(_) => drop(gate.guard(i)), // marks it failed
             }

@@ -4,7 +4,8 @@
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use strata_image::unpack::{apply_tar, fsops, ApplyOptions, WhiteoutMode};
+use strata_image::fsops;
+use strata_image::unpack::{apply_tar, ApplyOptions, WhiteoutMode};
 
 /// Raw tar entries: names are written byte for byte (no sanitising by the tar crate).
 enum E<'a> {

@@ -5,7 +5,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use strata_image::unpack::{apply_tar, fsops, ApplyOptions, WhiteoutMode};
+use strata_image::fsops;
+use strata_image::unpack::{apply_tar, ApplyOptions, WhiteoutMode};
 
 fn header(name: &[u8], kind: tar::EntryType, size: u64) -> tar::Header {
     let mut h = tar::Header::new_ustar();

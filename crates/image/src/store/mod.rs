@@ -1,15 +1,14 @@
-//! The image store: blobs, image records and snapshots under one root.
+//! The image store: blobs, image records and snapshots under one root. The snapshot
+//! directories themselves are [`crate::snapshot`]'s.
 
 pub mod content;
 pub mod meta;
-pub mod snapshot;
-pub mod unsynced;
 
 pub use content::ContentStore;
 pub use meta::{ImageRecord, LayerRecord, MetaStore};
-pub use snapshot::{PendingSnapshot, Snapshots};
 
 use crate::error::{IoResultExt, Result};
+use crate::snapshot::Snapshots;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 

@@ -1,12 +1,15 @@
 //! Applies one tar layer to a directory, confined to it (see `fsops`).
 
-use super::fsops::{self, clean_components, lstat_at, open_dir_in, remove_all_at};
 use super::lowers::{open_parent, Lowers, NoLowers};
 pub use super::meta::xattr_allowed;
 use super::meta::{gid, has_xattrs, set_xattrs, ts, uid, umask};
+use super::names::clean_components;
 use super::pool::{create_exclusive, finish_file, FileJob, FileMeta, Pool, SMALL_FILE};
 use crate::error::{Error, Result};
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, XattrFlags};
+use crate::fsops::{self, lstat_at, open_dir_in, remove_all_at};
+use crate::snapshot::format::{self, make_whiteout, mark_opaque};
+use crate::snapshot::DeferredLink;
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode};
 use rustix::io::Errno;
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -50,15 +53,6 @@ impl ApplyOptions {
             workers: default_workers(),
         }
     }
-}
-
-/// A hard link whose target is not in this layer (it lives in a lower layer).
-#[derive(Debug, Clone)]
-pub struct DeferredLink {
-    /// The link's own path components.
-    pub link: Vec<OsString>,
-    /// The target's path components.
-    pub target: Vec<OsString>,
 }
 
 /// What an application did.
@@ -289,7 +283,7 @@ impl Applier<'_> {
         let offload = self.pool.is_some()
             && kind.is_file()
             && h.size().unwrap_or(u64::MAX) <= SMALL_FILE
-            && !base.as_bytes().starts_with(b".wh.")
+            && !base.as_bytes().starts_with(format::WHITEOUT_PREFIX)
             && !has_xattrs(e);
         // Keep the archive's order: anything but a new small file waits for the queued
         // ones, and so does a small file whose path or an ancestor is still queued.
@@ -297,7 +291,7 @@ impl Applier<'_> {
             self.sync()?;
         }
         let p = self.take_parent(parent, name)?;
-        let r = if let Some(wh) = base.as_bytes().strip_prefix(b".wh.") {
+        let r = if let Some(wh) = base.as_bytes().strip_prefix(format::WHITEOUT_PREFIX) {
             self.whiteout(&p, OsStr::from_bytes(wh), name)
         } else if offload {
             self.queue_file(&p, &comps, e, name, mode, uid_, gid_, mtime)
@@ -545,22 +539,16 @@ impl Applier<'_> {
     fn whiteout(&mut self, p: &OwnedFd, wh: &OsStr, name: &[u8]) -> Result<()> {
         let opts = self.opts;
         let whb = wh.as_bytes();
-        if whb == b".wh..opq" {
+        if Some(whb) == format::OPAQUE_MARKER.strip_prefix(format::WHITEOUT_PREFIX) {
             match opts.whiteouts {
-                WhiteoutMode::Overlay => rfs::fsetxattr(
-                    p.as_fd(),
-                    "trusted.overlay.opaque",
-                    b"y",
-                    XattrFlags::empty(),
-                )
-                .map_err(|e| sys("mark opaque", name, e))?,
+                WhiteoutMode::Overlay => mark_opaque(p).map_err(|e| sys("mark opaque", name, e))?,
                 WhiteoutMode::Flatten => {
                     fsops::clear_dir(p).map_err(|e| sys("clear opaque dir", name, e))?
                 }
             }
             return Ok(());
         }
-        if whb.starts_with(b".wh.") {
+        if whb.starts_with(format::WHITEOUT_PREFIX) {
             return Ok(()); // other AUFS metadata (.wh..wh.plnk ...): ignored
         }
         if whb.is_empty() || whb == b"." || whb == b".." || whb.contains(&b'/') {
@@ -573,14 +561,7 @@ impl Applier<'_> {
         match opts.whiteouts {
             WhiteoutMode::Overlay => {
                 remove_all_at(p, wh).map_err(|e| sys("remove", name, e))?;
-                rfs::mknodat(
-                    p.as_fd(),
-                    wh,
-                    FileType::CharacterDevice,
-                    Mode::empty(),
-                    rfs::makedev(0, 0),
-                )
-                .map_err(|e| sys("create whiteout", name, e))?;
+                make_whiteout(p, wh).map_err(|e| sys("create whiteout", name, e))?;
             }
             WhiteoutMode::Flatten => remove_all_at(p, wh).map_err(|e| sys("remove", name, e))?,
         }

@@ -9,8 +9,9 @@
 //! the upper snapshot at the resolved place, with the lower directory's owner, mode and
 //! mtime (an overlayfs copy-up).
 
-use super::fsops::{is_dir, lstat_at};
 use crate::error::{Error, Result};
+use crate::fsops::{is_dir, lstat_at};
+use crate::snapshot::format::{is_opaque, is_whiteout, mark_opaque};
 use rustix::fs::{self as rfs, Mode, OFlags};
 use rustix::io::Errno;
 use std::collections::VecDeque;
@@ -165,15 +166,6 @@ fn reopen(dir: &OwnedFd) -> std::result::Result<OwnedFd, Errno> {
     open_sub(dir, OsStr::new("."))
 }
 
-fn is_opaque(dir: &OwnedFd) -> bool {
-    let mut v = [0u8; 4];
-    matches!(rfs::fgetxattr(dir.as_fd(), "trusted.overlay.opaque", &mut v), Ok(1) if v[0] == b'y')
-}
-
-fn is_whiteout(st: &rfs::Stat) -> bool {
-    rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::CharacterDevice && st.st_rdev == 0
-}
-
 /// What the merged view of the lower layers has at a path.
 enum Lower {
     Absent,
@@ -290,12 +282,7 @@ pub fn open_parent(
                 rfs::unlinkat(fd.as_fd(), &c, rfs::AtFlags::empty())?;
                 rfs::mkdirat(fd.as_fd(), &c, Mode::from_raw_mode(0o755))?;
                 let sub = open_sub(&fd, &c)?;
-                rfs::fsetxattr(
-                    sub.as_fd(),
-                    "trusted.overlay.opaque",
-                    b"y",
-                    rfs::XattrFlags::empty(),
-                )?;
+                mark_opaque(&sub)?;
                 fd = sub;
                 cur.push(c);
                 lowers_absent = true;

@@ -5,8 +5,8 @@
 //! sequential semantics.
 
 use super::apply::lossy;
-use super::fsops::remove_all_at;
 use crate::error::{Error, Result};
+use crate::fsops::remove_all_at;
 use rustix::fs::{self as rfs, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 use std::ffi::{OsStr, OsString};

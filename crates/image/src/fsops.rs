@@ -1,10 +1,12 @@
-//! File-descriptor-relative operations inside the tree being unpacked.
+//! File-descriptor-relative operations inside the trees of the store (a layer being
+//! unpacked, a snapshot, an active snapshot's upper directory), shared by `unpack`,
+//! `snapshot` and the snapshotter.
 //!
-//! Nothing here joins strings into paths inside an attacker-controlled tree: parents are
+//! Nothing here joins strings into paths inside an attacker-controlled tree: paths are
 //! resolved by [`strata_os::Confined`] (`openat2(RESOLVE_IN_ROOT | RESOLVE_NO_XDEV)`), so
 //! `..` and symlinks (absolute or relative) cannot leave the root, and the final component
-//! is always operated on with `*at` calls that do not follow symlinks. Names are the
-//! archive's bytes (`OsString`), never a lossy UTF-8 copy.
+//! is always operated on with `*at` calls that do not follow symlinks. Names are bytes
+//! (`OsString`), never a lossy UTF-8 copy.
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
@@ -13,22 +15,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use strata_os::Confined;
-
-/// Lexically cleans an archive name into components under the root: leading `/`, `.`
-/// and empty components are dropped, `..` pops (never above the root).
-pub fn clean_components(name: &[u8]) -> Vec<OsString> {
-    let mut out: Vec<OsString> = Vec::new();
-    for c in name.split(|&b| b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                out.pop();
-            }
-            c => out.push(OsString::from_vec(c.to_vec())),
-        }
-    }
-    out
-}
 
 /// The components joined with `/` (relative; empty for the root itself).
 pub fn join(comps: &[OsString]) -> PathBuf {
@@ -42,7 +28,7 @@ pub fn join(comps: &[OsString]) -> PathBuf {
     PathBuf::from(OsString::from_vec(b))
 }
 
-/// The resolver of an unpack: confined to `root`, never crossing a mount.
+/// The resolver of a store tree: confined to `root`, never crossing a mount.
 pub fn confined(root: &OwnedFd) -> Confined<'_> {
     Confined::new(root.as_fd()).no_xdev()
 }
@@ -140,20 +126,10 @@ pub fn open_trusted_dir(path: &std::path::Path) -> Result<OwnedFd, Errno> {
 mod tests {
     use super::*;
 
-    fn comps(v: &[&str]) -> Vec<OsString> {
-        v.iter().map(OsString::from).collect()
-    }
-
     #[test]
-    fn cleaning() {
-        assert_eq!(clean_components(b"/etc/passwd"), comps(&["etc", "passwd"]));
-        assert_eq!(clean_components(b"../../etc/./x"), comps(&["etc", "x"]));
-        assert_eq!(clean_components(b"a/../../b"), comps(&["b"]));
-        assert!(clean_components(b"./").is_empty());
-        // Bytes stay bytes: a name that is not UTF-8 is kept exactly.
-        let c = clean_components(b"d\xff/f\xfe");
-        assert_eq!(c[1].as_bytes(), b"f\xfe");
-        assert_eq!(join(&c).as_os_str().as_bytes(), b"d\xff/f\xfe");
+    fn joining_keeps_bytes() {
+        let c = vec![OsString::from_vec(b"d\xff".to_vec()), OsString::from("f")];
+        assert_eq!(join(&c).as_os_str().as_bytes(), b"d\xff/f");
         assert_eq!(join(&[]).as_os_str(), "");
     }
 }
