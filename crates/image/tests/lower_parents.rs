@@ -292,6 +292,6 @@ async fn pull_resolves_parents_through_layers_unpacked_at_the_same_time() {
     assert!(!e.contains("lower layer failed"), "{e}");
 }
 
-fn opts_registry() -> strata_image::pull::RegistryOptions {
+fn opts_registry() -> strata_image::registry::RegistryOptions {
     common::pulling::opts()
 }

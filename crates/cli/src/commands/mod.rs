@@ -6,7 +6,7 @@ pub mod login;
 use crate::Global;
 use anyhow::{Context, Result};
 use std::sync::Arc;
-use strata_image::pull::RegistryOptions;
+use strata_image::registry::RegistryOptions;
 use strata_image::registry::{Credentials, RegistriesConfig};
 use strata_image::store::Store;
 

@@ -20,9 +20,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::{Arc, Condvar, Mutex};
 
-/// The error of a layer whose lower layer failed (the lower's own error is the one to report).
-pub const LOWER_FAILED: &str = "a lower layer failed";
-
 /// Most symlinks followed while resolving one parent path (as the kernel's limit).
 const MAX_LINKS: usize = 40;
 
@@ -135,7 +132,7 @@ impl Lowers for Below {
         let mut g = self.gate.slots.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if g[..self.index].iter().any(|s| matches!(s, Slot::Failed)) {
-                return Err(Error::Http(LOWER_FAILED.into()));
+                return Err(Error::LowerFailed);
             }
             if g[..self.index].iter().all(|s| matches!(s, Slot::Ready(_))) {
                 break;

@@ -159,7 +159,7 @@ impl Pool {
             .as_ref()
             .expect("pool open")
             .send(job)
-            .map_err(|_| Error::Http("unpack worker pool stopped".into()))
+            .map_err(|_| Error::task("unpack worker pool", "stopped"))
     }
 
     /// Waits until every queued file is written; returns the first error.
