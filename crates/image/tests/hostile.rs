@@ -289,7 +289,7 @@ fn device_nodes_refused_in_rootless_store() {
     .unwrap();
     assert_eq!(st.skipped, 2);
     assert!(!exists_in(&c.root, "dev/mem"));
-    if rustix::process::geteuid().is_root() {
+    if strata_testkit::is_root() {
         let c = case();
         apply_tar(&t[..], &c.fd, opts(WhiteoutMode::Overlay)).unwrap();
         assert!(
