@@ -26,7 +26,7 @@ fn mount_dir(store: &Store, img: &ImageRecord) -> PathBuf {
 }
 
 fn is_mountpoint(p: &std::path::Path) -> bool {
-    p.parent().is_some() && osmount::is_mountpoint(p)
+    p.parent().is_some() && osmount::is_mount_root(p)
 }
 
 /// Mounts the image read-only and returns the path. Idempotent. `force_copy` skips

@@ -151,6 +151,37 @@ pub fn is_mountpoint(p: &Path) -> bool {
     }
 }
 
+/// Whether `p` is the root of a mount, bind mounts of a directory of the same file system
+/// included (which [`is_mountpoint`]'s device comparison cannot see): `statx`'s
+/// `STATX_ATTR_MOUNT_ROOT` (Linux 5.8+), without following a final symlink. Falls back
+/// to [`is_mountpoint`] where the kernel does not report the attribute.
+pub fn is_mount_root(p: &Path) -> bool {
+    let Ok(c) = path_cstr(p) else {
+        return false;
+    };
+    // SAFETY: zeroed statx is a valid out-buffer.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid C string and `st` a valid out-pointer, both living across
+    // the call.
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_BASIC_STATS,
+            &mut st,
+        )
+    };
+    let attr = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    if r != 0 {
+        return false;
+    }
+    if st.stx_attributes_mask & attr == 0 {
+        return is_mountpoint(p);
+    }
+    st.stx_attributes & attr != 0
+}
+
 /// An overlayfs: read-only `lowers` (top first), and for a writable one an upper and a work
 /// directory on the same file system.
 #[derive(Clone, Debug, Default)]
@@ -303,6 +334,31 @@ mod tests {
     fn is_root() -> bool {
         // SAFETY: geteuid never fails.
         unsafe { libc::geteuid() == 0 }
+    }
+
+    /// A bind mount of a directory of the same file system is a mount root (its device is
+    /// its parent's).
+    #[test]
+    fn same_fs_bind_mounts_are_mount_roots() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(is_mount_root(Path::new("/")));
+        assert!(!is_mount_root(t.path()));
+        assert!(!is_mount_root(&t.path().join("missing")));
+        if !strata_testkit::require_root() {
+            return; // bind mounts
+        }
+        let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+        std::fs::create_dir(&src).unwrap();
+        std::fs::create_dir(&dst).unwrap();
+        bind(&src, &dst, 0).unwrap();
+        let seen = (is_mount_root(&dst), is_mountpoint(&dst));
+        umount2(&dst, libc::MNT_DETACH).unwrap();
+        assert_eq!(
+            seen,
+            (true, false),
+            "statx sees it, the device comparison cannot"
+        );
+        assert!(!is_mount_root(&dst), "unmounted");
     }
 
     #[test]
