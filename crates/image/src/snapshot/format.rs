@@ -17,6 +17,15 @@ pub const WHITEOUT_PREFIX: &[u8] = b".wh.";
 /// The name of the opaque-directory marker in a layer tar.
 pub const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 
+/// Whether an xattr is layer content (in a layer tar, or kept from an upper directory).
+/// Overlay's own attributes are not: from an archive they could forge opaque markers or
+/// redirects in a snapshot, and in an upper directory they are overlayfs' bookkeeping.
+pub fn xattr_allowed(name: &str) -> bool {
+    (name.starts_with("user.") || name.starts_with("security.") || name.starts_with("trusted."))
+        && !name.starts_with("trusted.overlay.")
+        && !name.starts_with("user.overlay.")
+}
+
 /// Whether a stat is a whiteout (a character device 0/0).
 pub fn is_whiteout(st: &rfs::Stat) -> bool {
     FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0

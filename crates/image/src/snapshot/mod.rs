@@ -7,11 +7,17 @@
 //! neither (`unpack` writes into a [`PendingSnapshot`] and reports [`DeferredLink`]s,
 //! `store` holds the [`Snapshots`] of its root).
 
+pub mod active;
+pub mod diff;
 pub mod format;
 pub mod links;
+pub mod mounts;
 pub mod unsynced;
+pub mod usage;
 
+pub use active::{ActiveDirs, Committed, Info, Kind, Usage};
 pub use links::DeferredLink;
+pub use mounts::{mount_all, unmount, Mount};
 
 use crate::digest::Digest;
 use crate::error::{Error, IoResultExt, Result};
@@ -123,6 +129,28 @@ impl Snapshots {
                 Ok(())
             }
             Err(_) if dest.is_dir() => Ok(()), // raced with another pull: keep theirs, drop ours
+            Err(e) => Err(Error::io(format!("commit snapshot {}", chain.short()), e)),
+        }
+    }
+
+    /// Makes the complete layer directory `dir` (on the store's file system) the snapshot
+    /// of `chain`: synced (a syncfs), then renamed into place. Returns false, leaving `dir`
+    /// where it is, if `chain` has a snapshot already (the same layer, committed before).
+    pub fn install(&self, dir: &Path, chain: &Digest) -> Result<bool> {
+        let dest = self.path(chain);
+        if dest.is_dir() {
+            return Ok(false);
+        }
+        let fd = fsops::open_trusted_dir(dir).op(format!("open {}", dir.display()))?;
+        rfs::syncfs(fd.as_fd()).op("syncfs snapshot")?;
+        match fs::rename(dir, &dest) {
+            Ok(()) => {
+                if let Ok(d) = fs::File::open(&self.dir) {
+                    let _ = d.sync_all();
+                }
+                Ok(true)
+            }
+            Err(_) if dest.is_dir() => Ok(false),
             Err(e) => Err(Error::io(format!("commit snapshot {}", chain.short()), e)),
         }
     }

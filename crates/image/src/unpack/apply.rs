@@ -1,12 +1,12 @@
 //! Applies one tar layer to a directory, confined to it (see `fsops`).
 
 use super::lowers::{open_parent, Lowers, NoLowers};
-pub use super::meta::xattr_allowed;
 use super::meta::{gid, has_xattrs, set_xattrs, ts, uid, umask};
 use super::names::clean_components;
 use super::pool::{create_exclusive, finish_file, FileJob, FileMeta, Pool, SMALL_FILE};
 use crate::error::{Error, Result};
 use crate::fsops::{self, lstat_at, open_dir_in, remove_all_at};
+pub use crate::snapshot::format::xattr_allowed;
 use crate::snapshot::format::{self, make_whiteout, mark_opaque};
 use crate::snapshot::DeferredLink;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode};

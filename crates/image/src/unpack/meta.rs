@@ -2,6 +2,7 @@
 
 use super::apply::lossy;
 use crate::error::{Error, Result};
+use crate::snapshot::format::xattr_allowed;
 use rustix::fs::{self as rfs, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 use std::io::Read;
@@ -31,14 +32,6 @@ pub(crate) fn ts(mtime: u64) -> Timestamps {
         last_access: t,
         last_modification: t,
     }
-}
-
-/// Whether an xattr from an archive may be set. Overlay's own attributes are refused:
-/// an image could otherwise forge opaque markers or redirects in the snapshot.
-pub fn xattr_allowed(name: &str) -> bool {
-    (name.starts_with("user.") || name.starts_with("security.") || name.starts_with("trusted."))
-        && !name.starts_with("trusted.overlay.")
-        && !name.starts_with("user.overlay.")
 }
 
 pub(crate) fn has_xattrs<R: Read>(e: &mut tar::Entry<'_, R>) -> bool {
