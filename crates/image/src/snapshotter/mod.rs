@@ -82,7 +82,7 @@ impl<'a> Snapshotter<'a> {
         kind: Kind,
         labels: BTreeMap<String, String>,
     ) -> Result<Vec<Mount>> {
-        check_key(key).map_err(ctx(key))?;
+        check_key(key)?; // names the key itself
         let _lock = self.store.lock(false)?;
         let lowers = match parent {
             Some(p) => self.lowers_of(p).map_err(ctx(key))?,
@@ -174,7 +174,7 @@ impl<'a> Snapshotter<'a> {
 
     /// The record of `key`.
     pub fn stat(&self, key: &str) -> Result<Info> {
-        check_key(key).map_err(ctx(key))?;
+        check_key(key)?; // names the key itself
         self.store
             .meta()
             .active(key)?
@@ -199,7 +199,7 @@ impl<'a> Snapshotter<'a> {
     /// Removes the active snapshot or view `key` (unmount it first): its record, then
     /// its directory.
     pub fn remove(&self, key: &str) -> Result<()> {
-        check_key(key).map_err(ctx(key))?;
+        check_key(key)?; // names the key itself
         let _lock = self.store.lock(false)?;
         let had = self.store.meta().remove_active(key)?;
         let dir = self.store.active.path(key);
