@@ -338,23 +338,24 @@ fn killed_pull_leaves_nothing_visible() {
     });
     let e = Env::new();
     let img = format!("{}/wh:latest", proxy.addr);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .arg("--root")
-        .arg(e.path("s"))
-        .arg("--runroot")
-        .arg(e.path("s-run"))
-        .args(["pull", "-q", "--tls-verify=false", &img])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // Killed and reaped on drop, even if an assertion below fails first.
+    let child = strata_testkit::ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg("--root")
+            .arg(e.path("s"))
+            .arg("--runroot")
+            .arg(e.path("s-run"))
+            .args(["pull", "-q", "--tls-verify=false", &img])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    )
+    .unwrap();
     // Wait until it is unpacking (a temporary snapshot exists), then kill it.
     let t0 = std::time::Instant::now();
     while count(&e.path("s/tmp")) < 2 && t0.elapsed() < std::time::Duration::from_secs(10) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child); // SIGKILL, then reaped
     assert!(
         count(&e.path("s/tmp")) > 0,
         "the pull was killed while unpacking"

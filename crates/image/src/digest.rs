@@ -160,6 +160,42 @@ impl<R: Read, W: Write> Read for TeeHashReader<R, W> {
     }
 }
 
+/// A writer that hashes and counts everything written through it (a layer tar on its way
+/// to the compressor: its digest is the diff id).
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps a writer.
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// The digest and size of what was written, and the writer.
+    pub fn finish(self) -> (Digest, u64, W) {
+        (Digest::from_hasher(self.hasher), self.count, self.inner)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Checks a computed digest and size against the expected ones.
 pub fn check(
     expected: &Digest,

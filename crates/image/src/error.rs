@@ -66,6 +66,26 @@ pub enum Error {
         /// Why it was refused.
         msg: String,
     },
+    /// The object exists already (a snapshot key in use).
+    #[error("{0}: already exists")]
+    AlreadyExists(String),
+    /// The work was cancelled because another part of the same operation failed (a pull
+    /// stops its other layers when one fails).
+    #[error("cancelled")]
+    Cancelled,
+    /// A layer could not be applied because a layer below it failed; that layer's own
+    /// error is the one to report.
+    #[error("a lower layer failed")]
+    LowerFailed,
+    /// A task or thread of the operation ended without a result (it panicked or was
+    /// aborted).
+    #[error("{task} failed: {msg}")]
+    Task {
+        /// Which task (`unpack task`, `blob writer`, ...).
+        task: &'static str,
+        /// What happened to it.
+        msg: String,
+    },
     /// The metadata database failed.
     #[error("metadata store: {0}")]
     Db(#[from] rusqlite::Error),
@@ -103,6 +123,20 @@ impl Error {
             ctx: ctx.to_string(),
             source: Box::new(self),
         }
+    }
+
+    /// A task that ended without a result (a join error, a panicked thread).
+    pub fn task(task: &'static str, msg: impl fmt::Display) -> Self {
+        Error::Task {
+            task,
+            msg: msg.to_string(),
+        }
+    }
+
+    /// Whether this error is only a consequence of another failure of the same operation
+    /// ([`Error::Cancelled`], [`Error::LowerFailed`]): the other one is what to report.
+    pub fn is_consequence(&self) -> bool {
+        matches!(self.root(), Error::Cancelled | Error::LowerFailed)
     }
 
     /// The innermost error (without contexts).

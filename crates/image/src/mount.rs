@@ -2,12 +2,13 @@
 //! (a read-only bind mount for one layer), or a flattened copy where overlayfs is missing.
 
 use crate::error::{Error, IoResultExt, Result};
+use crate::fsops;
 use crate::oci::Compression;
 use crate::store::{ImageRecord, Store};
-use crate::unpack::{apply_tar, decompress, fsops, ApplyOptions, WhiteoutMode};
-use rustix::mount::{self as rmount, MountFlags, UnmountFlags};
+use crate::unpack::{apply_tar, decompress, ApplyOptions, WhiteoutMode};
 use std::io::BufReader;
 use std::path::PathBuf;
+use strata_os::mount::{self as osmount, Overlay};
 
 /// How a mount was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,14 +26,7 @@ fn mount_dir(store: &Store, img: &ImageRecord) -> PathBuf {
 }
 
 fn is_mountpoint(p: &std::path::Path) -> bool {
-    let Some(parent) = p.parent() else {
-        return false;
-    };
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(p), std::fs::metadata(parent)) {
-        (Ok(a), Ok(b)) => a.dev() != b.dev() || a.ino() == b.ino(),
-        _ => false,
-    }
+    p.parent().is_some() && osmount::is_mountpoint(p)
 }
 
 /// Mounts the image read-only and returns the path. Idempotent. `force_copy` skips
@@ -55,25 +49,19 @@ pub fn mount(store: &Store, img: &ImageRecord, force_copy: bool) -> Result<(Path
     }
     std::fs::create_dir_all(&merged).op(format!("create {}", merged.display()))?;
     if !force_copy {
-        let lowers: Vec<String> = img
-            .layers
-            .iter()
-            .rev()
-            .map(|l| store.snapshots.path(&l.chain_id).display().to_string())
-            .collect();
+        let lowers = lower_dirs(store, img)?;
         let r = if lowers.len() == 1 {
-            rmount::mount_bind(lowers[0].as_str(), &merged).and_then(|_| {
-                rmount::mount_remount(&merged, MountFlags::BIND | MountFlags::RDONLY, "")
+            osmount::bind(&lowers[0], &merged, 0).and_then(|_| {
+                osmount::change(&merged, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY)
             })
         } else {
-            let data = format!("lowerdir={}", lowers.join(":"));
-            rmount::mount(
-                "overlay",
-                &merged,
-                "overlay",
-                MountFlags::RDONLY,
-                data.as_str(),
-            )
+            // Read-only (no upper); a long layer list goes through fsconfig.
+            Overlay {
+                lowers: lowers.clone(),
+                upper: None,
+                options: Vec::new(),
+            }
+            .mount(&merged)
         };
         match r {
             Ok(()) => {
@@ -89,7 +77,7 @@ pub fn mount(store: &Store, img: &ImageRecord, force_copy: bool) -> Result<(Path
     }
     let _ = std::fs::remove_dir(&merged);
     // Built beside its final place (the run root may be another filesystem than the store).
-    let tmp = dir.join(crate::store::content::temp_name("flat-"));
+    let tmp = dir.join(crate::temp::temp_name("flat-"));
     std::fs::create_dir_all(&tmp).op(format!("create {}", tmp.display()))?;
     let guard = TempDir(tmp.clone());
     flatten(store, img, &tmp)?;
@@ -127,8 +115,7 @@ pub fn unmount(store: &Store, img: &ImageRecord) -> Result<bool> {
     let flat = dir.join("flat");
     let mut was = false;
     if is_mountpoint(&merged) {
-        rmount::unmount(&merged, UnmountFlags::DETACH)
-            .op(format!("unmount {}", merged.display()))?;
+        osmount::umount2(&merged, libc::MNT_DETACH).op(format!("unmount {}", merged.display()))?;
         was = true;
     }
     if flat.is_dir() {

@@ -301,13 +301,19 @@ impl Compression {
 pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
     for d in diff_ids {
-        let next = match out.last() {
-            None => d.clone(),
-            Some(prev) => Digest::of(format!("{prev} {d}").as_bytes()),
-        };
+        let next = chain_id(out.last(), d);
         out.push(next);
     }
     out
+}
+
+/// The chain id of a layer with diff id `diff` over the chain `parent` (none: the bottom
+/// layer, whose chain id is its diff id).
+pub fn chain_id(parent: Option<&Digest>, diff: &Digest) -> Digest {
+    match parent {
+        None => diff.clone(),
+        Some(p) => Digest::of(format!("{p} {diff}").as_bytes()),
+    }
 }
 
 #[cfg(test)]

@@ -87,12 +87,18 @@ pub fn prune(store: &Store, all: bool) -> Result<Vec<Digest>> {
     Ok(removed)
 }
 
-/// Deletes blobs and snapshots no image references. Returns (blobs, snapshots) removed.
+/// Deletes blobs and snapshots no image and no active snapshot references. Returns
+/// (blobs, snapshots) removed. The snapshots an active snapshot stacks on stay; so does a
+/// committed layer (its snapshot, its blob and its record) while an image or an active
+/// snapshot uses it.
 pub fn gc(store: &Store) -> Result<(usize, usize)> {
     let _lock = store.lock(true)?;
     let imgs = store.meta().list()?;
     let mut blobs: HashSet<Digest> = HashSet::new();
     let mut snaps: HashSet<Digest> = HashSet::new();
+    for a in store.meta().list_active()? {
+        snaps.extend(a.lowers);
+    }
     for img in &imgs {
         blobs.insert(img.id.clone());
         blobs.insert(img.manifest_digest.clone());
@@ -108,6 +114,12 @@ pub fn gc(store: &Store) -> Result<(usize, usize)> {
             snaps.insert(l.chain_id.clone());
         }
     }
+    let committed = store.meta().list_committed()?;
+    for c in &committed {
+        if snaps.contains(&c.chain_id) {
+            blobs.insert(c.blob.digest.clone());
+        }
+    }
     let mut nb = 0;
     for d in store.content.list()? {
         if !blobs.contains(&d) {
@@ -120,6 +132,11 @@ pub fn gc(store: &Store) -> Result<(usize, usize)> {
         if !snaps.contains(&c) {
             store.snapshots.remove(&c)?;
             ns += 1;
+        }
+    }
+    for c in committed {
+        if !snaps.contains(&c.chain_id) {
+            store.meta().remove_committed(&c.chain_id)?;
         }
     }
     store.content.clean_ingest()?;

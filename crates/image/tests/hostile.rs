@@ -4,7 +4,8 @@
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use strata_image::unpack::{apply_tar, fsops, ApplyOptions, WhiteoutMode};
+use strata_image::fsops;
+use strata_image::unpack::{apply_tar, ApplyOptions, WhiteoutMode};
 
 /// Raw tar entries: names are written byte for byte (no sanitising by the tar crate).
 enum E<'a> {
@@ -288,7 +289,7 @@ fn device_nodes_refused_in_rootless_store() {
     .unwrap();
     assert_eq!(st.skipped, 2);
     assert!(!exists_in(&c.root, "dev/mem"));
-    if rustix::process::geteuid().is_root() {
+    if strata_testkit::is_root() {
         let c = case();
         apply_tar(&t[..], &c.fd, opts(WhiteoutMode::Overlay)).unwrap();
         assert!(

@@ -9,11 +9,10 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
+use strata_image::fsops;
 use strata_image::progress::NoProgress;
 use strata_image::pull::pull;
-use strata_image::unpack::{
-    apply_tar, apply_tar_over, fsops, ApplyOptions, OpenLowers, WhiteoutMode,
-};
+use strata_image::unpack::{apply_tar, apply_tar_over, ApplyOptions, OpenLowers, WhiteoutMode};
 
 enum E<'a> {
     File(&'a str),
@@ -293,6 +292,6 @@ async fn pull_resolves_parents_through_layers_unpacked_at_the_same_time() {
     assert!(!e.contains("lower layer failed"), "{e}");
 }
 
-fn opts_registry() -> strata_image::pull::RegistryOptions {
+fn opts_registry() -> strata_image::registry::RegistryOptions {
     common::pulling::opts()
 }

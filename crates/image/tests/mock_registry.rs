@@ -248,3 +248,125 @@ async fn pinned_digest_must_match_what_the_registry_sends() {
     let e = assert_fails_cleanly(&st, &opts(), &img, "manifest: digest mismatch").await;
     assert!(e.contains(asked.as_str()), "{e}");
 }
+
+/// A fake registry serving one image made of the uncompressed tars `layers` (gzipped
+/// here), bottom first.
+fn serving(layers: &[Vec<u8>]) -> Mock {
+    use std::io::Write;
+    let mut blobs = Vec::new();
+    let mut descs = Vec::new();
+    let mut diffs = Vec::new();
+    for raw in layers {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(raw).unwrap();
+        let blob = gz.finish().unwrap();
+        let d = strata_image::Digest::of(&blob);
+        descs.push(
+            serde_json::json!({"mediaType": strata_image::oci::OCI_LAYER_GZIP,
+            "digest": d, "size": blob.len()}),
+        );
+        diffs.push(strata_image::Digest::of(raw));
+        blobs.push((d, blob));
+    }
+    let cfg = serde_json::to_vec(&serde_json::json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diffs}}))
+    .unwrap();
+    let cd = strata_image::Digest::of(&cfg);
+    let m = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+        "mediaType": strata_image::oci::OCI_MANIFEST,
+        "config": {"mediaType": strata_image::oci::OCI_CONFIG, "digest": cd, "size": cfg.len()},
+        "layers": descs}))
+    .unwrap();
+    blobs.push((cd, cfg));
+    Mock::with(move |head| {
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+        let (status, body): (&str, &[u8]) = if path.contains("/manifests/") {
+            ("200 OK", &m)
+        } else if let Some((_, b)) = blobs.iter().find(|(d, _)| path.contains(d.hex())) {
+            ("200 OK", b)
+        } else {
+            ("404 Not Found", b"")
+        };
+        let mut r = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            strata_image::oci::OCI_MANIFEST,
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    })
+}
+
+/// A tar entry: name, content, an xattr (name, value) set on it if any.
+type Entry<'a> = (&'a str, &'a [u8], Option<(&'a str, &'a [u8])>);
+
+/// A tar of `entries`.
+fn tar_of(entries: &[Entry]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data, xattr) in entries {
+        if let Some((k, v)) = xattr {
+            // A PAX header with one SCHILY.xattr record for the next entry.
+            let kv = format!(" SCHILY.xattr.{k}=");
+            let len = kv.len() + v.len() + 1;
+            let mut total = len + len.to_string().len();
+            if total.to_string().len() != len.to_string().len() {
+                total += 1;
+            }
+            let mut rec = format!("{total}{kv}").into_bytes();
+            rec.extend_from_slice(v);
+            rec.push(b'\n');
+            let mut h = tar::Header::new_ustar();
+            h.set_path("PaxHeaders/x").unwrap();
+            h.set_entry_type(tar::EntryType::XHeader);
+            h.set_size(rec.len() as u64);
+            h.set_cksum();
+            b.append(&h, &rec[..]).unwrap();
+        }
+        let mut h = tar::Header::new_gnu();
+        if name.ends_with('/') {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+        } else {
+            h.set_mode(0o644);
+        }
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A layer the unpacker refuses reports the refusal itself: not an HTTP error, not the
+/// failure it causes in the layer above (which waits for it to resolve a parent
+/// directory), not a cancelled download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_unpack_reports_its_cause_not_an_http_error() {
+    let lower = tar_of(&[
+        ("base/", b"", None),
+        (
+            "base/evil",
+            b"x",
+            Some(("trusted.overlay.redirect", b"/etc")),
+        ),
+    ]);
+    // `base` is only in the lower layer: this layer needs it to be unpacked first.
+    let upper = tar_of(&[("base/sub/file", b"data", None)]);
+    let mock = serving(&[lower, upper]);
+    let (_d, st) = store();
+    let img = format!("{}/refused:latest", mock.addr);
+    let msg =
+        assert_fails_cleanly(&st, &opts(), &img, "xattr trusted.overlay.redirect refused").await;
+    assert!(
+        !msg.contains("lower layer failed") && !msg.contains("cancelled"),
+        "{msg}"
+    );
+    for _ in 0..5 {
+        let e = pull(st.clone(), &opts(), &img, Arc::new(NoProgress))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e.root(), strata_image::Error::Unsafe { .. }),
+            "typed as the unpacker's refusal: {e:?}"
+        );
+    }
+}

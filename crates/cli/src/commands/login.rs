@@ -73,7 +73,7 @@ pub async fn login(g: &Global, a: LoginArgs) -> Result<()> {
 pub fn logout(_g: &Global, a: LogoutArgs) -> Result<()> {
     let path = a
         .authfile
-        .unwrap_or_else(strata_image::registry::auth::default_auth_file);
+        .unwrap_or_else(strata_image::registry::credentials::default_auth_file);
     let mut f = AuthFile::load(&path)?;
     if !f.remove(&a.registry) {
         bail!("logout {}: not logged in", a.registry);

@@ -11,7 +11,7 @@ pub mod volume;
 use crate::Global;
 use anyhow::{Context, Result};
 use std::sync::Arc;
-use strata_image::pull::RegistryOptions;
+use strata_image::registry::RegistryOptions;
 use strata_image::registry::{Credentials, RegistriesConfig};
 use strata_image::store::Store;
 

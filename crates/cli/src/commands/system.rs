@@ -152,7 +152,7 @@ pub fn run(g: &Global, c: SystemCommand) -> Result<i32> {
                 .sum();
             let ctr_size: u64 = containers
                 .iter()
-                .map(|c| du(&e.paths.bundle(&c.id).join("diff")))
+                .map(|c| strata_engine::container::rootfs::usage(&e, &c.id))
                 .sum();
             let vols = e.db.volumes()?;
             let vol_size: u64 = vols
@@ -161,7 +161,7 @@ pub fn run(g: &Global, c: SystemCommand) -> Result<i32> {
                 .sum();
             let rows = vec![
                 json!({"Type": "Images", "Total": imgs.len(), "Active": imgs.iter().filter(|i| used.contains(i.id.to_string().as_str())).count(), "Size": img_size, "Reclaimable": img_free}),
-                json!({"Type": "Containers", "Total": containers.len(), "Active": containers.iter().filter(|c| c.state.status.is_live()).count(), "Size": ctr_size, "Reclaimable": containers.iter().filter(|c| !c.state.status.is_live()).map(|c| du(&e.paths.bundle(&c.id).join("diff"))).sum::<u64>()}),
+                json!({"Type": "Containers", "Total": containers.len(), "Active": containers.iter().filter(|c| c.state.status.is_live()).count(), "Size": ctr_size, "Reclaimable": containers.iter().filter(|c| !c.state.status.is_live()).map(|c| strata_engine::container::rootfs::usage(&e, &c.id)).sum::<u64>()}),
                 json!({"Type": "Local Volumes", "Total": vols.len(), "Active": vols.iter().filter(|v| !strata_engine::volume::users(&e, &v.name).unwrap_or_default().is_empty()).count(), "Size": vol_size, "Reclaimable": 0}),
             ];
             let f = crate::format::Format::parse(format.as_deref());

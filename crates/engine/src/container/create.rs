@@ -113,7 +113,8 @@ pub fn create(
     };
     // The row first: whatever is made after it is found (and removed) through it.
     e.db.insert_container(&c)?;
-    if let Err(err) = rootfs::prepare(e, &c.id) {
+    if let Err(err) = rootfs::prepare(e, &c.id, &c.config.image_id) {
+        let _ = rootfs::remove(e, &c.id);
         let _ = std::fs::remove_dir_all(e.paths.bundle(&c.id));
         let _ = e.db.delete_container(&c.id);
         return Err(err);

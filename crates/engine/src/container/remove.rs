@@ -71,18 +71,18 @@ pub fn remove(e: &Engine, key: &str, force: bool, volumes: bool) -> Result<Conta
             c.name
         )));
     }
+    rootfs::remove(e, &c.id)?;
     remove_tree(&bundle)?;
     remove_tree(&e.paths.monitor(&c.id))?;
+    e.db.delete_container(&c.id)?;
     if volumes {
-        for m in
-            c.config.mounts.iter().filter(|m| {
-                m.kind == super::config::MountKind::Volume && m.source.starts_with("anon-")
-            })
-        {
-            let _ = std::fs::remove_dir_all(e.paths.volumes().join(&m.source));
+        let anonymous = c.config.mounts.iter().filter(|m| {
+            m.kind == super::config::MountKind::Volume && m.source.starts_with("anon-")
+        });
+        for m in anonymous {
+            let _ = crate::volume::remove(e, &m.source);
         }
     }
-    e.db.delete_container(&c.id)?;
     let _ = e.db.event("container", "remove", &c.id, &c.name, &[]);
     crate::lock::forget(&e.paths, &c.id);
     Ok(c)

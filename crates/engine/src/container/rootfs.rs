@@ -1,19 +1,17 @@
-//! A container's root filesystem: its own writable layer over the image's snapshots,
-//! mounted (overlayfs) at `<bundle>/rootfs` while it runs.
+//! A container's root filesystem: an active snapshot of the image store keyed by the
+//! container's id (containerd's contract: `prepare` at create gives a writable layer over the
+//! image's snapshots), mounted at `<bundle>/rootfs` while the container runs. A pod's infra
+//! container has no image: its root filesystem is an empty directory.
 
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
 use std::path::PathBuf;
+use strata_image::snapshot::{mount_all, unmount as unmount_all};
+use strata_image::snapshotter::Snapshotter;
 use strata_image::store::ImageRecord;
 
 /// Where a pod's infra container finds strata-pause (its root filesystem is otherwise empty).
 pub const PAUSE_PATH: &str = "/pause";
-
-/// The container's writable layer and overlayfs work directory.
-fn layer_dirs(e: &Engine, id: &str) -> (PathBuf, PathBuf) {
-    let b = e.paths.bundle(id);
-    (b.join("diff"), b.join("work"))
-}
 
 /// The image record a container was created from.
 pub fn image_of(e: &Engine, image_id: &str) -> Result<ImageRecord> {
@@ -29,12 +27,18 @@ pub fn image_of(e: &Engine, image_id: &str) -> Result<ImageRecord> {
     })
 }
 
-/// Makes the container's writable layer (at create).
-pub fn prepare(e: &Engine, id: &str) -> Result<()> {
-    let (diff, work) = layer_dirs(e, id);
-    for d in [&diff, &work, &e.paths.rootfs(id)] {
-        std::fs::create_dir_all(d).ctx(|| format!("rootfs: create {}", d.display()))?;
+/// Makes the container's writable layer over its image (at create): the active snapshot
+/// keyed by its id.
+pub fn prepare(e: &Engine, id: &str, image_id: &str) -> Result<()> {
+    let target = e.paths.rootfs(id);
+    std::fs::create_dir_all(&target).ctx(|| format!("rootfs: create {}", target.display()))?;
+    if image_id.is_empty() {
+        return Ok(());
     }
+    let img = image_of(e, image_id)?;
+    let store = e.store()?;
+    let parent = img.layers.last().map(|l| l.chain_id.clone());
+    Snapshotter::new(&store).prepare(id, parent.as_ref())?;
     Ok(())
 }
 
@@ -49,35 +53,43 @@ pub fn mount(e: &Engine, id: &str, image_id: &str) -> Result<PathBuf> {
     if strata_os::mount::is_mountpoint(&target) {
         return Ok(target);
     }
-    let img = image_of(e, image_id)?;
     let store = e.store()?;
-    let lowers = strata_image::mount::lower_dirs(&store, &img)?;
-    let (diff, work) = layer_dirs(e, id);
-    prepare(e, id)?;
-    let o = strata_os::mount::Overlay {
-        lowers,
-        upper: Some((diff, work)),
-        options: vec![
-            "index=off".into(),
-            "redirect_dir=off".into(),
-            "metacopy=off".into(),
-        ],
-    };
-    o.mount(&target).ctx(|| {
-        format!(
-            "rootfs: mount overlay at {} [layer: image]",
-            target.display()
-        )
-    })?;
+    let mounts = Snapshotter::new(&store).mounts(id)?;
+    std::fs::create_dir_all(&target).ctx(|| format!("rootfs: create {}", target.display()))?;
+    mount_all(&mounts, &target).map_err(|err| Error::from(err).context("rootfs [layer: image]"))?;
     Ok(target)
 }
 
 /// Unmounts the root filesystem (idempotent).
 pub fn unmount(e: &Engine, id: &str) -> Result<()> {
-    let target = e.paths.rootfs(id);
-    while strata_os::mount::is_mountpoint(&target) {
-        strata_os::mount::umount2(&target, libc::MNT_DETACH)
-            .ctx(|| format!("rootfs: unmount {}", target.display()))?;
+    unmount_all(&e.paths.rootfs(id)).map_err(|err| Error::from(err).context("rootfs"))
+}
+
+/// Removes the container's writable layer (idempotent; unmount it first).
+pub fn remove(e: &Engine, id: &str) -> Result<()> {
+    let store = e.store()?;
+    match Snapshotter::new(&store).remove(id) {
+        Ok(()) | Err(strata_image::Error::NotFound(_)) => Ok(()),
+        Err(err) => Err(Error::from(err).context("rootfs")),
     }
-    Ok(())
+}
+
+/// The host directories of the container's writable layer and its image's layers (top first).
+pub fn layers(e: &Engine, id: &str) -> Option<(PathBuf, Vec<PathBuf>)> {
+    let store = e.store().ok()?;
+    let info = Snapshotter::new(&store).stat(id).ok()?;
+    let lowers = info
+        .lowers
+        .iter()
+        .map(|c| store.snapshots.path(c))
+        .collect();
+    Some((store.active.fs(id), lowers))
+}
+
+/// Bytes used by the container's writable layer.
+pub fn usage(e: &Engine, id: &str) -> u64 {
+    e.store()
+        .ok()
+        .and_then(|st| Snapshotter::new(&st).usage(id).ok())
+        .map_or(0, |u| u.bytes)
 }

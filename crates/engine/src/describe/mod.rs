@@ -7,7 +7,7 @@ pub mod cgroup;
 pub mod process;
 pub mod render;
 
-use crate::container::{inspect, start, Container, Status};
+use crate::container::{inspect, rootfs, start, Container, Status};
 use crate::engine::Engine;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -81,14 +81,7 @@ pub fn describe(e: &Engine, c: &Container) -> Value {
         .into_iter()
         .map(|ev| json!({"time": strata_os::clock::rfc3339_nanos(ev.time), "action": ev.action, "attributes": ev.attributes}))
         .collect();
-    let store = e.store().ok();
-    let lowers = store
-        .as_ref()
-        .and_then(|st| {
-            let rec = st.meta().find(&c.config.image_id).ok().flatten()?;
-            strata_image::mount::lower_dirs(st, &rec).ok()
-        })
-        .unwrap_or_default();
+    let (upper, lowers) = rootfs::layers(e, &c.id).unwrap_or_default();
     json!({
         "id": c.id,
         "name": c.name,
@@ -113,7 +106,7 @@ pub fn describe(e: &Engine, c: &Container) -> Value {
             "rootfs": {
                 "mount": e.paths.rootfs(&c.id),
                 "mounted": s.rootfs_mounted,
-                "upper": e.paths.bundle(&c.id).join("diff"),
+                "upper": upper,
                 "lowers": lowers,
                 "readonly": c.config.read_only,
             },

@@ -40,7 +40,7 @@ pub fn create(e: &Engine, name: Option<&str>, mut config: PodConfig) -> Result<P
     };
     let made =
         e.db.insert_container(&infra)
-            .and_then(|_| crate::container::rootfs::prepare(e, &infra.id));
+            .and_then(|_| crate::container::rootfs::prepare(e, &infra.id, ""));
     if let Err(err) = made {
         let _ = e.db.delete_container(&infra.id);
         let _ = e.db.delete_pod(&p.id);

@@ -4,13 +4,14 @@
 use super::{IMAGE_NAME, REF_NAME};
 use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, IoResultExt, Result, ResultExt};
+use crate::fsops;
 use crate::oci::{
     Compression, ConfigView, Document, Manifest, Platform, DOCKER_CONFIG, DOCKER_MANIFEST,
 };
 use crate::pull::{layer_records, lowers_of, now};
 use crate::reference::Reference;
 use crate::store::{ImageRecord, LayerRecord, Store};
-use crate::unpack::{apply_tar_over, decompress, fsops, ApplyOptions, OpenLowers, WhiteoutMode};
+use crate::unpack::{apply_tar_over, decompress, ApplyOptions, OpenLowers, WhiteoutMode};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};

@@ -2,7 +2,8 @@
 //! anonymous, basic and bearer-token auth from the `WWW-Authenticate` challenge, retries
 //! of idempotent requests, and ranged blob requests for resumption.
 
-use super::auth::{parse_challenge, Credentials};
+use super::auth::{authorization, Scope};
+use super::credentials::Credentials;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::oci::MANIFEST_ACCEPT;
@@ -42,7 +43,8 @@ pub struct RegistryClient {
     extra_scopes: Vec<String>,
 }
 
-fn http_err(e: reqwest::Error) -> Error {
+/// A transport error as one lower-case line (with its causes).
+pub(crate) fn http_err(e: reqwest::Error) -> Error {
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
@@ -75,7 +77,8 @@ pub fn http_client(insecure: bool, timeout: Duration) -> Result<reqwest::Client>
         .map_err(http_err)
 }
 
-async fn error_of(resp: Response) -> Error {
+/// The error of a registry's unexpected answer (status and the message of its body).
+pub(crate) async fn error_of(resp: Response) -> Error {
     let status = resp.status().as_u16();
     let body = resp.text().await.unwrap_or_default();
     let msg = serde_json::from_str::<serde_json::Value>(&body)
@@ -175,73 +178,19 @@ impl RegistryClient {
     }
 
     async fn authenticate(&self, challenge: Option<&HeaderValue>, push: bool) -> Result<()> {
-        let ch = challenge
-            .and_then(|h| h.to_str().ok())
-            .and_then(parse_challenge)
-            .ok_or_else(|| {
-                Error::Auth(format!(
-                    "{}: no usable www-authenticate challenge",
-                    self.host
-                ))
-            })?;
-        let header = match ch.scheme.as_str() {
-            "basic" => {
-                let c = self.creds.as_ref().ok_or_else(|| {
-                    Error::Auth(format!(
-                        "{}: credentials required (strata login)",
-                        self.host
-                    ))
-                })?;
-                c.basic()
-            }
-            "bearer" => {
-                let realm = ch.params.get("realm").ok_or_else(|| {
-                    Error::Auth(format!("{}: bearer challenge without realm", self.host))
-                })?;
-                let action = if push { "pull,push" } else { "pull" };
-                let mut q: Vec<(String, String)> = Vec::new();
-                if let Some(s) = ch.params.get("service") {
-                    q.push(("service".into(), s.clone()));
-                }
-                q.push(("scope".into(), format!("repository:{}:{action}", self.repo)));
-                for s in &self.extra_scopes {
-                    q.push(("scope".into(), s.clone()));
-                }
-                let mut rb = self.http.get(realm).query(&q);
-                if let Some(c) = &self.creds {
-                    rb = rb.header(AUTHORIZATION, c.basic());
-                }
-                let resp = rb.send().await.map_err(http_err)?;
-                if resp.status() == StatusCode::UNAUTHORIZED
-                    || resp.status() == StatusCode::FORBIDDEN
-                {
-                    return Err(Error::Auth(format!(
-                        "{}: token request refused (bad credentials?)",
-                        self.host
-                    )));
-                }
-                if !resp.status().is_success() {
-                    return Err(error_of(resp).await.context(format!("token from {realm}")));
-                }
-                let body = resp.bytes().await.map_err(http_err)?;
-                let v: serde_json::Value = serde_json::from_slice(&body)
-                    .map_err(|e| Error::Auth(format!("{}: bad token response: {e}", self.host)))?;
-                let tok = v
-                    .get("token")
-                    .or_else(|| v.get("access_token"))
-                    .and_then(|t| t.as_str())
-                    .ok_or_else(|| {
-                        Error::Auth(format!("{}: token response without token", self.host))
-                    })?;
-                format!("Bearer {tok}")
-            }
-            other => {
-                return Err(Error::Auth(format!(
-                    "{}: unsupported auth scheme {other}",
-                    self.host
-                )))
-            }
+        let scope = Scope {
+            host: &self.host,
+            repo: &self.repo,
+            push,
+            extra: &self.extra_scopes,
         };
+        let header = authorization(
+            &self.http,
+            challenge.and_then(|h| h.to_str().ok()),
+            &scope,
+            self.creds.as_ref(),
+        )
+        .await?;
         *self.auth.lock().expect("auth lock") = Some(header);
         Ok(())
     }

@@ -1,9 +1,12 @@
-//! Talking to registries: settings, credentials, the HTTP client.
+//! Talking to registries: settings, credentials, authentication, the HTTP client.
 
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod credentials;
+pub mod options;
 
-pub use auth::{AuthFile, Credentials};
 pub use client::{Endpoint, RegistryClient};
 pub use config::RegistriesConfig;
+pub use credentials::{AuthFile, Credentials};
+pub use options::RegistryOptions;

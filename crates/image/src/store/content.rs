@@ -4,35 +4,21 @@
 //! size, fsynced, and renamed into place: a crash leaves either nothing or a whole,
 //! verified blob.
 
-use super::direct::DirectFile;
 use crate::digest::{self, Digest};
 use crate::error::{Error, IoResultExt, Result};
+use crate::temp::{clean_dead, temp_name};
 use sha2::{Digest as _, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use strata_os::direct::DirectFile;
+use strata_os::writeback;
 
 /// The blob store.
 #[derive(Debug, Clone)]
 pub struct ContentStore {
     blobs: PathBuf,
     ingest: PathBuf,
-}
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// A unique temporary name (pid, time, sequence).
-pub(crate) fn temp_name(prefix: &str) -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}{}-{t}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 impl ContentStore {
@@ -153,45 +139,6 @@ impl ContentStore {
     }
 }
 
-/// Whether a temporary entry named by [`temp_name`] belongs to a process that is gone
-/// (or is older than a day, against pid reuse).
-pub(crate) fn is_dead_temp(name: &str, path: &Path) -> bool {
-    let pid = name
-        .split_once('-')
-        .and_then(|(_, rest)| rest.split('-').next())
-        .and_then(|p| p.parse::<u32>().ok());
-    let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-    let ancient = fs::symlink_metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .is_some_and(|a| a.as_secs() > 86400);
-    !alive || ancient
-}
-
-/// Removes the entries of `dir` left by dead processes; returns how many.
-pub(crate) fn clean_dead(dir: &Path) -> Result<usize> {
-    let mut n = 0;
-    for e in fs::read_dir(dir)
-        .op(format!("list {}", dir.display()))?
-        .flatten()
-    {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let p = e.path();
-        if is_dead_temp(&name, &p) {
-            let r = if e.file_type().is_ok_and(|t| t.is_dir()) {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            if r.is_ok() {
-                n += 1;
-            }
-        }
-    }
-    Ok(n)
-}
-
 /// An in-progress blob write. Dropping it without `commit` removes the ingest file.
 pub struct Ingest {
     file: Option<DirectFile>,
@@ -217,9 +164,9 @@ impl Write for Ingest {
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         self.unkicked += n as u64;
-        if self.unkicked >= crate::unpack::writeback::every() {
+        if self.unkicked >= writeback::every() {
             self.unkicked = 0;
-            crate::unpack::writeback::kick(f.get_ref());
+            writeback::kick(f.get_ref());
         }
         Ok(n)
     }

@@ -1,4 +1,5 @@
-//! Image records in SQLite (WAL mode, so several CLI processes can work at once).
+//! Image records in SQLite (WAL mode, so several CLI processes can work at once); the
+//! snapshot records share the database (see `records`).
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -45,7 +46,7 @@ pub struct ImageRecord {
 
 /// The metadata database.
 pub struct MetaStore {
-    conn: Connection,
+    pub(super) conn: Connection,
 }
 
 const SCHEMA: &str = "
@@ -65,6 +66,22 @@ CREATE TABLE IF NOT EXISTS repo_digests (
   ref TEXT NOT NULL,
   image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
   PRIMARY KEY (ref, image_id)
+);
+CREATE TABLE IF NOT EXISTS active_snapshots (
+  key TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  parent TEXT,
+  lowers TEXT NOT NULL,
+  created TEXT NOT NULL,
+  labels TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS committed_snapshots (
+  chain_id TEXT PRIMARY KEY,
+  parent TEXT,
+  lowers TEXT NOT NULL,
+  diff_id TEXT NOT NULL,
+  blob TEXT NOT NULL,
+  created TEXT NOT NULL
 );
 ";
 

@@ -1,18 +1,23 @@
 //! Applies one tar layer to a directory, confined to it (see `fsops`).
 
-use super::fsops::{self, clean_components, lstat_at, open_dir_in_root, remove_all_at};
 use super::lowers::{open_parent, Lowers, NoLowers};
-pub use super::meta::xattr_allowed;
 use super::meta::{gid, has_xattrs, set_xattrs, ts, uid, umask};
+use super::names::clean_components;
 use super::pool::{create_exclusive, finish_file, FileJob, FileMeta, Pool, SMALL_FILE};
 use crate::error::{Error, Result};
-use crate::store::direct::{self, DirectFile};
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, XattrFlags};
+use crate::fsops::{self, lstat_at, open_dir_in, remove_all_at};
+pub use crate::snapshot::format::xattr_allowed;
+use crate::snapshot::format::{self, make_whiteout, mark_opaque};
+use crate::snapshot::DeferredLink;
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode};
 use rustix::io::Errno;
 use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
+use strata_os::direct::{self, DirectFile};
 
 /// Files at least this large are written around the page cache.
 const DIRECT_MIN: u64 = 4 << 20;
@@ -50,15 +55,6 @@ impl ApplyOptions {
     }
 }
 
-/// A hard link whose target is not in this layer (it lives in a lower layer).
-#[derive(Debug, Clone)]
-pub struct DeferredLink {
-    /// The link's own path components.
-    pub link: Vec<String>,
-    /// The target's path components.
-    pub target: Vec<String>,
-}
-
 /// What an application did.
 #[derive(Debug, Default, Clone)]
 pub struct ApplyStats {
@@ -79,15 +75,15 @@ struct Applier<'a> {
     lower_roots: Option<Vec<Arc<OwnedFd>>>,
     pool: Option<&'a Pool>,
     /// Paths of files queued in the pool and maybe not written yet.
-    pending: HashSet<Vec<String>>,
+    pending: HashSet<Vec<OsString>>,
     /// (effective uid, effective gid, umask) of this process.
     ids: (u32, u32, u32),
     /// Whether the cached parent directory is set-group-id (None: not looked at yet).
     parent_sgid: Option<bool>,
     opts: ApplyOptions,
     stats: ApplyStats,
-    cache: Option<(Vec<String>, Arc<OwnedFd>)>,
-    dir_times: Vec<(Vec<String>, u64)>,
+    cache: Option<(Vec<OsString>, Arc<OwnedFd>)>,
+    dir_times: Vec<(Vec<OsString>, u64)>,
     buf: Vec<u8>,
 }
 
@@ -157,10 +153,11 @@ fn apply_with<R: Read>(
     let mut ar = tar::Archive::new(r);
     for e in ar.entries().map_err(|e| Error::io("read tar", e))? {
         let mut e = e.map_err(|e| Error::io("read tar entry", e))?;
-        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        // The name as the archive has it: bytes to the system calls, lossy only in messages.
+        let name = e.path_bytes().into_owned();
         a.entry(&mut e, &name).map_err(|err| match err {
             Error::Unsafe { .. } => err,
-            other => other.context(format!("entry {name:?}")),
+            other => other.context(format!("entry {:?}", lossy(&name))),
         })?;
         a.stats.entries += 1;
     }
@@ -168,7 +165,7 @@ fn apply_with<R: Read>(
     a.cache = None;
     // Directory mtimes last: creating children changed them.
     for (comps, mtime) in std::mem::take(&mut a.dir_times) {
-        if let Ok(fd) = open_dir_in_root(root, &comps) {
+        if let Ok(fd) = open_dir_in(root, &comps) {
             let _ = rfs::futimens(fd.as_fd(), &ts(mtime));
         }
     }
@@ -178,14 +175,19 @@ fn apply_with<R: Read>(
     Ok(a.stats)
 }
 
-fn sys(op: &str, name: &str, e: Errno) -> Error {
-    Error::io(format!("{op} {name:?}"), e.into())
+/// An archive name for messages (lossy UTF-8: only ever displayed).
+pub(crate) fn lossy(name: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(name)
 }
 
-/// The link name of a symlink or hard link entry (lossy UTF-8; empty when absent).
-fn link_target<R: Read>(e: &tar::Entry<'_, R>) -> String {
+fn sys(op: &str, name: &[u8], e: Errno) -> Error {
+    Error::io(format!("{op} {:?}", lossy(name)), e.into())
+}
+
+/// The link name of a symlink or hard link entry, as bytes (empty when absent).
+fn link_target<R: Read>(e: &tar::Entry<'_, R>) -> Vec<u8> {
     e.link_name_bytes()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map(|b| b.into_owned())
         .unwrap_or_default()
 }
 
@@ -193,8 +195,8 @@ fn link_target<R: Read>(e: &tar::Entry<'_, R>) -> String {
 /// following it; a failed mtime is ignored, as for every non-file entry.
 fn node_meta(
     p: &OwnedFd,
-    base: &str,
-    name: &str,
+    base: &OsStr,
+    name: &[u8],
     rootless: bool,
     uid_: u64,
     gid_: u64,
@@ -216,12 +218,12 @@ fn node_meta(
 
 impl Applier<'_> {
     /// Takes the parent directory fd (from the cache, or resolved and created).
-    fn take_parent(&mut self, comps: &[String], name: &str) -> Result<Arc<OwnedFd>> {
+    fn take_parent(&mut self, comps: &[OsString], name: &[u8]) -> Result<Arc<OwnedFd>> {
         match self.cache.take() {
             Some((p, fd)) if p.as_slice() == comps => Ok(fd),
             _ => {
                 self.parent_sgid = None;
-                match open_dir_in_root(self.root, comps) {
+                match open_dir_in(self.root, comps) {
                     Ok(fd) => Ok(Arc::new(fd)),
                     Err(Errno::NOENT) | Err(Errno::NOTDIR) => self.make_parent(comps, name),
                     Err(e) => Err(sys("open parent of", name, e)),
@@ -231,7 +233,7 @@ impl Applier<'_> {
     }
 
     /// A parent directory absent from this snapshot: resolved through the lower ones.
-    fn make_parent(&mut self, comps: &[String], name: &str) -> Result<Arc<OwnedFd>> {
+    fn make_parent(&mut self, comps: &[OsString], name: &[u8]) -> Result<Arc<OwnedFd>> {
         if self.lower_roots.is_none() {
             self.lower_roots = Some(self.lowers.roots()?);
         }
@@ -253,7 +255,7 @@ impl Applier<'_> {
         Ok(Arc::new(fd))
     }
 
-    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>, name: &str) -> Result<()> {
+    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>, name: &[u8]) -> Result<()> {
         let comps = clean_components(name);
         // An entry at or above the cached parent may replace it: drop the cache.
         if let Some((p, _)) = &self.cache {
@@ -274,14 +276,14 @@ impl Applier<'_> {
             return Ok(());
         };
         if self.opts.rootless && (kind.is_character_special() || kind.is_block_special()) {
-            tracing::warn!(entry = name, "device node refused in a rootless store");
+            tracing::warn!(entry = %lossy(name), "device node refused in a rootless store");
             self.stats.skipped += 1;
             return Ok(());
         }
         let offload = self.pool.is_some()
             && kind.is_file()
             && h.size().unwrap_or(u64::MAX) <= SMALL_FILE
-            && !base.starts_with(".wh.")
+            && !base.as_bytes().starts_with(format::WHITEOUT_PREFIX)
             && !has_xattrs(e);
         // Keep the archive's order: anything but a new small file waits for the queued
         // ones, and so does a small file whose path or an ancestor is still queued.
@@ -289,8 +291,8 @@ impl Applier<'_> {
             self.sync()?;
         }
         let p = self.take_parent(parent, name)?;
-        let r = if let Some(wh) = base.strip_prefix(".wh.") {
-            self.whiteout(&p, parent, wh, name)
+        let r = if let Some(wh) = base.as_bytes().strip_prefix(format::WHITEOUT_PREFIX) {
+            self.whiteout(&p, OsStr::from_bytes(wh), name)
         } else if offload {
             self.queue_file(&p, &comps, e, name, mode, uid_, gid_, mtime)
         } else {
@@ -315,9 +317,9 @@ impl Applier<'_> {
     fn queue_file<R: Read>(
         &mut self,
         p: &Arc<OwnedFd>,
-        comps: &[String],
+        comps: &[OsString],
         e: &mut tar::Entry<'_, R>,
-        name: &str,
+        name: &[u8],
         mode: u32,
         uid_: u64,
         gid_: u64,
@@ -332,7 +334,7 @@ impl Applier<'_> {
         self.pool.expect("pool").submit(FileJob {
             parent: p.clone(),
             base: comps.last().expect("non-empty").clone(),
-            name: name.to_string(),
+            name: name.to_vec(),
             data,
             meta,
         })
@@ -355,9 +357,9 @@ impl Applier<'_> {
     fn entry_at<R: Read>(
         &mut self,
         p: &OwnedFd,
-        comps: &[String],
+        comps: &[OsString],
         e: &mut tar::Entry<'_, R>,
-        name: &str,
+        name: &[u8],
     ) -> Result<()> {
         let base = comps.last().expect("non-empty").clone();
         let h = e.header().clone();
@@ -376,7 +378,7 @@ impl Applier<'_> {
             }
         }
         if kind.is_dir() {
-            match rfs::mkdirat(p.as_fd(), base.as_str(), Mode::from_raw_mode(0o700)) {
+            match rfs::mkdirat(p.as_fd(), &base, Mode::from_raw_mode(0o700)) {
                 Ok(()) | Err(Errno::EXIST) => {}
                 Err(err) => return Err(sys("mkdir", name, err)),
             }
@@ -384,7 +386,7 @@ impl Applier<'_> {
         }
         if kind.is_symlink() {
             let target = link_target(e);
-            rfs::symlinkat(target.as_str(), p.as_fd(), base.as_str())
+            rfs::symlinkat(OsStr::from_bytes(&target), p.as_fd(), &base)
                 .map_err(|err| sys("symlink", name, err))?;
             return node_meta(p, &base, name, opts.rootless, uid_, gid_, mtime);
         }
@@ -393,11 +395,11 @@ impl Applier<'_> {
             let tcomps = clean_components(&target);
             let Some((tbase, tparent)) = tcomps.split_last() else {
                 return Err(Error::Unsafe {
-                    entry: name.into(),
+                    entry: lossy(name).into(),
                     msg: "hard link to the root directory".into(),
                 });
             };
-            let tp = match open_dir_in_root(self.root, tparent) {
+            let tp = match open_dir_in(self.root, tparent) {
                 Ok(fd) => Some(fd),
                 Err(Errno::NOENT) | Err(Errno::NOTDIR) => None,
                 Err(err) => return Err(sys("open link target parent of", name, err)),
@@ -408,19 +410,13 @@ impl Applier<'_> {
                 {
                     Some(st) if fsops::is_dir(&st) => {
                         return Err(Error::Unsafe {
-                            entry: name.into(),
+                            entry: lossy(name).into(),
                             msg: "hard link to a directory".into(),
                         })
                     }
                     Some(_) => {
-                        rfs::linkat(
-                            tp.as_fd(),
-                            tbase.as_str(),
-                            p.as_fd(),
-                            base.as_str(),
-                            AtFlags::empty(),
-                        )
-                        .map_err(|err| sys("link", name, err))?;
+                        rfs::linkat(tp.as_fd(), tbase, p.as_fd(), &base, AtFlags::empty())
+                            .map_err(|err| sys("link", name, err))?;
                         true
                     }
                     None => false,
@@ -435,7 +431,9 @@ impl Applier<'_> {
                     }),
                     WhiteoutMode::Flatten => {
                         return Err(Error::NotFound(format!(
-                            "hard link target {target:?} of {name:?}"
+                            "hard link target {:?} of {:?}",
+                            lossy(&target),
+                            lossy(name)
                         )))
                     }
                 }
@@ -454,11 +452,11 @@ impl Applier<'_> {
                 h.device_major().ok().flatten().unwrap_or(0),
                 h.device_minor().ok().flatten().unwrap_or(0),
             );
-            rfs::mknodat(p.as_fd(), base.as_str(), ft, Mode::from_raw_mode(mode), dev)
+            rfs::mknodat(p.as_fd(), &base, ft, Mode::from_raw_mode(mode), dev)
                 .map_err(|err| sys("mknod", name, err))?;
             return node_meta(p, &base, name, opts.rootless, uid_, gid_, mtime);
         }
-        tracing::debug!(entry = name, ?kind, "skipping unsupported tar entry type");
+        tracing::debug!(entry = %lossy(name), ?kind, "skipping unsupported tar entry type");
         Ok(())
     }
 
@@ -468,9 +466,9 @@ impl Applier<'_> {
     fn regular_file<R: Read>(
         &mut self,
         p: &OwnedFd,
-        base: &str,
+        base: &OsStr,
         e: &mut tar::Entry<'_, R>,
-        name: &str,
+        name: &[u8],
         mode: u32,
         uid_: u64,
         gid_: u64,
@@ -482,12 +480,12 @@ impl Applier<'_> {
             // writeback (see `store::direct`).
             let mut w = DirectFile::new(f);
             let n = w.copy_from(e).map_err(|err| {
-                Error::io(format!("unpack {name:?}"), err) // read or write
+                Error::io(format!("unpack {:?}", lossy(name)), err) // read or write
             })?;
             self.stats.bytes += n;
             f = w
                 .into_inner()
-                .map_err(|err| Error::io(format!("write {name:?}"), err))?;
+                .map_err(|err| Error::io(format!("write {:?}", lossy(name)), err))?;
         } else {
             loop {
                 let n = e
@@ -497,7 +495,7 @@ impl Applier<'_> {
                     break;
                 }
                 f.write_all(&self.buf[..n])
-                    .map_err(|err| Error::io(format!("write {name:?}"), err))?;
+                    .map_err(|err| Error::io(format!("write {:?}", lossy(name)), err))?;
                 self.stats.bytes += n as u64;
             }
         }
@@ -517,49 +515,45 @@ impl Applier<'_> {
 
     fn set_dir_meta<R: Read>(
         &mut self,
-        comps: &[String],
+        comps: &[OsString],
         mode: u32,
         uid_: u64,
         gid_: u64,
         mtime: u64,
         e: &mut tar::Entry<'_, R>,
     ) -> Result<()> {
-        let name = comps.join("/");
-        let fd = open_dir_in_root(self.root, comps).map_err(|err| sys("open dir", &name, err))?;
+        let path = fsops::join(comps);
+        let name = path.as_os_str().as_bytes();
+        let fd = open_dir_in(self.root, comps).map_err(|err| sys("open dir", name, err))?;
         if !self.opts.rootless {
             rfs::fchown(fd.as_fd(), Some(uid(uid_)), Some(gid(gid_)))
-                .map_err(|err| sys("chown", &name, err))?;
+                .map_err(|err| sys("chown", name, err))?;
         }
         rfs::fchmod(fd.as_fd(), Mode::from_raw_mode(mode))
-            .map_err(|err| sys("chmod", &name, err))?;
-        set_xattrs(&fd, e, &name)?;
+            .map_err(|err| sys("chmod", name, err))?;
+        set_xattrs(&fd, e, name)?;
         self.dir_times.push((comps.to_vec(), mtime));
         Ok(())
     }
 
-    fn whiteout(&mut self, p: &OwnedFd, parent: &[String], wh: &str, name: &str) -> Result<()> {
+    fn whiteout(&mut self, p: &OwnedFd, wh: &OsStr, name: &[u8]) -> Result<()> {
         let opts = self.opts;
-        if wh == ".wh..opq" {
+        let whb = wh.as_bytes();
+        if Some(whb) == format::OPAQUE_MARKER.strip_prefix(format::WHITEOUT_PREFIX) {
             match opts.whiteouts {
-                WhiteoutMode::Overlay => rfs::fsetxattr(
-                    p.as_fd(),
-                    "trusted.overlay.opaque",
-                    b"y",
-                    XattrFlags::empty(),
-                )
-                .map_err(|e| sys("mark opaque", name, e))?,
+                WhiteoutMode::Overlay => mark_opaque(p).map_err(|e| sys("mark opaque", name, e))?,
                 WhiteoutMode::Flatten => {
                     fsops::clear_dir(p).map_err(|e| sys("clear opaque dir", name, e))?
                 }
             }
             return Ok(());
         }
-        if wh.starts_with(".wh.") {
+        if whb.starts_with(format::WHITEOUT_PREFIX) {
             return Ok(()); // other AUFS metadata (.wh..wh.plnk ...): ignored
         }
-        if wh.is_empty() || wh == "." || wh == ".." || wh.contains('/') {
+        if whb.is_empty() || whb == b"." || whb == b".." || whb.contains(&b'/') {
             return Err(Error::Unsafe {
-                entry: name.into(),
+                entry: lossy(name).into(),
                 msg: "whiteout of an invalid name".into(),
             });
         }
@@ -567,19 +561,9 @@ impl Applier<'_> {
         match opts.whiteouts {
             WhiteoutMode::Overlay => {
                 remove_all_at(p, wh).map_err(|e| sys("remove", name, e))?;
-                rfs::mknodat(
-                    p.as_fd(),
-                    wh,
-                    FileType::CharacterDevice,
-                    Mode::empty(),
-                    rfs::makedev(0, 0),
-                )
-                .map_err(|e| sys("create whiteout", name, e))?;
+                make_whiteout(p, wh).map_err(|e| sys("create whiteout", name, e))?;
             }
-            WhiteoutMode::Flatten => {
-                let _ = parent;
-                remove_all_at(p, wh).map_err(|e| sys("remove", name, e))?
-            }
+            WhiteoutMode::Flatten => remove_all_at(p, wh).map_err(|e| sys("remove", name, e))?,
         }
         Ok(())
     }

@@ -9,16 +9,16 @@
 //! the upper snapshot at the resolved place, with the lower directory's owner, mode and
 //! mtime (an overlayfs copy-up).
 
-use super::fsops::{is_dir, lstat_at};
 use crate::error::{Error, Result};
+use crate::fsops::{is_dir, lstat_at};
+use crate::snapshot::format::{is_opaque, is_whiteout, mark_opaque};
 use rustix::fs::{self as rfs, Mode, OFlags};
 use rustix::io::Errno;
 use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::{Arc, Condvar, Mutex};
-
-/// The error of a layer whose lower layer failed (the lower's own error is the one to report).
-pub const LOWER_FAILED: &str = "a lower layer failed";
 
 /// Most symlinks followed while resolving one parent path (as the kernel's limit).
 const MAX_LINKS: usize = 40;
@@ -132,7 +132,7 @@ impl Lowers for Below {
         let mut g = self.gate.slots.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if g[..self.index].iter().any(|s| matches!(s, Slot::Failed)) {
-                return Err(Error::Http(LOWER_FAILED.into()));
+                return Err(Error::LowerFailed);
             }
             if g[..self.index].iter().all(|s| matches!(s, Slot::Ready(_))) {
                 break;
@@ -150,7 +150,7 @@ impl Lowers for Below {
     }
 }
 
-fn open_sub(dir: &OwnedFd, name: &str) -> std::result::Result<OwnedFd, Errno> {
+fn open_sub(dir: &OwnedFd, name: &OsStr) -> std::result::Result<OwnedFd, Errno> {
     rfs::openat(
         dir.as_fd(),
         name,
@@ -160,23 +160,14 @@ fn open_sub(dir: &OwnedFd, name: &str) -> std::result::Result<OwnedFd, Errno> {
 }
 
 fn reopen(dir: &OwnedFd) -> std::result::Result<OwnedFd, Errno> {
-    open_sub(dir, ".")
-}
-
-fn is_opaque(dir: &OwnedFd) -> bool {
-    let mut v = [0u8; 4];
-    matches!(rfs::fgetxattr(dir.as_fd(), "trusted.overlay.opaque", &mut v), Ok(1) if v[0] == b'y')
-}
-
-fn is_whiteout(st: &rfs::Stat) -> bool {
-    rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::CharacterDevice && st.st_rdev == 0
+    open_sub(dir, OsStr::new("."))
 }
 
 /// What the merged view of the lower layers has at a path.
 enum Lower {
     Absent,
     Dir(rfs::Stat),
-    Symlink(String),
+    Symlink(Vec<u8>),
     Other,
 }
 
@@ -188,7 +179,7 @@ enum LayerDir {
     Missing(bool),
 }
 
-fn layer_dir(root: &OwnedFd, path: &[String]) -> std::result::Result<LayerDir, Errno> {
+fn layer_dir(root: &OwnedFd, path: &[OsString]) -> std::result::Result<LayerDir, Errno> {
     let mut fd = reopen(root)?;
     let mut opaque = is_opaque(&fd);
     for c in path {
@@ -207,8 +198,8 @@ fn layer_dir(root: &OwnedFd, path: &[String]) -> std::result::Result<LayerDir, E
 /// Looks `name` in the directory `dir` up in the merged view of `lowers` (topmost first).
 fn lookup(
     lowers: &[Arc<OwnedFd>],
-    dir: &[String],
-    name: &str,
+    dir: &[OsString],
+    name: &OsStr,
 ) -> std::result::Result<Lower, Errno> {
     for root in lowers {
         let (fd, opaque) = match layer_dir(root, dir)? {
@@ -223,7 +214,7 @@ fn lookup(
             Some(st) if is_dir(&st) => return Ok(Lower::Dir(st)),
             Some(st) if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Symlink => {
                 let t = rfs::readlinkat(fd.as_fd(), name, Vec::new())?;
-                return Ok(Lower::Symlink(t.to_string_lossy().into_owned()));
+                return Ok(Lower::Symlink(t.into_bytes()));
             }
             Some(_) => return Ok(Lower::Other),
         }
@@ -234,7 +225,7 @@ fn lookup(
 /// A directory created in the upper snapshot as a copy-up of a lower one: its metadata.
 pub struct CopiedUp {
     /// Path (components) in the upper snapshot.
-    pub path: Vec<String>,
+    pub path: Vec<OsString>,
     /// The lower directory's stat.
     pub stat: rfs::Stat,
 }
@@ -247,21 +238,21 @@ pub struct CopiedUp {
 pub fn open_parent(
     root: &OwnedFd,
     lowers: &[Arc<OwnedFd>],
-    comps: &[String],
+    comps: &[OsString],
     rootless: bool,
     overlay: bool,
     copied: &mut Vec<CopiedUp>,
 ) -> std::result::Result<OwnedFd, Errno> {
-    let mut cur: Vec<String> = Vec::new();
+    let mut cur: Vec<OsString> = Vec::new();
     let mut fd = reopen(root)?;
-    let mut queue: VecDeque<String> = comps.iter().cloned().collect();
+    let mut queue: VecDeque<OsString> = comps.iter().cloned().collect();
     let mut links = 0;
     // Once a component is absent from every layer, so is everything below it.
     let mut lowers_absent = lowers.is_empty();
     while let Some(c) = queue.pop_front() {
-        match c.as_str() {
-            "" | "." => continue,
-            ".." => {
+        match c.as_bytes() {
+            b"" | b"." => continue,
+            b".." => {
                 // `cur` holds real directories only, so `..` is lexical; never above the root.
                 cur.pop();
                 fd = reopen(root)?;
@@ -280,22 +271,15 @@ pub fn open_parent(
                 continue;
             }
             Some(st) if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Symlink => {
-                rfs::readlinkat(fd.as_fd(), c.as_str(), Vec::new())?
-                    .to_string_lossy()
-                    .into_owned()
+                rfs::readlinkat(fd.as_fd(), &c, Vec::new())?.into_bytes()
             }
             Some(st) if overlay && is_whiteout(&st) => {
                 // Deleted from the lower layers by this layer, then used as a directory:
                 // a new directory that hides the lower one.
-                rfs::unlinkat(fd.as_fd(), c.as_str(), rfs::AtFlags::empty())?;
-                rfs::mkdirat(fd.as_fd(), c.as_str(), Mode::from_raw_mode(0o755))?;
+                rfs::unlinkat(fd.as_fd(), &c, rfs::AtFlags::empty())?;
+                rfs::mkdirat(fd.as_fd(), &c, Mode::from_raw_mode(0o755))?;
                 let sub = open_sub(&fd, &c)?;
-                rfs::fsetxattr(
-                    sub.as_fd(),
-                    "trusted.overlay.opaque",
-                    b"y",
-                    rfs::XattrFlags::empty(),
-                )?;
+                mark_opaque(&sub)?;
                 fd = sub;
                 cur.push(c);
                 lowers_absent = true;
@@ -346,10 +330,10 @@ pub fn open_parent(
         if links > MAX_LINKS {
             return Err(Errno::LOOP);
         }
-        for p in link.split('/').rev() {
-            queue.push_front(p.to_string());
+        for p in link.split(|&b| b == b'/').rev() {
+            queue.push_front(OsString::from_vec(p.to_vec()));
         }
-        if link.starts_with('/') {
+        if link.starts_with(b"/") {
             cur.clear();
             fd = reopen(root)?;
             lowers_absent = lowers.is_empty();
@@ -358,7 +342,7 @@ pub fn open_parent(
     Ok(fd)
 }
 
-fn mkdir(dir: &OwnedFd, name: &str) -> std::result::Result<(), Errno> {
+fn mkdir(dir: &OwnedFd, name: &OsStr) -> std::result::Result<(), Errno> {
     match rfs::mkdirat(dir.as_fd(), name, Mode::from_raw_mode(0o755)) {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
         Err(e) => Err(e),

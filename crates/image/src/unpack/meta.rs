@@ -1,13 +1,15 @@
 //! Entry metadata helpers: ids, times, umask, and the xattr policy.
 
+use super::apply::lossy;
 use crate::error::{Error, Result};
+use crate::snapshot::format::xattr_allowed;
 use rustix::fs::{self as rfs, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 
-fn sys(op: &str, name: &str, e: Errno) -> Error {
-    Error::io(format!("{op} {name:?}"), e.into())
+fn sys(op: &str, name: &[u8], e: Errno) -> Error {
+    Error::io(format!("{op} {:?}", lossy(name)), e.into())
 }
 
 pub(crate) fn uid(u: u64) -> rfs::Uid {
@@ -30,14 +32,6 @@ pub(crate) fn ts(mtime: u64) -> Timestamps {
         last_access: t,
         last_modification: t,
     }
-}
-
-/// Whether an xattr from an archive may be set. Overlay's own attributes are refused:
-/// an image could otherwise forge opaque markers or redirects in the snapshot.
-pub fn xattr_allowed(name: &str) -> bool {
-    (name.starts_with("user.") || name.starts_with("security.") || name.starts_with("trusted."))
-        && !name.starts_with("trusted.overlay.")
-        && !name.starts_with("user.overlay.")
 }
 
 pub(crate) fn has_xattrs<R: Read>(e: &mut tar::Entry<'_, R>) -> bool {
@@ -68,7 +62,7 @@ pub(crate) fn umask() -> u32 {
 pub(crate) fn set_xattrs<R: Read>(
     fd: &OwnedFd,
     e: &mut tar::Entry<'_, R>,
-    name: &str,
+    name: &[u8],
 ) -> Result<()> {
     let Ok(Some(exts)) = e.pax_extensions() else {
         return Ok(());
@@ -80,7 +74,7 @@ pub(crate) fn set_xattrs<R: Read>(
         };
         if !xattr_allowed(xname) {
             return Err(Error::Unsafe {
-                entry: name.into(),
+                entry: lossy(name).into(),
                 msg: format!("xattr {xname} refused"),
             });
         }

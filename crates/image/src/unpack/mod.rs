@@ -2,11 +2,11 @@
 
 pub mod apply;
 pub mod decompress;
-pub mod fsops;
 pub mod lowers;
 mod meta;
-pub mod writeback;
+pub mod names;
 
-pub use apply::{apply_tar, apply_tar_over, ApplyOptions, ApplyStats, DeferredLink, WhiteoutMode};
+pub use crate::snapshot::DeferredLink;
+pub use apply::{apply_tar, apply_tar_over, ApplyOptions, ApplyStats, WhiteoutMode};
 pub use lowers::{LayerGate, Lowers, NoLowers, OpenLowers};
 pub mod pool;

@@ -4,10 +4,12 @@
 //! entry for a pending path) waits for the pending files first, which keeps the archive's
 //! sequential semantics.
 
-use super::fsops::remove_all_at;
+use super::apply::lossy;
 use crate::error::{Error, Result};
+use crate::fsops::remove_all_at;
 use rustix::fs::{self as rfs, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -38,22 +40,27 @@ pub struct FileJob {
     /// The confined parent directory.
     pub parent: Arc<OwnedFd>,
     /// The final component.
-    pub base: String,
+    pub base: OsString,
     /// The archive name (for errors).
-    pub name: String,
+    pub name: Vec<u8>,
     /// The content.
     pub data: Vec<u8>,
     /// Metadata.
     pub meta: FileMeta,
 }
 
-fn sys(op: &str, name: &str, e: Errno) -> Error {
-    Error::io(format!("{op} {name:?}"), e.into())
+fn sys(op: &str, name: &[u8], e: Errno) -> Error {
+    Error::io(format!("{op} {:?}", lossy(name)), e.into())
 }
 
 /// Opens `base` in `p` for writing, exclusively created; anything already there
 /// (file, symlink, directory) is removed first, never followed.
-pub fn create_exclusive(p: &OwnedFd, base: &str, name: &str, mode: u32) -> Result<std::fs::File> {
+pub fn create_exclusive(
+    p: &OwnedFd,
+    base: &OsStr,
+    name: &[u8],
+    mode: u32,
+) -> Result<std::fs::File> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let m = Mode::from_raw_mode(mode & 0o777);
     let fd = match rfs::openat(p.as_fd(), base, flags, m) {
@@ -68,7 +75,7 @@ pub fn create_exclusive(p: &OwnedFd, base: &str, name: &str, mode: u32) -> Resul
 }
 
 /// Applies owner, mode and mtime to a just-written file.
-pub fn finish_file(fd: &OwnedFd, name: &str, meta: &FileMeta) -> Result<()> {
+pub fn finish_file(fd: &OwnedFd, name: &[u8], meta: &FileMeta) -> Result<()> {
     if meta.chown {
         // SAFETY: tar ids are clamped below u32::MAX, so never the "unchanged" value -1.
         let (u, g) = unsafe { (rfs::Uid::from_raw(meta.uid), rfs::Gid::from_raw(meta.gid)) };
@@ -92,7 +99,7 @@ pub fn finish_file(fd: &OwnedFd, name: &str, meta: &FileMeta) -> Result<()> {
 fn run(job: FileJob) -> Result<()> {
     let mut f = create_exclusive(&job.parent, &job.base, &job.name, job.meta.mode)?;
     f.write_all(&job.data)
-        .map_err(|e| Error::io(format!("write {:?}", job.name), e))?;
+        .map_err(|e| Error::io(format!("write {:?}", lossy(&job.name)), e))?;
     finish_file(&OwnedFd::from(f), &job.name, &job.meta)
 }
 
@@ -152,7 +159,7 @@ impl Pool {
             .as_ref()
             .expect("pool open")
             .send(job)
-            .map_err(|_| Error::Http("unpack worker pool stopped".into()))
+            .map_err(|_| Error::task("unpack worker pool", "stopped"))
     }
 
     /// Waits until every queued file is written; returns the first error.

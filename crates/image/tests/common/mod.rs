@@ -7,55 +7,28 @@ pub mod pulling;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use strata_testkit::ChildGuard;
 
 /// Whether the tools exist; outside CI a missing tool skips the test (prints SKIP),
-/// in CI (CI=true) it fails.
+/// in CI (CI=true) it fails (the policy of `strata_testkit::require`).
 pub fn prereqs(tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("missing test prerequisites: {missing:?}");
-    }
-    eprintln!("SKIP: missing {missing:?}");
-    false
+    strata_testkit::require_tools(tools)
 }
 
 /// The standard set for registry tests (which also need root: owners, overlay mounts).
 pub fn registry_prereqs() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("registry tests must run as root");
-        }
-        eprintln!("SKIP: not root");
-        return false;
-    }
-    prereqs(&[
-        "docker-registry",
-        "skopeo",
-        "umoci",
-        "jq",
-        "htpasswd",
-        "busybox",
-    ])
+    strata_testkit::require_root()
+        && prereqs(&[
+            "docker-registry",
+            "skopeo",
+            "umoci",
+            "jq",
+            "htpasswd",
+            "busybox",
+        ])
 }
 
 /// The OCI layout with the test images (built once per machine).
@@ -85,13 +58,14 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A docker-registry process on a free loopback port; killed and removed on drop.
+/// A docker-registry process on a free loopback port; killed and removed on drop (the
+/// process first, then its directory).
 pub struct Registry {
     /// 127.0.0.1:port
     pub addr: String,
     /// Storage root.
     pub data: PathBuf,
-    child: Child,
+    _child: ChildGuard,
     _dir: tempfile::TempDir,
 }
 
@@ -162,31 +136,30 @@ impl Registry {
             let cfgp = dir.path().join("config.yml");
             std::fs::write(&cfgp, cfg).unwrap();
             let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-            let mut child = Command::new("docker-registry")
-                .arg("serve")
-                .arg(&cfgp)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("start docker-registry");
+            let mut child = ChildGuard::spawn_quiet(
+                Command::new("docker-registry")
+                    .arg("serve")
+                    .arg(&cfgp)
+                    .stdout(log.try_clone().unwrap())
+                    .stderr(log),
+            )
+            .expect("start docker-registry");
             let t0 = Instant::now();
             while t0.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = child.try_wait() {
+                if let Ok(Some(_)) = child.0.try_wait() {
                     break;
                 }
                 if TcpStream::connect(&addr).is_ok() {
                     return Registry {
                         addr,
                         data,
-                        child,
+                        _child: child,
                         _dir: dir,
                     };
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            drop(child); // killed and reaped
         }
         panic!("docker-registry did not start");
     }
@@ -226,13 +199,6 @@ impl Registry {
             .join(&hex[..2])
             .join(hex)
             .join("data")
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -4,7 +4,8 @@
 use super::tree;
 use std::sync::Arc;
 use strata_image::progress::NoProgress;
-use strata_image::pull::{pull, RegistryOptions};
+use strata_image::pull::pull;
+use strata_image::registry::RegistryOptions;
 use strata_image::store::Store;
 
 /// A fresh store (root and runroot) in a temporary directory, kept while the guard lives.

@@ -232,7 +232,7 @@ pub fn inspect(g: &Global, a: InspectArgs) -> Result<i32> {
                 let store = e.store()?;
                 match strata_image::ops::lookup(&store, n, &e.opts.default_registry) {
                     Ok(img) => docs.push(strata_image::ops::inspect(&store, &img)?),
-                    Err(_) => bail!("no such object: {n}"),
+                    Err(err) => bail!("inspect {n}: {err} (no container or image has that name)"),
                 }
             }
             Err(err) => return Err(err.into()),

@@ -161,10 +161,15 @@ fn attached(e: &Engine, c: strata_engine::Container, a: &RunArgs) -> Result<i32>
         return Err(start::classify_start_error(&c, msg).into());
     }
     {
+        // A container that ended at once may already be gone (its `--rm` done by its
+        // monitor's clean-up): nothing left to record then.
         let _l = strata_engine::lock::lock(&e.paths, &id)?;
-        let mut c = stop::load(e, &id)?;
-        if c.state.status == strata_engine::Status::Created {
-            start::mark_started(e, &mut c)?;
+        match stop::load(e, &id) {
+            Ok(mut c) if c.state.status == strata_engine::Status::Created => {
+                start::mark_started(e, &mut c)?
+            }
+            Ok(_) | Err(strata_engine::Error::NotFound(_)) => {}
+            Err(err) => return Err(err.into()),
         }
     }
     // Signals are blocked before any thread starts, so only the proxy's thread takes them.
@@ -181,20 +186,26 @@ fn attached(e: &Engine, c: strata_engine::Container, a: &RunArgs) -> Result<i32>
     let mut err = std::io::stderr();
     let exit = att.relay(&mut out, &mut err)?;
     drop(raw);
-    let code = match exit {
-        Some(x) => x.exit_code,
-        None => {
-            // The monitor went away without a frame: the record on disk tells.
-            let c = stop::load(e, &id)?;
-            c.state.exit_code.unwrap_or(255)
-        }
+    let (code, oom) = match exit {
+        Some(x) => (x.exit_code, x.oom_killed),
+        // The monitor went away without a frame: the record on disk tells.
+        None => match stop::load(e, &id) {
+            Ok(c) => (c.state.exit_code.unwrap_or(255), c.state.oom_killed),
+            Err(strata_engine::Error::NotFound(_)) => (255, false),
+            Err(err) => return Err(err.into()),
+        },
     };
+    if oom {
+        eprintln!(
+            "Error: {}",
+            strata_engine::container::status::oom_cause(&c, code)
+        );
+    }
     if a.c.rm {
-        strata_engine::container::remove::remove(e, &id, true, true)?;
-    } else {
-        let c = stop::load(e, &id)?;
-        if let Some(cause) = c.state.error.as_deref().filter(|_| c.state.oom_killed) {
-            eprintln!("Error: {cause}");
+        // The monitor's clean-up may have removed it already.
+        match strata_engine::container::remove::remove(e, &id, true, true) {
+            Ok(_) | Err(strata_engine::Error::NotFound(_)) => {}
+            Err(err) => return Err(err.into()),
         }
     }
     if std::io::stdout().is_terminal() {

@@ -1,18 +1,33 @@
 //! Snapshots: one directory per layer chain id, holding that layer's diff in overlayfs
-//! upper-dir format (whiteouts as 0/0 character devices, opaque dirs marked by xattr).
-//! A snapshot is built in a temporary directory and renamed into place only when
-//! complete and synced, so no command ever sees a half-unpacked one.
+//! upper-dir format (see [`format`]: whiteouts as 0/0 character devices, opaque dirs
+//! marked by xattr). A snapshot is built in a temporary directory and renamed into place
+//! only when complete and synced, so no command ever sees a half-unpacked one.
+//!
+//! This module is the snapshot code the unpacker and the store share: it depends on
+//! neither (`unpack` writes into a [`PendingSnapshot`] and reports [`DeferredLink`]s,
+//! `store` holds the [`Snapshots`] of its root).
 
-use super::content::temp_name;
-use super::unsynced::Unsynced;
+pub mod active;
+pub mod diff;
+pub mod format;
+pub mod links;
+pub mod mounts;
+pub mod unsynced;
+pub mod usage;
+
+pub use active::{ActiveDirs, Committed, Info, Kind, Usage};
+pub use links::DeferredLink;
+pub use mounts::{mount_all, unmount, Mount};
+
 use crate::digest::Digest;
 use crate::error::{Error, IoResultExt, Result};
-use crate::unpack::fsops::{self, mkdir_all_in_root, open_dir_in_root};
-use crate::unpack::DeferredLink;
-use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
+use crate::fsops::{self, join};
+use crate::temp::{clean_dead, temp_name};
+use rustix::fs as rfs;
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use unsynced::Unsynced;
 
 /// The snapshot directories of a store.
 #[derive(Debug, Clone)]
@@ -81,7 +96,7 @@ impl Snapshots {
 
     /// Resolves deferred hard links against `lowers` (top first), makes the snapshot durable
     /// (`sync`: a syncfs now; else it becomes visible unsynced, recorded by a marker, see
-    /// [`super::unsynced`]) and renames it into place as `chain`. If another process
+    /// [`unsynced`]) and renames it into place as `chain`. If another process
     /// committed the same chain id meanwhile, this one is discarded.
     pub fn commit(
         &self,
@@ -91,9 +106,13 @@ impl Snapshots {
         lowers: &[Digest],
         sync: bool,
     ) -> Result<()> {
-        for l in links {
-            self.copy_up_link(&p.fd, l, lowers)
-                .map_err(|e| e.context(format!("hard link {:?}", l.link.join("/"))))?;
+        if !links.is_empty() {
+            let dirs: Vec<PathBuf> = lowers.iter().map(|c| self.path(c)).collect();
+            let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+            for l in links {
+                links::copy_up(&p.fd, l, &dirs)
+                    .map_err(|e| e.context(format!("hard link {:?}", join(&l.link))))?;
+            }
         }
         let dest = self.path(chain);
         if sync {
@@ -114,53 +133,29 @@ impl Snapshots {
         }
     }
 
-    /// A hard link to a file of a lower layer becomes a copy of that file in this layer.
-    fn copy_up_link(&self, root: &OwnedFd, l: &DeferredLink, lowers: &[Digest]) -> Result<()> {
-        for lower in lowers {
-            let lfd = fsops::open_trusted_dir(&self.path(lower)).op("open lower snapshot")?;
-            let src = match rfs::openat2(
-                lfd.as_fd(),
-                l.target.join("/").as_str(),
-                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV,
-            ) {
-                Ok(fd) => fd,
-                Err(rustix::io::Errno::NOENT) => continue,
-                Err(e) => return Err(Error::io("open link target", e.into())),
-            };
-            let st = rfs::fstat(src.as_fd()).op("stat link target")?;
-            if rfs::FileType::from_raw_mode(st.st_mode) != rfs::FileType::RegularFile {
-                return Err(Error::Unsafe {
-                    entry: l.link.join("/"),
-                    msg: "hard link to a non-regular file".into(),
-                });
-            }
-            let (base, parent) = l.link.split_last().expect("non-empty link");
-            let pfd = mkdir_all_in_root(root, parent).op("open link parent")?;
-            let _ = fsops::remove_all_at(&pfd, base);
-            let dst = rfs::openat(
-                pfd.as_fd(),
-                base.as_str(),
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-            )
-            .op("create link copy")?;
-            let mut from = fs::File::from(src);
-            let mut to = fs::File::from(dst);
-            std::io::copy(&mut from, &mut to).op("copy link target")?;
-            let _ = rfs::fchown(&to, Some(st_uid(&st)), Some(st_gid(&st)));
-            rfs::fchmod(&to, Mode::from_raw_mode(st.st_mode & 0o7777)).op("chmod link copy")?;
-            return Ok(());
+    /// Makes the complete layer directory `dir` (on the store's file system) the snapshot
+    /// of `chain`: synced (a syncfs), then renamed into place. Returns false, leaving `dir`
+    /// where it is, if `chain` has a snapshot already (the same layer, committed before).
+    pub fn install(&self, dir: &Path, chain: &Digest) -> Result<bool> {
+        let dest = self.path(chain);
+        if dest.is_dir() {
+            return Ok(false);
         }
-        let _ = open_dir_in_root; // resolution is always rooted in a lower snapshot
-        Err(Error::NotFound(format!(
-            "hard link target {:?}",
-            l.target.join("/")
-        )))
+        let fd = fsops::open_trusted_dir(dir).op(format!("open {}", dir.display()))?;
+        rfs::syncfs(fd.as_fd()).op("syncfs snapshot")?;
+        match fs::rename(dir, &dest) {
+            Ok(()) => {
+                if let Ok(d) = fs::File::open(&self.dir) {
+                    let _ = d.sync_all();
+                }
+                Ok(true)
+            }
+            Err(_) if dest.is_dir() => Ok(false),
+            Err(e) => Err(Error::io(format!("commit snapshot {}", chain.short()), e)),
+        }
     }
 
-    /// Removes the snapshots left unsynced by an earlier boot (see [`super::unsynced`]).
+    /// Removes the snapshots left unsynced by an earlier boot (see [`unsynced`]).
     pub fn recover_unsynced(&self) -> Result<usize> {
         self.unsynced.recover(|d| self.remove(d))
     }
@@ -172,7 +167,7 @@ impl Snapshots {
 
     /// Removes temporary snapshots (and flattened copies) left by processes that died.
     pub fn clean_temp(&self) -> Result<usize> {
-        super::content::clean_dead(&self.tmp)
+        clean_dead(&self.tmp)
     }
 
     /// All snapshot chain ids.
@@ -204,14 +199,4 @@ fn spread_children(dir: &Path) {
     if let Ok(fd) = fsops::open_trusted_dir(dir) {
         fsops::spread_children(&fd);
     }
-}
-
-fn st_uid(st: &rfs::Stat) -> rfs::Uid {
-    // SAFETY: the uid comes from the kernel's stat of an existing file, so it is valid.
-    unsafe { rfs::Uid::from_raw(st.st_uid) }
-}
-
-fn st_gid(st: &rfs::Stat) -> rfs::Gid {
-    // SAFETY: as for `st_uid`.
-    unsafe { rfs::Gid::from_raw(st.st_gid) }
 }

@@ -18,9 +18,9 @@
 //! A killed process (not a machine crash) loses nothing: its writes are in the page cache.
 //! Blobs are not concerned: each is fsynced before its rename.
 
-use super::content::temp_name;
 use crate::digest::Digest;
 use crate::error::{Error, IoResultExt, Result};
+use crate::temp::temp_name;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
