@@ -213,6 +213,7 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
     e.db.save_state(&c.id, &c.state)?;
     let ns = network::namespace(e, c, &net)?;
     let mounts = host_mounts(e, c, net.ip.as_deref())?;
+    network::hosts::announce(e, c)?;
     write_bundle(e, c, &ns, mounts)?;
     let dir = e.paths.monitor(&c.id);
     let _ = std::fs::remove_dir_all(&dir);

@@ -3,6 +3,7 @@
 
 pub mod containers;
 pub mod events;
+pub mod networks;
 
 use crate::error::Result;
 use rusqlite::Connection;
