@@ -3,6 +3,7 @@
 pub mod container;
 pub mod image;
 pub mod login;
+pub mod network;
 
 use crate::Global;
 use anyhow::{Context, Result};
@@ -68,6 +69,11 @@ pub enum Command {
     Unpause(container::lifecycle::NamesArgs),
     /// Rename a container.
     Rename(container::lifecycle::RenameArgs),
+    /// Manage networks (create, ls, rm, inspect, exists).
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List a container's published ports.
+    Port(network::PortArgs),
 }
 
 /// Options of commands that talk to a registry.
@@ -144,5 +150,7 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Pause(a) => container::dispatch(g, C::Pause(a)),
         Command::Unpause(a) => container::dispatch(g, C::Unpause(a)),
         Command::Rename(a) => container::dispatch(g, C::Rename(a)),
+        Command::Network(c) => network::dispatch(g, c),
+        Command::Port(a) => network::port(g, a),
     }
 }
