@@ -128,6 +128,10 @@ fn containers_on_a_user_network_reach_each_other_by_name() {
         "{doc}"
     );
     assert_eq!(members[&s]["name"], "srv");
+    // Outbound NAT: one rule set for the network, none per container.
+    let masq =
+        format!("-A POSTROUTING -s {subnet} -m comment --comment \"strata network tn-user\"");
+    assert!(net::nat_rules().contains(&masq), "{}", net::nat_rules());
     let veths = Engine::bridge_ports(&bridge);
     e.ok(&["rm", "-f", "srv", "cli"]);
     e.assert_gone(&s, &veths);
@@ -136,6 +140,7 @@ fn containers_on_a_user_network_reach_each_other_by_name() {
     assert!(!std::path::Path::new("/sys/class/net")
         .join(&bridge)
         .exists());
+    assert!(!net::nat_rules().contains(&masq));
 }
 
 #[test]
@@ -392,4 +397,68 @@ fn network_create_ls_inspect_rm() {
     assert_ne!(picked, e.subnet);
     assert!(e.run(&["network", "exists", "tn-c"]).status.success());
     e.ok(&["network", "rm", "tn-c"]);
+}
+
+#[test]
+fn a_plugin_failing_half_way_leaves_nothing() {
+    if !net::prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    // The bridge plugin's ADD succeeds (veth, lease), then portmap's fails.
+    e.fake_portmap(r#"echo '{"cniVersion":"1.0.0","code":999,"msg":"injected failure"}'; exit 1"#);
+    let port = free_port();
+    let (code, err) = e.fail(&[
+        "run",
+        "--name",
+        "f1",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(code, 125);
+    assert!(err.contains("cni: portmap add of container"), "{err}");
+    assert!(err.contains("injected failure [layer: node]"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let id = e.inspect("f1")["Id"].as_str().unwrap().to_string();
+    e.assert_gone(&id, &[]);
+    let t0 = Instant::now();
+    while !Engine::bridge_ports(&e.bridge).is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "a veth is left");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_cli_killed_during_attach_is_cleaned_by_rm() {
+    if !net::prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    // portmap's ADD kills the CLI that runs it: the bridge's veth and lease, the namespace
+    // and the mounted root filesystem are left, recorded as owed in the container's state.
+    e.fake_portmap("kill -9 $PPID; exit 1");
+    let port = free_port();
+    let o = e.run(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&o.status),
+        Some(libc::SIGKILL)
+    );
+    let id = e.inspect("c1")["Id"].as_str().unwrap().to_string();
+    assert!(e.runroot().join("netns").join(&id).exists());
+    assert_eq!(e.leases_of(&id).len(), 1, "the bridge plugin's lease");
+    let veths = Engine::bridge_ports(&e.bridge);
+    assert_eq!(veths.len(), 1);
+    e.ok(&["rm", "-f", "c1"]);
+    e.assert_gone(&id, &veths);
 }

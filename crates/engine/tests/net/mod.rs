@@ -97,6 +97,8 @@ pub struct Engine {
     pub subnet: String,
     /// Bridges of networks the test created (removed at drop if still there).
     pub bridges: Mutex<Vec<String>>,
+    /// A plugin directory of the test's own (see `fake_portmap`).
+    pub cni_path: Mutex<Option<PathBuf>>,
 }
 
 impl Engine {
@@ -116,6 +118,7 @@ impl Engine {
             bridge: bridge.clone(),
             subnet,
             bridges: Mutex::new(vec![bridge]),
+            cni_path: Mutex::new(None),
         };
         std::fs::create_dir_all(e.root().join("networks")).unwrap();
         std::fs::write(
@@ -135,9 +138,35 @@ impl Engine {
         self.dir.path().join("run")
     }
 
+    /// A plugin directory where `portmap`'s ADD runs `script` (sh) instead, every other
+    /// plugin and command being the real one; the CLI uses it after this call.
+    pub fn fake_portmap(&self, script: &str) {
+        let dir = self.dir.path().join("cni");
+        std::fs::create_dir_all(&dir).unwrap();
+        let real = ["/usr/lib/cni", "/opt/cni/bin"]
+            .iter()
+            .find(|d| Path::new(d).join("bridge").exists())
+            .unwrap();
+        for p in std::fs::read_dir(real).unwrap().flatten() {
+            if p.file_name() != "portmap" {
+                let _ = std::os::unix::fs::symlink(p.path(), dir.join(p.file_name()));
+            }
+        }
+        let body = format!(
+            "#!/bin/sh\nif [ \"$CNI_COMMAND\" = ADD ]; then\n{script}\nfi\nexec {real}/portmap\n"
+        );
+        let f = dir.join("portmap");
+        std::fs::write(&f, body).unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        *self.cni_path.lock().unwrap() = Some(dir);
+    }
+
     /// The CLI with this engine's roots.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(workspace_bin("strata"));
+        if let Some(p) = self.cni_path.lock().unwrap().as_ref() {
+            c.env("STRATA_CNI_PATH", p);
+        }
         c.env("STRATA_ROOT", self.root())
             .env("STRATA_RUNROOT", self.runroot())
             .env(
@@ -265,6 +294,7 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        *self.cni_path.lock().unwrap() = None;
         let _ = self.run(&["rm", "-a", "-f"]);
         if let Ok(o) = self.cmd().args(["network", "ls", "-q"]).output() {
             for n in String::from_utf8_lossy(&o.stdout).lines() {
