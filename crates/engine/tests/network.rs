@@ -462,3 +462,34 @@ fn a_cli_killed_during_attach_is_cleaned_by_rm() {
     e.ok(&["rm", "-f", "c1"]);
     e.assert_gone(&id, &veths);
 }
+
+#[test]
+fn the_default_network_avoids_what_the_host_uses() {
+    if !net::prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    // This root says nothing about its default network: `strata`, its bridge and subnet
+    // picked free of the host's interfaces, routes and CNI configurations.
+    std::fs::remove_file(e.root().join("networks/default.json")).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "strata"])).unwrap();
+    let bridge = doc[0]["network_interface"].as_str().unwrap();
+    let subnet = doc[0]["subnets"][0]["subnet"].as_str().unwrap();
+    assert!(bridge.starts_with("strata"), "{doc}");
+    assert!(
+        bridge != "strata0" || !std::path::Path::new("/sys/class/net/strata0").exists(),
+        "{doc}"
+    );
+    if std::path::Path::new("/etc/cni/net.d/87-podman-bridge.conflist").exists() {
+        assert!(!subnet.starts_with("10.88."), "podman's subnet: {doc}");
+    }
+    let routes = std::process::Command::new("ip")
+        .args(["-4", "route", "show", "exact", subnet])
+        .output()
+        .unwrap();
+    assert!(routes.stdout.is_empty(), "{subnet} is routed on the host");
+    // Nothing on the host until a container attaches.
+    assert!(!std::path::Path::new("/sys/class/net").join(bridge).exists());
+    e.ok(&["network", "rm", "strata"]);
+}

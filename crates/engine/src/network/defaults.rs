@@ -1,7 +1,9 @@
 //! The default network (`--network bridge`, or none given): made on first use. Its name,
-//! bridge and subnet are `strata`, `strata0` and a free subnet (10.88.0.0/16 unless taken,
-//! as podman's own bridge takes it, then 10.89.0.0/24 upwards), unless the engine's root
-//! says otherwise in `<root>/networks/default.json`:
+//! bridge and subnet are `strata`, `strata0` (the next free `strataN` if the host has a
+//! `strata0` already, another root's) and a free subnet (10.88.0.0/16 unless taken, as
+//! podman's own bridge takes it, then 10.89.0.0/24 upwards: free of the host's routes,
+//! which another root's network only shows once a container is attached to it), unless
+//! the engine's root says otherwise in `<root>/networks/default.json`:
 //!
 //! ```json
 //! {"name": "testnet", "bridge": "st-test0", "subnet": "10.123.0.0/24"}

@@ -60,7 +60,11 @@ pub fn get(e: &Engine, name: &str) -> Result<Network> {
     let o = CreateOptions {
         name: Some(name.to_string()),
         subnet: s.subnet.clone(),
-        bridge: Some(s.bridge.clone().unwrap_or_else(|| defaults::BRIDGE.into())),
+        // strata0 on the host already is another root's: then the next free strataN.
+        bridge: s
+            .bridge
+            .clone()
+            .or_else(|| (!link_exists(defaults::BRIDGE)).then(|| defaults::BRIDGE.into())),
         ..Default::default()
     };
     create_locked(e, o, pick.then_some(defaults::SUBNET))
