@@ -102,3 +102,60 @@ pub fn remove(e: &Engine, name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineOptions;
+
+    fn engine(t: &std::path::Path) -> Engine {
+        Engine::open(EngineOptions {
+            root: t.join("root"),
+            runroot: t.join("run"),
+            monitor: "strata-monitor".into(),
+            exit_command: vec![],
+            default_registry: "docker.io".into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_list_has_bridge_and_portmap_and_firewall_when_needed() {
+        let t = tempfile::tempdir().unwrap();
+        let e = engine(t.path());
+        let mut n = Network {
+            name: "n1".into(),
+            bridge: "st0".into(),
+            subnet: "10.89.0.0/24".into(),
+            gateway: "10.89.0.1".into(),
+            ip_masq: true,
+            ..Default::default()
+        };
+        let kinds = |v: &Value| -> Vec<String> {
+            v["plugins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["type"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let v = generate(&e, &n);
+        assert_eq!(v["cniVersion"], CNI_VERSION);
+        assert_eq!(v["name"], "n1");
+        assert_eq!(kinds(&v), ["bridge", "portmap"]);
+        let br = &v["plugins"][0];
+        assert_eq!(br["ipMasq"], false, "masquerade is the network's");
+        assert_eq!(br["ipam"]["dataDir"], json!(ipam_dir(&e)));
+        assert_eq!(br["ipam"]["ranges"][0][0]["subnet"], "10.89.0.0/24");
+        assert_eq!(v["plugins"][1]["capabilities"]["portMappings"], true);
+        n.firewall = true;
+        assert_eq!(kinds(&generate(&e, &n)), ["bridge", "portmap", "firewall"]);
+        // Written, read back, and written again from the record when it is gone.
+        write(&e, &n).unwrap();
+        assert_eq!(load(&e, &n).unwrap(), generate(&e, &n));
+        remove(&e, "n1").unwrap();
+        assert!(!path(&e, "n1").exists());
+        assert_eq!(load(&e, &n).unwrap(), generate(&e, &n));
+        assert!(path(&e, "n1").exists());
+    }
+}

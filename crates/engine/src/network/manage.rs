@@ -308,8 +308,11 @@ pub fn document(n: &Network, containers: Option<&[Container]>) -> Value {
     v
 }
 
-/// Every network, the default one made if it is not yet (as podman always lists its own).
+/// Every network, the default one made if it is not yet (as podman always lists its own;
+/// if it cannot be made, the listing says so on the log and goes on without it).
 pub fn list(e: &Engine) -> Result<Vec<Network>> {
-    get(e, Settings::load(e)?.name())?;
+    if let Err(err) = Settings::load(e).and_then(|s| get(e, s.name())) {
+        tracing::warn!("the default network: {err}");
+    }
     e.db.networks()
 }

@@ -103,7 +103,11 @@ fn attach_bridge(e: &Engine, c: &Container, name: &str) -> Result<NetworkState> 
             let mut undo = c.clone();
             undo.state.net = intent;
             if let Err(e2) = detach(e, &undo) {
-                tracing::warn!("container {}: undo of a failed attach: {e2}", c.name);
+                // Both failures are told: what the DEL could not give back is named there.
+                return Err(Error::Network(format!(
+                    "{}; undoing it failed too: {e2}",
+                    err.to_string().trim_start_matches("network: ")
+                )));
             }
             let mut st = c.state.clone();
             st.net = NetworkState::default();
