@@ -128,15 +128,13 @@ fn attach_bridge(e: &Engine, c: &Container, name: &str) -> Result<NetworkState> 
 
 /// Takes the network back after a container stopped (idempotent; a namespace already gone
 /// and an attach cut short are fine): its namespace removed, DEL through the network's
-/// plugins, the container out of its peers' /etc/hosts.
+/// plugins, the container out of its peers' /etc/hosts. The namespace the engine made is
+/// found by the container's id, not only through the state: a CLI killed between making it
+/// and recording it (`--network none` records nothing before) must not leak it.
 pub fn detach(e: &Engine, c: &Container) -> Result<()> {
     let t0 = std::time::Instant::now();
     let net = &c.state.net;
-    let ours = net
-        .netns
-        .as_deref()
-        .filter(|p| p.starts_with(&*e.paths.netns_dir().to_string_lossy()))
-        .map(Path::new);
+    let own = e.paths.netns_dir().join(&c.id);
     // With no process of the container left, its namespace goes first: the kernel then
     // deletes the veth pair with it, off the caller's path, where the bridge plugin's DEL
     // would delete the container's end itself and wait 10-20 ms (measured) for the kernel's
@@ -145,8 +143,8 @@ pub fn detach(e: &Engine, c: &Container) -> Result<()> {
     let alive = strata_runtime::state::Root::new(e.paths.runtime_root())
         .load(&c.id)
         .is_ok_and(|s| s.init_alive());
-    if let Some(p) = ours.filter(|_| !alive) {
-        netns::remove(p)?;
+    if !alive {
+        netns::remove(&own)?;
     }
     if let Some(name) = &net.network {
         match e.db.network(name)? {
@@ -175,8 +173,11 @@ pub fn detach(e: &Engine, c: &Container) -> Result<()> {
             t0.elapsed()
         );
     }
-    if let Some(p) = ours {
-        netns::remove(p)?;
+    netns::remove(&own)?;
+    if let Some(p) = net.netns.as_deref().map(Path::new) {
+        if p.starts_with(e.paths.netns_dir()) {
+            netns::remove(p)?;
+        }
     }
     Ok(())
 }
