@@ -38,6 +38,11 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out of a registry.
     Logout(login::LogoutArgs),
+    /// Manage networks (create, ls, rm, inspect, exists).
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List a container's published ports.
+    Port(network::PortArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(container::ContainerCommand),
@@ -69,11 +74,6 @@ pub enum Command {
     Unpause(container::lifecycle::NamesArgs),
     /// Rename a container.
     Rename(container::lifecycle::RenameArgs),
-    /// Manage networks (create, ls, rm, inspect, exists).
-    #[command(subcommand)]
-    Network(network::NetworkCommand),
-    /// List a container's published ports.
-    Port(network::PortArgs),
 }
 
 /// Options of commands that talk to a registry.
@@ -134,6 +134,8 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Load(a) => ok(image::load(g, a)),
         Command::Login(a) => ok(crate::runtime()?.block_on(login::login(g, a))),
         Command::Logout(a) => ok(login::logout(g, a)),
+        Command::Network(c) => network::dispatch(g, c),
+        Command::Port(a) => network::port(g, a),
         Command::Container(c) => container::dispatch(g, c),
         Command::Inspect(a) => container::dispatch(g, C::Inspect(a)),
         Command::Run(a) => container::dispatch(g, C::Run(a)),
@@ -150,7 +152,5 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Pause(a) => container::dispatch(g, C::Pause(a)),
         Command::Unpause(a) => container::dispatch(g, C::Unpause(a)),
         Command::Rename(a) => container::dispatch(g, C::Rename(a)),
-        Command::Network(c) => network::dispatch(g, c),
-        Command::Port(a) => network::port(g, a),
     }
 }
