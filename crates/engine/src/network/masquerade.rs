@@ -14,8 +14,8 @@
 //! ```
 //!
 //! (the bridge plugin's own rules, for the whole subnet) at the network's first attach
-//! after boot, remembered by a marker under the run root (gone at reboot, as the rules
-//! are), and removes them with the network.
+//! after boot, remembered by a marker under the run root that holds the boot's id (the
+//! rules go with a reboot), and removes them with the network.
 
 use super::record::Network;
 use crate::engine::Engine;
@@ -69,7 +69,8 @@ pub fn ensure(e: &Engine, n: &Network) -> Result<()> {
         return Ok(());
     }
     let m = marker(e, n);
-    if m.exists() {
+    let boot = boot_id();
+    if std::fs::read_to_string(&m).is_ok_and(|b| b == boot) {
         return Ok(());
     }
     let fail = |what: String| {
@@ -116,7 +117,13 @@ pub fn ensure(e: &Engine, n: &Network) -> Result<()> {
     }
     let dir = m.parent().expect("the marker has a directory");
     std::fs::create_dir_all(dir).ctx(|| format!("network {}: create {}", n.name, dir.display()))?;
-    std::fs::write(&m, b"").ctx(|| format!("network {}: write {}", n.name, m.display()))
+    std::fs::write(&m, boot).ctx(|| format!("network {}: write {}", n.name, m.display()))
+}
+
+/// This boot's id (the marker holds it: a run root that outlives a reboot, as one under
+/// /tmp may, must not make rules the reboot flushed look present).
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default()
 }
 
 /// Removes the network's masquerade (whatever of it is there).
