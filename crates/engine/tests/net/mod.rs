@@ -87,6 +87,9 @@ pub fn fresh_subnet() -> (String, String) {
 /// this process made them).
 static ALIVE: AtomicUsize = AtomicUsize::new(0);
 static CHAINS_BEFORE: OnceLock<bool> = OnceLock::new();
+static FORWARD_BEFORE: OnceLock<String> = OnceLock::new();
+
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 /// An engine with its own roots and default network.
 pub struct Engine {
@@ -105,6 +108,7 @@ impl Engine {
     /// A fresh engine with the test image loaded.
     pub fn new() -> Engine {
         CHAINS_BEFORE.get_or_init(|| nat_rules().contains(":CNI-HOSTPORT-DNAT"));
+        FORWARD_BEFORE.get_or_init(|| std::fs::read_to_string(IP_FORWARD).unwrap_or_default());
         ALIVE.fetch_add(1, Ordering::SeqCst);
         let dir = tempfile::Builder::new()
             .prefix("strata-net")
@@ -317,6 +321,7 @@ impl Drop for Engine {
             .status();
         if ALIVE.fetch_sub(1, Ordering::SeqCst) == 1 {
             remove_idle_portmap_chains();
+            restore_ip_forward();
         }
     }
 }
@@ -379,6 +384,26 @@ fn remove_idle_portmap_chains() {
     ] {
         ipt(&["-F", c]);
         ipt(&["-X", c]);
+    }
+}
+
+/// The bridge plugin turns IPv4 forwarding on (`isGateway`); when it was off before this
+/// process's first test and no bridge on the host has a port any more, it is turned off.
+fn restore_ip_forward() {
+    if FORWARD_BEFORE.get().map(|s| s.trim()) != Some("0") {
+        return;
+    }
+    let busy = std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|l| {
+            std::fs::read_dir(l.path().join("brif"))
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false)
+        });
+    if !busy {
+        let _ = std::fs::write(IP_FORWARD, "0");
     }
 }
 
