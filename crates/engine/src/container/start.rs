@@ -213,8 +213,8 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
     e.db.save_state(&c.id, &c.state)?;
     let ns = network::namespace(e, c, &net)?;
     let mounts = host_mounts(e, c, net.ip.as_deref())?;
-    network::hosts::announce(e, c)?;
     write_bundle(e, c, &ns, mounts)?;
+    network::hosts::announce(e, c)?;
     let dir = e.paths.monitor(&c.id);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;

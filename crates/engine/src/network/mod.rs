@@ -31,6 +31,13 @@ use std::path::Path;
 /// The interface name inside the container.
 pub const IFNAME: &str = "eth0";
 
+/// Whether a container's state owes a DEL: a network and a namespace of its own were
+/// recorded (the intent, before anything is made). A pod's member shows its pod's network
+/// but joins the infra container's namespace, and owes nothing.
+pub fn owes_del(net: &NetworkState) -> bool {
+    net.network.is_some() && net.netns.is_some()
+}
+
 /// Gives a container its network before it starts; returns what it got.
 pub fn attach(e: &Engine, c: &Container) -> Result<NetworkState> {
     match &c.config.network {
@@ -146,7 +153,7 @@ pub fn detach(e: &Engine, c: &Container) -> Result<()> {
     if !alive {
         netns::remove(&own)?;
     }
-    if let Some(name) = &net.network {
+    if let Some(name) = net.network.as_ref().filter(|_| owes_del(net)) {
         match e.db.network(name)? {
             Some(n) => {
                 let list = conflist::load(e, &n)?;

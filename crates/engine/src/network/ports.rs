@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 /// The ports to show for a container: those of its current run when it has a network,
 /// else what it asked for.
 pub fn published(c: &Container) -> &[PortMapping] {
-    if c.state.net.network.is_some() {
+    if super::owes_del(&c.state.net) {
         &c.state.net.ports
     } else {
         &c.config.ports
@@ -162,7 +162,7 @@ pub fn resolve(e: &Engine, c: &Container, wanted: Vec<PortMapping>) -> Result<Ve
     }
     let mut taken: Vec<(PortMapping, String)> = Vec::new();
     for o in e.db.containers()? {
-        if o.id != c.id && o.state.net.network.is_some() {
+        if o.id != c.id && super::owes_del(&o.state.net) {
             for p in o.state.net.ports {
                 taken.push((p, o.name.clone()));
             }
