@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Where the plugins are looked for: Debian's package, then the upstream location.
 pub const PLUGIN_DIRS: &[&str] = &["/usr/lib/cni", "/opt/cni/bin"];
@@ -73,26 +73,18 @@ fn exec(command: &str, kind: &str, conf: &Value, inv: &Invocation<'_>) -> Result
             crate::ids::short(inv.container_id)
         ))
     };
-    let mut child = Command::new(&bin)
+    let input = serde_json::to_vec(conf).expect("plugin config serializes");
+    let stdin = stdin_of(&input).map_err(|err| fail(format!("its configuration: {err}")))?;
+    let out = Command::new(&bin)
         .env("CNI_COMMAND", command)
         .env("CNI_CONTAINERID", inv.container_id)
         .env("CNI_NETNS", inv.netns)
         .env("CNI_IFNAME", inv.ifname)
         .env("CNI_ARGS", "IgnoreUnknown=1")
         .env("CNI_PATH", &path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stdin(stdin)
+        .output()
         .map_err(|err| fail(format!("run {}: {err}", bin.display())))?;
-    let input = serde_json::to_vec(conf).expect("plugin config serializes");
-    if let Some(mut stdin) = child.stdin.take() {
-        // A plugin that exits early closes its stdin: its exit status tells what went wrong.
-        let _ = stdin.write_all(&input);
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|err| fail(format!("wait for {}: {err}", bin.display())))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         // The spec's error: {"code", "msg", "details"} on stdout.
@@ -115,6 +107,21 @@ fn exec(command: &str, kind: &str, conf: &Value, inv: &Invocation<'_>) -> Result
         return Ok(Value::Null);
     }
     serde_json::from_str(&stdout).map_err(|err| fail(format!("its result does not parse: {err}")))
+}
+
+/// A program's stdin holding `bytes`: an anonymous file, not a pipe, so a program that
+/// exits without reading it cannot cost the caller a SIGPIPE (the CLI dies of SIGPIPE, as
+/// a command line should when its output is closed).
+pub(crate) fn stdin_of(bytes: &[u8]) -> std::io::Result<std::fs::File> {
+    use std::io::{Seek, SeekFrom};
+    let fd = strata_os::owned(
+        // SAFETY: memfd_create with a NUL-terminated name; the new descriptor is owned below.
+        unsafe { libc::memfd_create(c"strata-stdin".as_ptr(), libc::MFD_CLOEXEC) },
+    )?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(bytes)?;
+    f.seek(SeekFrom::Start(0))?;
+    Ok(f)
 }
 
 /// Whether running `plugin` would change nothing (see the module's doc).
@@ -290,6 +297,23 @@ mod tests {
         assert_eq!(a.gateway.as_deref(), Some("10.99.7.1"));
         assert_eq!(a.mac.as_deref(), Some("6a:fa:ac:64:2b:7f"));
         assert_eq!(attachment(&json!({})), Attachment::default());
+    }
+
+    #[test]
+    fn stdin_is_a_file_read_from_its_start() {
+        let big = vec![b'x'; 1 << 20];
+        let out = Command::new("wc")
+            .arg("-c")
+            .stdin(stdin_of(&big).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1048576");
+        // A program that does not read it: nothing is written to a pipe, so no SIGPIPE.
+        let st = Command::new("true")
+            .stdin(stdin_of(&big).unwrap())
+            .status()
+            .unwrap();
+        assert!(st.success());
     }
 
     #[test]

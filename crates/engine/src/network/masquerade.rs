@@ -20,7 +20,6 @@
 use super::record::Network;
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -94,19 +93,13 @@ pub fn ensure(e: &Engine, n: &Network) -> Result<()> {
             q(&format!("strata network {}", n.name)),
             s = n.subnet,
         );
-        let mut child = Command::new("iptables-restore")
+        let stdin = super::cni::stdin_of(rules.as_bytes())
+            .map_err(|err| fail(format!("the rules for iptables-restore: {err}")))?;
+        let out = Command::new("iptables-restore")
             .args(["-w", "--noflush"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
+            .stdin(stdin)
+            .output()
             .map_err(|err| fail(format!("run iptables-restore: {err}")))?;
-        if let Some(mut i) = child.stdin.take() {
-            let _ = i.write_all(rules.as_bytes());
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|err| fail(format!("iptables-restore: {err}")))?;
         if !out.status.success() {
             return Err(fail(
                 String::from_utf8_lossy(&out.stderr)
