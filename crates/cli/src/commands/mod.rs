@@ -4,6 +4,7 @@ pub mod container;
 pub mod events;
 pub mod image;
 pub mod login;
+pub mod network;
 pub mod pod;
 pub mod system;
 pub mod volume;
@@ -41,6 +42,11 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out of a registry.
     Logout(login::LogoutArgs),
+    /// Manage networks (create, ls, rm, inspect, exists).
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List a container's published ports.
+    Port(network::PortArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(container::ContainerCommand),
@@ -166,6 +172,8 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Load(a) => ok(image::load(g, a)),
         Command::Login(a) => ok(crate::runtime()?.block_on(login::login(g, a))),
         Command::Logout(a) => ok(login::logout(g, a)),
+        Command::Network(c) => network::dispatch(g, c),
+        Command::Port(a) => network::port(g, a),
         Command::Container(c) => container::dispatch(g, c),
         Command::Inspect(a) => container::dispatch(g, C::Inspect(a)),
         Command::Run(a) => container::dispatch(g, C::Run(a)),

@@ -7,9 +7,9 @@ use super::Container;
 use crate::engine::Engine;
 use serde_json::{json, Map, Value};
 
-fn ports_map(c: &Container) -> Value {
+fn ports_map(ports: &[super::config::PortMapping]) -> Value {
     let mut m = Map::new();
-    for p in &c.config.ports {
+    for p in ports {
         let key = format!("{}/{}", p.container_port, p.protocol);
         let host_port = if p.host_port == 0 {
             String::new()
@@ -92,7 +92,7 @@ pub fn inspect(e: &Engine, c: &Container) -> Value {
         networks.insert(
             s.net.network.clone().unwrap_or_else(|| netname.clone()),
             json!({"IPAddress": ip, "IPPrefixLen": prefix, "Gateway": s.net.gateway.clone().unwrap_or_default(),
-                   "MacAddress": s.net.mac.clone().unwrap_or_default(), "NetworkID": s.net.network.clone().unwrap_or_default()}),
+                   "MacAddress": s.net.mac.clone().unwrap_or_default(), "NetworkID": s.net.network.as_deref().and_then(|n| e.db.network(n).ok().flatten()).map(|n| n.id).unwrap_or_default()}),
         );
     }
     let exposed: Map<String, Value> = img
@@ -159,7 +159,7 @@ pub fn inspect(e: &Engine, c: &Container) -> Value {
             "RestartPolicy": {"Name": cfg.restart.name(), "MaximumRetryCount": match cfg.restart { super::config::RestartPolicy::OnFailure(n) => n, _ => 0 }},
             "AutoRemove": cfg.auto_remove,
             "NetworkMode": netname,
-            "PortBindings": ports_map(c),
+            "PortBindings": ports_map(&cfg.ports),
             "PublishAllPorts": cfg.publish_all,
             "Binds": cfg.mounts.iter().filter(|m| m.kind != MountKind::Tmpfs).map(|m| format!("{}:{}{}", m.source, m.target, if m.readonly { ":ro" } else { "" })).collect::<Vec<_>>(),
             "CapAdd": cfg.cap_add,
@@ -175,7 +175,7 @@ pub fn inspect(e: &Engine, c: &Container) -> Value {
             "IPPrefixLen": prefix,
             "Gateway": s.net.gateway.clone().unwrap_or_default(),
             "MacAddress": s.net.mac.clone().unwrap_or_default(),
-            "Ports": ports_map(c),
+            "Ports": ports_map(crate::network::ports::published(c)),
             "SandboxKey": s.net.netns.clone().unwrap_or_default(),
             "Networks": networks,
         },

@@ -81,7 +81,7 @@ pub fn port(v: &str) -> Result<PortMapping> {
         ));
     }
     let (host, ctr) = match rest.split_once(':') {
-        Some((h, c)) => (if h.is_empty() { 0 } else { num(h)? }, num(c)?),
+        Some((h, c)) => (if h.is_empty() || h == "0" { 0 } else { num(h)? }, num(c)?),
         None => (0, num(&rest)?),
     };
     Ok(PortMapping {

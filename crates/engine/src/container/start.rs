@@ -322,6 +322,7 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
     };
     let mounts = host_mounts(e, c, ip.as_deref(), pod.as_ref().map(|j| &j.infra))?;
     write_bundle(e, c, &ns, mounts)?;
+    network::hosts::announce(e, c)?;
     let dir = e.paths.monitor(&c.id);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;

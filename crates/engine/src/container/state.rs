@@ -2,6 +2,7 @@
 //! The truth about a running container is its monitor (alive or not, its exit record); this
 //! record is brought up to date from it whenever a command looks (see `status`).
 
+use super::config::PortMapping;
 use serde::{Deserialize, Serialize};
 use strata_monitor::MonitorPid;
 
@@ -60,8 +61,12 @@ pub struct NetworkState {
     pub gateway: Option<String>,
     /// MAC address of eth0.
     pub mac: Option<String>,
-    /// Whether the CNI ADD was done (so DEL is owed).
+    /// Whether the CNI ADD completed (a DEL is owed as soon as `network` is set).
     pub attached: bool,
+    /// The ports published for this run, host ports resolved (`-p`, `-P`, host port 0).
+    pub ports: Vec<PortMapping>,
+    /// The CNI result of the ADD, given back as `prevResult` at DEL.
+    pub cni_result: Option<serde_json::Value>,
 }
 
 /// A container's run-time state.

@@ -3,6 +3,7 @@
 
 pub mod containers;
 pub mod events;
+pub mod networks;
 pub mod pods;
 pub mod volumes;
 

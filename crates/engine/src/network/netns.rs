@@ -26,13 +26,27 @@ fn loopback_up() -> std::io::Result<()> {
     strata_os::cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
 }
 
-/// Makes `dir` a shared mount of its own (once), so namespace mounts under it propagate to
-/// other mount namespaces and their removal too (what `ip netns` does for /run/netns).
+/// The mount id of the file system mount `p` is on (`mnt_id` of an open descriptor).
+fn mount_id(p: &Path) -> std::io::Result<u64> {
+    let f = std::fs::File::open(p)?;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", f.as_raw_fd()))?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| std::io::Error::other("no mnt_id in fdinfo"))
+}
+
+/// Makes `dir` a shared mount of its own (once: a bind of a directory onto itself is on the
+/// same device as its parent, so only the mount ids tell it is done), so namespace mounts
+/// under it propagate to other mount namespaces and their removal too (what `ip netns`
+/// does for /run/netns).
 fn shared_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    if !strata_os::mount::is_mountpoint(dir) {
-        strata_os::mount::bind(dir, dir, libc::MS_REC)?;
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    if mount_id(dir)? != mount_id(parent)? {
+        return Ok(());
     }
+    strata_os::mount::bind(dir, dir, libc::MS_REC)?;
     strata_os::mount::change(dir, libc::MS_SHARED | libc::MS_REC)
 }
 

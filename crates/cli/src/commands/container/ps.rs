@@ -83,8 +83,7 @@ pub fn status_text(c: &Container) -> String {
 }
 
 fn ports_text(c: &Container) -> String {
-    c.config
-        .ports
+    strata_engine::network::ports::published(c)
         .iter()
         .map(|p| {
             let ip = if p.host_ip.is_empty() {

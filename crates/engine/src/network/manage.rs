@@ -1,0 +1,318 @@
+//! The network commands: `create` (a row, then its conflist; the bridge itself is made by
+//! the bridge plugin at the first attach), `rm` (refused while containers use it), the
+//! lookup of a container's network (the default one made on first use), and the documents
+//! `network ls` and `network inspect` show (podman's fields).
+
+use super::conflist;
+use super::defaults::{self, Settings};
+use super::record::Network;
+use super::subnet::{self, Subnet};
+use crate::container::config::NetworkMode;
+use crate::container::Container;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+/// Where the host's own CNI configurations are (podman's bridge is there).
+pub const HOST_CNI_CONFIG: &str = "/etc/cni/net.d";
+
+/// What `network create` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    /// Name (none: `strata1`, `strata2`...).
+    pub name: Option<String>,
+    /// `--subnet` (none: a free one).
+    pub subnet: Option<String>,
+    /// `--gateway` (none: the subnet's first address).
+    pub gateway: Option<String>,
+    /// `--interface-name`: the bridge (none: `strata<N>`).
+    pub bridge: Option<String>,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The name of the network a container's mode names (none for host, none, container:...).
+pub fn network_name(e: &Engine, c: &Container) -> Result<Option<String>> {
+    Ok(match &c.config.network {
+        NetworkMode::Default => Some(Settings::load(e)?.name().to_string()),
+        NetworkMode::Bridge(n) => Some(n.clone()),
+        _ => None,
+    })
+}
+
+/// The network `name`; the default one is made on first use.
+pub fn get(e: &Engine, name: &str) -> Result<Network> {
+    if let Some(n) = e.db.network(name)? {
+        return Ok(n);
+    }
+    let s = Settings::load(e)?;
+    if name != s.name() {
+        return Err(Error::NotFound(format!("no such network: {name}")));
+    }
+    let _l = crate::lock::lock(&e.paths, "networks")?;
+    if let Some(n) = e.db.network(name)? {
+        return Ok(n); // made meanwhile by another command
+    }
+    let pick = s.subnet.is_none();
+    let o = CreateOptions {
+        name: Some(name.to_string()),
+        subnet: s.subnet.clone(),
+        // strata0 on the host already is another root's: then the next free strataN.
+        bridge: s
+            .bridge
+            .clone()
+            .or_else(|| (!link_exists(defaults::BRIDGE)).then(|| defaults::BRIDGE.into())),
+        ..Default::default()
+    };
+    create_locked(e, o, pick.then_some(defaults::SUBNET))
+}
+
+/// Whether an interface exists on the host.
+fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// Checks a bridge name: at most 15 bytes (IFNAMSIZ), no `/`, whitespace or `:`.
+fn check_bridge(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 15
+        || name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || !b.is_ascii_graphic())
+    {
+        return Err(Error::Invalid(format!(
+            "network: invalid interface name {name:?}: at most 15 characters, no '/', ':' or spaces"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the host's FORWARD chain drops by default (docker's hosts do): the `firewall`
+/// plugin must then let each container's traffic through.
+fn forward_drops() -> bool {
+    std::process::Command::new("iptables")
+        .args(["-w", "-S", "FORWARD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).contains("-P FORWARD DROP"))
+}
+
+/// `network create`.
+pub fn create(e: &Engine, o: CreateOptions) -> Result<Network> {
+    let _l = crate::lock::lock(&e.paths, "networks")?;
+    create_locked(e, o, None)
+}
+
+fn create_locked(e: &Engine, o: CreateOptions, preferred: Option<&str>) -> Result<Network> {
+    let others = e.db.networks()?;
+    let name = match o.name {
+        Some(n) => n,
+        None => (1..)
+            .map(|i| format!("strata{i}"))
+            .find(|n| !others.iter().any(|x| &x.name == n))
+            .expect("a free name"),
+    };
+    crate::ids::check_name("network", &name)?;
+    if others.iter().any(|x| x.name == name) {
+        return Err(Error::Conflict(format!("network {name}: already exists")));
+    }
+    let theirs: Vec<Subnet> = others
+        .iter()
+        .filter_map(|x| Subnet::parse(&x.subnet).ok())
+        .collect();
+    let mut host = subnet::host_routes();
+    host.extend(subnet::cni_config_subnets(Path::new(HOST_CNI_CONFIG)));
+    let net = match &o.subnet {
+        Some(s) => {
+            let s = Subnet::parse(s)?;
+            if let Some(x) = others
+                .iter()
+                .find(|x| Subnet::parse(&x.subnet).is_ok_and(|t| t.overlaps(&s)))
+            {
+                return Err(Error::Conflict(format!(
+                    "network {name}: subnet {s} overlaps network {}'s {}",
+                    x.name, x.subnet
+                )));
+            }
+            if let Some(t) = host.iter().find(|t| t.overlaps(&s)) {
+                return Err(Error::Conflict(format!(
+                    "network {name}: subnet {s} is already used on the host ({t})"
+                )));
+            }
+            s
+        }
+        None => {
+            let pref: Vec<Subnet> = preferred
+                .into_iter()
+                .filter_map(|p| Subnet::parse(p).ok())
+                .collect();
+            let mut taken = theirs;
+            taken.extend(host);
+            subnet::pick_free(&pref, &taken)?
+        }
+    };
+    let gateway = match &o.gateway {
+        Some(g) => {
+            let ip: Ipv4Addr = g
+                .parse()
+                .map_err(|_| Error::Invalid(format!("network {name}: invalid gateway {g:?}")))?;
+            if !net.contains(ip) || ip == net.addr {
+                return Err(Error::Invalid(format!(
+                    "network {name}: gateway {ip} is not a host address of {net}"
+                )));
+            }
+            ip
+        }
+        None => net.first_host(),
+    };
+    let bridge = match o.bridge {
+        Some(b) => b,
+        None => (1..)
+            .map(|i| format!("strata{i}"))
+            .find(|b| !others.iter().any(|x| &x.bridge == b) && !link_exists(b))
+            .expect("a free bridge name"),
+    };
+    check_bridge(&bridge)?;
+    if let Some(x) = others.iter().find(|x| x.bridge == bridge) {
+        return Err(Error::Conflict(format!(
+            "network {name}: interface {bridge} is already network {}'s",
+            x.name
+        )));
+    }
+    let n = Network {
+        name: name.clone(),
+        id: crate::ids::new_id(),
+        created: strata_os::clock::now_nanos(),
+        driver: "bridge".into(),
+        bridge,
+        subnet: net.to_string(),
+        gateway: gateway.to_string(),
+        ip_masq: true,
+        firewall: forward_drops(),
+        labels: o.labels,
+    };
+    e.db.insert_network(&n)?;
+    if let Err(err) = conflist::write(e, &n) {
+        let _ = e.db.delete_network(&n.name);
+        return Err(err);
+    }
+    let _ = e.db.event("network", "create", &n.id, &n.name, &[]);
+    Ok(n)
+}
+
+/// The containers that use network `name` (configured on it, or attached to it).
+pub fn users(e: &Engine, name: &str) -> Result<Vec<Container>> {
+    let default = Settings::load(e)?.name().to_string();
+    Ok(e.db
+        .containers()?
+        .into_iter()
+        .filter(|c| {
+            c.state.net.network.as_deref() == Some(name)
+                || match &c.config.network {
+                    NetworkMode::Default => default == name,
+                    NetworkMode::Bridge(n) => n == name,
+                    _ => false,
+                }
+        })
+        .collect())
+}
+
+/// `network rm`: refused while containers use it, unless `force` (they are removed first).
+/// Its bridge, conflist and leases go, then its row.
+pub fn remove(e: &Engine, name: &str, force: bool) -> Result<Network> {
+    let n =
+        e.db.network(name)?
+            .ok_or_else(|| Error::NotFound(format!("no such network: {name}")))?;
+    let using = users(e, name)?;
+    if !using.is_empty() {
+        if !force {
+            let names: Vec<&str> = using.iter().map(|c| c.name.as_str()).collect();
+            return Err(Error::Conflict(format!(
+                "network {name} is in use by container(s) {}: remove them first, or use --force",
+                names.join(", ")
+            )));
+        }
+        for c in &using {
+            crate::container::remove::remove(e, &c.id, true, false)?;
+        }
+    }
+    let _l = crate::lock::lock(&e.paths, "networks")?;
+    if !users(e, name)?.is_empty() {
+        return Err(Error::Conflict(format!(
+            "network {name} is in use by a container that was just created"
+        )));
+    }
+    super::masquerade::remove(e, &n)?;
+    delete_bridge(&n.bridge)?;
+    conflist::remove(e, name)?;
+    e.db.delete_network(name)?;
+    crate::lock::forget(&e.paths, &format!("net-{name}"));
+    let _ = e.db.event("network", "remove", &n.id, &n.name, &[]);
+    Ok(n)
+}
+
+/// Deletes a bridge the bridge plugin made (the plugin never deletes one).
+fn delete_bridge(name: &str) -> Result<()> {
+    if !link_exists(name) {
+        return Ok(());
+    }
+    let out = std::process::Command::new("ip")
+        .args(["link", "delete", name, "type", "bridge"])
+        .output()
+        .map_err(|err| {
+            Error::Network(format!("delete bridge {name}: run ip: {err} [layer: node]"))
+        })?;
+    if !out.status.success() && link_exists(name) {
+        return Err(Error::Network(format!(
+            "delete bridge {name}: {} [layer: node]",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// A network as `network inspect` and `network ls --format json` show it (podman's fields),
+/// with the containers attached to it when `containers` is given.
+pub fn document(n: &Network, containers: Option<&[Container]>) -> Value {
+    let mut v = json!({
+        "name": n.name,
+        "id": n.id,
+        "driver": n.driver,
+        "network_interface": n.bridge,
+        "created": strata_os::clock::rfc3339_nanos(n.created),
+        "subnets": [{"subnet": n.subnet, "gateway": n.gateway}],
+        "ipv6_enabled": false,
+        "internal": false,
+        "dns_enabled": false,
+        "labels": n.labels,
+        "ipam_options": {"driver": "host-local"},
+    });
+    if let Some(cs) = containers {
+        let mut m = Map::new();
+        for c in cs.iter().filter(|c| {
+            c.state.net.attached && c.state.net.network.as_deref() == Some(n.name.as_str())
+        }) {
+            m.insert(
+                c.id.clone(),
+                json!({"name": c.name, "interfaces": {"eth0": {
+                    "subnets": [{"ipnet": c.state.net.ip, "gateway": c.state.net.gateway}],
+                    "mac_address": c.state.net.mac}}}),
+            );
+        }
+        v["containers"] = Value::Object(m);
+    }
+    v
+}
+
+/// Every network, the default one made if it is not yet (as podman always lists its own;
+/// if it cannot be made, the listing says so on the log and goes on without it).
+pub fn list(e: &Engine) -> Result<Vec<Network>> {
+    if let Err(err) = Settings::load(e).and_then(|s| get(e, s.name())) {
+        tracing::warn!("the default network: {err}");
+    }
+    e.db.networks()
+}
