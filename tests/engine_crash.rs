@@ -243,3 +243,49 @@ fn a_soak_of_run_rm_cycles_leaks_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     check_nothing_left(&e, &seen);
 }
+
+#[test]
+fn a_container_whose_monitor_is_killed_is_still_running_and_can_be_stopped() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "orphan",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let v = e.inspect("orphan");
+    let (pid, monitor) = (
+        v["State"]["Pid"].as_i64().unwrap(),
+        v["State"]["ConmonPid"].as_i64().unwrap(),
+    );
+    // SAFETY: killing the monitor this test's engine started.
+    unsafe { libc::kill(monitor as i32, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(alive(pid), "the container outlives its monitor");
+    let v = e.inspect("orphan");
+    assert_eq!(v["State"]["Status"], "running", "{v}");
+    assert!(
+        v["State"]["Error"]
+            .as_str()
+            .unwrap()
+            .contains("monitor died"),
+        "{v}"
+    );
+    // Starting it again must not start a second one.
+    e.ok(&["start", "orphan"]);
+    assert_eq!(e.inspect("orphan")["State"]["Pid"].as_i64(), Some(pid));
+    e.ok(&["stop", "-t", "5", "orphan"]);
+    assert!(!alive(pid));
+    assert_eq!(e.inspect("orphan")["State"]["Status"], "exited");
+    e.ok(&["rm", "orphan"]);
+    check_nothing_left(&e, &BTreeSet::new());
+}

@@ -19,6 +19,9 @@ pub enum Observed {
     Exited(ExitRecord),
     /// The monitor is gone without an exit record (killed, or the machine rebooted).
     Lost,
+    /// The monitor is gone but the container's process still runs (its monitor was killed):
+    /// it is running, and its exit will not be recorded.
+    Orphaned,
     /// A monitor the record does not know of (a CLI was killed right after starting it):
     /// its pid, the container's pid, and whether the container's process was started.
     Adopted(MonitorPid, i32, bool),
@@ -46,6 +49,21 @@ fn wait_record(dir: &std::path::Path, m: &MonitorPid) -> Observed {
     exit_record(dir).map_or(Observed::Lost, Observed::Exited)
 }
 
+/// Whether the container's process outlived its monitor (the runtime's state says so).
+pub fn runtime_alive(e: &Engine, c: &Container) -> bool {
+    strata_runtime::state::Root::new(e.paths.runtime_root())
+        .load(&c.id)
+        .is_ok_and(|s| s.init_alive())
+}
+
+fn lost_or_orphaned(e: &Engine, c: &Container) -> Observed {
+    if runtime_alive(e, c) {
+        Observed::Orphaned
+    } else {
+        Observed::Lost
+    }
+}
+
 fn exit_record(dir: &std::path::Path) -> Option<ExitRecord> {
     record::read::<ExitRecord>(dir, record::EXIT).ok().flatten()
 }
@@ -65,7 +83,7 @@ pub fn observe(e: &Engine, c: &Container) -> Observed {
                 Some(m) if m.alive() => Observed::Alive,
                 // Alive-check and exit record race: the monitor writes the record before
                 // it exits.
-                _ => exit_record(&dir).map_or(Observed::Lost, Observed::Exited),
+                _ => exit_record(&dir).map_or_else(|| lost_or_orphaned(e, c), Observed::Exited),
             }
         }
         Status::Created => {
@@ -121,6 +139,13 @@ pub fn apply(c: &mut Container, o: Observed) -> bool {
                 c.state.error = Some(oom_cause(c, rec.exit_code));
             }
             true
+        }
+        Observed::Orphaned => {
+            let cause = "its monitor died: it still runs, but its output is no longer logged and its exit will not be recorded [layer: engine]";
+            let changed = c.state.monitor.is_some() || c.state.error.as_deref() != Some(cause);
+            c.state.monitor = None;
+            c.state.error = Some(cause.into());
+            changed
         }
         Observed::Lost => {
             c.state.status = Status::Exited;

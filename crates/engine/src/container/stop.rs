@@ -57,14 +57,13 @@ pub fn record_exit_events(e: &Engine, c: &Container) {
     );
 }
 
-/// Sends `sig` to a running container (`all`: to each of its processes).
-pub fn kill(e: &Engine, key: &str, sig: i32, all: bool) -> Result<Container> {
-    let c = load(e, key)?;
-    if !c.state.status.is_live() {
-        return Err(Error::Conflict(format!(
-            "container {} is not running",
-            c.name
-        )));
+/// Signals a running container through its monitor, or through the runtime when its
+/// monitor is gone (an orphaned container).
+pub fn signal(e: &Engine, c: &Container, sig: i32, all: bool) -> Result<()> {
+    if c.state.monitor.is_none() {
+        let root = strata_runtime::state::Root::new(e.paths.runtime_root());
+        return strata_runtime::container::ops::kill(&root, &c.id, sig, all)
+            .map_err(|err| Error::Runtime(format!("container {}: {err}", c.name)));
     }
     let r = call(
         &e.paths.monitor(&c.id),
@@ -79,6 +78,31 @@ pub fn kill(e: &Engine, key: &str, sig: i32, all: bool) -> Result<Container> {
             r.error.unwrap_or_default()
         )));
     }
+    Ok(())
+}
+
+/// Waits up to `limit` for an orphaned container's process to end.
+fn wait_orphan(e: &Engine, c: &Container, limit: Duration) -> bool {
+    let t0 = std::time::Instant::now();
+    while status::runtime_alive(e, c) {
+        if t0.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Sends `sig` to a running container (`all`: to each of its processes).
+pub fn kill(e: &Engine, key: &str, sig: i32, all: bool) -> Result<Container> {
+    let c = load(e, key)?;
+    if !c.state.status.is_live() {
+        return Err(Error::Conflict(format!(
+            "container {} is not running",
+            c.name
+        )));
+    }
+    signal(e, &c, sig, all)?;
     let _ = e.db.event(
         "container",
         "kill",
@@ -92,6 +116,14 @@ pub fn kill(e: &Engine, key: &str, sig: i32, all: bool) -> Result<Container> {
 /// Waits up to `limit` (forever if none) for a running container to exit; its exit code.
 pub fn wait_exit(e: &Engine, c: &Container, limit: Option<Duration>) -> Result<Option<i32>> {
     if !c.state.status.is_live() {
+        return Ok(c.state.exit_code);
+    }
+    if c.state.monitor.is_none() {
+        if !wait_orphan(e, c, limit.unwrap_or(Duration::MAX)) {
+            return Ok(None);
+        }
+        let mut c = c.clone();
+        status::refresh(e, &mut c)?;
         return Ok(c.state.exit_code);
     }
     match call(&e.paths.monitor(&c.id), &Request::Wait, limit) {
@@ -124,26 +156,11 @@ pub fn stop(e: &Engine, key: &str, timeout: Option<u32>) -> Result<Container> {
         e.db.save_state(&c.id, &c.state)?;
         let t = timeout.or(c.config.stop_timeout).unwrap_or(10);
         let sig = stop_signal(e, &c);
-        let dir = e.paths.monitor(&c.id);
         if t > 0 {
-            let _ = call(
-                &dir,
-                &Request::Kill {
-                    signal: sig,
-                    all: false,
-                },
-                Some(Duration::from_secs(5)),
-            );
+            let _ = signal(e, &c, sig, false);
         }
         if t == 0 || wait_exit(e, &c, Some(Duration::from_secs(t as u64)))?.is_none() {
-            let _ = call(
-                &dir,
-                &Request::Kill {
-                    signal: libc::SIGKILL,
-                    all: true,
-                },
-                Some(Duration::from_secs(5)),
-            );
+            let _ = signal(e, &c, libc::SIGKILL, true);
             wait_exit(e, &c, Some(Duration::from_secs(30)))?;
         }
         status::refresh(e, &mut c)?;
