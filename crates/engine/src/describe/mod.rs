@@ -55,6 +55,28 @@ fn kernel() -> String {
     format!("{} {} {}", f(&u.sysname), f(&u.release), f(&u.machine))
 }
 
+/// The Pod layer: the infra process that holds the shared namespaces, the pod's address and
+/// ports, its containers.
+fn pod_section(e: &Engine, p: &crate::pod::Pod) -> Value {
+    let v = crate::pod::lifecycle::inspect(e, p).unwrap_or(Value::Null);
+    let ports: Vec<String> = p
+        .config
+        .ports
+        .iter()
+        .map(|x| format!("{}:{}->{}/{}", if x.host_ip.is_empty() { "0.0.0.0" } else { &x.host_ip }, x.host_port, x.container_port, x.protocol))
+        .collect();
+    let infra_pid = v["InfraPid"].as_i64().unwrap_or(0);
+    json!({
+        "name": p.name,
+        "id": p.id,
+        "infra": format!("pid {infra_pid} (strata-pause), container {}", crate::ids::short(&p.infra)),
+        "shares": p.config.share.join(","),
+        "ip": v["IP"],
+        "ports": ports.join(", "),
+        "members": v["Containers"].as_array().map(|a| a.iter().filter(|c| c["Infra"] != true).map(|c| format!("{} ({})", c["Name"].as_str().unwrap_or(""), c["State"].as_str().unwrap_or(""))).collect::<Vec<_>>().join(", ")),
+    })
+}
+
 /// The container's stack by layer.
 pub fn describe(e: &Engine, c: &Container) -> Value {
     let ins = inspect::inspect(e, c);
@@ -114,7 +136,7 @@ pub fn describe(e: &Engine, c: &Container) -> Value {
             "monitor": monitor,
             "log": e.paths.log(&c.id),
         },
-        "pod": c.pod.as_ref().map(|p| json!({"id": p})),
+        "pod": c.pod.as_ref().and_then(|p| e.db.find_pod(p).ok()).map(|p| pod_section(e, &p)),
         "node": {
             "kernel": kernel(),
             "cgroups": {"layout": cgroup_layout(), "driver": "cgroupfs"},
