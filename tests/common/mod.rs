@@ -13,7 +13,7 @@ pub fn busybox_archive() -> PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();
     P.get_or_init(|| {
         let out = workspace_bin("strata").parent().unwrap().join("e2e-images");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/busybox-image.sh");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/busybox-image.sh");
         let st = Command::new(script)
             .arg(&out)
             .status()

@@ -244,19 +244,25 @@ pub fn list(g: &Global, a: ListArgs) -> Result<()> {
         }
         return Ok(());
     }
-    match a.format.as_str() {
-        "json" => {
-            let v: Vec<serde_json::Value> = imgs
-                .iter()
-                .map(|i| {
-                    serde_json::json!({
-                        "Id": i.id.hex(), "Names": i.names, "Digest": i.manifest_digest,
-                        "RepoDigests": i.repo_digests, "Created": i.created, "Size": i.size,
-                        "Dangling": i.names.is_empty(),
-                    })
+    let items = || -> Vec<serde_json::Value> {
+        imgs.iter()
+            .map(|i| {
+                let (repo, tag) = i.names.first().map(|n| split_name(n)).unwrap_or_else(|| ("<none>".into(), "<none>".into()));
+                serde_json::json!({
+                    "Id": i.id.hex(), "ID": i.id.short(), "Names": i.names, "Digest": i.manifest_digest,
+                    "RepoDigests": i.repo_digests, "Created": i.created, "Size": i.size,
+                    "Dangling": i.names.is_empty(), "Repository": repo, "Tag": tag,
                 })
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            })
+            .collect()
+    };
+    match a.format.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&items())?),
+        t if t.contains("{{") => {
+            let t = t.strip_prefix("table ").unwrap_or(t);
+            for v in items() {
+                println!("{}", crate::format::render(t, &v));
+            }
         }
         "table" => {
             println!(
@@ -279,7 +285,9 @@ pub fn list(g: &Global, a: ListArgs) -> Result<()> {
                 }
             }
         }
-        f => bail!("images: unknown format {f:?} (table or json)"),
+        f => bail!(
+            "images: unknown format {f:?} (table, json, or a template like {{{{.Repository}}}})"
+        ),
     }
     Ok(())
 }

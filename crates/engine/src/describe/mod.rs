@@ -63,7 +63,19 @@ fn pod_section(e: &Engine, p: &crate::pod::Pod) -> Value {
         .config
         .ports
         .iter()
-        .map(|x| format!("{}:{}->{}/{}", if x.host_ip.is_empty() { "0.0.0.0" } else { &x.host_ip }, x.host_port, x.container_port, x.protocol))
+        .map(|x| {
+            format!(
+                "{}:{}->{}/{}",
+                if x.host_ip.is_empty() {
+                    "0.0.0.0"
+                } else {
+                    &x.host_ip
+                },
+                x.host_port,
+                x.container_port,
+                x.protocol
+            )
+        })
         .collect();
     let infra_pid = v["InfraPid"].as_i64().unwrap_or(0);
     json!({
