@@ -225,7 +225,7 @@ impl Saved {
         if self.pid <= 0 {
             return false;
         }
-        match crate::sys::process_stat(self.pid) {
+        match strata_os::process::process_stat(self.pid) {
             Some((state, t)) if t == self.pid_start => !matches!(state, 'Z' | 'X'),
             _ => false,
         }

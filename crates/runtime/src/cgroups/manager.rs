@@ -3,7 +3,6 @@
 use super::layout::Layout;
 use super::{path, v1, v2};
 use crate::error::{Error, Result};
-use crate::sys;
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -51,7 +50,7 @@ pub struct Manager {
 /// Writes `value` to `dir/file`, naming both in the error.
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     let p = dir.join(file);
-    sys::write_file(&p.to_string_lossy(), value).map_err(|e| {
+    strata_os::fd::write_file(&p, value).map_err(|e| {
         let hint = match e.raw_os_error() {
             Some(libc::ENOENT) => " (this host's kernel does not offer it)",
             Some(libc::EINVAL) | Some(libc::EBUSY) => " (the host cannot grant this value)",

@@ -9,10 +9,10 @@ use crate::namespaces::Plan;
 use crate::spec::{self, Bundle};
 use crate::state::{self, Root, Saved, Status};
 use crate::sync::{Channel, Tag};
-use crate::sys;
 use oci_spec::runtime::LinuxNamespaceType as T;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use strata_os::{clock, fd, fdpass, process};
 
 /// Options of `create` (and `run`).
 #[derive(Clone, Debug, Default)]
@@ -62,8 +62,8 @@ impl Drop for Cleanup<'_> {
             return;
         }
         if let Some(pid) = self.pid {
-            let _ = sys::kill(pid, libc::SIGKILL);
-            let _ = sys::waitpid(pid, 0);
+            let _ = process::kill(pid, libc::SIGKILL);
+            let _ = process::waitpid(pid, 0);
         }
         if let Some((rootfs, base)) = &self.rootfs_base {
             let _ = crate::rootfs::detach_above(rootfs, *base);
@@ -133,12 +133,8 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     };
     std::fs::write(dir.join(state::CONFIG_COPY), &bundle.raw).ctx(|| "save config".into())?;
     let fifo = dir.join(state::EXEC_FIFO);
-    let fc = sys::cstr(&fifo.to_string_lossy()).ctx(|| "fifo path".into())?;
-    // SAFETY: valid C string.
-    sys::cvt(unsafe { libc::mkfifo(fc.as_ptr(), 0o644) })
-        .ctx(|| format!("mkfifo {}", fifo.display()))?;
-    let fifo_fd =
-        sys::open(&fifo.to_string_lossy(), libc::O_PATH, 0).ctx(|| "open exec fifo".into())?;
+    fd::mkfifo(&fifo, 0o644).ctx(|| format!("mkfifo {}", fifo.display()))?;
+    let fifo_fd = fd::open(&fifo, libc::O_PATH, 0).ctx(|| "open exec fifo".into())?;
 
     let layout = Layout::detect();
     let linux = bundle.spec.linux().as_ref();
@@ -165,9 +161,12 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         .iter()
         .map(|m| m.as_ref().map(crate::rootfs::idmap::userns).transpose())
         .collect::<Result<Vec<_>>>()?;
-    let (parent_sock, child_sock) = sys::socketpair().ctx(|| "sync socketpair".into())?;
+    let (parent_sock, child_sock) = fd::socketpair().ctx(|| "sync socketpair".into())?;
     plan.join_pid_for_children()?;
-    let pid = sys::clone_fork(plan.clone_flags).ctx(|| "clone container init".into())?;
+    // SAFETY: create runs in a single-threaded process (the runtime's create path must); the
+    // child is the container's init, which execs or exits.
+    let pid =
+        unsafe { process::clone_fork(plan.clone_flags) }.ctx(|| "clone container init".into())?;
     if pid == 0 {
         drop(parent_sock);
         init::run(init::Args {
@@ -192,10 +191,10 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let mut saved = Saved {
         id: o.id.clone(),
         pid,
-        pid_start: sys::process_start_time(pid).unwrap_or(0),
+        pid_start: process::process_start_time(pid).unwrap_or(0),
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
-        created: crate::logging::rfc3339_now(),
+        created: clock::rfc3339_now(),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         cgroup_paths: mgr.dirs.clone(),
         systemd_unit: None,
@@ -281,12 +280,8 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
                 let fd = ch.recv_fd().ctx(|| "receive fd from init".into())?;
                 match label.as_slice() {
                     b"console" => {
-                        let sock = o
-                            .console_socket
-                            .as_ref()
-                            .map(|p| p.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        crate::process::console::send_to_socket(&sock, &fd)?;
+                        let sock = o.console_socket.as_deref().unwrap_or(Path::new(""));
+                        crate::process::console::send_to_socket(sock, &fd)?;
                     }
                     b"seccomp" => send_seccomp_listener(&bundle, &saved, &fd)?,
                     other => {
@@ -343,12 +338,10 @@ fn write_id_maps(pid: libc::pid_t, b: &Bundle) -> Result<()> {
     let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
     let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
     if !uid.is_empty() {
-        sys::write_file(&format!("/proc/{pid}/uid_map"), &uid)
-            .ctx(|| format!("uid_map {uid:?}"))?;
+        fd::write_file(format!("/proc/{pid}/uid_map"), &uid).ctx(|| format!("uid_map {uid:?}"))?;
     }
     if !gid.is_empty() {
-        sys::write_file(&format!("/proc/{pid}/gid_map"), &gid)
-            .ctx(|| format!("gid_map {gid:?}"))?;
+        fd::write_file(format!("/proc/{pid}/gid_map"), &gid).ctx(|| format!("gid_map {gid:?}"))?;
     }
     Ok(())
 }
@@ -373,6 +366,6 @@ fn send_seccomp_listener(b: &Bundle, saved: &Saved, fd: &std::os::fd::OwnedFd) -
         .ctx(|| format!("connect seccomp listener {}", path.display()))?;
     let body = st.to_string();
     // One message: the state as data, the fd as ancillary data.
-    crate::sync::send_fd_with(s.as_raw_fd(), body.as_bytes(), fd.as_raw_fd())
+    fdpass::send_fd_with(s.as_raw_fd(), body.as_bytes(), fd.as_raw_fd())
         .ctx(|| format!("send seccomp fd to {}", path.display()))
 }
