@@ -3,7 +3,7 @@
 
 pub mod devices;
 
-use crate::cgroups::manager::write;
+use crate::cgroups::fs::write;
 use crate::error::{Error, Result};
 use oci_spec::runtime::LinuxResources;
 use std::path::Path;
