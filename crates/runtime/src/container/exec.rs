@@ -6,7 +6,7 @@ use crate::namespaces::{self, flag};
 use crate::process;
 use crate::rootfs::pivot;
 use crate::spec;
-use crate::state::{self, Root, Status};
+use crate::state::{Root, Status};
 use crate::sync::{Channel, Tag};
 use oci_spec::runtime::{LinuxNamespaceType as T, Process, Spec};
 use std::os::fd::AsRawFd;
@@ -32,15 +32,6 @@ pub struct ExecOpts {
     pub ignore_paused: bool,
 }
 
-/// The container's saved config.
-pub fn saved_spec(root: &Root, id: &str) -> Result<Spec> {
-    let raw = std::fs::read(state::state_file(root, id, state::CONFIG_COPY))
-        .ctx(|| format!("container {id}: config"))?;
-    spec::parse_full(&raw)
-        .map(|(s, _)| s)
-        .map_err(|e| Error::Other(format!("container {id}: {e}")))
-}
-
 /// Runs the process; returns its exit code (or 0 once started with `detach`).
 pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     let saved = root.load(&o.id)?;
@@ -56,7 +47,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
             })
         }
     }
-    let spec = saved_spec(root, &o.id)?;
+    let spec = root.saved_spec(&o.id)?;
     let terminal = o.process.terminal().unwrap_or(false);
     if terminal && o.console_socket.is_none() {
         return Err(Error::Spec(
@@ -129,7 +120,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     if o.detach {
         return Ok(0);
     }
-    Ok(super::ops::wait_forwarding_signals(pid))
+    Ok(super::forward::wait_forwarding_signals(pid))
 }
 
 enum Never {}

@@ -2,7 +2,7 @@
 //! list, and `run` (create + start + wait + delete).
 
 use super::create::{create, CreateOpts};
-use super::exec::saved_spec;
+use super::forward::{block_forwarded_signals, wait_forwarding_signals};
 use crate::cgroups::{Layout, Manager};
 use crate::error::{Context, Error, Result};
 use crate::hooks;
@@ -50,7 +50,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     let _ = std::fs::remove_file(&fifo);
     if let Some(spec) = saved
         .poststart_hooks
-        .then(|| saved_spec(root, id).ok())
+        .then(|| root.saved_spec(id).ok())
         .flatten()
     {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
@@ -173,7 +173,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     }
     if let Some(spec) = saved
         .poststop_hooks
-        .then(|| saved_spec(root, id).ok())
+        .then(|| root.saved_spec(id).ok())
         .flatten()
     {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()) {
@@ -213,7 +213,7 @@ pub fn update(root: &Root, id: &str, res: &LinuxResources) -> Result<()> {
         return Err(bad(&saved, status, "cannot update a stopped container"));
     }
     let mut res = res.clone();
-    crate::spec::allow_spec_devices(&mut res, &saved_spec(root, id)?);
+    crate::spec::allow_spec_devices(&mut res, &root.saved_spec(id)?);
     let mgr = Manager {
         dirs: saved.cgroup_paths.clone(),
     };
@@ -235,52 +235,6 @@ pub fn list(root: &Root) -> Result<Vec<state::OciState>> {
         }
     }
     Ok(v)
-}
-
-/// Blocks the signals `run` and `exec` forward to the container (and SIGCHLD), so they are
-/// taken with sigwaitinfo; returns the set.
-fn block_forwarded_signals() -> libc::sigset_t {
-    // SAFETY: building a signal set in a zeroed sigset_t and blocking it.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-            libc::SIGWINCH,
-            libc::SIGCHLD,
-        ] {
-            libc::sigaddset(&mut set, s);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-/// Waits for our child `pid`, forwarding the usual termination signals to it; returns its
-/// shell-style exit code.
-pub fn wait_forwarding_signals(pid: libc::pid_t) -> i32 {
-    let set = block_forwarded_signals();
-    loop {
-        if let Ok((p, st)) = process::waitpid(pid, libc::WNOHANG) {
-            if p == pid {
-                return process::exit_code(st);
-            }
-        } else {
-            return 255;
-        }
-        // SAFETY: zeroed siginfo is a valid out-buffer; `set` is initialised.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
-        if sig > 0 && sig != libc::SIGCHLD {
-            let _ = process::kill(pid, sig);
-        }
-    }
 }
 
 /// `run`: create, start, and unless detached wait for the init and delete the container.
