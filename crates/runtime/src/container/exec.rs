@@ -136,12 +136,7 @@ fn child(
         Some((Tag::Go, _)) => {}
         _ => return Err(Error::Other("parent went away".into())),
     }
-    // SAFETY: an empty set unblocks every signal the parent blocked.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
+    process::reset_signals()?;
     for j in joins.iter().filter(|j| j.typ != T::Pid) {
         os_process::setns(j.fd.as_raw_fd(), flag(j.typ))
             .ctx(|| format!("join {} namespace", namespaces::proc_name(j.typ)))?;

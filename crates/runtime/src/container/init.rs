@@ -51,13 +51,9 @@ pub fn run(a: Args) -> ! {
 enum Never {}
 
 fn body(a: &Args) -> Result<Never> {
-    // Signals blocked by the parent (run) must not stay blocked in the container.
-    // SAFETY: an empty set unblocks everything.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
+    // Signals blocked by the parent (run) must not stay blocked in the container, nor SIGPIPE
+    // ignored.
+    process::reset_signals()?;
     let spec = &a.bundle.spec;
     let ch = &a.channel;
     let state_json = match ch.recv().ctx(|| "wait for parent".into())? {

@@ -210,6 +210,20 @@ pub fn exec(plan: ExecPlan) -> Error {
     Error::Other(format!("exec {:?}: {e}", plan.path))
 }
 
+/// Signals as the container's process must find them, set first thing in the init and in
+/// `exec`'s child: none blocked (`run` and `exec` block the ones they forward), and SIGPIPE,
+/// which Rust's runtime ignores at start-up and an ignored signal would stay across `execve`,
+/// back to its default action in the program executed (as under runc and crun).
+pub fn reset_signals() -> Result<()> {
+    // SAFETY: an empty set, initialised by sigemptyset, unblocks every signal.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+    os_process::default_at_exec(libc::SIGPIPE).map_err(|e| Error::io("reset SIGPIPE", e))
+}
+
 /// Whether setgroups is allowed (false when /proc/self/setgroups says "deny").
 pub fn setgroups_allowed() -> bool {
     std::fs::read_to_string("/proc/self/setgroups")
