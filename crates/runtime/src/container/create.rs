@@ -409,12 +409,10 @@ pub fn write_pid_file(p: &Path, pid: libc::pid_t) -> Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        p.file_name()
-            .map(|f| f.to_string_lossy())
-            .unwrap_or_default()
-    ));
+    let mut name = std::ffi::OsString::from(".");
+    name.push(p.file_name().unwrap_or_default());
+    name.push(".tmp");
+    let tmp = dir.join(name);
     std::fs::write(&tmp, pid.to_string()).ctx(|| format!("pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, p).ctx(|| format!("pid file {}", p.display()))
 }
@@ -460,4 +458,23 @@ fn send_seccomp_listener(b: &Bundle, saved: &Saved, fd: &OwnedFd) -> Result<()> 
     // One message: the state as data, the fd as ancillary data.
     fdpass::send_fd_with(s.as_raw_fd(), body.as_bytes(), fd.as_raw_fd())
         .ctx(|| format!("send seccomp fd to {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn pid_file_keeps_its_name_bytes() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join(std::ffi::OsStr::from_bytes(b"pid\xff"));
+        write_pid_file(&p, 42).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "42");
+        assert_eq!(
+            std::fs::read_dir(t.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
 }
