@@ -1,5 +1,5 @@
 //! File descriptors: opening (plain, relative, `openat2`), reading and writing small files,
-//! pipes and socket pairs. Every descriptor is opened close-on-exec.
+//! pipes (and named pipes) and socket pairs. Every descriptor is opened close-on-exec.
 
 use crate::cvt::{cvt, cvt_long, owned, path_cstr};
 use std::io;
@@ -200,6 +200,14 @@ pub fn dup_onto(fd: RawFd, target: RawFd) -> io::Result<()> {
     cvt(unsafe { libc::dup3(fd, target, 0) }).map(drop)
 }
 
+/// `mkfifo(2)`: a named pipe at `path` with `mode` (less the umask); `EEXIST` if something
+/// is there already.
+pub fn mkfifo<P: AsRef<Path>>(path: P, mode: libc::mode_t) -> io::Result<()> {
+    let p = path_cstr(path.as_ref())?;
+    // SAFETY: `p` is a valid NUL-terminated string for the duration of the call.
+    cvt(unsafe { libc::mkfifo(p.as_ptr(), mode) }).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +242,16 @@ mod tests {
         );
         let real = std::fs::read_link(fd_path(d.as_raw_fd())).unwrap();
         assert_eq!(real, t.path());
+    }
+
+    #[test]
+    fn fifo_is_made_once() {
+        use std::os::unix::fs::FileTypeExt;
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("exec.fifo");
+        mkfifo(&f, 0o600).unwrap();
+        assert!(std::fs::metadata(&f).unwrap().file_type().is_fifo());
+        let e = mkfifo(&f, 0o600).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
     }
 }

@@ -100,6 +100,32 @@ pub fn set_child_subreaper() -> io::Result<()> {
     cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
 }
 
+/// A handler that does nothing, for [`default_at_exec`].
+extern "C" fn ignore_until_exec(_: libc::c_int) {}
+
+/// Makes an ignored `sig` take its default action again in the program this process executes
+/// next, without changing what it does until then. Rust's runtime ignores SIGPIPE at start-up,
+/// and an ignored signal stays ignored across `execve`; a caught one is reset to `SIG_DFL`
+/// there. So `sig`, if ignored, gets a handler that does nothing: until `execve` it still
+/// changes nothing (a write to a closed pipe fails with `EPIPE`), and no system call is left
+/// to make between a seccomp filter and `execve`. A signal not ignored is left as it is.
+pub fn default_at_exec(sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: a zeroed sigaction is a valid out-buffer; a NULL new action only queries.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: `old` is a valid out-pointer.
+    cvt(unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) })?;
+    if old.sa_sigaction != libc::SIG_IGN {
+        return Ok(());
+    }
+    // SAFETY: a zeroed sigaction (empty mask) is valid; the handler is a plain function that
+    // touches nothing, so it is async-signal-safe.
+    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+    new.sa_sigaction = ignore_until_exec as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    new.sa_flags = libc::SA_RESTART;
+    // SAFETY: `new` is fully initialised; the old action is not asked for.
+    cvt(unsafe { libc::sigaction(sig, &new, std::ptr::null_mut()) }).map(drop)
+}
+
 /// The state letter (field 3) and start time (field 22, clock ticks since boot) of a
 /// process, from one read of /proc/PID/stat. `None` if the process is gone.
 pub fn process_stat(pid: libc::pid_t) -> Option<(char, u64)> {
@@ -149,5 +175,35 @@ mod tests {
     fn exit_codes_are_shell_style() {
         assert_eq!(exit_code(3 << 8), 3);
         assert_eq!(exit_code(libc::SIGKILL), 137);
+    }
+
+    /// The ignored-signal mask (SigIgn) of a program executed with `sig` ignored, with or
+    /// without `default_at_exec(sig)` before the exec.
+    fn sig_ign_after_exec(sig: libc::c_int, reset: bool) -> u64 {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new("grep");
+        cmd.args(["SigIgn", "/proc/self/status"]);
+        // SAFETY: the closure runs in the forked child before exec and only calls sigaction
+        // (async-signal-safe).
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::signal(sig, libc::SIG_IGN);
+                if reset {
+                    default_at_exec(sig)?;
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let hex = text.trim().strip_prefix("SigIgn:").unwrap().trim();
+        u64::from_str_radix(hex, 16).unwrap()
+    }
+
+    #[test]
+    fn an_ignored_signal_is_default_again_after_exec() {
+        let bit = 1u64 << (libc::SIGUSR2 - 1);
+        assert_ne!(sig_ign_after_exec(libc::SIGUSR2, false) & bit, 0, "control");
+        assert_eq!(sig_ign_after_exec(libc::SIGUSR2, true) & bit, 0);
     }
 }

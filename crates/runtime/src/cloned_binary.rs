@@ -12,6 +12,8 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use strata_os::{cvt, fd, owned, path_cstr, process};
 
 /// Where immutable copies of the runtime live (one per binary version).
 pub const CACHE_DIR: &str = "/run/strata-runc-exe";
@@ -22,7 +24,7 @@ const SEALS: libc::c_int =
 
 /// Whether /proc/self/exe is already a sealed memfd.
 pub fn is_cloned() -> bool {
-    let Ok(fd) = crate::sys::open("/proc/self/exe", libc::O_RDONLY, 0) else {
+    let Ok(fd) = fd::open("/proc/self/exe", libc::O_RDONLY, 0) else {
         return false;
     };
     // SAFETY: fcntl on a descriptor we hold.
@@ -37,8 +39,8 @@ fn flags(fd: &OwnedFd) -> Option<libc::c_long> {
     (r == 0).then_some(f)
 }
 
-fn is_immutable(path: &str) -> bool {
-    crate::sys::open(path, libc::O_RDONLY | libc::O_NOFOLLOW, 0)
+fn is_immutable(path: &Path) -> bool {
+    fd::open(path, libc::O_RDONLY | libc::O_NOFOLLOW, 0)
         .ok()
         .and_then(|fd| flags(&fd))
         .is_some_and(|f| f & FS_IMMUTABLE_FL != 0)
@@ -47,36 +49,36 @@ fn is_immutable(path: &str) -> bool {
 /// Whether the running binary is already a protected copy.
 pub fn is_protected() -> bool {
     match std::fs::read_link("/proc/self/exe") {
-        Ok(p) if p.starts_with(CACHE_DIR) => is_immutable(&p.to_string_lossy()),
+        Ok(p) if p.starts_with(CACHE_DIR) => is_immutable(&p),
         _ => is_cloned(),
     }
 }
 
 /// Makes (once) the immutable copy of the running binary and returns its path.
-fn immutable_copy() -> std::io::Result<String> {
-    let src = crate::sys::open("/proc/self/exe", libc::O_RDONLY, 0)?;
+fn immutable_copy() -> std::io::Result<PathBuf> {
+    let src = fd::open("/proc/self/exe", libc::O_RDONLY, 0)?;
     // SAFETY: fstat into a zeroed struct.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `st` is a valid out-pointer.
-    crate::sys::cvt(unsafe { libc::fstat(src.as_raw_fd(), &mut st) })?;
+    cvt(unsafe { libc::fstat(src.as_raw_fd(), &mut st) })?;
     let name = format!(
         "strata-runc-{:x}-{:x}-{:x}-{:x}.{:x}",
         st.st_dev, st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec
     );
-    let target = format!("{CACHE_DIR}/{name}");
+    let target = Path::new(CACHE_DIR).join(&name);
     if is_immutable(&target) {
         return Ok(target);
     }
     std::fs::create_dir_all(CACHE_DIR)?;
-    let tmp = format!("{CACHE_DIR}/.tmp-{}", std::process::id());
+    let tmp = Path::new(CACHE_DIR).join(format!(".tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     std::fs::copy("/proc/self/exe", &tmp)?;
     std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o555))?;
     std::fs::rename(&tmp, &target)?;
-    let fd = crate::sys::open(&target, libc::O_RDONLY | libc::O_NOFOLLOW, 0)?;
+    let fd = fd::open(&target, libc::O_RDONLY | libc::O_NOFOLLOW, 0)?;
     let f = flags(&fd).ok_or_else(std::io::Error::last_os_error)? | FS_IMMUTABLE_FL;
     // SAFETY: FS_IOC_SETFLAGS reads a long through the pointer.
-    crate::sys::cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_SETFLAGS, &f) })?;
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_SETFLAGS, &f) })?;
     remove_stale(&name);
     Ok(target)
 }
@@ -102,8 +104,7 @@ fn remove_stale(keep: &str) {
             continue;
         }
         let p = e.path();
-        if let Ok(fd) = crate::sys::open(&p.to_string_lossy(), libc::O_RDONLY | libc::O_NOFOLLOW, 0)
-        {
+        if let Ok(fd) = fd::open(&p, libc::O_RDONLY | libc::O_NOFOLLOW, 0) {
             if let Some(f) = flags(&fd) {
                 let f = f & !FS_IMMUTABLE_FL;
                 // SAFETY: FS_IOC_SETFLAGS reads a long through the pointer.
@@ -121,11 +122,11 @@ pub fn ensure_cloned() -> std::io::Result<()> {
         return Ok(());
     }
     if let Ok(path) = immutable_copy() {
-        let c = CString::new(path).map_err(|_| std::io::Error::other("path with NUL"))?;
+        let c = path_cstr(&path)?;
         let (args, env) = args_env();
-        let _ = crate::sys::execve(&c, &args, &env);
+        let _ = process::execve(&c, &args, &env);
     }
-    let src = crate::sys::open("/proc/self/exe", libc::O_RDONLY, 0)?;
+    let src = fd::open("/proc/self/exe", libc::O_RDONLY, 0)?;
     let name = c"strata-runc";
     // MFD_EXEC (0x10) is required where vm.memfd_noexec is set; older kernels reject it.
     // SAFETY: memfd_create with a valid name.
@@ -141,11 +142,11 @@ pub fn ensure_cloned() -> std::io::Result<()> {
             libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
         };
     }
-    let mem = crate::sys::owned(fd)?;
+    let mem = owned(fd)?;
     // SAFETY: fstat into a zeroed struct.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `st` is a valid out-pointer.
-    crate::sys::cvt(unsafe { libc::fstat(src.as_raw_fd(), &mut st) })?;
+    cvt(unsafe { libc::fstat(src.as_raw_fd(), &mut st) })?;
     let mut left = st.st_size as usize;
     while left > 0 {
         // SAFETY: sendfile between two descriptors we hold; NULL offset uses the file position.
@@ -157,7 +158,7 @@ pub fn ensure_cloned() -> std::io::Result<()> {
         left -= n as usize;
     }
     // SAFETY: fcntl on a descriptor we hold.
-    crate::sys::cvt(unsafe { libc::fcntl(mem.as_raw_fd(), libc::F_ADD_SEALS, SEALS) })?;
+    cvt(unsafe { libc::fcntl(mem.as_raw_fd(), libc::F_ADD_SEALS, SEALS) })?;
     let (args, env) = args_env();
     let mut a: Vec<*const libc::c_char> = args.iter().map(|s| s.as_ptr()).collect();
     a.push(std::ptr::null());

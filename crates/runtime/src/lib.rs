@@ -4,7 +4,8 @@
 //! - [`spec`]: loading and checking a bundle's `config.json`.
 //! - [`state`]: the per-container state directory and the status of a container.
 //! - [`container`]: the lifecycle: create (parent side), init (the container side), exec.
-//! - [`rootfs`]: mounts, devices, pivot_root, masked and read-only paths, safe path resolution.
+//! - [`rootfs`]: mounts, devices, pivot_root, masked and read-only paths (paths inside the
+//!   rootfs are resolved with `strata_os::Confined`).
 //! - [`process`]: what is applied to the process before exec: user, capabilities, rlimits,
 //!   console, file descriptors, seccomp, LSM labels.
 //! - [`cgroups`]: the v1 and v2 drivers, chosen from what the host mounts.
@@ -27,6 +28,5 @@ pub mod rootfs;
 pub mod spec;
 pub mod state;
 pub mod sync;
-pub mod sys;
 
 pub use error::{Error, Result};

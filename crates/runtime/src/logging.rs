@@ -60,7 +60,7 @@ pub fn init(path: Option<String>, format: Format, debug: bool) {
 
 /// Formats one line in the configured format (without newline).
 pub fn format_line(format: Format, level: Level, msg: &str) -> String {
-    let time = rfc3339_now();
+    let time = strata_os::clock::rfc3339_now();
     match format {
         Format::Json => {
             serde_json::json!({"level": level.name(), "msg": msg, "time": time}).to_string()
@@ -116,51 +116,9 @@ pub fn has_file() -> bool {
     LOGGER.get().is_some_and(|l| l.path.is_some())
 }
 
-/// The current UTC time as RFC 3339 with nanoseconds, as OCI state `created` uses.
-pub fn rfc3339_now() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(now.as_secs() as i64, now.subsec_nanos())
-}
-
-/// Formats seconds since the epoch as RFC 3339 UTC.
-pub fn rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z.rem_euclid(146097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_known_dates() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(951782400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(rfc3339(1795391999, 0), "2026-11-22T23:59:59.000000000Z");
-    }
 
     #[test]
     fn json_line_is_runc_shaped() {

@@ -1,10 +1,10 @@
 //! Linux namespaces: which to create with clone, which to join by path, and in what order.
 
 use crate::error::{Context, Result};
-use crate::sys;
 use oci_spec::runtime::LinuxNamespaceType as T;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
+use strata_os::{fd, process};
 
 /// The clone/setns flag of a namespace type.
 pub fn flag(t: T) -> libc::c_int {
@@ -65,7 +65,7 @@ impl Plan {
             p.types.push(*t);
             match path {
                 Some(path) => {
-                    let fd = sys::open(&path.to_string_lossy(), libc::O_RDONLY, 0)
+                    let fd = fd::open(path, libc::O_RDONLY, 0)
                         .ctx(|| format!("namespace {} path {}", proc_name(*t), path.display()))?;
                     p.join.push(Join { typ: *t, fd });
                 }
@@ -96,7 +96,7 @@ impl Plan {
             if skip_pid && j.typ == T::Pid {
                 continue;
             }
-            sys::setns(j.fd.as_raw_fd(), flag(j.typ))
+            process::setns(j.fd.as_raw_fd(), flag(j.typ))
                 .ctx(|| format!("join {} namespace", proc_name(j.typ)))?;
         }
         Ok(())
@@ -105,7 +105,8 @@ impl Plan {
     /// Joins the pid namespace given by path, for the children of the caller.
     pub fn join_pid_for_children(&self) -> Result<()> {
         for j in self.join.iter().filter(|j| j.typ == T::Pid) {
-            sys::setns(j.fd.as_raw_fd(), libc::CLONE_NEWPID).ctx(|| "join pid namespace".into())?;
+            process::setns(j.fd.as_raw_fd(), libc::CLONE_NEWPID)
+                .ctx(|| "join pid namespace".into())?;
         }
         Ok(())
     }
@@ -138,7 +139,7 @@ pub fn open_of_pid(pid: libc::pid_t, types: &[T]) -> Result<Vec<Join>> {
         if same {
             continue;
         }
-        let fd = sys::open(&theirs, libc::O_RDONLY, 0).ctx(|| format!("open {theirs}"))?;
+        let fd = fd::open(&theirs, libc::O_RDONLY, 0).ctx(|| format!("open {theirs}"))?;
         v.push(Join { typ: t, fd });
     }
     Ok(v)

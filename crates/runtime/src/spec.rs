@@ -87,6 +87,15 @@ pub fn parse_full(raw: &[u8]) -> std::result::Result<(Spec, Extras), String> {
     if !has(b"timeOffsets") && !has(b"uidMappings") && !has(b"gidMappings") {
         return Ok((parse(raw)?, Extras::default()));
     }
+    parse_with_extras(raw)
+}
+
+/// [`parse_full`] of a configuration with time offsets or idmapped mounts, through a JSON
+/// value. Never inlined: its deserializer's frame (~15 KiB) would otherwise sit on the stack
+/// under every parse, the common one included, and stack pages count in the runtime's peak
+/// memory.
+#[inline(never)]
+fn parse_with_extras(raw: &[u8]) -> std::result::Result<(Spec, Extras), String> {
     let mut v: serde_json::Value =
         serde_json::from_slice(raw).map_err(|e| format!("malformed config: {e}"))?;
     let mut offsets = Vec::new();

@@ -180,6 +180,15 @@ impl Root {
             .map_err(|e| Error::Other(format!("container {id}: corrupt state file: {e}")))
     }
 
+    /// The container's config, as saved at create.
+    pub fn saved_spec(&self, id: &str) -> Result<oci_spec::runtime::Spec> {
+        let raw = std::fs::read(self.container_dir(id).join(CONFIG_COPY))
+            .ctx(|| format!("container {id}: config"))?;
+        crate::spec::parse_full(&raw)
+            .map(|(s, _)| s)
+            .map_err(|e| Error::Other(format!("container {id}: {e}")))
+    }
+
     /// Writes a container's state atomically.
     pub fn save(&self, s: &Saved) -> Result<()> {
         let dir = self.container_dir(&s.id);
@@ -225,7 +234,7 @@ impl Saved {
         if self.pid <= 0 {
             return false;
         }
-        match crate::sys::process_stat(self.pid) {
+        match strata_os::process::process_stat(self.pid) {
             Some((state, t)) if t == self.pid_start => !matches!(state, 'Z' | 'X'),
             _ => false,
         }

@@ -1,11 +1,12 @@
 //! The parent/init synchronisation channel: a socket pair carrying small tagged messages and,
-//! when needed, one file descriptor (the console master, the seccomp listener).
+//! when needed, one file descriptor (the console master, the seccomp listener), passed with
+//! [`strata_os::fdpass`].
 //!
 //! Message: 1 tag byte, a u32 little-endian length, then that many payload bytes.
 
-use crate::sys;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use strata_os::{fd, fdpass};
 
 /// Message tags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +64,7 @@ impl Channel {
         buf.push(tag as u8);
         buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         buf.extend_from_slice(payload);
-        sys::write_all(self.raw(), &buf)
+        fd::write_all(self.raw(), &buf)
     }
 
     /// Whether a message (or the peer's close) is waiting, without blocking.
@@ -103,7 +104,7 @@ impl Channel {
     fn read_exact(&self, buf: &mut [u8]) -> io::Result<bool> {
         let mut off = 0;
         while off < buf.len() {
-            let n = sys::read(self.raw(), &mut buf[off..])?;
+            let n = fd::read(self.raw(), &mut buf[off..])?;
             if n == 0 {
                 if off == 0 {
                     return Ok(false);
@@ -121,86 +122,12 @@ impl Channel {
     /// Sends a descriptor with a one-word label (SCM_RIGHTS).
     pub fn send_fd(&self, label: &str, fd: RawFd) -> io::Result<()> {
         self.send(Tag::Fd, label.as_bytes())?;
-        send_fd_raw(self.raw(), fd)
+        fdpass::send_fd(self.raw(), fd)
     }
 
     /// Receives a descriptor sent with [`Channel::send_fd`] (after its `Fd` message).
     pub fn recv_fd(&self) -> io::Result<OwnedFd> {
-        recv_fd_raw(self.raw())
-    }
-}
-
-/// Sends `fd` over the unix socket `sock` with one byte of data.
-pub fn send_fd_raw(sock: RawFd, fd: RawFd) -> io::Result<()> {
-    send_fd_with(sock, &[0u8], fd)
-}
-
-/// A control buffer with room for one descriptor (CMSG_SPACE(sizeof fd) bytes).
-fn fd_control_buffer() -> Vec<u8> {
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    vec![0u8; unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize]
-}
-
-/// A msghdr over one iovec and a control buffer from [`fd_control_buffer`]; both must outlive
-/// the sendmsg/recvmsg call that uses it.
-fn one_fd_msghdr(iov: &mut libc::iovec, cbuf: &mut [u8]) -> libc::msghdr {
-    // SAFETY: a zeroed msghdr is valid; the fields set below describe live buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = cbuf.len() as _;
-    msg
-}
-
-/// Sends `data` with `fd` as SCM_RIGHTS ancillary data in one message.
-pub fn send_fd_with(sock: RawFd, data: &[u8], fd: RawFd) -> io::Result<()> {
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    let mut cbuf = fd_control_buffer();
-    let msg = one_fd_msghdr(&mut iov, &mut cbuf);
-    // SAFETY: the control buffer is CMSG_SPACE(sizeof fd) bytes, so the first header and its
-    // data fit; CMSG_FIRSTHDR/CMSG_DATA point inside `cbuf`.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd);
-    }
-    // SAFETY: `msg` is fully initialised and its buffers are alive.
-    sys::cvt(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } as libc::c_int)?;
-    Ok(())
-}
-
-/// Receives one descriptor sent by [`send_fd_raw`].
-pub fn recv_fd_raw(sock: RawFd) -> io::Result<OwnedFd> {
-    let mut data = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr() as *mut libc::c_void,
-        iov_len: 1,
-    };
-    let mut cbuf = fd_control_buffer();
-    let mut msg = one_fd_msghdr(&mut iov, &mut cbuf);
-    // SAFETY: `msg` points at live buffers of the stated sizes.
-    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel filled `msg`; CMSG_FIRSTHDR returns NULL or a header inside `cbuf`.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_level != libc::SOL_SOCKET || (*c).cmsg_type != libc::SCM_RIGHTS
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "sync: expected a file descriptor",
-            ));
-        }
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd);
-        Ok(OwnedFd::from_raw_fd(fd))
+        fdpass::recv_fd(self.raw())
     }
 }
 
@@ -210,18 +137,18 @@ mod tests {
 
     #[test]
     fn messages_and_fds_cross_the_channel() {
-        let (a, b) = sys::socketpair().unwrap();
+        let (a, b) = fd::socketpair().unwrap();
         let (a, b) = (Channel::new(a), Channel::new(b));
         a.send(Tag::Error, b"boom").unwrap();
         assert_eq!(b.recv().unwrap(), Some((Tag::Error, b"boom".to_vec())));
-        let (r, w) = sys::pipe().unwrap();
+        let (r, w) = fd::pipe().unwrap();
         a.send_fd("console", w.as_raw_fd()).unwrap();
         let (tag, label) = b.recv().unwrap().unwrap();
         assert_eq!((tag, label.as_slice()), (Tag::Fd, b"console".as_slice()));
         let w2 = b.recv_fd().unwrap();
-        sys::write_all(w2.as_raw_fd(), b"x").unwrap();
+        fd::write_all(w2.as_raw_fd(), b"x").unwrap();
         let mut buf = [0u8; 1];
-        assert_eq!(sys::read(r.as_raw_fd(), &mut buf).unwrap(), 1);
+        assert_eq!(fd::read(r.as_raw_fd(), &mut buf).unwrap(), 1);
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
     }

@@ -15,22 +15,14 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use strata_testkit::{require, require_root, require_tools, ChildGuard};
 
 const KERNEL_DIR: &str = "/var/cache/strata/kernel/boot";
 /// Boot plus every container under TCG; the whole test stays under ~3 minutes.
 const GUEST_TIMEOUT: Duration = Duration::from_secs(170);
-
-/// Missing prerequisite: fails under CI=true, prints SKIP otherwise.
-fn skip(reason: &str) -> bool {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("cgroup v2 qemu test: {reason}");
-    }
-    eprintln!("SKIP: {reason}");
-    true
-}
 
 fn qemu_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/qemu")
@@ -49,23 +41,6 @@ fn find_kernel() -> Option<PathBuf> {
         .collect();
     k.sort();
     k.pop()
-}
-
-fn on_path(prog: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
-}
-
-/// Kills and reaps QEMU (by its own pid, through the Child) whatever happens.
-struct Qemu(Child);
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
 }
 
 /// The default spec from `strata-runc spec`, made non-interactive and pointed at the shared
@@ -260,7 +235,8 @@ fn boot(kernel: &Path, initrd: &Path) -> (String, bool) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn qemu-system-x86_64");
-    let mut q = Qemu(child);
+    // Kills and reaps QEMU (by its own pid, through the Child) whatever happens.
+    let mut q = ChildGuard(child);
     let out = Arc::new(Mutex::new(Vec::<u8>::new()));
     let mut readers = Vec::new();
     for mut pipe in [
@@ -310,22 +286,23 @@ fn results(console: &str) -> HashMap<String, String> {
 
 #[test]
 fn cgroup_v2_driver_in_a_qemu_guest() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 && skip("needs root") {
+    if !require_root() {
         return;
     }
     let Some(kernel) = find_kernel() else {
-        skip(&format!(
-            "no {KERNEL_DIR}/vmlinuz-* (scripts/setup.d/vmm.sh unpacks it)"
-        ));
+        require(
+            false,
+            &format!("no {KERNEL_DIR}/vmlinuz-* (scripts/setup.d/vmm.sh unpacks it)"),
+        );
         return;
     };
-    for prog in ["qemu-system-x86_64", "cpio", "gzip", "strip"] {
-        if !on_path(prog) && skip(&format!("{prog} is not installed")) {
-            return;
-        }
+    if !require_tools(&["qemu-system-x86_64", "cpio", "gzip", "strip"]) {
+        return;
     }
-    if !Path::new("/bin/busybox").is_file() && skip("/bin/busybox (busybox-static) is missing") {
+    if !require(
+        Path::new("/bin/busybox").is_file(),
+        "/bin/busybox (busybox-static) is missing",
+    ) {
         return;
     }
 

@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use std::path::Path;
 use std::process::Command;
+use strata_testkit::ChildGuard;
 
 fn busybox_rootfs(dir: &Path) {
     std::fs::create_dir_all(dir.join("bin")).unwrap();
@@ -163,14 +164,14 @@ fn podman_runs_containers_with_strata_runc() {
 
 struct Containerd {
     dir: tempfile::TempDir,
-    child: std::process::Child,
+    /// Killed and reaped first, before its state and cgroups are removed.
+    child: Option<ChildGuard>,
     ns: String,
 }
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        drop(self.child.take());
         let _ = std::fs::remove_dir_all(format!("/run/containerd/runc/{}", self.ns));
         remove_cgroup_tree(&self.ns);
         let _ = &self.dir;
@@ -202,15 +203,20 @@ fn containerd_runs_containers_with_strata_runc() {
     )
     .unwrap();
     let log = std::fs::File::create(dir.path().join("containerd.log")).unwrap();
-    let child = Command::new("containerd")
-        .arg("--config")
-        .arg(dir.path().join("config.toml"))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let child = ChildGuard::spawn(
+        Command::new("containerd")
+            .arg("--config")
+            .arg(dir.path().join("config.toml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+    )
+    .unwrap();
     let ns = format!("strata-test-{}", std::process::id());
-    let c = Containerd { dir, child, ns };
+    let c = Containerd {
+        dir,
+        child: Some(child),
+        ns,
+    };
     let sock = format!("{d}/c.sock");
     // Up to 30 s: containerd starts slowly on a loaded machine.
     for _ in 0..600 {

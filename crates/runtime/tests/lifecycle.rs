@@ -147,6 +147,38 @@ fn exec_runs_in_the_container_with_status_and_detach() {
     rt.ok(&["delete", "--force", "ex"]);
 }
 
+/// Rust's runtime ignores SIGPIPE at start-up and an ignored signal stays ignored across
+/// execve: the container's process and an exec'd one must find no signal ignored that the
+/// runtime's caller did not leave ignored, SIGPIPE first (as under runc and crun; else
+/// `yes | head -1` never ends by SIGPIPE in a container).
+#[test]
+fn processes_start_with_no_signal_ignored_by_the_runtime() {
+    if !root() {
+        return;
+    }
+    // What a process this test starts finds ignored: not SIGPIPE (Rust's Command resets it),
+    // but glibc's posix_spawn leaves its internal signals 32 and 33 ignored in the child, in
+    // the runtime too.
+    let caller = output_via_files(
+        std::process::Command::new("grep")
+            .args(["SigIgn", "/proc/self/status"])
+            .stdin(std::process::Stdio::null()),
+    );
+    let caller = String::from_utf8_lossy(&caller.stdout).trim().to_string();
+    let mask = u64::from_str_radix(caller.trim_start_matches("SigIgn:").trim(), 16).unwrap();
+    assert_eq!(mask & 1 << (libc::SIGPIPE - 1), 0, "{caller}");
+    let rt = Rt::new();
+    let b = Bundle::new("sigign", &["grep", "SigIgn", "/proc/self/status"]);
+    let (code, out, err) = rt.run_bundle(&b, "sigign");
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), caller, "container process");
+    let b = Bundle::new("sigign-ex", &["/bin/sleep", "1000"]);
+    rt.ok(&["run", "-d", "-b", b.path().to_str().unwrap(), "sigign-ex"]);
+    let out = rt.ok(&["exec", "sigign-ex", "grep", "SigIgn", "/proc/self/status"]);
+    assert_eq!(out.trim(), caller, "exec'd process");
+    rt.ok(&["delete", "--force", "sigign-ex"]);
+}
+
 #[test]
 fn pause_resume_update_list() {
     if !root() {

@@ -9,24 +9,15 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A process this test started, ended (by pid) on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use strata_testkit::ChildGuard;
 
 /// A private bus with the systemd stand-in (fields drop in order: the stand-in, the bus, the
 /// directory).
 struct FakeSystemd {
-    _mock: Proc,
-    _daemon: Proc,
+    _mock: ChildGuard,
+    _daemon: ChildGuard,
     dir: tempfile::TempDir,
 }
 
@@ -72,7 +63,7 @@ impl FakeSystemd {
             ),
         )
         .unwrap();
-        let daemon = Proc(
+        let daemon = ChildGuard(
             Command::new("/usr/bin/dbus-daemon")
                 .arg(format!("--config-file={}", conf.display()))
                 .arg("--nofork")
@@ -83,7 +74,7 @@ impl FakeSystemd {
         wait_for(&sock, "dbus-daemon socket");
         let address = format!("unix:path={}", sock.display());
         let ready = dir.path().join("ready");
-        let mock = Proc(
+        let mock = ChildGuard(
             Command::new("/usr/bin/python3")
                 .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mock_systemd.py"))
                 .arg(&address)

@@ -6,13 +6,14 @@ use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use strata_testkit::ChildGuard;
 
 /// A VMM child whose stdout lines are collected; killed (by pid) on drop.
 struct Vmm {
-    child: Child,
+    child: ChildGuard,
     lines: Arc<Mutex<Vec<String>>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
@@ -35,7 +36,7 @@ impl Vmm {
             }
         });
         Vmm {
-            child,
+            child: ChildGuard(child),
             lines,
             reader: Some(reader),
         }
@@ -71,13 +72,14 @@ impl Vmm {
     fn wait_exit(&mut self) -> (Option<i32>, String) {
         let t0 = Instant::now();
         loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
+            if let Some(st) = self.child.0.try_wait().unwrap() {
                 // Every line the guest printed has been read once the pipe is drained.
                 if let Some(r) = self.reader.take() {
                     let _ = r.join();
                 }
                 let mut err = String::new();
                 self.child
+                    .0
                     .stderr
                     .take()
                     .unwrap()
@@ -87,15 +89,6 @@ impl Vmm {
             }
             assert!(t0.elapsed() < Duration::from_secs(30), "vmm did not exit");
             std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Vmm {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
         }
     }
 }

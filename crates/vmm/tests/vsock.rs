@@ -9,25 +9,15 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Kills the VMM (by pid) if the test fails before it exits.
-struct Kill(std::process::Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
+use strata_testkit::ChildGuard;
 
 /// Starts the vsock echo guest with its hybrid socket at scratch `sock` and reads its output
 /// up to the READY line. Returns the VMM, its remaining stdout, the socket path and the
-/// lines read.
+/// lines read. The VMM is killed (by pid) if the test fails before it exits.
 fn start_echo_guest(
     sock: &str,
     stderr: Stdio,
-) -> (Kill, BufReader<ChildStdout>, PathBuf, Vec<String>) {
+) -> (ChildGuard, BufReader<ChildStdout>, PathBuf, Vec<String>) {
     let k = guest("vsock");
     let uds = scratch().join(sock);
     let _ = std::fs::remove_file(&uds);
@@ -46,7 +36,7 @@ fn start_echo_guest(
         .stderr(stderr)
         .spawn()
         .unwrap();
-    let mut vmm = Kill(child);
+    let mut vmm = ChildGuard(child);
     let mut out = BufReader::new(vmm.0.stdout.take().unwrap());
     let mut lines = Vec::new();
     loop {

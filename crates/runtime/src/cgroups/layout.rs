@@ -29,8 +29,8 @@ pub struct Layout {
 }
 
 fn fs_type(p: &Path) -> Option<i64> {
-    let fd = crate::sys::open(&p.to_string_lossy(), libc::O_PATH | libc::O_DIRECTORY, 0).ok()?;
-    crate::sys::fstatfs_type(fd.as_raw_fd()).ok()
+    let fd = strata_os::fd::open(p, libc::O_PATH | libc::O_DIRECTORY, 0).ok()?;
+    strata_os::fd::fstatfs_type(fd.as_raw_fd()).ok()
 }
 
 impl Layout {

@@ -3,7 +3,7 @@
 use super::cli::{ExecArgs, UpdateArgs};
 use super::read_arg;
 use oci_spec::runtime::{LinuxResources, Process, User};
-use strata_runtime::container::exec::{saved_spec, ExecOpts};
+use strata_runtime::container::exec::ExecOpts;
 use strata_runtime::process::caps;
 use strata_runtime::state::Root;
 use strata_runtime::{Error, Result};
@@ -20,7 +20,7 @@ pub fn exec_opts(root: &Root, a: ExecArgs) -> Result<ExecOpts> {
         if a.command.is_empty() {
             return Err(Error::Spec("exec: give a command or --process".into()));
         }
-        let spec = saved_spec(root, &a.id)?;
+        let spec = root.saved_spec(&a.id)?;
         let mut p = spec.process().clone().unwrap_or_default();
         p.set_args(Some(a.command.clone()));
         p.set_terminal(Some(a.tty));

@@ -4,13 +4,14 @@ use crate::cgroups::Manager;
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, flag};
 use crate::process;
+use crate::rootfs::pivot;
 use crate::spec;
-use crate::state::{self, Root, Status};
+use crate::state::{Root, Status};
 use crate::sync::{Channel, Tag};
-use crate::sys;
 use oci_spec::runtime::{LinuxNamespaceType as T, Process, Spec};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use strata_os::{fd, process as os_process};
 
 /// Options of `exec`.
 #[derive(Debug, Default)]
@@ -31,15 +32,6 @@ pub struct ExecOpts {
     pub ignore_paused: bool,
 }
 
-/// The container's saved config.
-pub fn saved_spec(root: &Root, id: &str) -> Result<Spec> {
-    let raw = std::fs::read(state::state_file(root, id, state::CONFIG_COPY))
-        .ctx(|| format!("container {id}: config"))?;
-    spec::parse_full(&raw)
-        .map(|(s, _)| s)
-        .map_err(|e| Error::Other(format!("container {id}: {e}")))
-}
-
 /// Runs the process; returns its exit code (or 0 once started with `detach`).
 pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     let saved = root.load(&o.id)?;
@@ -55,7 +47,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
             })
         }
     }
-    let spec = saved_spec(root, &o.id)?;
+    let spec = root.saved_spec(&o.id)?;
     let terminal = o.process.terminal().unwrap_or(false);
     if terminal && o.console_socket.is_none() {
         return Err(Error::Spec(
@@ -69,13 +61,15 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         None
     } else {
         let r = format!("/proc/{}/root", saved.pid);
-        Some(sys::open(&r, libc::O_RDONLY | libc::O_DIRECTORY, 0).ctx(|| r.clone())?)
+        Some(fd::open(&r, libc::O_RDONLY | libc::O_DIRECTORY, 0).ctx(|| r.clone())?)
     };
     for j in joins.iter().filter(|j| j.typ == T::Pid) {
-        sys::setns(j.fd.as_raw_fd(), libc::CLONE_NEWPID).ctx(|| "join pid namespace".into())?;
+        os_process::setns(j.fd.as_raw_fd(), libc::CLONE_NEWPID)
+            .ctx(|| "join pid namespace".into())?;
     }
-    let (psock, csock) = sys::socketpair().ctx(|| "sync socketpair".into())?;
-    let pid = sys::clone_fork(0).ctx(|| "fork exec process".into())?;
+    let (psock, csock) = fd::socketpair().ctx(|| "sync socketpair".into())?;
+    // SAFETY: the runtime is single-threaded; the child execs the process or exits.
+    let pid = unsafe { os_process::clone_fork(0) }.ctx(|| "fork exec process".into())?;
     if pid == 0 {
         drop(psock);
         let ch = Channel::new(csock);
@@ -104,12 +98,8 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
                     // A seccomp listener fd of an exec'd process is closed: the container's
                     // agent holds the init's.
                     if label == b"console" {
-                        let sock = o
-                            .console_socket
-                            .as_ref()
-                            .map(|p| p.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        process::console::send_to_socket(&sock, &fd)?;
+                        let sock = o.console_socket.as_deref().unwrap_or(Path::new(""));
+                        process::console::send_to_socket(sock, &fd)?;
                     }
                 }
                 Some((Tag::Error, m)) => {
@@ -120,8 +110,8 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         }
     })();
     if let Err(e) = r {
-        let _ = sys::kill(pid, libc::SIGKILL);
-        let _ = sys::waitpid(pid, 0);
+        let _ = os_process::kill(pid, libc::SIGKILL);
+        let _ = os_process::waitpid(pid, 0);
         return Err(e);
     }
     if let Some(p) = &o.pid_file {
@@ -130,7 +120,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     if o.detach {
         return Ok(0);
     }
-    Ok(super::ops::wait_forwarding_signals(pid))
+    Ok(super::forward::wait_forwarding_signals(pid))
 }
 
 enum Never {}
@@ -146,14 +136,9 @@ fn child(
         Some((Tag::Go, _)) => {}
         _ => return Err(Error::Other("parent went away".into())),
     }
-    // SAFETY: an empty set unblocks every signal the parent blocked.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
+    process::reset_signals()?;
     for j in joins.iter().filter(|j| j.typ != T::Pid) {
-        sys::setns(j.fd.as_raw_fd(), flag(j.typ))
+        os_process::setns(j.fd.as_raw_fd(), flag(j.typ))
             .ctx(|| format!("join {} namespace", namespaces::proc_name(j.typ)))?;
         if j.typ == T::User {
             // SAFETY: plain syscalls; root in the joined user namespace.
@@ -164,15 +149,9 @@ fn child(
         }
     }
     if let Some(r) = chroot {
-        // SAFETY: fchdir on a directory descriptor we hold.
-        sys::cvt(unsafe { libc::fchdir(r.as_raw_fd()) })
-            .ctx(|| "chdir to the container's root".into())?;
-        let dot = c".";
-        // SAFETY: valid C string.
-        sys::cvt(unsafe { libc::chroot(dot.as_ptr()) })
-            .ctx(|| "chroot to the container's root".into())?;
+        pivot::chroot_fd(r.as_raw_fd())?;
     }
-    sys::chdir_root()?;
+    pivot::chdir_root()?;
     if o.process.terminal().unwrap_or(false) {
         let (master, slave) = process::console::open_pty()?;
         if let Some(sz) = o.process.console_size() {

@@ -10,9 +10,10 @@ use crate::process;
 use crate::rootfs;
 use crate::spec::Bundle;
 use crate::sync::{Channel, Tag};
-use crate::sys;
 use oci_spec::runtime::{LinuxNamespaceType as T, LinuxPersonalityDomain};
 use std::os::fd::{AsRawFd, RawFd};
+use strata_os::cvt::cstr;
+use strata_os::{cvt, fd, process as os_process};
 
 /// What the init inherits from `create`.
 pub struct Args<'a> {
@@ -50,13 +51,9 @@ pub fn run(a: Args) -> ! {
 enum Never {}
 
 fn body(a: &Args) -> Result<Never> {
-    // Signals blocked by the parent (run) must not stay blocked in the container.
-    // SAFETY: an empty set unblocks everything.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
+    // Signals blocked by the parent (run) must not stay blocked in the container, nor SIGPIPE
+    // ignored.
+    process::reset_signals()?;
     let spec = &a.bundle.spec;
     let ch = &a.channel;
     let state_json = match ch.recv().ctx(|| "wait for parent".into())? {
@@ -73,10 +70,10 @@ fn body(a: &Args) -> Result<Never> {
     }
     a.plan.join_all(true)?;
     if a.plan.unshare_flags & libc::CLONE_NEWTIME != 0 {
-        sys::unshare(libc::CLONE_NEWTIME).ctx(|| "unshare time namespace".into())?;
+        os_process::unshare(libc::CLONE_NEWTIME).ctx(|| "unshare time namespace".into())?;
     }
     for (clock, secs, ns) in &a.bundle.extras.time_offsets {
-        sys::write_file("/proc/self/timens_offsets", &format!("{clock} {secs} {ns}"))
+        fd::write_file("/proc/self/timens_offsets", &format!("{clock} {secs} {ns}"))
             .ctx(|| format!("time offset {clock}"))?;
     }
     if !a.no_new_keyring {
@@ -85,24 +82,19 @@ fn body(a: &Args) -> Result<Never> {
     if a.plan.has(T::Uts) {
         if let Some(h) = spec.hostname().as_deref() {
             // SAFETY: pointer and length describe `h`.
-            sys::cvt(unsafe { libc::sethostname(h.as_ptr() as *const libc::c_char, h.len()) })
+            cvt(unsafe { libc::sethostname(h.as_ptr() as *const libc::c_char, h.len()) })
                 .ctx(|| format!("sethostname {h:?}"))?;
         }
         if let Some(d) = spec.domainname().as_deref() {
             // SAFETY: pointer and length describe `d`.
-            sys::cvt(unsafe { libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()) })
+            cvt(unsafe { libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()) })
                 .ctx(|| format!("setdomainname {d:?}"))?;
         }
     }
     // Our own fd directory on the host's procfs, to open the fifo after pivot_root.
-    let proc_fd = sys::open("/proc/self/fd", libc::O_DIRECTORY | libc::O_RDONLY, 0)
+    let proc_fd = fd::open("/proc/self/fd", libc::O_DIRECTORY | libc::O_RDONLY, 0)
         .ctx(|| "open /proc/self/fd".into())?;
-    let rootfs_str = a.bundle.rootfs.to_string_lossy().into_owned();
-    let cgroup_mounts: Vec<(String, String)> = a
-        .cgroups
-        .iter()
-        .map(|d| (d.hierarchy.clone(), d.path.to_string_lossy().into_owned()))
-        .collect();
+    let rootfs = a.bundle.rootfs.as_path();
     // On a pure v2 host with a cgroup namespace, the cgroup2 mount needs the namespace (and so
     // the cgroup) first; elsewhere the rootfs is built while the parent moves us.
     let pure_v2 = a.cgroups.len() == 1 && a.cgroups[0].hierarchy.is_empty();
@@ -114,8 +106,8 @@ fn body(a: &Args) -> Result<Never> {
     let _root_fd = rootfs::prepare(
         spec,
         &rootfs::Setup {
-            rootfs: &rootfs_str,
-            cgroups: &cgroup_mounts,
+            rootfs,
+            cgroups: a.cgroups,
             cgroupns: a.plan.has(T::Cgroup),
             netns: a.plan.has(T::Network),
             userns: a.plan.has(T::User),
@@ -143,11 +135,11 @@ fn body(a: &Args) -> Result<Never> {
         hooks::run("createContainer", h, &state_json)?;
     }
     if !a.plan.has(T::Mount) {
-        rootfs::pivot::chroot(&rootfs_str)?;
+        rootfs::pivot::chroot(rootfs)?;
     } else if a.no_pivot {
-        rootfs::pivot::move_root(&rootfs_str)?;
+        rootfs::pivot::move_root(rootfs)?;
     } else {
-        rootfs::pivot::pivot_root(&rootfs_str)?;
+        rootfs::pivot::pivot_root(rootfs)?;
     }
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         process::sysctl::apply(s)?;
@@ -169,9 +161,9 @@ fn body(a: &Args) -> Result<Never> {
     }
     // The exec fifo is opened for reading now, while we are still root: once the user is
     // switched the process is not dumpable and could not reopen it through /proc.
-    let fifo = sys::openat(
+    let fifo = fd::openat(
         proc_fd.as_raw_fd(),
-        &a.fifo_fd.to_string(),
+        a.fifo_fd.to_string(),
         libc::O_RDONLY | libc::O_NONBLOCK,
         0,
     )
@@ -201,7 +193,7 @@ fn body(a: &Args) -> Result<Never> {
     let e = process::exec(plan);
     // The parent is gone once start returned: say it on the container's stderr.
     let msg = format!("strata-runc: {e}\n");
-    let _ = sys::write_all(2, msg.as_bytes());
+    let _ = fd::write_all(2, msg.as_bytes());
     // SAFETY: _exit in the forked child.
     unsafe { libc::_exit(127) }
 }
@@ -214,7 +206,7 @@ fn wait_in_cgroup(ch: &Channel, plan: &Plan) -> Result<()> {
         _ => return Err(Error::Other("parent went away".into())),
     }
     if plan.unshare_flags & libc::CLONE_NEWCGROUP != 0 {
-        sys::unshare(libc::CLONE_NEWCGROUP).ctx(|| "unshare cgroup namespace".into())?;
+        os_process::unshare(libc::CLONE_NEWCGROUP).ctx(|| "unshare cgroup namespace".into())?;
     }
     Ok(())
 }
@@ -237,7 +229,7 @@ fn wait_for_start(fd: RawFd) -> Result<()> {
         }
         if p.revents & libc::POLLIN != 0 {
             let mut b = [0u8; 1];
-            if sys::read(fd, &mut b).ctx(|| "read exec fifo".into())? == 1 {
+            if fd::read(fd, &mut b).ctx(|| "read exec fifo".into())? == 1 {
                 return Ok(());
             }
         }
@@ -257,7 +249,7 @@ fn join_session_keyring(bundle: &std::path::Path) {
             .map(|f| f.to_string_lossy())
             .unwrap_or_default()
     );
-    let Ok(c) = sys::cstr(&name) else { return };
+    let Ok(c) = cstr(&name) else { return };
     // SAFETY: KEYCTL_JOIN_SESSION_KEYRING (1) with a valid C string.
     let r = unsafe { libc::syscall(libc::SYS_keyctl, 1, c.as_ptr()) };
     if r < 0 {

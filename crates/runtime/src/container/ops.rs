@@ -2,15 +2,15 @@
 //! list, and `run` (create + start + wait + delete).
 
 use super::create::{create, CreateOpts};
-use super::exec::saved_spec;
+use super::forward::{block_forwarded_signals, wait_forwarding_signals};
 use crate::cgroups::{Layout, Manager};
 use crate::error::{Context, Error, Result};
 use crate::hooks;
 use crate::state::{self, Root, Saved, Status};
-use crate::sys;
 use oci_spec::runtime::LinuxResources;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
+use strata_os::{fd, process};
 
 fn bad(s: &Saved, status: Status, what: &str) -> Error {
     Error::BadState {
@@ -33,11 +33,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     }
     let fifo = state::state_file(root, id, state::EXEC_FIFO);
     // The init reads the fifo; with no reader (the init died) opening for writing fails.
-    let fd = match sys::open(
-        &fifo.to_string_lossy(),
-        libc::O_WRONLY | libc::O_NONBLOCK,
-        0,
-    ) {
+    let fd = match fd::open(&fifo, libc::O_WRONLY | libc::O_NONBLOCK, 0) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
             return Err(Error::Other(format!(
@@ -46,7 +42,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         }
         Err(e) => return Err(Error::io(format!("container {id}: open exec fifo"), e)),
     };
-    sys::write_all(fd.as_raw_fd(), b"0").ctx(|| format!("container {id}: write exec fifo"))?;
+    fd::write_all(fd.as_raw_fd(), b"0").ctx(|| format!("container {id}: write exec fifo"))?;
     if saved.poststart_hooks {
         wait_no_reader(fd.as_raw_fd());
     }
@@ -54,7 +50,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     let _ = std::fs::remove_file(&fifo);
     if let Some(spec) = saved
         .poststart_hooks
-        .then(|| saved_spec(root, id).ok())
+        .then(|| root.saved_spec(id).ok())
         .flatten()
     {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
@@ -100,14 +96,15 @@ pub fn kill(root: &Root, id: &str, sig: libc::c_int, all: bool) -> Result<()> {
     }
     if all || !saved.own_pidns {
         for pid in Manager::pids(&saved.cgroup_paths) {
-            let _ = sys::kill(pid, sig);
+            let _ = process::kill(pid, sig);
         }
         if status == Status::Paused && sig == libc::SIGKILL {
             let _ = Manager::freeze(&saved.cgroup_paths, false);
         }
         return Ok(());
     }
-    sys::kill(saved.pid, sig).ctx(|| format!("container {id}: signal {sig} to pid {}", saved.pid))
+    process::kill(saved.pid, sig)
+        .ctx(|| format!("container {id}: signal {sig} to pid {}", saved.pid))
 }
 
 /// Waits until `pid` is gone or a zombie (it is not our child), up to `limit`.
@@ -147,10 +144,10 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
             let _ = Manager::freeze(&saved.cgroup_paths, false);
         }
         if saved.own_pidns {
-            let _ = sys::kill(saved.pid, libc::SIGKILL);
+            let _ = process::kill(saved.pid, libc::SIGKILL);
         }
         for pid in Manager::pids(&saved.cgroup_paths) {
-            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = process::kill(pid, libc::SIGKILL);
         }
         if !wait_gone(&saved, Duration::from_secs(10)) {
             return Err(Error::Other(format!(
@@ -160,7 +157,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         }
     } else if !saved.own_pidns {
         for pid in Manager::pids(&saved.cgroup_paths) {
-            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = process::kill(pid, libc::SIGKILL);
         }
     }
     if let Some(unit) = &saved.systemd_unit {
@@ -176,7 +173,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     }
     if let Some(spec) = saved
         .poststop_hooks
-        .then(|| saved_spec(root, id).ok())
+        .then(|| root.saved_spec(id).ok())
         .flatten()
     {
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()) {
@@ -216,7 +213,7 @@ pub fn update(root: &Root, id: &str, res: &LinuxResources) -> Result<()> {
         return Err(bad(&saved, status, "cannot update a stopped container"));
     }
     let mut res = res.clone();
-    crate::spec::allow_spec_devices(&mut res, &saved_spec(root, id)?);
+    crate::spec::allow_spec_devices(&mut res, &root.saved_spec(id)?);
     let mgr = Manager {
         dirs: saved.cgroup_paths.clone(),
     };
@@ -238,52 +235,6 @@ pub fn list(root: &Root) -> Result<Vec<state::OciState>> {
         }
     }
     Ok(v)
-}
-
-/// Blocks the signals `run` and `exec` forward to the container (and SIGCHLD), so they are
-/// taken with sigwaitinfo; returns the set.
-fn block_forwarded_signals() -> libc::sigset_t {
-    // SAFETY: building a signal set in a zeroed sigset_t and blocking it.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-            libc::SIGWINCH,
-            libc::SIGCHLD,
-        ] {
-            libc::sigaddset(&mut set, s);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-/// Waits for our child `pid`, forwarding the usual termination signals to it; returns its
-/// shell-style exit code.
-pub fn wait_forwarding_signals(pid: libc::pid_t) -> i32 {
-    let set = block_forwarded_signals();
-    loop {
-        if let Ok((p, st)) = sys::waitpid(pid, libc::WNOHANG) {
-            if p == pid {
-                return sys::exit_code(st);
-            }
-        } else {
-            return 255;
-        }
-        // SAFETY: zeroed siginfo is a valid out-buffer; `set` is initialised.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
-        if sig > 0 && sig != libc::SIGCHLD {
-            let _ = sys::kill(pid, sig);
-        }
-    }
 }
 
 /// `run`: create, start, and unless detached wait for the init and delete the container.

@@ -2,8 +2,8 @@
 //! ambient set, in the order that keeps each step permitted.
 
 use crate::error::{Error, Result};
-use crate::sys;
 use oci_spec::runtime::{Capabilities, Capability as C, LinuxCapabilities};
+use strata_os::cvt_long;
 
 /// The kernel number of a capability.
 pub fn number(c: &C) -> u32 {
@@ -156,7 +156,7 @@ pub fn apply(s: &Sets) -> Result<()> {
     ];
     // SAFETY: header and a two-element data array, as capset(2) v3 expects.
     let r = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) };
-    sys::cvt_long(r).map_err(|e| Error::io("set capabilities", e))?;
+    cvt_long(r).map_err(|e| Error::io("set capabilities", e))?;
     // SAFETY: prctl with integer arguments.
     unsafe {
         libc::prctl(

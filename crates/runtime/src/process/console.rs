@@ -2,17 +2,19 @@
 //! caller through `--console-socket` (SCM_RIGHTS), as runc does.
 
 use crate::error::{Context, Error, Result};
-use crate::sys;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use strata_os::fd::{self, fd_path};
+use strata_os::{cvt, fdpass, mount, owned, Confined};
 
 const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
 
 /// A new pty: (master, slave).
 pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
-    let master = sys::open("/dev/pts/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0)
-        .or_else(|_| sys::open("/dev/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0))
+    let master = fd::open("/dev/pts/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0)
+        .or_else(|_| fd::open("/dev/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0))
         .ctx(|| "open /dev/ptmx".into())?;
-    let t = sys::fstatfs_type(master.as_raw_fd()).ctx(|| "statfs ptmx".into())?;
+    let t = fd::fstatfs_type(master.as_raw_fd()).ctx(|| "statfs ptmx".into())?;
     if t != DEVPTS_SUPER_MAGIC {
         return Err(Error::Other(format!(
             "/dev/ptmx is not on devpts (type {t:#x})"
@@ -20,10 +22,10 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
     }
     let mut unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK takes a pointer to int.
-    sys::cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) })
+    cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) })
         .ctx(|| "unlock pty".into())?;
     // SAFETY: TIOCGPTPEER returns a new fd for the slave, opened with the given flags.
-    let slave = sys::owned(unsafe {
+    let slave = owned(unsafe {
         libc::ioctl(
             master.as_raw_fd(),
             libc::TIOCGPTPEER,
@@ -52,32 +54,27 @@ pub fn become_tty(slave: &OwnedFd, mount_console: bool) -> Result<()> {
     // SAFETY: plain syscall.
     unsafe { libc::setsid() };
     // SAFETY: TIOCSCTTY with integer argument.
-    sys::cvt(unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) })
+    cvt(unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) })
         .ctx(|| "set controlling terminal".into())?;
     for n in 0..3 {
         // SAFETY: dup2 onto the standard descriptors.
-        sys::cvt(unsafe { libc::dup2(slave.as_raw_fd(), n) }).ctx(|| "dup pty to stdio".into())?;
+        cvt(unsafe { libc::dup2(slave.as_raw_fd(), n) }).ctx(|| "dup pty to stdio".into())?;
     }
     if mount_console {
-        let root = sys::open("/", libc::O_PATH | libc::O_DIRECTORY, 0).ctx(|| "open /".into())?;
-        let t = crate::rootfs::safe_path::create_file(root.as_raw_fd(), "/dev/console", 0o600)
+        let root = fd::open("/", libc::O_PATH | libc::O_DIRECTORY, 0).ctx(|| "open /".into())?;
+        let t = Confined::new(root.as_fd())
+            .create_file("/dev/console", 0o600)
             .ctx(|| "create /dev/console".into())?;
-        sys::mount(
-            Some(&sys::fd_path(slave.as_raw_fd())),
-            &sys::fd_path(t.as_raw_fd()),
-            None,
-            libc::MS_BIND,
-            None,
-        )
-        .ctx(|| "bind pty over /dev/console".into())?;
+        mount::bind(&fd_path(slave.as_raw_fd()), &fd_path(t.as_raw_fd()), 0)
+            .ctx(|| "bind pty over /dev/console".into())?;
     }
     Ok(())
 }
 
 /// Sends the master to the unix socket at `path`.
-pub fn send_to_socket(path: &str, master: &OwnedFd) -> Result<()> {
+pub fn send_to_socket(path: &Path, master: &OwnedFd) -> Result<()> {
     let s = std::os::unix::net::UnixStream::connect(path)
-        .ctx(|| format!("connect console socket {path}"))?;
-    crate::sync::send_fd_raw(s.as_raw_fd(), master.as_raw_fd())
-        .ctx(|| format!("send pty master to console socket {path}"))
+        .ctx(|| format!("connect console socket {}", path.display()))?;
+    fdpass::send_fd(s.as_raw_fd(), master.as_raw_fd())
+        .ctx(|| format!("send pty master to console socket {}", path.display()))
 }

@@ -1,7 +1,7 @@
 //! No host file descriptor reaches the container (CVE-2024-21626): before exec, every fd
 //! above stdio and the preserved ones is marked close-on-exec.
 
-use crate::sys;
+use strata_os::fd::set_cloexec;
 
 /// Marks every descriptor >= `first` close-on-exec (close_range with CLOSE_RANGE_CLOEXEC, or a
 /// /proc/self/fd walk where that is missing).
@@ -25,7 +25,7 @@ pub fn cloexec_from(first: u32) {
             .collect();
         for fd in fds {
             if fd >= first as i32 {
-                let _ = sys::set_cloexec(fd, true);
+                let _ = set_cloexec(fd, true);
             }
         }
     }
@@ -34,6 +34,6 @@ pub fn cloexec_from(first: u32) {
 /// Clears close-on-exec on the preserved descriptors 3..3+n (`--preserve-fds`).
 pub fn keep(n: u32) {
     for fd in 3..3 + n as i32 {
-        let _ = sys::set_cloexec(fd, false);
+        let _ = set_cloexec(fd, false);
     }
 }

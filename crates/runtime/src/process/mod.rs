@@ -12,11 +12,13 @@ pub mod user;
 
 use crate::error::{Error, Result};
 use crate::sync::Channel;
-use crate::sys;
 use libseccomp::ScmpFilterContext;
 use oci_spec::runtime::{LinuxSeccomp, Process};
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
+use std::path::Path;
+use strata_os::cvt::cstr;
+use strata_os::{cvt, process as os_process};
 
 /// Inputs to [`prepare`].
 pub struct Ctx<'a> {
@@ -54,7 +56,7 @@ fn cstrings(v: &[String], what: &str) -> Result<Vec<CString>> {
 /// environment (or the default) is searched, as runc does.
 pub fn find_program(arg0: &str, env: &[String]) -> Result<String> {
     let executable = |p: &str| {
-        sys::cstr(p)
+        cstr(p)
             .map(|c| {
                 // SAFETY: valid C string.
                 let ok = unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0;
@@ -119,14 +121,12 @@ pub fn prepare(c: &Ctx) -> Result<ExecPlan> {
     let nnp = p.no_new_privileges().unwrap_or(false);
     // The cwd, its check and the program are settled before the user's seccomp filter can
     // refuse the calls they need. Only a cwd root may not enter waits for the user's switch.
-    let cwd = p.cwd().to_string_lossy().into_owned();
-    let cc = sys::cstr(&cwd).map_err(|e| Error::io(format!("cwd {cwd}"), e))?;
-    // SAFETY: valid C string.
-    let chdir = || sys::cvt(unsafe { libc::chdir(cc.as_ptr()) });
+    let cwd = p.cwd().as_path();
+    let chdir = || os_process::chdir(cwd);
     let chdir_later = match chdir() {
-        Ok(_) => check_cwd(&cwd).map(|_| false)?,
+        Ok(_) => check_cwd(cwd).map(|_| false)?,
         Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => true,
-        Err(e) => return Err(Error::io(format!("chdir to cwd {cwd}"), e)),
+        Err(e) => return Err(Error::io(format!("chdir to cwd {}", cwd.display()), e)),
     };
     let env: Vec<String> = p.env().clone().unwrap_or_default();
     let args = p.args().clone().unwrap_or_default();
@@ -157,12 +157,12 @@ pub fn prepare(c: &Ctx) -> Result<ExecPlan> {
     user::switch(p.user(), c.setgroups)?;
     caps::apply(&sets)?;
     if chdir_later {
-        chdir().map_err(|e| Error::io(format!("chdir to cwd {cwd}"), e))?;
-        check_cwd(&cwd)?;
+        chdir().map_err(|e| Error::io(format!("chdir to cwd {}", cwd.display()), e))?;
+        check_cwd(cwd)?;
     }
     if nnp {
         // SAFETY: prctl with integer arguments.
-        sys::cvt(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+        cvt(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
             .map_err(|e| Error::io("set no_new_privs", e))?;
     }
     Ok(ExecPlan {
@@ -176,7 +176,7 @@ pub fn prepare(c: &Ctx) -> Result<ExecPlan> {
 /// CVE-2024-21626: a cwd reached through a leaked descriptor lies outside the root, which the
 /// getcwd system call reports as unreachable (a path not starting with `/`, or ENOENT). Refuse
 /// to run there; a getcwd that fails otherwise proves nothing either way, and is refused too.
-fn check_cwd(cwd: &str) -> Result<()> {
+fn check_cwd(cwd: &Path) -> Result<()> {
     let mut buf = [0u8; libc::PATH_MAX as usize];
     // SAFETY: the buffer and its length; the raw system call, so the kernel's answer is seen.
     let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
@@ -186,11 +186,15 @@ fn check_cwd(cwd: &str) -> Result<()> {
     }
     if r > 0 || e.raw_os_error() == Some(libc::ENOENT) {
         return Err(Error::Other(format!(
-            "cwd {cwd} resolves outside the container's root filesystem: refusing"
+            "cwd {} resolves outside the container's root filesystem: refusing",
+            cwd.display()
         )));
     }
     Err(Error::io(
-        format!("cwd {cwd}: getcwd to check it is inside the root"),
+        format!(
+            "cwd {}: getcwd to check it is inside the root",
+            cwd.display()
+        ),
         e,
     ))
 }
@@ -202,8 +206,22 @@ pub fn exec(plan: ExecPlan) -> Error {
             return e;
         }
     }
-    let e = sys::execve(&plan.path, &plan.argv, &plan.envp);
+    let e = os_process::execve(&plan.path, &plan.argv, &plan.envp);
     Error::Other(format!("exec {:?}: {e}", plan.path))
+}
+
+/// Signals as the container's process must find them, set first thing in the init and in
+/// `exec`'s child: none blocked (`run` and `exec` block the ones they forward), and SIGPIPE,
+/// which Rust's runtime ignores at start-up and an ignored signal would stay across `execve`,
+/// back to its default action in the program executed (as under runc and crun).
+pub fn reset_signals() -> Result<()> {
+    // SAFETY: an empty set, initialised by sigemptyset, unblocks every signal.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+    os_process::default_at_exec(libc::SIGPIPE).map_err(|e| Error::io("reset SIGPIPE", e))
 }
 
 /// Whether setgroups is allowed (false when /proc/self/setgroups says "deny").

@@ -1,8 +1,8 @@
 //! Switching to the process's user: supplementary groups, gid, uid, umask.
 
 use crate::error::{Error, Result};
-use crate::sys;
 use oci_spec::runtime::User;
+use strata_os::cvt;
 
 /// Sets groups, gid and uid, keeping capabilities across the uid change (they are set to the
 /// spec's sets right after). `setgroups_allowed` is false in a user namespace whose
@@ -13,14 +13,14 @@ pub fn switch(u: &User, setgroups_allowed: bool) -> Result<()> {
     if setgroups_allowed {
         let groups: Vec<libc::gid_t> = u.additional_gids().clone().unwrap_or_default();
         // SAFETY: pointer and length describe `groups`.
-        sys::cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })
+        cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })
             .map_err(|e| Error::io(format!("setgroups {groups:?}"), e))?;
     }
     // SAFETY: plain syscalls with integer ids.
-    sys::cvt(unsafe { libc::setresgid(u.gid(), u.gid(), u.gid()) })
+    cvt(unsafe { libc::setresgid(u.gid(), u.gid(), u.gid()) })
         .map_err(|e| Error::io(format!("setgid {}", u.gid()), e))?;
     // SAFETY: as above.
-    sys::cvt(unsafe { libc::setresuid(u.uid(), u.uid(), u.uid()) })
+    cvt(unsafe { libc::setresuid(u.uid(), u.uid(), u.uid()) })
         .map_err(|e| Error::io(format!("setuid {}", u.uid()), e))?;
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };

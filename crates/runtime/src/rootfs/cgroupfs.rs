@@ -3,28 +3,30 @@
 
 use super::mounts::{bind, MountEnv};
 use super::options::MountOptions;
-use super::safe_path;
 use crate::error::{Context, Result};
-use crate::sys;
+use std::ffi::OsStr;
 use std::os::fd::AsRawFd;
+use std::path::Path;
+use strata_os::fd::fd_path;
+use strata_os::mount::mount as mount2;
 
 /// Mounts the cgroup file system view at `dest`.
-pub fn mount(env: &MountEnv, dest: &str, opts: &MountOptions, typ: &str) -> Result<()> {
+pub fn mount(env: &MountEnv, dest: &Path, opts: &MountOptions, typ: &str) -> Result<()> {
     let flags = opts.flags & !(libc::MS_REMOUNT | libc::MS_BIND | libc::MS_REC);
-    let pure_v2 = env.cgroups.len() == 1 && env.cgroups[0].0.is_empty();
+    let pure_v2 = env.cgroups.len() == 1 && env.cgroups[0].hierarchy.is_empty();
+    let target_of = || format!("cgroup target {}", dest.display());
     if pure_v2 || typ == "cgroup2" {
-        let target =
-            safe_path::mkdir_all(env.root, dest, 0o755).ctx(|| format!("cgroup target {dest}"))?;
-        let t = sys::fd_path(target.as_raw_fd());
+        let target = env.root.mkdir_all(dest, 0o755).ctx(target_of)?;
+        let t = fd_path(target.as_raw_fd());
         if env.cgroupns {
-            return sys::mount(Some("cgroup2"), &t, Some("cgroup2"), flags, None)
+            let cgroup2 = Some(OsStr::new("cgroup2"));
+            return mount2(cgroup2, &t, Some("cgroup2"), flags, None)
                 .ctx(|| "mount cgroup2".into());
         }
         let host = env
             .cgroups
             .first()
-            .map(|c| c.1.as_str())
-            .unwrap_or("/sys/fs/cgroup");
+            .map_or(Path::new("/sys/fs/cgroup"), |c| c.path.as_path());
         let o = MountOptions {
             flags,
             bind: Some(false),
@@ -32,38 +34,35 @@ pub fn mount(env: &MountEnv, dest: &str, opts: &MountOptions, typ: &str) -> Resu
         };
         return bind(env, host, dest, &o);
     }
-    let target =
-        safe_path::mkdir_all(env.root, dest, 0o755).ctx(|| format!("cgroup target {dest}"))?;
-    let t = sys::fd_path(target.as_raw_fd());
-    sys::mount(
+    let target = env.root.mkdir_all(dest, 0o755).ctx(target_of)?;
+    let tmpfs = Some(OsStr::new("tmpfs"));
+    let mode = Some(OsStr::new("mode=755"));
+    let nosuid_nodev_noexec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    mount2(
+        tmpfs,
+        &fd_path(target.as_raw_fd()),
         Some("tmpfs"),
-        &t,
-        Some("tmpfs"),
-        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-        Some("mode=755"),
+        nosuid_nodev_noexec,
+        mode,
     )
     .ctx(|| "cgroup tmpfs".into())?;
     // As runc: on a hybrid host the container sees the v1 hierarchies only.
-    for (name, host) in env.cgroups.iter().filter(|(n, _)| n != "unified") {
-        let sub = format!("{}/{}", dest.trim_end_matches('/'), name);
+    for d in env.cgroups.iter().filter(|d| d.hierarchy != "unified") {
         let o = MountOptions {
             flags,
             bind: Some(false),
             ..Default::default()
         };
-        bind(env, host, &sub, &o)?;
+        bind(env, &d.path, &dest.join(&d.hierarchy), &o)?;
     }
     if flags & libc::MS_RDONLY != 0 {
-        let target =
-            safe_path::open_in_root(env.root, dest, libc::O_PATH).ctx(|| dest.to_string())?;
-        sys::mount(
-            None,
-            &sys::fd_path(target.as_raw_fd()),
-            None,
-            libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            Some("mode=755"),
-        )
-        .ctx(|| "remount cgroup tmpfs read-only".into())?;
+        let target = env
+            .root
+            .open(dest, libc::O_PATH)
+            .ctx(|| dest.display().to_string())?;
+        let ro = libc::MS_REMOUNT | libc::MS_RDONLY | nosuid_nodev_noexec;
+        mount2(None, &fd_path(target.as_raw_fd()), None, ro, mode)
+            .ctx(|| "remount cgroup tmpfs read-only".into())?;
     }
     Ok(())
 }

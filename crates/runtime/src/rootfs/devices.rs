@@ -1,16 +1,18 @@
 //! /dev inside the container: the default devices, `linux.devices`, and the standard links.
 
-use super::safe_path;
 use crate::error::{Context, Error, Result};
-use crate::sys;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use strata_os::cvt::{cstr, os_cstr};
+use strata_os::fd::fd_path;
+use strata_os::{cvt, mount, Confined};
 
 /// A device node to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
     /// Absolute path in the container.
-    pub path: String,
+    pub path: PathBuf,
     /// 'c', 'b' or 'p'.
     pub kind: char,
     /// Major number.
@@ -56,7 +58,7 @@ pub fn from_spec(d: &LinuxDevice) -> Node {
         _ => 'c',
     };
     Node {
-        path: d.path().to_string_lossy().into_owned(),
+        path: d.path().clone(),
         kind,
         major: d.major() as u64,
         minor: d.minor() as u64,
@@ -68,30 +70,23 @@ pub fn from_spec(d: &LinuxDevice) -> Node {
 
 /// Creates the nodes inside the root. With `bind_from_host` (inside a user namespace, where
 /// mknod is not allowed) the host's node is bind-mounted onto an empty file instead.
-pub fn create(root: RawFd, nodes: &[Node], bind_from_host: bool) -> Result<()> {
+pub fn create(root: Confined, nodes: &[Node], bind_from_host: bool) -> Result<()> {
     for n in nodes {
-        if !n.path.starts_with("/dev/") {
+        if !under_dev(&n.path) {
             return Err(Error::Spec(format!(
                 "device {}: must be under /dev",
-                n.path
+                n.path.display()
             )));
         }
-        let what = || format!("device {}", n.path);
+        let what = || format!("device {}", n.path.display());
         // A FIFO is made in place, user namespace or not: it is not the host's device.
         if bind_from_host && n.kind != 'p' {
-            let t = safe_path::create_file(root, &n.path, 0o000).ctx(what)?;
-            sys::mount(
-                Some(&n.path),
-                &sys::fd_path(t.as_raw_fd()),
-                None,
-                libc::MS_BIND,
-                None,
-            )
-            .ctx(what)?;
+            let t = root.create_file(&n.path, 0o000).ctx(what)?;
+            mount::bind(&n.path, &fd_path(t.as_raw_fd()), 0).ctx(what)?;
             continue;
         }
-        let (dir, name) = safe_path::parent_dir(root, &n.path).ctx(what)?;
-        let c = sys::cstr(&name).ctx(what)?;
+        let (dir, name) = root.parent_dir(&n.path).ctx(what)?;
+        let c = os_cstr(&name).ctx(what)?;
         // SAFETY: `c` is a valid C string and `dir` a directory fd.
         unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
         let fmt = match n.kind {
@@ -101,13 +96,12 @@ pub fn create(root: RawFd, nodes: &[Node], bind_from_host: bool) -> Result<()> {
         };
         let dev = libc::makedev(n.major as u32, n.minor as u32);
         // SAFETY: `c` is a valid C string and `dir` a directory fd.
-        sys::cvt(unsafe { libc::mknodat(dir.as_raw_fd(), c.as_ptr(), fmt | n.mode, dev) })
-            .ctx(what)?;
+        cvt(unsafe { libc::mknodat(dir.as_raw_fd(), c.as_ptr(), fmt | n.mode, dev) }).ctx(what)?;
         // mknod is subject to the umask: set the mode exactly, then the owner.
         // SAFETY: as above; AT_SYMLINK_NOFOLLOW keeps the call on the node itself.
-        sys::cvt(unsafe { libc::fchmodat(dir.as_raw_fd(), c.as_ptr(), n.mode, 0) }).ctx(what)?;
+        cvt(unsafe { libc::fchmodat(dir.as_raw_fd(), c.as_ptr(), n.mode, 0) }).ctx(what)?;
         // SAFETY: as above.
-        sys::cvt(unsafe {
+        cvt(unsafe {
             libc::fchownat(
                 dir.as_raw_fd(),
                 c.as_ptr(),
@@ -121,8 +115,13 @@ pub fn create(root: RawFd, nodes: &[Node], bind_from_host: bool) -> Result<()> {
     Ok(())
 }
 
+/// Whether a device path is under /dev (`/dev` itself is not a device).
+fn under_dev(p: &Path) -> bool {
+    p.starts_with("/dev") && p != Path::new("/dev")
+}
+
 /// The standard links: /dev/fd, stdin, stdout, stderr, ptmx.
-pub fn links(root: RawFd) -> Result<()> {
+pub fn links(root: Confined) -> Result<()> {
     for (link, target) in [
         ("/dev/fd", "/proc/self/fd"),
         ("/dev/stdin", "/proc/self/fd/0"),
@@ -130,9 +129,9 @@ pub fn links(root: RawFd) -> Result<()> {
         ("/dev/stderr", "/proc/self/fd/2"),
         ("/dev/ptmx", "pts/ptmx"),
     ] {
-        let (dir, name) = safe_path::parent_dir(root, link).ctx(|| format!("link {link}"))?;
-        let n = sys::cstr(&name).ctx(|| link.to_string())?;
-        let t = sys::cstr(target).ctx(|| link.to_string())?;
+        let (dir, name) = root.parent_dir(link).ctx(|| format!("link {link}"))?;
+        let n = os_cstr(&name).ctx(|| link.to_string())?;
+        let t = cstr(target).ctx(|| link.to_string())?;
         if link == "/dev/ptmx" {
             // SAFETY: valid C string and directory fd.
             unsafe { libc::unlinkat(dir.as_raw_fd(), n.as_ptr(), 0) };
@@ -152,6 +151,7 @@ pub fn links(root: RawFd) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
     fn defaults_are_runc_set() {
@@ -159,20 +159,15 @@ mod tests {
         assert_eq!(d.len(), 6);
         assert!(d
             .iter()
-            .any(|n| n.path == "/dev/null" && n.major == 1 && n.minor == 3));
+            .any(|n| n.path == Path::new("/dev/null") && n.major == 1 && n.minor == 3));
     }
 
     #[test]
     fn device_outside_dev_is_refused() {
         let t = tempfile::tempdir().unwrap();
-        let r = sys::open(
-            t.path().to_str().unwrap(),
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-        )
-        .unwrap();
+        let r = strata_os::fd::open(t.path(), libc::O_PATH | libc::O_DIRECTORY, 0).unwrap();
         let mut n = defaults().remove(0);
         n.path = "/etc/evil".into();
-        assert!(create(r.as_raw_fd(), &[n], false).is_err());
+        assert!(create(Confined::new(r.as_fd()), &[n], false).is_err());
     }
 }

@@ -3,13 +3,11 @@
 //! attaches that namespace to it (mount_setattr MOUNT_ATTR_IDMAP) and moves it into place.
 
 use crate::error::{Context, Error, Result};
-use crate::sys;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use strata_os::{fd, mount, process};
 
+/// `MOUNT_ATTR_IDMAP` (linux/mount.h).
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-const OPEN_TREE_CLONE: libc::c_uint = 1;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
 /// A mount's mappings, as the text of uid_map and gid_map.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,56 +48,42 @@ pub fn from_config(v: &serde_json::Value) -> Vec<Option<IdMap>> {
 /// A user namespace with the given mappings, held by an fd (the helper process that created
 /// it is gone when this returns).
 pub fn userns(map: &IdMap) -> Result<OwnedFd> {
-    let (r, w) = sys::pipe().ctx(|| "idmap pipe".into())?;
-    let pid = sys::clone_fork(libc::CLONE_NEWUSER).ctx(|| "idmap user namespace".into())?;
+    let (r, w) = fd::pipe().ctx(|| "idmap pipe".into())?;
+    // SAFETY: create runs in a single-threaded process (the runtime's create path must), and
+    // the child only reads a pipe and exits.
+    let pid = unsafe { process::clone_fork(libc::CLONE_NEWUSER) }
+        .ctx(|| "idmap user namespace".into())?;
     if pid == 0 {
         drop(w);
         let mut b = [0u8; 1];
-        let _ = sys::read(r.as_raw_fd(), &mut b);
+        let _ = fd::read(r.as_raw_fd(), &mut b);
         // SAFETY: _exit in the forked helper.
         unsafe { libc::_exit(0) }
     }
     drop(r);
     let res = (|| {
         if !map.uid.is_empty() {
-            sys::write_file(&format!("/proc/{pid}/uid_map"), &map.uid)
+            fd::write_file(format!("/proc/{pid}/uid_map"), &map.uid)
                 .ctx(|| format!("idmap uid_map {:?}", map.uid))?;
         }
         if !map.gid.is_empty() {
-            sys::write_file(&format!("/proc/{pid}/gid_map"), &map.gid)
+            fd::write_file(format!("/proc/{pid}/gid_map"), &map.gid)
                 .ctx(|| format!("idmap gid_map {:?}", map.gid))?;
         }
-        sys::open(&format!("/proc/{pid}/ns/user"), libc::O_RDONLY, 0)
+        fd::open(format!("/proc/{pid}/ns/user"), libc::O_RDONLY, 0)
             .ctx(|| "open idmap user namespace".into())
     })();
     drop(w);
-    let _ = sys::waitpid(pid, 0);
+    let _ = process::waitpid(pid, 0);
     res
 }
 
 /// Clones `source` (recursively with `recursive`), idmaps the clone with `userns` and moves it
 /// onto `target` (an fd inside the container's root).
 pub fn bind(source: RawFd, target: RawFd, recursive: bool, userns: RawFd) -> Result<()> {
-    let empty = c"";
-    let rec = if recursive {
-        libc::AT_RECURSIVE as libc::c_uint
-    } else {
-        0
-    };
-    // SAFETY: open_tree on a descriptor we hold with an empty path.
-    let tree = sys::owned(unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            source,
-            empty.as_ptr(),
-            OPEN_TREE_CLONE
-                | libc::O_CLOEXEC as libc::c_uint
-                | libc::AT_EMPTY_PATH as libc::c_uint
-                | rec,
-        )
-    } as i32)
-    .ctx(|| "open_tree for idmapped mount".into())?;
-    super::mounts::mount_setattr(
+    let tree =
+        mount::clone_tree(source, recursive).ctx(|| "open_tree for idmapped mount".into())?;
+    mount::mount_setattr(
         tree.as_raw_fd(),
         recursive,
         MOUNT_ATTR_IDMAP,
@@ -112,19 +96,7 @@ pub fn bind(source: RawFd, target: RawFd, recursive: bool, userns: RawFd) -> Res
             e,
         )
     })?;
-    // SAFETY: move_mount between two descriptors we hold, both with empty paths.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            target,
-            empty.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    };
-    sys::cvt_long(r).ctx(|| "move idmapped mount into place".into())?;
-    Ok(())
+    mount::move_mount(tree.as_raw_fd(), target).ctx(|| "move idmapped mount into place".into())
 }
 
 #[cfg(test)]

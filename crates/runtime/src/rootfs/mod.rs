@@ -8,19 +8,20 @@ pub mod mounts;
 pub mod options;
 pub mod paths;
 pub mod pivot;
-pub mod safe_path;
 
+use crate::cgroups::CgroupDir;
 use crate::error::{Context, Error, Result};
-use crate::sys;
 use oci_spec::runtime::Spec;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+use strata_os::{fd, mount, Confined};
 
 /// Inputs to [`prepare`] besides the spec.
 pub struct Setup<'a> {
     /// Absolute rootfs path on the host.
-    pub rootfs: &'a str,
-    /// Host cgroup directories per hierarchy name.
-    pub cgroups: &'a [(String, String)],
+    pub rootfs: &'a Path,
+    /// The container's cgroup directories (for the `cgroup` mount type).
+    pub cgroups: &'a [CgroupDir],
     /// Own cgroup namespace.
     pub cgroupns: bool,
     /// Own network namespace.
@@ -56,25 +57,19 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
         flag
     };
     if s.mntns {
-        sys::mount(None, "/", None, setup_flag, None)
+        mount::change(Path::new("/"), setup_flag)
             .ctx(|| "make / private to the container".into())?;
     }
-    sys::mount(
-        Some(s.rootfs),
-        s.rootfs,
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        None,
-    )
-    .ctx(|| format!("bind rootfs {}", s.rootfs))?;
+    mount::bind(s.rootfs, s.rootfs, libc::MS_REC)
+        .ctx(|| format!("bind rootfs {}", s.rootfs.display()))?;
     if !s.mntns {
-        sys::mount(None, s.rootfs, None, setup_flag, None)
-            .ctx(|| format!("rootfs {} propagation", s.rootfs))?;
+        mount::change(s.rootfs, setup_flag)
+            .ctx(|| format!("rootfs {} propagation", s.rootfs.display()))?;
     }
-    let root = sys::open(s.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
-        .ctx(|| format!("open rootfs {}", s.rootfs))?;
+    let root = fd::open(s.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
+        .ctx(|| format!("open rootfs {}", s.rootfs.display()))?;
     let env = mounts::MountEnv {
-        root: root.as_raw_fd(),
+        root: Confined::new(root.as_fd()),
         cgroups: s.cgroups,
         cgroupns: s.cgroupns,
         netns: s.netns,
@@ -83,7 +78,7 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
     let mut dev_is_bound = false;
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let dest = m.destination();
-        if mounts::under_proc(dest) && dest != std::path::Path::new("/proc") {
+        if mounts::under_proc(dest) && dest != Path::new("/proc") {
             let t = m.typ().as_deref().unwrap_or("");
             if t != "proc" && !is_bind(m) {
                 return Err(Error::Spec(format!(
@@ -92,12 +87,12 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
                 )));
             }
         }
-        if dest == std::path::Path::new("/proc") && m.typ().as_deref() != Some("proc") {
+        if dest == Path::new("/proc") && m.typ().as_deref() != Some("proc") {
             return Err(Error::Spec(
                 "mount on /proc: must be of type proc (CVE-2019-16884)".into(),
             ));
         }
-        if dest == std::path::Path::new("/dev") && is_bind(m) {
+        if dest == Path::new("/dev") && is_bind(m) {
             dev_is_bound = true;
         }
         mounts::mount_one(&env, i, m)?;
@@ -113,16 +108,16 @@ pub fn prepare(spec: &Spec, s: &Setup) -> Result<OwnedFd> {
             nodes.retain(|x| x.path != n.path);
             nodes.push(n);
         }
-        devices::create(root.as_raw_fd(), &nodes, s.userns)?;
-        devices::links(root.as_raw_fd())?;
+        devices::create(env.root, &nodes, s.userns)?;
+        devices::links(env.root)?;
     }
     Ok(root)
 }
 
 /// The id of the mount `path` is on (the topmost one there).
-pub fn mount_id(path: &std::path::Path) -> Result<u64> {
+pub fn mount_id(path: &Path) -> Result<u64> {
     let what = || format!("mount id of {}", path.display());
-    let fd = sys::open(&path.to_string_lossy(), libc::O_PATH, 0).ctx(what)?;
+    let fd = fd::open(path, libc::O_PATH, 0).ctx(what)?;
     let info =
         std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ctx(what)?;
     info.lines()
@@ -134,9 +129,9 @@ pub fn mount_id(path: &std::path::Path) -> Result<u64> {
 /// For a container without a mount namespace of its own, whose mounts were made in the
 /// runtime's: detaches what is mounted on `rootfs` above the mount `base` that was there
 /// before create (the rootfs bind, with every mount under it). A rootfs gone is nothing to do.
-pub fn detach_above(rootfs: &std::path::Path, base: u64) -> Result<()> {
+pub fn detach_above(rootfs: &Path, base: u64) -> Result<()> {
     match mount_id(rootfs) {
-        Ok(id) if id != base => sys::umount2(&rootfs.to_string_lossy(), libc::MNT_DETACH)
+        Ok(id) if id != base => mount::umount2(rootfs, libc::MNT_DETACH)
             .ctx(|| format!("unmount rootfs {}", rootfs.display())),
         _ => Ok(()),
     }
@@ -173,7 +168,7 @@ pub fn finish(spec: &Spec) -> Result<()> {
         .and_then(options::propagation_flag)
     {
         if after_pivot(p) {
-            sys::mount(None, "/", None, p, None).ctx(|| "rootfs propagation".into())?;
+            mount::change(Path::new("/"), p).ctx(|| "rootfs propagation".into())?;
         }
     }
     if spec

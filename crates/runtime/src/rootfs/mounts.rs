@@ -1,21 +1,24 @@
 //! The spec's `mounts`, performed in order inside the container's new mount namespace, before
-//! pivot_root. Targets are resolved with [`super::safe_path`] and mounted through their fd.
+//! pivot_root. Targets are resolved inside the root with [`Confined`] and mounted through
+//! their fd.
 
 use super::options::{self, MountOptions};
-use super::safe_path;
+use crate::cgroups::CgroupDir;
 use crate::error::{Context, Error, Result};
-use crate::sys;
 use oci_spec::runtime::Mount;
+use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
+use strata_os::fd::{self, fd_path};
+use strata_os::{mount, path_cstr, Confined};
 
 /// What the mounts need to know about the container besides the mount list.
 pub struct MountEnv<'a> {
-    /// O_PATH fd of the rootfs (already a mount point).
-    pub root: RawFd,
-    /// Host cgroup directories of the container: (hierarchy name as seen under
-    /// /sys/fs/cgroup, e.g. "memory" or "" for a pure v2 host, host path).
-    pub cgroups: &'a [(String, String)],
+    /// The rootfs (already a mount point), where every target is resolved.
+    pub root: Confined<'a>,
+    /// The container's cgroup directories (the hierarchy name as seen under /sys/fs/cgroup,
+    /// e.g. "memory", or "" on a pure v2 host, and the host path).
+    pub cgroups: &'a [CgroupDir],
     /// Whether the container has its own cgroup namespace.
     pub cgroupns: bool,
     /// Whether the container has its own network namespace (sysfs needs one).
@@ -26,38 +29,50 @@ pub struct MountEnv<'a> {
 
 /// Performs one mount entry.
 pub fn mount_one(env: &MountEnv, index: usize, m: &Mount) -> Result<()> {
-    let dest = m.destination().to_string_lossy().into_owned();
+    let dest = m.destination().as_path();
     let typ = m.typ().as_deref().unwrap_or("");
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
-    let source = m
-        .source()
-        .as_ref()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let source = m.source().as_deref().unwrap_or(Path::new(""));
     let what = || {
         format!(
-            "mount {} on {dest}",
-            if source.is_empty() { typ } else { &source }
+            "mount {} on {}",
+            if source.as_os_str().is_empty() {
+                Path::new(typ)
+            } else {
+                source
+            }
+            .display(),
+            dest.display()
         )
     };
 
     let idmap = env.idmaps.get(index).copied().flatten();
     if opts.bind.is_some() || typ == "bind" {
-        return bind_idmapped(env, &source, &dest, &opts, idmap).map_err(|e| prefix(e, &what()));
+        return bind_idmapped(env, source, dest, &opts, idmap).map_err(|e| prefix(e, &what()));
     }
     if idmap.is_some() {
         return Err(Error::Spec(format!(
-            "mount on {dest}: uidMappings/gidMappings need a bind mount"
+            "mount on {}: uidMappings/gidMappings need a bind mount",
+            dest.display()
         )));
     }
     if typ == "cgroup" || typ == "cgroup2" {
-        return super::cgroupfs::mount(env, &dest, &opts, typ).map_err(|e| prefix(e, &what()));
+        return super::cgroupfs::mount(env, dest, &opts, typ).map_err(|e| prefix(e, &what()));
     }
-    let target = safe_path::mkdir_all(env.root, &dest, 0o755).ctx(what)?;
-    let tpath = sys::fd_path(target.as_raw_fd());
+    let target = env.root.mkdir_all(dest, 0o755).ctx(what)?;
     let flags = opts.flags & !libc::MS_REMOUNT;
-    let src = if source.is_empty() { typ } else { &source };
-    let r = sys::mount(Some(src), &tpath, Some(typ), flags, Some(&opts.data));
+    let src = if source.as_os_str().is_empty() {
+        OsStr::new(typ)
+    } else {
+        source.as_os_str()
+    };
+    let r = mount::mount(
+        Some(src),
+        &fd_path(target.as_raw_fd()),
+        Some(typ),
+        flags,
+        Some(OsStr::new(&opts.data)),
+    );
     match r {
         Ok(()) => {}
         Err(e) if typ == "sysfs" && e.raw_os_error() == Some(libc::EPERM) && !env.netns => {
@@ -68,7 +83,7 @@ pub fn mount_one(env: &MountEnv, index: usize, m: &Mount) -> Result<()> {
                 bind: Some(true),
                 ..Default::default()
             };
-            return bind(env, "/sys", &dest, &o).map_err(|e| prefix(e, &what()));
+            return bind(env, Path::new("/sys"), dest, &o).map_err(|e| prefix(e, &what()));
         }
         Err(e) if typ == "mqueue" && e.raw_os_error() == Some(libc::EPERM) => {
             // Without an ipc namespace of its own the container sees the host's mqueue.
@@ -77,12 +92,12 @@ pub fn mount_one(env: &MountEnv, index: usize, m: &Mount) -> Result<()> {
                 bind: Some(false),
                 ..Default::default()
             };
-            return bind(env, "/dev/mqueue", &dest, &o).map_err(|e| prefix(e, &what()));
+            return bind(env, Path::new("/dev/mqueue"), dest, &o).map_err(|e| prefix(e, &what()));
         }
         Err(e) => return Err(Error::io(what(), e)),
     }
     drop(target);
-    after_mount(env.root, &dest, &opts).ctx(what)
+    after_mount(env.root, dest, &opts).ctx(what)
 }
 
 fn prefix(e: Error, what: &str) -> Error {
@@ -91,30 +106,32 @@ fn prefix(e: Error, what: &str) -> Error {
 
 /// A bind mount of a host path onto a target inside the root, then the remount that applies
 /// the flags a bind ignores, then propagation and recursive attributes.
-pub fn bind(env: &MountEnv, source: &str, dest: &str, opts: &MountOptions) -> Result<()> {
+pub fn bind(env: &MountEnv, source: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
     bind_idmapped(env, source, dest, opts, None)
 }
 
 /// [`bind`], idmapped with the user namespace `idmap` when given.
 fn bind_idmapped(
     env: &MountEnv,
-    source: &str,
-    dest: &str,
+    source: &Path,
+    dest: &Path,
     opts: &MountOptions,
     idmap: Option<RawFd>,
 ) -> Result<()> {
     // The source is a host path chosen by the user of the runtime (not by the container), so
     // it is opened plainly; the target is resolved inside the root.
-    let src = sys::open(source, libc::O_PATH, 0).ctx(|| format!("bind source {source}"))?;
-    let is_dir = std::fs::metadata(sys::fd_path(src.as_raw_fd()))
+    let src =
+        fd::open(source, libc::O_PATH, 0).ctx(|| format!("bind source {}", source.display()))?;
+    let src_path = fd_path(src.as_raw_fd());
+    let is_dir = std::fs::metadata(&src_path)
         .map(|m| m.is_dir())
-        .ctx(|| format!("bind source {source}"))?;
+        .ctx(|| format!("bind source {}", source.display()))?;
     let target = if is_dir {
-        safe_path::mkdir_all(env.root, dest, 0o755)
+        env.root.mkdir_all(dest, 0o755)
     } else {
-        safe_path::create_file(env.root, dest, 0o644)
+        env.root.create_file(dest, 0o644)
     }
-    .ctx(|| format!("bind target {dest}"))?;
+    .ctx(|| format!("bind target {}", dest.display()))?;
     let rec = if opts.bind == Some(true) {
         libc::MS_REC
     } else {
@@ -123,28 +140,22 @@ fn bind_idmapped(
     if let Some(userns) = idmap {
         super::idmap::bind(src.as_raw_fd(), target.as_raw_fd(), rec != 0, userns)?;
     } else {
-        let tpath = sys::fd_path(target.as_raw_fd());
-        sys::mount(
-            Some(&sys::fd_path(src.as_raw_fd())),
-            &tpath,
-            None,
-            libc::MS_BIND | rec,
-            None,
-        )
-        .ctx(|| "bind".into())?;
+        mount::bind(&src_path, &fd_path(target.as_raw_fd()), rec).ctx(|| "bind".into())?;
     }
     // Re-open the target: the fd above still refers to the covered directory.
-    let target =
-        safe_path::open_in_root(env.root, dest, libc::O_PATH).ctx(|| format!("reopen {dest}"))?;
+    let target = env
+        .root
+        .open(dest, libc::O_PATH)
+        .ctx(|| format!("reopen {}", dest.display()))?;
     let remount = opts.flags & !(libc::MS_REMOUNT | libc::MS_BIND | libc::MS_REC);
     if remount != 0 {
-        let t = sys::fd_path(target.as_raw_fd());
+        let t = fd_path(target.as_raw_fd());
         let flags = libc::MS_BIND | libc::MS_REMOUNT | remount;
-        if let Err(e) = sys::mount(None, &t, None, flags, None) {
+        if let Err(e) = mount::change(&t, flags) {
             // Locked flags (nodev, nosuid, noexec from the source mount) must be kept when
             // remounting inside a user namespace: retry with the source mount's flags added.
-            let extra = locked_flags(&sys::fd_path(src.as_raw_fd()));
-            sys::mount(None, &t, None, flags | extra, None)
+            let extra = locked_flags(&src_path);
+            mount::change(&t, flags | extra)
                 .map_err(|_| e)
                 .ctx(|| "remount bind".into())?;
         }
@@ -152,8 +163,8 @@ fn bind_idmapped(
     after_mount(env.root, dest, opts).ctx(|| "bind attributes".into())
 }
 
-fn locked_flags(path: &str) -> libc::c_ulong {
-    let Ok(c) = sys::cstr(path) else { return 0 };
+fn locked_flags(path: &Path) -> libc::c_ulong {
+    let Ok(c) = path_cstr(path) else { return 0 };
     // SAFETY: zeroed statvfs is a valid out-buffer; `c` is a valid C string.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
@@ -176,18 +187,18 @@ fn locked_flags(path: &str) -> libc::c_ulong {
 }
 
 /// Propagation changes and recursive attributes on a freshly made mount.
-fn after_mount(root: RawFd, dest: &str, opts: &MountOptions) -> std::io::Result<()> {
+fn after_mount(root: Confined, dest: &Path, opts: &MountOptions) -> std::io::Result<()> {
     if opts.propagation.is_empty() && opts.rec_attr_set == 0 && opts.rec_attr_clr == 0 {
         return Ok(());
     }
     // Resolve again inside the root: the new mount now covers the original target.
-    let fresh = safe_path::open_in_root(root, dest, libc::O_PATH)?;
-    let fp = sys::fd_path(fresh.as_raw_fd());
+    let fresh = root.open(dest, libc::O_PATH)?;
+    let fp = fd_path(fresh.as_raw_fd());
     for &flag in &opts.propagation {
-        sys::mount(None, &fp, None, flag, None)?;
+        mount::change(&fp, flag)?;
     }
     if opts.rec_attr_set != 0 || opts.rec_attr_clr != 0 {
-        mount_setattr(
+        mount::mount_setattr(
             fresh.as_raw_fd(),
             true,
             opts.rec_attr_set,
@@ -196,44 +207,6 @@ fn after_mount(root: RawFd, dest: &str, opts: &MountOptions) -> std::io::Result<
         )?;
     }
     Ok(())
-}
-
-/// `mount_setattr(2)` on the mount at `fd` (and, with `recursive`, the mounts below it): sets
-/// and clears MOUNT_ATTR_* flags; `userns_fd` is for MOUNT_ATTR_IDMAP (0 otherwise).
-pub fn mount_setattr(
-    fd: RawFd,
-    recursive: bool,
-    set: u64,
-    clr: u64,
-    userns_fd: u64,
-) -> std::io::Result<()> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd,
-    };
-    let empty = c"";
-    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
-    // SAFETY: `attr` lives across the call and its size is passed; `empty` is a valid string.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd,
-            empty.as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    sys::cvt_long(r).map(drop)
 }
 
 /// Whether `p` names a path under /proc (where only procfs may be mounted: CVE-2019-16884).

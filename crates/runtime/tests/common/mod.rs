@@ -1,10 +1,12 @@
 //! Test harness: busybox-static bundles, a private state root per test, and cleanup of every
-//! container, cgroup and temp dir a test makes, even when it fails.
+//! container, cgroup and temp dir a test makes, even when it fails. The prerequisite policy
+//! (fail under CI=true, SKIP elsewhere) and the rootfs come from strata-testkit.
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+pub use strata_testkit::require;
 
 /// The runtime binary under test: cargo's build, or the one `STRATA_RUNC_BIN` names (how the
 /// static release build of crates/runtime/bench/build-static.sh is put through the same tests).
@@ -16,23 +18,10 @@ pub fn bin() -> &'static str {
     })
 }
 
-/// Fails under CI=true when a prerequisite is missing; elsewhere prints SKIP and returns false.
-pub fn require(ok: bool, what: &str) -> bool {
-    if ok {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("prerequisite missing under CI: {what}");
-    }
-    eprintln!("SKIP: {what}");
-    false
-}
-
 /// Whether we run as root (the integration tests need it).
 pub fn root() -> bool {
-    // SAFETY: getuid never fails.
     require(
-        unsafe { libc::getuid() } == 0,
+        strata_testkit::is_root(),
         "integration tests must run as root",
     )
 }
@@ -49,36 +38,6 @@ pub struct Bundle {
     pub config: Value,
 }
 
-fn make_rootfs(rootfs: &Path) {
-    for d in [
-        "bin",
-        "proc",
-        "sys",
-        "dev",
-        "tmp",
-        "etc",
-        "root",
-        "mnt",
-        "home/user",
-    ] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is installed");
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    for a in String::from_utf8_lossy(&list.stdout).lines() {
-        if a != "busybox" && !a.is_empty() {
-            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
-        }
-    }
-    std::fs::write(
-        rootfs.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n",
-    )
-    .unwrap();
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
-    std::fs::write(rootfs.join("etc/hostname"), "localhost\n").unwrap();
-}
-
 impl Bundle {
     /// A bundle running `args`, with the runtime's default spec (terminal off, rootfs
     /// writable, cgroup under this test's parent).
@@ -87,7 +46,7 @@ impl Bundle {
             .prefix("strata-test-bundle")
             .tempdir()
             .unwrap();
-        make_rootfs(&dir.path().join("rootfs"));
+        strata_testkit::busybox_rootfs(&dir.path().join("rootfs"));
         let out = Command::new(bin())
             .args(["spec", "-b"])
             .arg(dir.path())

@@ -7,18 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+pub use strata_testkit::require;
 
 /// Path of the VMM binary under test.
 pub fn vmm_bin() -> &'static str {
     env!("CARGO_BIN_EXE_strata-vmm")
 }
 
-/// True when CI=true: missing prerequisites fail instead of skipping.
-pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true").unwrap_or(false)
-}
-
-/// Returns false (after printing SKIP) when /dev/kvm is unusable outside CI; panics in CI.
+/// Returns false (after printing SKIP) when /dev/kvm is unusable outside CI; panics in CI
+/// (strata-testkit's prerequisite policy).
 pub fn require_kvm() -> bool {
     match std::fs::OpenOptions::new()
         .read(true)
@@ -26,11 +23,7 @@ pub fn require_kvm() -> bool {
         .open("/dev/kvm")
     {
         Ok(_) => true,
-        Err(e) if in_ci() => panic!("/dev/kvm unusable in CI: {e}"),
-        Err(e) => {
-            eprintln!("SKIP: /dev/kvm unusable: {e}");
-            false
-        }
+        Err(e) => require(false, &format!("/dev/kvm unusable: {e}")),
     }
 }
 

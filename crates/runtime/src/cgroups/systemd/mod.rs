@@ -10,6 +10,7 @@
 
 pub mod dbus;
 
+use super::v2::cpu::shares_to_weight;
 use crate::error::{Error, Result};
 use dbus::{Basic, Connection, Object, Value, BUS};
 use oci_spec::runtime::LinuxResources;
@@ -43,14 +44,6 @@ pub fn bus() -> Option<String> {
 
 fn prop(name: &str, v: Value) -> Value {
     Value::Struct(vec![Value::Str(name.into()), Value::Variant(Box::new(v))])
-}
-
-/// cgroup v1 cpu.shares to v2 cpu.weight (the conversion runc and systemd use).
-fn shares_to_weight(shares: u64) -> u64 {
-    if shares == 0 {
-        return 100;
-    }
-    1 + (shares.clamp(2, 262144) - 2) * 9999 / 262142
 }
 
 /// The scope's properties: runc's set (description, slice, delegation, accounting, the pid)
@@ -97,6 +90,7 @@ pub fn properties(
         p.push(prop(name, Value::U64(limit as u64)));
     }
     if let Some(cpu) = r.cpu().as_ref() {
+        // Shares of 0 are "not set": no CPUShares, no CPUWeight (as runc).
         if let Some(shares) = cpu.shares().filter(|&s| s > 0) {
             p.push(if v2 {
                 prop("CPUWeight", Value::U64(shares_to_weight(shares)))
@@ -248,5 +242,17 @@ mod tests {
         assert!(has(&v2, "MemoryMax", Value::U64(67108864)));
         assert!(has(&v2, "CPUWeight", Value::U64(39)));
         assert!(has(&v2, "IOAccounting", Value::Bool(true)));
+    }
+
+    #[test]
+    fn zero_shares_ask_for_no_weight() {
+        let r: LinuxResources =
+            serde_json::from_value(serde_json::json!({"cpu": {"shares": 0}})).unwrap();
+        for v2 in [false, true] {
+            let asked = properties("c1", "system.slice", 42, Some(&r), v2);
+            assert!(!asked.iter().any(|p| matches!(p, Value::Struct(f)
+                if f[0] == Value::Str("CPUWeight".into())
+                    || f[0] == Value::Str("CPUShares".into()))));
+        }
     }
 }

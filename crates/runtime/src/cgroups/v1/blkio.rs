@@ -1,6 +1,6 @@
 //! v1 blkio: weights and throttles.
 
-use crate::cgroups::manager::write;
+use crate::cgroups::fs::write;
 use crate::error::Result;
 use oci_spec::runtime::LinuxBlockIo;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! v1 cpu: shares, CFS quota/period, realtime runtime/period, idle.
 
-use crate::cgroups::manager::write;
+use crate::cgroups::fs::write;
 use crate::error::Result;
 use oci_spec::runtime::LinuxCpu;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! v1 cpuset: a new cpuset cgroup starts empty, so it inherits its parent's cpus and mems
 //! before any task can join; then the spec's values.
 
-use crate::cgroups::manager::{read, write};
+use crate::cgroups::fs::{read, write};
 use crate::error::Result;
 use oci_spec::runtime::LinuxCpu;
 use std::path::Path;

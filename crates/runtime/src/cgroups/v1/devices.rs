@@ -1,7 +1,7 @@
 //! v1 devices: deny everything, then the spec's rules in order, plus the devices every
 //! container needs (runc's default allow list).
 
-use crate::cgroups::manager::write;
+use crate::cgroups::fs::write;
 use crate::error::Result;
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! v1 memory: limit, reservation, swap, kernel TCP, swappiness, OOM killer.
 
-use crate::cgroups::manager::{read, write};
+use crate::cgroups::fs::{read, write};
 use crate::error::Result;
 use oci_spec::runtime::LinuxMemory;
 use std::path::Path;

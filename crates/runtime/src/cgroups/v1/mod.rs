@@ -6,7 +6,7 @@ pub mod cpuset;
 pub mod devices;
 pub mod memory;
 
-use super::manager::{write, CgroupDir};
+use super::fs::{write, CgroupDir};
 use crate::error::Result;
 use oci_spec::runtime::LinuxResources;
 

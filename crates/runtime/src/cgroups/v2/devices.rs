@@ -3,10 +3,10 @@
 
 use crate::cgroups::v1::devices::DEFAULT_ALLOW;
 use crate::error::{Error, Result};
-use crate::sys;
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+use strata_os::{cvt_long, fd, owned};
 
 /// One eBPF instruction.
 #[repr(C)]
@@ -156,7 +156,7 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
 fn bpf(cmd: libc::c_long, attr: &mut [u64; 16]) -> std::io::Result<libc::c_long> {
     // SAFETY: `attr` is a zero-padded bpf_attr-sized buffer (128 bytes) valid for the call.
     let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), 128usize) };
-    sys::cvt_long(r)
+    cvt_long(r)
 }
 
 /// Loads the program for `rules` (spec rules then the defaults) and attaches it to the cgroup
@@ -173,13 +173,9 @@ pub fn attach(dir: &Path, spec_rules: &[LinuxDeviceCgroup]) -> Result<()> {
             dir.display()
         ))
     })?;
-    let prog_fd = sys::owned(fd as i32).map_err(|e| Error::io("bpf program fd", e))?;
-    let cg = sys::open(
-        &dir.to_string_lossy(),
-        libc::O_RDONLY | libc::O_DIRECTORY,
-        0,
-    )
-    .map_err(|e| Error::io(format!("cgroup {}", dir.display()), e))?;
+    let prog_fd = owned(fd as i32).map_err(|e| Error::io("bpf program fd", e))?;
+    let cg = fd::open(dir, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .map_err(|e| Error::io(format!("cgroup {}", dir.display()), e))?;
     let old = query(&cg);
     let mut attr = [0u64; 16];
     // target_fd u32, attach_bpf_fd u32, attach_type u32, attach_flags u32.
@@ -243,7 +239,7 @@ fn detach(cg: &OwnedFd, id: u32) {
     let mut attr = [0u64; 16];
     attr[0] = id as u64;
     let Ok(fd) = bpf(13, &mut attr) else { return }; // BPF_PROG_GET_FD_BY_ID
-    let Ok(pfd) = sys::owned(fd as i32) else {
+    let Ok(pfd) = owned(fd as i32) else {
         return;
     };
     let mut attr = [0u64; 16];
