@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # build-static.sh: builds strata-runc (and strata-monitor) as they are meant to be installed
-# and benchmarked: each one fully static, non-PIE executable on musl (libseccomp linked in). The runtime is exec'd for
-# every container operation and its peak memory is mostly the code pages it touches, so this
-# build (1.9 MiB peak for `run`) is half the size in memory of a dynamic glibc one (4.6 MiB).
+# and benchmarked: each a fully static, non-PIE executable on musl (libseccomp linked in).
+# The runtime is exec'd for every container operation and its peak memory is mostly the code
+# pages it touches, so this build (1.9 MiB peak for `run`) is half the size in memory of a dynamic glibc one (4.6 MiB).
 # Falls back to a static glibc build when the musl target cannot be installed.
 #
 # usage: crates/runtime/bench/build-static.sh     (prints the binary's path on the last line)
