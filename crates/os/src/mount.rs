@@ -325,11 +325,6 @@ fn fsconfig(
 mod tests {
     use super::*;
 
-    fn is_root() -> bool {
-        // SAFETY: geteuid never fails.
-        unsafe { libc::geteuid() == 0 }
-    }
-
     #[test]
     fn data_is_refused_for_awkward_paths_and_long_lists() {
         let mut o = Overlay {
@@ -372,11 +367,10 @@ mod tests {
     }
 
     /// Mounts a writable overlay both ways (option string, and `lowerdir+` for the long list)
-    /// and checks the merged view. Needs root (mounts); elsewhere it checks nothing.
+    /// and checks the merged view. Needs root (mounts).
     #[test]
     fn overlay_mounts_both_ways() {
-        if !is_root() {
-            eprintln!("SKIP: overlay mounts need root");
+        if !strata_testkit::require_root() {
             return;
         }
         for many in [false, true] {
