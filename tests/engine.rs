@@ -545,3 +545,30 @@ fn a_pod_shares_localhost_and_its_hostname() {
     assert_eq!(e.ok(&["ps", "-aq"]), "");
     assert_eq!(e.ok(&["pod", "ps", "-q"]), "");
 }
+
+#[test]
+fn export_then_import_gives_a_runnable_image() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    e.ok(&["run", "--name", "src", "--network", "none", IMG, "sh", "-c", "echo made-here > /marker; rm /etc/group"]);
+    let tar = e.dir.path().join("fs.tar");
+    e.ok(&["export", "-o", tar.to_str().unwrap(), "src"]);
+    let id = e.ok(&["import", "--change", "CMD [\"cat\", \"/marker\"]", "--change", "ENV FROM=import", tar.to_str().unwrap(), "localhost/imported:v1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(e.ok(&["run", "--rm", "--network", "none", "localhost/imported:v1"]), "made-here\n");
+    assert_eq!(e.ok(&["run", "--rm", "--network", "none", "localhost/imported:v1", "sh", "-c", "echo $FROM; test -e /etc/group || echo no-group"]), "import\nno-group\n");
+    let img: serde_json::Value = serde_json::from_str(&e.ok(&["image", "inspect", "localhost/imported:v1"])).unwrap();
+    assert_eq!(img[0]["RootFS"]["diff_ids"].as_array().map(|a| a.len()), Some(1), "one layer: {img}");
+    // A hostile tarball stays inside its layer.
+    let evil = e.dir.path().join("evil.tar");
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("cd {} && mkdir -p ev && ln -s / ev/up && tar -C ev -cf {} up && mkdir -p ev2/up && echo owned > ev2/up/escaped && tar -C ev2 -rf {} up/escaped", e.dir.path().display(), evil.display(), evil.display()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _ = e.status(&["import", evil.to_str().unwrap(), "localhost/evil"]);
+    assert!(!std::path::Path::new("/escaped").exists(), "an imported tar wrote outside its layer");
+}

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+pub use strata_testkit::output_via_files;
 use strata_testkit::{require_root, require_tools, workspace_bin};
 
 /// The busybox image archive (built once per machine, under the target directory).
@@ -134,29 +135,6 @@ fn strata_os_umount(p: &Path) -> std::io::Result<()> {
         .status()?;
     let _ = st;
     Ok(())
-}
-
-/// Runs a command with stdout and stderr sent to unnamed temp files.
-pub fn output_via_files(c: &mut Command) -> Output {
-    use std::io::{Read, Seek};
-    let mut out = tempfile::tempfile().unwrap();
-    let mut err = tempfile::tempfile().unwrap();
-    let status = c
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .status()
-        .unwrap();
-    let mut o = Vec::new();
-    let mut e = Vec::new();
-    out.rewind().unwrap();
-    out.read_to_end(&mut o).unwrap();
-    err.rewind().unwrap();
-    err.read_to_end(&mut e).unwrap();
-    Output {
-        status,
-        stdout: o,
-        stderr: e,
-    }
 }
 
 /// Mount points under `dir` (from /proc/self/mountinfo).

@@ -496,3 +496,74 @@ fn the_default_network_avoids_what_the_host_uses() {
     assert!(!std::path::Path::new("/sys/class/net").join(bridge).exists());
     e.ok(&["network", "rm", "strata"]);
 }
+
+/// The soak of the engine issue on the default bridge network: 200 run/rm cycles (attached
+/// `run --rm` and detached `run -d` + `rm -f`, some with a published port), then nothing of
+/// any of them is left: namespace, veth, IP lease, iptables rule, cgroup, mount, process.
+#[test]
+fn a_soak_of_run_rm_cycles_on_the_default_network_leaks_nothing() {
+    if !net::prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        let name = format!("soak{i}");
+        if i % 2 == 0 {
+            e.ok(&["run", "--rm", "--name", &name, net::IMAGE, "true"]);
+        } else {
+            let port = if i % 10 == 1 {
+                vec!["-p".to_string(), format!("127.0.0.1:{}:80", free_port())]
+            } else {
+                vec![]
+            };
+            let mut args = vec!["run", "-d", "--name", &name];
+            args.extend(port.iter().map(String::as_str));
+            args.extend([net::IMAGE, "sleep", "30"]);
+            ids.push(e.ok(&args).trim().to_string());
+            e.ok(&["rm", "-f", &name]);
+        }
+    }
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert!(
+        Engine::bridge_ports(&e.bridge).is_empty(),
+        "veths left on {}",
+        e.bridge
+    );
+    for id in &ids {
+        e.assert_gone(id, &[]);
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            assert!(
+                !h.path().join("strata").join(id).exists(),
+                "cgroup of {id} left"
+            );
+        }
+    }
+    let ns_left: Vec<_> = std::fs::read_dir(e.runroot().join("netns"))
+        .map(|r| r.flatten().map(|x| x.file_name()).collect())
+        .unwrap_or_default();
+    assert!(ns_left.is_empty(), "namespaces left: {ns_left:?}");
+    let root = e.dir.path().to_string_lossy().into_owned();
+    let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&root) && !m.ends_with("/netns"))
+        .collect();
+    assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+    let leases: Vec<_> = std::fs::read_dir(e.root().join("networks/ipam"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|n| std::fs::read_dir(n.path()).into_iter().flatten().flatten())
+        .filter(|f| {
+            f.file_name()
+                .to_string_lossy()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+        .map(|f| f.path())
+        .collect();
+    assert!(leases.is_empty(), "leases left: {leases:?}");
+}

@@ -21,6 +21,7 @@ pub use digest::Digest;
 pub use error::{Error, Result};
 pub use reference::Reference;
 pub mod archive;
+pub mod assemble;
 pub mod mount;
 pub mod ops;
 pub mod progress;

@@ -113,6 +113,30 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     p
 }
 
+/// Runs a command to its end with stdout and stderr sent to unnamed temporary files, not
+/// pipes: a detached container (or any daemon the command leaves) keeps the command's output
+/// descriptors open, and a pipe would then never see its end.
+pub fn output_via_files(c: &mut Command) -> std::process::Output {
+    use std::io::{Read, Seek};
+    let mut out = tempfile::tempfile().expect("a temporary file");
+    let mut err = tempfile::tempfile().expect("a temporary file");
+    let status = c
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(err.try_clone().expect("dup"))
+        .status()
+        .unwrap_or_else(|e| panic!("run {c:?}: {e}"));
+    let (mut o, mut e) = (Vec::new(), Vec::new());
+    out.rewind().expect("rewind");
+    out.read_to_end(&mut o).expect("read the output");
+    err.rewind().expect("rewind");
+    err.read_to_end(&mut e).expect("read the output");
+    std::process::Output {
+        status,
+        stdout: o,
+        stderr: e,
+    }
+}
+
 /// A child process killed (SIGKILL) and reaped when the guard drops.
 pub struct ChildGuard(pub Child);
 

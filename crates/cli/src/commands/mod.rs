@@ -3,6 +3,7 @@
 pub mod container;
 pub mod events;
 pub mod image;
+pub mod import;
 pub mod login;
 pub mod network;
 pub mod pod;
@@ -92,6 +93,8 @@ pub enum Command {
     Export(container::tools::ExportArgs),
     /// Attach to a running container's output (and input).
     Attach(container::tools::AttachArgs),
+    /// Make a one-layer image from a root filesystem tarball (as `export` writes it).
+    Import(import::ImportArgs),
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -197,6 +200,7 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Cp(a) => container::dispatch(g, C::Cp(a)),
         Command::Export(a) => container::dispatch(g, C::Export(a)),
         Command::Attach(a) => container::dispatch(g, C::Attach(a)),
+        Command::Import(a) => import::import(g, a),
         Command::Volume(c) => volume::run(g, c),
         Command::Pod(c) => pod::run(g, c),
         Command::System(c) => system::run(g, c),

@@ -76,19 +76,6 @@ pub fn du(p: &Path) -> u64 {
     total
 }
 
-fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")
-                    .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-            })
-        })
-        .unwrap_or(0)
-        * 1024
-}
-
 /// `system` commands.
 pub fn run(g: &Global, c: SystemCommand) -> Result<i32> {
     let e = open_engine(g)?;
@@ -112,7 +99,7 @@ pub fn run(g: &Global, c: SystemCommand) -> Result<i32> {
                     "OS": "linux",
                     "Arch": std::env::consts::ARCH,
                     "CPUs": std::thread::available_parallelism().map_or(1, |n| n.get()),
-                    "MemTotal": mem_total(),
+                    "MemTotal": strata_engine::container::stats::host_memory(),
                     "Hostname": std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
                     "CgroupVersion": strata_engine::describe::cgroup_layout(),
                     "CgroupManager": "cgroupfs",

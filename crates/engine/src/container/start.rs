@@ -349,13 +349,7 @@ pub fn mark_started(e: &Engine, c: &mut Container) -> Result<()> {
     c.state.status = Status::Running;
     c.state.started_at = Some(strata_os::clock::rfc3339_now());
     e.db.save_state(&c.id, &c.state)?;
-    let _ = e.db.event(
-        "container",
-        "start",
-        &c.id,
-        &c.name,
-        &[("image", c.config.image.clone())],
-    );
+    super::stop::record_start_event(e, c);
     Ok(())
 }
 

@@ -47,7 +47,8 @@ fn keyed(p: &Path, f: &str, key: &str) -> Option<u64> {
     })
 }
 
-fn host_memory() -> u64 {
+/// The host's memory in bytes (MemTotal).
+pub fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {

@@ -197,24 +197,12 @@ pub fn refresh(e: &Engine, c: &mut Container) -> Result<bool> {
     e.db.save_state(&c.id, &c.state)?;
     let now = c.state.status;
     if before == Status::Created && now == Status::Running {
-        let _ = e.db.event(
-            "container",
-            "start",
-            &c.id,
-            &c.name,
-            &[("image", c.config.image.clone())],
-        );
+        super::stop::record_start_event(e, c);
     }
     let ended = now == Status::Exited && before != Status::Exited;
     if ended {
         if before == Status::Created && c.state.started_at.is_none() {
-            let _ = e.db.event(
-                "container",
-                "start",
-                &c.id,
-                &c.name,
-                &[("image", c.config.image.clone())],
-            );
+            super::stop::record_start_event(e, c);
         }
         super::stop::record_exit_events(e, c);
     }

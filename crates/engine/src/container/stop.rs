@@ -42,6 +42,17 @@ pub fn load(e: &Engine, key: &str) -> Result<Container> {
     Ok(c)
 }
 
+/// The `start` event of a container.
+pub fn record_start_event(e: &Engine, c: &Container) {
+    let _ = e.db.event(
+        "container",
+        "start",
+        &c.id,
+        &c.name,
+        &[("image", c.config.image.clone())],
+    );
+}
+
 /// The `die` (and `oom`) events of a container that was just seen to have exited.
 pub fn record_exit_events(e: &Engine, c: &Container) {
     if c.state.oom_killed {

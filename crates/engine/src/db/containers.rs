@@ -110,36 +110,7 @@ impl Db {
 
     /// Finds a container by name, full id or unique id prefix (docker's lookup order).
     pub fn find_container(&self, key: &str) -> Result<Container> {
-        let by_name = self
-            .conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM containers WHERE name = ?1"),
-                params![key],
-                from_row,
-            )
-            .optional()?;
-        if let Some(t) = by_name {
-            return decode(t);
-        }
-        if !key.is_empty() && key.len() <= 64 && key.bytes().all(|c| c.is_ascii_hexdigit()) {
-            let mut st = self.conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM containers WHERE id >= ?1 AND id < ?2 LIMIT 2"
-            ))?;
-            let hi = format!("{key}g");
-            let rows: Vec<_> = st
-                .query_map(params![key, hi], from_row)?
-                .collect::<rusqlite::Result<_>>()?;
-            match rows.len() {
-                1 => return decode(rows.into_iter().next().expect("one row")),
-                2 => {
-                    return Err(Error::Conflict(format!(
-                        "{key:?} names more than one container: give more of the id"
-                    )))
-                }
-                _ => {}
-            }
-        }
-        Err(Error::NotFound(format!("no such container: {key}")))
+        decode(self.find_by_key("containers", COLUMNS, "container", key, from_row)?)
     }
 
     /// Every container, oldest first.

@@ -3,7 +3,7 @@
 use super::Db;
 use crate::error::{Error, Result};
 use crate::pod::{Pod, PodConfig};
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Row};
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(String, String, i64, String, String)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -69,37 +69,13 @@ impl Db {
 
     /// A pod by name, full id or unique id prefix.
     pub fn find_pod(&self, key: &str) -> Result<Pod> {
-        let cols = "id, name, created, config, state";
-        if let Some(t) = self
-            .conn
-            .query_row(
-                &format!("SELECT {cols} FROM pods WHERE name = ?1 OR id = ?1"),
-                params![key],
-                from_row,
-            )
-            .optional()?
-        {
-            return decode(t);
-        }
-        if !key.is_empty() && key.len() <= 64 && key.bytes().all(|c| c.is_ascii_hexdigit()) {
-            let mut st = self.conn.prepare_cached(&format!(
-                "SELECT {cols} FROM pods WHERE id >= ?1 AND id < ?2 LIMIT 2"
-            ))?;
-            let hi = format!("{key}g");
-            let rows: Vec<_> = st
-                .query_map(params![key, hi], from_row)?
-                .collect::<rusqlite::Result<_>>()?;
-            match rows.len() {
-                1 => return decode(rows.into_iter().next().expect("one row")),
-                2 => {
-                    return Err(Error::Conflict(format!(
-                        "{key:?} names more than one pod: give more of the id"
-                    )))
-                }
-                _ => {}
-            }
-        }
-        Err(Error::NotFound(format!("no such pod: {key}")))
+        decode(self.find_by_key(
+            "pods",
+            "id, name, created, config, state",
+            "pod",
+            key,
+            from_row,
+        )?)
     }
 
     /// Every pod, oldest first.

@@ -6,14 +6,14 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use strata_testkit::{require, require_root, require_tools, workspace_bin};
+use strata_testkit::{output_via_files, require, require_root, require_tools, workspace_bin};
 
 /// Whether the prerequisites are here: root, umoci and busybox (the image), iptables and
 /// ip, and the CNI plugins.
@@ -32,11 +32,8 @@ pub fn prerequisites() -> bool {
 pub fn image_archive() -> PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();
     P.get_or_init(|| {
-        let out = workspace_bin("strata")
-            .parent()
-            .unwrap()
-            .join("net-test-images");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/net/busybox-image.sh");
+        let out = workspace_bin("strata").parent().unwrap().join("e2e-images");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/busybox-image.sh");
         let st = Command::new(script)
             .arg(&out)
             .status()
@@ -433,27 +430,6 @@ fn shell_words(s: &str) -> Vec<String> {
         out.push(cur);
     }
     out
-}
-
-/// Runs a command with stdout and stderr sent to unnamed temp files.
-pub fn output_via_files(c: &mut Command) -> Output {
-    let mut out = tempfile::tempfile().unwrap();
-    let mut err = tempfile::tempfile().unwrap();
-    let status = c
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .status()
-        .unwrap();
-    let (mut o, mut e) = (Vec::new(), Vec::new());
-    out.rewind().unwrap();
-    out.read_to_end(&mut o).unwrap();
-    err.rewind().unwrap();
-    err.read_to_end(&mut e).unwrap();
-    Output {
-        status,
-        stdout: o,
-        stderr: e,
-    }
 }
 
 /// An HTTP GET of `/` on `addr` with a raw TCP client, retried until `limit` (the server

@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+pub use strata_testkit::output_via_files;
 pub use strata_testkit::require;
 
 /// The runtime binary under test: cargo's build, or the one `STRATA_RUNC_BIN` names (how the
@@ -162,29 +163,6 @@ impl Rt {
             String::from_utf8_lossy(&o.stdout).into_owned(),
             String::from_utf8_lossy(&o.stderr).into_owned(),
         )
-    }
-}
-
-/// Runs a command with stdout and stderr sent to unnamed temp files.
-pub fn output_via_files(c: &mut Command) -> Output {
-    use std::io::{Read, Seek};
-    let mut out = tempfile::tempfile().unwrap();
-    let mut err = tempfile::tempfile().unwrap();
-    let status = c
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .status()
-        .unwrap();
-    let mut o = Vec::new();
-    let mut e = Vec::new();
-    out.rewind().unwrap();
-    out.read_to_end(&mut o).unwrap();
-    err.rewind().unwrap();
-    err.read_to_end(&mut e).unwrap();
-    Output {
-        status,
-        stdout: o,
-        stderr: e,
     }
 }
 
