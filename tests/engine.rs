@@ -501,8 +501,10 @@ fn a_pod_shares_localhost_and_its_hostname() {
         "--hostname",
         "webhost",
     ]);
+    // -i: busybox's nc ends at the end of its stdin, which /dev/null would race with the
+    // peer's data; an open stdin keeps it for the connection.
     e.ok(&[
-        "run", "-d", "--pod", "web", "--name", "srv", IMG, "nc", "-l", "-p", "8080",
+        "run", "-d", "-i", "--pod", "web", "--name", "srv", IMG, "nc", "-l", "-p", "8080",
     ]);
     let out = e.ok(&["run", "--rm", "--pod", "web", IMG, "sh", "-c",
         "i=0; until echo ping-from-peer | nc localhost 8080; do i=$((i+1)); [ $i -gt 100 ] && exit 1; usleep 20000; done; hostname"]);
@@ -552,15 +554,53 @@ fn export_then_import_gives_a_runnable_image() {
         return;
     }
     let e = Engine::new();
-    e.ok(&["run", "--name", "src", "--network", "none", IMG, "sh", "-c", "echo made-here > /marker; rm /etc/group"]);
+    e.ok(&[
+        "run",
+        "--name",
+        "src",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "echo made-here > /marker; rm /etc/group",
+    ]);
     let tar = e.dir.path().join("fs.tar");
     e.ok(&["export", "-o", tar.to_str().unwrap(), "src"]);
-    let id = e.ok(&["import", "--change", "CMD [\"cat\", \"/marker\"]", "--change", "ENV FROM=import", tar.to_str().unwrap(), "localhost/imported:v1"]);
+    let id = e.ok(&[
+        "import",
+        "--change",
+        "CMD [\"cat\", \"/marker\"]",
+        "--change",
+        "ENV FROM=import",
+        tar.to_str().unwrap(),
+        "localhost/imported:v1",
+    ]);
     assert!(id.starts_with("sha256:"), "{id}");
-    assert_eq!(e.ok(&["run", "--rm", "--network", "none", "localhost/imported:v1"]), "made-here\n");
-    assert_eq!(e.ok(&["run", "--rm", "--network", "none", "localhost/imported:v1", "sh", "-c", "echo $FROM; test -e /etc/group || echo no-group"]), "import\nno-group\n");
-    let img: serde_json::Value = serde_json::from_str(&e.ok(&["image", "inspect", "localhost/imported:v1"])).unwrap();
-    assert_eq!(img[0]["RootFS"]["diff_ids"].as_array().map(|a| a.len()), Some(1), "one layer: {img}");
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "localhost/imported:v1"]),
+        "made-here\n"
+    );
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "localhost/imported:v1",
+            "sh",
+            "-c",
+            "echo $FROM; test -e /etc/group || echo no-group"
+        ]),
+        "import\nno-group\n"
+    );
+    let img: serde_json::Value =
+        serde_json::from_str(&e.ok(&["image", "inspect", "localhost/imported:v1"])).unwrap();
+    assert_eq!(
+        img[0]["RootFS"]["diff_ids"].as_array().map(|a| a.len()),
+        Some(1),
+        "one layer: {img}"
+    );
     // A hostile tarball stays inside its layer.
     let evil = e.dir.path().join("evil.tar");
     let st = std::process::Command::new("sh")
@@ -570,5 +610,8 @@ fn export_then_import_gives_a_runnable_image() {
         .unwrap();
     assert!(st.success());
     let _ = e.status(&["import", evil.to_str().unwrap(), "localhost/evil"]);
-    assert!(!std::path::Path::new("/escaped").exists(), "an imported tar wrote outside its layer");
+    assert!(
+        !std::path::Path::new("/escaped").exists(),
+        "an imported tar wrote outside its layer"
+    );
 }

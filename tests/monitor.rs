@@ -385,6 +385,7 @@ fn a_terminal_container_gets_a_pty_and_its_resizes() {
         &Request::Resize {
             rows: 33,
             cols: 101,
+            session: None,
         },
         None,
     )

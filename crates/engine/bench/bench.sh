@@ -4,9 +4,10 @@
 #   run     `run --rm IMG /bin/true`: podman and strata on their default bridge network, strata
 #           with --network none
 #   exec    `exec ID true` into a running `sleep`
-#   pod     pod create + `run -d` server `nc -l -p 8080` + `run --rm` client to localhost:8080
-#           + `pod rm -f`, the whole round trip
-#   mem     RSS/PSS of the monitor per running container (strata-monitor vs conmon)
+#   pod     pod create + `run -d -i` server `nc -l -p 8080` (-i: busybox's nc ends when its
+#           stdin does) + `run --rm` client to localhost:8080 + `pod rm -f`, the whole round trip
+#   mem     RSS/PSS of the monitor per running container (strata-monitor vs conmon), after
+#           one exec into each (strata's exec runs through the monitor)
 #   ps      `ps -a` with 100 containers
 # Prereqs (as root): shared/bench/engine/registry.sh start; make-images.sh; release builds of
 # strata and of the static strata-runc and strata-monitor (crates/runtime/bench/build-static.sh,
@@ -81,7 +82,7 @@ pod_round() { # engine label i
 	local E=$1 i=$3 t0 t1
 	t0=$(date +%s%N)
 	$E pod create --name "bench-pod-$i" >/dev/null &&
-		$E run -d --pod "bench-pod-$i" --name "bench-pod-$i-srv" "$IMG_BUSYBOX" nc -l -p 8080 >/dev/null &&
+		$E run -d -i --pod "bench-pod-$i" --name "bench-pod-$i-srv" "$IMG_BUSYBOX" nc -l -p 8080 >/dev/null &&
 		$E run --rm --pod "bench-pod-$i" "$IMG_BUSYBOX" sh -c \
 			'i=0; until echo ping-from-peer | nc localhost 8080; do i=$((i+1)); [ $i -gt 100 ] && exit 1; usleep 20000; done' >/dev/null
 	local rc=$?
@@ -112,6 +113,9 @@ sec_mem() {
 	for i in $(seq "$MEM_M"); do
 		$P run -d --name "bench-mem-$i" "$IMG_BUSYBOX" sleep 1000 >/dev/null
 		$S run -d --name "bench-mem-$i" "$IMG_BUSYBOX" sleep 1000 >/dev/null
+	done
+	for i in $(seq "$MEM_M"); do
+		$P exec "bench-mem-$i" true && $S exec "bench-mem-$i" true || die "exec for mem"
 	done
 	sleep 1
 	for i in $(seq "$MEM_M"); do

@@ -1,8 +1,8 @@
-//! The client side of `attach`: relays a container's output to the caller's descriptors and
-//! the caller's input to the container, until the container exits.
+//! The client side of `attach` and `exec`: relays a container's (or an exec session's)
+//! output to the caller's descriptors and the caller's input to it, until it exits.
 
 use crate::frame::{self, Decoder, Kind};
-use crate::protocol::{connect, Request, Response};
+use crate::protocol::{connect, ExecRequest, Request, Response};
 use crate::record::ExitRecord;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -16,8 +16,20 @@ pub struct Attached {
 
 /// Attaches to the container of the monitor in `dir`.
 pub fn attach(dir: &Path, stdin: bool) -> io::Result<Attached> {
+    open(dir, &Request::Attach { stdin }).map(|(a, _)| a)
+}
+
+/// Runs `r` (not detached) in the container of the monitor in `dir`: the connection to its
+/// session, and the session's id (for resizes).
+pub fn exec(dir: &Path, r: ExecRequest) -> io::Result<(Attached, i32)> {
+    let (a, answer) = open(dir, &Request::Exec(r))?;
+    Ok((a, answer.pid.unwrap_or(0)))
+}
+
+/// Sends a request that switches the connection to frames; the connection and the answer.
+fn open(dir: &Path, req: &Request) -> io::Result<(Attached, Response)> {
     let mut s = connect(dir)?;
-    let mut line = serde_json::to_vec(&Request::Attach { stdin }).map_err(io::Error::other)?;
+    let mut line = serde_json::to_vec(req).map_err(io::Error::other)?;
     line.push(b'\n');
     s.write_all(&line)?;
     // Read the answer line byte by byte: what follows it is frames, not for a line reader.
@@ -37,11 +49,14 @@ pub fn attach(dir: &Path, stdin: bool) -> io::Result<Attached> {
     }
     let r: Response = serde_json::from_slice(&answer)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    r.into_result()?;
-    Ok(Attached {
-        stream: s,
-        pending: Vec::new(),
-    })
+    let answer = r.into_result()?;
+    Ok((
+        Attached {
+            stream: s,
+            pending: Vec::new(),
+        },
+        answer,
+    ))
 }
 
 impl Attached {

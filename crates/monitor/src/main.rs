@@ -165,7 +165,7 @@ fn run(a: Args) -> i32 {
         signals,
         listener,
         io: Streams {
-            stdin: stdio.stdin.take(),
+            stdin: daemon::input::Input::new(stdio.stdin.take(), a.terminal),
             stdout: stdio.stdout.take(),
             stderr: stdio.stderr.take(),
             terminal: a.terminal,

@@ -35,13 +35,59 @@ pub enum Request {
         #[serde(default)]
         stdin: bool,
     },
-    /// Sets the size of the container's terminal.
+    /// Sets the size of the container's terminal (or of an exec session's, `session`).
     Resize {
         /// Rows.
         rows: u16,
         /// Columns.
         cols: u16,
+        /// The exec session (its pid, from the `exec` answer); none: the container's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<i32>,
     },
+    /// Runs a new process in the container (through the runtime library, in a forked copy of
+    /// the monitor). Unless `detach`, the connection then carries its frames as for `attach`,
+    /// ending with its exit.
+    Exec(ExecRequest),
+}
+
+/// What `exec` runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ExecRequest {
+    /// The command and its arguments.
+    pub args: Vec<String>,
+    /// `KEY=value` added to (or replacing in) the container's environment.
+    pub env: Vec<String>,
+    /// Working directory (else the container's).
+    pub cwd: Option<String>,
+    /// uid (else the container's user).
+    pub uid: Option<u32>,
+    /// gid.
+    pub gid: Option<u32>,
+    /// Supplementary gids.
+    pub additional_gids: Vec<u32>,
+    /// Give it a terminal.
+    pub tty: bool,
+    /// Feed it the client's input.
+    pub stdin: bool,
+    /// Return once it runs.
+    pub detach: bool,
+    /// Capabilities added to its sets (names, `CAP_` optional).
+    pub caps: Vec<String>,
+}
+
+/// The exit status docker gives an exec whose command could not be run, from the runtime's
+/// error: 127 when the command is not there, 126 when it cannot be run, else 125.
+pub fn exec_failure_status(runtime_error: &str) -> i32 {
+    let lower = runtime_error.to_ascii_lowercase();
+    if lower.contains("no such file") || lower.contains("not found") {
+        127
+    } else if lower.contains("permission denied") || lower.contains("exec format") {
+        126
+    } else {
+        125
+    }
 }
 
 /// The container's status as the monitor sees it.

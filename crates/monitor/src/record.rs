@@ -32,8 +32,26 @@ pub struct ExitRecord {
     /// Whether the kernel's OOM killer killed a process of its cgroup.
     #[serde(default)]
     pub oom_killed: bool,
-    /// The container's init pid.
+    /// The container's init pid (an exec session's: the session's id).
     pub pid: i32,
+    /// Why an exec's command did not run (the runtime's error); its exit code is then 125,
+    /// 126 or 127 as docker gives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ExitRecord {
+    /// The record of process `pid`, reaped now with wait status `st`.
+    pub fn reaped(pid: i32, st: libc::c_int) -> Self {
+        ExitRecord {
+            exit_code: strata_os::process::exit_code(st),
+            signal: libc::WIFSIGNALED(st).then(|| libc::WTERMSIG(st)),
+            exited_at: strata_os::clock::rfc3339_now(),
+            oom_killed: false,
+            pid,
+            error: None,
+        }
+    }
 }
 
 /// Which process monitors a container: its pid and its start time (field 22 of
@@ -86,6 +104,7 @@ mod tests {
             exited_at: "2026-12-05T16:30:06.000000000Z".into(),
             oom_killed: true,
             pid: 42,
+            error: None,
         };
         write(t.path(), EXIT, &r).unwrap();
         assert_eq!(read::<ExitRecord>(t.path(), EXIT).unwrap(), Some(r));

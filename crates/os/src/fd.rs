@@ -107,6 +107,22 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// Writes from `buf` once, retrying on EINTR; returns the byte count.
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
+        let r = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(r as usize);
+    }
+}
+
 /// Writes a small value to an existing (proc, sys or cgroup) file, without creating it.
 pub fn write_file<P: AsRef<Path>>(path: P, value: &str) -> io::Result<()> {
     let fd = open(path, libc::O_WRONLY, 0)?;
@@ -198,6 +214,21 @@ pub fn dup_onto(fd: RawFd, target: RawFd) -> io::Result<()> {
     }
     // SAFETY: dup3 on two integer descriptors; failure is reported through errno.
     cvt(unsafe { libc::dup3(fd, target, 0) }).map(drop)
+}
+
+/// Closes every descriptor from `first` up (`close_range(2)`): for a forked child that
+/// must hold nothing of its parent's beyond its stdio.
+pub fn close_from(first: RawFd) -> io::Result<()> {
+    // SAFETY: close_range only closes descriptors of this process; callers own them all.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0,
+        )
+    } as libc::c_int)
+    .map(drop)
 }
 
 /// `mkfifo(2)`: a named pipe at `path` with `mode` (less the umask); `EEXIST` if something

@@ -21,8 +21,26 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability Linux knows (for `--privileged` and `--cap-add ALL`).
+/// Every capability Linux knows (the names `--cap-add` and `--cap-drop` accept).
 pub const ALL_CAPS: &[&str] = ALL_CAPS_BY_NUMBER;
+
+/// The capabilities `--privileged` and `--cap-add ALL` give: every one this engine's own
+/// bounding set holds (podman's rule; a host, or a nested container, may lack some, and
+/// asking for one it lacks would fail the container's start).
+pub fn host_caps() -> Vec<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .unwrap_or(u64::MAX);
+    ALL_CAPS_BY_NUMBER
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| bounding & (1 << n) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
 
 /// Capability names by number (bit n of a capability mask is `ALL_CAPS_BY_NUMBER[n]`).
 pub const ALL_CAPS_BY_NUMBER: &[&str] = &[
@@ -120,7 +138,7 @@ pub fn capabilities(
     let add: Vec<String> = add.iter().map(|c| cap_name(c)).collect();
     let drop: Vec<String> = drop.iter().map(|c| cap_name(c)).collect();
     let mut caps: Vec<String> = if privileged || add.iter().any(|c| c == "ALL") {
-        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+        host_caps()
     } else {
         DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
     };
@@ -303,7 +321,10 @@ mod tests {
         assert!(c.contains(&"CAP_NET_ADMIN".to_string()) && !c.contains(&"CAP_MKNOD".to_string()));
         let c = capabilities(false, &["CHOWN".into()], &["ALL".into()]).unwrap();
         assert_eq!(c, ["CAP_CHOWN"]);
-        assert_eq!(capabilities(true, &[], &[]).unwrap().len(), ALL_CAPS.len());
+        assert_eq!(capabilities(true, &[], &[]).unwrap(), host_caps());
+        assert!(
+            host_caps().len() <= ALL_CAPS.len() && host_caps().contains(&"CAP_SYS_ADMIN".into())
+        );
         assert!(capabilities(false, &["FLY".into()], &[])
             .unwrap_err()
             .contains("FLY"));

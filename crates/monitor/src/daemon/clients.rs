@@ -1,33 +1,46 @@
 //! The monitor's control clients: requests answered line by line, waiters answered at the
-//! exit, and attached clients that get the container's output as frames and may feed its
-//! stdin.
+//! exit, attached clients that get the container's output as frames and may feed its stdin,
+//! and exec clients whose connection carries their session's frames.
 
 use super::event_loop::Monitor;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use strata_monitor::frame::{Decoder, Kind};
-use strata_monitor::protocol::{Request, Response, Status};
+use strata_monitor::protocol::{ExecRequest, Request, Response, Status};
+
+/// What a connection carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Requests and answers, one JSON line each.
+    Control,
+    /// The container's frames; `stdin`: it feeds the container's stdin.
+    Attached { stdin: bool },
+    /// Its exec session's frames (the session: the runner's pid).
+    Exec { session: i32 },
+}
 
 /// A connected client.
 pub struct Client {
+    /// Its number (an exec session's owner).
+    pub id: u64,
     stream: UnixStream,
     buf: Vec<u8>,
     /// Waiting for the exit (a `wait` request not answered yet).
     waiting: bool,
-    /// Attached: frames from now on; `Some(true)` if it feeds stdin.
-    attached: Option<bool>,
+    mode: Mode,
     frames: Decoder,
 }
 
 impl Client {
-    /// A new connection.
-    pub fn new(stream: UnixStream) -> Self {
+    /// A new connection, numbered `id`.
+    pub fn new(stream: UnixStream, id: u64) -> Self {
         Client {
+            id,
             stream,
             buf: Vec::new(),
             waiting: false,
-            attached: None,
+            mode: Mode::Control,
             frames: Decoder::default(),
         }
     }
@@ -39,14 +52,27 @@ impl Client {
 
     /// Whether it feeds the container's stdin (its departure ends the input).
     pub fn owns_stdin(&self) -> bool {
-        self.attached == Some(true)
+        self.mode == (Mode::Attached { stdin: true })
     }
 
-    /// Sends an output frame if attached; false if the client is gone.
+    /// The exec session it owns, if any.
+    pub fn session(&self) -> Option<i32> {
+        match self.mode {
+            Mode::Exec { session } => Some(session),
+            _ => None,
+        }
+    }
+
+    /// Sends a frame of the container's output if attached; false if the client is gone.
     pub fn send_frame(&mut self, f: &[u8]) -> bool {
-        if self.attached.is_none() {
+        if !matches!(self.mode, Mode::Attached { .. }) {
             return true;
         }
+        self.send_raw(f)
+    }
+
+    /// Sends frames of its exec session; false if the client is gone.
+    pub fn send_raw(&mut self, f: &[u8]) -> bool {
         write_blocking(&mut self.stream, f).is_ok()
     }
 
@@ -56,7 +82,7 @@ impl Client {
             let _ = send(&mut self.stream, answer);
             self.waiting = false;
         }
-        if self.attached.is_some() {
+        if matches!(self.mode, Mode::Attached { .. }) {
             let _ = write_blocking(&mut self.stream, exit_frame);
         }
     }
@@ -85,8 +111,8 @@ impl Monitor {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(_) => return false,
         };
-        if self.clients[i].attached.is_some() {
-            return self.attached_input(i, &buf[..n]);
+        if self.clients[i].mode != Mode::Control {
+            return self.frames_in(i, &buf[..n]);
         }
         self.clients[i].buf.extend_from_slice(&buf[..n]);
         if self.clients[i].buf.len() > 64 * 1024 {
@@ -103,16 +129,21 @@ impl Monitor {
                     let r = if self.exit.is_some() {
                         Response::err(format!("container {} has exited", self.container.id))
                     } else {
-                        self.clients[i].attached = Some(stdin && self.io.stdin.is_some());
+                        self.clients[i].mode = Mode::Attached {
+                            stdin: stdin && self.io.stdin.is_open(),
+                        };
                         self.state()
                     };
-                    if send(&mut self.clients[i].stream, &r).is_err() {
-                        return false;
-                    }
-                    // Whatever followed the request is already frames.
-                    let rest = std::mem::take(&mut self.clients[i].buf);
-                    return rest.is_empty() || self.attached_input(i, &rest);
+                    return self.switch_to_frames(i, &r);
                 }
+                Ok(Request::Exec(r)) if !r.detach => {
+                    let answer = self.start_session(i, &r);
+                    if answer.ok {
+                        return self.switch_to_frames(i, &answer);
+                    }
+                    answer
+                }
+                Ok(Request::Exec(r)) => self.exec_detached(i, &r),
                 Ok(req) => self.handle(req),
                 Err(e) => Response::err(format!("monitor: bad request: {e}")),
             };
@@ -123,28 +154,101 @@ impl Monitor {
         true
     }
 
-    /// Frames from an attached client: stdin data and its end.
-    fn attached_input(&mut self, i: usize, data: &[u8]) -> bool {
+    /// Sends the answer that puts client `i` in frame mode; what it sent after its request
+    /// is already frames. False if the client is gone.
+    fn switch_to_frames(&mut self, i: usize, answer: &Response) -> bool {
+        if send(&mut self.clients[i].stream, answer).is_err() {
+            return false;
+        }
+        let rest = std::mem::take(&mut self.clients[i].buf);
+        rest.is_empty() || self.frames_in(i, &rest)
+    }
+
+    /// Frames from an attached or exec client: stdin data and its end.
+    fn frames_in(&mut self, i: usize, data: &[u8]) -> bool {
         self.clients[i].frames.push(data);
         loop {
-            match self.clients[i].frames.next_frame() {
-                Ok(Some((Kind::Stdin, d))) if self.clients[i].owns_stdin() => self.queue_stdin(&d),
-                Ok(Some((Kind::StdinEof, _))) if self.clients[i].owns_stdin() => {
-                    self.stdin_eof = true;
-                    self.flush_stdin();
-                    self.clients[i].attached = Some(false);
-                }
-                Ok(Some(_)) => {}
+            let frame = match self.clients[i].frames.next_frame() {
+                Ok(Some(f)) => f,
                 Ok(None) => return true,
                 Err(_) => return false,
+            };
+            let input = match self.clients[i].mode {
+                Mode::Attached { stdin: true } => Some(&mut self.io.stdin),
+                Mode::Exec { session } => self
+                    .sessions
+                    .iter_mut()
+                    .find(|s| s.pid == session)
+                    .map(|s| &mut s.input),
+                _ => None,
+            };
+            let Some(input) = input else { continue };
+            match frame {
+                (Kind::Stdin, d) => input.queue(&d),
+                (Kind::StdinEof, _) => {
+                    input.end();
+                    if self.clients[i].owns_stdin() {
+                        self.clients[i].mode = Mode::Attached { stdin: false };
+                    }
+                }
+                _ => {}
             }
         }
+    }
+
+    /// Starts an exec session for client `i`; the answer names it (`pid`).
+    fn start_session(&mut self, i: usize, r: &ExecRequest) -> Response {
+        if let Some(e) = self.exec_refused(r) {
+            return e;
+        }
+        let client = self.clients[i].id;
+        match super::exec::start(&self.container, &self.dir, r, client) {
+            Ok(s) => {
+                let pid = s.pid;
+                self.sessions.push(s);
+                self.clients[i].mode = Mode::Exec { session: pid };
+                Response {
+                    ok: true,
+                    pid: Some(pid),
+                    ..Default::default()
+                }
+            }
+            Err(e) => Response::err(e),
+        }
+    }
+
+    /// A detached exec: answered once its process runs.
+    fn exec_detached(&mut self, i: usize, r: &ExecRequest) -> Response {
+        if let Some(e) = self.exec_refused(r) {
+            return e;
+        }
+        let started = super::exec::start(&self.container, &self.dir, r, self.clients[i].id)
+            .and_then(|s| s.finish_detached());
+        match started {
+            Ok(()) => Response::ok(),
+            Err(e) => Response::err(e),
+        }
+    }
+
+    /// Why an exec cannot start now, if it cannot.
+    fn exec_refused(&self, r: &ExecRequest) -> Option<Response> {
+        if self.status != Status::Running {
+            return Some(Response::err(format!(
+                "container {} is not running",
+                self.container.id
+            )));
+        }
+        r.args
+            .is_empty()
+            .then(|| Response::err("exec: no command given"))
     }
 
     fn handle(&mut self, req: Request) -> Response {
         let id = self.container.id.clone();
         match req {
-            Request::State | Request::Wait | Request::Attach { .. } => self.state(),
+            Request::State | Request::Wait | Request::Attach { .. } | Request::Exec(_) => {
+                self.state()
+            }
             Request::Start => match self.status {
                 Status::Created => match self.container.start() {
                     Ok(()) => {
@@ -175,9 +279,24 @@ impl Monitor {
                     Err(e) => Response::err(format!("signal {signal} to pid {}: {e}", self.pid)),
                 }
             }
-            Request::Resize { rows, cols } => {
-                let Some(master) = self.io.stdout.as_ref().filter(|_| self.io.terminal) else {
-                    return Response::err(format!("container {id} has no terminal"));
+            Request::Resize {
+                rows,
+                cols,
+                session,
+            } => {
+                let master = match session {
+                    None => self.io.stdout.as_ref().filter(|_| self.io.terminal),
+                    Some(pid) => self
+                        .sessions
+                        .iter()
+                        .find(|s| s.pid == pid && s.tty)
+                        .and_then(|s| s.stdout.as_ref()),
+                };
+                let Some(master) = master else {
+                    return Response::err(match session {
+                        None => format!("container {id} has no terminal"),
+                        Some(pid) => format!("exec session {pid} has no terminal"),
+                    });
                 };
                 let ws = libc::winsize {
                     ws_row: rows,

@@ -30,7 +30,21 @@ impl Container {
         }
     }
 
-    fn runtime_logging(&self) {
+    /// The runtime's state root.
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// The container's process as created (the base of an exec's).
+    pub fn process(&self) -> Result<oci_spec::runtime::Process, String> {
+        self.root
+            .saved_spec(&self.id)
+            .map(|s| s.process().clone().unwrap_or_default())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sends the runtime's own log to the monitor's directory (in a forked child).
+    pub fn runtime_logging(&self) {
         let log = self.dir.join(strata_monitor::record::RUNTIME_LOG);
         strata_runtime::logging::init(
             Some(log.to_string_lossy().into_owned()),

@@ -3,6 +3,8 @@
 
 use super::clients::Client;
 use super::container::Container;
+use super::exec::Session;
+use super::input::Input;
 use super::signals;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
@@ -15,8 +17,8 @@ use strata_monitor::record::{self, ExitRecord};
 
 /// The container's streams as the monitor holds them.
 pub struct Streams {
-    /// The write end of its stdin (or the pty master).
-    pub stdin: Option<OwnedFd>,
+    /// Its stdin (the write end of a pipe, or the pty master).
+    pub stdin: Input,
     /// The read end of its stdout (or the pty master).
     pub stdout: Option<OwnedFd>,
     /// The read end of its stderr.
@@ -47,18 +49,18 @@ pub struct Monitor {
     pub signals: OwnedFd,
     pub listener: UnixListener,
     pub io: Streams,
-    /// Input for the container's stdin not written yet (it reads slower than it gets).
-    pub stdin_pending: Vec<u8>,
-    /// Close stdin once the pending input is written.
-    pub stdin_eof: bool,
     pub log: Option<Writer>,
     pub clients: Vec<Client>,
+    /// The number the next client gets.
+    next_client: u64,
+    /// Running exec sessions.
+    pub sessions: Vec<Session>,
 }
 
 /// Bytes read from the container's output at a time.
 const CHUNK: usize = 32 * 1024;
-/// Input buffered for a container that does not read its stdin, at most.
-const MAX_PENDING: usize = 1 << 20;
+/// The poll entries before the clients': signals, listener, stdout, stderr, stdin.
+const FIXED: usize = 5;
 
 fn pollfd(fd: i32, events: libc::c_short) -> libc::pollfd {
     libc::pollfd {
@@ -88,40 +90,44 @@ impl Monitor {
             signals: w.signals,
             listener: w.listener,
             io: w.io,
-            stdin_pending: Vec::new(),
-            stdin_eof: false,
             log: w.log,
             clients: Vec::new(),
+            next_client: 1,
+            sessions: Vec::new(),
         }
     }
 
     /// Runs until the container has exited and every waiter has its answer.
     pub fn run(&mut self) {
         while self.exit.is_none() {
-            let stdin_events = if self.stdin_pending.is_empty() {
-                0
-            } else {
-                libc::POLLOUT
-            };
+            let stdin_waiting = self.io.stdin.waiting();
             // A pty master serves as stdout and stdin: poll it once, for both.
-            let stdin_fd = if self.io.terminal {
-                -1
+            let (out_events, stdin_fd) = if self.io.terminal {
+                let w = if stdin_waiting { libc::POLLOUT } else { 0 };
+                (libc::POLLIN | w, -1)
             } else {
-                raw(&self.io.stdin)
-            };
-            let out_events = if self.io.terminal {
-                libc::POLLIN | stdin_events
-            } else {
-                libc::POLLIN
+                (libc::POLLIN, self.io.stdin.poll_fd())
             };
             let mut fds = vec![
                 pollfd(self.signals.as_raw_fd(), libc::POLLIN),
                 pollfd(self.listener.as_raw_fd(), libc::POLLIN),
                 pollfd(raw(&self.io.stdout), out_events),
                 pollfd(raw(&self.io.stderr), libc::POLLIN),
-                pollfd(if stdin_events != 0 { stdin_fd } else { -1 }, libc::POLLOUT),
+                pollfd(stdin_fd, libc::POLLOUT),
             ];
             fds.extend(self.clients.iter().map(|c| pollfd(c.fd(), libc::POLLIN)));
+            let sessions_at = fds.len();
+            for s in &self.sessions {
+                let (out_events, stdin_fd) = if s.tty {
+                    let w = if s.input.waiting() { libc::POLLOUT } else { 0 };
+                    (libc::POLLIN | w, -1)
+                } else {
+                    (libc::POLLIN, s.input.poll_fd())
+                };
+                fds.push(pollfd(raw(&s.stdout), out_events));
+                fds.push(pollfd(raw(&s.stderr), libc::POLLIN));
+                fds.push(pollfd(stdin_fd, libc::POLLOUT));
+            }
             // SAFETY: `fds` is a valid array of pollfd of the given length.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
             if n < 0 {
@@ -138,7 +144,19 @@ impl Monitor {
             }
             if ready(4, libc::POLLOUT) || (self.io.terminal && fds[2].revents & libc::POLLOUT != 0)
             {
-                self.flush_stdin();
+                self.io.stdin.flush();
+            }
+            for k in 0..self.sessions.len() {
+                let at = sessions_at + 3 * k;
+                if ready(at, libc::POLLIN) {
+                    self.session_output(k, false);
+                }
+                if ready(at + 1, libc::POLLIN) {
+                    self.session_output(k, true);
+                }
+                if ready(at + 2, libc::POLLOUT) || fds[at].revents & libc::POLLOUT != 0 {
+                    self.sessions[k].input.flush();
+                }
             }
             if ready(0, libc::POLLIN) {
                 for sig in signals::read_pending(&self.signals) {
@@ -151,21 +169,40 @@ impl Monitor {
                     }
                 }
             }
-            if ready(1, libc::POLLIN) {
-                self.accept();
-            }
             let ready_clients: Vec<usize> = (0..self.clients.len())
-                .filter(|i| fds.get(5 + i).is_some_and(|f| f.revents != 0))
+                .filter(|i| fds.get(FIXED + i).is_some_and(|f| f.revents != 0))
                 .collect();
             for i in ready_clients.into_iter().rev() {
                 if !self.serve(i) {
-                    let c = self.clients.swap_remove(i);
-                    if c.owns_stdin() {
-                        self.stdin_eof = true;
-                        self.flush_stdin();
-                    }
+                    self.client_gone(i);
                 }
             }
+            if ready(1, libc::POLLIN) {
+                self.accept();
+            }
+        }
+    }
+
+    /// Client `i` has gone: the container's stdin ends if it fed it; its exec session loses
+    /// its streams (a terminal's hang-up reaches the process), its runner reaped as any child.
+    fn client_gone(&mut self, i: usize) {
+        let c = self.clients.swap_remove(i);
+        if c.owns_stdin() {
+            self.io.stdin.end();
+        }
+        if let Some(pid) = c.session() {
+            self.sessions.retain(|s| s.pid != pid);
+        }
+    }
+
+    /// Relays what exec session `k` wrote on one stream to its client.
+    fn session_output(&mut self, k: usize, stderr: bool) {
+        let Some(f) = self.sessions[k].read_output(stderr) else {
+            return;
+        };
+        let owner = self.sessions[k].client;
+        if let Some(c) = self.clients.iter_mut().find(|c| c.id == owner) {
+            c.send_raw(&f);
         }
     }
 
@@ -178,47 +215,6 @@ impl Monitor {
             let _ = self.serve(i);
         }
         self.clients.clear();
-    }
-
-    /// Queues input for the container's stdin.
-    pub fn queue_stdin(&mut self, data: &[u8]) {
-        if self.io.stdin.is_none() || self.stdin_pending.len() + data.len() > MAX_PENDING {
-            return;
-        }
-        self.stdin_pending.extend_from_slice(data);
-        self.flush_stdin();
-    }
-
-    /// Writes what it can of the pending input; closes stdin after the end of input.
-    pub fn flush_stdin(&mut self) {
-        let Some(fd) = self.io.stdin.as_ref() else {
-            self.stdin_pending.clear();
-            return;
-        };
-        while !self.stdin_pending.is_empty() {
-            // SAFETY: writing from a live buffer of the given length to a descriptor we own.
-            let n = unsafe {
-                libc::write(
-                    fd.as_raw_fd(),
-                    self.stdin_pending.as_ptr() as *const libc::c_void,
-                    self.stdin_pending.len(),
-                )
-            };
-            if n <= 0 {
-                let e = std::io::Error::last_os_error();
-                if n < 0 && e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                if n < 0 && e.kind() != std::io::ErrorKind::WouldBlock {
-                    self.stdin_pending.clear(); // the container closed its stdin
-                }
-                break;
-            }
-            self.stdin_pending.drain(..n as usize);
-        }
-        if self.stdin_eof && self.stdin_pending.is_empty() && !self.io.terminal {
-            self.io.stdin = None;
-        }
     }
 
     /// Copies what the container wrote on one stream to the log and the attached clients;
@@ -270,7 +266,7 @@ impl Monitor {
             match strata_os::process::waitpid(-1, libc::WNOHANG) {
                 Ok((0, _)) | Err(_) => return,
                 Ok((p, st)) if p == self.pid => self.exited(st),
-                Ok(_) => {} // a helper child, or an orphan re-parented to us
+                Ok((p, st)) => self.session_ended(p, st),
             }
         }
     }
@@ -280,15 +276,11 @@ impl Monitor {
     fn exited(&mut self, st: libc::c_int) {
         self.pump(Stream::Stdout, true);
         self.pump(Stream::Stderr, true);
-        self.io.stdin = None;
+        self.io.stdin.close();
         self.status = Status::Exited;
-        let oom = self.container.oom_killed();
         let rec = ExitRecord {
-            exit_code: strata_os::process::exit_code(st),
-            signal: libc::WIFSIGNALED(st).then(|| libc::WTERMSIG(st)),
-            exited_at: strata_os::clock::rfc3339_now(),
-            oom_killed: oom,
-            pid: self.pid,
+            oom_killed: self.container.oom_killed(),
+            ..ExitRecord::reaped(self.pid, st)
         };
         if let Err(e) = record::write(&self.dir, record::EXIT, &rec) {
             eprintln!("strata-monitor: write exit record: {e}");
@@ -302,13 +294,39 @@ impl Monitor {
         if let Err(e) = self.container.delete() {
             eprintln!("strata-monitor: {e}");
         }
+        // The delete ended every process left in the container, so the exec sessions' runners
+        // end now too: their exits are their clients' last frames.
+        for s in std::mem::take(&mut self.sessions) {
+            if let Ok((_, st)) = strata_os::process::waitpid(s.pid, 0) {
+                let owner = s.client;
+                let frames = s.finish(st);
+                if let Some(c) = self.clients.iter_mut().find(|c| c.id == owner) {
+                    c.send_raw(&frames);
+                }
+            }
+        }
+    }
+
+    /// A child other than the init has ended: an exec session's runner (its last frames go
+    /// to its client), a helper, or an orphan re-parented to us.
+    fn session_ended(&mut self, pid: i32, st: libc::c_int) {
+        let Some(k) = self.sessions.iter().position(|s| s.pid == pid) else {
+            return;
+        };
+        let s = self.sessions.swap_remove(k);
+        let owner = s.client;
+        let frames = s.finish(st);
+        if let Some(c) = self.clients.iter_mut().find(|c| c.id == owner) {
+            c.send_raw(&frames);
+        }
     }
 
     pub fn accept(&mut self) {
         while let Ok((stream, _)) = self.listener.accept() {
             let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
             let _ = stream.set_nonblocking(true);
-            self.clients.push(Client::new(stream));
+            self.clients.push(Client::new(stream, self.next_client));
+            self.next_client += 1;
         }
     }
 

@@ -5,5 +5,7 @@ pub mod child;
 pub mod clients;
 pub mod container;
 pub mod event_loop;
+pub mod exec;
+pub mod input;
 pub mod signals;
 pub mod stdio;

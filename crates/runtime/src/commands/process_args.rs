@@ -2,9 +2,9 @@
 
 use super::cli::{ExecArgs, UpdateArgs};
 use super::read_arg;
-use oci_spec::runtime::{LinuxResources, Process, User};
+use oci_spec::runtime::{LinuxResources, Process};
 use strata_runtime::container::exec::ExecOpts;
-use strata_runtime::process::caps;
+use strata_runtime::container::exec_process::{self, Overrides};
 use strata_runtime::state::Root;
 use strata_runtime::{Error, Result};
 
@@ -12,80 +12,46 @@ use strata_runtime::{Error, Result};
 /// arguments and overrides (as runc builds it).
 pub fn exec_opts(root: &Root, a: ExecArgs) -> Result<ExecOpts> {
     root.load(&a.id)?;
-    let mut p: Process = if let Some(f) = &a.process {
+    let (p, args) = if let Some(f) = &a.process {
         let raw = read_arg(f)?;
-        serde_json::from_slice(&raw)
-            .map_err(|e| Error::Spec(format!("process {}: {e}", f.display())))?
+        let p: Process = serde_json::from_slice(&raw)
+            .map_err(|e| Error::Spec(format!("process {}: {e}", f.display())))?;
+        (p, None)
     } else {
         if a.command.is_empty() {
             return Err(Error::Spec("exec: give a command or --process".into()));
         }
         let spec = root.saved_spec(&a.id)?;
         let mut p = spec.process().clone().unwrap_or_default();
-        p.set_args(Some(a.command.clone()));
         p.set_terminal(Some(a.tty));
-        p
+        (p, Some(a.command.clone()))
     };
-    if a.process.is_some() && a.tty {
-        p.set_terminal(Some(true));
-    }
-    if !a.env.is_empty() {
-        let mut env = p.env().clone().unwrap_or_default();
-        for e in &a.env {
-            let key = e.split('=').next().unwrap_or("");
-            env.retain(|x| x.split('=').next() != Some(key));
-            env.push(e.clone());
+    let user = match &a.user {
+        Some(u) => {
+            let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+            let bad = || Error::Spec(format!("--user {u:?}: need UID[:GID]"));
+            Some((
+                uid.parse().map_err(|_| bad())?,
+                gid.parse().map_err(|_| bad())?,
+            ))
         }
-        p.set_env(Some(env));
-    }
-    if let Some(c) = &a.cwd {
-        p.set_cwd(c.into());
-    }
-    if let Some(u) = &a.user {
-        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
-        let mut user = User::default();
-        user.set_uid(
-            uid.parse()
-                .map_err(|_| Error::Spec(format!("--user {u:?}: need UID[:GID]")))?,
-        );
-        user.set_gid(
-            gid.parse()
-                .map_err(|_| Error::Spec(format!("--user {u:?}: need UID[:GID]")))?,
-        );
-        p.set_user(user);
-    }
-    if !a.additional_gids.is_empty() {
-        let mut u = p.user().clone();
-        u.set_additional_gids(Some(a.additional_gids.clone()));
-        p.set_user(u);
-    }
-    if !a.cap.is_empty() {
-        let mut c = p.capabilities().clone().unwrap_or_default();
-        for name in &a.cap {
-            let cap = caps::parse(name)?;
-            let add = |s: &Option<oci_spec::runtime::Capabilities>| {
-                let mut s = s.clone().unwrap_or_default();
-                s.insert(cap);
-                Some(s)
-            };
-            c.set_bounding(add(c.bounding()));
-            c.set_effective(add(c.effective()));
-            c.set_permitted(add(c.permitted()));
-            c.set_ambient(add(c.ambient()));
-        }
-        p.set_capabilities(Some(c));
-    }
-    if a.no_new_privs {
-        p.set_no_new_privileges(Some(true));
-    }
+        None => None,
+    };
+    let overrides = Overrides {
+        tty: a.tty,
+        env: a.env.clone(),
+        cwd: a.cwd.clone(),
+        user,
+        additional_gids: a.additional_gids.clone(),
+        caps: a.cap.clone(),
+        no_new_privs: a.no_new_privs,
+    };
+    let mut p = exec_process::apply(p, args, &overrides)?;
     if let Some(ap) = &a.apparmor {
         p.set_apparmor_profile(Some(ap.clone()));
     }
     if let Some(l) = &a.process_label {
         p.set_selinux_label(Some(l.clone()));
-    }
-    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(Error::Spec("exec: process.args must not be empty".into()));
     }
     Ok(ExecOpts {
         id: a.id,

@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod exec;
+pub mod exec_process;
 pub mod forward;
 pub mod init;
 pub mod ops;

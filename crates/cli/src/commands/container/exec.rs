@@ -1,16 +1,13 @@
-//! `exec`: a new process in a running container, through the runtime (`strata-runc exec`,
-//! a single-threaded process of its own: joining a container's namespaces needs one). With
-//! `-t` its terminal's master comes back on a console socket and is relayed here.
+//! `exec`: a new process in a running container, through the container's monitor: it runs
+//! the runtime's exec in a forked copy of itself and relays the process's output and input
+//! (or its terminal, with `-t`) over its control socket, as `attach` does the container's.
 
-use super::{open_engine, sibling};
+use super::open_engine;
 use crate::Global;
 use anyhow::{bail, Context, Result};
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::UnixListener;
-use std::process::{Command, Stdio};
 use strata_engine::container::stop;
 use strata_engine::spec::user;
+use strata_monitor::protocol::{exec_failure_status, ExecRequest, Request};
 
 /// `exec`'s options.
 #[derive(Debug, clap::Args)]
@@ -43,27 +40,6 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-/// The exit status docker gives an exec whose command could not be run (126, 127), read
-/// from the runtime's error in its log; `None` if the command ran.
-fn exec_failure(log: &std::path::Path) -> Option<(i32, String)> {
-    let s = std::fs::read_to_string(log).ok()?;
-    let msg = s
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["level"] == "error")
-        .filter_map(|v| v["msg"].as_str().map(str::to_string))
-        .next_back()?;
-    let lower = msg.to_ascii_lowercase();
-    let code = if lower.contains("no such file") || lower.contains("not found") {
-        127
-    } else if lower.contains("permission denied") || lower.contains("exec format") {
-        126
-    } else {
-        125
-    };
-    Some((code, msg))
-}
-
 /// `exec`.
 pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
     let e = open_engine(g)?;
@@ -71,114 +47,77 @@ pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
     if !c.state.status.is_live() {
         bail!("container {} is not running: start it first", c.name);
     }
-    let tmp = tempdir(&e.paths.runroot)?;
-    let log = tmp.join("exec.log");
-    let mut cmd = Command::new(sibling("strata-runc", "STRATA_RUNC"));
-    cmd.arg("--root").arg(e.paths.runtime_root());
-    cmd.arg("--log")
-        .arg(&log)
-        .args(["--log-format", "json", "exec"]);
-    for v in &a.env {
-        if let Some(kv) = strata_engine::container::parse::env(v) {
-            cmd.args(["--env", &kv]);
-        }
-    }
-    if let Some(w) = &a.workdir {
-        cmd.args(["--cwd", w]);
-    }
+    let mut r = ExecRequest {
+        args: a.command.clone(),
+        env: a
+            .env
+            .iter()
+            .filter_map(|v| strata_engine::container::parse::env(v))
+            .collect(),
+        cwd: a.workdir.clone(),
+        tty: a.tty,
+        stdin: a.interactive,
+        detach: a.detach,
+        ..Default::default()
+    };
     if let Some(u) = &a.user {
-        let r = user::resolve(&e.paths.rootfs(&c.id), u)?;
-        cmd.args(["--user", &format!("{}:{}", r.uid, r.gid)]);
-        for gid in r.additional_gids {
-            cmd.args(["--additional-gids", &gid.to_string()]);
-        }
+        let u = user::resolve(&e.paths.rootfs(&c.id), u)?;
+        (r.uid, r.gid, r.additional_gids) = (Some(u.uid), Some(u.gid), u.additional_gids);
     }
     if a.privileged {
-        for cap in strata_engine::spec::security::ALL_CAPS {
-            cmd.args(["--cap", cap]);
-        }
+        r.caps = strata_engine::spec::security::host_caps();
     }
+    let dir = e.paths.monitor(&c.id);
+    let not_running = |err: std::io::Error| {
+        anyhow::anyhow!("exec in container {}: {err} (is it running?)", c.name)
+    };
     if a.detach {
-        cmd.arg("--detach");
+        let answer =
+            strata_monitor::protocol::call(&dir, &Request::Exec(r), None).map_err(not_running)?;
+        return Ok(match answer.error {
+            None if answer.ok => 0,
+            e => failed(&c.name, &e.unwrap_or_default()),
+        });
     }
-    let console = if a.tty {
-        let sock = tmp.join("console.sock");
-        let l = UnixListener::bind(&sock).context("exec: console socket")?;
-        cmd.arg("--tty").arg("--console-socket").arg(&sock);
-        Some(l)
-    } else {
-        None
+    let (mut att, session) = match strata_monitor::attach::exec(&dir, r) {
+        Ok(x) => x,
+        Err(err) if err.kind() == std::io::ErrorKind::Other => {
+            return Ok(failed(&c.name, &err.to_string()))
+        }
+        Err(err) => return Err(not_running(err)),
     };
-    cmd.arg(&c.id).args(&a.command);
-    if !a.interactive || a.tty {
-        cmd.stdin(Stdio::null());
+    if a.tty {
+        crate::tty::follow_resizes(dir.clone(), Some(session));
     }
-    let mut child = cmd.spawn().context("exec: start strata-runc")?;
-    let relay = match console {
-        Some(l) => Some(relay_console(l, a.interactive)?),
-        None => None,
-    };
-    let status = child.wait()?;
-    if let Some(h) = relay {
-        let _ = h.join();
-    }
-    let code = status.code().unwrap_or(255);
-    let failed = (code != 0).then(|| exec_failure(&log)).flatten();
-    let _ = std::fs::remove_dir_all(&tmp);
-    if let Some((code, msg)) = failed {
-        eprintln!("Error: exec in container {}: {msg}", c.name);
-        return Ok(code);
-    }
-    Ok(code)
-}
-
-/// A private temporary directory under the run root.
-fn tempdir(runroot: &std::path::Path) -> Result<std::path::PathBuf> {
-    let d = runroot
-        .join("tmp")
-        .join(format!("exec-{}", strata_engine::ids::new_id()));
-    std::fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
-    Ok(d)
-}
-
-/// Takes the pty master from the console socket and copies between it and our terminal.
-fn relay_console(l: UnixListener, input: bool) -> Result<std::thread::JoinHandle<()>> {
-    let (conn, _) = l.accept().context("exec: wait for the terminal")?;
-    let master =
-        strata_os::fdpass::recv_fd(conn.as_raw_fd()).context("exec: receive the terminal")?;
-    if let Some((rows, cols)) = crate::tty::size(1) {
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer; the master is ours.
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    }
-    let raw = if input {
+    let raw = if a.tty && a.interactive {
         crate::tty::RawMode::enter(0)
     } else {
         None
     };
-    if input {
-        // SAFETY: a duplicate of the master we own, for the input thread.
-        let w = unsafe { OwnedFd::from_raw_fd(libc::dup(master.as_raw_fd())) };
-        std::thread::spawn(move || {
-            let mut w = std::fs::File::from(w);
-            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut w);
-        });
+    if a.interactive {
+        let mut input = att.input()?;
+        std::thread::spawn(move || input.copy_from(&mut std::io::stdin().lock()));
     }
-    Ok(std::thread::spawn(move || {
-        let _raw = raw;
-        let mut m = std::fs::File::from(master);
-        let mut buf = [0u8; 16 * 1024];
-        let mut out = std::io::stdout();
-        while let Ok(n) = m.read(&mut buf) {
-            if n == 0 || out.write_all(&buf[..n]).is_err() {
-                break;
+    let exit = att
+        .relay(&mut std::io::stdout(), &mut std::io::stderr())
+        .context("exec: relay")?;
+    drop(raw);
+    match exit {
+        Some(x) => {
+            if let Some(msg) = &x.error {
+                eprintln!("Error: exec in container {}: {msg}", c.name);
             }
-            let _ = out.flush();
+            Ok(x.exit_code)
         }
-    }))
+        None => bail!(
+            "exec in container {}: the monitor went away (the container stopped?)",
+            c.name
+        ),
+    }
+}
+
+/// Reports an exec whose command did not run; the status docker gives it.
+fn failed(name: &str, msg: &str) -> i32 {
+    eprintln!("Error: exec in container {name}: {msg}");
+    exec_failure_status(msg)
 }

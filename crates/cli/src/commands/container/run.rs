@@ -142,13 +142,7 @@ fn attached(e: &Engine, c: strata_engine::Container, a: &RunArgs) -> Result<i32>
         None
     };
     if a.c.tty {
-        if let Some((rows, cols)) = crate::tty::size(1).or_else(|| crate::tty::size(0)) {
-            let _ = strata_monitor::protocol::call(
-                &dir,
-                &strata_monitor::Request::Resize { rows, cols },
-                None,
-            );
-        }
+        crate::tty::follow_resizes(dir.clone(), None);
     }
     let r = strata_monitor::protocol::call(&dir, &strata_monitor::Request::Start, None)
         .context("start the container")?;
@@ -217,35 +211,16 @@ fn attached(e: &Engine, c: strata_engine::Container, a: &RunArgs) -> Result<i32>
 /// Forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to the container through
 /// its monitor, from a thread of its own (the signals are blocked in every other thread).
 pub fn proxy_signals(dir: std::path::PathBuf) {
-    // SAFETY: building and blocking a signal set; threads spawned after this inherit it.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-        ] {
-            libc::sigaddset(&mut set, s);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    };
-    std::thread::spawn(move || loop {
-        let mut sig: libc::c_int = 0;
-        // SAFETY: sigwait on an initialised set with a valid out-pointer.
-        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
-            let _ = strata_monitor::protocol::call(
-                &dir,
-                &strata_monitor::Request::Kill {
-                    signal: sig,
-                    all: false,
-                },
-                None,
-            );
-        }
+    let forwarded = [
+        libc::SIGINT,
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ];
+    crate::tty::on_signals(&forwarded, move |signal| {
+        let kill = strata_monitor::Request::Kill { signal, all: false };
+        let _ = strata_monitor::protocol::call(&dir, &kill, None);
     });
 }
