@@ -543,9 +543,18 @@ fn a_pod_shares_localhost_and_its_hostname() {
     assert!(err.contains("infra of pod web"), "{err}");
     let (code, _, err) = e.status(&["pod", "rm", "web"]);
     assert_eq!(code, 125, "a pod with running containers: {err}");
+    let short = v["Id"].as_str().unwrap()[..12].to_string();
     e.ok(&["pod", "rm", "-f", "web"]);
     assert_eq!(e.ok(&["ps", "-aq"]), "");
     assert_eq!(e.ok(&["pod", "ps", "-q"]), "");
+    let left: Vec<String> = common::strata_cgroups()
+        .into_iter()
+        .filter(|c| c.contains(&short))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the pod's cgroups are removed with it: {left:?}"
+    );
 }
 
 #[test]

@@ -151,9 +151,63 @@ pub fn is_alive(pid: libc::pid_t, start: u64) -> bool {
     }
 }
 
+/// The parent pid of a process (field 4 of /proc/PID/stat); `None` if it is gone.
+pub fn parent_pid(pid: libc::pid_t) -> Option<libc::pid_t> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 2..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Every descendant of `pid` (children first, then theirs), from one scan of /proc.
+pub fn descendants(pid: libc::pid_t) -> Vec<libc::pid_t> {
+    let mut parents: Vec<(libc::pid_t, libc::pid_t)> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            if let Some(p) = e.file_name().to_str().and_then(|n| n.parse().ok()) {
+                if let Some(pp) = parent_pid(p) {
+                    parents.push((p, pp));
+                }
+            }
+        }
+    }
+    let mut out = vec![];
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for &(child, _) in parents.iter().filter(|(_, pp)| *pp == p) {
+            out.push(child);
+            frontier.push(child);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descendants_are_found_through_the_tree() {
+        let mut c = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let me = c.id() as libc::pid_t;
+        let t0 = std::time::Instant::now();
+        let mut d = descendants(me);
+        while d.is_empty() && t0.elapsed().as_secs() < 5 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            d = descendants(me);
+        }
+        assert_eq!(d.len(), 1, "sh's one child: {d:?}");
+        assert_eq!(parent_pid(d[0]), Some(me));
+        // SAFETY: getpid never fails.
+        assert!(descendants(unsafe { libc::getpid() }).contains(&me));
+        let _ = kill(d[0], libc::SIGKILL);
+        c.wait().unwrap();
+    }
 
     #[test]
     fn stat_of_self_and_of_a_gone_pid() {

@@ -1,6 +1,7 @@
 //! Command groups: one file each.
 
 pub mod container;
+pub mod cri;
 pub mod events;
 pub mod image;
 pub mod import;
@@ -104,6 +105,8 @@ pub enum Command {
     /// Host and engine information, disk usage, pruning.
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Serve the Kubernetes CRI on a unix socket (for kubelet and crictl).
+    Cri(cri::CriArgs),
     /// Print a shell completion script (bash, zsh, fish): `source <(strata completion bash)`.
     Completion {
         /// The shell.
@@ -204,6 +207,7 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Volume(c) => volume::run(g, c),
         Command::Pod(c) => pod::run(g, c),
         Command::System(c) => system::run(g, c),
+        Command::Cri(a) => cri::serve(g, a),
         Command::Completion { shell } => {
             let mut cmd = <crate::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "strata", &mut std::io::stdout());

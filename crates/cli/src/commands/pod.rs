@@ -150,6 +150,7 @@ pub fn run(g: &Global, c: PodCommand) -> Result<i32> {
                 labels,
                 add_hosts: a.add_host.clone(),
                 dns: a.dns.clone(),
+                ..Default::default()
             };
             let name = a.name.as_deref().or(a.pod_name.as_deref());
             println!("{}", lifecycle::create(&e, name, config)?.id);

@@ -74,6 +74,11 @@ pub struct ContainerConfig {
     pub platform: Option<String>,
     /// Rotate the log past this many bytes (0: never).
     pub log_max_size: u64,
+    /// Where its log goes (else `<root>/containers/<id>/ctr.log`): the CRI's log path.
+    pub log_path: Option<std::path::PathBuf>,
+    /// `--annotation`: given to the runtime in the OCI config beside the labels (the CRI
+    /// keeps its own metadata here).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// One mount of a container.

@@ -130,7 +130,7 @@ pub fn inspect(e: &Engine, c: &Container) -> Value {
         "Name": format!("/{}", c.name),
         "RestartCount": s.restart_count,
         "Pod": c.pod.clone().unwrap_or_default(),
-        "LogPath": e.paths.log(&c.id),
+        "LogPath": c.log_path(&e.paths),
         "Config": {
             "Hostname": c.hostname(),
             "User": cfg.user.clone().unwrap_or_else(|| img.user.clone()),

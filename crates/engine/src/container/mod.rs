@@ -51,10 +51,18 @@ impl Container {
             .unwrap_or_else(|| self.short_id().to_string())
     }
 
+    /// Its log file.
+    pub fn log_path(&self, paths: &crate::paths::Paths) -> std::path::PathBuf {
+        self.config
+            .log_path
+            .clone()
+            .unwrap_or_else(|| paths.log(&self.id))
+    }
+
     /// Its cgroup path (relative to each hierarchy's root).
     pub fn cgroup_path(&self) -> String {
         match &self.pod {
-            Some(p) => format!("/strata/pod-{}/{}", ids::short(p), self.id),
+            Some(p) => format!("{}/{}", crate::pod::cgroup_parent(p), self.id),
             None => format!("/strata/{}", self.id),
         }
     }

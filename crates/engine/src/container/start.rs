@@ -201,7 +201,7 @@ fn launch_options(e: &Engine, c: &Container, start_now: bool) -> LaunchOptions {
         bundle: e.paths.bundle(&c.id),
         runtime_root: e.paths.runtime_root(),
         dir: e.paths.monitor(&c.id),
-        log: Some(e.paths.log(&c.id)),
+        log: Some(c.log_path(&e.paths)),
         log_max_size: c.config.log_max_size,
         log_max_files: 1,
         stdin: c.config.interactive && !c.config.tty,

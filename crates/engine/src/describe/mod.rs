@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 
 /// The last `n` lines of a container's output (stream and text), from its log.
-pub fn last_lines(e: &Engine, id: &str, n: usize) -> Vec<Value> {
-    let Ok(f) = std::fs::File::open(e.paths.log(id)) else {
+pub fn last_lines(e: &Engine, c: &Container, n: usize) -> Vec<Value> {
+    let Ok(f) = std::fs::File::open(c.log_path(&e.paths)) else {
         return vec![];
     };
     let mut lines: Vec<Value> = Vec::new();
@@ -129,7 +129,7 @@ pub fn describe(e: &Engine, c: &Container) -> Value {
             "restarts": s.restart_count,
             "startedAt": s.started_at,
             "finishedAt": s.finished_at,
-            "lastLines": last_lines(e, &c.id, 5),
+            "lastLines": last_lines(e, c, 5),
         },
         "container": {
             "image": c.config.image,
@@ -146,7 +146,7 @@ pub fn describe(e: &Engine, c: &Container) -> Value {
             },
             "mounts": ins["Mounts"],
             "monitor": monitor,
-            "log": e.paths.log(&c.id),
+            "log": c.log_path(&e.paths),
         },
         "pod": c.pod.as_ref().and_then(|p| e.db.find_pod(p).ok()).map(|p| pod_section(e, &p)),
         "node": {

@@ -106,6 +106,7 @@ pub fn remove(e: &Engine, key: &str, force: bool) -> Result<Pod> {
     if ms.iter().any(|c| c.id == p.infra) {
         remove::remove(e, &p.infra, true, true)?;
     }
+    super::remove_cgroup(&p.id)?;
     e.db.delete_pod(&p.id)?;
     let _ = e.db.event("pod", "remove", &p.id, &p.name, &[]);
     Ok(p)

@@ -32,6 +32,8 @@ pub struct PodConfig {
     pub add_hosts: Vec<String>,
     /// `--dns`.
     pub dns: Vec<String>,
+    /// Annotations (the CRI keeps its pod metadata here).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// A pod as the engine records it.
@@ -65,6 +67,25 @@ impl Pod {
             .clone()
             .unwrap_or_else(|| self.name.clone())
     }
+}
+
+/// The cgroup that holds a pod's containers (relative to each hierarchy's root).
+pub fn cgroup_parent(pod_id: &str) -> String {
+    format!("/strata/pod-{}", crate::ids::short(pod_id))
+}
+
+/// Removes a pod's cgroup in every hierarchy (its containers' cgroups must be gone).
+pub fn remove_cgroup(pod_id: &str) -> Result<()> {
+    let rel = cgroup_parent(pod_id);
+    for h in strata_runtime::cgroups::layout::Layout::detect().hierarchies {
+        let dir = h.mount.join(rel.trim_start_matches('/'));
+        match std::fs::remove_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("pod cgroup {}", dir.display()), e)),
+        }
+    }
+    Ok(())
 }
 
 /// The configuration of a pod's infra container.

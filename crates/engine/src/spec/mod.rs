@@ -11,6 +11,7 @@ use crate::container::config::ContainerConfig;
 use crate::error::{Error, Result};
 use image_config::ImageConfig;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The default PATH when the image sets none.
@@ -249,7 +250,7 @@ pub fn generate(i: &SpecInput<'_>) -> Result<Value> {
         "root": {"path": "rootfs", "readonly": c.read_only},
         "mounts": mounts,
         "linux": linux,
-        "annotations": c.labels,
+        "annotations": c.labels.iter().chain(&c.annotations).collect::<BTreeMap<_, _>>(),
     });
     // A joined UTS namespace keeps its hostname (a pod's, set by its infra).
     if i.uts == Ns::New {

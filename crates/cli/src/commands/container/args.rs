@@ -103,6 +103,9 @@ pub struct CreateArgs {
     /// Set metadata: KEY=VALUE.
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
+    /// Add an annotation (KEY=VALUE) to the container's OCI configuration.
+    #[arg(long = "annotation")]
+    pub annotation: Vec<String>,
     /// Signal to stop the container.
     #[arg(long = "stop-signal")]
     pub stop_signal: Option<String>,
@@ -222,6 +225,14 @@ impl CreateArgs {
             user: self.user.clone(),
             hostname: self.hostname.clone(),
             labels,
+            annotations: self
+                .annotation
+                .iter()
+                .map(|a| {
+                    let (k, v) = a.split_once('=').unwrap_or((a, ""));
+                    (k.to_string(), v.to_string())
+                })
+                .collect(),
             tty: self.tty,
             interactive: self.interactive,
             mounts,
@@ -271,6 +282,7 @@ impl CreateArgs {
             infra: false,
             platform: self.platform.clone(),
             log_max_size,
+            log_path: None,
             image_id: String::new(),
         })
     }

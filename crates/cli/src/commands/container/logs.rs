@@ -131,7 +131,7 @@ pub fn logs(g: &Global, a: LogsArgs) -> Result<i32> {
                 .with_context(|| format!("invalid --tail {n:?}: a number or all"))?,
         ),
     };
-    let path = e.paths.log(&c.id);
+    let path = c.log_path(&e.paths);
     let f = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound && !a.follow => return Ok(0),

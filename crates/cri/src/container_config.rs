@@ -1,0 +1,205 @@
+//! A CRI container configuration as the engine's: the command (CRI `command` replaces the
+//! image's entrypoint, `args` its cmd), environment, mounts with their propagation, the
+//! terminal and stdin, the log path under the pod's log directory, resources and the
+//! security context.
+
+use crate::meta;
+use k8s_cri::v1::{
+    security_profile::ProfileType, ContainerConfig as CriConfig, LinuxContainerResources,
+    LinuxContainerSecurityContext, MountPropagation,
+};
+use std::path::PathBuf;
+use strata_engine::container::config::{ContainerConfig, MountKind, MountSpec, Resources};
+use strata_engine::pod::Pod;
+use strata_engine::Error;
+
+/// The engine's configuration of container `c` of pod `p`, for image `image`.
+pub fn convert(c: &CriConfig, p: &Pod, image: &str) -> Result<ContainerConfig, Error> {
+    let m = c.metadata.clone().unwrap_or_default();
+    let mut annotations = meta::container_annotations(&m, &c.annotations);
+    annotations.insert(meta::IMAGE.into(), image.into());
+    let log_dir = meta::get(&p.config.annotations, meta::LOG_DIRECTORY);
+    let log_path = (!log_dir.is_empty() && !c.log_path.is_empty())
+        .then(|| PathBuf::from(&log_dir).join(&c.log_path));
+    if let Some(dir) = log_path.as_ref().and_then(|l| l.parent()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("log directory {}", dir.display()), e))?;
+    }
+    let mut out = ContainerConfig {
+        image: image.into(),
+        entrypoint: (!c.command.is_empty()).then(|| c.command.clone()),
+        command: c.args.clone(),
+        env: c
+            .envs
+            .iter()
+            .map(|kv| format!("{}={}", kv.key, kv.value))
+            .collect(),
+        workdir: (!c.working_dir.is_empty()).then(|| c.working_dir.clone()),
+        labels: c.labels.clone().into_iter().collect(),
+        annotations,
+        tty: c.tty,
+        interactive: c.stdin,
+        mounts: c.mounts.iter().map(mount).collect::<Result<_, _>>()?,
+        pod: Some(p.id.clone()),
+        log_path,
+        ..Default::default()
+    };
+    if let Some(l) = &c.linux {
+        if let Some(r) = &l.resources {
+            out.resources = resources(r);
+        }
+        if let Some(s) = &l.security_context {
+            security(&mut out, s)?;
+        }
+    }
+    Ok(out)
+}
+
+fn mount(m: &k8s_cri::v1::Mount) -> Result<MountSpec, Error> {
+    if m.container_path.is_empty() || m.host_path.is_empty() {
+        return Err(Error::Invalid(format!(
+            "mount {:?} -> {:?}: both paths are needed",
+            m.host_path, m.container_path
+        )));
+    }
+    let propagation = match MountPropagation::try_from(m.propagation) {
+        Ok(MountPropagation::PropagationHostToContainer) => "rslave",
+        Ok(MountPropagation::PropagationBidirectional) => "rshared",
+        _ => "rprivate",
+    };
+    let mut options = vec![propagation.to_string()];
+    if m.selinux_relabel {
+        options.push("z".into());
+    }
+    Ok(MountSpec {
+        kind: MountKind::Bind,
+        source: m.host_path.clone(),
+        target: m.container_path.clone(),
+        readonly: m.readonly,
+        options,
+    })
+}
+
+fn resources(r: &LinuxContainerResources) -> Resources {
+    let positive = |v: i64| (v > 0).then_some(v);
+    Resources {
+        memory: positive(r.memory_limit_in_bytes),
+        memory_swap: positive(r.memory_swap_limit_in_bytes),
+        cpus: (r.cpu_quota > 0 && r.cpu_period > 0)
+            .then(|| r.cpu_quota as f64 / r.cpu_period as f64),
+        cpu_shares: (r.cpu_shares > 0).then_some(r.cpu_shares as u64),
+        cpuset_cpus: (!r.cpuset_cpus.is_empty()).then(|| r.cpuset_cpus.clone()),
+        ..Default::default()
+    }
+}
+
+fn security(out: &mut ContainerConfig, s: &LinuxContainerSecurityContext) -> Result<(), Error> {
+    out.privileged = s.privileged;
+    out.read_only = s.readonly_rootfs;
+    out.no_new_privileges = s.no_new_privs;
+    if let Some(caps) = &s.capabilities {
+        out.cap_add = caps.add_capabilities.clone();
+        out.cap_drop = caps.drop_capabilities.clone();
+    }
+    let group = s.run_as_group.as_ref().map(|g| g.value);
+    out.user = match (&s.run_as_user, s.run_as_username.as_str(), group) {
+        (Some(u), _, Some(g)) => Some(format!("{}:{g}", u.value)),
+        (Some(u), _, None) => Some(u.value.to_string()),
+        (None, "", _) => None,
+        (None, name, Some(g)) => Some(format!("{name}:{g}")),
+        (None, name, None) => Some(name.to_string()),
+    };
+    out.seccomp = match &s.seccomp {
+        Some(p) => match ProfileType::try_from(p.profile_type) {
+            Ok(ProfileType::Unconfined) => Some("unconfined".into()),
+            Ok(ProfileType::Localhost) => {
+                let path = p.localhost_ref.trim_start_matches("localhost/");
+                if path.is_empty() {
+                    return Err(Error::Invalid(
+                        "a Localhost seccomp profile with no path".into(),
+                    ));
+                }
+                if !std::path::Path::new(path).is_file() {
+                    return Err(Error::Invalid(format!(
+                        "seccomp profile {path}: no such file on the node [layer: seccomp]"
+                    )));
+                }
+                Some(path.to_string())
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_cri::v1::{Capability, Int64Value, KeyValue, SecurityProfile};
+
+    fn pod(log_dir: &str) -> Pod {
+        let mut p = Pod {
+            id: "p1".into(),
+            name: "k8s_POD_x".into(),
+            created: 0,
+            config: Default::default(),
+            infra: "i".into(),
+        };
+        p.config
+            .annotations
+            .insert(meta::LOG_DIRECTORY.into(), log_dir.into());
+        p
+    }
+
+    #[test]
+    fn command_args_env_and_security_map_to_the_engine() {
+        let dir = std::env::temp_dir().join(format!("strata-cri-cc-{}", std::process::id()));
+        let c = CriConfig {
+            command: vec!["sh".into()],
+            args: vec!["-c".into(), "true".into()],
+            envs: vec![KeyValue {
+                key: "A".into(),
+                value: "b=c".into(),
+            }],
+            log_path: "app/0.log".into(),
+            linux: Some(k8s_cri::v1::LinuxContainerConfig {
+                resources: Some(LinuxContainerResources {
+                    cpu_quota: 50_000,
+                    cpu_period: 100_000,
+                    memory_limit_in_bytes: 64 << 20,
+                    ..Default::default()
+                }),
+                security_context: Some(LinuxContainerSecurityContext {
+                    run_as_user: Some(Int64Value { value: 1000 }),
+                    run_as_group: Some(Int64Value { value: 100 }),
+                    capabilities: Some(Capability {
+                        add_capabilities: vec!["NET_ADMIN".into()],
+                        drop_capabilities: vec!["CHOWN".into()],
+                        ..Default::default()
+                    }),
+                    seccomp: Some(SecurityProfile {
+                        profile_type: ProfileType::Localhost as i32,
+                        localhost_ref: "/etc/passwd".into(),
+                    }),
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        };
+        let out = convert(&c, &pod(dir.to_str().unwrap()), "busybox").unwrap();
+        assert_eq!(out.entrypoint, Some(vec!["sh".to_string()]));
+        assert_eq!(out.command, vec!["-c", "true"]);
+        assert_eq!(out.env, vec!["A=b=c"]);
+        assert_eq!(out.user.as_deref(), Some("1000:100"));
+        assert_eq!(out.cap_add, vec!["NET_ADMIN"]);
+        assert_eq!(out.seccomp.as_deref(), Some("/etc/passwd"));
+        assert_eq!(out.resources.cpus, Some(0.5));
+        assert_eq!(out.resources.memory, Some(64 << 20));
+        assert_eq!(out.log_path, Some(dir.join("app/0.log")));
+        assert!(dir.join("app").is_dir(), "the log's directory is made");
+        std::fs::remove_dir_all(&dir).unwrap();
+        let no_log = convert(&CriConfig::default(), &pod(""), "busybox").unwrap();
+        assert_eq!((no_log.log_path, no_log.entrypoint), (None, None));
+    }
+}

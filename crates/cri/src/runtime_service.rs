@@ -1,0 +1,343 @@
+//! The RuntimeService trait: each RPC unwraps its request and runs the engine work of
+//! `sandbox`, `container` or `exec_sync` on the blocking pool. RPCs not built yet answer
+//! Unimplemented, which kubelet and crictl report as such.
+
+use crate::state::Cri;
+use crate::{container, exec_sync, sandbox};
+use k8s_cri::v1::runtime_service_server::RuntimeService;
+use k8s_cri::v1::*;
+use std::pin::Pin;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The RuntimeService of a server.
+#[derive(Clone)]
+pub struct Runtime(pub Arc<Cri>);
+
+type R<T> = Result<Response<T>, Status>;
+
+fn unimplemented<T>(rpc: &str) -> R<T> {
+    Err(Status::unimplemented(format!(
+        "{rpc}: not implemented by strata's CRI server yet"
+    )))
+}
+
+#[tonic::async_trait]
+impl RuntimeService for Runtime {
+    async fn version(&self, _: Request<VersionRequest>) -> R<VersionResponse> {
+        Ok(Response::new(VersionResponse {
+            version: "0.1.0".into(),
+            runtime_name: "strata".into(),
+            runtime_version: env!("CARGO_PKG_VERSION").into(),
+            runtime_api_version: "v1".into(),
+        }))
+    }
+
+    async fn run_pod_sandbox(&self, r: Request<RunPodSandboxRequest>) -> R<RunPodSandboxResponse> {
+        let r = r.into_inner();
+        let config = r
+            .config
+            .ok_or_else(|| crate::status::invalid("RunPodSandbox: no config"))?;
+        let cfg = self.0.config.clone();
+        let id = self
+            .0
+            .blocking(move |e| sandbox::run(e, &cfg, config, &r.runtime_handler))
+            .await?;
+        Ok(Response::new(RunPodSandboxResponse { pod_sandbox_id: id }))
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        r: Request<StopPodSandboxRequest>,
+    ) -> R<StopPodSandboxResponse> {
+        let id = r.into_inner().pod_sandbox_id;
+        self.0.blocking(move |e| sandbox::stop(e, &id)).await?;
+        Ok(Response::new(StopPodSandboxResponse {}))
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        r: Request<RemovePodSandboxRequest>,
+    ) -> R<RemovePodSandboxResponse> {
+        let id = r.into_inner().pod_sandbox_id;
+        self.0.blocking(move |e| sandbox::remove(e, &id)).await?;
+        Ok(Response::new(RemovePodSandboxResponse {}))
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        r: Request<PodSandboxStatusRequest>,
+    ) -> R<PodSandboxStatusResponse> {
+        let r = r.into_inner();
+        let (id, verbose) = (r.pod_sandbox_id, r.verbose);
+        let (status, info) = self
+            .0
+            .blocking(move |e| sandbox::status(e, &id, verbose))
+            .await?;
+        let containers_statuses = Vec::new();
+        Ok(Response::new(PodSandboxStatusResponse {
+            status: Some(status),
+            info,
+            containers_statuses,
+            timestamp: strata_os::clock::now_nanos(),
+        }))
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        r: Request<ListPodSandboxRequest>,
+    ) -> R<ListPodSandboxResponse> {
+        let f = r.into_inner().filter;
+        let items = self.0.blocking(move |e| sandbox::list(e, f)).await?;
+        Ok(Response::new(ListPodSandboxResponse { items }))
+    }
+
+    async fn create_container(
+        &self,
+        r: Request<CreateContainerRequest>,
+    ) -> R<CreateContainerResponse> {
+        let r = r.into_inner();
+        let config = r
+            .config
+            .ok_or_else(|| crate::status::invalid("CreateContainer: no config"))?;
+        let pod = r.pod_sandbox_id;
+        let id = self
+            .0
+            .blocking(move |e| container::create(e, &pod, config))
+            .await?;
+        Ok(Response::new(CreateContainerResponse { container_id: id }))
+    }
+
+    async fn start_container(
+        &self,
+        r: Request<StartContainerRequest>,
+    ) -> R<StartContainerResponse> {
+        let id = r.into_inner().container_id;
+        self.0.blocking(move |e| container::start(e, &id)).await?;
+        Ok(Response::new(StartContainerResponse {}))
+    }
+
+    async fn stop_container(&self, r: Request<StopContainerRequest>) -> R<StopContainerResponse> {
+        let r = r.into_inner();
+        let (id, timeout) = (r.container_id, r.timeout);
+        self.0
+            .blocking(move |e| container::stop(e, &id, timeout))
+            .await?;
+        Ok(Response::new(StopContainerResponse {}))
+    }
+
+    async fn remove_container(
+        &self,
+        r: Request<RemoveContainerRequest>,
+    ) -> R<RemoveContainerResponse> {
+        let id = r.into_inner().container_id;
+        self.0.blocking(move |e| container::remove(e, &id)).await?;
+        Ok(Response::new(RemoveContainerResponse {}))
+    }
+
+    async fn list_containers(
+        &self,
+        r: Request<ListContainersRequest>,
+    ) -> R<ListContainersResponse> {
+        let f = r.into_inner().filter;
+        let containers = self.0.blocking(move |e| container::list(e, f)).await?;
+        Ok(Response::new(ListContainersResponse { containers }))
+    }
+
+    async fn container_status(
+        &self,
+        r: Request<ContainerStatusRequest>,
+    ) -> R<ContainerStatusResponse> {
+        let r = r.into_inner();
+        let (id, verbose) = (r.container_id, r.verbose);
+        let (status, info) = self
+            .0
+            .blocking(move |e| container::status(e, &id, verbose))
+            .await?;
+        Ok(Response::new(ContainerStatusResponse {
+            status: Some(status),
+            info,
+        }))
+    }
+
+    async fn update_container_resources(
+        &self,
+        _: Request<UpdateContainerResourcesRequest>,
+    ) -> R<UpdateContainerResourcesResponse> {
+        unimplemented("UpdateContainerResources")
+    }
+
+    async fn reopen_container_log(
+        &self,
+        _: Request<ReopenContainerLogRequest>,
+    ) -> R<ReopenContainerLogResponse> {
+        unimplemented("ReopenContainerLog")
+    }
+
+    async fn exec_sync(&self, r: Request<ExecSyncRequest>) -> R<ExecSyncResponse> {
+        let r = r.into_inner();
+        let out = self
+            .0
+            .blocking(move |e| exec_sync::exec_sync(e, &r.container_id, r.cmd, r.timeout))
+            .await?;
+        Ok(Response::new(ExecSyncResponse {
+            stdout: out.stdout,
+            stderr: out.stderr,
+            exit_code: out.exit_code,
+        }))
+    }
+
+    async fn exec(&self, _: Request<ExecRequest>) -> R<ExecResponse> {
+        unimplemented("Exec (the streaming server)")
+    }
+
+    async fn attach(&self, _: Request<AttachRequest>) -> R<AttachResponse> {
+        unimplemented("Attach (the streaming server)")
+    }
+
+    async fn port_forward(&self, _: Request<PortForwardRequest>) -> R<PortForwardResponse> {
+        unimplemented("PortForward (the streaming server)")
+    }
+
+    async fn container_stats(
+        &self,
+        _: Request<ContainerStatsRequest>,
+    ) -> R<ContainerStatsResponse> {
+        unimplemented("ContainerStats")
+    }
+
+    async fn list_container_stats(
+        &self,
+        _: Request<ListContainerStatsRequest>,
+    ) -> R<ListContainerStatsResponse> {
+        unimplemented("ListContainerStats")
+    }
+
+    async fn pod_sandbox_stats(
+        &self,
+        _: Request<PodSandboxStatsRequest>,
+    ) -> R<PodSandboxStatsResponse> {
+        unimplemented("PodSandboxStats")
+    }
+
+    async fn list_pod_sandbox_stats(
+        &self,
+        _: Request<ListPodSandboxStatsRequest>,
+    ) -> R<ListPodSandboxStatsResponse> {
+        unimplemented("ListPodSandboxStats")
+    }
+
+    async fn update_runtime_config(
+        &self,
+        r: Request<UpdateRuntimeConfigRequest>,
+    ) -> R<UpdateRuntimeConfigResponse> {
+        if let Some(n) = r.into_inner().runtime_config.and_then(|c| c.network_config) {
+            tracing::info!(pod_cidr = %n.pod_cidr, "kubelet set the pod CIDR");
+        }
+        Ok(Response::new(UpdateRuntimeConfigResponse {}))
+    }
+
+    async fn status(&self, r: Request<StatusRequest>) -> R<StatusResponse> {
+        let verbose = r.into_inner().verbose;
+        let cfg = &self.0.config;
+        let bridge = cfg.cni_bin_dir.join("bridge").exists();
+        let conditions = vec![
+            RuntimeCondition {
+                r#type: "RuntimeReady".into(),
+                status: true,
+                reason: String::new(),
+                message: String::new(),
+            },
+            RuntimeCondition {
+                r#type: "NetworkReady".into(),
+                status: bridge,
+                reason: if bridge {
+                    String::new()
+                } else {
+                    "NetworkPluginNotReady".into()
+                },
+                message: if bridge {
+                    String::new()
+                } else {
+                    format!("no CNI bridge plugin in {}", cfg.cni_bin_dir.display())
+                },
+            },
+        ];
+        let runtime_handlers = cfg
+            .runtime_handlers
+            .iter()
+            .map(|h| RuntimeHandler {
+                name: h.clone(),
+                features: Some(RuntimeHandlerFeatures {
+                    recursive_read_only_mounts: false,
+                    user_namespaces: false,
+                }),
+            })
+            .collect();
+        let mut info = std::collections::HashMap::new();
+        if verbose {
+            info.insert(
+                "config".to_string(),
+                serde_json::json!({
+                    "root": self.0.engine.root,
+                    "runroot": self.0.engine.runroot,
+                    "cgroupDriver": cfg.cgroup_driver,
+                    "runtimeHandlers": cfg.runtime_handlers,
+                })
+                .to_string(),
+            );
+        }
+        Ok(Response::new(StatusResponse {
+            status: Some(RuntimeStatus { conditions }),
+            info,
+            runtime_handlers,
+            features: Some(RuntimeFeatures {
+                supplemental_groups_policy: false,
+            }),
+        }))
+    }
+
+    async fn checkpoint_container(
+        &self,
+        _: Request<CheckpointContainerRequest>,
+    ) -> R<CheckpointContainerResponse> {
+        unimplemented("CheckpointContainer")
+    }
+
+    type GetContainerEventsStream =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<ContainerEventResponse, Status>> + Send>>;
+
+    async fn get_container_events(
+        &self,
+        _: Request<GetEventsRequest>,
+    ) -> R<Self::GetContainerEventsStream> {
+        unimplemented("GetContainerEvents")
+    }
+
+    async fn list_metric_descriptors(
+        &self,
+        _: Request<ListMetricDescriptorsRequest>,
+    ) -> R<ListMetricDescriptorsResponse> {
+        unimplemented("ListMetricDescriptors")
+    }
+
+    async fn list_pod_sandbox_metrics(
+        &self,
+        _: Request<ListPodSandboxMetricsRequest>,
+    ) -> R<ListPodSandboxMetricsResponse> {
+        unimplemented("ListPodSandboxMetrics")
+    }
+
+    async fn runtime_config(&self, _: Request<RuntimeConfigRequest>) -> R<RuntimeConfigResponse> {
+        let driver = if self.0.config.cgroup_driver == "systemd" {
+            CgroupDriver::Systemd
+        } else {
+            CgroupDriver::Cgroupfs
+        };
+        Ok(Response::new(RuntimeConfigResponse {
+            linux: Some(LinuxRuntimeConfiguration {
+                cgroup_driver: driver as i32,
+            }),
+        }))
+    }
+}
