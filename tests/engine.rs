@@ -339,6 +339,33 @@ fn volumes_persist_and_cp_stays_inside_the_container() {
         return;
     }
     let e = Engine::new();
+    // Copy-up: a new volume over an image directory starts with its content (and owners),
+    // once: what the container then changes stays.
+    let run = |script: &str| {
+        e.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "cfg:/etc",
+            IMG,
+            "sh",
+            "-c",
+            script,
+        ])
+    };
+    assert!(run("cat /etc/passwd").starts_with("root:"), "copied up");
+    run("rm /etc/passwd; echo x > /etc/marker");
+    assert_eq!(
+        run("ls /etc/passwd /etc/marker 2>/dev/null; true"),
+        "/etc/marker\n"
+    );
+    let data = e.root().join("volumes/cfg/_data");
+    assert!(
+        data.join("group").exists(),
+        "the volume holds the image's files"
+    );
     e.ok(&["volume", "create", "--label", "tier=db", "data"]);
     e.ok(&[
         "run",

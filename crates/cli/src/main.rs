@@ -3,6 +3,7 @@
 //! that talk to registries start an async runtime; container commands are plain calls into
 //! the engine.
 
+mod argv;
 mod commands;
 mod format;
 mod progress;
@@ -58,7 +59,7 @@ fn main() {
     // A closed pipe (`strata ps | head`) ends the output quietly, as for other Unix tools.
     // SAFETY: resetting one signal's disposition before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(argv::args());
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.global.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()

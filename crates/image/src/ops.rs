@@ -7,17 +7,20 @@ use crate::reference::Reference;
 use crate::store::{ImageRecord, Store};
 use std::collections::HashSet;
 
-/// Finds an image by name (short names are qualified with `default_registry`), repo digest
-/// or id prefix.
+/// Finds an image by name (short names are qualified with `default_registry`, then, as
+/// podman does for images built or imported here, with `localhost`), repo digest or id
+/// prefix.
 pub fn lookup(store: &Store, key: &str, default_registry: &str) -> Result<ImageRecord> {
     let meta = store.meta();
     if let Some(img) = meta.find(key)? {
         return Ok(img);
     }
-    if let Ok(r) = Reference::parse(key, default_registry) {
-        for k in [r.store_name(), r.to_string()] {
-            if let Some(img) = meta.find(&k)? {
-                return Ok(img);
+    for registry in [default_registry, "localhost"] {
+        if let Ok(r) = Reference::parse(key, registry) {
+            for k in [r.store_name(), r.to_string()] {
+                if let Some(img) = meta.find(&k)? {
+                    return Ok(img);
+                }
             }
         }
     }

@@ -24,6 +24,7 @@ pub mod cvt;
 pub mod direct;
 pub mod fd;
 pub mod fdpass;
+pub mod memory;
 pub mod mount;
 pub mod process;
 pub mod writeback;

@@ -1,5 +1,6 @@
 //! Command groups: one file each.
 
+pub mod build;
 pub mod container;
 pub mod cri;
 pub mod events;
@@ -105,6 +106,11 @@ pub enum Command {
     /// Host and engine information, disk usage, pruning.
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Build an image from a Dockerfile or Containerfile.
+    Build(build::BuildArgs),
+    /// Manage the build step cache.
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Serve the Kubernetes CRI on a unix socket (for kubelet and crictl).
     Cri(cri::CriArgs),
     /// Print a shell completion script (bash, zsh, fish): `source <(strata completion bash)`.
@@ -208,6 +214,8 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Pod(c) => pod::run(g, c),
         Command::System(c) => system::run(g, c),
         Command::Cri(a) => cri::serve(g, a),
+        Command::Build(a) => build::build(g, a),
+        Command::Builder(c) => build::builder_cmd(g, c),
         Command::Completion { shell } => {
             let mut cmd = <crate::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "strata", &mut std::io::stdout());

@@ -44,8 +44,8 @@ impl Root {
 }
 
 /// Copies the tree at `src` (an `O_PATH` descriptor inside the container) to the host path
-/// `dst`, never following the container's symlinks.
-fn copy_out_fd(src: &OwnedFd, dst: &Path) -> Result<()> {
+/// `dst`, never following the container's symlinks; `owners`: with their owners too.
+fn copy_out_fd(src: &OwnedFd, dst: &Path, owners: bool) -> Result<()> {
     let meta = std::fs::metadata(strata_os::fd::fd_path(src.as_raw_fd()))
         .ctx(|| "stat the source".into())?;
     if meta.is_dir() {
@@ -66,6 +66,11 @@ fn copy_out_fd(src: &OwnedFd, dst: &Path) -> Result<()> {
                 let _ = std::fs::remove_file(&target);
                 std::os::unix::fs::symlink(l, &target)
                     .ctx(|| format!("create {}", target.display()))?;
+                if owners {
+                    let m = ent.metadata().ctx(|| "stat a link".into())?;
+                    std::os::unix::fs::lchown(&target, Some(m.uid()), Some(m.gid()))
+                        .ctx(|| format!("chown {}", target.display()))?;
+                }
             } else {
                 let child = strata_os::fd::openat(
                     dir.as_raw_fd(),
@@ -74,9 +79,10 @@ fn copy_out_fd(src: &OwnedFd, dst: &Path) -> Result<()> {
                     0,
                 )
                 .ctx(|| format!("open {}", name.to_string_lossy()))?;
-                copy_out_fd(&child, &target)?;
+                copy_out_fd(&child, &target, owners)?;
             }
         }
+        set_owner(dst, &meta, owners)?;
         std::fs::set_permissions(dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
             .ctx(|| format!("chmod {}", dst.display()))?;
         return Ok(());
@@ -91,9 +97,44 @@ fn copy_out_fd(src: &OwnedFd, dst: &Path) -> Result<()> {
     );
     let mut to = File::create(dst).ctx(|| format!("create {}", dst.display()))?;
     std::io::copy(&mut from, &mut to).ctx(|| format!("copy to {}", dst.display()))?;
+    set_owner(dst, &meta, owners)?;
     to.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
         .ctx(|| format!("chmod {}", dst.display()))?;
     Ok(())
+}
+
+fn set_owner(dst: &Path, meta: &std::fs::Metadata, owners: bool) -> Result<()> {
+    if owners {
+        std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
+            .ctx(|| format!("chown {}", dst.display()))?;
+    }
+    Ok(())
+}
+
+/// Docker's copy-up: a new (empty) volume mounted over a directory of the image gets that
+/// directory's content, owners and mode. `rootfs` is the container's mounted root
+/// filesystem; `target` is resolved inside it. Returns whether anything was copied.
+pub fn copy_up(rootfs: &Path, target: &str, volume: &Path) -> Result<bool> {
+    let empty = std::fs::read_dir(volume)
+        .ctx(|| format!("read {}", volume.display()))?
+        .next()
+        .is_none();
+    if !empty {
+        return Ok(false);
+    }
+    let root = strata_os::fd::open(rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
+        .ctx(|| format!("open {}", rootfs.display()))?;
+    let Ok(src) = Confined::new(root.as_fd()).open(target, libc::O_PATH) else {
+        return Ok(false); // nothing there in the image
+    };
+    let is_dir = std::fs::metadata(strata_os::fd::fd_path(src.as_raw_fd()))
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
+    if !is_dir {
+        return Ok(false);
+    }
+    copy_out_fd(&src, volume, true)?;
+    Ok(true)
 }
 
 /// `cp CONTAINER:SRC DST`.
@@ -112,15 +153,16 @@ pub fn copy_out(e: &Engine, c: &Container, src: &str, dst: &Path) -> Result<()> 
         } else {
             dst.to_path_buf()
         };
-        copy_out_fd(&fd, &target)
+        copy_out_fd(&fd, &target, false)
     })();
     finish(e, c, mounted);
     res
 }
 
 /// Copies the host tree `src` into the directory `dir` (a descriptor inside the container)
-/// as `name`, with `*at` calls that never follow the container's symlinks.
-fn copy_in_at(src: &Path, dir: &OwnedFd, name: &OsStr) -> Result<()> {
+/// as `name`, with `*at` calls that never follow the container's symlinks; what it creates
+/// gets `owner` (uid, gid) when given.
+fn copy_in_at(src: &Path, dir: &OwnedFd, name: &OsStr, owner: Option<(u32, u32)>) -> Result<()> {
     let meta = std::fs::symlink_metadata(src).ctx(|| format!("stat {}", src.display()))?;
     let cname = strata_os::cvt::os_cstr(name).ctx(|| "name".into())?;
     if meta.file_type().is_symlink() {
@@ -136,7 +178,7 @@ fn copy_in_at(src: &Path, dir: &OwnedFd, name: &OsStr) -> Result<()> {
             ))
             .ctx(|| format!("create link {}", name.to_string_lossy()))?;
         }
-        return Ok(());
+        return chown_at(dir, &cname, owner);
     }
     if meta.is_dir() {
         // SAFETY: mkdirat with a valid C string relative to a directory we hold.
@@ -144,6 +186,9 @@ fn copy_in_at(src: &Path, dir: &OwnedFd, name: &OsStr) -> Result<()> {
         if r != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
             return Err(std::io::Error::last_os_error())
                 .ctx(|| format!("create {}", name.to_string_lossy()));
+        }
+        if r == 0 {
+            chown_at(dir, &cname, owner)?;
         }
         let sub = strata_os::fd::openat(
             dir.as_raw_fd(),
@@ -161,7 +206,7 @@ fn copy_in_at(src: &Path, dir: &OwnedFd, name: &OsStr) -> Result<()> {
             .ctx(|| format!("read {}", src.display()))?
             .flatten()
         {
-            copy_in_at(&ent.path(), &sub, &ent.file_name())?;
+            copy_in_at(&ent.path(), &sub, &ent.file_name(), owner)?;
         }
         return Ok(());
     }
@@ -178,11 +223,44 @@ fn copy_in_at(src: &Path, dir: &OwnedFd, name: &OsStr) -> Result<()> {
     .ctx(|| format!("create {} in the container", name.to_string_lossy()))?;
     let mut to = File::from(to);
     std::io::copy(&mut from, &mut to).ctx(|| format!("copy {}", src.display()))?;
-    to.flush().ctx(|| "flush".into())
+    to.flush().ctx(|| "flush".into())?;
+    chown_at(dir, &cname, owner)
+}
+
+/// Gives `name` in `dir` (not following a link) to `owner`, if any.
+fn chown_at(dir: &OwnedFd, name: &std::ffi::CStr, owner: Option<(u32, u32)>) -> Result<()> {
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    // SAFETY: fchownat on a name relative to a directory descriptor we hold, not following
+    // a final symlink.
+    let r = unsafe {
+        libc::fchownat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    strata_os::cvt(r)
+        .map(drop)
+        .ctx(|| format!("chown {}", name.to_string_lossy()))
 }
 
 /// `cp SRC CONTAINER:DST`.
 pub fn copy_in(e: &Engine, c: &Container, src: &Path, dst: &str) -> Result<()> {
+    copy_in_as(e, c, src, dst, None)
+}
+
+/// `copy_in`, what it creates owned by `owner` (the builder's `COPY --chown`).
+pub fn copy_in_as(
+    e: &Engine,
+    c: &Container,
+    src: &Path,
+    dst: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
     let (root, mounted) = open_root(e, c)?;
     let res = (|| {
         let conf = root.confined();
@@ -202,7 +280,7 @@ pub fn copy_in(e: &Engine, c: &Container, src: &Path, dst: &str) -> Result<()> {
         if name.as_bytes().contains(&b'/') {
             return Err(Error::Invalid(format!("bad destination {dst}")));
         }
-        copy_in_at(src, &dir, &name)
+        copy_in_at(src, &dir, &name, owner)
     })();
     finish(e, c, mounted);
     res

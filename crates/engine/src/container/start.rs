@@ -78,9 +78,11 @@ fn host_mounts(
             }),
             MountKind::Bind | MountKind::Volume => {
                 let source = if m.kind == MountKind::Volume {
-                    let d = e.paths.volumes().join(&m.source).join("_data");
+                    let d = crate::volume::data_dir(e, &m.source);
                     std::fs::create_dir_all(&d)
                         .ctx(|| format!("volume {}: create {}", m.source, d.display()))?;
+                    super::copy::copy_up(&e.paths.rootfs(&c.id), &m.target, &d)
+                        .map_err(|err| err.context(format!("volume {}", m.source)))?;
                     d
                 } else {
                     m.source.clone().into()

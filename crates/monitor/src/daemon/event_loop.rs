@@ -55,6 +55,9 @@ pub struct Monitor {
     next_client: u64,
     /// Running exec sessions.
     pub sessions: Vec<Session>,
+    /// Whether set-up or a session paged in code that idling does not need (see
+    /// `strata_os::memory`): given back once nobody is connected.
+    trim_due: bool,
 }
 
 /// Bytes read from the container's output at a time.
@@ -94,6 +97,7 @@ impl Monitor {
             clients: Vec::new(),
             next_client: 1,
             sessions: Vec::new(),
+            trim_due: true,
         }
     }
 
@@ -127,6 +131,12 @@ impl Monitor {
                 fds.push(pollfd(raw(&s.stdout), out_events));
                 fds.push(pollfd(raw(&s.stderr), libc::POLLIN));
                 fds.push(pollfd(stdin_fd, libc::POLLOUT));
+            }
+            if self.trim_due && self.clients.is_empty() && self.sessions.is_empty() {
+                // The code of creating the container and of serving clients is read back
+                // from the binary if it is needed again.
+                let _ = strata_os::memory::release_clean_code();
+                self.trim_due = false;
             }
             // SAFETY: `fds` is a valid array of pollfd of the given length.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
@@ -186,6 +196,7 @@ impl Monitor {
     /// Client `i` has gone: the container's stdin ends if it fed it; its exec session loses
     /// its streams (a terminal's hang-up reaches the process), its runner reaped as any child.
     fn client_gone(&mut self, i: usize) {
+        self.trim_due = true;
         let c = self.clients.swap_remove(i);
         if c.owns_stdin() {
             self.io.stdin.end();

@@ -1,0 +1,285 @@
+//! Executing a Dockerfile on the engine, as docker's classic builder and buildah do: each
+//! stage starts from its base (an image, an earlier stage, or scratch); RUN runs in a
+//! container of the engine made from the image so far (no network unless `--network=host`)
+//! and its writable layer is committed as a new layer; COPY and ADD copy from the build
+//! context (less what `.dockerignore` excludes) or from another stage or image into a
+//! container's root filesystem, committed the same way; the other instructions change the
+//! image's config. Steps are cached by a chain key (the base image, each instruction, the
+//! content a COPY brings in), so a rebuild re-runs only from the first step whose key
+//! changed. The final image is written with its config and history under the `-t` names.
+//!
+//! - `state`: a stage's image so far (layers, config, history) and its config instructions.
+//! - `run`: RUN steps; `copy`: COPY and ADD; `context`: the build context and its hashing.
+//! - `cache`: the step cache.
+
+pub mod cache;
+pub mod context;
+pub mod copy;
+pub mod run;
+pub mod state;
+
+use crate::dockerignore::DockerIgnore;
+use crate::parse::{Instruction, InstructionKind};
+use crate::stages::{declare_arg, Base, BuildOptions, Platform, Scope, StageGraph};
+use state::StageState;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use strata_engine::Engine;
+use strata_image::store::ImageRecord;
+
+/// What to build.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// The Dockerfile (or Containerfile).
+    pub dockerfile: PathBuf,
+    /// `-t` names.
+    pub tags: Vec<String>,
+    /// `--target`.
+    pub target: Option<String>,
+    /// `--build-arg`.
+    pub build_args: BTreeMap<String, String>,
+    /// `--no-cache`.
+    pub no_cache: bool,
+}
+
+/// What a build made.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The final image.
+    pub image: ImageRecord,
+    /// Steps executed (RUN, COPY, ADD) and those taken from the cache.
+    pub executed: usize,
+    /// Steps found in the cache.
+    pub cached: usize,
+}
+
+/// A failed build: one line naming the step.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Dockerfile does not parse or its stages do not resolve (`file:line[:col]: ...`).
+    #[error("{0}")]
+    Dockerfile(String),
+    /// A step failed.
+    #[error("{step}: {msg}")]
+    Step {
+        /// `STEP n/m (file:line): INSTRUCTION ...`.
+        step: String,
+        /// What went wrong.
+        msg: String,
+    },
+    /// A RUN step's command failed.
+    #[error("{step}: the command exited {code} [layer: build]")]
+    RunFailed {
+        /// The step.
+        step: String,
+        /// Its exit status.
+        code: i32,
+    },
+}
+
+/// Finds (pulling if needed) a base image by reference.
+pub type ImageSource<'a> = &'a dyn Fn(&str) -> Result<ImageRecord, String>;
+
+/// Where progress lines go.
+pub type Progress<'a> = &'a mut dyn FnMut(&str);
+
+/// Builds `req` with engine `e`; base images come from `images`.
+pub fn build(
+    e: &Engine,
+    req: &Request,
+    images: ImageSource<'_>,
+    progress: Progress<'_>,
+) -> Result<Built, Error> {
+    let file = req.dockerfile.display().to_string();
+    let text = std::fs::read_to_string(&req.dockerfile)
+        .map_err(|err| Error::Dockerfile(format!("{file}: {err}")))?;
+    let df = crate::parse::parse(&file, &text).map_err(|err| Error::Dockerfile(err.to_string()))?;
+    let opts = BuildOptions {
+        build_args: req.build_args.clone(),
+        target_platform: Platform::host(),
+        build_platform: Platform::host(),
+    };
+    let graph = StageGraph::new(&df, &opts).map_err(|err| Error::Dockerfile(err.to_string()))?;
+    let order = graph
+        .build_order(req.target.as_deref())
+        .map_err(|err| Error::Dockerfile(err.to_string()))?;
+    let ignore = match crate::dockerignore::select_ignore_file(&req.context, &req.dockerfile) {
+        Some(p) => DockerIgnore::load(&p).map_err(|err| Error::Dockerfile(err.to_string()))?,
+        None => DockerIgnore::parse(".dockerignore", "").expect("an empty ignore file parses"),
+    };
+    let ctx = context::Context::new(&req.context, ignore);
+    let mut meta = Scope::new(df.directives.escape);
+    for (k, v) in &graph.meta_args {
+        meta.set_arg(k, v.clone());
+    }
+    let total: usize = order
+        .iter()
+        .map(|i| graph.stages[*i].instructions.len() + 1)
+        .sum();
+    let mut b = Builder {
+        e,
+        images,
+        progress,
+        ctx,
+        opts,
+        meta,
+        escape: df.directives.escape,
+        done: HashMap::new(),
+        names: graph
+            .stages
+            .iter()
+            .filter_map(|s| s.name.clone().map(|n| (n, s.index)))
+            .collect(),
+        step: 0,
+        total,
+        file,
+        no_cache: req.no_cache,
+        executed: 0,
+        cached: 0,
+    };
+    let mut last = None;
+    for i in order {
+        let st = b.stage(&graph, i)?;
+        b.done.insert(i, st);
+        last = Some(i);
+    }
+    let last = last.expect("a Dockerfile has a stage");
+    let commit_err = |msg: String| Error::Step {
+        step: "COMMIT".into(),
+        msg,
+    };
+    // A rebuild that changed nothing gives the same image (only its names are added).
+    let final_key = format!("final-{}", b.done[&last].key);
+    let image = match cache::lookup(&b, &final_key) {
+        Some(img) => {
+            let store = e.store().map_err(|err| commit_err(err.to_string()))?;
+            for t in &req.tags {
+                strata_image::ops::tag(&store, &img.id.to_string(), t, "localhost")
+                    .map_err(|err| commit_err(format!("tag {t}: {err}")))?;
+            }
+            strata_image::ops::lookup(&store, &img.id.to_string(), "localhost")
+                .map_err(|err| commit_err(err.to_string()))?
+        }
+        None => {
+            let img = b.done[&last].finish(e, &req.tags).map_err(commit_err)?;
+            cache::record_key(&b, &final_key, &img);
+            img
+        }
+    };
+    Ok(Built {
+        image,
+        executed: b.executed,
+        cached: b.cached,
+    })
+}
+
+/// A build in progress.
+pub(crate) struct Builder<'a> {
+    pub e: &'a Engine,
+    pub images: ImageSource<'a>,
+    pub progress: Progress<'a>,
+    pub ctx: context::Context,
+    pub opts: BuildOptions,
+    pub meta: Scope,
+    pub escape: char,
+    /// Finished stages by index.
+    pub done: HashMap<usize, StageState>,
+    /// Stage names (`AS name`) and their indexes.
+    pub names: Vec<(String, usize)>,
+    pub step: usize,
+    pub total: usize,
+    pub file: String,
+    pub no_cache: bool,
+    pub executed: usize,
+    pub cached: usize,
+}
+
+impl Builder<'_> {
+    fn step_name(&self, ins: &Instruction) -> String {
+        format!(
+            "STEP {}/{} ({}:{}): {}",
+            self.step, self.total, self.file, ins.line, ins.original
+        )
+    }
+
+    /// Builds stage `i` of `graph`.
+    fn stage(&mut self, graph: &StageGraph, i: usize) -> Result<StageState, Error> {
+        let stage = &graph.stages[i];
+        self.step += 1;
+        let from_line = format!(
+            "STEP {}/{}: FROM {}",
+            self.step,
+            self.total,
+            match &stage.base {
+                Base::Scratch => "scratch".to_string(),
+                Base::Image(r) => r.clone(),
+                Base::Stage(j) => graph.stages[*j].label(),
+            }
+        );
+        (self.progress)(&from_line);
+        let step_err = |msg: String| Error::Step {
+            step: from_line.clone(),
+            msg,
+        };
+        let mut st = match &stage.base {
+            Base::Scratch => StageState::scratch(self.e).map_err(step_err)?,
+            Base::Image(r) => {
+                let img = (self.images)(r).map_err(step_err)?;
+                StageState::from_image(self.e, &img).map_err(step_err)?
+            }
+            Base::Stage(j) => self.done[j].clone(),
+        };
+        st.scope = Scope::for_stage(self.escape, &st.env_pairs(), &self.opts);
+        for ins in &stage.instructions {
+            self.step += 1;
+            let name = self.step_name(ins);
+            (self.progress)(&name);
+            self.instruction(&mut st, ins, &name)?;
+        }
+        Ok(st)
+    }
+
+    fn instruction(
+        &mut self,
+        st: &mut StageState,
+        ins: &Instruction,
+        name: &str,
+    ) -> Result<(), Error> {
+        let err = |msg: String| Error::Step {
+            step: name.to_string(),
+            msg,
+        };
+        if let InstructionKind::Arg(decls) = &ins.kind {
+            let mut used = Vec::new();
+            for d in decls {
+                let v = declare_arg(
+                    &mut st.scope,
+                    Some(&self.meta),
+                    &d.name,
+                    d.default.as_deref(),
+                    &self.opts,
+                    &mut used,
+                )
+                .map_err(|e| err(e.to_string()))?;
+                if let Some(v) = v {
+                    st.scope.set_arg(&d.name, v);
+                }
+            }
+            st.chain(&ins.original, "");
+            return Ok(());
+        }
+        let kind = st
+            .scope
+            .expand_instruction(&ins.kind)
+            .map_err(|e| err(e.to_string()))?;
+        match &kind {
+            InstructionKind::Run(r) => run::step(self, st, r, name),
+            InstructionKind::Copy(c) => copy::step(self, st, c, false, name),
+            InstructionKind::Add(c) => copy::step(self, st, c, true, name),
+            InstructionKind::From(_) => Err(err("FROM inside a stage".into())),
+            other => st.apply_config(other, &ins.original).map_err(err),
+        }
+    }
+}

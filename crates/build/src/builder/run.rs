@@ -1,0 +1,155 @@
+//! RUN: the command runs in a container of the engine made from the image so far (its env,
+//! workdir and user; the stage's ARGs in its environment; no network unless
+//! `--network=host`), its output shown, then its writable layer committed as the step's
+//! layer. A failed command stops the build with its status; its container goes either way.
+
+use super::state::StageState;
+use super::{Builder, Error};
+use crate::parse::{Command, NetworkMode as RunNetwork, RunInstr};
+use strata_engine::container::config::{ContainerConfig, NetworkMode};
+use strata_engine::container::{create, remove, start, stop};
+use strata_engine::spec::image_config::ImageConfig;
+use strata_engine::Engine;
+use strata_image::snapshot::Committed;
+use strata_image::snapshotter::Snapshotter;
+
+/// Runs a RUN step (or takes it from the cache).
+pub(crate) fn step(
+    b: &mut Builder<'_>,
+    st: &mut StageState,
+    r: &RunInstr,
+    name: &str,
+) -> Result<(), Error> {
+    let err = |msg: String| Error::Step {
+        step: name.to_string(),
+        msg,
+    };
+    if r.mounts.iter().any(|_| true) {
+        return Err(err(
+            "RUN --mount is not supported by this builder yet [layer: build]".into(),
+        ));
+    }
+    let argv = argv(st, r);
+    let network = match r.network {
+        Some(RunNetwork::Host) => NetworkMode::Host,
+        _ => NetworkMode::None,
+    };
+    let args: Vec<String> = st
+        .scope
+        .args()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let created_by = format!("RUN {}", argv.join(" "));
+    st.chain(&created_by, &format!("{args:?} {network:?}"));
+    if super::cache::reuse(b, st, name).map_err(err)? {
+        return Ok(());
+    }
+    let img = st.image(b.e).map_err(err)?;
+    let layer = run_in_container(b, &img, argv, args, network).map_err(|e| match e {
+        Failure::Exit(code) => Error::RunFailed {
+            step: name.to_string(),
+            code,
+        },
+        Failure::Other(msg) => err(msg),
+    })?;
+    st.push_layer(layer, &created_by);
+    b.executed += 1;
+    let out = st.image(b.e).map_err(err)?;
+    super::cache::record(b, st, &out);
+    Ok(())
+}
+
+/// The argv of a RUN: exec form as given; shell form through the image's shell; a heredoc
+/// (`RUN <<EOF`) runs as the shell's script.
+fn argv(st: &StageState, r: &RunInstr) -> Vec<String> {
+    match &r.command {
+        Command::Shell(s) if !r.heredocs.is_empty() => {
+            let script = if s.trim_start().starts_with("<<") {
+                r.heredocs
+                    .iter()
+                    .map(|h| h.content.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            } else {
+                let mut full = s.clone();
+                for h in &r.heredocs {
+                    full.push('\n');
+                    full.push_str(&h.content);
+                    if !h.content.ends_with('\n') {
+                        full.push('\n');
+                    }
+                    full.push_str(&h.name);
+                }
+                full
+            };
+            st.argv(&Command::Shell(script))
+        }
+        c => st.argv(c),
+    }
+}
+
+enum Failure {
+    Exit(i32),
+    Other(String),
+}
+
+fn run_in_container(
+    b: &mut Builder<'_>,
+    img: &strata_image::store::ImageRecord,
+    argv: Vec<String>,
+    env: Vec<String>,
+    network: NetworkMode,
+) -> Result<Committed, Failure> {
+    let e = b.e;
+    let other = |e: strata_engine::Error| Failure::Other(e.to_string());
+    let store = e.store().map_err(other)?;
+    let doc = strata_image::ops::config(&store, img).map_err(|e| Failure::Other(e.to_string()))?;
+    let ic = ImageConfig::from_document(&doc);
+    let config = ContainerConfig {
+        image: img.id.to_string(),
+        entrypoint: Some(argv),
+        env,
+        network,
+        labels: [("io.strata.build".to_string(), "run".to_string())].into(),
+        ..Default::default()
+    };
+    let c = create::create(e, None, config, img, &ic).map_err(other)?;
+    let result = (|| {
+        start::start(e, &c.id).map_err(other)?;
+        let c = stop::load(e, &c.id).map_err(other)?;
+        let code = stop::wait_exit(e, &c, None).map_err(other)?.unwrap_or(-1);
+        stop::after_exit(e, &c.id).map_err(other)?;
+        show_output(b, e, &c);
+        if code != 0 {
+            return Err(Failure::Exit(code));
+        }
+        let _l = strata_engine::lock::lock(&e.paths, &c.id).map_err(other)?;
+        strata_engine::container::rootfs::unmount(e, &c.id).map_err(other)?;
+        Snapshotter::new(&store)
+            .commit(&c.id)
+            .map_err(|err| Failure::Other(format!("commit the layer: {err} [layer: image]")))
+    })();
+    let _ = remove::remove(e, &c.id, true, true);
+    result
+}
+
+/// The container's output, as the build's progress.
+fn show_output(b: &mut Builder<'_>, e: &Engine, c: &strata_engine::Container) {
+    let Ok(bytes) = std::fs::read(c.log_path(&e.paths)) else {
+        return;
+    };
+    let mut line = Vec::new();
+    for l in bytes.split(|&c| c == b'\n') {
+        if let Some(r) = strata_monitor::cri_log::parse(l) {
+            line.extend_from_slice(r.text);
+            if r.full {
+                (b.progress)(&String::from_utf8_lossy(&line));
+                line.clear();
+            }
+        }
+    }
+    if !line.is_empty() {
+        (b.progress)(&String::from_utf8_lossy(&line));
+    }
+}

@@ -1,0 +1,141 @@
+//! `strata build`: an image from a Dockerfile or Containerfile (podman's and docker's
+//! flags), its lints first; `strata builder prune`: the step cache emptied.
+
+use super::container::open_engine;
+use crate::Global;
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use strata_build::builder::{self, Request};
+use strata_build::lint::{self, LintOptions};
+
+/// `build`'s options.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The Dockerfile (default: CONTEXT/Containerfile, else CONTEXT/Dockerfile).
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// Name the image (repeatable): `-t app:1 -t app:latest`.
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
+    /// Build up to this stage (`FROM ... AS name`) only.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Set a build argument: KEY=VALUE (repeatable).
+    #[arg(long = "build-arg")]
+    pub build_args: Vec<String>,
+    /// Run every step again instead of reusing the step cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Only check the Dockerfile against the course's practices; build nothing.
+    #[arg(long)]
+    pub lint_only: bool,
+    /// Print only the image id.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// The build context directory.
+    #[arg(default_value = ".")]
+    pub context: PathBuf,
+}
+
+/// `builder` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum BuilderCommand {
+    /// Empty the build step cache.
+    Prune,
+}
+
+fn dockerfile(a: &BuildArgs) -> Result<PathBuf> {
+    if let Some(f) = &a.file {
+        return Ok(f.clone());
+    }
+    for n in ["Containerfile", "Dockerfile"] {
+        let p = a.context.join(n);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    bail!(
+        "build: no Containerfile or Dockerfile in {} (name one with -f)",
+        a.context.display()
+    )
+}
+
+/// `build`.
+pub fn build(g: &Global, a: BuildArgs) -> Result<i32> {
+    if !a.context.is_dir() {
+        bail!("build: context {}: not a directory", a.context.display());
+    }
+    let file = dockerfile(&a)?;
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("build: {}", file.display()))?;
+    let name = file.display().to_string();
+    let df = strata_build::parse::parse(&name, &text).map_err(|e| anyhow!("{e}"))?;
+    let lints = lint::lint(
+        &df,
+        &LintOptions {
+            has_dockerignore: strata_build::dockerignore::select_ignore_file(&a.context, &file)
+                .is_some(),
+            target: a.target.clone(),
+        },
+    );
+    if !lints.is_empty() && (!a.quiet || a.lint_only) {
+        eprint!("{}", lint::render_all(&lints));
+    }
+    if a.lint_only {
+        return Ok(0);
+    }
+    let mut build_args = BTreeMap::new();
+    for kv in &a.build_args {
+        match kv.split_once('=') {
+            Some((k, v)) => build_args.insert(k.to_string(), v.to_string()),
+            // docker: a bare name takes the value of the environment variable.
+            None => build_args.insert(kv.clone(), std::env::var(kv).unwrap_or_default()),
+        };
+    }
+    let e = open_engine(g)?;
+    let req = Request {
+        context: a.context.clone(),
+        dockerfile: file,
+        tags: a.tags.clone(),
+        target: a.target.clone(),
+        build_args,
+        no_cache: a.no_cache,
+    };
+    let images = |r: &str| {
+        super::container::run::ensure_image(g, &e, r, "missing", None)
+            .map_err(|err| format!("{err:#}"))
+    };
+    let quiet = a.quiet;
+    let mut progress = |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    let built =
+        builder::build(&e, &req, &images, &mut progress).map_err(|err| anyhow!("build: {err}"))?;
+    if !quiet {
+        for n in &built.image.names {
+            eprintln!("COMMIT {n}");
+        }
+        eprintln!(
+            "--> {} ({} steps run, {} from the cache)",
+            built.image.id.short(),
+            built.executed,
+            built.cached
+        );
+    }
+    println!("{}", built.image.id.hex());
+    Ok(0)
+}
+
+/// `builder prune`.
+pub fn builder_cmd(g: &Global, c: BuilderCommand) -> Result<i32> {
+    match c {
+        BuilderCommand::Prune => {
+            let n = builder::cache::prune(&g.root).context("builder prune")?;
+            println!("removed {n} cache entries");
+            Ok(0)
+        }
+    }
+}

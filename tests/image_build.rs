@@ -1,0 +1,287 @@
+//! `strata build` end to end: a multi-stage Dockerfile (ARG before FROM, a heredoc RUN,
+//! COPY --from, --chown, .dockerignore with an exception, a deletion across layers, a
+//! non-root final stage) built and run; the step cache hit, missed after an edit, untouched
+//! by an ignored file, emptied by `builder prune`; --target; failures that name their step
+//! and leave nothing; sources that try to leave the context or a stage's root; the lints.
+
+mod common;
+
+use common::{prerequisites, Engine};
+use std::path::Path;
+
+const DOCKERFILE: &str = r#"ARG BASE=localhost/busybox
+FROM $BASE AS builder
+ARG GREETING=hello
+WORKDIR /work
+COPY src/ ./src/
+RUN <<EOF
+set -e
+echo "$GREETING from RUN" > /work/out.txt
+cat src/main.txt >> /work/out.txt
+EOF
+
+FROM ${BASE}
+RUN rm /bin/vi && mkdir /app
+COPY --from=builder /work/out.txt /app/out.txt
+COPY --chown=1000:1000 src/ /app/src/
+ENV MODE=prod
+LABEL org.example.tier=web
+EXPOSE 8080
+USER 1000
+ENTRYPOINT ["cat"]
+CMD ["/app/out.txt"]
+"#;
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// A build context with the Dockerfile above.
+fn context(e: &Engine) -> std::path::PathBuf {
+    let ctx = e.dir.path().join("ctx");
+    write(&ctx, "Dockerfile", DOCKERFILE);
+    write(&ctx, "src/main.txt", "main v1\n");
+    write(&ctx, "src/keep.log", "kept\n");
+    write(&ctx, "src/drop.log", "dropped\n");
+    write(&ctx, ".dockerignore", "**/*.log\n!src/keep.log\n");
+    ctx
+}
+
+fn build(e: &Engine, args: &[&str]) -> (i32, String, String) {
+    let mut a = vec!["build"];
+    a.extend_from_slice(args);
+    e.status(&a)
+}
+
+#[test]
+fn a_multi_stage_build_runs_and_caches_by_content() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let ctx = context(&e);
+    let c = ctx.to_str().unwrap();
+    let (code, id, err) = build(&e, &["-t", "app:1", c]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(id.trim().len(), 64, "the image id on stdout: {id}");
+    assert!(err.contains("STEP 1/"), "progress per step: {err}");
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "app:1"]),
+        "hello from RUN\nmain v1\n"
+    );
+    let facts = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        "app:1",
+        "-c",
+        "id -u; stat -c '%u:%g %n' /app/src/main.txt; ls /app/src; test -e /bin/vi || echo no-vi",
+    ]);
+    assert_eq!(
+        facts, "1000\n1000:1000 /app/src/main.txt\nkeep.log\nmain.txt\nno-vi\n",
+        "non-root, --chown, .dockerignore with its exception, a deletion across layers"
+    );
+    let img: serde_json::Value =
+        serde_json::from_str(&e.ok(&["image", "inspect", "localhost/app:1"])).unwrap();
+    let cfg = &img[0]["Config"];
+    assert!(
+        cfg["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "MODE=prod"),
+        "{cfg}"
+    );
+    assert_eq!(cfg["User"], "1000");
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["cat"]));
+    assert_eq!(cfg["Cmd"], serde_json::json!(["/app/out.txt"]));
+    assert_eq!(cfg["Labels"]["org.example.tier"], "web");
+    assert!(cfg["ExposedPorts"]["8080/tcp"].is_object(), "{cfg}");
+
+    // Unchanged: every step from the cache, the same image.
+    let (code, again, err) = build(&e, &["-t", "app:2", c]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, id, "a cached rebuild gives the same image");
+    assert!(err.contains("(0 steps run"), "{err}");
+    // An ignored file changed: still cached.
+    write(&ctx, "src/drop.log", "changed\n");
+    let (_, _, err) = build(&e, &[c]);
+    assert!(err.contains("(0 steps run"), "{err}");
+    // A source changed: the steps from its COPY on run again, the first ones do not.
+    write(&ctx, "src/main.txt", "main v2\n");
+    let (code, _, err) = build(&e, &["-t", "app:3", "--build-arg", "GREETING=hi", c]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("Using cache"),
+        "the first RUN is cached: {err}"
+    );
+    assert!(!err.contains("(0 steps run"), "{err}");
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "app:3"]),
+        "hi from RUN\nmain v2\n"
+    );
+    // --target: the first stage only.
+    let (code, _, err) = build(&e, &["--target", "builder", "-t", "stage1", c]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "stage1",
+            "cat",
+            "/work/out.txt"
+        ]),
+        "hello from RUN\nmain v2\n"
+    );
+    // builder prune: steps run again.
+    e.ok(&["builder", "prune"]);
+    let (_, _, err) = build(&e, &["-t", "app:4", c]);
+    assert!(!err.contains("Using cache"), "{err}");
+    assert_eq!(e.ok(&["ps", "-aq"]), "", "no build container is left");
+}
+
+#[test]
+fn failures_name_their_step_and_leave_nothing() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let ctx = e.dir.path().join("bad");
+    write(&ctx, "src/a", "a\n");
+    let images_before = e.ok(&["images", "-q"]);
+    let case = |file: &str, text: &str| {
+        write(&ctx, file, text);
+        build(
+            &e,
+            &[
+                "-f",
+                ctx.join(file).to_str().unwrap(),
+                "-t",
+                "bad",
+                ctx.to_str().unwrap(),
+            ],
+        )
+    };
+    let (code, _, err) = case(
+        "Run.Dockerfile",
+        "FROM localhost/busybox\nRUN echo partial > /p; echo oops; exit 7\n",
+    );
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("STEP 2/2"), "{err}");
+    assert!(err.contains("exited 7"), "{err}");
+    assert!(err.contains("oops"), "the command's output is shown: {err}");
+    let (code, _, err) = case("Syntax.Dockerfile", "FROM localhost/busybox\nFORM x\n");
+    assert_eq!(code, 125);
+    assert!(
+        err.contains("Syntax.Dockerfile:2:1: unknown instruction: FORM"),
+        "{err}"
+    );
+    let (code, _, err) = case(
+        "Missing.Dockerfile",
+        "FROM localhost/busybox\nCOPY nothere /x\n",
+    );
+    assert_eq!(code, 125);
+    assert!(err.contains("nothere: no such file"), "{err}");
+    let (code, _, err) = case(
+        "Escape.Dockerfile",
+        "FROM localhost/busybox\nCOPY ../../../etc/passwd /x\n",
+    );
+    assert_eq!(code, 125);
+    assert!(err.contains("outside the build context"), "{err}");
+    assert_eq!(e.ok(&["ps", "-aq"]), "", "no container left");
+    assert_eq!(
+        e.ok(&["images", "-q"])
+            .lines()
+            .filter(|l| !images_before.contains(l))
+            .count(),
+        0,
+        "no image left by a build that failed at its first layer"
+    );
+    let build_dir = e.runroot().join("build");
+    assert!(
+        !build_dir.exists() || std::fs::read_dir(&build_dir).unwrap().next().is_none(),
+        "no staging directory left"
+    );
+}
+
+#[test]
+fn sources_cannot_reach_the_host_through_links() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let secret = e.dir.path().join("host-secret");
+    std::fs::write(&secret, "HOST SECRET\n").unwrap();
+    let ctx = e.dir.path().join("links");
+    std::fs::create_dir_all(&ctx).unwrap();
+    // A link in the context to a host file is copied as the link, not as the host's file.
+    std::os::unix::fs::symlink(&secret, ctx.join("link")).unwrap();
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM localhost/busybox AS s\nRUN ln -s {} /leak\nFROM localhost/busybox\nCOPY link /from-context\nCOPY --from=s /leak /from-stage\n",
+            secret.display()
+        ),
+    );
+    let (code, _, err) = build(&e, &["-t", "links", ctx.to_str().unwrap()]);
+    // The stage's link names a path that does not exist inside the stage's root.
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("/leak in s"), "{err}");
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM localhost/busybox\nCOPY link /from-context\n",
+    );
+    let (code, _, err) = build(&e, &["-t", "links", ctx.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "links",
+        "sh",
+        "-c",
+        "readlink /from-context; cat /from-context 2>/dev/null || echo unreadable",
+    ]);
+    assert!(!out.contains("HOST SECRET"), "{out}");
+    assert!(out.ends_with("unreadable\n"), "{out}");
+}
+
+#[test]
+fn lint_only_reports_the_practices_and_builds_nothing() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let ctx = e.dir.path().join("lint");
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM debian\nRUN apt-get update\nRUN apt-get install curl\nARG DB_PASSWORD=x\nCOPY . .\nADD app.py /app/\n",
+    );
+    let (code, out, err) = build(&e, &["--lint-only", ctx.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "");
+    for rule in [
+        ":1: warning[unpinned-base]",
+        ":2: warning[apt-update-alone]",
+        ":3: warning[apt-yes]",
+        ":3: warning[apt-no-recommends]",
+        ":4: warning[secret-in-arg-env]",
+        ":5: warning[copy-context-no-ignore]",
+        ":6: warning[add-not-copy]",
+        "warning[root-user]",
+    ] {
+        assert!(err.contains(rule), "{rule} in {err}");
+    }
+    assert_eq!(e.ok(&["images", "-q"]).lines().count(), 1, "only busybox");
+}
