@@ -169,6 +169,77 @@ fn restart_policy_on_failure_restarts_up_to_its_limit() {
 }
 
 #[test]
+fn start_all_brings_back_restart_policies_after_a_reboot() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    for (name, policy) in [
+        ("a", "always"),
+        ("b", "unless-stopped"),
+        ("c", "no"),
+        ("d", "unless-stopped"),
+    ] {
+        e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "--restart",
+            policy,
+            IMG,
+            "sleep",
+            "300",
+        ]);
+    }
+    e.ok(&["stop", "-t", "0", "d"]);
+    // A reboot: every monitor and container process gone at once, the records still saying
+    // "running".
+    for name in ["a", "b", "c"] {
+        let v = e.inspect(name);
+        for key in ["ConmonPid", "Pid"] {
+            let pid = v["State"][key].as_i64().unwrap() as i32;
+            assert!(pid > 0, "{name} {key}");
+            // SAFETY: kill of a process this test's engine started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    wait_for("the processes to go", Duration::from_secs(10), || {
+        ["a", "b", "c"]
+            .iter()
+            .all(|n| e.inspect(n)["State"]["Status"] == "exited")
+    });
+    let started = e.ok(&[
+        "start",
+        "--all",
+        "--filter",
+        "restart-policy=always",
+        "--filter",
+        "restart-policy=unless-stopped",
+    ]);
+    assert_eq!(started.lines().count(), 2, "{started}");
+    let status = |n: &str| {
+        e.inspect(n)["State"]["Status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        (status("a"), status("b"), status("c"), status("d")),
+        (
+            "running".into(),
+            "running".into(),
+            "exited".into(),
+            "exited".into()
+        ),
+        "always and unless-stopped come back; no, and what the user stopped, do not"
+    );
+    e.ok(&["rm", "-f", "a", "b", "c", "d"]);
+}
+
+#[test]
 fn bad_input_is_one_line_with_status_125_and_leaves_nothing() {
     if !prerequisites() {
         return;

@@ -131,6 +131,10 @@ fn containers_on_a_user_network_reach_each_other_by_name() {
         "{doc}"
     );
     assert_eq!(members[&s]["name"], "srv");
+    // Renamed, it is found by its new name.
+    e.ok(&["rename", "srv", "web"]);
+    e.ok(&["exec", "cli", "ping", "-c1", "-W3", "web"]);
+    e.ok(&["rename", "web", "srv"]);
     // Outbound NAT: one rule set for the network, none per container.
     let masq =
         format!("-A POSTROUTING -s {subnet} -m comment --comment \"strata network tn-user\"");

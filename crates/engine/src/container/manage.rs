@@ -49,6 +49,10 @@ pub fn rename(e: &Engine, key: &str, new: &str) -> Result<Container> {
     let _l = crate::lock::lock(&e.paths, &id)?;
     e.db.rename_container(&id, new)?;
     let c = stop::load(e, &id)?;
+    // Its peers on its network find it by its new name.
+    if c.state.status.is_live() {
+        crate::network::hosts::announce(e, &c)?;
+    }
     let _ = e.db.event("container", "rename", &c.id, &c.name, &[]);
     Ok(c)
 }

@@ -269,8 +269,16 @@ pub fn start_locked(e: &Engine, c: &mut Container, start_now: bool) -> Result<()
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
-    // Leftovers of a previous run that nobody cleaned (a killed monitor, a reboot).
+    // Leftovers of a previous run that nobody cleaned (a killed monitor, a reboot that kept
+    // the run root): its network, its mount, and the runtime's state and cgroups.
     cleanup(e, c)?;
+    if c.state.monitor.as_ref().is_some_and(|m| !m.alive()) {
+        let _ = strata_runtime::container::ops::delete(
+            &strata_runtime::state::Root::new(e.paths.runtime_root()),
+            &c.id,
+            true,
+        );
+    }
     let res = start_steps(e, c, start_now);
     if let Err(err) = res {
         c.state.error = Some(err.to_string());

@@ -23,8 +23,16 @@ pub struct StartArgs {
     /// Attach the container's stdin.
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Start every stopped container that passes the filters (at boot:
+    /// `--all --filter restart-policy=always --filter restart-policy=unless-stopped`, which
+    /// leaves out what a user stopped).
+    #[arg(long, conflicts_with = "containers")]
+    pub all: bool,
+    /// With --all: as `ps --filter` (name=, label=, restart-policy=, ...).
+    #[arg(short = 'f', long, requires = "all")]
+    pub filter: Vec<String>,
     /// Containers.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all")]
     pub containers: Vec<String>,
 }
 
@@ -159,7 +167,26 @@ pub fn start(g: &Global, a: StartArgs) -> Result<i32> {
         let x = att.relay(&mut std::io::stdout(), &mut std::io::stderr())?;
         return Ok(x.map_or(255, |x| x.exit_code));
     }
-    each(&a.containers, |n| {
+    let names = if a.all {
+        let mut names = Vec::new();
+        for mut c in e.db.containers()? {
+            strata_engine::container::status::refresh(&e, &mut c)?;
+            let user_stopped = c.state.stopped_by_user
+                && c.config.restart
+                    == strata_engine::container::config::RestartPolicy::UnlessStopped;
+            if !c.state.status.is_live()
+                && !c.config.infra
+                && !user_stopped
+                && super::ps::matches_all(&c, &a.filter)?
+            {
+                names.push(c.id.clone());
+            }
+        }
+        names
+    } else {
+        a.containers.clone()
+    };
+    each(&names, |n| {
         st::start(&e, n)?;
         Ok(n.to_string())
     })

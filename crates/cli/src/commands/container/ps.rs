@@ -125,6 +125,30 @@ pub fn item(e: &Engine, c: &Container, images: &mut HashMap<String, ImageConfig>
     })
 }
 
+/// Whether `c` passes `filters`: podman's rule, several values of one key are alternatives,
+/// different keys must all match.
+pub fn matches_all(c: &Container, filters: &[String]) -> Result<bool> {
+    let mut keys: Vec<&str> = filters
+        .iter()
+        .map(|f| f.split_once('=').map_or(f.as_str(), |(k, _)| k))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let mut any = false;
+        for f in filters
+            .iter()
+            .filter(|f| f.split_once('=').map_or(f.as_str(), |(k, _)| k) == k)
+        {
+            any |= matches(c, f)?;
+        }
+        if !any {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn matches(c: &Container, f: &str) -> Result<bool> {
     let (k, v) = f.split_once('=').unwrap_or((f, ""));
     Ok(match k {
@@ -147,8 +171,9 @@ fn matches(c: &Container, f: &str) -> Result<bool> {
                 && c.state.exit_code.map(|x| x.to_string()).as_deref() == Some(v)
         }
         "pod" => c.pod.as_deref().is_some_and(|p| p.starts_with(v)),
+        "restart-policy" => c.config.restart.name() == v,
         _ => bail!(
-            "invalid filter {f:?}: use name=, id=, status=, label=, ancestor=, exited= or pod="
+            "invalid filter {f:?}: use name=, id=, status=, label=, ancestor=, exited=, pod= or restart-policy="
         ),
     })
 }
@@ -171,11 +196,7 @@ pub fn ps(g: &Global, a: PsArgs) -> Result<i32> {
         if !all && !c.state.status.is_live() {
             continue;
         }
-        let mut ok = true;
-        for f in &a.filter {
-            ok &= matches(c, f)?;
-        }
-        if ok {
+        if matches_all(c, &a.filter)? {
             shown.push(c);
         }
     }
