@@ -285,3 +285,85 @@ fn lint_only_reports_the_practices_and_builds_nothing() {
     }
     assert_eq!(e.ok(&["images", "-q"]).lines().count(), 1, "only busybox");
 }
+
+#[test]
+fn run_mounts_cache_bind_tmpfs_and_secret_stay_in_their_roots() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let ctx = e.dir.path().join("mounts");
+    write(&ctx, "src/main.txt", "from the context\n");
+    let secret = e.dir.path().join("token");
+    std::fs::write(&secret, "s3cr3t\n").unwrap();
+    // A cache id that tries to climb out of the build cache names a directory inside it.
+    let escape = e.dir.path().join("escaped-cache");
+    let id = format!("../../../../../../..{}", escape.display());
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            r#"FROM localhost/busybox
+RUN --mount=type=cache,id={id},target=/cache sh -c 'n=$(cat /cache/n 2>/dev/null || echo 0); echo $((n+1)) > /cache/n; cp /cache/n /n'
+RUN --mount=type=bind,source=src,target=/m cat /m/main.txt > /bound
+RUN --mount=type=tmpfs,target=/t sh -c 'echo x > /t/f; grep " /t " /proc/mounts | cut -d" " -f3 > /tmpfs-type'
+RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /secret-len
+"#
+        ),
+    );
+    let c = ctx.to_str().unwrap();
+    let s = format!("id=tok,src={}", secret.display());
+    for _ in 0..2 {
+        let (code, _, err) = build(&e, &["--no-cache", "--secret", &s, "-t", "m", c]);
+        assert_eq!(code, 0, "{err}");
+    }
+    assert!(!escape.exists(), "a cache id cannot name a host path");
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "m",
+        "sh",
+        "-c",
+        "cat /n /bound /tmpfs-type /secret-len; for p in /t /run/secrets /cache /m; do test -e $p && echo $p; done; true",
+    ]);
+    assert_eq!(
+        out, "2\nfrom the context\ntmpfs\n7\n",
+        "the cache persisted, the bind was the context's, no mount point (nor the secret) stayed in the image"
+    );
+    // Bind sources cannot leave the context: `..` stops at its top (as at `/`), and a link
+    // resolves inside it.
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM localhost/busybox\nRUN --mount=type=bind,source=../..,target=/m ls /m > /listing\n",
+    );
+    let (code, _, err) = build(&e, &["-t", "up", c]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "up", "cat", "/listing"]),
+        "Dockerfile\nsrc\n",
+        "the context, not the host's /"
+    );
+    std::os::unix::fs::symlink("/etc", ctx.join("hostetc")).unwrap();
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM localhost/busybox\nRUN --mount=type=bind,source=hostetc/passwd,target=/m cat /m\n",
+    );
+    let (code, _, err) = build(&e, &["-t", "leak", c]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("in the build context"), "{err}");
+    assert!(!err.contains("root:x:0:0"), "{err}");
+    // A required secret that is not given.
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM localhost/busybox\nRUN --mount=type=secret,id=missing,required=true true\n",
+    );
+    let (code, _, err) = build(&e, &[c]);
+    assert_eq!(code, 125);
+    assert!(err.contains("--secret id=missing"), "{err}");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}

@@ -63,6 +63,25 @@ impl Context {
         Ok(out)
     }
 
+    /// The context-relative path `src` names once its links are followed inside the
+    /// context (as if the context were `/`): a `RUN --mount=type=bind` source.
+    pub fn resolve(&self, src: &str) -> Result<String, String> {
+        let root = strata_os::fd::open(&self.root, libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| format!("build context {}: {e}", self.root.display()))?;
+        let fd = strata_os::Confined::new(std::os::fd::AsFd::as_fd(&root))
+            .open(src, libc::O_PATH)
+            .map_err(|e| format!("{src}: {e} in the build context [layer: build]"))?;
+        let real = std::fs::read_link(strata_os::fd::fd_path(std::os::fd::AsRawFd::as_raw_fd(&fd)))
+            .map_err(|e| format!("{src}: {e}"))?;
+        let base = std::fs::canonicalize(&self.root)
+            .map_err(|e| format!("{}: {e}", self.root.display()))?;
+        let rel = real
+            .strip_prefix(&base)
+            .map_err(|_| format!("{src}: outside the build context [layer: build]"))?;
+        let rel = rel.to_string_lossy().into_owned();
+        Ok(if rel.is_empty() { ".".into() } else { rel })
+    }
+
     /// Whether the context-relative `rel` is a directory (not following a final link).
     pub fn is_dir(&self, rel: &str) -> bool {
         fs::symlink_metadata(self.root.join(rel)).is_ok_and(|m| m.is_dir())

@@ -20,7 +20,21 @@ use strata_image::snapshotter::Snapshotter;
 use strata_image::store::ImageRecord;
 
 /// A staging directory, removed when dropped.
-struct Staging(PathBuf);
+pub(crate) struct Staging(pub PathBuf);
+
+impl Staging {
+    /// A new empty one under the engine's run root.
+    pub(crate) fn new(e: &Engine) -> Result<Staging, String> {
+        let s = Staging(
+            e.paths
+                .runroot
+                .join("build")
+                .join(strata_engine::ids::new_id()),
+        );
+        std::fs::create_dir_all(&s.0).map_err(|err| format!("{}: {err}", s.0.display()))?;
+        Ok(s)
+    }
+}
 
 impl Drop for Staging {
     fn drop(&mut self) {
@@ -29,7 +43,7 @@ impl Drop for Staging {
 }
 
 /// A container made (not started) only for its root filesystem, removed when dropped.
-struct Scratch<'a> {
+pub(crate) struct Scratch<'a> {
     e: &'a Engine,
     c: Container,
 }
@@ -94,13 +108,7 @@ pub(crate) fn step(
     } else {
         format!("{}/{}", workdir.trim_end_matches('/'), c.dest)
     });
-    let staging = Staging(
-        b.e.paths
-            .runroot
-            .join("build")
-            .join(strata_engine::ids::new_id()),
-    );
-    std::fs::create_dir_all(&staging.0).map_err(|e| err(e.to_string()))?;
+    let staging = Staging::new(b.e).map_err(err)?;
     let several = c.sources.len() > 1 || c.dest.ends_with('/');
     match &c.from {
         None => stage_context(b, c, &dest, several, &staging.0).map_err(err)?,
@@ -165,7 +173,13 @@ fn is_archive(s: &str) -> bool {
 }
 
 /// Where a source lands in the staging tree.
-fn target(staging: &Path, dest: &str, src_name: &str, src_is_dir: bool, several: bool) -> PathBuf {
+pub(crate) fn target(
+    staging: &Path,
+    dest: &str,
+    src_name: &str,
+    src_is_dir: bool,
+    several: bool,
+) -> PathBuf {
     let d = staging.join(dest.trim_start_matches('/'));
     if src_is_dir || !(several || dest.ends_with('/')) {
         d
@@ -196,7 +210,7 @@ fn stage_context(
 }
 
 /// `--from=<stage|image>`: the sources from that image's root filesystem.
-fn stage_from(
+pub(crate) fn stage_from(
     b: &mut Builder<'_>,
     from: &str,
     c: &CopyInstr,

@@ -15,6 +15,7 @@
 pub mod cache;
 pub mod context;
 pub mod copy;
+pub mod mounts;
 pub mod run;
 pub mod state;
 
@@ -42,6 +43,8 @@ pub struct Request {
     pub build_args: BTreeMap<String, String>,
     /// `--no-cache`.
     pub no_cache: bool,
+    /// `--secret id=ID,src=FILE`: the files RUN --mount=type=secret gets.
+    pub secrets: BTreeMap<String, PathBuf>,
 }
 
 /// What a build made.
@@ -136,6 +139,7 @@ pub fn build(
         total,
         file,
         no_cache: req.no_cache,
+        secrets: req.secrets.clone(),
         executed: 0,
         cached: 0,
     };
@@ -192,6 +196,7 @@ pub(crate) struct Builder<'a> {
     pub total: usize,
     pub file: String,
     pub no_cache: bool,
+    pub secrets: BTreeMap<String, PathBuf>,
     pub executed: usize,
     pub cached: usize,
 }

@@ -24,11 +24,7 @@ pub(crate) fn step(
         step: name.to_string(),
         msg,
     };
-    if r.mounts.iter().any(|_| true) {
-        return Err(err(
-            "RUN --mount is not supported by this builder yet [layer: build]".into(),
-        ));
-    }
+    let prepared = super::mounts::prepare(b, st, &r.mounts).map_err(err)?;
     let argv = argv(st, r);
     let network = match r.network {
         Some(RunNetwork::Host) => NetworkMode::Host,
@@ -41,12 +37,19 @@ pub(crate) fn step(
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     let created_by = format!("RUN {}", argv.join(" "));
-    st.chain(&created_by, &format!("{args:?} {network:?}"));
+    st.chain(
+        &created_by,
+        &format!("{args:?} {network:?} {:?} {}", r.mounts, prepared.key),
+    );
     if super::cache::reuse(b, st, name).map_err(err)? {
         return Ok(());
     }
     let img = st.image(b.e).map_err(err)?;
-    let layer = run_in_container(b, &img, argv, args, network).map_err(|e| match e {
+    let mut env = args;
+    env.extend(prepared.env.iter().cloned());
+    let layer = run_in_container(b, &img, argv, env, network, prepared.mounts.clone());
+    drop(prepared);
+    let layer = layer.map_err(|e| match e {
         Failure::Exit(code) => Error::RunFailed {
             step: name.to_string(),
             code,
@@ -100,6 +103,7 @@ fn run_in_container(
     argv: Vec<String>,
     env: Vec<String>,
     network: NetworkMode,
+    mounts: Vec<strata_engine::container::config::MountSpec>,
 ) -> Result<Committed, Failure> {
     let e = b.e;
     let other = |e: strata_engine::Error| Failure::Other(e.to_string());
@@ -111,9 +115,11 @@ fn run_in_container(
         entrypoint: Some(argv),
         env,
         network,
+        mounts,
         labels: [("io.strata.build".to_string(), "run".to_string())].into(),
         ..Default::default()
     };
+    let targets: Vec<String> = config.mounts.iter().map(|m| m.target.clone()).collect();
     let c = create::create(e, None, config, img, &ic).map_err(other)?;
     let result = (|| {
         start::start(e, &c.id).map_err(other)?;
@@ -126,6 +132,7 @@ fn run_in_container(
         }
         let _l = strata_engine::lock::lock(&e.paths, &c.id).map_err(other)?;
         strata_engine::container::rootfs::unmount(e, &c.id).map_err(other)?;
+        drop_mount_stubs(e, &c.id, &targets);
         Snapshotter::new(&store)
             .commit(&c.id)
             .map_err(|err| Failure::Other(format!("commit the layer: {err} [layer: image]")))
@@ -151,5 +158,56 @@ fn show_output(b: &mut Builder<'_>, e: &Engine, c: &strata_engine::Container) {
     }
     if !line.is_empty() {
         (b.progress)(&String::from_utf8_lossy(&line));
+    }
+}
+
+/// Removes from the step's layer what the runtime made only to mount over (`/t` for a
+/// tmpfs, `/run/secrets/tok` for a secret): entries of the writable layer at a mount target
+/// or above it that no lower layer has and that are empty. A path through a symlink is
+/// left alone (the step's command made it).
+fn drop_mount_stubs(e: &Engine, id: &str, targets: &[String]) {
+    let Some((upper, lowers)) = strata_engine::container::rootfs::layers(e, id) else {
+        return;
+    };
+    for t in targets {
+        let rel = crate::dockerignore::clean(t.trim_start_matches('/'));
+        if rel.is_empty() || rel == "." || rel.starts_with("..") {
+            continue;
+        }
+        let parts: Vec<&str> = rel.split('/').collect();
+        // Any symlink on the way: not ours to touch.
+        let mut through_link = false;
+        for i in 1..=parts.len() {
+            let p = upper.join(parts[..i].join("/"));
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                through_link = true;
+            }
+        }
+        if through_link {
+            continue;
+        }
+        for i in (1..=parts.len()).rev() {
+            let r = parts[..i].join("/");
+            let p = upper.join(&r);
+            if lowers
+                .iter()
+                .any(|l| std::fs::symlink_metadata(l.join(&r)).is_ok())
+            {
+                break;
+            }
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                break;
+            };
+            let removed = if m.is_dir() {
+                std::fs::remove_dir(&p).is_ok()
+            } else if m.is_file() && m.len() == 0 {
+                std::fs::remove_file(&p).is_ok()
+            } else {
+                false
+            };
+            if !removed {
+                break;
+            }
+        }
     }
 }

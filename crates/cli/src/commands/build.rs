@@ -24,6 +24,10 @@ pub struct BuildArgs {
     /// Set a build argument: KEY=VALUE (repeatable).
     #[arg(long = "build-arg")]
     pub build_args: Vec<String>,
+    /// A secret for `RUN --mount=type=secret`: id=ID,src=FILE (repeatable; never stored in
+    /// the image).
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
     /// Run every step again instead of reusing the step cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -93,6 +97,24 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<i32> {
             None => build_args.insert(kv.clone(), std::env::var(kv).unwrap_or_default()),
         };
     }
+    let mut secrets = BTreeMap::new();
+    for spec in &a.secrets {
+        let (mut id, mut src) = (None, None);
+        for kv in spec.split(',') {
+            match kv.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+                _ => bail!("build: --secret {spec}: use id=ID,src=FILE"),
+            }
+        }
+        let (Some(id), Some(src)) = (id, src) else {
+            bail!("build: --secret {spec}: use id=ID,src=FILE");
+        };
+        if !src.is_file() {
+            bail!("build: --secret {id}: {} is not a file", src.display());
+        }
+        secrets.insert(id, src);
+    }
     let e = open_engine(g)?;
     let req = Request {
         context: a.context.clone(),
@@ -101,6 +123,7 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<i32> {
         target: a.target.clone(),
         build_args,
         no_cache: a.no_cache,
+        secrets,
     };
     let images = |r: &str| {
         super::container::run::ensure_image(g, &e, r, "missing", None)
