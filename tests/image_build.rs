@@ -367,3 +367,67 @@ RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /secret-len
     assert!(err.contains("--secret id=missing"), "{err}");
     assert_eq!(e.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn onbuild_triggers_run_and_add_extracts_archives_inside_the_destination() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let ctx = e.dir.path().join("add");
+    write(
+        &ctx,
+        "Parent.Dockerfile",
+        "FROM localhost/busybox\nONBUILD RUN echo triggered > /onbuild\n",
+    );
+    write(&ctx, "plain.txt", "plain\n");
+    // A gzip tar with a normal file and entries that try to leave the destination.
+    let tar = ctx.join("files.tar.gz");
+    let py = format!(
+        r#"import io, tarfile
+with tarfile.open("{}", "w:gz") as t:
+    for name, data in [("a/b.txt", b"in the archive\n"), ("../../escaped", b"x"), ("/abs-escaped", b"x")]:
+        i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+    l = tarfile.TarInfo("link"); l.type = tarfile.SYMTYPE; l.linkname = "/etc"; t.addfile(l)
+    i = tarfile.TarInfo("link/through-link"); i.size = 1; t.addfile(i, io.BytesIO(b"x"))
+"#,
+        tar.display()
+    );
+    let st = std::process::Command::new("python3")
+        .args(["-c", &py])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM parent\nADD files.tar.gz /opt/\nADD plain.txt /opt/plain.txt\n",
+    );
+    let c = ctx.to_str().unwrap();
+    let parent = ctx.join("Parent.Dockerfile");
+    let (code, _, err) = build(&e, &["-f", parent.to_str().unwrap(), "-t", "parent", c]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = build(&e, &["-t", "child", c]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("ONBUILD RUN echo triggered"), "{err}");
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "child",
+        "sh",
+        "-c",
+        "cat /onbuild /opt/a/b.txt /opt/plain.txt; ls /escaped /abs-escaped /etc/through-link 2>/dev/null; true",
+    ]);
+    assert_eq!(out, "triggered\nin the archive\nplain\n", "{out}");
+    assert!(!Path::new("/etc/through-link").exists());
+    assert!(!e.runroot().join("escaped").exists());
+    let img: serde_json::Value =
+        serde_json::from_str(&e.ok(&["image", "inspect", "localhost/child"])).unwrap();
+    assert!(
+        img[0]["Config"]["OnBuild"].is_null(),
+        "triggers are not passed on: {}",
+        img[0]["Config"]
+    );
+}

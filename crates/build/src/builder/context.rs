@@ -82,6 +82,11 @@ impl Context {
         Ok(if rel.is_empty() { ".".into() } else { rel })
     }
 
+    /// The host path of the context-relative `rel` (from [`Context::sources`]).
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
     /// Whether the context-relative `rel` is a directory (not following a final link).
     pub fn is_dir(&self, rel: &str) -> bool {
         fs::symlink_metadata(self.root.join(rel)).is_ok_and(|m| m.is_dir())

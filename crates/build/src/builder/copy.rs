@@ -96,11 +96,6 @@ pub(crate) fn step(
                 "ADD of a URL ({s}) is not supported by this builder yet [layer: build]"
             )));
         }
-        if let Some(s) = c.sources.iter().find(|s| is_archive(s)) {
-            return Err(err(format!(
-                "ADD of an archive ({s}) is not extracted by this builder yet; use COPY and RUN tar [layer: build]"
-            )));
-        }
     }
     let workdir = st.config["WorkingDir"].as_str().unwrap_or("/").to_string();
     let dest = crate::dockerignore::clean(&if c.dest.starts_with('/') {
@@ -111,6 +106,7 @@ pub(crate) fn step(
     let staging = Staging::new(b.e).map_err(err)?;
     let several = c.sources.len() > 1 || c.dest.ends_with('/');
     match &c.from {
+        None if add => stage_add(b, c, &dest, several, &staging.0).map_err(err)?,
         None => stage_context(b, c, &dest, several, &staging.0).map_err(err)?,
         Some(from) => stage_from(b, from, c, &dest, several, &staging.0).map_err(err)?,
     }
@@ -166,10 +162,75 @@ pub(crate) fn step(
     Ok(())
 }
 
-fn is_archive(s: &str) -> bool {
-    [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst"]
-        .iter()
-        .any(|x| s.ends_with(x))
+/// The compression of a local tar archive (by its first bytes), `None` if the file is not
+/// one ADD extracts (then it is copied as it is, as docker does).
+fn archive_kind(path: &Path) -> Option<strata_image::oci::Compression> {
+    use std::io::Read;
+    use strata_image::oci::Compression;
+    let mut head = [0u8; 512];
+    let mut f = std::fs::File::open(path).ok()?;
+    let n = f.read(&mut head).ok()?;
+    let h = &head[..n];
+    if h.starts_with(&[0x1f, 0x8b]) {
+        Some(Compression::Gzip)
+    } else if h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(Compression::Zstd)
+    } else if n >= 262 && &h[257..262] == b"ustar" {
+        Some(Compression::None)
+    } else {
+        None
+    }
+}
+
+/// ADD from the context: local tar archives (plain, gzip, zstd) are extracted into the
+/// destination by the image layer's confined unpacker (a hostile archive stays inside it);
+/// other sources are copied as COPY copies them.
+fn stage_add(
+    b: &Builder<'_>,
+    c: &CopyInstr,
+    dest: &str,
+    several: bool,
+    staging: &Path,
+) -> Result<(), String> {
+    let mut plain = CopyInstr {
+        sources: vec![],
+        ..c.clone()
+    };
+    for s in &c.sources {
+        for rel in b.ctx.sources(s)? {
+            let path = b.ctx.path(&rel);
+            // Only a regular file is read as an archive: a link is copied as a link.
+            let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+            match archive_kind(&path).filter(|_| regular) {
+                Some(kind) => extract(&path, kind, &staging.join(dest.trim_start_matches('/')))?,
+                None => plain.sources.push(rel),
+            }
+        }
+    }
+    if plain.sources.is_empty() {
+        return Ok(());
+    }
+    stage_context(b, &plain, dest, several || c.sources.len() > 1, staging)
+}
+
+fn extract(
+    archive: &Path,
+    kind: strata_image::oci::Compression,
+    into: &Path,
+) -> Result<(), String> {
+    std::fs::create_dir_all(into).map_err(|e| format!("{}: {e}", into.display()))?;
+    let f = std::fs::File::open(archive).map_err(|e| format!("{}: {e}", archive.display()))?;
+    let r = strata_image::unpack::decompress::decoder(std::io::BufReader::new(f), kind)
+        .map_err(|e| format!("{}: {e}", archive.display()))?;
+    let root = strata_image::fsops::open_trusted_dir(into)
+        .map_err(|e| format!("{}: {e}", into.display()))?;
+    strata_image::unpack::apply_tar(
+        r,
+        &root,
+        strata_image::unpack::ApplyOptions::new(strata_image::unpack::WhiteoutMode::Flatten, false),
+    )
+    .map(drop)
+    .map_err(|e| format!("ADD {}: {e} [layer: build]", archive.display()))
 }
 
 /// Where a source lands in the staging tree.

@@ -237,6 +237,34 @@ impl Builder<'_> {
             Base::Stage(j) => self.done[j].clone(),
         };
         st.scope = Scope::for_stage(self.escape, &st.env_pairs(), &self.opts);
+        // The base's ONBUILD triggers run first, and are not passed on.
+        let triggers: Vec<String> = st.config["OnBuild"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !triggers.is_empty() {
+            st.config["OnBuild"] = serde_json::Value::Null;
+        }
+        for t in triggers {
+            let text = t.trim_start();
+            let text = text
+                .get(..7)
+                .filter(|p| p.eq_ignore_ascii_case("ONBUILD"))
+                .map_or(text, |_| text[7..].trim_start());
+            let df = crate::parse::parse(&self.file, &format!("FROM scratch\n{text}\n"))
+                .map_err(|e| step_err(format!("ONBUILD trigger {text:?}: {e}")))?;
+            let ins = df.instructions[1].clone();
+            let name = format!(
+                "STEP {}/{}: ONBUILD {}",
+                self.step, self.total, ins.original
+            );
+            (self.progress)(&name);
+            self.instruction(&mut st, &ins, &name)?;
+        }
         for ins in &stage.instructions {
             self.step += 1;
             let name = self.step_name(ins);
