@@ -3,6 +3,8 @@
 //! them, and clean-up of everything the tests made there, even when they fail.
 #![allow(dead_code)]
 
+pub mod podman;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;

@@ -119,7 +119,10 @@ fn run_in_container(
         labels: [("io.strata.build".to_string(), "run".to_string())].into(),
         ..Default::default()
     };
-    let targets: Vec<String> = config.mounts.iter().map(|m| m.target.clone()).collect();
+    // The run's mount points: its --mounts, and the files the engine binds over (as
+    // BuildKit, an image does not keep the empty files a RUN needed them for).
+    let mut targets: Vec<String> = config.mounts.iter().map(|m| m.target.clone()).collect();
+    targets.extend(["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"].map(String::from));
     let c = create::create(e, None, config, img, &ic).map_err(other)?;
     let result = (|| {
         start::start(e, &c.id).map_err(other)?;
