@@ -431,3 +431,65 @@ with tarfile.open("{}", "w:gz") as t:
         img[0]["Config"]
     );
 }
+
+#[test]
+fn source_date_epoch_makes_builds_reproducible_and_outputs_are_written() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let ctx = context(&e);
+    let c = ctx.to_str().unwrap();
+    let epoch = ["--build-arg", "SOURCE_DATE_EPOCH=1700000000"];
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let mut a = vec!["--no-cache", "-t", "repro"];
+            a.extend_from_slice(&epoch);
+            a.push(c);
+            let (code, id, err) = build(&e, &a);
+            assert_eq!(code, 0, "{err}");
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+            id
+        })
+        .collect();
+    assert_eq!(
+        ids[0], ids[1],
+        "the same inputs give the same image, bit for bit"
+    );
+    let img: serde_json::Value =
+        serde_json::from_str(&e.ok(&["image", "inspect", "localhost/repro"])).unwrap();
+    assert!(
+        img[0]["Created"]
+            .as_str()
+            .unwrap()
+            .starts_with("2023-11-14T22:13:20"),
+        "{}",
+        img[0]
+    );
+    let (_, other, _) = build(&e, &["--no-cache", c]);
+    assert_ne!(other, ids[0], "without it the build time is in the image");
+
+    let local = e.dir.path().join("out-local");
+    let archive = e.dir.path().join("out.tar");
+    let (code, _, err) = build(&e, &["-o", local.to_str().unwrap(), c]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(local.join("app/out.txt")).unwrap(),
+        "hello from RUN\nmain v1\n"
+    );
+    let out = format!("type=oci-archive,dest={}", archive.display());
+    let (code, _, err) = build(&e, &["-t", "arch", "--output", &out, c]);
+    assert_eq!(code, 0, "{err}");
+    e.ok(&["rmi", "localhost/arch"]);
+    e.ok(&["load", "-q", "-i", archive.to_str().unwrap()]);
+    assert_eq!(
+        e.ok(&["run", "--rm", "--network", "none", "localhost/arch"]),
+        "hello from RUN\nmain v1\n"
+    );
+    let (code, _, err) = build(&e, &["--output", "type=zip,dest=/tmp/x", c]);
+    assert_eq!(code, 125);
+    assert!(
+        err.contains("oci-archive, docker-archive or local"),
+        "{err}"
+    );
+}

@@ -24,7 +24,29 @@ pub fn image(
     names: &[String],
     default_registry: &str,
 ) -> Result<ImageRecord> {
-    let created = strata_os::clock::rfc3339_now();
+    let now = strata_os::clock::rfc3339_now();
+    image_at(
+        store,
+        layers,
+        config,
+        history,
+        names,
+        default_registry,
+        &now,
+    )
+}
+
+/// [`image`] with its creation time given (RFC 3339): a reproducible build's
+/// `SOURCE_DATE_EPOCH`.
+pub fn image_at(
+    store: &Store,
+    layers: &[Committed],
+    config: Value,
+    history: Vec<Value>,
+    names: &[String],
+    default_registry: &str,
+    created: &str,
+) -> Result<ImageRecord> {
     let doc = json!({
         "created": created,
         "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),

@@ -151,7 +151,7 @@ pub(crate) fn step(
         rootfs::unmount(b.e, &s.c.id).map_err(|e| e.to_string())?;
         let store = b.e.store().map_err(|e| e.to_string())?;
         Snapshotter::new(&store)
-            .commit(&s.c.id)
+            .commit_clamped(&s.c.id, b.epoch)
             .map_err(|e| format!("commit the layer: {e} [layer: image]"))
     })()
     .map_err(err)?;

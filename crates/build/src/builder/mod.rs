@@ -45,6 +45,9 @@ pub struct Request {
     pub no_cache: bool,
     /// `--secret id=ID,src=FILE`: the files RUN --mount=type=secret gets.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// `SOURCE_DATE_EPOCH`: the image's times and its layers' file times (clamped) are this,
+    /// so the same inputs give the same image, bit for bit.
+    pub source_date_epoch: Option<i64>,
 }
 
 /// What a build made.
@@ -140,6 +143,7 @@ pub fn build(
         file,
         no_cache: req.no_cache,
         secrets: req.secrets.clone(),
+        epoch: req.source_date_epoch,
         executed: 0,
         cached: 0,
     };
@@ -197,6 +201,7 @@ pub(crate) struct Builder<'a> {
     pub file: String,
     pub no_cache: bool,
     pub secrets: BTreeMap<String, PathBuf>,
+    pub epoch: Option<i64>,
     pub executed: usize,
     pub cached: usize,
 }
@@ -236,6 +241,10 @@ impl Builder<'_> {
             }
             Base::Stage(j) => self.done[j].clone(),
         };
+        st.epoch = self.epoch;
+        if let Some(t) = self.epoch {
+            st.chain("SOURCE_DATE_EPOCH", &t.to_string());
+        }
         st.scope = Scope::for_stage(self.escape, &st.env_pairs(), &self.opts);
         // The base's ONBUILD triggers run first, and are not passed on.
         let triggers: Vec<String> = st.config["OnBuild"]

@@ -137,7 +137,7 @@ fn run_in_container(
         strata_engine::container::rootfs::unmount(e, &c.id).map_err(other)?;
         drop_mount_stubs(e, &c.id, &targets);
         Snapshotter::new(&store)
-            .commit(&c.id)
+            .commit_clamped(&c.id, b.epoch)
             .map_err(|err| Failure::Other(format!("commit the layer: {err} [layer: image]")))
     })();
     let _ = remove::remove(e, &c.id, true, true);

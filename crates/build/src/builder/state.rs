@@ -30,6 +30,9 @@ pub struct StageState {
     pub scope: Scope,
     /// Whether this stage set CMD (an ENTRYPOINT then keeps it; else it clears the base's).
     cmd_set: bool,
+    /// `SOURCE_DATE_EPOCH`: the time of history entries, of the image, and the latest file
+    /// time in its new layers.
+    pub epoch: Option<i64>,
 }
 
 /// The committed-layer form of an image's layer (what the image writer needs).
@@ -62,6 +65,7 @@ impl StageState {
             key: Digest::of(b"scratch").hex().to_string(),
             scope: Scope::new('\\'),
             cmd_set: false,
+            epoch: None,
         })
     }
 
@@ -136,9 +140,17 @@ impl StageState {
         self.config[key].as_object_mut().expect("an object")
     }
 
+    /// Now, or `SOURCE_DATE_EPOCH`.
+    fn now(&self) -> String {
+        match self.epoch {
+            Some(t) => strata_os::clock::rfc3339(t, 0),
+            None => strata_os::clock::rfc3339_now(),
+        }
+    }
+
     fn record(&mut self, original: &str, empty_layer: bool) {
         let mut h = json!({
-            "created": strata_os::clock::rfc3339_now(),
+            "created": self.now(),
             "created_by": format!("/bin/sh -c #(nop) {original}"),
             "comment": "strata build",
         });
@@ -287,13 +299,14 @@ impl StageState {
     /// Writes the image; short `names` are `localhost/...`, as podman names what it builds.
     fn write(&self, e: &Engine, names: &[String]) -> Result<ImageRecord, String> {
         let store = e.store().map_err(|err| err.to_string())?;
-        strata_image::assemble::image(
+        strata_image::assemble::image_at(
             &store,
             &self.layers,
             self.config.clone(),
             self.history.clone(),
             names,
             "localhost",
+            &self.now(),
         )
         .map_err(|err| format!("{err} [layer: image]"))
     }

@@ -37,6 +37,13 @@ pub struct BuildArgs {
     /// Print only the image id.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Progress output: auto or plain (one line per step and the RUN output), quiet.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet"])]
+    pub progress: String,
+    /// Also write the image out: type=oci-archive|docker-archive|local,dest=PATH (a bare
+    /// PATH is a local directory with the image's file tree).
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
     /// The build context directory.
     #[arg(default_value = ".")]
     pub context: PathBuf,
@@ -115,6 +122,18 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<i32> {
         }
         secrets.insert(id, src);
     }
+    let epoch = match build_args
+        .get("SOURCE_DATE_EPOCH")
+        .cloned()
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
+    {
+        Some(v) if !v.is_empty() => Some(
+            v.parse::<i64>()
+                .map_err(|_| anyhow!("build: SOURCE_DATE_EPOCH={v}: seconds since 1970"))?,
+        ),
+        _ => None,
+    };
+    let output = a.output.as_deref().map(Output::parse).transpose()?;
     let e = open_engine(g)?;
     let req = Request {
         context: a.context.clone(),
@@ -124,12 +143,13 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<i32> {
         build_args,
         no_cache: a.no_cache,
         secrets,
+        source_date_epoch: epoch,
     };
     let images = |r: &str| {
         super::container::run::ensure_image(g, &e, r, "missing", None)
             .map_err(|err| format!("{err:#}"))
     };
-    let quiet = a.quiet;
+    let quiet = a.quiet || a.progress == "quiet";
     let mut progress = |line: &str| {
         if !quiet {
             eprintln!("{line}");
@@ -148,8 +168,68 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<i32> {
             built.cached
         );
     }
+    if let Some(o) = output {
+        o.write(&e, &built.image)?;
+        if !quiet {
+            eprintln!("--> written to {}", o.dest.display());
+        }
+    }
     println!("{}", built.image.id.hex());
     Ok(0)
+}
+
+/// `--output`.
+struct Output {
+    kind: String,
+    dest: PathBuf,
+}
+
+impl Output {
+    fn parse(s: &str) -> Result<Output> {
+        if !s.contains('=') {
+            return Ok(Output {
+                kind: "local".into(),
+                dest: s.into(),
+            });
+        }
+        let (mut kind, mut dest) = (None, None);
+        for kv in s.split(',') {
+            match kv.split_once('=') {
+                Some(("type", v)) => kind = Some(v.to_string()),
+                Some(("dest", v)) => dest = Some(PathBuf::from(v)),
+                _ => bail!(
+                    "build: --output {s}: use type=oci-archive|docker-archive|local,dest=PATH"
+                ),
+            }
+        }
+        let kind = kind.unwrap_or_else(|| "local".into());
+        if !matches!(kind.as_str(), "local" | "oci-archive" | "docker-archive") {
+            bail!("build: --output type={kind}: use oci-archive, docker-archive or local");
+        }
+        let dest = dest.ok_or_else(|| anyhow!("build: --output {s}: dest=PATH is missing"))?;
+        Ok(Output { kind, dest })
+    }
+
+    fn write(
+        &self,
+        e: &strata_engine::Engine,
+        img: &strata_image::store::ImageRecord,
+    ) -> Result<()> {
+        let store = e.store()?;
+        let what = || format!("build: --output {}", self.dest.display());
+        match self.kind.as_str() {
+            "local" => {
+                std::fs::create_dir_all(&self.dest).with_context(what)?;
+                strata_image::mount::flatten(&store, img, &self.dest).with_context(what)
+            }
+            kind => {
+                let fmt = strata_image::archive::Format::parse(kind)?;
+                let name = img.names.first().cloned();
+                strata_image::archive::save(&store, &[(img.clone(), name)], &self.dest, fmt)
+                    .with_context(what)
+            }
+        }
+    }
 }
 
 /// `builder prune`.

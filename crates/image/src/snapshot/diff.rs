@@ -32,11 +32,23 @@ pub struct DiffStats {
 /// Writes the layer directory `root` as an uncompressed OCI layer tar to `out`; returns
 /// `out` (the tar finished) and what was written.
 pub fn write_diff<W: Write>(root: &OwnedFd, out: W) -> Result<(W, DiffStats)> {
+    write_diff_clamped(root, out, None)
+}
+
+/// [`write_diff`], modification times later than `clamp_mtime` (seconds since the epoch)
+/// written as `clamp_mtime`: the same content gives the same tar whenever it was made
+/// (`SOURCE_DATE_EPOCH`).
+pub fn write_diff_clamped<W: Write>(
+    root: &OwnedFd,
+    out: W,
+    clamp_mtime: Option<i64>,
+) -> Result<(W, DiffStats)> {
     let mut w = Walker {
         root,
         tar: tar::Builder::new(out),
         links: HashMap::new(),
         stats: DiffStats::default(),
+        clamp_mtime,
     };
     let mut dirs: Vec<Vec<OsString>> = vec![Vec::new()];
     while let Some(dir) = dirs.pop() {
@@ -58,6 +70,7 @@ struct Walker<'a, W: Write> {
     /// Regular files with several links: (device, inode) -> the path written first.
     links: HashMap<(u64, u64), PathBuf>,
     stats: DiffStats,
+    clamp_mtime: Option<i64>,
 }
 
 fn sys(op: &str, path: &Path, e: rustix::io::Errno) -> Error {
@@ -133,7 +146,7 @@ fn pax_records(xattrs: &[(String, Vec<u8>)]) -> Vec<u8> {
     data
 }
 
-fn header(kind: tar::EntryType, st: &rfs::Stat, size: u64) -> tar::Header {
+fn header_of(kind: tar::EntryType, st: &rfs::Stat, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(st.st_mode & 0o7777);
@@ -145,6 +158,18 @@ fn header(kind: tar::EntryType, st: &rfs::Stat, size: u64) -> tar::Header {
 }
 
 impl<W: Write> Walker<'_, W> {
+    /// An entry's header, its time clamped.
+    fn header(&self, kind: tar::EntryType, st: &rfs::Stat, size: u64) -> tar::Header {
+        let mut h = header_of(kind, st, size);
+        if let Some(c) = self.clamp_mtime {
+            let c = c.max(0) as u64;
+            if st.st_mtime > c {
+                h.set_mtime(c);
+            }
+        }
+        h
+    }
+
     /// Writes the entries of the directory `rel` (its own entry was written by its parent);
     /// returns its subdirectories, sorted.
     fn dir(&mut self, rel: &[OsString]) -> Result<Vec<Vec<OsString>>> {
@@ -168,7 +193,7 @@ impl<W: Write> Walker<'_, W> {
                 FileType::Symlink => {
                     let target = rfs::readlinkat(fd.as_fd(), &name, Vec::new())
                         .map_err(|e| sys("read link", &path, e))?;
-                    let mut h = header(tar::EntryType::Symlink, &st, 0);
+                    let mut h = self.header(tar::EntryType::Symlink, &st, 0);
                     let target = Path::new(OsStr::from_bytes(target.as_bytes()));
                     self.tar
                         .append_link(&mut h, &path, target)
@@ -178,7 +203,7 @@ impl<W: Write> Walker<'_, W> {
                 FileType::CharacterDevice if is_whiteout(&st) => {
                     let mut wh = WHITEOUT_PREFIX.to_vec();
                     wh.extend_from_slice(name.as_bytes());
-                    let mut h = header(tar::EntryType::Regular, &st, 0);
+                    let mut h = self.header(tar::EntryType::Regular, &st, 0);
                     h.set_mode(0);
                     let p = here.join(OsStr::from_bytes(&wh));
                     self.append(&mut h, &p, std::io::empty())?;
@@ -189,7 +214,7 @@ impl<W: Write> Walker<'_, W> {
                         FileType::BlockDevice => tar::EntryType::Block,
                         _ => tar::EntryType::Fifo,
                     };
-                    let mut h = header(t, &st, 0);
+                    let mut h = self.header(t, &st, 0);
                     if t != tar::EntryType::Fifo {
                         let dev = st.st_rdev;
                         let _ = h.set_device_major(rfs::major(dev));
@@ -238,7 +263,7 @@ impl<W: Write> Walker<'_, W> {
         )
         .map_err(|e| sys("open", path, e))?;
         self.pax(&sub, path)?;
-        let mut h = header(tar::EntryType::Directory, st, 0);
+        let mut h = self.header(tar::EntryType::Directory, st, 0);
         let mut with_slash = path.as_os_str().as_bytes().to_vec();
         with_slash.push(b'/');
         self.append(
@@ -249,7 +274,7 @@ impl<W: Write> Walker<'_, W> {
         if is_opaque(&sub) {
             // Right after the directory, before anything new in it: applied onto a
             // flattened tree, the marker empties the directory.
-            let mut h = header(tar::EntryType::Regular, st, 0);
+            let mut h = self.header(tar::EntryType::Regular, st, 0);
             h.set_mode(0);
             self.append(
                 &mut h,
@@ -264,7 +289,7 @@ impl<W: Write> Walker<'_, W> {
         if st.st_nlink > 1 {
             let key = (st.st_dev, st.st_ino);
             if let Some(first) = self.links.get(&key) {
-                let mut h = header(tar::EntryType::Link, st, 0);
+                let mut h = self.header(tar::EntryType::Link, st, 0);
                 let first = first.clone();
                 self.tar
                     .append_link(&mut h, path, &first)
@@ -283,7 +308,7 @@ impl<W: Write> Walker<'_, W> {
         .map_err(|e| sys("open", path, e))?;
         self.pax(&f, path)?;
         let size = st.st_size.max(0) as u64;
-        let mut h = header(tar::EntryType::Regular, st, size);
+        let mut h = self.header(tar::EntryType::Regular, st, size);
         let mut data = std::fs::File::from(f).take(size);
         self.append(&mut h, path, &mut data)?;
         if data.limit() != 0 {

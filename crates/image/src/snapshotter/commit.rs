@@ -10,10 +10,14 @@ use crate::digest::HashingWriter;
 use crate::error::{Error, IoResultExt, Result};
 use crate::fsops;
 use crate::oci::{chain_id, Descriptor, OCI_LAYER_GZIP};
-use crate::snapshot::diff::write_diff;
+use crate::snapshot::diff::write_diff_clamped;
 use crate::snapshot::{Committed, Kind};
 
-pub(super) fn commit(s: &Snapshotter<'_>, key: &str) -> Result<Committed> {
+pub(super) fn commit(
+    s: &Snapshotter<'_>,
+    key: &str,
+    clamp_mtime: Option<i64>,
+) -> Result<Committed> {
     let store = s.store;
     let info = s.stat(key)?;
     let _lock = store.lock(false)?;
@@ -29,7 +33,7 @@ pub(super) fn commit(s: &Snapshotter<'_>, key: &str) -> Result<Committed> {
     // the diff id.
     let ingest = store.content.writer_any()?;
     let gz = flate2::write::GzEncoder::new(ingest, flate2::Compression::default());
-    let (tar, stats) = write_diff(&root, HashingWriter::new(gz))?;
+    let (tar, stats) = write_diff_clamped(&root, HashingWriter::new(gz), clamp_mtime)?;
     let (diff_id, tar_size, gz) = tar.finish();
     let ingest = gz.finish().op("compress layer")?;
     let size = ingest.written();

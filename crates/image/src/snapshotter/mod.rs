@@ -212,6 +212,12 @@ impl<'a> Snapshotter<'a> {
     /// Turns the writable snapshot `key` (unmounted) into a committed layer; the active
     /// snapshot is removed. See the module doc.
     pub fn commit(&self, key: &str) -> Result<Committed> {
-        commit::commit(self, key).map_err(ctx(key))
+        self.commit_clamped(key, None)
+    }
+
+    /// [`Snapshotter::commit`] with the layer's modification times clamped to
+    /// `clamp_mtime` (seconds since the epoch: a build's `SOURCE_DATE_EPOCH`).
+    pub fn commit_clamped(&self, key: &str, clamp_mtime: Option<i64>) -> Result<Committed> {
+        commit::commit(self, key, clamp_mtime).map_err(ctx(key))
     }
 }
