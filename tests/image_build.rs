@@ -493,3 +493,75 @@ fn source_date_epoch_makes_builds_reproducible_and_outputs_are_written() {
         "{err}"
     );
 }
+
+#[test]
+fn add_downloads_urls_and_copy_writes_heredocs() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let site = e.dir.path().join("site");
+    write(&site, "files/tool.sh", "echo downloaded\n");
+    // A web server on loopback for the test only.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut server = strata_testkit::ChildGuard::spawn_quiet(
+        std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(&site)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed().as_secs() < 10,
+            "the test's web server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ctx = e.dir.path().join("urls");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM localhost/busybox\nADD http://127.0.0.1:{port}/files/tool.sh /opt/\nCOPY <<EOF /etc/app.conf\nport=8080\nEOF\nADD http://127.0.0.1:{port}/files/nothere /x\n"
+        ),
+    );
+    let (code, _, err) = build(&e, &["-t", "urls", ctx.to_str().unwrap()]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("404"), "a missing URL fails its step: {err}");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM localhost/busybox\nADD http://127.0.0.1:{port}/files/tool.sh /opt/\nCOPY <<EOF /etc/app.conf\nport=8080\nEOF\n"
+        ),
+    );
+    let (code, _, err) = build(&e, &["-t", "urls", ctx.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "urls",
+            "sh",
+            "-c",
+            "sh /opt/tool.sh; stat -c %a /opt/tool.sh; cat /etc/app.conf"
+        ]),
+        "downloaded\n600\nport=8080\n"
+    );
+    server.signal(libc::SIGTERM);
+    let _ = server.wait_timeout(std::time::Duration::from_secs(5));
+}

@@ -90,13 +90,6 @@ pub(crate) fn step(
         step: name.to_string(),
         msg,
     };
-    if add {
-        if let Some(s) = c.sources.iter().find(|s| s.contains("://")) {
-            return Err(err(format!(
-                "ADD of a URL ({s}) is not supported by this builder yet [layer: build]"
-            )));
-        }
-    }
     let workdir = st.config["WorkingDir"].as_str().unwrap_or("/").to_string();
     let dest = crate::dockerignore::clean(&if c.dest.starts_with('/') {
         c.dest.clone()
@@ -105,7 +98,53 @@ pub(crate) fn step(
     });
     let staging = Staging::new(b.e).map_err(err)?;
     let several = c.sources.len() > 1 || c.dest.ends_with('/');
+    // `ADD URL dest`: the download is the file (mode 0600, as docker's).
+    let (urls, sources): (Vec<&String>, Vec<&String>) = c
+        .sources
+        .iter()
+        .partition(|s| add && (s.starts_with("http://") || s.starts_with("https://")));
+    for u in urls {
+        let name = u
+            .split(['?', '#'])
+            .next()
+            .and_then(|p| p.rsplit('/').next())
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .unwrap_or("download");
+        let t = target(&staging.0, &dest, name, false, several);
+        if let Some(p) = t.parent() {
+            std::fs::create_dir_all(p).map_err(|e| err(e.to_string()))?;
+        }
+        (b.urls)(u, &t).map_err(|e| err(format!("ADD {u}: {e} [layer: build]")))?;
+        std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    // `COPY <<NAME dest`: the heredoc's text is the file.
+    let (docs, files): (Vec<&String>, Vec<&String>) =
+        sources.into_iter().partition(|s| s.starts_with("<<"));
+    for d in docs {
+        let name = d
+            .trim_start_matches("<<")
+            .trim_start_matches('-')
+            .trim_matches(['"', '\'']);
+        let h = c
+            .heredocs
+            .iter()
+            .find(|h| h.name == name)
+            .ok_or_else(|| err(format!("{d}: no heredoc of that name")))?;
+        let t = target(&staging.0, &dest, name, false, several);
+        if let Some(p) = t.parent() {
+            std::fs::create_dir_all(p).map_err(|e| err(e.to_string()))?;
+        }
+        std::fs::write(&t, &h.content).map_err(|e| err(format!("{}: {e}", t.display())))?;
+        std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    let c = &CopyInstr {
+        sources: files.into_iter().cloned().collect(),
+        ..c.clone()
+    };
     match &c.from {
+        _ if c.sources.is_empty() => {}
         None if add => stage_add(b, c, &dest, several, &staging.0).map_err(err)?,
         None => stage_context(b, c, &dest, several, &staging.0).map_err(err)?,
         Some(from) => stage_from(b, from, c, &dest, several, &staging.0).map_err(err)?,

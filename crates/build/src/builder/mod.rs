@@ -88,6 +88,9 @@ pub enum Error {
 /// Finds (pulling if needed) a base image by reference.
 pub type ImageSource<'a> = &'a dyn Fn(&str) -> Result<ImageRecord, String>;
 
+/// Downloads a URL (ADD) to a file.
+pub type UrlSource<'a> = &'a dyn Fn(&str, &std::path::Path) -> Result<(), String>;
+
 /// Where progress lines go.
 pub type Progress<'a> = &'a mut dyn FnMut(&str);
 
@@ -96,6 +99,7 @@ pub fn build(
     e: &Engine,
     req: &Request,
     images: ImageSource<'_>,
+    urls: UrlSource<'_>,
     progress: Progress<'_>,
 ) -> Result<Built, Error> {
     let file = req.dockerfile.display().to_string();
@@ -127,6 +131,7 @@ pub fn build(
     let mut b = Builder {
         e,
         images,
+        urls,
         progress,
         ctx,
         opts,
@@ -187,6 +192,7 @@ pub fn build(
 pub(crate) struct Builder<'a> {
     pub e: &'a Engine,
     pub images: ImageSource<'a>,
+    pub urls: UrlSource<'a>,
     pub progress: Progress<'a>,
     pub ctx: context::Context,
     pub opts: BuildOptions,

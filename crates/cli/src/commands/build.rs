@@ -149,14 +149,36 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<i32> {
         super::container::run::ensure_image(g, &e, r, "missing", None)
             .map_err(|err| format!("{err:#}"))
     };
+    // An async runtime only if an ADD downloads.
+    let rt = std::cell::OnceCell::new();
+    let urls = |url: &str, to: &std::path::Path| -> std::result::Result<(), String> {
+        if rt.get().is_none() {
+            let made = crate::runtime().map_err(|e| e.to_string())?;
+            let _ = rt.set(made);
+        }
+        let rt: &tokio::runtime::Runtime = rt.get().expect("set above");
+        rt.block_on(async {
+            let client = strata_image::registry::client::http_client(
+                false,
+                std::time::Duration::from_secs(60),
+            )
+            .map_err(|e| e.to_string())?;
+            let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
+            if !resp.status().is_success() {
+                return Err(format!("the server answered {}", resp.status()));
+            }
+            let body = resp.bytes().await.map_err(|e| e.to_string())?;
+            std::fs::write(to, &body).map_err(|e| format!("{}: {e}", to.display()))
+        })
+    };
     let quiet = a.quiet || a.progress == "quiet";
     let mut progress = |line: &str| {
         if !quiet {
             eprintln!("{line}");
         }
     };
-    let built =
-        builder::build(&e, &req, &images, &mut progress).map_err(|err| anyhow!("build: {err}"))?;
+    let built = builder::build(&e, &req, &images, &urls, &mut progress)
+        .map_err(|err| anyhow!("build: {err}"))?;
     if !quiet {
         for n in &built.image.names {
             eprintln!("COMMIT {n}");
