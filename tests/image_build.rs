@@ -565,3 +565,50 @@ fn add_downloads_urls_and_copy_writes_heredocs() {
     server.signal(libc::SIGTERM);
     let _ = server.wait_timeout(std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn independent_stages_build_at_the_same_time() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let ctx = e.dir.path().join("waves");
+    write(
+        &ctx,
+        "Dockerfile",
+        r#"FROM localhost/busybox AS a
+RUN cut -d' ' -f1 /proc/uptime > /start && sleep 1 && cut -d' ' -f1 /proc/uptime > /end
+FROM localhost/busybox AS b
+RUN cut -d' ' -f1 /proc/uptime > /start && sleep 1 && cut -d' ' -f1 /proc/uptime > /end
+FROM localhost/busybox
+COPY --from=a /start /a.start
+COPY --from=a /end /a.end
+COPY --from=b /start /b.start
+COPY --from=b /end /b.end
+"#,
+    );
+    let (code, _, err) = build(&e, &["-t", "waves", ctx.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "waves",
+        "cat",
+        "/a.start",
+        "/a.end",
+        "/b.start",
+        "/b.end",
+    ]);
+    let t: Vec<f64> = out.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert!(
+        t[0] < t[3] && t[2] < t[1],
+        "stages a and b ran at the same time: a {}..{}, b {}..{}",
+        t[0],
+        t[1],
+        t[2],
+        t[3]
+    );
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}

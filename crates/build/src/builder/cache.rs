@@ -7,13 +7,13 @@ use super::state::StageState;
 use super::Builder;
 use strata_image::store::ImageRecord;
 
-fn path(b: &Builder<'_>, key: &str) -> std::path::PathBuf {
+fn path(b: &Builder<'_, '_>, key: &str) -> std::path::PathBuf {
     b.e.paths.root.join("build-cache").join(key)
 }
 
 /// The image cached under `key`, if it is still in the store.
-pub(crate) fn lookup(b: &Builder<'_>, key: &str) -> Option<ImageRecord> {
-    if b.no_cache {
+pub(crate) fn lookup(b: &Builder<'_, '_>, key: &str) -> Option<ImageRecord> {
+    if b.s.no_cache {
         return None;
     }
     let id = std::fs::read_to_string(path(b, key)).ok()?;
@@ -22,25 +22,29 @@ pub(crate) fn lookup(b: &Builder<'_>, key: &str) -> Option<ImageRecord> {
 }
 
 /// Takes the step from the cache if it is there: `st` becomes its image.
-pub(crate) fn reuse(b: &mut Builder<'_>, st: &mut StageState, _step: &str) -> Result<bool, String> {
+pub(crate) fn reuse(
+    b: &mut Builder<'_, '_>,
+    st: &mut StageState,
+    _step: &str,
+) -> Result<bool, String> {
     let Some(img) = lookup(b, &st.key) else {
         return Ok(false);
     };
     let key = st.key.clone();
     st.adopt(b.e, &img)?;
     st.key = key;
-    (b.progress)(&format!("--> Using cache {}", img.id.hex()));
+    b.say(&format!("--> Using cache {}", img.id.hex()));
     b.cached += 1;
     Ok(true)
 }
 
 /// Records the image a step made under the step's key.
-pub(crate) fn record(b: &Builder<'_>, st: &StageState, img: &ImageRecord) {
+pub(crate) fn record(b: &Builder<'_, '_>, st: &StageState, img: &ImageRecord) {
     record_key(b, &st.key, img);
 }
 
 /// Records `img` under `key`.
-pub(crate) fn record_key(b: &Builder<'_>, key: &str, img: &ImageRecord) {
+pub(crate) fn record_key(b: &Builder<'_, '_>, key: &str, img: &ImageRecord) {
     let p = path(b, key);
     if let Some(d) = p.parent() {
         let _ = std::fs::create_dir_all(d);

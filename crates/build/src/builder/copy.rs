@@ -80,7 +80,7 @@ impl Drop for Scratch<'_> {
 
 /// Runs a COPY or ADD step (or takes it from the cache).
 pub(crate) fn step(
-    b: &mut Builder<'_>,
+    b: &mut Builder<'_, '_>,
     st: &mut StageState,
     c: &CopyInstr,
     add: bool,
@@ -114,7 +114,7 @@ pub(crate) fn step(
         if let Some(p) = t.parent() {
             std::fs::create_dir_all(p).map_err(|e| err(e.to_string()))?;
         }
-        (b.urls)(u, &t).map_err(|e| err(format!("ADD {u}: {e} [layer: build]")))?;
+        (b.s.urls)(u, &t).map_err(|e| err(format!("ADD {u}: {e} [layer: build]")))?;
         std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| err(e.to_string()))?;
     }
@@ -190,7 +190,7 @@ pub(crate) fn step(
         rootfs::unmount(b.e, &s.c.id).map_err(|e| e.to_string())?;
         let store = b.e.store().map_err(|e| e.to_string())?;
         Snapshotter::new(&store)
-            .commit_clamped(&s.c.id, b.epoch)
+            .commit_clamped(&s.c.id, b.s.epoch)
             .map_err(|e| format!("commit the layer: {e} [layer: image]"))
     })()
     .map_err(err)?;
@@ -225,7 +225,7 @@ fn archive_kind(path: &Path) -> Option<strata_image::oci::Compression> {
 /// destination by the image layer's confined unpacker (a hostile archive stays inside it);
 /// other sources are copied as COPY copies them.
 fn stage_add(
-    b: &Builder<'_>,
+    b: &Builder<'_, '_>,
     c: &CopyInstr,
     dest: &str,
     several: bool,
@@ -236,8 +236,8 @@ fn stage_add(
         ..c.clone()
     };
     for s in &c.sources {
-        for rel in b.ctx.sources(s)? {
-            let path = b.ctx.path(&rel);
+        for rel in b.s.ctx.sources(s)? {
+            let path = b.s.ctx.path(&rel);
             // Only a regular file is read as an archive: a link is copied as a link.
             let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
             match archive_kind(&path).filter(|_| regular) {
@@ -289,7 +289,7 @@ pub(crate) fn target(
 }
 
 fn stage_context(
-    b: &Builder<'_>,
+    b: &Builder<'_, '_>,
     c: &CopyInstr,
     dest: &str,
     several: bool,
@@ -297,13 +297,13 @@ fn stage_context(
 ) -> Result<(), String> {
     let mut rels = Vec::new();
     for s in &c.sources {
-        rels.extend(b.ctx.sources(s)?);
+        rels.extend(b.s.ctx.sources(s)?);
     }
     let several = several || rels.len() > 1;
     for rel in rels {
-        let is_dir = b.ctx.is_dir(&rel);
+        let is_dir = b.s.ctx.is_dir(&rel);
         let name = rel.rsplit('/').next().unwrap_or(&rel);
-        b.ctx
+        b.s.ctx
             .stage(&rel, &target(staging, dest, name, is_dir, several))?;
     }
     Ok(())
@@ -311,7 +311,7 @@ fn stage_context(
 
 /// `--from=<stage|image>`: the sources from that image's root filesystem.
 pub(crate) fn stage_from(
-    b: &mut Builder<'_>,
+    b: &mut Builder<'_, '_>,
     from: &str,
     c: &CopyInstr,
     dest: &str,
@@ -350,22 +350,22 @@ pub(crate) fn stage_from(
 }
 
 /// The image `--from` names: a stage built before (by name or index), else an image.
-fn source_image(b: &mut Builder<'_>, from: &str) -> Result<ImageRecord, String> {
-    let by_name = b
-        .names
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(from))
-        .map(|(_, i)| *i)
-        .or_else(|| from.parse::<usize>().ok());
+fn source_image(b: &mut Builder<'_, '_>, from: &str) -> Result<ImageRecord, String> {
+    let by_name =
+        b.s.names
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(from))
+            .map(|(_, i)| *i)
+            .or_else(|| from.parse::<usize>().ok());
     if let Some(i) = by_name {
-        let e = b.e;
-        let st = b
+        return b
+            .s
             .done
-            .get_mut(&i)
-            .ok_or_else(|| format!("--from={from}: that stage is not built before this one"))?;
-        return st.image(e);
+            .get(&i)
+            .and_then(|st| st.image.clone())
+            .ok_or_else(|| format!("--from={from}: that stage is not built before this one"));
     }
-    (b.images)(from)
+    b.image(from)
         .map_err(|err| format!("--from={from}: no stage of that name; as an image: {err}"))
 }
 

@@ -21,10 +21,11 @@ pub mod state;
 
 use crate::dockerignore::DockerIgnore;
 use crate::parse::{Instruction, InstructionKind};
-use crate::stages::{declare_arg, Base, BuildOptions, Platform, Scope, StageGraph};
+use crate::stages::{declare_arg, Base, BuildOptions, Platform, Scope, Source, StageGraph};
 use state::StageState;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use strata_engine::Engine;
 use strata_image::store::ImageRecord;
 
@@ -89,12 +90,13 @@ pub enum Error {
 pub type ImageSource<'a> = &'a dyn Fn(&str) -> Result<ImageRecord, String>;
 
 /// Downloads a URL (ADD) to a file.
-pub type UrlSource<'a> = &'a dyn Fn(&str, &std::path::Path) -> Result<(), String>;
+pub type UrlSource<'a> = &'a (dyn Fn(&str, &std::path::Path) -> Result<(), String> + Sync);
 
 /// Where progress lines go.
-pub type Progress<'a> = &'a mut dyn FnMut(&str);
+pub type Progress<'a> = &'a mut (dyn FnMut(&str) + Send);
 
-/// Builds `req` with engine `e`; base images come from `images`.
+/// Builds `req` with engine `e`; base images come from `images`, ADD's downloads from
+/// `urls`. Stages that do not depend on each other build at the same time.
 pub fn build(
     e: &Engine,
     req: &Request,
@@ -112,59 +114,145 @@ pub fn build(
         build_platform: Platform::host(),
     };
     let graph = StageGraph::new(&df, &opts).map_err(|err| Error::Dockerfile(err.to_string()))?;
+    let target = req.target.as_deref();
     let order = graph
-        .build_order(req.target.as_deref())
+        .build_order(target)
+        .map_err(|err| Error::Dockerfile(err.to_string()))?;
+    let waves = graph
+        .waves(target)
         .map_err(|err| Error::Dockerfile(err.to_string()))?;
     let ignore = match crate::dockerignore::select_ignore_file(&req.context, &req.dockerfile) {
         Some(p) => DockerIgnore::load(&p).map_err(|err| Error::Dockerfile(err.to_string()))?,
         None => DockerIgnore::parse(".dockerignore", "").expect("an empty ignore file parses"),
     };
-    let ctx = context::Context::new(&req.context, ignore);
     let mut meta = Scope::new(df.directives.escape);
     for (k, v) in &graph.meta_args {
         meta.set_arg(k, v.clone());
     }
-    let total: usize = order
-        .iter()
-        .map(|i| graph.stages[*i].instructions.len() + 1)
-        .sum();
-    let mut b = Builder {
-        e,
-        images,
-        urls,
-        progress,
-        ctx,
+    // Step numbers: each stage's first, in build order.
+    let mut first_step = HashMap::new();
+    let mut total = 0;
+    for i in &order {
+        first_step.insert(*i, total);
+        total += graph.stages[*i].instructions.len() + 1;
+    }
+    // Every image the stages name, found (or pulled) before any stage runs.
+    let mut found = HashMap::new();
+    for i in &order {
+        let st = &graph.stages[*i];
+        let mut refs: Vec<&String> = st
+            .dependencies
+            .iter()
+            .filter_map(|d| match &d.source {
+                Source::Image(r) => Some(r),
+                Source::Stage(_) => None,
+            })
+            .collect();
+        if let Base::Image(r) = &st.base {
+            refs.push(r);
+        }
+        for r in refs {
+            if !found.contains_key(r) {
+                let img = images(r).map_err(|msg| Error::Step {
+                    step: format!("FROM {r}"),
+                    msg,
+                })?;
+                found.insert(r.clone(), img);
+            }
+        }
+    }
+    let mut shared = Shared {
+        ctx: context::Context::new(&req.context, ignore),
         opts,
         meta,
         escape: df.directives.escape,
-        done: HashMap::new(),
         names: graph
             .stages
             .iter()
             .filter_map(|s| s.name.clone().map(|n| (n, s.index)))
             .collect(),
-        step: 0,
         total,
         file,
         no_cache: req.no_cache,
         secrets: req.secrets.clone(),
         epoch: req.source_date_epoch,
-        executed: 0,
-        cached: 0,
+        images: found,
+        urls,
+        progress: Mutex::new(progress),
+        done: HashMap::new(),
     };
-    let mut last = None;
-    for i in order {
-        let st = b.stage(&graph, i)?;
-        b.done.insert(i, st);
-        last = Some(i);
+    let (mut executed, mut cached) = (0, 0);
+    for wave in &waves {
+        let results: Vec<(usize, Result<Finished, Error>)> = if wave.len() == 1 {
+            let i = wave[0];
+            vec![(i, build_stage(e, &shared, &graph, i, first_step[&i]))]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = wave
+                    .iter()
+                    .map(|&i| {
+                        let (sh, g, step) = (&shared, &graph, first_step[&i]);
+                        let opts = e.opts.clone();
+                        let store = e.store();
+                        (
+                            i,
+                            scope.spawn(move || {
+                                let store =
+                                    store.map_err(|err| Error::Dockerfile(err.to_string()))?;
+                                let te = Engine::open(opts)
+                                    .map_err(|err| Error::Dockerfile(err.to_string()))?
+                                    .with_store(store);
+                                build_stage(&te, sh, g, i, step)
+                            }),
+                        )
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|(i, h)| {
+                        let r = h.join().unwrap_or_else(|_| {
+                            Err(Error::Dockerfile(format!(
+                                "stage {i}: its build thread failed"
+                            )))
+                        });
+                        (i, r)
+                    })
+                    .collect()
+            })
+        };
+        for (i, r) in results {
+            let mut f = r?;
+            executed += f.executed;
+            cached += f.cached;
+            // A stage that later ones copy from is written as an image now.
+            let copied_from = graph.stages.iter().any(|s| {
+                s.dependencies.iter().any(|d| {
+                    d.source == Source::Stage(i) && d.kind != crate::stages::DependencyKind::Base
+                })
+            });
+            if copied_from {
+                f.state.image(e).map_err(|msg| Error::Step {
+                    step: format!("stage {}", graph.stages[i].label()),
+                    msg,
+                })?;
+            }
+            shared.done.insert(i, f.state);
+        }
     }
-    let last = last.expect("a Dockerfile has a stage");
+    let last = *order.last().expect("a Dockerfile has a stage");
     let commit_err = |msg: String| Error::Step {
         step: "COMMIT".into(),
         msg,
     };
+    let b = Builder {
+        e,
+        s: &shared,
+        step: total,
+        executed: 0,
+        cached: 0,
+    };
     // A rebuild that changed nothing gives the same image (only its names are added).
-    let final_key = format!("final-{}", b.done[&last].key);
+    let final_key = format!("final-{}", shared.done[&last].key);
     let image = match cache::lookup(&b, &final_key) {
         Some(img) => {
             let store = e.store().map_err(|err| commit_err(err.to_string()))?;
@@ -176,47 +264,100 @@ pub fn build(
                 .map_err(|err| commit_err(err.to_string()))?
         }
         None => {
-            let img = b.done[&last].finish(e, &req.tags).map_err(commit_err)?;
+            let img = shared.done[&last]
+                .finish(e, &req.tags)
+                .map_err(commit_err)?;
             cache::record_key(&b, &final_key, &img);
             img
         }
     };
     Ok(Built {
         image,
+        executed,
+        cached,
+    })
+}
+
+/// A stage built, with its counts.
+struct Finished {
+    state: StageState,
+    executed: usize,
+    cached: usize,
+}
+
+fn build_stage(
+    e: &Engine,
+    shared: &Shared<'_>,
+    graph: &StageGraph,
+    i: usize,
+    first_step: usize,
+) -> Result<Finished, Error> {
+    let mut b = Builder {
+        e,
+        s: shared,
+        step: first_step,
+        executed: 0,
+        cached: 0,
+    };
+    let state = b.stage(graph, i)?;
+    Ok(Finished {
+        state,
         executed: b.executed,
         cached: b.cached,
     })
 }
 
-/// A build in progress.
-pub(crate) struct Builder<'a> {
-    pub e: &'a Engine,
-    pub images: ImageSource<'a>,
-    pub urls: UrlSource<'a>,
-    pub progress: Progress<'a>,
+/// What the stages of a build share; read-only while a wave of stages runs.
+pub(crate) struct Shared<'a> {
     pub ctx: context::Context,
     pub opts: BuildOptions,
     pub meta: Scope,
     pub escape: char,
-    /// Finished stages by index.
-    pub done: HashMap<usize, StageState>,
     /// Stage names (`AS name`) and their indexes.
     pub names: Vec<(String, usize)>,
-    pub step: usize,
     pub total: usize,
     pub file: String,
     pub no_cache: bool,
     pub secrets: BTreeMap<String, PathBuf>,
     pub epoch: Option<i64>,
+    /// The images the stages name, by reference.
+    pub images: HashMap<String, ImageRecord>,
+    pub urls: UrlSource<'a>,
+    pub progress: Mutex<Progress<'a>>,
+    /// Stages finished in earlier waves.
+    pub done: HashMap<usize, StageState>,
+}
+
+/// One stage being built (each on its own engine handle when stages run side by side).
+pub(crate) struct Builder<'b, 'a> {
+    pub e: &'b Engine,
+    pub s: &'b Shared<'a>,
+    pub step: usize,
     pub executed: usize,
     pub cached: usize,
 }
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
+    /// Prints a progress line.
+    pub fn say(&self, line: &str) {
+        if let Ok(mut p) = self.s.progress.lock() {
+            (*p)(line);
+        }
+    }
+
+    /// An image the Dockerfile names (found before the build started).
+    pub fn image(&self, r: &str) -> Result<ImageRecord, String> {
+        self.s
+            .images
+            .get(r)
+            .cloned()
+            .ok_or_else(|| format!("image {r}: not found in the store (an ONBUILD trigger's?)"))
+    }
+
     fn step_name(&self, ins: &Instruction) -> String {
         format!(
             "STEP {}/{} ({}:{}): {}",
-            self.step, self.total, self.file, ins.line, ins.original
+            self.step, self.s.total, self.s.file, ins.line, ins.original
         )
     }
 
@@ -227,14 +368,14 @@ impl Builder<'_> {
         let from_line = format!(
             "STEP {}/{}: FROM {}",
             self.step,
-            self.total,
+            self.s.total,
             match &stage.base {
                 Base::Scratch => "scratch".to_string(),
                 Base::Image(r) => r.clone(),
                 Base::Stage(j) => graph.stages[*j].label(),
             }
         );
-        (self.progress)(&from_line);
+        self.say(&from_line);
         let step_err = |msg: String| Error::Step {
             step: from_line.clone(),
             msg,
@@ -242,16 +383,16 @@ impl Builder<'_> {
         let mut st = match &stage.base {
             Base::Scratch => StageState::scratch(self.e).map_err(step_err)?,
             Base::Image(r) => {
-                let img = (self.images)(r).map_err(step_err)?;
+                let img = self.image(r).map_err(step_err)?;
                 StageState::from_image(self.e, &img).map_err(step_err)?
             }
-            Base::Stage(j) => self.done[j].clone(),
+            Base::Stage(j) => self.s.done[j].clone(),
         };
-        st.epoch = self.epoch;
-        if let Some(t) = self.epoch {
+        st.epoch = self.s.epoch;
+        if let Some(t) = self.s.epoch {
             st.chain("SOURCE_DATE_EPOCH", &t.to_string());
         }
-        st.scope = Scope::for_stage(self.escape, &st.env_pairs(), &self.opts);
+        st.scope = Scope::for_stage(self.s.escape, &st.env_pairs(), &self.s.opts);
         // The base's ONBUILD triggers run first, and are not passed on.
         let triggers: Vec<String> = st.config["OnBuild"]
             .as_array()
@@ -270,20 +411,20 @@ impl Builder<'_> {
                 .get(..7)
                 .filter(|p| p.eq_ignore_ascii_case("ONBUILD"))
                 .map_or(text, |_| text[7..].trim_start());
-            let df = crate::parse::parse(&self.file, &format!("FROM scratch\n{text}\n"))
+            let df = crate::parse::parse(&self.s.file, &format!("FROM scratch\n{text}\n"))
                 .map_err(|e| step_err(format!("ONBUILD trigger {text:?}: {e}")))?;
             let ins = df.instructions[1].clone();
             let name = format!(
                 "STEP {}/{}: ONBUILD {}",
-                self.step, self.total, ins.original
+                self.step, self.s.total, ins.original
             );
-            (self.progress)(&name);
+            self.say(&name);
             self.instruction(&mut st, &ins, &name)?;
         }
         for ins in &stage.instructions {
             self.step += 1;
             let name = self.step_name(ins);
-            (self.progress)(&name);
+            self.say(&name);
             self.instruction(&mut st, ins, &name)?;
         }
         Ok(st)
@@ -304,10 +445,10 @@ impl Builder<'_> {
             for d in decls {
                 let v = declare_arg(
                     &mut st.scope,
-                    Some(&self.meta),
+                    Some(&self.s.meta),
                     &d.name,
                     d.default.as_deref(),
-                    &self.opts,
+                    &self.s.opts,
                     &mut used,
                 )
                 .map_err(|e| err(e.to_string()))?;

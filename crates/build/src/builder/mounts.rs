@@ -36,7 +36,7 @@ pub(crate) struct Prepared {
 
 /// Prepares `mounts` for a RUN of stage `st`.
 pub(crate) fn prepare(
-    b: &mut Builder<'_>,
+    b: &mut Builder<'_, '_>,
     st: &StageState,
     mounts: &[Mount],
 ) -> Result<Prepared, String> {
@@ -80,15 +80,15 @@ fn target(m: &Mount) -> Result<String, String> {
     Ok(t)
 }
 
-fn bind(b: &mut Builder<'_>, m: &Mount, p: &mut Prepared) -> Result<(), String> {
+fn bind(b: &mut Builder<'_, '_>, m: &Mount, p: &mut Prepared) -> Result<(), String> {
     let target = target(m)?;
     let source = m.source.clone().unwrap_or_else(|| ".".into());
     let staging = Staging::new(b.e)?;
     let src = match &m.from {
         None => {
-            let rel = b.ctx.resolve(&source)?;
+            let rel = b.s.ctx.resolve(&source)?;
             let dst = staging.0.join("src");
-            b.ctx.stage(&rel, &dst)?;
+            b.s.ctx.stage(&rel, &dst)?;
             dst
         }
         Some(from) => {
@@ -126,7 +126,12 @@ pub(crate) fn cache_dir(root: &Path, id: &str) -> PathBuf {
     root.join("build-cache-mounts").join(name)
 }
 
-fn cache(b: &mut Builder<'_>, _st: &StageState, m: &Mount, p: &mut Prepared) -> Result<(), String> {
+fn cache(
+    b: &mut Builder<'_, '_>,
+    _st: &StageState,
+    m: &Mount,
+    p: &mut Prepared,
+) -> Result<(), String> {
     let target = target(m)?;
     let id = m.id.clone().unwrap_or_else(|| target.clone());
     let dir = cache_dir(&b.e.paths.root, &id);
@@ -169,7 +174,7 @@ fn cache(b: &mut Builder<'_>, _st: &StageState, m: &Mount, p: &mut Prepared) -> 
     Ok(())
 }
 
-fn secret(b: &mut Builder<'_>, m: &Mount, p: &mut Prepared) -> Result<(), String> {
+fn secret(b: &mut Builder<'_, '_>, m: &Mount, p: &mut Prepared) -> Result<(), String> {
     let id =
         m.id.clone()
             .or_else(|| {
@@ -179,7 +184,7 @@ fn secret(b: &mut Builder<'_>, m: &Mount, p: &mut Prepared) -> Result<(), String
                     .map(|n| n.to_string_lossy().into_owned())
             })
             .ok_or_else(|| "a secret mount needs id= [layer: build]".to_string())?;
-    let Some(file) = b.secrets.get(&id).cloned() else {
+    let Some(file) = b.s.secrets.get(&id).cloned() else {
         if m.required {
             return Err(format!(
                 "secret {id} is required: pass it with --secret id={id},src=FILE"

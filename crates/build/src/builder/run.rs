@@ -15,7 +15,7 @@ use strata_image::snapshotter::Snapshotter;
 
 /// Runs a RUN step (or takes it from the cache).
 pub(crate) fn step(
-    b: &mut Builder<'_>,
+    b: &mut Builder<'_, '_>,
     st: &mut StageState,
     r: &RunInstr,
     name: &str,
@@ -98,7 +98,7 @@ enum Failure {
 }
 
 fn run_in_container(
-    b: &mut Builder<'_>,
+    b: &mut Builder<'_, '_>,
     img: &strata_image::store::ImageRecord,
     argv: Vec<String>,
     env: Vec<String>,
@@ -137,7 +137,7 @@ fn run_in_container(
         strata_engine::container::rootfs::unmount(e, &c.id).map_err(other)?;
         drop_mount_stubs(e, &c.id, &targets);
         Snapshotter::new(&store)
-            .commit_clamped(&c.id, b.epoch)
+            .commit_clamped(&c.id, b.s.epoch)
             .map_err(|err| Failure::Other(format!("commit the layer: {err} [layer: image]")))
     })();
     let _ = remove::remove(e, &c.id, true, true);
@@ -145,7 +145,7 @@ fn run_in_container(
 }
 
 /// The container's output, as the build's progress.
-fn show_output(b: &mut Builder<'_>, e: &Engine, c: &strata_engine::Container) {
+fn show_output(b: &mut Builder<'_, '_>, e: &Engine, c: &strata_engine::Container) {
     let Ok(bytes) = std::fs::read(c.log_path(&e.paths)) else {
         return;
     };
@@ -154,13 +154,13 @@ fn show_output(b: &mut Builder<'_>, e: &Engine, c: &strata_engine::Container) {
         if let Some(r) = strata_monitor::cri_log::parse(l) {
             line.extend_from_slice(r.text);
             if r.full {
-                (b.progress)(&String::from_utf8_lossy(&line));
+                b.say(&String::from_utf8_lossy(&line));
                 line.clear();
             }
         }
     }
     if !line.is_empty() {
-        (b.progress)(&String::from_utf8_lossy(&line));
+        b.say(&String::from_utf8_lossy(&line));
     }
 }
 

@@ -150,7 +150,7 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<i32> {
             .map_err(|err| format!("{err:#}"))
     };
     // An async runtime only if an ADD downloads.
-    let rt = std::cell::OnceCell::new();
+    let rt = std::sync::OnceLock::new();
     let urls = |url: &str, to: &std::path::Path| -> std::result::Result<(), String> {
         if rt.get().is_none() {
             let made = crate::runtime().map_err(|e| e.to_string())?;
