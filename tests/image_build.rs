@@ -195,6 +195,12 @@ fn failures_name_their_step_and_leave_nothing() {
     );
     assert_eq!(code, 125);
     assert!(err.contains("outside the build context"), "{err}");
+    let (code, _, err) = case(
+        "Platform.Dockerfile",
+        "FROM --platform=linux/arm64 localhost/busybox\nRUN true\n",
+    );
+    assert_eq!(code, 125);
+    assert!(err.contains("--platform=linux/arm64"), "{err}");
     assert_eq!(e.ok(&["ps", "-aq"]), "", "no container left");
     assert_eq!(
         e.ok(&["images", "-q"])
@@ -306,6 +312,7 @@ fn run_mounts_cache_bind_tmpfs_and_secret_stay_in_their_roots() {
             r#"FROM localhost/busybox
 RUN --mount=type=cache,id={id},target=/cache sh -c 'n=$(cat /cache/n 2>/dev/null || echo 0); echo $((n+1)) > /cache/n; cp /cache/n /n'
 RUN --mount=type=bind,source=src,target=/m cat /m/main.txt > /bound
+RUN --mount=type=cache,target=/pc,sharing=private sh -c 'echo p >> /pc/log; wc -l < /pc/log > /private-count'
 RUN --mount=type=tmpfs,target=/t sh -c 'echo x > /t/f; grep " /t " /proc/mounts | cut -d" " -f3 > /tmpfs-type'
 RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /secret-len
 "#
@@ -326,10 +333,10 @@ RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /secret-len
         "m",
         "sh",
         "-c",
-        "cat /n /bound /tmpfs-type /secret-len; for p in /t /run/secrets /cache /m; do test -e $p && echo $p; done; true",
+        "cat /n /bound /tmpfs-type /secret-len /private-count; for p in /t /run/secrets /cache /m /pc; do test -e $p && echo $p; done; true",
     ]);
     assert_eq!(
-        out, "2\nfrom the context\ntmpfs\n7\n",
+        out, "2\nfrom the context\ntmpfs\n7\n2\n",
         "the cache persisted, the bind was the context's, no mount point (nor the secret) stayed in the image"
     );
     // Bind sources cannot leave the context: `..` stops at its top (as at `/`), and a link

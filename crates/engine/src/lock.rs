@@ -39,6 +39,15 @@ impl Drop for Lock {
 /// Takes the exclusive lock named `name` (a container id, `pod-<id>`, `net-<name>`...),
 /// waiting for it.
 pub fn lock(paths: &Paths, name: &str) -> Result<Lock> {
+    Ok(acquire(paths, name, true)?.expect("a blocking lock is taken"))
+}
+
+/// Takes the lock named `name` if nobody holds it; `None` if somebody does.
+pub fn try_lock(paths: &Paths, name: &str) -> Result<Option<Lock>> {
+    acquire(paths, name, false)
+}
+
+fn acquire(paths: &Paths, name: &str, wait: bool) -> Result<Option<Lock>> {
     let dir = paths.locks();
     std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
     let p = dir.join(name);
@@ -48,19 +57,27 @@ pub fn lock(paths: &Paths, name: &str) -> Result<Lock> {
         .write(true)
         .open(&p)
         .ctx(|| format!("open lock {}", p.display()))?;
+    let op = if wait {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
     loop {
         // SAFETY: flock on a descriptor we own.
-        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        let r = unsafe { libc::flock(f.as_raw_fd(), op) };
         if r == 0 {
             if let Ok(mut h) = HELD.lock() {
                 h.push((name.to_string(), f.as_raw_fd()));
             }
-            return Ok(Lock {
+            return Ok(Some(Lock {
                 file: f,
                 name: name.to_string(),
-            });
+            }));
         }
         let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            return Ok(None);
+        }
         if e.kind() != std::io::ErrorKind::Interrupted {
             return Err(e).ctx(|| format!("lock {}", p.display()));
         }

@@ -380,6 +380,15 @@ impl Builder<'_, '_> {
             step: from_line.clone(),
             msg,
         };
+        if let Some(p) = &stage.platform {
+            let host = Platform::host();
+            if Platform::parse(p).is_none_or(|want| want.os != host.os || want.arch != host.arch) {
+                return Err(step_err(format!(
+                    "--platform={p}: this builder runs RUN steps on {}/{} only [layer: build]",
+                    host.os, host.arch
+                )));
+            }
+        }
         let mut st = match &stage.base {
             Base::Scratch => StageState::scratch(self.e).map_err(step_err)?,
             Base::Image(r) => {

@@ -155,6 +155,27 @@ fn cache(
         std::os::unix::fs::chown(&dir, num(&m.uid)?, num(&m.gid)?)
             .map_err(|e| format!("cache {id}: {e}"))?;
     }
+    let dir = if m.sharing == Sharing::Private {
+        // `private`: this step's own cache when another build holds the shared one.
+        let name = format!(
+            "build-cache-{}",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        );
+        match strata_engine::lock::try_lock(&b.e.paths, &name) {
+            Ok(Some(l)) => {
+                p.locks.push(l);
+                dir
+            }
+            _ => {
+                let s = Staging::new(b.e)?;
+                let d = s.0.clone();
+                p.staged.push(s);
+                d
+            }
+        }
+    } else {
+        dir
+    };
     if m.sharing == Sharing::Locked {
         let name = format!(
             "build-cache-{}",
