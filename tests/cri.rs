@@ -741,3 +741,504 @@ fn a_killed_server_restarts_with_its_pods_and_running_containers() {
     assert_eq!(e.ok(&["ps", "-aq"]), "");
     drop(server);
 }
+
+async fn start(c: &mut Clients, id: &str) {
+    c.rt.start_container(StartContainerRequest {
+        container_id: id.into(),
+    })
+    .await
+    .expect("StartContainer");
+}
+
+async fn remove_pod(c: &mut Clients, pod: &str) {
+    c.rt.remove_pod_sandbox(RemovePodSandboxRequest {
+        pod_sandbox_id: pod.into(),
+    })
+    .await
+    .expect("RemovePodSandbox");
+}
+
+async fn update(
+    c: &mut Clients,
+    id: &str,
+    linux: LinuxContainerResources,
+) -> Result<tonic::Response<UpdateContainerResourcesResponse>, tonic::Status> {
+    c.rt.update_container_resources(UpdateContainerResourcesRequest {
+        container_id: id.into(),
+        linux: Some(linux),
+        ..Default::default()
+    })
+    .await
+}
+
+/// The memory limit the container sees in its own cgroup (cgroup v1).
+async fn memory_limit(c: &mut Clients, id: &str) -> String {
+    let path = "/sys/fs/cgroup/memory/memory.limit_in_bytes";
+    let out = exec(c, id, &["cat", path], 10).await.unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn list_stats(c: &mut Clients, f: ContainerStatsFilter) -> Vec<ContainerStats> {
+    c.rt.list_container_stats(ListContainerStatsRequest { filter: Some(f) })
+        .await
+        .expect("ListContainerStats")
+        .into_inner()
+        .stats
+}
+
+/// Waits up to 20 s for `f` to hold.
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn reopen_container_log_after_kubelet_renames_it() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let sandbox = pod_config("rotate", &logs);
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        let script = "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.1; done";
+        let id = create(&mut c, &pod, &sandbox, container_config("app", script)).await;
+        start(&mut c, &id).await;
+        let log = logs.join("app/0.log");
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        until("the first lines in the log", || {
+            read(&log).contains("line2")
+        });
+
+        // kubelet's rotation: rename, then ask the runtime to reopen.
+        let rotated = logs.join("app/0.log.20261205-120000");
+        std::fs::rename(&log, &rotated).unwrap();
+        c.rt.reopen_container_log(ReopenContainerLogRequest {
+            container_id: id.clone(),
+        })
+        .await
+        .expect("ReopenContainerLog");
+        until("new output in a new file at the original path", || {
+            read(&log).lines().count() >= 2
+        });
+        let old = read(&rotated);
+        assert!(
+            old.lines().next().unwrap().ends_with(" stdout F line0"),
+            "{old}"
+        );
+        let last_old: u32 = old
+            .lines()
+            .last()
+            .and_then(|l| l.rsplit("line").next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let new = read(&log);
+        let first_new: u32 = new
+            .lines()
+            .next()
+            .and_then(|l| l.rsplit("line").next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(first_new > last_old, "old ends at {last_old}: {new}");
+        assert!(!new.contains(" stdout F line0\n"), "{new}");
+
+        // A stopped container has no log to reopen; an unknown one is not found.
+        c.rt.stop_container(StopContainerRequest {
+            container_id: id.clone(),
+            timeout: 0,
+        })
+        .await
+        .unwrap();
+        let err =
+            c.rt.reopen_container_log(ReopenContainerLogRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+        let err =
+            c.rt.reopen_container_log(ReopenContainerLogRequest {
+                container_id: "0123456789ab".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{err:?}");
+        remove_pod(&mut c, &pod).await;
+    });
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    drop(server);
+}
+
+#[test]
+fn container_and_pod_stats_of_a_container_that_allocates_memory() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let sandbox = pod_config("stats", &logs);
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        // The shell keeps its 20 MB variable: busybox sh would exec a last `sleep` and drop it.
+        let script = r#"x=$(head -c 20000000 /dev/zero | tr "\0" a); sleep 100; echo ${#x}"#;
+        let id = create(&mut c, &pod, &sandbox, container_config("hog", script)).await;
+        start(&mut c, &id).await;
+        let t0 = Instant::now();
+        let s = loop {
+            let s =
+                c.rt.container_stats(ContainerStatsRequest {
+                    container_id: id.clone(),
+                })
+                .await
+                .expect("ContainerStats")
+                .into_inner()
+                .stats
+                .unwrap();
+            let ws = s.memory.as_ref().and_then(|m| m.working_set_bytes);
+            if ws.is_some_and(|w| w.value > 10_000_000) {
+                break s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the working set never passed 10 MB: {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let attrs = s.attributes.unwrap();
+        assert_eq!(attrs.id, id);
+        assert_eq!(attrs.metadata.unwrap().name, "hog");
+        assert_eq!(attrs.labels.get("tier").map(String::as_str), Some("hog"));
+        let cpu = s.cpu.unwrap();
+        assert!(cpu.usage_core_nano_seconds.unwrap().value > 0);
+        assert!(cpu.timestamp > 0);
+        let mem = s.memory.unwrap();
+        assert!(mem.timestamp > 0);
+        assert!(mem.usage_bytes.unwrap().value >= mem.working_set_bytes.unwrap().value);
+        assert!(mem.rss_bytes.unwrap().value > 10_000_000);
+        assert!(mem.page_faults.unwrap().value > 0);
+        assert!(s.writable_layer.unwrap().used_bytes.is_some());
+
+        // Filters: id, pod and labels.
+        let by_id = list_stats(
+            &mut c,
+            ContainerStatsFilter {
+                id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(by_id.len(), 1);
+        assert!(by_id[0].cpu.is_some());
+        let by_pod = list_stats(
+            &mut c,
+            ContainerStatsFilter {
+                pod_sandbox_id: pod.clone(),
+                label_selector: HashMap::from([("tier".into(), "hog".into())]),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(by_pod.len(), 1);
+        let none = list_stats(
+            &mut c,
+            ContainerStatsFilter {
+                label_selector: HashMap::from([("tier".into(), "other".into())]),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert!(none.is_empty());
+
+        // The pod: its containers and their sum.
+        let ps =
+            c.rt.pod_sandbox_stats(PodSandboxStatsRequest {
+                pod_sandbox_id: pod.clone(),
+            })
+            .await
+            .expect("PodSandboxStats")
+            .into_inner()
+            .stats
+            .unwrap();
+        assert_eq!(ps.attributes.unwrap().id, pod);
+        let linux = ps.linux.unwrap();
+        assert_eq!(linux.containers.len(), 1);
+        assert!(linux.memory.unwrap().working_set_bytes.unwrap().value > 10_000_000);
+        assert!(linux.cpu.unwrap().usage_core_nano_seconds.unwrap().value > 0);
+        assert!(linux.process.unwrap().process_count.unwrap().value >= 2);
+        assert!(linux.network.is_some(), "the pod's network, from its infra");
+        let listed =
+            c.rt.list_pod_sandbox_stats(ListPodSandboxStatsRequest {
+                filter: Some(PodSandboxStatsFilter {
+                    id: pod.clone(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("ListPodSandboxStats")
+            .into_inner()
+            .stats;
+        assert_eq!(listed.len(), 1);
+
+        // Stopped: attributes only, as containerd answers; unknown: NotFound.
+        c.rt.stop_container(StopContainerRequest {
+            container_id: id.clone(),
+            timeout: 0,
+        })
+        .await
+        .unwrap();
+        let s =
+            c.rt.container_stats(ContainerStatsRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .expect("ContainerStats of a stopped container")
+            .into_inner()
+            .stats
+            .unwrap();
+        assert_eq!(s.attributes.unwrap().id, id);
+        assert!(s.cpu.is_none() && s.memory.is_none());
+        let err =
+            c.rt.container_stats(ContainerStatsRequest {
+                container_id: "0123456789ab".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{err:?}");
+        let err =
+            c.rt.pod_sandbox_stats(PodSandboxStatsRequest {
+                pod_sandbox_id: "0123456789ab".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{err:?}");
+        remove_pod(&mut c, &pod).await;
+    });
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    drop(server);
+}
+
+#[test]
+fn update_container_resources_reaches_the_cgroup_and_the_status() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let sandbox = pod_config("resize", &logs);
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        let id = create(
+            &mut c,
+            &pod,
+            &sandbox,
+            container_config("app", "exec sleep 1000"),
+        )
+        .await;
+        start(&mut c, &id).await;
+        update(
+            &mut c,
+            &id,
+            LinuxContainerResources {
+                memory_limit_in_bytes: 64 << 20,
+                cpu_period: 100_000,
+                cpu_quota: 50_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("UpdateContainerResources");
+        assert_eq!(memory_limit(&mut c, &id).await, (64u64 << 20).to_string());
+        let quota = exec(
+            &mut c,
+            &id,
+            &["cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"],
+            10,
+        )
+        .await
+        .unwrap();
+        assert_eq!(String::from_utf8_lossy(&quota.stdout).trim(), "50000");
+        let r = status(&mut c, &id)
+            .await
+            .resources
+            .and_then(|r| r.linux)
+            .expect("the status reports the resources");
+        assert_eq!(
+            (r.memory_limit_in_bytes, r.cpu_quota, r.cpu_period),
+            (64 << 20, 50_000, 100_000)
+        );
+        let inspect = e.ok(&["inspect", &id]);
+        assert!(inspect.contains(&(64u64 << 20).to_string()), "{inspect}");
+
+        // Lowered again; bad values and unknown ids change nothing.
+        update(
+            &mut c,
+            &id,
+            LinuxContainerResources {
+                memory_limit_in_bytes: 48 << 20,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("UpdateContainerResources");
+        assert_eq!(memory_limit(&mut c, &id).await, (48u64 << 20).to_string());
+        let bad = LinuxContainerResources {
+            memory_limit_in_bytes: -1,
+            ..Default::default()
+        };
+        let err = update(&mut c, &id, bad).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        let err = update(
+            &mut c,
+            &id,
+            LinuxContainerResources {
+                cpu_period: 5,
+                cpu_quota: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        let err = update(
+            &mut c,
+            "0123456789ab",
+            LinuxContainerResources {
+                memory_limit_in_bytes: 32 << 20,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{err:?}");
+        assert_eq!(memory_limit(&mut c, &id).await, (48u64 << 20).to_string());
+        remove_pod(&mut c, &pod).await;
+    });
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    drop(server);
+}
+
+/// The next event of container `id` on the stream (others are skipped), within 20 s.
+async fn next_event(
+    stream: &mut tonic::Streaming<ContainerEventResponse>,
+    id: &str,
+) -> ContainerEventResponse {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = tokio::time::timeout(left, stream.message())
+            .await
+            .expect("an event within 20 s")
+            .expect("the stream")
+            .expect("an event");
+        if ev.container_id == id {
+            return ev;
+        }
+    }
+}
+
+#[test]
+fn container_events_stream_created_started_stopped_deleted() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let sandbox = pod_config("watch", &logs);
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        let mut stream =
+            c.rt.get_container_events(GetEventsRequest {})
+                .await
+                .expect("GetContainerEvents")
+                .into_inner();
+        let id = create(
+            &mut c,
+            &pod,
+            &sandbox,
+            container_config("app", "exec sleep 1000"),
+        )
+        .await;
+        // Each event carries the pod's status and its containers' statuses as they are.
+        let check = |ev: &ContainerEventResponse,
+                     kind: ContainerEventType,
+                     state: Option<ContainerState>| {
+            assert_eq!(ev.container_event_type, kind as i32, "{ev:?}");
+            assert!(ev.created_at > 0);
+            assert_eq!(
+                ev.pod_sandbox_status.as_ref().expect("the pod's status").id,
+                pod
+            );
+            let st = ev.containers_statuses.iter().find(|s| s.id == id);
+            assert_eq!(st.map(|s| s.state), state.map(|s| s as i32), "{ev:?}");
+            if let Some(st) = st {
+                assert_eq!(st.metadata.as_ref().unwrap().name, "app");
+            }
+        };
+        let ev = next_event(&mut stream, &id).await;
+        check(
+            &ev,
+            ContainerEventType::ContainerCreatedEvent,
+            Some(ContainerState::ContainerCreated),
+        );
+        start(&mut c, &id).await;
+        let ev = next_event(&mut stream, &id).await;
+        check(
+            &ev,
+            ContainerEventType::ContainerStartedEvent,
+            Some(ContainerState::ContainerRunning),
+        );
+        c.rt.stop_container(StopContainerRequest {
+            container_id: id.clone(),
+            timeout: 0,
+        })
+        .await
+        .unwrap();
+        let ev = next_event(&mut stream, &id).await;
+        check(
+            &ev,
+            ContainerEventType::ContainerStoppedEvent,
+            Some(ContainerState::ContainerExited),
+        );
+        c.rt.remove_container(RemoveContainerRequest {
+            container_id: id.clone(),
+        })
+        .await
+        .unwrap();
+        let ev = next_event(&mut stream, &id).await;
+        check(&ev, ContainerEventType::ContainerDeletedEvent, None);
+
+        // A container that exits on its own is seen to stop without anyone asking.
+        let quick = create(&mut c, &pod, &sandbox, container_config("quick", "exit 3")).await;
+        start(&mut c, &quick).await;
+        let mut kinds = Vec::new();
+        while kinds.len() < 3 {
+            kinds.push(next_event(&mut stream, &quick).await.container_event_type);
+        }
+        assert_eq!(
+            kinds,
+            [
+                ContainerEventType::ContainerCreatedEvent as i32,
+                ContainerEventType::ContainerStartedEvent as i32,
+                ContainerEventType::ContainerStoppedEvent as i32,
+            ]
+        );
+        drop(stream);
+        remove_pod(&mut c, &pod).await;
+    });
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    drop(server);
+}

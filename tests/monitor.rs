@@ -404,3 +404,49 @@ fn a_terminal_container_gets_a_pty_and_its_resizes() {
         !l.monitor.alive()
     });
 }
+
+#[test]
+fn reopen_log_starts_a_new_file_at_the_same_path() {
+    if !prerequisites() {
+        return;
+    }
+    let f = Fixture::new(
+        "reopen",
+        "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done",
+    );
+    let l = launch(&f.options(false)).unwrap();
+    let r = call(&f.socket(), &Request::ReopenLog, None).unwrap();
+    assert!(!r.ok, "a created container has nothing to reopen: {r:?}");
+    assert!(call(&f.socket(), &Request::Start, None).unwrap().ok);
+    wait_until("output in the log", Duration::from_secs(10), || {
+        f.log_lines().len() >= 2
+    });
+    let moved = f.tmp.path().join("ctr.log.1");
+    std::fs::rename(f.log(), &moved).unwrap();
+    let r = call(&f.socket(), &Request::ReopenLog, None).unwrap();
+    assert!(r.ok, "{r:?}");
+    wait_until("output in the new file", Duration::from_secs(10), || {
+        f.log_lines().len() >= 2
+    });
+    let old = std::fs::read_to_string(&moved).unwrap();
+    assert!(
+        old.lines().next().unwrap().ends_with(" stdout F line0"),
+        "{old}"
+    );
+    assert_ne!(f.log_lines()[0].2, "line0");
+    assert!(
+        call(
+            &f.socket(),
+            &Request::Kill {
+                signal: 9,
+                all: false
+            },
+            None
+        )
+        .unwrap()
+        .ok
+    );
+    wait_until("the monitor to exit", Duration::from_secs(10), || {
+        !l.monitor.alive()
+    });
+}

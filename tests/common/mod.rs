@@ -124,6 +124,25 @@ impl Drop for Engine {
                 eprintln!("clean-up: {}", String::from_utf8_lossy(&o.stderr));
             }
         }
+        // Its networks (the default one is made on first use): their bridges and NAT rules.
+        if let Ok(o) = Command::new(workspace_bin("strata"))
+            .env("STRATA_ROOT", self.root())
+            .env("STRATA_RUNROOT", self.runroot())
+            .args(["network", "ls", "--format", "json"])
+            .output()
+        {
+            let list: serde_json::Value =
+                serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+            for n in list.as_array().into_iter().flatten() {
+                if let Some(name) = n["name"].as_str().or(n["Name"].as_str()) {
+                    let _ = Command::new(workspace_bin("strata"))
+                        .env("STRATA_ROOT", self.root())
+                        .env("STRATA_RUNROOT", self.runroot())
+                        .args(["network", "rm", "-f", name])
+                        .output();
+                }
+            }
+        }
         // Mounts the engine may have left (a failed test): the netns directory's own bind.
         let _ = strata_os_umount(&self.runroot().join("netns"));
     }

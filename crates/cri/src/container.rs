@@ -105,6 +105,36 @@ pub fn remove(e: &Engine, id: &str) -> Result<(), Status> {
     }
 }
 
+/// ReopenContainerLog: the container's monitor closes its log and opens it again at the
+/// same path (kubelet has renamed the old file). FailedPrecondition if it does not run.
+pub fn reopen_log(e: &Engine, id: &str) -> Result<(), Status> {
+    let c = get(e, id)?;
+    let what = format!("ReopenContainerLog {id}");
+    if c.state.status != EngineStatus::Running || c.state.monitor.is_none() {
+        return Err(Status::failed_precondition(format!(
+            "{what}: the container is {}, not running [layer: engine]",
+            c.state.status.as_str()
+        )));
+    }
+    let r = strata_monitor::protocol::call(
+        &e.paths.monitor(&c.id),
+        &strata_monitor::protocol::Request::ReopenLog,
+        Some(std::time::Duration::from_secs(10)),
+    )
+    .map_err(|err| {
+        Status::unavailable(format!(
+            "{what}: the container's monitor: {err} [layer: monitor]"
+        ))
+    })?;
+    if r.ok {
+        return Ok(());
+    }
+    Err(Status::failed_precondition(format!(
+        "{what}: {} [layer: monitor]",
+        r.error.unwrap_or_default()
+    )))
+}
+
 /// The CRI state of an engine status.
 pub fn state_of(s: EngineStatus) -> ContainerState {
     match s {
@@ -224,6 +254,7 @@ pub fn status(
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
+        resources: crate::resources::to_cri(&c.config.resources),
         ..Default::default()
     };
     let mut info = HashMap::new();

@@ -7,21 +7,26 @@
 //! - `config`: `cri.toml`.
 //! - `server`: the socket and the services.
 //! - `runtime_service` / `image_service`: the gRPC traits, thin over
-//! - `sandbox` (pods), `container` and `container_config` (containers), `exec_sync`, `image`.
+//! - `sandbox` (pods), `container` and `container_config` (containers), `exec_sync`, `image`;
+//!   `resources` (UpdateContainerResources), `stats` (container and pod stats), `events`
+//!   (GetContainerEvents, polled from the engine's event log).
 //! - `meta`: the CRI's metadata kept in the engine's annotations; `status`: errors as gRPC
 //!   statuses naming the layer.
 
 pub mod config;
 pub mod container;
 pub mod container_config;
+pub mod events;
 pub mod exec_sync;
 pub mod image;
 pub mod image_service;
 pub mod meta;
+pub mod resources;
 pub mod runtime_service;
 pub mod sandbox;
 pub mod server;
 pub mod state;
+pub mod stats;
 pub mod status;
 
 pub use config::Config;

@@ -1,12 +1,12 @@
 //! The RuntimeService trait: each RPC unwraps its request and runs the engine work of
-//! `sandbox`, `container` or `exec_sync` on the blocking pool. RPCs not built yet answer
+//! `sandbox`, `container`, `exec_sync`, `resources` or `stats` on the blocking pool
+//! (`events` streams). RPCs not built yet answer
 //! Unimplemented, which kubelet and crictl report as such.
 
 use crate::state::Cri;
-use crate::{container, exec_sync, sandbox};
+use crate::{container, events, exec_sync, resources, sandbox, stats};
 use k8s_cri::v1::runtime_service_server::RuntimeService;
 use k8s_cri::v1::*;
-use std::pin::Pin;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -70,11 +70,14 @@ impl RuntimeService for Runtime {
     ) -> R<PodSandboxStatusResponse> {
         let r = r.into_inner();
         let (id, verbose) = (r.pod_sandbox_id, r.verbose);
-        let (status, info) = self
+        let (status, info, containers_statuses) = self
             .0
-            .blocking(move |e| sandbox::status(e, &id, verbose))
+            .blocking(move |e| {
+                let (s, info) = sandbox::status(e, &id, verbose)?;
+                let containers = events::pod_container_statuses(e, &s.id);
+                Ok((s, info, containers))
+            })
             .await?;
-        let containers_statuses = Vec::new();
         Ok(Response::new(PodSandboxStatusResponse {
             status: Some(status),
             info,
@@ -162,16 +165,25 @@ impl RuntimeService for Runtime {
 
     async fn update_container_resources(
         &self,
-        _: Request<UpdateContainerResourcesRequest>,
+        r: Request<UpdateContainerResourcesRequest>,
     ) -> R<UpdateContainerResourcesResponse> {
-        unimplemented("UpdateContainerResources")
+        let r = r.into_inner();
+        let (id, linux) = (r.container_id, r.linux);
+        self.0
+            .blocking(move |e| resources::update(e, &id, linux))
+            .await?;
+        Ok(Response::new(UpdateContainerResourcesResponse {}))
     }
 
     async fn reopen_container_log(
         &self,
-        _: Request<ReopenContainerLogRequest>,
+        r: Request<ReopenContainerLogRequest>,
     ) -> R<ReopenContainerLogResponse> {
-        unimplemented("ReopenContainerLog")
+        let id = r.into_inner().container_id;
+        self.0
+            .blocking(move |e| container::reopen_log(e, &id))
+            .await?;
+        Ok(Response::new(ReopenContainerLogResponse {}))
     }
 
     async fn exec_sync(&self, r: Request<ExecSyncRequest>) -> R<ExecSyncResponse> {
@@ -201,30 +213,38 @@ impl RuntimeService for Runtime {
 
     async fn container_stats(
         &self,
-        _: Request<ContainerStatsRequest>,
+        r: Request<ContainerStatsRequest>,
     ) -> R<ContainerStatsResponse> {
-        unimplemented("ContainerStats")
+        let id = r.into_inner().container_id;
+        let s = self.0.blocking(move |e| stats::container(e, &id)).await?;
+        Ok(Response::new(ContainerStatsResponse { stats: Some(s) }))
     }
 
     async fn list_container_stats(
         &self,
-        _: Request<ListContainerStatsRequest>,
+        r: Request<ListContainerStatsRequest>,
     ) -> R<ListContainerStatsResponse> {
-        unimplemented("ListContainerStats")
+        let f = r.into_inner().filter;
+        let stats = self.0.blocking(move |e| stats::list(e, f)).await?;
+        Ok(Response::new(ListContainerStatsResponse { stats }))
     }
 
     async fn pod_sandbox_stats(
         &self,
-        _: Request<PodSandboxStatsRequest>,
+        r: Request<PodSandboxStatsRequest>,
     ) -> R<PodSandboxStatsResponse> {
-        unimplemented("PodSandboxStats")
+        let id = r.into_inner().pod_sandbox_id;
+        let s = self.0.blocking(move |e| stats::pod(e, &id)).await?;
+        Ok(Response::new(PodSandboxStatsResponse { stats: Some(s) }))
     }
 
     async fn list_pod_sandbox_stats(
         &self,
-        _: Request<ListPodSandboxStatsRequest>,
+        r: Request<ListPodSandboxStatsRequest>,
     ) -> R<ListPodSandboxStatsResponse> {
-        unimplemented("ListPodSandboxStats")
+        let f = r.into_inner().filter;
+        let stats = self.0.blocking(move |e| stats::list_pods(e, f)).await?;
+        Ok(Response::new(ListPodSandboxStatsResponse { stats }))
     }
 
     async fn update_runtime_config(
@@ -304,14 +324,13 @@ impl RuntimeService for Runtime {
         unimplemented("CheckpointContainer")
     }
 
-    type GetContainerEventsStream =
-        Pin<Box<dyn tokio_stream::Stream<Item = Result<ContainerEventResponse, Status>> + Send>>;
+    type GetContainerEventsStream = events::EventStream;
 
     async fn get_container_events(
         &self,
         _: Request<GetEventsRequest>,
     ) -> R<Self::GetContainerEventsStream> {
-        unimplemented("GetContainerEvents")
+        Ok(Response::new(events::stream(Arc::clone(&self.0)).await?))
     }
 
     async fn list_metric_descriptors(

@@ -39,7 +39,9 @@ impl Cri {
         }))
     }
 
-    /// Runs `f` with an engine handle on the blocking pool.
+    /// Runs `f` with an engine handle on the blocking pool. Each pool thread keeps its
+    /// handle (its SQLite connection, prepared statements and the open store) for the next
+    /// call instead of opening the engine per RPC.
     pub async fn blocking<T, F>(self: &Arc<Self>, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
@@ -47,12 +49,28 @@ impl Cri {
     {
         let me = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let e = Engine::open(me.engine.clone())
-                .map_err(|e| Status::unavailable(format!("open engine: {e} [layer: engine]")))?
-                .with_store(Arc::clone(&me.store));
-            f(&e)
+            ENGINE.with(|slot| {
+                let mut slot = slot.borrow_mut();
+                let reuse = matches!(&*slot, Some((root, _)) if *root == me.engine.root);
+                if !reuse {
+                    let e = Engine::open(me.engine.clone())
+                        .map_err(|e| {
+                            Status::unavailable(format!("open engine: {e} [layer: engine]"))
+                        })?
+                        .with_store(Arc::clone(&me.store));
+                    *slot = Some((me.engine.root.clone(), e));
+                }
+                let (_, e) = slot.as_ref().expect("set above");
+                f(e)
+            })
         })
         .await
         .map_err(|e| Status::internal(format!("engine task failed: {e}")))?
     }
+}
+
+thread_local! {
+    /// The engine handle of a blocking-pool thread, with the root it was opened for.
+    static ENGINE: std::cell::RefCell<Option<(std::path::PathBuf, Engine)>> =
+        const { std::cell::RefCell::new(None) };
 }

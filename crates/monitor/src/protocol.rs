@@ -49,6 +49,10 @@ pub enum Request {
     /// the monitor). Unless `detach`, the connection then carries its frames as for `attach`,
     /// ending with its exit.
     Exec(ExecRequest),
+    /// Closes the container's log file and opens it again at the same path (kubelet renamed
+    /// it to rotate it: CRI's ReopenContainerLog). Fails if the container has no log or is
+    /// not running.
+    ReopenLog,
 }
 
 /// What `exec` runs.
@@ -213,6 +217,10 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Request::Wait).unwrap(),
             r#"{"op":"wait"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::ReopenLog).unwrap(),
+            r#"{"op":"reopen-log"}"#
         );
         assert!(serde_json::from_str::<Request>(r#"{"op":"explode"}"#).is_err());
         assert_eq!(

@@ -1,5 +1,5 @@
 //! Smaller commands on a container: `pause`/`unpause` (the cgroup freezer, through the
-//! runtime library) and `rename`.
+//! runtime library), `rename`, and resource updates (the runtime's `update`).
 
 use super::state::Status;
 use super::{stop, Container};
@@ -55,4 +55,23 @@ pub fn rename(e: &Engine, key: &str, new: &str) -> Result<Container> {
     }
     let _ = e.db.event("container", "rename", &c.id, &c.name, &[]);
     Ok(c)
+}
+
+/// Changes a container's resource limits (the CRI's UpdateContainerResources): applied to
+/// its cgroups through the runtime's `update` if it runs, and recorded for its next starts.
+pub fn update_resources(
+    e: &Engine,
+    c: &mut Container,
+    res: super::config::Resources,
+) -> Result<()> {
+    if c.state.status.is_live() {
+        let spec = crate::spec::resources::linux_resources(&res);
+        let spec = serde_json::from_value(serde_json::Value::Object(spec))
+            .map_err(|err| Error::Invalid(format!("container {}: resources: {err}", c.name)))?;
+        let root = strata_runtime::state::Root::new(e.paths.runtime_root());
+        strata_runtime::container::ops::update(&root, &c.id, &spec)
+            .map_err(|err| Error::Runtime(format!("container {}: update: {err}", c.name)))?;
+    }
+    c.config.resources = res;
+    e.db.save_config(&c.id, &c.config)
 }

@@ -70,6 +70,15 @@ impl Db {
         Ok(())
     }
 
+    /// Writes a container's configuration (resources updated on a live container).
+    pub fn save_config(&self, id: &str, c: &ContainerConfig) -> Result<()> {
+        self.conn.execute(
+            "UPDATE containers SET config = ?2 WHERE id = ?1",
+            params![id, serde_json::to_string(c).expect("config serializes")],
+        )?;
+        Ok(())
+    }
+
     /// Renames a container; a name in use is a conflict.
     pub fn rename_container(&self, id: &str, name: &str) -> Result<()> {
         match self.conn.execute(

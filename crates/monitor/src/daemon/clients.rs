@@ -243,6 +243,21 @@ impl Monitor {
             .then(|| Response::err("exec: no command given"))
     }
 
+    /// `reopen-log`: the log file opened again at its path (the old one was moved away).
+    fn reopen_log(&mut self) -> Response {
+        let id = &self.container.id;
+        if self.exit.is_some() || self.status != Status::Running {
+            return Response::err(format!("container {id} is not running"));
+        }
+        let Some(log) = self.log.as_mut() else {
+            return Response::err(format!("container {id} has no log"));
+        };
+        match log.reopen() {
+            Ok(()) => Response::ok(),
+            Err(e) => Response::err(format!("reopen the log of container {id}: {e}")),
+        }
+    }
+
     fn handle(&mut self, req: Request) -> Response {
         let id = self.container.id.clone();
         match req {
@@ -260,6 +275,7 @@ impl Monitor {
                 Status::Running => Response::err(format!("container {id} is already running")),
                 Status::Exited => Response::err(format!("container {id} has exited")),
             },
+            Request::ReopenLog => self.reopen_log(),
             Request::Kill { signal, all } => {
                 if self.exit.is_some() {
                     return Response::err(format!("container {id} is not running"));
