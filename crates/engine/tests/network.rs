@@ -438,6 +438,43 @@ fn a_plugin_failing_half_way_leaves_nothing() {
 }
 
 #[test]
+fn a_pod_whose_network_fails_while_its_infra_starts_leaves_nothing() {
+    if !net::prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    // The infra's monitor creates it while the plugins run; the plugins then fail.
+    e.fake_portmap(r#"echo '{"cniVersion":"1.0.0","code":999,"msg":"injected failure"}'; exit 1"#);
+    let port = free_port();
+    e.ok(&[
+        "pod",
+        "create",
+        "--name",
+        "pf",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+    ]);
+    let (code, err) = e.fail(&["pod", "start", "pf"]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("injected failure"), "{err}");
+    let infra = e.inspect_pod("pf")["InfraContainerID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = e.inspect(&infra);
+    assert_ne!(
+        v["State"]["Status"], "running",
+        "the infra was not left running: {v}"
+    );
+    e.assert_gone(&infra, &[]);
+    assert!(
+        net::processes_of(&infra).is_empty(),
+        "no monitor or pause process of the infra is left"
+    );
+    e.ok(&["pod", "rm", "-f", "pf"]);
+}
+
+#[test]
 fn a_cli_killed_during_attach_is_cleaned_by_rm() {
     if !net::prerequisites() {
         return;

@@ -24,6 +24,6 @@ pub mod launch;
 pub mod protocol;
 pub mod record;
 
-pub use launch::{launch, LaunchOptions};
+pub use launch::{launch, LaunchOptions, Launched};
 pub use protocol::{Request, Response};
 pub use record::{ExitRecord, MonitorPid};

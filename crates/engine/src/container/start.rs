@@ -317,6 +317,21 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
             };
             (ns, j.infra.state.net.ip.clone())
         }
+        None if c.config.infra => {
+            if let Some(p) = network::begin(e, c)? {
+                return start_infra(e, c, start_now, p);
+            }
+            let net = network::attach(e, c)?;
+            c.state.net = net.clone();
+            e.db.save_state(&c.id, &c.state)?;
+            let ns = Namespaces {
+                net: network::namespace(e, c, &net)?,
+                ipc: Ns::New,
+                uts: Ns::New,
+                pid: Ns::New,
+            };
+            (ns, net.ip)
+        }
         None => {
             let net = network::attach(e, c)?;
             c.state.net = net.clone();
@@ -333,11 +348,25 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
     let mounts = host_mounts(e, c, ip.as_deref(), pod.as_ref().map(|j| &j.infra))?;
     write_bundle(e, c, &ns, mounts)?;
     network::hosts::announce(e, c)?;
+    let l = launch_monitor(e, c, start_now)?;
+    record_launch(e, c, l, start_now)
+}
+
+/// Starts the monitor that creates `c` (and starts it with `start_now`).
+fn launch_monitor(e: &Engine, c: &Container, start_now: bool) -> Result<strata_monitor::Launched> {
     let dir = e.paths.monitor(&c.id);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
-    let l = launch(&launch_options(e, c, start_now))
-        .map_err(|err| classify_start_error(c, err.to_string()))?;
+    launch(&launch_options(e, c, start_now)).map_err(|err| classify_start_error(c, err.to_string()))
+}
+
+/// Records a launched run of `c`.
+fn record_launch(
+    e: &Engine,
+    c: &mut Container,
+    l: strata_monitor::Launched,
+    start_now: bool,
+) -> Result<()> {
     c.state.pid = l.pid;
     c.state.monitor = Some(l.monitor);
     c.state.finished_at = None;
@@ -351,6 +380,56 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
         // Created by its monitor, which waits for a `start` on its socket (attached runs).
         c.state.status = Status::Created;
         e.db.save_state(&c.id, &c.state)
+    }
+}
+
+/// A pod's infra on a bridge network: its monitor creates it (and starts its pause process,
+/// which never uses the network) while the CNI plugins attach its namespace, instead of one
+/// after the other; the pod is ready when both are done. If the plugins fail, the infra just
+/// created is killed and the attach undone.
+fn start_infra(e: &Engine, c: &mut Container, start_now: bool, p: network::Pending) -> Result<()> {
+    let ns = Namespaces {
+        net: Ns::Join(p.netns().to_string()),
+        ipc: Ns::New,
+        uts: Ns::New,
+        pid: Ns::New,
+    };
+    let (added, launched) = std::thread::scope(|s| {
+        let plugins = s.spawn(|| p.run_plugins(&c.id));
+        let launched = (|| {
+            let mounts = host_mounts(e, c, None, None)?;
+            write_bundle(e, c, &ns, mounts)?;
+            launch_monitor(e, c, start_now)
+        })();
+        let added = plugins
+            .join()
+            .unwrap_or_else(|_| Err(Error::Network("the CNI plugins' thread failed".into())));
+        (added, launched)
+    });
+    let l = match launched {
+        Ok(l) => l,
+        Err(err) => {
+            let gone = Err(Error::Network("the infra was not created".into()));
+            let _ = network::finish(e, c, p, added.and(gone));
+            return Err(err);
+        }
+    };
+    match network::finish(e, c, p, added) {
+        Ok(net) => {
+            c.state.net = net;
+            e.db.save_state(&c.id, &c.state)?;
+            network::hosts::announce(e, c)?;
+            record_launch(e, c, l, start_now)
+        }
+        Err(err) => {
+            // SAFETY: kill of the init this start just launched (our monitor's child).
+            unsafe { libc::kill(l.pid, libc::SIGKILL) };
+            let t0 = std::time::Instant::now();
+            while l.monitor.alive() && t0.elapsed() < std::time::Duration::from_secs(10) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(err)
+        }
     }
 }
 

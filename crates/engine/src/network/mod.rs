@@ -73,6 +73,63 @@ fn capabilities(net: &NetworkState) -> Map<String, serde_json::Value> {
 }
 
 fn attach_bridge(e: &Engine, c: &Container, name: &str) -> Result<NetworkState> {
+    let p = begin_bridge(e, c, name)?;
+    let added = p.run_plugins(&c.id);
+    finish_bridge(e, c, p, added)
+}
+
+/// A bridge attach between its two halves: what the engine prepared (the intent recorded,
+/// the namespace made) before the CNI plugins run. The plugins need no engine handle, so a
+/// pod's infra can be created while they run ([`begin`], [`Pending::run_plugins`],
+/// [`finish`]).
+pub struct Pending {
+    list: serde_json::Value,
+    intent: NetworkState,
+}
+
+impl Pending {
+    /// The namespace the container joins.
+    pub fn netns(&self) -> &str {
+        self.intent.netns.as_deref().unwrap_or_default()
+    }
+
+    /// CNI ADD through the network's plugins, into the prepared namespace.
+    pub fn run_plugins(&self, container_id: &str) -> Result<serde_json::Value> {
+        cni::add(
+            &self.list,
+            &cni::Invocation {
+                container_id,
+                netns: self.intent.netns.as_deref().unwrap_or_default(),
+                ifname: IFNAME,
+                capabilities: &capabilities(&self.intent),
+            },
+        )
+    }
+}
+
+/// The first half of attaching `c` to its bridge network (none for other modes: use
+/// [`attach`]).
+pub fn begin(e: &Engine, c: &Container) -> Result<Option<Pending>> {
+    match &c.config.network {
+        NetworkMode::Default | NetworkMode::Bridge(_) => {
+            let name = manage::network_name(e, c)?.expect("a bridge mode names a network");
+            begin_bridge(e, c, &name).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The second half, with what the plugins gave: the network state, or the attach undone.
+pub fn finish(
+    e: &Engine,
+    c: &Container,
+    p: Pending,
+    added: Result<serde_json::Value>,
+) -> Result<NetworkState> {
+    finish_bridge(e, c, p, added)
+}
+
+fn begin_bridge(e: &Engine, c: &Container, name: &str) -> Result<Pending> {
     let n = manage::get(e, name)?;
     let list = conflist::load(e, &n)?;
     masquerade::ensure(e, &n)?;
@@ -93,34 +150,39 @@ fn attach_bridge(e: &Engine, c: &Container, name: &str) -> Result<NetworkState> 
         st.net = intent.clone();
         e.db.save_state(&c.id, &st)?;
     }
-    let made = netns::create(&e.paths.netns_dir(), &c.id).and_then(|_| {
-        cni::add(
-            &list,
-            &cni::Invocation {
-                container_id: &c.id,
-                netns: intent.netns.as_deref().unwrap_or_default(),
-                ifname: IFNAME,
-                capabilities: &capabilities(&intent),
-            },
-        )
-    });
-    let result = match made {
+    if let Err(err) = netns::create(&e.paths.netns_dir(), &c.id) {
+        return Err(undo(e, c, intent, err));
+    }
+    Ok(Pending { list, intent })
+}
+
+/// An attach that failed half-way, undone (DEL); the error to report.
+fn undo(e: &Engine, c: &Container, intent: NetworkState, err: Error) -> Error {
+    let mut undo = c.clone();
+    undo.state.net = intent;
+    if let Err(e2) = detach(e, &undo) {
+        // Both failures are told: what the DEL could not give back is named there.
+        return Error::Network(format!(
+            "{}; undoing it failed too: {e2}",
+            err.to_string().trim_start_matches("network: ")
+        ));
+    }
+    let mut st = c.state.clone();
+    st.net = NetworkState::default();
+    let _ = e.db.save_state(&c.id, &st);
+    err
+}
+
+fn finish_bridge(
+    e: &Engine,
+    c: &Container,
+    p: Pending,
+    added: Result<serde_json::Value>,
+) -> Result<NetworkState> {
+    let intent = p.intent;
+    let result = match added {
         Ok(r) => r,
-        Err(err) => {
-            let mut undo = c.clone();
-            undo.state.net = intent;
-            if let Err(e2) = detach(e, &undo) {
-                // Both failures are told: what the DEL could not give back is named there.
-                return Err(Error::Network(format!(
-                    "{}; undoing it failed too: {e2}",
-                    err.to_string().trim_start_matches("network: ")
-                )));
-            }
-            let mut st = c.state.clone();
-            st.net = NetworkState::default();
-            let _ = e.db.save_state(&c.id, &st);
-            return Err(err);
-        }
+        Err(err) => return Err(undo(e, c, intent, err)),
     };
     let a = cni::attachment(&result);
     Ok(NetworkState {

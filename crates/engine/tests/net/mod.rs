@@ -210,6 +210,17 @@ impl Engine {
         )
     }
 
+    /// `pod inspect` of one pod.
+    pub fn inspect_pod(&self, name: &str) -> Value {
+        let out = self.ok(&["pod", "inspect", name]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        if v.is_array() {
+            v[0].clone()
+        } else {
+            v
+        }
+    }
+
     /// `inspect` of one container.
     pub fn inspect(&self, name: &str) -> Value {
         let v: Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
@@ -530,4 +541,20 @@ impl Drop for OtherHost {
             .args(["netns", "delete", &self.ns])
             .status();
     }
+}
+
+/// Processes whose command line mentions `needle` (a container id: its monitor).
+pub fn processes_of(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if String::from_utf8_lossy(&c).contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
 }
