@@ -185,17 +185,5 @@ pub fn strata_cgroups() -> Vec<String> {
 }
 
 /// Processes whose command line mentions `needle` (to find leftovers of a test's engine).
-pub fn processes_with(needle: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-            if String::from_utf8_lossy(&c).contains(needle) {
-                out.push(pid);
-            }
-        }
-    }
-    out
-}
+#[allow(unused_imports)]
+pub use strata_testkit::processes_with;

@@ -70,6 +70,17 @@ fn container(name: &str, image: &str) -> ContainerConfig {
     }
 }
 
+async fn run_pod(rt: &mut RuntimeServiceClient<Channel>, cfg: PodSandboxConfig) -> String {
+    rt.run_pod_sandbox(RunPodSandboxRequest {
+        config: Some(cfg),
+        runtime_handler: String::new(),
+    })
+    .await
+    .expect("RunPodSandbox")
+    .into_inner()
+    .pod_sandbox_id
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
@@ -107,15 +118,7 @@ async fn main() {
         let name = format!("{label}-p{r}-{}", std::process::id());
         let cfg = pod(&name);
         let t = Instant::now();
-        let id = rt
-            .run_pod_sandbox(RunPodSandboxRequest {
-                config: Some(cfg.clone()),
-                runtime_handler: String::new(),
-            })
-            .await
-            .expect("RunPodSandbox")
-            .into_inner()
-            .pod_sandbox_id;
+        let id = run_pod(&mut rt, cfg.clone()).await;
         times.entry("RunPodSandbox").or_default().push(ms(t));
         let t = Instant::now();
         let cid = rt
@@ -168,15 +171,7 @@ async fn main() {
     if list_n > 0 {
         let name = format!("{label}-list-{}", std::process::id());
         let cfg = pod(&name);
-        let id = rt
-            .run_pod_sandbox(RunPodSandboxRequest {
-                config: Some(cfg.clone()),
-                runtime_handler: String::new(),
-            })
-            .await
-            .expect("RunPodSandbox")
-            .into_inner()
-            .pod_sandbox_id;
+        let id = run_pod(&mut rt, cfg.clone()).await;
         for i in 0..list_n {
             rt.create_container(CreateContainerRequest {
                 pod_sandbox_id: id.clone(),
@@ -213,15 +208,7 @@ async fn main() {
         let mut ids = Vec::new();
         for i in 0..pods_n {
             let cfg = pod(&format!("{label}-mem{i}-{}", std::process::id()));
-            let id = rt
-                .run_pod_sandbox(RunPodSandboxRequest {
-                    config: Some(cfg),
-                    runtime_handler: String::new(),
-                })
-                .await
-                .expect("RunPodSandbox")
-                .into_inner()
-                .pod_sandbox_id;
+            let id = run_pod(&mut rt, cfg).await;
             ids.push(id);
         }
         println!("{{\"label\":\"{label}\",\"pods\":{pods_n},\"ready\":true}}");

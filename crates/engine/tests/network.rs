@@ -468,7 +468,7 @@ fn a_pod_whose_network_fails_while_its_infra_starts_leaves_nothing() {
     );
     e.assert_gone(&infra, &[]);
     assert!(
-        net::processes_of(&infra).is_empty(),
+        strata_testkit::processes_with(&infra).is_empty(),
         "no monitor or pause process of the infra is left"
     );
     e.ok(&["pod", "rm", "-f", "pf"]);

@@ -230,6 +230,23 @@ fn start_time(pid: libc::pid_t) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Processes whose command line mentions `needle` (a container id: its monitor and its
+/// processes), to find what a test left running.
+pub fn processes_with(needle: &str) -> Vec<libc::pid_t> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<libc::pid_t>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if String::from_utf8_lossy(&c).contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -317,22 +317,12 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
             };
             (ns, j.infra.state.net.ip.clone())
         }
-        None if c.config.infra => {
-            if let Some(p) = network::begin(e, c)? {
-                return start_infra(e, c, start_now, p);
-            }
-            let net = network::attach(e, c)?;
-            c.state.net = net.clone();
-            e.db.save_state(&c.id, &c.state)?;
-            let ns = Namespaces {
-                net: network::namespace(e, c, &net)?,
-                ipc: Ns::New,
-                uts: Ns::New,
-                pid: Ns::New,
-            };
-            (ns, net.ip)
-        }
         None => {
+            if c.config.infra {
+                if let Some(p) = network::begin(e, c)? {
+                    return start_infra(e, c, start_now, p);
+                }
+            }
             let net = network::attach(e, c)?;
             c.state.net = net.clone();
             e.db.save_state(&c.id, &c.state)?;

@@ -542,19 +542,3 @@ impl Drop for OtherHost {
             .status();
     }
 }
-
-/// Processes whose command line mentions `needle` (a container id: its monitor).
-pub fn processes_of(needle: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-            if String::from_utf8_lossy(&c).contains(needle) {
-                out.push(pid);
-            }
-        }
-    }
-    out
-}
