@@ -1,7 +1,8 @@
 //! `strata build` beside buildah (Debian's 1.28, the builder inside podman): the same
 //! Dockerfiles (multi-stage with a non-root final stage, ARG scoping before and after FROM,
 //! .dockerignore with exceptions, deletions across layers, links, --chown, chmod) must give
-//! the same file trees (type, mode, owner, content, link target) and the same image config;
+//! the same file trees (type, mode, owner, extended attributes, content, link target) and
+//! the same image config;
 //! the image strata built runs under podman too. Heredocs are left out: buildah 1.28 does
 //! not read them. The empty /etc/hosts, /etc/hostname and /etc/resolv.conf a RUN leaves are
 //! left out of the comparison: buildah keeps them, strata (as BuildKit) drops them.
@@ -122,14 +123,39 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
             out.insert(
                 rel,
                 format!(
-                    "{what} mode {:o} owner {}:{}",
+                    "{what} mode {:o} owner {}:{} xattrs {:?}",
                     m.mode() & 0o7777,
                     m.uid(),
-                    m.gid()
+                    m.gid(),
+                    xattrs(&p)
                 ),
             );
         }
     }
+    out
+}
+
+/// The extended attributes of `p` (not following a link), names and values.
+fn xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let mut names = vec![0u8; 64 * 1024];
+    // SAFETY: llistxattr writes at most `names.len()` bytes into the buffer.
+    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if n <= 0 {
+        return vec![];
+    }
+    names.truncate(n as usize);
+    let mut out = Vec::new();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let cn = std::ffi::CString::new(name).unwrap();
+        let mut v = vec![0u8; 64 * 1024];
+        // SAFETY: lgetxattr writes at most `v.len()` bytes into the buffer.
+        let k = unsafe { libc::lgetxattr(c.as_ptr(), cn.as_ptr(), v.as_mut_ptr().cast(), v.len()) };
+        v.truncate(k.max(0) as usize);
+        out.push((String::from_utf8_lossy(name).into_owned(), v));
+    }
+    out.sort();
     out
 }
 
