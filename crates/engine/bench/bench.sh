@@ -50,6 +50,8 @@ cleanup() {
 	$S rm -a -f >/dev/null 2>&1
 	ids=$($P ps -aq --filter name=bench- 2>/dev/null); [ -n "$ids" ] && $P rm -f -t 0 $ids >/dev/null 2>&1
 	ids=$($P pod ps -q --filter name=bench- 2>/dev/null); [ -n "$ids" ] && $P pod rm -f -t 0 $ids >/dev/null 2>&1
+	for n in $($S network ls -q 2>/dev/null); do $S network rm -f "$n" >/dev/null 2>&1; done
+	umount -l "$W/run/netns" 2>/dev/null
 	true
 }
 trap cleanup EXIT
