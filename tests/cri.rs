@@ -671,6 +671,11 @@ fn bad_input_gets_its_grpc_code_and_leaves_nothing() {
             .unwrap_err();
         assert_eq!(err.code(), Code::NotFound, "{err:?}");
         let err = c.rt.exec(ExecRequest::default()).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "no command: {err:?}");
+        let err =
+            c.rt.port_forward(PortForwardRequest::default())
+                .await
+                .unwrap_err();
         assert_eq!(err.code(), Code::Unimplemented);
         c.rt.remove_pod_sandbox(RemovePodSandboxRequest {
             pod_sandbox_id: pod,
@@ -1240,5 +1245,164 @@ fn container_events_stream_created_started_stopped_deleted() {
         remove_pod(&mut c, &pod).await;
     });
     assert_eq!(e.ok(&["ps", "-aq"]), "");
+    drop(server);
+}
+
+/// Opens a streaming URL as kubectl does (WebSocket, remote-command v5); sends `input` on
+/// stdin then closes it; returns (stdout, stderr, the error channel's status).
+async fn stream(url: &str, input: &[u8]) -> (Vec<u8>, Vec<u8>, serde_json::Value) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut req = url
+        .replace("http://", "ws://")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "v5.channel.k8s.io".parse().unwrap(),
+    );
+    let (ws, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connect");
+    assert_eq!(
+        resp.headers()
+            .get("Sec-WebSocket-Protocol")
+            .map(|v| v.to_str().unwrap()),
+        Some("v5.channel.k8s.io")
+    );
+    let (mut tx, mut rx) = ws.split();
+    if !input.is_empty() {
+        let mut m = vec![0u8];
+        m.extend_from_slice(input);
+        tx.send(Message::Binary(m)).await.unwrap();
+    }
+    tx.send(Message::Binary(vec![255, 0])).await.unwrap();
+    let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), serde_json::Value::Null);
+    while let Some(Ok(m)) = rx.next().await {
+        match m {
+            Message::Binary(b) if !b.is_empty() => match b[0] {
+                1 => out.extend_from_slice(&b[1..]),
+                2 => err.extend_from_slice(&b[1..]),
+                3 => status = serde_json::from_slice(&b[1..]).unwrap(),
+                _ => {}
+            },
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    (out, err, status)
+}
+
+#[test]
+fn exec_and_attach_stream_over_websocket() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let sandbox = pod_config("ws", &logs);
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        let mut cfg = container_config("app", "cat; echo after-stdin; sleep 100");
+        cfg.stdin = true;
+        let id = create(&mut c, &pod, &sandbox, cfg).await;
+        c.rt.start_container(StartContainerRequest {
+            container_id: id.clone(),
+        })
+        .await
+        .unwrap();
+        let exec = |cmd: &[&str]| ExecRequest {
+            container_id: id.clone(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let url =
+            c.rt.exec(exec(&["sh", "-c", "tr a-z A-Z; echo err >&2"]))
+                .await
+                .unwrap()
+                .into_inner()
+                .url;
+        let (out, err, status) = stream(&url, b"hello\n").await;
+        assert_eq!(
+            (out.as_slice(), err.as_slice()),
+            (&b"HELLO\n"[..], &b"err\n"[..])
+        );
+        assert_eq!(status["status"], "Success", "{status}");
+        let url =
+            c.rt.exec(exec(&["sh", "-c", "exit 3"]))
+                .await
+                .unwrap()
+                .into_inner()
+                .url;
+        let (_, _, status) = stream(&url, b"").await;
+        assert_eq!(status["status"], "Failure", "{status}");
+        assert_eq!(status["details"]["causes"][0]["message"], "3", "{status}");
+        // A URL is good once.
+        let url = c.rt.exec(exec(&["true"])).await.unwrap().into_inner().url;
+        stream(&url, b"").await;
+        let again = tokio_tungstenite::connect_async(url.replace("http://", "ws://")).await;
+        if let Ok((ws, _)) = again {
+            use futures_util::StreamExt;
+            let (_, mut rx) = ws.split();
+            let first = rx.next().await;
+            assert!(
+                !matches!(
+                    first,
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(_)))
+                ),
+                "a used URL streams nothing"
+            );
+        }
+        // Attach: the container's own stdin and output.
+        let url =
+            c.rt.attach(AttachRequest {
+                container_id: id.clone(),
+                stdin: true,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .url;
+        let attach = tokio::spawn(async move { stream(&url, b"via attach\n").await });
+        let (out, _, _) = tokio::time::timeout(Duration::from_secs(20), async {
+            // The container ends its `cat` at stdin's end, then sleeps: stop it.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            c.rt.stop_container(StopContainerRequest {
+                container_id: id.clone(),
+                timeout: 0,
+            })
+            .await
+            .unwrap();
+            attach.await.unwrap()
+        })
+        .await
+        .expect("attach ended");
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.contains("via attach\nafter-stdin\n"), "{out}");
+        // Bad input.
+        let err =
+            c.rt.exec(ExecRequest {
+                container_id: id.clone(),
+                cmd: vec!["true".into()],
+                tty: true,
+                stderr: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        let err = c.rt.exec(exec(&["true"])).await.unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "stopped: {err:?}");
+        remove_pod(&mut c, &pod).await;
+    });
     drop(server);
 }

@@ -10,6 +10,7 @@
 //! - `sandbox` (pods), `container` and `container_config` (containers), `exec_sync`, `image`;
 //!   `resources` (UpdateContainerResources), `stats` (container and pod stats), `events`
 //!   (GetContainerEvents, polled from the engine's event log).
+//! - `stream`: the streaming server behind Exec and Attach (WebSocket remote-command).
 //! - `meta`: the CRI's metadata kept in the engine's annotations; `status`: errors as gRPC
 //!   statuses naming the layer.
 
@@ -28,6 +29,7 @@ pub mod server;
 pub mod state;
 pub mod stats;
 pub mod status;
+pub mod stream;
 
 pub use config::Config;
 pub use state::Cri;

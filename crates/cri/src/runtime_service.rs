@@ -4,6 +4,7 @@
 //! Unimplemented, which kubelet and crictl report as such.
 
 use crate::state::Cri;
+use crate::stream::Session;
 use crate::{container, events, exec_sync, resources, sandbox, stats};
 use k8s_cri::v1::runtime_service_server::RuntimeService;
 use k8s_cri::v1::*;
@@ -15,6 +16,42 @@ use tonic::{Request, Response, Status};
 pub struct Runtime(pub Arc<Cri>);
 
 type R<T> = Result<Response<T>, Status>;
+
+impl Runtime {
+    fn stream(&self) -> Result<&crate::stream::StreamServer, Status> {
+        self.0
+            .stream
+            .get()
+            .map(|s| s.as_ref())
+            .ok_or_else(|| Status::unavailable("the streaming server is not running [layer: cri]"))
+    }
+}
+
+/// The CRI's rules for a stream's options.
+fn check_streams(tty: bool, stdin: bool, stdout: bool, stderr: bool) -> Result<(), Status> {
+    if !(stdin || stdout || stderr) {
+        return Err(crate::status::invalid(
+            "one of stdin, stdout and stderr must be streamed",
+        ));
+    }
+    if tty && stderr {
+        return Err(crate::status::invalid(
+            "a terminal has no separate stderr: tty and stderr cannot both be set",
+        ));
+    }
+    Ok(())
+}
+
+/// The monitor directory of a running CRI container.
+fn running_monitor(e: &strata_engine::Engine, id: &str) -> Result<std::path::PathBuf, Status> {
+    let c = container::get(e, id)?;
+    if !c.state.status.is_live() {
+        return Err(Status::failed_precondition(format!(
+            "container {id} is not running [layer: engine]"
+        )));
+    }
+    Ok(e.paths.monitor(&c.id))
+}
 
 fn unimplemented<T>(rpc: &str) -> R<T> {
     Err(Status::unimplemented(format!(
@@ -199,12 +236,39 @@ impl RuntimeService for Runtime {
         }))
     }
 
-    async fn exec(&self, _: Request<ExecRequest>) -> R<ExecResponse> {
-        unimplemented("Exec (the streaming server)")
+    async fn exec(&self, r: Request<ExecRequest>) -> R<ExecResponse> {
+        let r = r.into_inner();
+        if r.cmd.is_empty() {
+            return Err(crate::status::invalid("Exec: no command"));
+        }
+        check_streams(r.tty, r.stdin, r.stdout, r.stderr)?;
+        let id = r.container_id.clone();
+        let dir = self.0.blocking(move |e| running_monitor(e, &id)).await?;
+        let url = self.stream()?.issue(
+            "exec",
+            Session::Exec {
+                dir,
+                cmd: r.cmd,
+                tty: r.tty,
+                stdin: r.stdin,
+            },
+        );
+        Ok(Response::new(ExecResponse { url }))
     }
 
-    async fn attach(&self, _: Request<AttachRequest>) -> R<AttachResponse> {
-        unimplemented("Attach (the streaming server)")
+    async fn attach(&self, r: Request<AttachRequest>) -> R<AttachResponse> {
+        let r = r.into_inner();
+        check_streams(r.tty, r.stdin, r.stdout, r.stderr)?;
+        let id = r.container_id.clone();
+        let dir = self.0.blocking(move |e| running_monitor(e, &id)).await?;
+        let url = self.stream()?.issue(
+            "attach",
+            Session::Attach {
+                dir,
+                stdin: r.stdin,
+            },
+        );
+        Ok(Response::new(AttachResponse { url }))
     }
 
     async fn port_forward(&self, _: Request<PortForwardRequest>) -> R<PortForwardResponse> {

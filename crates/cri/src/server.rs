@@ -29,6 +29,10 @@ pub async fn serve(cri: Arc<Cri>) -> Result<(), String> {
         UnixListener::bind(&path).map_err(|e| format!("cri socket {}: {e}", path.display()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("cri socket {}: {e}", path.display()))?;
+    let stream = crate::stream::StreamServer::start(&cri.config.stream_address)
+        .await
+        .map_err(|e| format!("stream server {}: {e}", cri.config.stream_address))?;
+    let _ = cri.stream.set(stream);
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let stop = async move {

@@ -19,6 +19,8 @@ pub struct Cri {
     pub config: Config,
     /// The registries file.
     pub registries: std::path::PathBuf,
+    /// The streaming server (Exec and Attach URLs), once serving.
+    pub stream: std::sync::OnceLock<Arc<crate::stream::StreamServer>>,
 }
 
 impl Cri {
@@ -36,6 +38,7 @@ impl Cri {
             store: Arc::new(store),
             config,
             registries,
+            stream: std::sync::OnceLock::new(),
         }))
     }
 
