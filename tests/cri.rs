@@ -1406,3 +1406,67 @@ fn exec_and_attach_stream_over_websocket() {
     });
     drop(server);
 }
+
+#[test]
+fn pod_dns_sysctls_oom_score_and_security_paths_reach_the_containers() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let mut sandbox = pod_config("dns", &logs);
+    sandbox.dns_config = Some(DnsConfig {
+        servers: vec!["10.0.0.10".into()],
+        searches: vec!["default.svc.cluster.local".into(), "cluster.local".into()],
+        options: vec!["ndots:5".into()],
+    });
+    sandbox.linux = Some(LinuxPodSandboxConfig {
+        sysctls: HashMap::from([(
+            "net.ipv4.ip_unprivileged_port_start".to_string(),
+            "80".to_string(),
+        )]),
+        ..Default::default()
+    });
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        // (The pod shares its PID namespace: CRI's default mode is POD; /proc/1 is the pause.)
+        let mut cfg = container_config("app", "cat /proc/self/oom_score_adj > /tmp/oom; sleep 100");
+        cfg.linux = Some(LinuxContainerConfig {
+            resources: Some(LinuxContainerResources {
+                oom_score_adj: 500,
+                ..Default::default()
+            }),
+            security_context: Some(LinuxContainerSecurityContext {
+                masked_paths: vec!["/proc/loadavg".into()],
+                readonly_paths: vec!["/proc/sys".into(), "/srv".into()],
+                ..Default::default()
+            }),
+        });
+        let id = create(&mut c, &pod, &sandbox, cfg).await;
+        start(&mut c, &id).await;
+        let out = exec(
+            &mut c,
+            &id,
+            &[
+                "sh",
+                "-c",
+                "for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/oom ] && break; sleep 1; done; \
+                 cat /etc/resolv.conf /proc/sys/net/ipv4/ip_unprivileged_port_start /tmp/oom; \
+                 wc -c < /proc/loadavg; touch /srv/x 2>/dev/null || echo srv-read-only",
+            ],
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "nameserver 10.0.0.10\nsearch default.svc.cluster.local cluster.local\noptions ndots:5\n80\n500\n0\nsrv-read-only\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        remove_pod(&mut c, &pod).await;
+    });
+    drop(server);
+}

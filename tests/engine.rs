@@ -722,3 +722,47 @@ fn export_then_import_gives_a_runnable_image() {
         "an imported tar wrote outside its layer"
     );
 }
+
+#[test]
+fn dns_search_options_sysctls_and_oom_score_adj_reach_the_container() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--dns",
+        "10.0.0.53",
+        "--dns-search",
+        "example.test",
+        "--dns-option",
+        "ndots:3",
+        "--sysctl",
+        "net.ipv4.ip_unprivileged_port_start=1000",
+        "--oom-score-adj",
+        "300",
+        IMG,
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/self/oom_score_adj",
+    ]);
+    assert_eq!(
+        out,
+        "nameserver 10.0.0.53\nsearch example.test\noptions ndots:3\n1000\n300\n"
+    );
+    let (code, _, err) = e.status(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--sysctl",
+        "oops",
+        IMG,
+        "true",
+    ]);
+    assert_eq!(code, 125);
+    assert!(err.contains("--sysctl"), "{err}");
+}

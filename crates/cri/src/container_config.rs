@@ -47,6 +47,7 @@ pub fn convert(c: &CriConfig, p: &Pod, image: &str) -> Result<ContainerConfig, E
     if let Some(l) = &c.linux {
         if let Some(r) = &l.resources {
             out.resources = resources(r);
+            out.oom_score_adj = oom_score_adj(r.oom_score_adj);
         }
         if let Some(s) = &l.security_context {
             security(&mut out, s)?;
@@ -80,6 +81,33 @@ fn mount(m: &k8s_cri::v1::Mount) -> Result<MountSpec, Error> {
     })
 }
 
+/// The OOM score adjustment to ask for: kubelet's value when the host allows it; a negative
+/// one (guaranteed pods) needs CAP_SYS_RESOURCE, which root lacks on some hosts (this one):
+/// it becomes 0, the neutral value.
+fn oom_score_adj(v: i64) -> Option<i32> {
+    let v = v.clamp(-1000, 1000) as i32;
+    match v {
+        0 => None,
+        v if v < 0 && !can_lower_oom_score() => Some(0),
+        v => Some(v),
+    }
+}
+
+/// The capability's number (linux/capability.h).
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// Whether this process may set a negative OOM score adjustment (CAP_SYS_RESOURCE).
+fn can_lower_oom_score() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("CapEff:"))
+                .and_then(|l| u64::from_str_radix(l[7..].trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
+}
+
 fn resources(r: &LinuxContainerResources) -> Resources {
     let positive = |v: i64| (v > 0).then_some(v);
     Resources {
@@ -95,6 +123,9 @@ fn resources(r: &LinuxContainerResources) -> Resources {
 
 fn security(out: &mut ContainerConfig, s: &LinuxContainerSecurityContext) -> Result<(), Error> {
     out.privileged = s.privileged;
+    // The lists kubelet sends (its defaults, or none for an unmasked /proc); none sent: ours.
+    out.masked_paths = (!s.masked_paths.is_empty()).then(|| s.masked_paths.clone());
+    out.readonly_paths = (!s.readonly_paths.is_empty()).then(|| s.readonly_paths.clone());
     out.read_only = s.readonly_rootfs;
     out.no_new_privileges = s.no_new_privs;
     if let Some(caps) = &s.capabilities {

@@ -132,6 +132,21 @@ fn pod_config(
             .as_ref()
             .map(|d| d.servers.clone())
             .unwrap_or_default(),
+        dns_search: c
+            .dns_config
+            .as_ref()
+            .map(|d| d.searches.clone())
+            .unwrap_or_default(),
+        dns_options: c
+            .dns_config
+            .as_ref()
+            .map(|d| d.options.clone())
+            .unwrap_or_default(),
+        sysctls: c
+            .linux
+            .as_ref()
+            .map(|l| l.sysctls.clone().into_iter().collect())
+            .unwrap_or_default(),
         annotations,
         ..Default::default()
     })

@@ -13,7 +13,7 @@ use strata_engine::pod::{self, lifecycle, PodConfig};
 #[derive(Debug, clap::Subcommand)]
 pub enum PodCommand {
     /// Create a pod (its infra container holds the shared namespaces).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List pods.
     #[command(alias = "ls", alias = "list")]
     Ps {
@@ -108,6 +108,15 @@ pub struct CreateArgs {
     /// DNS servers.
     #[arg(long)]
     pub dns: Vec<String>,
+    /// DNS search domains of the pod's containers.
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// DNS resolver options of the pod's containers.
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// A namespaced kernel parameter of the pod: NAME=VALUE (net.*, kernel.shm*, ...).
+    #[arg(long)]
+    pub sysctl: Vec<String>,
     /// Accepted for podman compatibility (strata's infra needs no image).
     #[arg(long = "infra-image", hide = true)]
     pub infra_image: Option<String>,
@@ -150,6 +159,9 @@ pub fn run(g: &Global, c: PodCommand) -> Result<i32> {
                 labels,
                 add_hosts: a.add_host.clone(),
                 dns: a.dns.clone(),
+                dns_search: a.dns_search.clone(),
+                dns_options: a.dns_option.clone(),
+                sysctls: super::container::args::parse_pairs("--sysctl", &a.sysctl)?,
                 ..Default::default()
             };
             let name = a.name.as_deref().or(a.pod_name.as_deref());

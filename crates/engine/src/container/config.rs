@@ -79,6 +79,18 @@ pub struct ContainerConfig {
     /// `--annotation`: given to the runtime in the OCI config beside the labels (the CRI
     /// keeps its own metadata here).
     pub annotations: BTreeMap<String, String>,
+    /// `--sysctl`: namespaced kernel parameters set in the container's namespaces.
+    pub sysctls: BTreeMap<String, String>,
+    /// `--oom-score-adj` (only values the host allows: no negative one here).
+    pub oom_score_adj: Option<i32>,
+    /// Paths hidden in the container instead of the default list (the CRI's masked paths).
+    pub masked_paths: Option<Vec<String>>,
+    /// Paths read-only in the container instead of the default list.
+    pub readonly_paths: Option<Vec<String>>,
+    /// `--dns-search`.
+    pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    pub dns_options: Vec<String>,
 }
 
 /// One mount of a container.

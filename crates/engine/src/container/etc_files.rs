@@ -47,26 +47,58 @@ pub fn write_in_place(p: &Path, content: &str) -> Result<()> {
         .ctx(|| format!("write {}", p.display()))
 }
 
+/// A container's DNS settings (`--dns`, `--dns-search`, `--dns-option`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Dns<'a> {
+    /// Name servers (none: the host's).
+    pub servers: &'a [String],
+    /// Search domains (none: the host's).
+    pub search: &'a [String],
+    /// Resolver options (none: the host's).
+    pub options: &'a [String],
+}
+
+/// The resolv.conf for `dns`: each part given replaces the host's.
+pub fn resolv_content(dns: Dns<'_>) -> String {
+    let host = host_resolv();
+    let mut out = String::new();
+    for (key, given) in [
+        ("nameserver", dns.servers),
+        ("search", dns.search),
+        ("options", dns.options),
+    ] {
+        if given.is_empty() {
+            for l in host
+                .lines()
+                .filter(|l| l.split_whitespace().next() == Some(key))
+            {
+                out.push_str(l);
+                out.push('\n');
+            }
+        } else if key == "nameserver" {
+            for s in given {
+                out.push_str(&format!("nameserver {s}\n"));
+            }
+        } else {
+            out.push_str(&format!("{key} {}\n", given.join(" ")));
+        }
+    }
+    out
+}
+
 /// Writes the container's three files into its bundle directory; returns their mounts.
 pub fn write(
     e: &Engine,
     id: &str,
     hostname: &str,
     hosts: &[(String, Vec<String>)],
-    dns: &[String],
+    dns: Dns<'_>,
 ) -> Result<Vec<HostMount>> {
     let dir = e.paths.bundle(id);
     let files = [
         ("hostname", format!("{hostname}\n")),
         ("hosts", hosts_content(hosts)),
-        (
-            "resolv.conf",
-            if dns.is_empty() {
-                host_resolv()
-            } else {
-                dns.iter().map(|d| format!("nameserver {d}\n")).collect()
-            },
-        ),
+        ("resolv.conf", resolv_content(dns)),
     ];
     let mut mounts = Vec::new();
     for (name, content) in files {

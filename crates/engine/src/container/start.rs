@@ -115,13 +115,22 @@ fn host_mounts(
             hosts.push((addr.to_string(), vec![name.to_string()]));
         }
     }
-    out.extend(etc_files::write(
-        e,
-        &c.id,
-        &hostname,
-        &hosts,
-        &c.config.dns,
-    )?);
+    // A pod's containers take the pod's DNS settings (its infra's) unless they have their own.
+    let own = &c.config;
+    let from = match infra {
+        Some(i)
+            if own.dns.is_empty() && own.dns_search.is_empty() && own.dns_options.is_empty() =>
+        {
+            &i.config
+        }
+        _ => own,
+    };
+    let dns = etc_files::Dns {
+        servers: &from.dns,
+        search: &from.dns_search,
+        options: &from.dns_options,
+    };
+    out.extend(etc_files::write(e, &c.id, &hostname, &hosts, dns)?);
     Ok(out)
 }
 

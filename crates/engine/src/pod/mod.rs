@@ -34,6 +34,12 @@ pub struct PodConfig {
     pub dns: Vec<String>,
     /// Annotations (the CRI keeps its pod metadata here).
     pub annotations: BTreeMap<String, String>,
+    /// DNS search domains of the pod's containers.
+    pub dns_search: Vec<String>,
+    /// DNS options of the pod's containers.
+    pub dns_options: Vec<String>,
+    /// Namespaced sysctls of the pod (set in its infra's namespaces, which its containers share).
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// A pod as the engine records it.
@@ -97,6 +103,9 @@ pub fn infra_config(p: &Pod) -> ContainerConfig {
         ports: p.config.ports.clone(),
         network: p.config.network.clone(),
         dns: p.config.dns.clone(),
+        dns_search: p.config.dns_search.clone(),
+        dns_options: p.config.dns_options.clone(),
+        sysctls: p.config.sysctls.clone(),
         add_hosts: p.config.add_hosts.clone(),
         read_only: true,
         pod: Some(p.id.clone()),

@@ -232,9 +232,21 @@ pub fn generate(i: &SpecInput<'_>) -> Result<Value> {
         "cgroupsPath": i.cgroup_path,
         "resources": res,
     });
+    if !c.sysctls.is_empty() {
+        linux["sysctl"] = json!(c.sysctls);
+    }
+    if let Some(adj) = c.oom_score_adj {
+        process["oomScoreAdj"] = json!(adj);
+    }
     if !c.privileged {
-        linux["maskedPaths"] = json!(security::MASKED_PATHS);
-        linux["readonlyPaths"] = json!(security::READONLY_PATHS);
+        linux["maskedPaths"] = match &c.masked_paths {
+            Some(p) => json!(p),
+            None => json!(security::MASKED_PATHS),
+        };
+        linux["readonlyPaths"] = match &c.readonly_paths {
+            Some(p) => json!(p),
+            None => json!(security::READONLY_PATHS),
+        };
         let profile = match (&c.seccomp, &i.seccomp_profile) {
             (Some(s), _) if s == "unconfined" => None,
             (_, Some(p)) => Some(p.clone()),

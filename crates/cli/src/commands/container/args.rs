@@ -52,6 +52,18 @@ pub struct CreateArgs {
     /// Set DNS servers.
     #[arg(long)]
     pub dns: Vec<String>,
+    /// Set DNS search domains.
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS resolver options (`ndots:2`).
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// Set a namespaced kernel parameter: NAME=VALUE (net.*, kernel.shm*, ...).
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Tune the container's OOM preference (-1000 to 1000; this host refuses negative values).
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i32>,
     /// Memory limit (e.g. 64m, 1g).
     #[arg(short = 'm', long)]
     pub memory: Option<String>,
@@ -244,6 +256,12 @@ impl CreateArgs {
                 .map(network_mode)
                 .unwrap_or_default(),
             dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_option.clone(),
+            sysctls: parse_pairs("--sysctl", &self.sysctl)?,
+            oom_score_adj: self.oom_score_adj,
+            masked_paths: None,
+            readonly_paths: None,
             add_hosts: self.add_host.clone(),
             resources: Resources {
                 memory: self.memory.as_deref().map(parse::size).transpose()?,
@@ -286,4 +304,14 @@ impl CreateArgs {
             image_id: String::new(),
         })
     }
+}
+
+/// `NAME=VALUE` flags as a map (`--sysctl`).
+pub fn parse_pairs(flag: &str, v: &[String]) -> Result<BTreeMap<String, String>> {
+    v.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("invalid {flag} {kv:?}: use NAME=VALUE"),
+        })
+        .collect()
 }
