@@ -676,6 +676,11 @@ fn bad_input_gets_its_grpc_code_and_leaves_nothing() {
             c.rt.port_forward(PortForwardRequest::default())
                 .await
                 .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "no port: {err:?}");
+        let err =
+            c.rt.checkpoint_container(CheckpointContainerRequest::default())
+                .await
+                .unwrap_err();
         assert_eq!(err.code(), Code::Unimplemented);
         c.rt.remove_pod_sandbox(RemovePodSandboxRequest {
             pod_sandbox_id: pod,
@@ -1466,6 +1471,96 @@ fn pod_dns_sysctls_oom_score_and_security_paths_reach_the_containers() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        remove_pod(&mut c, &pod).await;
+    });
+    drop(server);
+}
+
+/// One port-forward round trip: `request` to the pod's port, what came back (data channel),
+/// and the error channel's text.
+async fn forward(url: &str, request: &[u8]) -> (Vec<u8>, String) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut req = url
+        .replace("http://", "ws://")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "v4.channel.k8s.io".parse().unwrap(),
+    );
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connect");
+    let (mut tx, mut rx) = ws.split();
+    let (mut data, mut err, mut announced) = (Vec::new(), String::new(), 0);
+    while let Some(Ok(m)) = rx.next().await {
+        match m {
+            Message::Binary(b) if b.len() == 3 && announced < 2 => {
+                assert_eq!(
+                    u16::from_le_bytes([b[1], b[2]]),
+                    8080,
+                    "the port, announced"
+                );
+                announced += 1;
+                if announced == 2 {
+                    let mut m = vec![0u8];
+                    m.extend_from_slice(request);
+                    tx.send(Message::Binary(m)).await.unwrap();
+                }
+            }
+            Message::Binary(b) if b.first() == Some(&0) => data.extend_from_slice(&b[1..]),
+            Message::Binary(b) if b.first() == Some(&1) => {
+                err.push_str(&String::from_utf8_lossy(&b[1..]))
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    (data, err)
+}
+
+#[test]
+fn port_forward_reaches_the_pods_localhost() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let sandbox = pod_config("pf", &logs);
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        let cfg = container_config(
+            "web",
+            "mkdir -p /www && echo hello-pf > /www/index.html && exec httpd -f -p 8080 -h /www",
+        );
+        let id = create(&mut c, &pod, &sandbox, cfg).await;
+        start(&mut c, &id).await;
+        let t0 = Instant::now();
+        loop {
+            let url =
+                c.rt.port_forward(PortForwardRequest {
+                    pod_sandbox_id: pod.clone(),
+                    port: vec![8080],
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .url;
+            let (data, err) = forward(&url, b"GET / HTTP/1.0\r\n\r\n").await;
+            let text = String::from_utf8_lossy(&data);
+            if text.contains("hello-pf") {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "no answer through the forward: {text} {err}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         remove_pod(&mut c, &pod).await;
     });
     drop(server);

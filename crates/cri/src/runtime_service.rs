@@ -271,8 +271,45 @@ impl RuntimeService for Runtime {
         Ok(Response::new(AttachResponse { url }))
     }
 
-    async fn port_forward(&self, _: Request<PortForwardRequest>) -> R<PortForwardResponse> {
-        unimplemented("PortForward (the streaming server)")
+    async fn port_forward(&self, r: Request<PortForwardRequest>) -> R<PortForwardResponse> {
+        let r = r.into_inner();
+        let ports: Vec<u16> = r
+            .port
+            .iter()
+            .map(|p| u16::try_from(*p).ok().filter(|p| *p > 0))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                crate::status::invalid(format!("PortForward: bad ports {:?}", r.port))
+            })?;
+        if ports.len() != 1 {
+            return Err(crate::status::invalid(
+                "PortForward: one port per session here",
+            ));
+        }
+        let id = r.pod_sandbox_id.clone();
+        let netns = self
+            .0
+            .blocking(move |e| {
+                let p = sandbox::get(e, &id)?;
+                let infra = strata_engine::container::stop::load(e, &p.infra)
+                    .map_err(|err| crate::status::engine(&format!("PortForward {id}"), err))?;
+                if !infra.state.status.is_live() || infra.state.pid <= 0 {
+                    return Err(Status::failed_precondition(format!(
+                        "PortForward {id}: the pod is not ready [layer: engine]"
+                    )));
+                }
+                Ok(infra
+                    .state
+                    .net
+                    .netns
+                    .clone()
+                    .unwrap_or_else(|| format!("/proc/{}/ns/net", infra.state.pid)))
+            })
+            .await?;
+        let url = self
+            .stream()?
+            .issue("portforward", Session::PortForward { netns, ports });
+        Ok(Response::new(PortForwardResponse { url }))
     }
 
     async fn container_stats(

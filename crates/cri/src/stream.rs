@@ -37,6 +37,13 @@ pub enum Session {
         /// Input is sent.
         stdin: bool,
     },
+    /// TCP connections to ports of a pod, made inside its network namespace.
+    PortForward {
+        /// The pod's network namespace (a path).
+        netns: String,
+        /// The ports asked for.
+        ports: Vec<u16>,
+    },
     /// The container's own process.
     Attach {
         /// The container's monitor directory.
@@ -123,16 +130,21 @@ impl StreamServer {
             let _ = tx.send(Message::Close(None)).await;
             return Err(format!("{path}: no such session (used, or expired)"));
         };
+        if let Session::PortForward { netns, ports } = session {
+            return crate::port_forward::run(ws, &netns, &ports).await;
+        }
         run(ws, session, v5).await
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+/// A server-side WebSocket of the stream server.
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 /// Bridges the WebSocket and the monitor's session until the process ends.
 async fn run(ws: Ws, session: Session, v5: bool) -> Result<(), String> {
     let (dir, stdin_wanted) = match &session {
         Session::Exec { dir, stdin, .. } | Session::Attach { dir, stdin } => (dir.clone(), *stdin),
+        Session::PortForward { .. } => return Err("not a process session".into()),
     };
     let opened = {
         let s = session.clone();
@@ -155,6 +167,7 @@ async fn run(ws: Ws, session: Session, v5: bool) -> Result<(), String> {
             Session::Attach { dir, stdin } => {
                 strata_monitor::attach::attach(&dir, stdin).map(|a| (a, None))
             }
+            Session::PortForward { .. } => unreachable!("handled before"),
         })
         .await
         .map_err(|e| e.to_string())?
@@ -243,7 +256,7 @@ async fn run(ws: Ws, session: Session, v5: bool) -> Result<(), String> {
 }
 
 /// A remote-command message: its channel, then the bytes.
-fn frame(channel: u8, data: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(channel: u8, data: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(data.len() + 1);
     v.push(channel);
     v.extend_from_slice(data);
