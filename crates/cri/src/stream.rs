@@ -224,7 +224,9 @@ async fn run(ws: Ws, session: Session, v5: bool) -> Result<(), String> {
                         _ => {}
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => pipe_w = None,
+                // The client went: stop relaying (a session outlives its client, as with
+                // `strata exec`; its output then has nowhere to go and its relay ends).
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
                 _ => {}
             },
             r = &mut relay => {
