@@ -194,19 +194,23 @@ pub fn refresh(e: &Engine, c: &mut Container) -> Result<bool> {
     if !apply(c, o) {
         return Ok(false);
     }
-    e.db.save_state(&c.id, &c.state)?;
     let now = c.state.status;
+    if now == Status::Exited && before != Status::Exited {
+        // Several processes may see one exit at once (an attached `run` and the monitor's
+        // exit command): the one that records it tells its events, once.
+        if e.db.save_exit(&c.id, &c.state)? {
+            if before == Status::Created && c.state.started_at.is_none() {
+                super::stop::record_start_event(e, c);
+            }
+            super::stop::record_exit_events(e, c);
+        }
+        return Ok(true);
+    }
+    e.db.save_state(&c.id, &c.state)?;
     if before == Status::Created && now == Status::Running {
         super::stop::record_start_event(e, c);
     }
-    let ended = now == Status::Exited && before != Status::Exited;
-    if ended {
-        if before == Status::Created && c.state.started_at.is_none() {
-            super::stop::record_start_event(e, c);
-        }
-        super::stop::record_exit_events(e, c);
-    }
-    Ok(ended)
+    Ok(false)
 }
 
 #[cfg(test)]

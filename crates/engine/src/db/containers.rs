@@ -70,6 +70,17 @@ impl Db {
         Ok(())
     }
 
+    /// Writes the state of a container that has just exited, unless another process recorded
+    /// that exit first; whether this call did (its caller then tells the exit's events once).
+    pub fn save_exit(&self, id: &str, s: &ContainerState) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE containers SET state = ?2 WHERE id = ?1 \
+             AND json_extract(state, '$.status') <> 'exited'",
+            params![id, serde_json::to_string(s).expect("state serializes")],
+        )?;
+        Ok(n > 0)
+    }
+
     /// Writes a container's configuration (resources updated on a live container).
     pub fn save_config(&self, id: &str, c: &ContainerConfig) -> Result<()> {
         self.conn.execute(
