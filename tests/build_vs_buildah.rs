@@ -5,7 +5,8 @@
 //! the same image config;
 //! the image strata built runs under podman too. Heredocs are left out: buildah 1.28 does
 //! not read them. The empty /etc/hosts, /etc/hostname and /etc/resolv.conf a RUN leaves are
-//! left out of the comparison: buildah keeps them, strata (as BuildKit) drops them.
+//! left out of the comparison: buildah keeps them, strata (as BuildKit) drops them. A cache
+//! mount's target is dropped by both; the parent directories made for it stay with both.
 
 mod common;
 
@@ -44,6 +45,13 @@ const IGNORE_AND_DELETE: &str = r#"FROM localhost/busybox
 COPY . /ctx/
 RUN rm /ctx/remove-me && mkdir /ctx/newdir && echo n > /ctx/newdir/f
 RUN rm -r /ctx/newdir && echo again > /ctx/again
+"#;
+
+const CACHE_AND_ONBUILD: &str = r#"FROM localhost/busybox AS parent
+ONBUILD RUN echo triggered > /onbuild
+FROM parent
+RUN --mount=type=cache,target=/var/cache/app echo cached > /var/cache/app/f && cp /var/cache/app/f /from-cache
+COPY src/ /src/
 "#;
 
 const ARG_SCOPES: &str = r#"ARG V=outer
@@ -170,7 +178,8 @@ fn config_of(c: &serde_json::Value) -> serde_json::Value {
     })
 }
 
-fn compare(e: &Engine, b: &Buildah, ctx: &Path, name: &str, extra: &[&str]) {
+/// Builds `ctx` with both (`extra` for both, `buildah_only` for buildah) and compares.
+fn compare(e: &Engine, b: &Buildah, ctx: &Path, name: &str, extra: &[&str], buildah_only: &[&str]) {
     let c = ctx.to_str().unwrap();
     let tag = format!("localhost/{name}");
     let mut sargs = vec!["build", "-q", "-t", &tag];
@@ -180,6 +189,7 @@ fn compare(e: &Engine, b: &Buildah, ctx: &Path, name: &str, extra: &[&str]) {
     assert_eq!(code, 0, "strata build {name}: {err}");
     let mut bargs = vec!["bud", "-q", "--isolation", "chroot", "-t", &tag];
     bargs.extend_from_slice(extra);
+    bargs.extend_from_slice(buildah_only);
     bargs.push(c);
     b.ok(&bargs);
 
@@ -240,8 +250,8 @@ fn strata_and_buildah_build_the_same_images() {
     write(&ctx, "Dockerfile", MULTI_STAGE);
     write(&ctx, "app/main.sh", "echo main\n");
     write(&ctx, "app/config.ini", "[app]\n");
-    compare(&e, &b, &ctx, "multi", &["--build-arg", "MSG=hi there"]);
-    compare(&e, &b, &ctx, "multi-target", &["--target", "build"]);
+    compare(&e, &b, &ctx, "multi", &["--build-arg", "MSG=hi there"], &[]);
+    compare(&e, &b, &ctx, "multi-target", &["--target", "build"], &[]);
 
     let ctx = e.dir.path().join("ignore");
     write(&ctx, "Dockerfile", IGNORE_AND_DELETE);
@@ -256,11 +266,20 @@ fn strata_and_buildah_build_the_same_images() {
     ] {
         write(&ctx, f, f);
     }
-    compare(&e, &b, &ctx, "ignore", &[]);
+    compare(&e, &b, &ctx, "ignore", &[], &[]);
+
+    // A cache mount, ONBUILD (buildah keeps it in the docker format), and a rebuild after an
+    // edit (both builders' caches hit before the COPY and miss from it).
+    let ctx = e.dir.path().join("cache");
+    write(&ctx, "Dockerfile", CACHE_AND_ONBUILD);
+    write(&ctx, "src/a", "v1\n");
+    compare(&e, &b, &ctx, "cache", &[], &["--format", "docker"]);
+    write(&ctx, "src/a", "v2\n");
+    compare(&e, &b, &ctx, "cache-edited", &[], &["--format", "docker"]);
 
     let ctx = e.dir.path().join("args");
     write(&ctx, "Dockerfile", ARG_SCOPES);
-    compare(&e, &b, &ctx, "args", &["--build-arg", "W=w2"]);
+    compare(&e, &b, &ctx, "args", &["--build-arg", "W=w2"], &[]);
 
     // What strata built runs under podman.
     let archive = e.dir.path().join("multi.tar");

@@ -333,7 +333,7 @@ RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /secret-len
         "m",
         "sh",
         "-c",
-        "cat /n /bound /tmpfs-type /secret-len /private-count; for p in /t /run/secrets /cache /m /pc; do test -e $p && echo $p; done; true",
+        "cat /n /bound /tmpfs-type /secret-len /private-count; for p in /t /run/secrets/tok /cache /m /pc; do test -e $p && echo $p; done; true",
     ]);
     assert_eq!(
         out, "2\nfrom the context\ntmpfs\n7\n2\n",

@@ -165,9 +165,10 @@ fn show_output(b: &mut Builder<'_, '_>, e: &Engine, c: &strata_engine::Container
 }
 
 /// Removes from the step's layer what the runtime made only to mount over (`/t` for a
-/// tmpfs, `/run/secrets/tok` for a secret): entries of the writable layer at a mount target
-/// or above it that no lower layer has and that are empty. A path through a symlink is
-/// left alone (the step's command made it).
+/// tmpfs, `/run/secrets/tok` for a secret): the entry of the writable layer at a mount
+/// target that no lower layer has and that is empty. Parent directories made for it stay,
+/// as buildah leaves them. A path through a symlink is left alone (the step's command made
+/// it).
 fn drop_mount_stubs(e: &Engine, id: &str, targets: &[String]) {
     let Some((upper, lowers)) = strata_engine::container::rootfs::layers(e, id) else {
         return;
@@ -178,39 +179,25 @@ fn drop_mount_stubs(e: &Engine, id: &str, targets: &[String]) {
             continue;
         }
         let parts: Vec<&str> = rel.split('/').collect();
-        // Any symlink on the way: not ours to touch.
-        let mut through_link = false;
-        for i in 1..=parts.len() {
-            let p = upper.join(parts[..i].join("/"));
-            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
-                through_link = true;
-            }
-        }
-        if through_link {
+        let through_link = (1..=parts.len()).any(|i| {
+            std::fs::symlink_metadata(upper.join(parts[..i].join("/")))
+                .is_ok_and(|m| m.file_type().is_symlink())
+        });
+        if through_link
+            || lowers
+                .iter()
+                .any(|l| std::fs::symlink_metadata(l.join(&rel)).is_ok())
+        {
             continue;
         }
-        for i in (1..=parts.len()).rev() {
-            let r = parts[..i].join("/");
-            let p = upper.join(&r);
-            if lowers
-                .iter()
-                .any(|l| std::fs::symlink_metadata(l.join(&r)).is_ok())
-            {
-                break;
-            }
-            let Ok(m) = std::fs::symlink_metadata(&p) else {
-                break;
-            };
-            let removed = if m.is_dir() {
-                std::fs::remove_dir(&p).is_ok()
-            } else if m.is_file() && m.len() == 0 {
-                std::fs::remove_file(&p).is_ok()
-            } else {
-                false
-            };
-            if !removed {
-                break;
-            }
+        let p = upper.join(&rel);
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.is_dir() {
+            let _ = std::fs::remove_dir(&p);
+        } else if m.is_file() && m.len() == 0 {
+            let _ = std::fs::remove_file(&p);
         }
     }
 }
