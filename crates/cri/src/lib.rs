@@ -22,7 +22,6 @@ pub mod exec_sync;
 pub mod image;
 pub mod image_service;
 pub mod meta;
-pub mod port_forward;
 pub mod resources;
 pub mod runtime_service;
 pub mod sandbox;

@@ -4,7 +4,7 @@
 //! Unimplemented, which kubelet and crictl report as such.
 
 use crate::state::Cri;
-use crate::stream::Session;
+use crate::stream::{Session, Streams};
 use crate::{container, events, exec_sync, resources, sandbox, stats};
 use k8s_cri::v1::runtime_service_server::RuntimeService;
 use k8s_cri::v1::*;
@@ -249,8 +249,12 @@ impl RuntimeService for Runtime {
             Session::Exec {
                 dir,
                 cmd: r.cmd,
-                tty: r.tty,
-                stdin: r.stdin,
+                io: Streams {
+                    stdin: r.stdin,
+                    stdout: r.stdout,
+                    stderr: r.stderr,
+                    tty: r.tty,
+                },
             },
         );
         Ok(Response::new(ExecResponse { url }))
@@ -265,7 +269,12 @@ impl RuntimeService for Runtime {
             "attach",
             Session::Attach {
                 dir,
-                stdin: r.stdin,
+                io: Streams {
+                    stdin: r.stdin,
+                    stdout: r.stdout,
+                    stderr: r.stderr,
+                    tty: r.tty,
+                },
             },
         );
         Ok(Response::new(AttachResponse { url }))
@@ -281,10 +290,8 @@ impl RuntimeService for Runtime {
             .ok_or_else(|| {
                 crate::status::invalid(format!("PortForward: bad ports {:?}", r.port))
             })?;
-        if ports.len() != 1 {
-            return Err(crate::status::invalid(
-                "PortForward: one port per session here",
-            ));
+        if ports.is_empty() {
+            return Err(crate::status::invalid("PortForward: no port asked for"));
         }
         let id = r.pod_sandbox_id.clone();
         let netns = self
