@@ -1107,3 +1107,126 @@ fn pod_dns_sysctls_oom_score_and_security_paths_reach_the_containers() {
     });
     drop(server);
 }
+
+#[test]
+fn host_pid_and_ipc_namespaces_devices_and_hugepage_limits() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let mut sandbox = pod_config("hostns", &logs);
+    sandbox.linux = Some(LinuxPodSandboxConfig {
+        security_context: Some(LinuxSandboxSecurityContext {
+            namespace_options: Some(NamespaceOption {
+                pid: NamespaceMode::Node as i32,
+                ipc: NamespaceMode::Node as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        let ns =
+            c.rt.pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: pod.clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap()
+            .linux
+            .unwrap()
+            .namespaces
+            .unwrap()
+            .options
+            .unwrap();
+        assert_eq!(
+            (ns.pid, ns.ipc),
+            (NamespaceMode::Node as i32, NamespaceMode::Node as i32)
+        );
+        let mut cfg = container_config("app", "sleep 100");
+        cfg.devices = vec![Device {
+            container_path: "/dev/fuse".into(),
+            host_path: "/dev/fuse".into(),
+            permissions: "r".into(),
+        }];
+        cfg.linux = Some(LinuxContainerConfig {
+            resources: Some(LinuxContainerResources {
+                hugepage_limits: vec![HugepageLimit {
+                    page_size: "2MB".into(),
+                    limit: 4 << 20,
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let id = create(&mut c, &pod, &sandbox, cfg).await;
+        start(&mut c, &id).await;
+        // The host's PID and IPC namespaces: the same links, and this test's own process.
+        let out = exec(
+            &mut c,
+            &id,
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; \
+                     [ -d /proc/{} ] && echo sees-the-host; sleep 10 & echo $!",
+                    std::process::id()
+                ),
+            ],
+            10,
+        )
+        .await
+        .unwrap();
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        let host = |kind: &str| std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], host("pid").to_str().unwrap(), "{out}");
+        assert_eq!(lines[1], host("ipc").to_str().unwrap(), "{out}");
+        assert_eq!(lines[2], "sees-the-host", "{out}");
+        // The huge page limit, in the container's cgroup of the unified hierarchy (the pid
+        // of the exec's `sleep` is the host's).
+        let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", lines[3])).unwrap();
+        let unified = cgroups
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .expect("a unified cgroup");
+        let max =
+            std::fs::read_to_string(format!("/sys/fs/cgroup/unified{unified}/hugetlb.2MB.max"))
+                .unwrap_or_else(|e| panic!("{unified}: {e}"));
+        assert_eq!(max.trim(), (4u64 << 20).to_string());
+        let st = status(&mut c, &id).await;
+        let limits = st.resources.unwrap().linux.unwrap().hugepage_limits;
+        assert_eq!(limits[0].limit, 4 << 20);
+        // The device: there, readable, and not writable (its cgroup rule says "r").
+        let out = exec(
+            &mut c,
+            &id,
+            &[
+                "sh",
+                "-c",
+                "ls -l /dev/fuse | cut -c1; exec 3</dev/fuse && echo opened-r; \
+                 (exec 4<>/dev/fuse) 2>/dev/null || echo no-w",
+            ],
+            10,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "c\nopened-r\nno-w\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        remove_pod(&mut c, &pod).await;
+    });
+    drop(server);
+}

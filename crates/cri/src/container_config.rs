@@ -5,11 +5,13 @@
 
 use crate::meta;
 use k8s_cri::v1::{
-    security_profile::ProfileType, ContainerConfig as CriConfig, LinuxContainerResources,
-    LinuxContainerSecurityContext, MountPropagation,
+    security_profile::ProfileType, ContainerConfig as CriConfig, LinuxContainerSecurityContext,
+    MountPropagation,
 };
 use std::path::PathBuf;
-use strata_engine::container::config::{ContainerConfig, MountKind, MountSpec, Resources};
+use strata_engine::container::config::{
+    ContainerConfig, DeviceMapping, MountKind, MountSpec, Resources,
+};
 use strata_engine::pod::Pod;
 use strata_engine::Error;
 
@@ -40,13 +42,22 @@ pub fn convert(c: &CriConfig, p: &Pod, image: &str) -> Result<ContainerConfig, E
         tty: c.tty,
         interactive: c.stdin,
         mounts: c.mounts.iter().map(mount).collect::<Result<_, _>>()?,
+        devices: c
+            .devices
+            .iter()
+            .map(|d| DeviceMapping {
+                host_path: d.host_path.clone(),
+                container_path: d.container_path.clone(),
+                permissions: d.permissions.clone(),
+            })
+            .collect(),
         pod: Some(p.id.clone()),
         log_path,
         ..Default::default()
     };
     if let Some(l) = &c.linux {
         if let Some(r) = &l.resources {
-            out.resources = resources(r);
+            out.resources = crate::resources::merge(&Resources::default(), r);
             out.oom_score_adj = oom_score_adj(r.oom_score_adj);
         }
         if let Some(s) = &l.security_context {
@@ -108,19 +119,6 @@ fn can_lower_oom_score() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
 }
 
-fn resources(r: &LinuxContainerResources) -> Resources {
-    let positive = |v: i64| (v > 0).then_some(v);
-    Resources {
-        memory: positive(r.memory_limit_in_bytes),
-        memory_swap: positive(r.memory_swap_limit_in_bytes),
-        cpus: (r.cpu_quota > 0 && r.cpu_period > 0)
-            .then(|| r.cpu_quota as f64 / r.cpu_period as f64),
-        cpu_shares: (r.cpu_shares > 0).then_some(r.cpu_shares as u64),
-        cpuset_cpus: (!r.cpuset_cpus.is_empty()).then(|| r.cpuset_cpus.clone()),
-        ..Default::default()
-    }
-}
-
 fn security(out: &mut ContainerConfig, s: &LinuxContainerSecurityContext) -> Result<(), Error> {
     out.privileged = s.privileged;
     // The lists kubelet sends (its defaults, or none for an unmasked /proc); none sent: ours.
@@ -167,7 +165,10 @@ fn security(out: &mut ContainerConfig, s: &LinuxContainerSecurityContext) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_cri::v1::{Capability, Int64Value, KeyValue, SecurityProfile};
+    use k8s_cri::v1::{
+        Capability, Device, HugepageLimit, Int64Value, KeyValue, LinuxContainerResources,
+        SecurityProfile,
+    };
 
     fn pod(log_dir: &str) -> Pod {
         let mut p = Pod {
@@ -194,11 +195,21 @@ mod tests {
                 value: "b=c".into(),
             }],
             log_path: "app/0.log".into(),
+            devices: vec![Device {
+                container_path: "/dev/fuse".into(),
+                host_path: "/dev/fuse".into(),
+                permissions: "r".into(),
+            }],
             linux: Some(k8s_cri::v1::LinuxContainerConfig {
                 resources: Some(LinuxContainerResources {
                     cpu_quota: 50_000,
                     cpu_period: 100_000,
                     memory_limit_in_bytes: 64 << 20,
+                    hugepage_limits: vec![HugepageLimit {
+                        page_size: "2MB".into(),
+                        limit: 4 << 20,
+                    }],
+                    unified: [("memory.high".to_string(), "max".to_string())].into(),
                     ..Default::default()
                 }),
                 security_context: Some(LinuxContainerSecurityContext {
@@ -227,6 +238,9 @@ mod tests {
         assert_eq!(out.seccomp.as_deref(), Some("/etc/passwd"));
         assert_eq!(out.resources.cpus, Some(0.5));
         assert_eq!(out.resources.memory, Some(64 << 20));
+        assert_eq!(out.resources.hugepage_limits["2MB"], 4 << 20);
+        assert_eq!(out.resources.unified["memory.high"], "max");
+        assert_eq!(out.devices[0].permissions, "r");
         assert_eq!(out.log_path, Some(dir.join("app/0.log")));
         assert!(dir.join("app").is_dir(), "the log's directory is made");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -5,7 +5,7 @@
 
 use crate::container::get;
 use crate::status::{engine as engine_err, invalid};
-use k8s_cri::v1::{ContainerResources, LinuxContainerResources};
+use k8s_cri::v1::{ContainerResources, HugepageLimit, LinuxContainerResources};
 use strata_engine::container::config::Resources;
 use strata_engine::Engine;
 use tonic::Status;
@@ -89,12 +89,23 @@ pub fn merge(old: &Resources, r: &LinuxContainerResources) -> Resources {
     if !r.cpuset_cpus.is_empty() {
         out.cpuset_cpus = Some(r.cpuset_cpus.clone());
     }
+    for h in &r.hugepage_limits {
+        out.hugepage_limits.insert(h.page_size.clone(), h.limit);
+    }
+    out.unified
+        .extend(r.unified.iter().map(|(k, v)| (k.clone(), v.clone())));
     out
 }
 
 /// The CRI view of an engine container's resources (ContainerStatus).
 pub fn to_cri(r: &Resources) -> Option<ContainerResources> {
-    if r.memory.is_none() && r.cpus.is_none() && r.cpu_shares.is_none() && r.cpuset_cpus.is_none() {
+    if r.memory.is_none()
+        && r.cpus.is_none()
+        && r.cpu_shares.is_none()
+        && r.cpuset_cpus.is_none()
+        && r.hugepage_limits.is_empty()
+        && r.unified.is_empty()
+    {
         return None;
     }
     let period = r.cpus.map_or(0, |_| 100_000);
@@ -106,6 +117,15 @@ pub fn to_cri(r: &Resources) -> Option<ContainerResources> {
             memory_limit_in_bytes: r.memory.unwrap_or(0),
             memory_swap_limit_in_bytes: r.memory_swap.unwrap_or(0),
             cpuset_cpus: r.cpuset_cpus.clone().unwrap_or_default(),
+            hugepage_limits: r
+                .hugepage_limits
+                .iter()
+                .map(|(page_size, limit)| HugepageLimit {
+                    page_size: page_size.clone(),
+                    limit: *limit,
+                })
+                .collect(),
+            unified: r.unified.clone().into_iter().collect(),
             ..Default::default()
         }),
         windows: None,

@@ -60,6 +60,7 @@ fn pod_config(
         .and_then(|s| s.namespace_options.clone())
         .unwrap_or_default();
     let mut share = vec!["net".to_string(), "ipc".into(), "uts".into()];
+    let mut host_namespaces = Vec::new();
     let mut pid_mode = "container";
     match NamespaceMode::try_from(ns.pid).unwrap_or(NamespaceMode::Container) {
         NamespaceMode::Pod => {
@@ -67,17 +68,18 @@ fn pod_config(
             pid_mode = "pod";
         }
         NamespaceMode::Container => {}
-        other => {
-            return Err(Error::Invalid(format!(
-            "pid namespace mode {}: pods here share a PID namespace or give each container its own",
-            other.as_str_name()
-        )))
+        NamespaceMode::Node => {
+            host_namespaces.push("pid".to_string());
+            pid_mode = "node";
+        }
+        NamespaceMode::Target => {
+            return Err(Error::Invalid(
+                "pid namespace mode TARGET is a container's, not a pod's".into(),
+            ))
         }
     }
     if NamespaceMode::try_from(ns.ipc).unwrap_or(NamespaceMode::Pod) == NamespaceMode::Node {
-        return Err(Error::Invalid(
-            "the host's IPC namespace: not supported by this runtime".into(),
-        ));
+        host_namespaces.push("ipc".to_string());
     }
     let network = if NamespaceMode::try_from(ns.network).unwrap_or(NamespaceMode::Pod)
         == NamespaceMode::Node
@@ -126,6 +128,7 @@ fn pod_config(
         ports,
         network,
         share,
+        host_namespaces,
         labels: c.labels.clone().into_iter().collect(),
         dns: c
             .dns_config
@@ -239,12 +242,18 @@ pub fn status(
                     } else {
                         NamespaceMode::Pod
                     } as i32,
-                    pid: if p.shares("pid") {
+                    pid: if p.uses_host("pid") {
+                        NamespaceMode::Node
+                    } else if p.shares("pid") {
                         NamespaceMode::Pod
                     } else {
                         NamespaceMode::Container
                     } as i32,
-                    ipc: NamespaceMode::Pod as i32,
+                    ipc: if p.uses_host("ipc") {
+                        NamespaceMode::Node
+                    } else {
+                        NamespaceMode::Pod
+                    } as i32,
                     ..Default::default()
                 }),
             }),

@@ -91,6 +91,20 @@ pub struct ContainerConfig {
     pub dns_search: Vec<String>,
     /// `--dns-option`.
     pub dns_options: Vec<String>,
+    /// `--device`: host devices made available in the container.
+    pub devices: Vec<DeviceMapping>,
+}
+
+/// One `--device HOST[:CONTAINER][:PERMISSIONS]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceMapping {
+    /// The device (or a directory of devices) on the host.
+    pub host_path: String,
+    /// Where it appears in the container (the host path if empty).
+    pub container_path: String,
+    /// What the container may do with it: any of `r`, `w`, `m` (mknod); `rwm` if empty.
+    pub permissions: String,
 }
 
 /// One mount of a container.
@@ -175,6 +189,10 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
     /// `--ulimit name=soft[:hard]`.
     pub ulimits: Vec<Ulimit>,
+    /// Huge page limits in bytes by page size (`2MB`, `1GB`: the hugetlb controller's names).
+    pub hugepage_limits: BTreeMap<String, u64>,
+    /// cgroup v2 files written as they are (`memory.high` = `...`): the CRI's `unified`.
+    pub unified: BTreeMap<String, String>,
 }
 
 /// One `--ulimit`.

@@ -2,7 +2,7 @@
 //! `-p`, `-v`, `--mount`, `--tmpfs`, `--ulimit`, `--restart`, `--env-file`. Shared by the CLI
 //! and the Docker-compatible API.
 
-use super::config::{MountKind, MountSpec, PortMapping, RestartPolicy, Ulimit};
+use super::config::{DeviceMapping, MountKind, MountSpec, PortMapping, RestartPolicy, Ulimit};
 use crate::error::{Error, Result};
 
 fn bad(what: &str, v: &str, hint: &str) -> Error {
@@ -219,6 +219,27 @@ pub fn tmpfs(v: &str) -> Result<MountSpec> {
     })
 }
 
+/// `--device HOST[:CONTAINER][:PERMISSIONS]` (podman's and docker's form).
+pub fn device(v: &str) -> Result<DeviceMapping> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let perms = |p: &str| !p.is_empty() && p.chars().all(|c| "rwm".contains(c));
+    let (host, target, permissions) = match parts.as_slice() {
+        [h] => (*h, "", ""),
+        [h, p] if perms(p) => (*h, "", *p),
+        [h, t] => (*h, *t, ""),
+        [h, t, p] => (*h, *t, *p),
+        _ => return Err(bad("device", v, "use HOST[:CONTAINER][:PERMISSIONS]")),
+    };
+    if !host.starts_with('/') {
+        return Err(bad("device", v, "the host path must be absolute"));
+    }
+    Ok(DeviceMapping {
+        host_path: host.into(),
+        container_path: target.into(),
+        permissions: permissions.into(),
+    })
+}
+
 /// `--ulimit name=soft[:hard]`.
 pub fn ulimit(v: &str) -> Result<Ulimit> {
     let (name, vals) = v
@@ -303,6 +324,27 @@ pub fn env(v: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn devices() {
+        let d = device("/dev/fuse").unwrap();
+        assert_eq!(
+            (d.container_path.as_str(), d.permissions.as_str()),
+            ("", "")
+        );
+        let d = device("/dev/fuse:r").unwrap();
+        assert_eq!(
+            (d.container_path.as_str(), d.permissions.as_str()),
+            ("", "r")
+        );
+        let d = device("/dev/fuse:/dev/f:rw").unwrap();
+        assert_eq!(
+            (d.container_path.as_str(), d.permissions.as_str()),
+            ("/dev/f", "rw")
+        );
+        assert!(device("dev/fuse").is_err());
+        assert!(device("/a:/b:rw:x").is_err());
+    }
 
     #[test]
     fn sizes() {

@@ -337,9 +337,9 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
             e.db.save_state(&c.id, &c.state)?;
             let ns = Namespaces {
                 net: network::namespace(e, c, &net)?,
-                ipc: Ns::New,
+                ipc: crate::pod::infra_ns(e, c, "ipc")?,
                 uts: Ns::New,
-                pid: Ns::New,
+                pid: crate::pod::infra_ns(e, c, "pid")?,
             };
             (ns, net.ip)
         }
@@ -389,9 +389,9 @@ fn record_launch(
 fn start_infra(e: &Engine, c: &mut Container, start_now: bool, p: network::Pending) -> Result<()> {
     let ns = Namespaces {
         net: Ns::Join(p.netns().to_string()),
-        ipc: Ns::New,
+        ipc: crate::pod::infra_ns(e, c, "ipc")?,
         uts: Ns::New,
-        pid: Ns::New,
+        pid: crate::pod::infra_ns(e, c, "pid")?,
     };
     let (added, launched) = std::thread::scope(|s| {
         let plugins = s.spawn(|| p.run_plugins(&c.id));

@@ -26,6 +26,9 @@ pub struct PodConfig {
     pub network: NetworkMode,
     /// `--share`: the namespaces its containers share (net, ipc, uts, pid).
     pub share: Vec<String>,
+    /// The host's namespaces its infra and containers use instead (ipc, pid: the CRI's
+    /// node namespace mode).
+    pub host_namespaces: Vec<String>,
     /// `--label`.
     pub labels: BTreeMap<String, String>,
     /// `--add-host`.
@@ -63,7 +66,12 @@ pub const DEFAULT_SHARE: &[&str] = &["net", "ipc", "uts"];
 impl Pod {
     /// Whether its containers share the namespace `kind` (net, ipc, uts, pid).
     pub fn shares(&self, kind: &str) -> bool {
-        self.config.share.iter().any(|s| s == kind)
+        !self.uses_host(kind) && self.config.share.iter().any(|s| s == kind)
+    }
+
+    /// Whether it uses the host's namespace `kind` (ipc, pid).
+    pub fn uses_host(&self, kind: &str) -> bool {
+        self.config.host_namespaces.iter().any(|s| s == kind)
     }
 
     /// Its hostname.
@@ -169,7 +177,9 @@ pub fn join(e: &Engine, c: &Container) -> Result<Option<Joined>> {
     let p = e.db.find_pod(pod_id)?;
     let infra = lifecycle::ensure_infra(e, &p)?;
     let ns = |kind: &str| {
-        if p.shares(kind) {
+        if p.uses_host(kind) {
+            Ns::Host
+        } else if p.shares(kind) {
             Ns::Join(format!("/proc/{}/ns/{kind}", infra.state.pid))
         } else {
             Ns::New
@@ -182,6 +192,17 @@ pub fn join(e: &Engine, c: &Container) -> Result<Option<Joined>> {
         pid: ns("pid"),
         infra,
     }))
+}
+
+/// A new namespace of `kind` for container `c`, or the host's where `c` is the infra of a
+/// pod that uses the host's.
+pub fn infra_ns(e: &Engine, c: &Container, kind: &str) -> Result<Ns> {
+    if let Some(pod) = c.pod.as_deref().filter(|_| c.config.infra) {
+        if e.db.find_pod(pod)?.uses_host(kind) {
+            return Ok(Ns::Host);
+        }
+    }
+    Ok(Ns::New)
 }
 
 /// Refuses options a pod's container cannot have on its own.

@@ -2,6 +2,7 @@
 //! merges them (Entrypoint/Cmd, Env, User, WorkingDir, StopSignal), with docker's
 //! confinement defaults (see [`security`]) and its namespaces, mounts and limits.
 
+pub mod devices;
 pub mod image_config;
 pub mod resources;
 pub mod security;
@@ -207,6 +208,7 @@ pub fn generate(i: &SpecInput<'_>) -> Result<Value> {
         process["capabilities"]["effective"] = json!([]);
         process["capabilities"]["permitted"] = json!([]);
     }
+    let devices = devices::linux_devices(&c.devices)?;
     let mut mounts = default_mounts(c);
     for m in &i.mounts {
         mounts.retain(|x| x["destination"] != json!(m.target));
@@ -220,18 +222,28 @@ pub fn generate(i: &SpecInput<'_>) -> Result<Value> {
     if let Some(init) = &i.init {
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro"]}));
     }
+    mounts.extend(devices.binds.iter().cloned());
     let mut namespaces: Vec<Value> = vec![json!({"type": "mount"})];
     namespaces.extend(ns_entry("pid", &i.pid));
     namespaces.extend(ns_entry("network", &i.net));
     namespaces.extend(ns_entry("ipc", &i.ipc));
     namespaces.extend(ns_entry("uts", &i.uts));
     let mut res = resources::linux_resources(&c.resources);
-    res.insert("devices".into(), security::device_rules(c.privileged));
+    let mut rules = security::device_rules(c.privileged);
+    if !c.privileged {
+        if let Value::Array(r) = &mut rules {
+            r.extend(devices.rules);
+        }
+    }
+    res.insert("devices".into(), rules);
     let mut linux = json!({
         "namespaces": namespaces,
         "cgroupsPath": i.cgroup_path,
         "resources": res,
     });
+    if !devices.nodes.is_empty() {
+        linux["devices"] = Value::Array(devices.nodes);
+    }
     if !c.sysctls.is_empty() {
         linux["sysctl"] = json!(c.sysctls);
     }

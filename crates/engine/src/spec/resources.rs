@@ -41,6 +41,17 @@ pub fn linux_resources(r: &Resources) -> Map<String, Value> {
     if let Some(p) = r.pids_limit {
         out.insert("pids".into(), json!({"limit": p}));
     }
+    if !r.hugepage_limits.is_empty() {
+        let limits: Vec<Value> = r
+            .hugepage_limits
+            .iter()
+            .map(|(size, limit)| json!({"pageSize": size, "limit": limit}))
+            .collect();
+        out.insert("hugepageLimits".into(), Value::Array(limits));
+    }
+    if !r.unified.is_empty() {
+        out.insert("unified".into(), json!(r.unified));
+    }
     out
 }
 

@@ -85,6 +85,9 @@ pub struct CreateArgs {
     /// Ulimit options: NAME=SOFT[:HARD].
     #[arg(long)]
     pub ulimit: Vec<String>,
+    /// Add a host device: HOST[:CONTAINER][:PERMISSIONS], permissions any of r, w, m.
+    #[arg(long)]
+    pub device: Vec<String>,
     /// Add Linux capabilities.
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,
@@ -279,7 +282,13 @@ impl CreateArgs {
                     .iter()
                     .map(|u| parse::ulimit(u))
                     .collect::<strata_engine::Result<_>>()?,
+                ..Default::default()
             },
+            devices: self
+                .device
+                .iter()
+                .map(|d| parse::device(d))
+                .collect::<strata_engine::Result<_>>()?,
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
             privileged: self.privileged,
