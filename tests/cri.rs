@@ -1230,3 +1230,114 @@ fn host_pid_and_ipc_namespaces_devices_and_hugepage_limits() {
     });
     drop(server);
 }
+
+/// A free TCP port on the host's loopback (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn two_pods_talk_over_the_pod_network_and_a_host_port_reaches_one() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let host_port = free_port();
+    let mut web_cfg = pod_config("web", &logs);
+    web_cfg.port_mappings = vec![PortMapping {
+        protocol: Protocol::Tcp as i32,
+        container_port: 8080,
+        host_port: i32::from(host_port),
+        host_ip: String::new(),
+    }];
+    let client_cfg = pod_config("client", &logs);
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let web = run_pod(&mut c, web_cfg.clone()).await;
+        let client = run_pod(&mut c, client_cfg.clone()).await;
+        let srv = create(
+            &mut c,
+            &web,
+            &web_cfg,
+            container_config(
+                "srv",
+                "mkdir -p /www && echo hello-from-web > /www/index.html && \
+                 exec httpd -f -p 8080 -h /www",
+            ),
+        )
+        .await;
+        start(&mut c, &srv).await;
+        let peer = create(
+            &mut c,
+            &client,
+            &client_cfg,
+            container_config("peer", "sleep 100"),
+        )
+        .await;
+        start(&mut c, &peer).await;
+        let web_ip =
+            c.rt.pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: web.clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap()
+            .network
+            .unwrap()
+            .ip;
+        assert!(!web_ip.is_empty(), "the web pod has an address");
+        // The client pod reaches the web pod at its pod IP (busybox's static wget crashes
+        // here: nc it is).
+        let cmd = format!(
+            "for i in $(seq 1 50); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc {web_ip} 8080 \
+             | grep hello && exit 0; usleep 100000; done; exit 1"
+        );
+        let out = exec(&mut c, &peer, &["sh", "-c", &cmd], 30).await.unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "hello-from-web\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The host port (portmap) reaches it from the host's loopback.
+        let body = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let t0 = Instant::now();
+            loop {
+                let got = (|| -> std::io::Result<String> {
+                    let mut s = std::net::TcpStream::connect(("127.0.0.1", host_port))?;
+                    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                    s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+                    let mut b = String::new();
+                    s.read_to_string(&mut b)?;
+                    Ok(b)
+                })();
+                match got {
+                    Ok(b) if b.contains("hello-from-web") => return b,
+                    other => assert!(
+                        t0.elapsed() < Duration::from_secs(20),
+                        "host port {host_port}: {other:?}"
+                    ),
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+        .await
+        .unwrap();
+        assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
+        remove_pod(&mut c, &web).await;
+        remove_pod(&mut c, &client).await;
+        // The mapping went with its pod.
+        assert!(std::net::TcpStream::connect(("127.0.0.1", host_port)).is_err());
+    });
+    drop(server);
+}
