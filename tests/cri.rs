@@ -1341,3 +1341,121 @@ fn two_pods_talk_over_the_pod_network_and_a_host_port_reaches_one() {
     });
     drop(server);
 }
+
+/// A link that goes when dropped (a bridge a CNI plugin made for a test).
+struct LinkGuard(String);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn pods_join_the_cluster_network_from_the_cni_conf_dir() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let conf_dir = e.dir.path().join("net.d");
+    std::fs::create_dir(&conf_dir).unwrap();
+    let config = e.dir.path().join("cri.toml");
+    std::fs::write(
+        &config,
+        format!("cni_conf_dir = \"{}\"\n", conf_dir.display()),
+    )
+    .unwrap();
+    let bridge = format!("stc{}", std::process::id() % 100_000);
+    let _bridge = LinkGuard(bridge.clone());
+    let server = Server::start_with(&e, &config);
+    let logs = e.dir.path().join("pod-logs");
+    let sandbox = pod_config("cluster", &logs);
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let network_ready = |c: &mut Clients| {
+            let mut rt = c.rt.clone();
+            async move {
+                let st = rt
+                    .status(StatusRequest { verbose: false })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .status
+                    .unwrap();
+                st.conditions
+                    .into_iter()
+                    .find(|c| c.r#type == "NetworkReady")
+                    .unwrap()
+            }
+        };
+        // No configuration yet: the network is not ready, and a pod is refused, leaving
+        // nothing.
+        let cond = network_ready(&mut c).await;
+        assert!(!cond.status, "{cond:?}");
+        assert_eq!(cond.reason, "NetworkPluginNotReady");
+        let err =
+            c.rt.run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(sandbox.clone()),
+                runtime_handler: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+        assert!(err.message().contains("net.d"), "{err:?}");
+        assert!(pods(&mut c, None).await.is_empty());
+        // The network add-on writes its configuration (its own bridge and subnet).
+        let list = serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": "testcluster",
+            "plugins": [{
+                "type": "bridge",
+                "bridge": bridge,
+                "isGateway": true,
+                "ipam": {
+                    "type": "host-local",
+                    "dataDir": e.dir.path().join("cluster-ipam"),
+                    "ranges": [[{"subnet": "10.77.41.0/24"}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                },
+            }],
+        });
+        std::fs::write(conf_dir.join("10-cluster.conflist"), list.to_string()).unwrap();
+        assert!(network_ready(&mut c).await.status);
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        let ip =
+            c.rt.pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: pod.clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap()
+            .network
+            .unwrap()
+            .ip;
+        assert!(ip.starts_with("10.77.41."), "{ip}");
+        let id = create(&mut c, &pod, &sandbox, container_config("app", "sleep 100")).await;
+        start(&mut c, &id).await;
+        let out = exec(&mut c, &id, &["ip", "-4", "-o", "addr", "show", "eth0"], 10)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{ip}/24")));
+        remove_pod(&mut c, &pod).await;
+        // The pod's address went back to the add-on's IPAM.
+        let leases = std::fs::read_dir(e.dir.path().join("cluster-ipam/testcluster"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|f| f.file_name().to_string_lossy().starts_with("10."))
+                    .count()
+            })
+            .unwrap_or(0);
+        assert_eq!(leases, 0, "no lease left");
+    });
+    assert!(e.ok(&["network", "ls"]).contains("cni-testcluster"));
+    drop(server);
+}

@@ -23,12 +23,20 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server with the default configuration.
     pub fn start(e: &Engine) -> Server {
+        Self::start_with(e, Path::new("/nonexistent/cri.toml"))
+    }
+
+    /// The server with the configuration file `config`.
+    pub fn start_with(e: &Engine, config: &Path) -> Server {
         let socket = e.dir.path().join("cri.sock");
         // A SIGKILLed server leaves its socket: wait for the new one, not the old.
         let _ = std::fs::remove_file(&socket);
         let mut cmd = e.cmd();
-        cmd.args(["cri", "--config", "/nonexistent/cri.toml", "--socket"])
+        cmd.args(["cri", "--config"])
+            .arg(config)
+            .arg("--socket")
             .arg(&socket);
         let mut child = ChildGuard::spawn_quiet(&mut cmd).expect("start strata cri");
         let t0 = Instant::now();

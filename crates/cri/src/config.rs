@@ -20,8 +20,11 @@ pub struct Config {
     pub registries: Option<PathBuf>,
     /// The engine network pods join (empty: the engine's default bridge network).
     pub network: String,
-    /// Where CNI plugins are.
+    /// Where CNI plugins are (searched first, before the engine's own plugin directories).
     pub cni_bin_dir: PathBuf,
+    /// Where the cluster network's CNI configuration is (a Kubernetes node's
+    /// `/etc/cni/net.d`); empty: pods join `network`, the engine's own.
+    pub cni_conf_dir: PathBuf,
     /// Runtime handlers (RuntimeClass names) this node answers to; "" is the default.
     pub runtime_handlers: Vec<String>,
     /// `cgroupfs` or `systemd`.
@@ -41,6 +44,7 @@ impl Default for Config {
             registries: None,
             network: String::new(),
             cni_bin_dir: "/usr/lib/cni".into(),
+            cni_conf_dir: PathBuf::new(),
             runtime_handlers: vec![String::new()],
             cgroup_driver: "cgroupfs".into(),
             stream_address: "127.0.0.1:0".into(),

@@ -14,6 +14,7 @@
 //! - `meta`: the CRI's metadata kept in the engine's annotations; `status`: errors as gRPC
 //!   statuses naming the layer.
 
+pub mod cni_config;
 pub mod config;
 pub mod container;
 pub mod container_config;

@@ -28,6 +28,33 @@ impl Runtime {
 }
 
 /// The CRI's rules for a stream's options.
+/// Whether pods can get a network: the cluster's configuration is there (with
+/// `cni_conf_dir`), or the bridge plugin the engine's own networks use.
+fn network_readiness(cfg: &crate::config::Config) -> Result<(), String> {
+    if !cfg.cni_conf_dir.as_os_str().is_empty() && cfg.network.is_empty() {
+        return match crate::cni_config::find(&cfg.cni_conf_dir)? {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "no CNI network configuration in {}",
+                cfg.cni_conf_dir.display()
+            )),
+        };
+    }
+    let path = format!(
+        "{}:{}",
+        cfg.cni_bin_dir.display(),
+        strata_engine::network::cni::cni_path()
+    );
+    if path
+        .split(':')
+        .any(|d| std::path::Path::new(d).join("bridge").is_file())
+    {
+        Ok(())
+    } else {
+        Err(format!("no CNI bridge plugin in {path}"))
+    }
+}
+
 fn check_streams(tty: bool, stdin: bool, stdout: bool, stderr: bool) -> Result<(), Status> {
     if !(stdin || stdout || stderr) {
         return Err(crate::status::invalid(
@@ -368,7 +395,7 @@ impl RuntimeService for Runtime {
     async fn status(&self, r: Request<StatusRequest>) -> R<StatusResponse> {
         let verbose = r.into_inner().verbose;
         let cfg = &self.0.config;
-        let bridge = cfg.cni_bin_dir.join("bridge").exists();
+        let network = network_readiness(cfg);
         let conditions = vec![
             RuntimeCondition {
                 r#type: "RuntimeReady".into(),
@@ -378,17 +405,13 @@ impl RuntimeService for Runtime {
             },
             RuntimeCondition {
                 r#type: "NetworkReady".into(),
-                status: bridge,
-                reason: if bridge {
+                status: network.is_ok(),
+                reason: if network.is_ok() {
                     String::new()
                 } else {
                     "NetworkPluginNotReady".into()
                 },
-                message: if bridge {
-                    String::new()
-                } else {
-                    format!("no CNI bridge plugin in {}", cfg.cni_bin_dir.display())
-                },
+                message: network.err().unwrap_or_default(),
             },
         ];
         let runtime_handlers = cfg

@@ -36,7 +36,9 @@ pub fn run(e: &Engine, cfg: &Config, c: PodSandboxConfig, handler: &str) -> Resu
     }
     let name = meta::pod_name(&m);
     let what = format!("RunPodSandbox {name}");
-    let pc = pod_config(cfg, &c, &m, handler).map_err(|e| engine_err(&what, e))?;
+    let cluster = cluster_network(e, cfg)
+        .map_err(|s| Status::new(s.code(), format!("{what}: {}", s.message())))?;
+    let pc = pod_config(cfg, &c, &m, handler, cluster).map_err(|e| engine_err(&what, e))?;
     let p = lifecycle::create(e, Some(&name), pc).map_err(|e| engine_err(&what, e))?;
     if let Err(err) = lifecycle::ensure_infra(e, &p) {
         // Nothing half-made stays: the pod goes with its infra.
@@ -46,12 +48,32 @@ pub fn run(e: &Engine, cfg: &Config, c: PodSandboxConfig, handler: &str) -> Resu
     Ok(p.id)
 }
 
-/// The engine's pod configuration for a CRI one.
+/// The cluster network pods join when `cni_conf_dir` is set (imported into the engine, or
+/// brought up to date); none when it is not.
+fn cluster_network(e: &Engine, cfg: &Config) -> Result<Option<String>, Status> {
+    if cfg.cni_conf_dir.as_os_str().is_empty() || !cfg.network.is_empty() {
+        return Ok(None);
+    }
+    let dir = cfg.cni_conf_dir.display();
+    let (name, list) = crate::cni_config::find(&cfg.cni_conf_dir)
+        .map_err(|e| Status::unavailable(format!("{e} [layer: network]")))?
+        .ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "no CNI network configuration in {dir} yet (the cluster's network add-on writes it) [layer: network]"
+            ))
+        })?;
+    strata_engine::network::manage::import(e, &name, list)
+        .map_err(|err| engine_err(&format!("cni config in {dir}"), err))?;
+    Ok(Some(name))
+}
+
+/// The engine's pod configuration for a CRI one; `cluster`, the cluster network's name.
 fn pod_config(
     cfg: &Config,
     c: &PodSandboxConfig,
     m: &k8s_cri::v1::PodSandboxMetadata,
     handler: &str,
+    cluster: Option<String>,
 ) -> Result<PodConfig, Error> {
     let ns = c
         .linux
@@ -85,6 +107,8 @@ fn pod_config(
         == NamespaceMode::Node
     {
         NetworkMode::Host
+    } else if let Some(name) = cluster {
+        NetworkMode::Bridge(name)
     } else if cfg.network.is_empty() {
         NetworkMode::Default
     } else {

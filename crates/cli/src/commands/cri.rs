@@ -34,6 +34,14 @@ pub fn serve(g: &Global, a: CriArgs) -> Result<i32> {
     if let Some(r) = cfg.registries.clone() {
         g.registries_conf = r;
     }
+    // The configured plugin directory first, for this process and the monitors and clean-up
+    // commands it starts (set before any thread exists).
+    let cni_path = format!(
+        "{}:{}",
+        cfg.cni_bin_dir.display(),
+        strata_engine::network::cni::cni_path()
+    );
+    std::env::set_var("STRATA_CNI_PATH", cni_path);
     let opts = open_engine(&g)?.opts;
     let cri = Cri::new(opts, cfg, g.registries_conf.clone()).map_err(|e| anyhow!(e))?;
     crate::runtime()?

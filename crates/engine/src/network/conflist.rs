@@ -31,8 +31,11 @@ pub fn ipam_dir(e: &Engine) -> PathBuf {
     dir(e).join("ipam")
 }
 
-/// The conflist of `n`.
+/// The conflist of `n` (an imported network's own).
 pub fn generate(e: &Engine, n: &Network) -> Value {
+    if let Some(list) = &n.conflist {
+        return list.clone();
+    }
     let mut plugins = vec![
         json!({
             "type": "bridge",

@@ -194,6 +194,69 @@ fn create_locked(e: &Engine, o: CreateOptions, preferred: Option<&str>) -> Resul
         ip_masq: true,
         firewall: forward_drops(),
         labels: o.labels,
+        conflist: None,
+    };
+    e.db.insert_network(&n)?;
+    if let Err(err) = conflist::write(e, &n) {
+        let _ = e.db.delete_network(&n.name);
+        return Err(err);
+    }
+    let _ = e.db.event("network", "create", &n.id, &n.name, &[]);
+    Ok(n)
+}
+
+/// A CNI configuration as a list: a `.conflist` as it is, a single plugin's `.conf` wrapped
+/// in one (as libcni loads them).
+pub fn as_conflist(conf: Value) -> Result<Value> {
+    let bad = |why: &str| Error::Invalid(format!("cni configuration: {why}"));
+    let name = conf["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| bad("no name"))?
+        .to_string();
+    if conf.get("plugins").is_some() {
+        let plugins = conf["plugins"]
+            .as_array()
+            .ok_or_else(|| bad("plugins is not a list"))?;
+        if plugins.is_empty() || plugins.iter().any(|p| !p["type"].is_string()) {
+            return Err(bad("every plugin needs a type"));
+        }
+        return Ok(conf);
+    }
+    if !conf["type"].is_string() {
+        return Err(bad("neither a plugin list nor a plugin"));
+    }
+    let version = conf["cniVersion"].clone();
+    Ok(json!({"cniVersion": version, "name": name, "plugins": [conf]}))
+}
+
+/// Makes network `name` from a CNI configuration (`.conflist`, or `.conf`), or brings an
+/// existing imported one up to date with it. Containers attached keep their addresses;
+/// the next attach uses the new list.
+pub fn import(e: &Engine, name: &str, conf: Value) -> Result<Network> {
+    let list = as_conflist(conf)?;
+    let _l = crate::lock::lock(&e.paths, "networks")?;
+    if let Some(mut n) = e.db.network(name)? {
+        if !n.imported() {
+            return Err(Error::Conflict(format!(
+                "network {name} is a bridge network of the engine, not an imported one"
+            )));
+        }
+        if n.conflist.as_ref() != Some(&list) {
+            n.conflist = Some(list);
+            e.db.delete_network(name)?;
+            e.db.insert_network(&n)?;
+            conflist::write(e, &n)?;
+        }
+        return Ok(n);
+    }
+    let n = Network {
+        name: name.to_string(),
+        id: crate::ids::new_id(),
+        created: strata_os::clock::now_nanos(),
+        driver: "cni".into(),
+        conflist: Some(list),
+        ..Default::default()
     };
     e.db.insert_network(&n)?;
     if let Err(err) = conflist::write(e, &n) {
@@ -246,8 +309,10 @@ pub fn remove(e: &Engine, name: &str, force: bool) -> Result<Network> {
             "network {name} is in use by a container that was just created"
         )));
     }
-    super::masquerade::remove(e, &n)?;
-    delete_bridge(&n.bridge)?;
+    if !n.imported() {
+        super::masquerade::remove(e, &n)?;
+        delete_bridge(&n.bridge)?;
+    }
     conflist::remove(e, name)?;
     e.db.delete_network(name)?;
     crate::lock::forget(&e.paths, &format!("net-{name}"));

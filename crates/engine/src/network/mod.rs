@@ -132,7 +132,9 @@ pub fn finish(
 fn begin_bridge(e: &Engine, c: &Container, name: &str) -> Result<Pending> {
     let n = manage::get(e, name)?;
     let list = conflist::load(e, &n)?;
-    masquerade::ensure(e, &n)?;
+    if !n.imported() {
+        masquerade::ensure(e, &n)?;
+    }
     let wanted = ports::wanted(e, c)?;
     let netns_path = e.paths.netns_dir().join(&c.id);
     let mut intent = NetworkState {

@@ -14,7 +14,7 @@ pub struct Network {
     pub id: String,
     /// When it was created (nanoseconds since the epoch).
     pub created: i64,
-    /// Always `bridge`.
+    /// `bridge` (the engine's), or `cni` (imported).
     pub driver: String,
     /// The host's bridge interface.
     pub bridge: String,
@@ -30,4 +30,16 @@ pub struct Network {
     pub firewall: bool,
     /// `--label`.
     pub labels: BTreeMap<String, String>,
+    /// An imported CNI configuration list, used as it is (driver `cni`: a cluster network's
+    /// configuration, as kubelet's nodes have in /etc/cni/net.d). Its plugins own the
+    /// addresses, routes and NAT; bridge, subnet and gateway are empty.
+    pub conflist: Option<serde_json::Value>,
+}
+
+impl Network {
+    /// Whether the network is an imported CNI configuration (not one of the engine's
+    /// bridges).
+    pub fn imported(&self) -> bool {
+        self.conflist.is_some()
+    }
 }
