@@ -1459,3 +1459,54 @@ fn pods_join_the_cluster_network_from_the_cni_conf_dir() {
     assert!(e.ok(&["network", "ls"]).contains("cni-testcluster"));
     drop(server);
 }
+
+#[test]
+fn kubelets_pod_cidr_becomes_the_pod_networks_subnet() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let cidr = |c: &str| UpdateRuntimeConfigRequest {
+        runtime_config: Some(RuntimeConfig {
+            network_config: Some(NetworkConfig {
+                pod_cidr: c.to_string(),
+            }),
+        }),
+    };
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let err =
+            c.rt.update_runtime_config(cidr("nonsense"))
+                .await
+                .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        c.rt.update_runtime_config(cidr("10.123.45.0/24"))
+            .await
+            .unwrap();
+        let pod = run_pod(&mut c, pod_config("cidr", &logs)).await;
+        let ip =
+            c.rt.pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: pod.clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap()
+            .network
+            .unwrap()
+            .ip;
+        assert!(ip.starts_with("10.123.45."), "{ip}");
+        // In use: a new CIDR waits (answered, not applied).
+        c.rt.update_runtime_config(cidr("10.123.46.0/24"))
+            .await
+            .unwrap();
+        remove_pod(&mut c, &pod).await;
+    });
+    let nets = e.ok(&["network", "inspect", "strata"]);
+    assert!(nets.contains("10.123.45.0/24"), "{nets}");
+    drop(server);
+}

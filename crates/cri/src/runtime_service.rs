@@ -386,9 +386,47 @@ impl RuntimeService for Runtime {
         &self,
         r: Request<UpdateRuntimeConfigRequest>,
     ) -> R<UpdateRuntimeConfigResponse> {
-        if let Some(n) = r.into_inner().runtime_config.and_then(|c| c.network_config) {
-            tracing::info!(pod_cidr = %n.pod_cidr, "kubelet set the pod CIDR");
+        let cidr = r
+            .into_inner()
+            .runtime_config
+            .and_then(|c| c.network_config)
+            .map(|n| n.pod_cidr)
+            .unwrap_or_default();
+        // kubelet's pod CIDR for this node becomes the pods' network's subnet (the first
+        // CIDR of a dual-stack list; the engine's networks are IPv4). A cluster network
+        // from cni_conf_dir has its own IPAM, as with containerd.
+        let cidr = cidr.split(',').next().unwrap_or("").trim().to_string();
+        let cfg = &self.0.config;
+        if cidr.is_empty() || !cfg.cni_conf_dir.as_os_str().is_empty() {
+            return Ok(Response::new(UpdateRuntimeConfigResponse {}));
         }
+        let network = cfg.network.clone();
+        self.0
+            .blocking(move |e| {
+                let name = if network.is_empty() {
+                    strata_engine::network::defaults::Settings::load(e)
+                        .map_err(|err| crate::status::engine("UpdateRuntimeConfig", err))?
+                        .name()
+                        .to_string()
+                } else {
+                    network
+                };
+                match strata_engine::network::manage::set_subnet(e, &name, &cidr) {
+                    Ok(n) => {
+                        tracing::info!(network = %n.name, subnet = %n.subnet, "pod CIDR applied");
+                        Ok(())
+                    }
+                    Err(strata_engine::Error::Conflict(m)) => {
+                        tracing::warn!("pod CIDR {cidr}: {m}");
+                        Ok(())
+                    }
+                    Err(err) => Err(crate::status::engine(
+                        &format!("UpdateRuntimeConfig: pod CIDR {cidr}"),
+                        err,
+                    )),
+                }
+            })
+            .await?;
         Ok(Response::new(UpdateRuntimeConfigResponse {}))
     }
 

@@ -205,6 +205,50 @@ fn create_locked(e: &Engine, o: CreateOptions, preferred: Option<&str>) -> Resul
     Ok(n)
 }
 
+/// Gives network `name` the subnet `cidr` (kubelet's pod CIDR for this node): made with
+/// it if absent (the default network too), remade with it if no container uses it, refused
+/// while one does. The network as it is afterwards.
+pub fn set_subnet(e: &Engine, name: &str, cidr: &str) -> Result<Network> {
+    let want = Subnet::parse(cidr)?;
+    let default = Settings::load(e)?;
+    let bridge = |old: Option<&Network>| {
+        old.map(|n| n.bridge.clone()).or_else(|| {
+            (name == default.name())
+                .then(|| default.bridge.clone())
+                .flatten()
+                .or_else(|| (!link_exists(defaults::BRIDGE)).then(|| defaults::BRIDGE.into()))
+        })
+    };
+    let old = e.db.network(name)?;
+    if let Some(n) = &old {
+        if Subnet::parse(&n.subnet).is_ok_and(|s| s == want) {
+            return Ok(n.clone());
+        }
+        if n.imported() {
+            return Err(Error::Conflict(format!(
+                "network {name} is an imported CNI configuration: its plugins own its subnet"
+            )));
+        }
+        if !users(e, name)?.is_empty() {
+            return Err(Error::Conflict(format!(
+                "network {name} is in use: its subnet {} stays until its containers are gone",
+                n.subnet
+            )));
+        }
+    }
+    let o = CreateOptions {
+        name: Some(name.to_string()),
+        subnet: Some(want.to_string()),
+        bridge: bridge(old.as_ref()),
+        labels: old.as_ref().map(|n| n.labels.clone()).unwrap_or_default(),
+        ..Default::default()
+    };
+    if old.is_some() {
+        remove(e, name, false)?;
+    }
+    create(e, o)
+}
+
 /// A CNI configuration as a list: a `.conflist` as it is, a single plugin's `.conf` wrapped
 /// in one (as libcni loads them).
 pub fn as_conflist(conf: Value) -> Result<Value> {
