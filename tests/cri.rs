@@ -1510,3 +1510,74 @@ fn kubelets_pod_cidr_becomes_the_pod_networks_subnet() {
     assert!(nets.contains("10.123.45.0/24"), "{nets}");
     drop(server);
 }
+
+#[test]
+fn a_debug_container_joins_its_targets_pid_namespace() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let mut sandbox = pod_config("debug", &logs);
+    // kubelet's default without shareProcessNamespace: a PID namespace per container.
+    sandbox.linux = Some(LinuxPodSandboxConfig {
+        security_context: Some(LinuxSandboxSecurityContext {
+            namespace_options: Some(NamespaceOption {
+                pid: NamespaceMode::Container as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        let app = create(
+            &mut c,
+            &pod,
+            &sandbox,
+            container_config("app", "exec sleep 4242"),
+        )
+        .await;
+        start(&mut c, &app).await;
+        let with_target = |target: &str| {
+            let mut cfg = container_config("debugger", "sleep 100");
+            cfg.linux = Some(LinuxContainerConfig {
+                security_context: Some(LinuxContainerSecurityContext {
+                    namespace_options: Some(NamespaceOption {
+                        pid: NamespaceMode::Target as i32,
+                        target_id: target.to_string(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            cfg
+        };
+        let dbg = create(&mut c, &pod, &sandbox, with_target(&app)).await;
+        start(&mut c, &dbg).await;
+        // The target's process is PID 1 of the namespace the debugger sees.
+        let out = exec(&mut c, &dbg, &["cat", "/proc/1/cmdline"], 10)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "sleep\x004242\x00");
+        // No target: refused at create, nothing left.
+        let mut cfg = with_target("");
+        cfg.metadata.as_mut().unwrap().name = "bad".into();
+        let err =
+            c.rt.create_container(CreateContainerRequest {
+                pod_sandbox_id: pod.clone(),
+                config: Some(cfg),
+                sandbox_config: Some(sandbox.clone()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert_eq!(containers(&mut c, None).await.len(), 2);
+        remove_pod(&mut c, &pod).await;
+    });
+    drop(server);
+}

@@ -6,7 +6,7 @@
 use crate::meta;
 use k8s_cri::v1::{
     security_profile::ProfileType, ContainerConfig as CriConfig, LinuxContainerSecurityContext,
-    MountPropagation,
+    MountPropagation, NamespaceMode, NamespaceOption,
 };
 use std::path::PathBuf;
 use strata_engine::container::config::{
@@ -62,9 +62,29 @@ pub fn convert(c: &CriConfig, p: &Pod, image: &str) -> Result<ContainerConfig, E
         }
         if let Some(s) = &l.security_context {
             security(&mut out, s)?;
+            if let Some(ns) = &s.namespace_options {
+                out.pid_target = pid_target(ns, p)?;
+            }
         }
     }
     Ok(out)
+}
+
+/// The container's PID namespace: TARGET joins another container's (an ephemeral debug
+/// container's); NODE must be the pod's too. The other modes follow the pod's (kubelet sets
+/// them alike).
+fn pid_target(ns: &NamespaceOption, p: &Pod) -> Result<Option<String>, Error> {
+    match NamespaceMode::try_from(ns.pid) {
+        Ok(NamespaceMode::Target) if ns.target_id.is_empty() => Err(Error::Invalid(
+            "pid namespace mode TARGET without a target_id".into(),
+        )),
+        Ok(NamespaceMode::Target) => Ok(Some(ns.target_id.clone())),
+        Ok(NamespaceMode::Node) if !p.uses_host("pid") => Err(Error::Invalid(format!(
+            "the host's PID namespace for a container of pod {}, which is not in it",
+            p.name
+        ))),
+        _ => Ok(None),
+    }
 }
 
 fn mount(m: &k8s_cri::v1::Mount) -> Result<MountSpec, Error> {

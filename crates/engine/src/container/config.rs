@@ -93,6 +93,9 @@ pub struct ContainerConfig {
     pub dns_options: Vec<String>,
     /// `--device`: host devices made available in the container.
     pub devices: Vec<DeviceMapping>,
+    /// The container (id) whose PID namespace a pod's container joins instead of the pod's
+    /// (the CRI's TARGET mode: an ephemeral debug container sees its target's processes).
+    pub pid_target: Option<String>,
 }
 
 /// One `--device HOST[:CONTAINER][:PERMISSIONS]`.

@@ -185,11 +185,27 @@ pub fn join(e: &Engine, c: &Container) -> Result<Option<Joined>> {
             Ns::New
         }
     };
+    let pid = match &c.config.pid_target {
+        Some(t) => {
+            let target = crate::container::stop::load(e, t)?;
+            if target.pod.as_deref() != Some(p.id.as_str())
+                || !target.state.status.is_live()
+                || target.state.pid <= 0
+            {
+                return Err(Error::Conflict(format!(
+                    "container {}: its PID namespace target {t} is not a running container of pod {}",
+                    c.name, p.name
+                )));
+            }
+            Ns::Join(format!("/proc/{}/ns/pid", target.state.pid))
+        }
+        None => ns("pid"),
+    };
     Ok(Some(Joined {
         net: ns("net"),
         ipc: ns("ipc"),
         uts: ns("uts"),
-        pid: ns("pid"),
+        pid,
         infra,
     }))
 }

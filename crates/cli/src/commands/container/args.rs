@@ -289,6 +289,7 @@ impl CreateArgs {
                 .iter()
                 .map(|d| parse::device(d))
                 .collect::<strata_engine::Result<_>>()?,
+            pid_target: None,
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
             privileged: self.privileged,
