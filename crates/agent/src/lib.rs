@@ -1,0 +1,151 @@
+//! The agent protocol between a VM pod's host side and `strata-agent` in its guest: frames
+//! of a 4-byte big-endian length and a JSON message, over one virtio-serial port. The host
+//! sends a [`Request`] and reads [`Reply`]s until the one that ends it. Everything the
+//! guest sends is untrusted by the host: frame sizes are bounded here, and the host checks
+//! every reply against what it asked.
+
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read, Write};
+
+/// The virtio-serial port's name (`/sys/class/virtio-ports/*/name`).
+pub const PORT_NAME: &str = "strata.agent";
+
+/// The largest frame either side accepts.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// What the host asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Who the guest is: answered by [`Reply::Hello`].
+    Hello,
+    /// Runs a program in the guest: [`Reply::Output`]s, then [`Reply::Exit`].
+    Exec {
+        /// Program and arguments.
+        args: Vec<String>,
+    },
+    /// Powers the guest off (answered by [`Reply::Bye`] first).
+    Shutdown,
+}
+
+/// What the guest answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reply {
+    /// The guest's kernel and boot.
+    Hello {
+        /// `uname -r` of the guest kernel.
+        kernel: String,
+        /// The guest's boot id.
+        boot_id: String,
+        /// The agent's version.
+        agent: String,
+    },
+    /// Output of a program (base64).
+    Output {
+        /// 1 stdout, 2 stderr.
+        stream: u8,
+        /// The bytes, base64.
+        data: String,
+    },
+    /// A program ended.
+    Exit {
+        /// Its exit status (128 + the signal for a killed one).
+        code: i32,
+    },
+    /// The guest powers off next.
+    Bye,
+    /// The request failed in the guest.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Writes one frame.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
+    let body = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    if body.len() > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "frame too large",
+        ));
+    }
+    let mut buf = Vec::with_capacity(4 + body.len());
+    buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    buf.extend_from_slice(&body);
+    w.write_all(&buf)?;
+    w.flush()
+}
+
+/// Reads one frame; `None` at a clean end before a frame starts.
+pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a {len}-byte frame (at most {MAX_FRAME})"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("a bad frame: {e}")))
+}
+
+/// Bytes as an [`Reply::Output`] carries them.
+pub fn encode(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// An [`Reply::Output`]'s bytes; an error for bad base64.
+pub fn decode(data: &str) -> io::Result<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("output: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_oversized_ones_are_refused() {
+        let mut buf = Vec::new();
+        write_frame(
+            &mut buf,
+            &Request::Exec {
+                args: vec!["uname".into(), "-r".into()],
+            },
+        )
+        .unwrap();
+        write_frame(&mut buf, &Reply::Exit { code: 3 }).unwrap();
+        let mut r = &buf[..];
+        let q: Request = read_frame(&mut r).unwrap().unwrap();
+        assert_eq!(
+            q,
+            Request::Exec {
+                args: vec!["uname".into(), "-r".into()]
+            }
+        );
+        let a: Reply = read_frame(&mut r).unwrap().unwrap();
+        assert_eq!(a, Reply::Exit { code: 3 });
+        assert!(read_frame::<Reply>(&mut r).unwrap().is_none());
+        let huge = ((MAX_FRAME + 1) as u32).to_be_bytes();
+        assert!(read_frame::<Reply>(&mut &huge[..]).is_err());
+        let mut junk = 5u32.to_be_bytes().to_vec();
+        junk.extend_from_slice(b"{nope");
+        assert!(read_frame::<Reply>(&mut &junk[..]).is_err());
+        assert_eq!(decode(&encode(b"\x00\xffhi")).unwrap(), b"\x00\xffhi");
+        assert!(decode("!!").is_err());
+    }
+}

@@ -1,0 +1,31 @@
+//! VM-isolated pods (Kata's role): a pod's containers run in a microVM with its own Linux
+//! kernel. This crate is the host side below the engine: the guest kernel and its modules
+//! (`kernel`), the initramfs carrying `strata-agent` as init (`initramfs`), the hypervisor
+//! backends (`qemu`: QEMU's microvm machine, with TCG where KVM cannot boot Linux, as on
+//! PVM hosts), and the client of the agent protocol (`agent`), which checks everything the
+//! guest sends.
+
+pub mod agent;
+pub mod initramfs;
+pub mod kernel;
+pub mod qemu;
+
+/// A VM pod layer error: one line naming the layer and the object.
+#[derive(Debug)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} [layer: vm]", self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// This crate's results.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// An error from an I/O failure on `what`.
+pub(crate) fn io_err(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error(format!("{what}: {e}"))
+}

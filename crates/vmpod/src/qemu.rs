@@ -1,0 +1,197 @@
+//! The QEMU backend: Debian's qemu-system-x86_64 with the `microvm` machine (no PCI, no
+//! firmware; its virtio-mmio devices are announced through ACPI, which the cloud kernel
+//! reads). KVM where it can boot Linux; TCG on PVM hosts, where no VMM boots a stock kernel,
+//! or without /dev/kvm. The agent's port is a virtio-serial port on a unix socket QEMU
+//! serves; the guest's console goes to a log file.
+
+use crate::{io_err, Error, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How QEMU runs guest code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    /// Hardware virtualization.
+    Kvm,
+    /// Software emulation.
+    Tcg,
+}
+
+impl Accel {
+    /// KVM when it boots Linux here; TCG on a PVM host or without /dev/kvm. `$STRATA_VM_ACCEL`
+    /// (`kvm` or `tcg`) forces one. Also why.
+    pub fn pick() -> (Accel, &'static str) {
+        match std::env::var("STRATA_VM_ACCEL").as_deref() {
+            Ok("kvm") => return (Accel::Kvm, "forced by STRATA_VM_ACCEL"),
+            Ok("tcg") => return (Accel::Tcg, "forced by STRATA_VM_ACCEL"),
+            _ => {}
+        }
+        if !Path::new("/dev/kvm").exists() {
+            (Accel::Tcg, "no /dev/kvm")
+        } else if Path::new("/sys/module/kvm_pvm").exists() {
+            (Accel::Tcg, "PVM-flavoured KVM cannot boot a stock kernel")
+        } else {
+            (Accel::Kvm, "hardware virtualization")
+        }
+    }
+}
+
+/// A VM to boot.
+#[derive(Clone, Debug)]
+pub struct VmSpec {
+    /// The kernel image (bzImage).
+    pub kernel: PathBuf,
+    /// The initramfs.
+    pub initrd: PathBuf,
+    /// Guest memory (MiB).
+    pub memory_mib: u32,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// A directory for the VM's sockets and console log (the caller's; removed by it).
+    pub dir: PathBuf,
+    /// Acceleration.
+    pub accel: Accel,
+}
+
+/// A running VM (QEMU ends when this is dropped).
+pub struct Vm {
+    child: Child,
+    /// The agent port's socket.
+    pub agent_socket: PathBuf,
+    /// The guest console's log.
+    pub console: PathBuf,
+}
+
+/// The host's TSC rate in kHz (TCG's guest TSC runs at it; telling the kernel avoids a
+/// calibration against the PIT that TCG's jitter can fail).
+fn tsc_khz() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let mhz: f64 = info
+        .lines()
+        .find(|l| l.starts_with("cpu MHz"))?
+        .split(':')
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((mhz * 1000.0) as u64)
+}
+
+/// The QEMU command line for `s`.
+pub fn command(s: &VmSpec) -> Command {
+    let agent_socket = s.dir.join("agent.sock");
+    let console = s.dir.join("console.log");
+    let mut append = "console=ttyS0 quiet panic=-1 pci=off".to_string();
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-M",
+        "microvm",
+        "-nodefaults",
+        "-no-user-config",
+        "-no-reboot",
+    ]);
+    cmd.args(["-display", "none", "-monitor", "none"]);
+    match s.accel {
+        Accel::Kvm => {
+            cmd.args(["-accel", "kvm", "-cpu", "host,-arch-capabilities"]);
+        }
+        Accel::Tcg => {
+            cmd.args(["-accel", "tcg", "-cpu", "max"]);
+            if let Some(k) = tsc_khz() {
+                append.push_str(&format!(" tsc_early_khz={k}"));
+            }
+        }
+    }
+    cmd.arg("-smp").arg(s.vcpus.to_string());
+    cmd.arg("-m").arg(format!("{}M", s.memory_mib));
+    cmd.arg("-serial")
+        .arg(format!("file:{}", console.display()));
+    cmd.arg("-kernel").arg(&s.kernel);
+    cmd.arg("-initrd").arg(&s.initrd);
+    cmd.arg("-append").arg(append);
+    cmd.args(["-device", "virtio-serial-device"]);
+    cmd.arg("-chardev").arg(format!(
+        "socket,id=agent,path={},server=on,wait=off",
+        agent_socket.display()
+    ));
+    cmd.arg("-device").arg(format!(
+        "virtserialport,chardev=agent,name={}",
+        strata_agent::PORT_NAME
+    ));
+    cmd
+}
+
+impl Vm {
+    /// Starts QEMU; returns once its agent socket exists.
+    pub fn start(s: &VmSpec) -> Result<Vm> {
+        let mut cmd = command(s);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = cmd
+            .spawn()
+            .map_err(io_err("start qemu-system-x86_64 (install qemu-system-x86)"))?;
+        let mut vm = Vm {
+            child,
+            agent_socket: s.dir.join("agent.sock"),
+            console: s.dir.join("console.log"),
+        };
+        let t0 = Instant::now();
+        while !vm.agent_socket.exists() {
+            if let Ok(Some(st)) = vm.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = vm.child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                return Err(Error(format!(
+                    "qemu exited at start ({st}): {}",
+                    err.trim()
+                )));
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                return Err(Error("qemu made no agent socket in 10 s".into()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(vm)
+    }
+
+    /// QEMU's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `timeout` for QEMU to exit (after the guest powered off).
+    pub fn wait(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let t0 = Instant::now();
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => return Ok(st),
+                Ok(None) if t0.elapsed() < timeout => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) => {
+                    return Err(Error(format!(
+                        "qemu {} still runs after {timeout:?}",
+                        self.pid()
+                    )))
+                }
+                Err(e) => return Err(Error(format!("qemu {}: {e}", self.pid()))),
+            }
+        }
+    }
+
+    /// The guest console so far.
+    pub fn console_text(&self) -> String {
+        std::fs::read_to_string(&self.console).unwrap_or_default()
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! A VM pod's guest end to end under QEMU (TCG on this PVM host): Debian's cloud kernel
+//! boots the initramfs with strata-agent as init, the agent loads the virtio modules and
+//! answers on its virtio-serial port: the guest's own kernel release and boot id (not the
+//! host's), a program's output and exit status, and a power-off that ends QEMU.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+use strata_vmpod::agent::Agent;
+use strata_vmpod::initramfs::{self, Contents};
+use strata_vmpod::kernel::{self, Kernel, GUEST_MODULES};
+use strata_vmpod::qemu::{Accel, Vm, VmSpec};
+
+/// The static agent, built as the initramfs carries it.
+fn agent_binary() -> PathBuf {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/build-static.sh");
+    let out = Command::new(&script).output().expect("run build-static.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8(out.stdout).unwrap();
+    PathBuf::from(path.lines().last().unwrap().trim())
+}
+
+fn host(p: &str) -> String {
+    std::fs::read_to_string(p).unwrap().trim().to_string()
+}
+
+#[test]
+fn the_agent_answers_from_the_guests_own_kernel() {
+    let k = Kernel::find(&kernel::default_dir())
+        .unwrap_or_else(|e| panic!("{e} (scripts/install-deps unpacks it)"));
+    let busybox = which("busybox");
+    let dir = tempfile::tempdir().unwrap();
+    let initrd = dir.path().join("initramfs.cpio");
+    let agent = agent_binary();
+    initramfs::build(
+        &initrd,
+        &Contents {
+            agent: &agent,
+            kernel: &k,
+            modules: GUEST_MODULES,
+            busybox: Some(&busybox),
+        },
+    )
+    .unwrap();
+    let (accel, why) = Accel::pick();
+    let mut vm = Vm::start(&VmSpec {
+        kernel: k.image.clone(),
+        initrd,
+        memory_mib: 256,
+        vcpus: 1,
+        dir: dir.path().to_path_buf(),
+        accel,
+    })
+    .unwrap_or_else(|e| panic!("{e} ({accel:?}: {why})"));
+    let mut a = Agent::connect(&vm.agent_socket, Duration::from_secs(60)).unwrap();
+    let hello = a
+        .hello()
+        .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console_text()));
+    assert_eq!(hello.kernel, k.release);
+    assert_ne!(hello.kernel, host("/proc/sys/kernel/osrelease"));
+    assert_ne!(hello.boot_id, host("/proc/sys/kernel/random/boot_id"));
+    // The guest's modules, not the host's.
+    let out = a.exec(&["/bin/busybox", "cat", "/proc/modules"]).unwrap();
+    let modules = String::from_utf8_lossy(&out.stdout);
+    assert!(modules.contains("virtio_console"), "{modules}");
+    assert_eq!(out.code, 0);
+    let out = a
+        .exec(&["/bin/sh", "-c", "echo to-err >&2; exit 7"])
+        .unwrap();
+    assert_eq!((out.stderr.as_slice(), out.code), (&b"to-err\n"[..], 7));
+    let err = a.exec(&["/nonexistent"]).unwrap_err().to_string();
+    assert!(
+        err.contains("[layer: vm]") && err.contains("nonexistent"),
+        "{err}"
+    );
+    a.shutdown().unwrap();
+    let st = vm.wait(Duration::from_secs(30)).unwrap();
+    assert!(st.success(), "qemu: {st}");
+}
+
+fn which(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found (scripts/install-deps installs it)"))
+}
