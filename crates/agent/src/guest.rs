@@ -34,12 +34,86 @@ fn mount(source: &str, target: &str, fstype: &str, flags: libc::c_ulong) -> io::
     Ok(())
 }
 
+/// Moves the guest's root off the initramfs onto a tmpfs (what `switch_root` does): the
+/// kernel refuses `pivot_root` while the root is the initial ramfs, and the OCI runtime
+/// pivots into every container's rootfs. The files are copied, the originals removed (their
+/// memory given back), the tmpfs moved onto `/` and made the root.
+pub fn leave_initramfs() -> io::Result<()> {
+    let new = Path::new("/newroot");
+    mount("tmpfs", "/newroot", "tmpfs", 0)?;
+    for entry in std::fs::read_dir("/")?.flatten() {
+        let name = entry.file_name();
+        if name == "newroot" || name == "dev" {
+            continue;
+        }
+        copy_tree(&entry.path(), &new.join(&name))?;
+        let _ = if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())
+        } else {
+            std::fs::remove_file(entry.path())
+        };
+    }
+    std::fs::create_dir_all(new.join("dev"))?;
+    std::env::set_current_dir(new)?;
+    let c = |s: &str| CString::new(s).expect("no NUL in a constant");
+    let (dot, slash) = (c("."), c("/"));
+    // SAFETY: NUL-terminated strings that outlive the calls.
+    let moved = unsafe {
+        libc::mount(
+            dot.as_ptr(),
+            slash.as_ptr(),
+            std::ptr::null(),
+            libc::MS_MOVE,
+            std::ptr::null(),
+        )
+    };
+    if moved != 0 {
+        return Err(io::Error::other(format!(
+            "move the new root: {}",
+            io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: as above.
+    if unsafe { libc::chroot(dot.as_ptr()) } != 0 {
+        return Err(io::Error::other(format!(
+            "chroot: {}",
+            io::Error::last_os_error()
+        )));
+    }
+    std::env::set_current_dir("/")
+}
+
+/// Copies files, directories and symbolic links (modes kept); other kinds are skipped.
+fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(from)?;
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        std::fs::create_dir_all(to)?;
+        std::fs::set_permissions(
+            to,
+            std::fs::Permissions::from_mode(meta.permissions().mode()),
+        )?;
+        for e in std::fs::read_dir(from)?.flatten() {
+            copy_tree(&e.path(), &to.join(e.file_name()))?;
+        }
+    } else if ft.is_symlink() {
+        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
+    } else if ft.is_file() {
+        std::fs::copy(from, to)?;
+    }
+    Ok(())
+}
+
 /// /proc, /sys and /dev (devtmpfs: device nodes appear as drivers bind; there is no udev).
 pub fn mount_basics() -> io::Result<()> {
     let quiet = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
     mount("proc", "/proc", "proc", quiet)?;
     mount("sysfs", "/sys", "sysfs", quiet)?;
-    mount("devtmpfs", "/dev", "devtmpfs", libc::MS_NOSUID)
+    mount("devtmpfs", "/dev", "devtmpfs", libc::MS_NOSUID)?;
+    // Containers' bundles, overlays and the runtime's state; their cgroups (v2).
+    mount("tmpfs", "/run", "tmpfs", libc::MS_NOSUID | libc::MS_NODEV)?;
+    mount("cgroup2", "/sys/fs/cgroup", "cgroup2", quiet)
 }
 
 /// Loads each module listed in `list` (one path a line, dependencies first).

@@ -24,6 +24,18 @@ pub enum Request {
         /// Program and arguments.
         args: Vec<String>,
     },
+    /// Runs a container to its end: its image's layers (read-only block devices, named by
+    /// their serial, the lowest first) joined by an overlay with a writable layer in guest
+    /// memory, and the OCI runtime on `spec` (its `root.path` is replaced).
+    /// [`Reply::Output`]s, then [`Reply::Exit`].
+    RunContainer {
+        /// Container id (`[A-Za-z0-9_.-]`, at most 64).
+        id: String,
+        /// The OCI runtime spec (config.json).
+        spec: serde_json::Value,
+        /// Serials of the layer disks, lowest first.
+        layers: Vec<String>,
+    },
     /// Powers the guest off (answered by [`Reply::Bye`] first).
     Shutdown,
 }

@@ -3,6 +3,7 @@
 //! kernel are modules), finds its virtio-serial port by name and serves the host's requests
 //! on it until told to power off. Its messages go to the console (the VM's serial log).
 
+mod container;
 mod guest;
 
 use std::io::{Read, Write};
@@ -11,6 +12,10 @@ use std::sync::mpsc;
 use strata_agent::{encode, read_frame, write_frame, Reply, Request, PORT_NAME};
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--runtime-run") && args.len() == 4 {
+        std::process::exit(container::runtime_run(&args[2], &args[3]));
+    }
     if let Err(e) = run() {
         eprintln!("strata-agent: {e}");
     }
@@ -18,6 +23,7 @@ fn main() {
 }
 
 fn run() -> std::io::Result<()> {
+    guest::leave_initramfs()?;
     guest::mount_basics()?;
     guest::load_modules(std::path::Path::new("/etc/strata/modules"))?;
     let path = guest::find_port(PORT_NAME, std::time::Duration::from_secs(30))?;
@@ -32,6 +38,21 @@ fn run() -> std::io::Result<()> {
         match req {
             Request::Hello => write_frame(&mut w, &hello())?,
             Request::Exec { args } => exec(&mut w, &args)?,
+            Request::RunContainer { id, spec, layers } => {
+                match container::prepare(&id, &spec, &layers) {
+                    Ok(bundle) => {
+                        let mut cmd = Command::new("/proc/self/exe");
+                        cmd.arg("--runtime-run").arg(&bundle).arg(&id);
+                        relay(&mut w, cmd, &format!("container {id}"))?
+                    }
+                    Err(e) => write_frame(
+                        &mut w,
+                        &Reply::Error {
+                            message: format!("container {id}: {e}"),
+                        },
+                    )?,
+                }
+            }
             Request::Shutdown => {
                 write_frame(&mut w, &Reply::Bye)?;
                 return Ok(());
@@ -64,8 +85,14 @@ fn exec(w: &mut impl Write, args: &[String]) -> std::io::Result<()> {
             },
         );
     };
-    let child = Command::new(prog)
-        .args(rest)
+    let mut cmd = Command::new(prog);
+    cmd.args(rest);
+    relay(w, cmd, &format!("exec {prog}"))
+}
+
+/// Runs `cmd`, sending its output as it comes, then its exit status.
+fn relay(w: &mut impl Write, mut cmd: Command, what: &str) -> std::io::Result<()> {
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -76,7 +103,7 @@ fn exec(w: &mut impl Write, args: &[String]) -> std::io::Result<()> {
             return write_frame(
                 w,
                 &Reply::Error {
-                    message: format!("exec {prog}: {e}"),
+                    message: format!("{what}: {e}"),
                 },
             );
         }

@@ -73,25 +73,44 @@ impl Agent {
         self.send(&Request::Exec {
             args: args.iter().map(|s| s.to_string()).collect(),
         })?;
+        self.output(&format!("exec {args:?}"))
+    }
+
+    /// Runs container `id` to its end in the guest (its image's layers are the disks with
+    /// serials `layers`, the lowest first); its output and exit status.
+    pub fn run_container(
+        &mut self,
+        id: &str,
+        spec: &serde_json::Value,
+        layers: &[String],
+    ) -> Result<Output> {
+        self.send(&Request::RunContainer {
+            id: id.to_string(),
+            spec: spec.clone(),
+            layers: layers.to_vec(),
+        })?;
+        self.output(&format!("container {id}"))
+    }
+
+    /// A program's replies: its output, then its exit status.
+    fn output(&mut self, what: &str) -> Result<Output> {
         let mut out = Output::default();
         loop {
             match self.next()? {
                 Reply::Output { stream, data } => {
-                    let bytes = decode(&data).map_err(io_err("agent: exec"))?;
+                    let bytes = decode(&data).map_err(io_err(format!("agent: {what}")))?;
                     match stream {
                         1 => out.stdout.extend_from_slice(&bytes),
                         2 => out.stderr.extend_from_slice(&bytes),
-                        s => return Err(Error(format!("agent: exec: output on stream {s}"))),
+                        s => return Err(Error(format!("agent: {what}: output on stream {s}"))),
                     }
                 }
                 Reply::Exit { code } => {
                     out.code = code;
                     return Ok(out);
                 }
-                Reply::Error { message } => {
-                    return Err(Error(format!("agent: exec {args:?}: {message}")))
-                }
-                other => return Err(unexpected("exec", &other)),
+                Reply::Error { message } => return Err(Error(format!("agent: {message}"))),
+                other => return Err(unexpected(what, &other)),
             }
         }
     }

@@ -13,9 +13,15 @@ pub fn default_dir() -> PathBuf {
         .unwrap_or_else(|| "/var/cache/strata/kernel".into())
 }
 
-/// The modules a VM pod's guest loads: virtio over MMIO (announced through ACPI) and the
-/// serial port the agent speaks on.
-pub const GUEST_MODULES: &[&str] = &["virtio_mmio", "virtio_console"];
+/// The modules a VM pod's guest loads: virtio over MMIO (announced through ACPI), the
+/// serial port the agent speaks on, the layer disks (erofs) and the overlay joining them.
+pub const GUEST_MODULES: &[&str] = &[
+    "virtio_mmio",
+    "virtio_console",
+    "virtio_blk",
+    "erofs",
+    "overlay",
+];
 
 /// An unpacked guest kernel.
 #[derive(Clone, Debug)]

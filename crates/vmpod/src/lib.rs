@@ -6,6 +6,7 @@
 //! guest sends.
 
 pub mod agent;
+pub mod erofs;
 pub mod initramfs;
 pub mod kernel;
 pub mod qemu;

@@ -52,6 +52,8 @@ pub struct VmSpec {
     pub dir: PathBuf,
     /// Acceleration.
     pub accel: Accel,
+    /// Read-only disks (a container image's layers): serial and image file.
+    pub disks: Vec<(String, PathBuf)>,
 }
 
 /// A running VM (QEMU ends when this is dropped).
@@ -110,6 +112,14 @@ pub fn command(s: &VmSpec) -> Command {
     cmd.arg("-kernel").arg(&s.kernel);
     cmd.arg("-initrd").arg(&s.initrd);
     cmd.arg("-append").arg(append);
+    for (i, (serial, file)) in s.disks.iter().enumerate() {
+        cmd.arg("-drive").arg(format!(
+            "id=d{i},file={},format=raw,if=none,readonly=on",
+            file.display()
+        ));
+        cmd.arg("-device")
+            .arg(format!("virtio-blk-device,drive=d{i},serial={serial}"));
+    }
     cmd.args(["-device", "virtio-serial-device"]);
     cmd.arg("-chardev").arg(format!(
         "socket,id=agent,path={},server=on,wait=off",

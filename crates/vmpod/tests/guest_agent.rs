@@ -1,7 +1,8 @@
 //! A VM pod's guest end to end under QEMU (TCG on this PVM host): Debian's cloud kernel
 //! boots the initramfs with strata-agent as init, the agent loads the virtio modules and
 //! answers on its virtio-serial port: the guest's own kernel release and boot id (not the
-//! host's), a program's output and exit status, and a power-off that ends QEMU.
+//! host's), a program's output and exit status, a container run by the OCI runtime in the
+//! guest on an overlay of two erofs layer disks, and a power-off that ends QEMU.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -46,6 +47,10 @@ fn the_agent_answers_from_the_guests_own_kernel() {
         },
     )
     .unwrap();
+    let layers = [
+        ("layer0", image_layer(dir.path(), 0, &busybox)),
+        ("layer1", image_layer(dir.path(), 1, &busybox)),
+    ];
     let (accel, why) = Accel::pick();
     let mut vm = Vm::start(&VmSpec {
         kernel: k.image.clone(),
@@ -54,6 +59,10 @@ fn the_agent_answers_from_the_guests_own_kernel() {
         vcpus: 1,
         dir: dir.path().to_path_buf(),
         accel,
+        disks: layers
+            .iter()
+            .map(|(s, p)| (s.to_string(), p.clone()))
+            .collect(),
     })
     .unwrap_or_else(|e| panic!("{e} ({accel:?}: {why})"));
     let mut a = Agent::connect(&vm.agent_socket, Duration::from_secs(60)).unwrap();
@@ -77,9 +86,69 @@ fn the_agent_answers_from_the_guests_own_kernel() {
         err.contains("[layer: vm]") && err.contains("nonexistent"),
         "{err}"
     );
+    // A container: the guest's runtime on the overlay of both layers (the top one wins).
+    let mut spec = default_spec(dir.path());
+    spec["process"]["args"] = serde_json::json!([
+        "/bin/sh",
+        "-c",
+        "uname -r; hostname; cat /etc/motd; cat /proc/1/cmdline; echo; exit 3"
+    ]);
+    spec["process"]["terminal"] = false.into();
+    spec["hostname"] = "vmpod".into();
+    let out = a
+        .run_container("c1", &spec, &["layer0".into(), "layer1".into()])
+        .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console_text()));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\nvmpod\ntop\n/bin/sh\0-c\0uname -r; hostname; cat /etc/motd; cat /proc/1/cmdline; echo; exit 3\0\n", k.release),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.code, 3);
+    // A bad id from the host is refused in the guest, which keeps serving.
+    let err = a
+        .run_container("../x", &spec, &["layer0".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("container id"), "{err}");
+    assert_eq!(a.exec(&["/bin/busybox", "true"]).unwrap().code, 0);
     a.shutdown().unwrap();
     let st = vm.wait(Duration::from_secs(30)).unwrap();
     assert!(st.success(), "qemu: {st}");
+}
+
+/// Layer `n` of a test image as an erofs disk: layer 0 has busybox and `/etc/motd`
+/// "bottom", layer 1 only `/etc/motd` "top".
+fn image_layer(dir: &std::path::Path, n: u32, busybox: &std::path::Path) -> PathBuf {
+    let root = dir.join(format!("layer{n}"));
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    if n == 0 {
+        for d in ["bin", "proc", "sys", "dev", "tmp"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+        for a in ["sh", "cat", "uname", "hostname", "echo"] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
+        }
+    }
+    let motd = if n == 0 { "bottom\n" } else { "top\n" };
+    std::fs::write(root.join("etc/motd"), motd).unwrap();
+    let img = dir.join(format!("layer{n}.erofs"));
+    strata_vmpod::erofs::build(&root, &img).unwrap();
+    img
+}
+
+/// `strata-runc spec`'s default config.
+fn default_spec(dir: &std::path::Path) -> serde_json::Value {
+    let bundle = dir.join("spec");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let st = Command::new(strata_testkit::workspace_bin("strata-runc"))
+        .arg("spec")
+        .current_dir(&bundle)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap()
 }
 
 fn which(name: &str) -> PathBuf {

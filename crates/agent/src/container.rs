@@ -1,0 +1,160 @@
+//! A container in the guest: its rootfs is an overlay of the image's layers (read-only
+//! erofs disks found by serial, the lowest first) under a writable layer in guest memory,
+//! and the OCI runtime runs it from a bundle whose config is the host's spec with that
+//! rootfs. The runtime's create path must run in a single-threaded process, so it runs in a
+//! fresh copy of this binary (`--runtime-run`), whose output the agent relays.
+
+use std::ffi::CString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where containers' bundles, layers and overlays live in the guest (a tmpfs).
+const BASE: &str = "/run/strata";
+/// The runtime's state directory.
+pub const RUNTIME_ROOT: &str = "/run/strata-runc";
+
+fn mount(
+    src: &str,
+    target: &Path,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> io::Result<()> {
+    std::fs::create_dir_all(target)?;
+    let c = |s: &str| CString::new(s).map_err(|_| io::Error::other("a NUL in a mount argument"));
+    let (s, t, f, d) = (c(src)?, c(&target.to_string_lossy())?, c(fstype)?, c(data)?);
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let r = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), flags, d.as_ptr().cast()) };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("mount {fstype} {src} on {}: {e}", target.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// The block device whose serial is `serial` (`/dev/vdb`), once its driver has bound.
+fn disk_by_serial(serial: &str, wait: Duration) -> io::Result<PathBuf> {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(entries) = std::fs::read_dir("/sys/block") {
+            for e in entries.flatten() {
+                let s = std::fs::read_to_string(e.path().join("serial")).unwrap_or_default();
+                let dev = Path::new("/dev").join(e.file_name());
+                if s.trim() == serial && dev.exists() {
+                    return Ok(dev);
+                }
+            }
+        }
+        if t0.elapsed() > wait {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no disk with serial {serial}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Checks a container id from the host (it names directories here).
+pub fn check_id(id: &str) -> io::Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && !id.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("container id {id:?}"),
+        ))
+    }
+}
+
+/// Mounts the layers and the overlay and writes the bundle; the bundle's directory.
+pub fn prepare(id: &str, spec: &serde_json::Value, layers: &[String]) -> io::Result<PathBuf> {
+    check_id(id)?;
+    if layers.is_empty() || layers.len() > 64 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "1 to 64 layers",
+        ));
+    }
+    let dir = Path::new(BASE).join(id);
+    if dir.exists() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("container {id}"),
+        ));
+    }
+    let mut lower = Vec::new();
+    for (i, serial) in layers.iter().enumerate() {
+        let dev = disk_by_serial(serial, Duration::from_secs(10))?;
+        let at = dir.join(format!("layers/{i}"));
+        mount(&dev.to_string_lossy(), &at, "erofs", libc::MS_RDONLY, "")?;
+        lower.push(at.to_string_lossy().into_owned());
+    }
+    // overlayfs: the leftmost lowerdir is the top one.
+    lower.reverse();
+    let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
+    std::fs::create_dir_all(&upper)?;
+    std::fs::create_dir_all(&work)?;
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    );
+    mount("overlay", &rootfs, "overlay", 0, &data)?;
+    let mut spec = spec.clone();
+    if !spec.is_object() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the spec is not an object",
+        ));
+    }
+    spec["root"] = serde_json::json!({"path": rootfs, "readonly": false});
+    std::fs::write(dir.join("config.json"), serde_json::to_vec(&spec)?)?;
+    Ok(dir)
+}
+
+/// `--runtime-run BUNDLE ID`: the OCI runtime's `run` in this fresh, single-threaded
+/// process; its exit code.
+pub fn runtime_run(bundle: &str, id: &str) -> i32 {
+    if let Err(e) = strata_runtime::cloned_binary::ensure_cloned() {
+        eprintln!("strata-agent: runtime: {e}");
+        return 125;
+    }
+    let root = strata_runtime::state::Root::new(RUNTIME_ROOT);
+    let opts = strata_runtime::container::CreateOpts {
+        id: id.to_string(),
+        bundle: bundle.into(),
+        ..Default::default()
+    };
+    match strata_runtime::container::ops::run(&root, &opts, false, false) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("strata-agent: container {id}: {e}");
+            125
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_could_escape_are_refused() {
+        assert!(check_id("abc-1.2_x").is_ok());
+        for bad in ["", "../x", "a/b", ".hidden", &"x".repeat(65)] {
+            assert!(check_id(bad).is_err(), "{bad}");
+        }
+    }
+}
