@@ -146,6 +146,18 @@ pub fn runtime_run(bundle: &str, id: &str) -> i32 {
     }
 }
 
+/// `--runtime-kill ID SIGNAL`: the OCI runtime's `kill` of the container's init; 0 or 1.
+pub fn runtime_kill(id: &str, signal: i32) -> i32 {
+    let root = strata_runtime::state::Root::new(RUNTIME_ROOT);
+    match strata_runtime::container::ops::kill(&root, id, signal, false) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("strata-agent: kill {id}: {e}");
+            1
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! The agent protocol between a VM pod's host side and `strata-agent` in its guest: frames
-//! of a 4-byte big-endian length and a JSON message, over one virtio-serial port. The host
-//! sends a [`Request`] and reads [`Reply`]s until the one that ends it. Everything the
+//! of a 4-byte big-endian length and a JSON message, over one virtio-serial port. Each
+//! [`Request`] carries a tag the host chose; the guest serves requests concurrently (a
+//! running container's output, an exec's, a kill) and every [`Reply`] carries the tag of
+//! the request it answers, the last one of a request being [`Reply::ends`]. Everything the
 //! guest sends is untrusted by the host: frame sizes are bounded here, and the host checks
 //! every reply against what it asked.
 
@@ -36,8 +38,25 @@ pub enum Request {
         /// Serials of the layer disks, lowest first.
         layers: Vec<String>,
     },
+    /// Signals container `id`'s init: [`Reply::Done`].
+    Kill {
+        /// The container.
+        id: String,
+        /// The signal number.
+        signal: i32,
+    },
     /// Powers the guest off (answered by [`Reply::Bye`] first).
     Shutdown,
+}
+
+/// A message and the tag of the request it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tagged<T> {
+    /// The request's tag.
+    pub tag: u64,
+    /// The message.
+    #[serde(flatten)]
+    pub msg: T,
 }
 
 /// What the guest answers.
@@ -65,6 +84,8 @@ pub enum Reply {
         /// Its exit status (128 + the signal for a killed one).
         code: i32,
     },
+    /// The request is done (a kill sent).
+    Done,
     /// The guest powers off next.
     Bye,
     /// The request failed in the guest.
@@ -72,6 +93,13 @@ pub enum Reply {
         /// Why.
         message: String,
     },
+}
+
+impl Reply {
+    /// Whether this is the last reply to its request.
+    pub fn ends(&self) -> bool {
+        !matches!(self, Reply::Output { .. })
+    }
 }
 
 /// Writes one frame.
@@ -133,24 +161,25 @@ mod tests {
     #[test]
     fn frames_round_trip_and_oversized_ones_are_refused() {
         let mut buf = Vec::new();
-        write_frame(
-            &mut buf,
-            &Request::Exec {
+        let exec = Tagged {
+            tag: 7,
+            msg: Request::Exec {
                 args: vec!["uname".into(), "-r".into()],
             },
-        )
-        .unwrap();
-        write_frame(&mut buf, &Reply::Exit { code: 3 }).unwrap();
+        };
+        write_frame(&mut buf, &exec).unwrap();
+        let exit = Tagged {
+            tag: 7,
+            msg: Reply::Exit { code: 3 },
+        };
+        write_frame(&mut buf, &exit).unwrap();
+        assert!(String::from_utf8_lossy(&buf).contains(r#"{"tag":7,"op":"exec""#));
         let mut r = &buf[..];
-        let q: Request = read_frame(&mut r).unwrap().unwrap();
-        assert_eq!(
-            q,
-            Request::Exec {
-                args: vec!["uname".into(), "-r".into()]
-            }
-        );
-        let a: Reply = read_frame(&mut r).unwrap().unwrap();
-        assert_eq!(a, Reply::Exit { code: 3 });
+        let q: Tagged<Request> = read_frame(&mut r).unwrap().unwrap();
+        assert_eq!(q, exec);
+        let a: Tagged<Reply> = read_frame(&mut r).unwrap().unwrap();
+        assert_eq!(a, exit);
+        assert!(a.msg.ends());
         assert!(read_frame::<Reply>(&mut r).unwrap().is_none());
         let huge = ((MAX_FRAME + 1) as u32).to_be_bytes();
         assert!(read_frame::<Reply>(&mut &huge[..]).is_err());

@@ -1,20 +1,31 @@
-//! `strata-agent`: the init (PID 1) of a VM pod's guest. It mounts the pseudo-filesystems,
-//! loads the kernel modules its initramfs carries (the virtio drivers of Debian's cloud
-//! kernel are modules), finds its virtio-serial port by name and serves the host's requests
-//! on it until told to power off. Its messages go to the console (the VM's serial log).
+//! `strata-agent`: the init (PID 1) of a VM pod's guest. It moves the root off the
+//! initramfs, mounts the pseudo-filesystems, loads the kernel modules its initramfs carries
+//! (the virtio drivers of Debian's cloud kernel are modules), finds its virtio-serial port by
+//! name and serves the host's requests on it, each in its own thread, until told to power
+//! off. Its messages go to the console (the VM's serial log).
 
 mod container;
 mod guest;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use strata_agent::{encode, read_frame, write_frame, Reply, Request, PORT_NAME};
+use std::sync::{mpsc, Arc, Mutex};
+use strata_agent::{encode, read_frame, write_frame, Reply, Request, Tagged, PORT_NAME};
+
+/// The port's sending half, shared by the requests' threads.
+type Out = Arc<Mutex<std::fs::File>>;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--runtime-run") && args.len() == 4 {
-        std::process::exit(container::runtime_run(&args[2], &args[3]));
+    match (args.get(1).map(String::as_str), args.len()) {
+        (Some("--runtime-run"), 4) => {
+            std::process::exit(container::runtime_run(&args[2], &args[3]))
+        }
+        (Some("--runtime-kill"), 4) => {
+            let sig = args[3].parse().unwrap_or(libc::SIGTERM);
+            std::process::exit(container::runtime_kill(&args[2], sig))
+        }
+        _ => {}
     }
     if let Err(e) = run() {
         eprintln!("strata-agent: {e}");
@@ -33,33 +44,70 @@ fn run() -> std::io::Result<()> {
         .write(true)
         .open(&path)?;
     let mut r = port.try_clone()?;
-    let mut w = port;
-    while let Some(req) = read_frame::<Request>(&mut r)? {
-        match req {
-            Request::Hello => write_frame(&mut w, &hello())?,
-            Request::Exec { args } => exec(&mut w, &args)?,
-            Request::RunContainer { id, spec, layers } => {
-                match container::prepare(&id, &spec, &layers) {
-                    Ok(bundle) => {
-                        let mut cmd = Command::new("/proc/self/exe");
-                        cmd.arg("--runtime-run").arg(&bundle).arg(&id);
-                        relay(&mut w, cmd, &format!("container {id}"))?
-                    }
-                    Err(e) => write_frame(
-                        &mut w,
-                        &Reply::Error {
-                            message: format!("container {id}: {e}"),
-                        },
-                    )?,
-                }
-            }
-            Request::Shutdown => {
-                write_frame(&mut w, &Reply::Bye)?;
-                return Ok(());
-            }
+    let out: Out = Arc::new(Mutex::new(port));
+    while let Some(Tagged { tag, msg }) = read_frame::<Tagged<Request>>(&mut r)? {
+        if msg == Request::Shutdown {
+            send(&out, tag, Reply::Bye)?;
+            return Ok(());
         }
+        let out = Arc::clone(&out);
+        std::thread::spawn(move || {
+            if let Err(e) = serve(&out, tag, msg) {
+                eprintln!("strata-agent: request {tag}: {e}");
+            }
+        });
     }
     Ok(())
+}
+
+/// Sends one reply.
+fn send(out: &Out, tag: u64, msg: Reply) -> std::io::Result<()> {
+    let mut w = out.lock().map_err(|_| std::io::Error::other("port lock"))?;
+    write_frame(&mut *w, &Tagged { tag, msg })
+}
+
+fn fail(out: &Out, tag: u64, message: String) -> std::io::Result<()> {
+    send(out, tag, Reply::Error { message })
+}
+
+fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
+    match req {
+        Request::Hello => send(out, tag, hello()),
+        Request::Exec { args } => {
+            let Some((prog, rest)) = args.split_first() else {
+                return fail(out, tag, "exec: no program".into());
+            };
+            let mut cmd = Command::new(prog);
+            cmd.args(rest);
+            relay(out, tag, cmd, &format!("exec {prog}"))
+        }
+        Request::RunContainer { id, spec, layers } => {
+            match container::prepare(&id, &spec, &layers) {
+                Ok(bundle) => {
+                    let mut cmd = Command::new("/proc/self/exe");
+                    cmd.arg("--runtime-run").arg(&bundle).arg(&id);
+                    relay(out, tag, cmd, &format!("container {id}"))
+                }
+                Err(e) => fail(out, tag, format!("container {id}: {e}")),
+            }
+        }
+        Request::Kill { id, signal } => {
+            if let Err(e) = container::check_id(&id) {
+                return fail(out, tag, format!("kill: {e}"));
+            }
+            let st = Command::new("/proc/self/exe")
+                .arg("--runtime-kill")
+                .arg(&id)
+                .arg(signal.to_string())
+                .status()?;
+            if st.success() {
+                send(out, tag, Reply::Done)
+            } else {
+                fail(out, tag, format!("kill {id}: the runtime failed ({st})"))
+            }
+        }
+        Request::Shutdown => send(out, tag, Reply::Bye),
+    }
 }
 
 fn hello() -> Reply {
@@ -75,23 +123,8 @@ fn hello() -> Reply {
     }
 }
 
-/// Runs `args`, streaming its output, then its exit status.
-fn exec(w: &mut impl Write, args: &[String]) -> std::io::Result<()> {
-    let Some((prog, rest)) = args.split_first() else {
-        return write_frame(
-            w,
-            &Reply::Error {
-                message: "exec: no program".into(),
-            },
-        );
-    };
-    let mut cmd = Command::new(prog);
-    cmd.args(rest);
-    relay(w, cmd, &format!("exec {prog}"))
-}
-
 /// Runs `cmd`, sending its output as it comes, then its exit status.
-fn relay(w: &mut impl Write, mut cmd: Command, what: &str) -> std::io::Result<()> {
+fn relay(out: &Out, tag: u64, mut cmd: Command, what: &str) -> std::io::Result<()> {
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -99,14 +132,7 @@ fn relay(w: &mut impl Write, mut cmd: Command, what: &str) -> std::io::Result<()
         .spawn();
     let mut child = match child {
         Ok(c) => c,
-        Err(e) => {
-            return write_frame(
-                w,
-                &Reply::Error {
-                    message: format!("{what}: {e}"),
-                },
-            );
-        }
+        Err(e) => return fail(out, tag, format!("{what}: {e}")),
     };
     let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
     let mut pumps = Vec::new();
@@ -140,9 +166,10 @@ fn relay(w: &mut impl Write, mut cmd: Command, what: &str) -> std::io::Result<()
     }
     drop(tx);
     for (stream, data) in rx {
-        write_frame(
-            w,
-            &Reply::Output {
+        send(
+            out,
+            tag,
+            Reply::Output {
                 stream,
                 data: encode(&data),
             },
@@ -158,5 +185,5 @@ fn relay(w: &mut impl Write, mut cmd: Command, what: &str) -> std::io::Result<()
             .code()
             .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
     };
-    write_frame(w, &Reply::Exit { code })
+    send(out, tag, Reply::Exit { code })
 }

@@ -1,16 +1,27 @@
-//! The host's client of the agent protocol, over the VM's agent socket. Every reply is
-//! checked against the request: a reply of another kind, bad output encoding or a frame
-//! over the size bound is an error naming the VM layer, never trusted.
+//! The host's client of the agent protocol, over the VM's agent socket. A reader thread
+//! routes each reply to the request whose tag it carries; a reply with a tag nobody asked
+//! for, of the wrong kind, with bad output encoding or over the frame bound is an error
+//! naming the VM layer, never trusted. Requests can be in flight together (a container's
+//! run and a kill of it).
 
 use crate::{io_err, Error, Result};
+use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use strata_agent::{decode, read_frame, write_frame, Reply, Request};
+use strata_agent::{decode, read_frame, write_frame, Reply, Request, Tagged};
+
+type Routes = Arc<Mutex<HashMap<u64, Sender<Reply>>>>;
 
 /// A connection to a guest's agent.
 pub struct Agent {
-    stream: UnixStream,
+    out: Mutex<UnixStream>,
+    routes: Routes,
+    next: AtomicU64,
+    timeout: Duration,
 }
 
 /// Who the guest said it is.
@@ -33,32 +44,145 @@ pub struct Output {
     pub code: i32,
 }
 
+/// A piece of a running program's life, as the guest told it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Output on stdout (1) or stderr (2).
+    Output(u8, Vec<u8>),
+    /// The exit status.
+    Exit(i32),
+}
+
+/// The replies of one request, in order.
+pub struct Replies {
+    rx: Receiver<Reply>,
+    what: String,
+    timeout: Option<Duration>,
+    done: bool,
+}
+
+impl Replies {
+    /// The next event of a program; `None` after its exit. Checked: output on a stream
+    /// other than 1 and 2, bad base64, or a reply of another kind is an error.
+    pub fn next_event(&mut self) -> Result<Option<Event>> {
+        if self.done {
+            return Ok(None);
+        }
+        let r = self.recv()?;
+        match r {
+            Reply::Output { stream, data } if stream == 1 || stream == 2 => {
+                let bytes = decode(&data).map_err(io_err(format!("agent: {}", self.what)))?;
+                Ok(Some(Event::Output(stream, bytes)))
+            }
+            Reply::Output { stream, .. } => Err(Error(format!(
+                "agent: {}: output on stream {stream}",
+                self.what
+            ))),
+            Reply::Exit { code } => {
+                self.done = true;
+                Ok(Some(Event::Exit(code)))
+            }
+            Reply::Error { message } => {
+                self.done = true;
+                Err(Error(format!("agent: {message}")))
+            }
+            other => Err(unexpected(&self.what, &other)),
+        }
+    }
+
+    /// Everything up to the exit.
+    pub fn collect(mut self) -> Result<Output> {
+        let mut out = Output::default();
+        while let Some(e) = self.next_event()? {
+            match e {
+                Event::Output(1, b) => out.stdout.extend_from_slice(&b),
+                Event::Output(_, b) => out.stderr.extend_from_slice(&b),
+                Event::Exit(c) => out.code = c,
+            }
+        }
+        Ok(out)
+    }
+
+    fn recv(&mut self) -> Result<Reply> {
+        let r = match self.timeout {
+            Some(t) => self
+                .rx
+                .recv_timeout(t)
+                .map_err(|_| Error(format!("agent: {}: no answer in {t:?}", self.what))),
+            None => self
+                .rx
+                .recv()
+                .map_err(|_| Error(format!("agent: {}: the guest went away", self.what))),
+        };
+        if r.is_err() {
+            self.done = true;
+        }
+        r
+    }
+}
+
 impl Agent {
-    /// Connects to the socket; `timeout` bounds every later read (a guest that stops
-    /// answering is an error, not a hang).
+    /// Connects to the socket; `timeout` bounds the wait for a request's answer (a
+    /// container's run waits as long as the container runs).
     pub fn connect(socket: &Path, timeout: Duration) -> Result<Agent> {
         let stream = UnixStream::connect(socket)
             .map_err(io_err(format!("agent socket {}", socket.display())))?;
-        stream
-            .set_read_timeout(Some(timeout))
-            .map_err(io_err("agent socket"))?;
-        Ok(Agent { stream })
+        let mut rd = stream.try_clone().map_err(io_err("agent socket"))?;
+        let routes: Routes = Arc::default();
+        let r2 = Arc::clone(&routes);
+        std::thread::spawn(move || {
+            loop {
+                let frame = match read_frame::<Tagged<Reply>>(&mut rd) {
+                    Ok(Some(f)) => f,
+                    Ok(None) | Err(_) => break,
+                };
+                let mut routes = r2.lock().expect("routes lock");
+                let ends = frame.msg.ends();
+                let Some(tx) = routes.get(&frame.tag) else {
+                    // A tag nobody asked for: the guest is confused or hostile; dropped.
+                    continue;
+                };
+                let _ = tx.send(frame.msg);
+                if ends {
+                    routes.remove(&frame.tag);
+                }
+            }
+            // The guest is gone: every waiting request learns it.
+            r2.lock().expect("routes lock").clear();
+        });
+        Ok(Agent {
+            out: Mutex::new(stream),
+            routes,
+            next: AtomicU64::new(1),
+            timeout,
+        })
     }
 
-    fn send(&mut self, r: &Request) -> Result<()> {
-        write_frame(&mut self.stream, r).map_err(io_err("agent: send"))
+    /// Sends `msg`; its replies.
+    pub fn request(&self, msg: Request, what: &str, timeout: Option<Duration>) -> Result<Replies> {
+        let tag = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = channel();
+        self.routes.lock().expect("routes lock").insert(tag, tx);
+        let mut w = self.out.lock().expect("agent socket lock");
+        if let Err(e) = write_frame(&mut *w, &Tagged { tag, msg }) {
+            self.routes.lock().expect("routes lock").remove(&tag);
+            return Err(Error(format!("agent: {what}: send: {e}")));
+        }
+        Ok(Replies {
+            rx,
+            what: what.to_string(),
+            timeout,
+            done: false,
+        })
     }
 
-    fn next(&mut self) -> Result<Reply> {
-        read_frame(&mut self.stream)
-            .map_err(io_err("agent: reply"))?
-            .ok_or_else(|| Error("agent: the guest closed its port".into()))
+    fn one(&self, msg: Request, what: &str) -> Result<Reply> {
+        self.request(msg, what, Some(self.timeout))?.recv()
     }
 
     /// Asks who the guest is.
-    pub fn hello(&mut self) -> Result<Hello> {
-        self.send(&Request::Hello)?;
-        match self.next()? {
+    pub fn hello(&self) -> Result<Hello> {
+        match self.one(Request::Hello, "hello")? {
             Reply::Hello {
                 kernel, boot_id, ..
             } if !kernel.is_empty() && kernel.len() < 256 && boot_id.len() < 64 => {
@@ -69,56 +193,46 @@ impl Agent {
     }
 
     /// Runs `args` in the guest; its output and exit status.
-    pub fn exec(&mut self, args: &[&str]) -> Result<Output> {
-        self.send(&Request::Exec {
-            args: args.iter().map(|s| s.to_string()).collect(),
-        })?;
-        self.output(&format!("exec {args:?}"))
+    pub fn exec(&self, args: &[&str]) -> Result<Output> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let what = format!("exec {args:?}");
+        self.request(Request::Exec { args }, &what, Some(self.timeout))?
+            .collect()
     }
 
-    /// Runs container `id` to its end in the guest (its image's layers are the disks with
-    /// serials `layers`, the lowest first); its output and exit status.
+    /// Starts container `id` in the guest (its image's layers are the disks with serials
+    /// `layers`, the lowest first); its events until it exits, however long it runs.
     pub fn run_container(
-        &mut self,
+        &self,
         id: &str,
         spec: &serde_json::Value,
         layers: &[String],
-    ) -> Result<Output> {
-        self.send(&Request::RunContainer {
+    ) -> Result<Replies> {
+        let req = Request::RunContainer {
             id: id.to_string(),
             spec: spec.clone(),
             layers: layers.to_vec(),
-        })?;
-        self.output(&format!("container {id}"))
+        };
+        self.request(req, &format!("container {id}"), None)
     }
 
-    /// A program's replies: its output, then its exit status.
-    fn output(&mut self, what: &str) -> Result<Output> {
-        let mut out = Output::default();
-        loop {
-            match self.next()? {
-                Reply::Output { stream, data } => {
-                    let bytes = decode(&data).map_err(io_err(format!("agent: {what}")))?;
-                    match stream {
-                        1 => out.stdout.extend_from_slice(&bytes),
-                        2 => out.stderr.extend_from_slice(&bytes),
-                        s => return Err(Error(format!("agent: {what}: output on stream {s}"))),
-                    }
-                }
-                Reply::Exit { code } => {
-                    out.code = code;
-                    return Ok(out);
-                }
-                Reply::Error { message } => return Err(Error(format!("agent: {message}"))),
-                other => return Err(unexpected(what, &other)),
-            }
+    /// Signals container `id`'s init.
+    pub fn kill(&self, id: &str, signal: i32) -> Result<()> {
+        let what = format!("kill {id}");
+        let req = Request::Kill {
+            id: id.to_string(),
+            signal,
+        };
+        match self.one(req, &what)? {
+            Reply::Done => Ok(()),
+            Reply::Error { message } => Err(Error(format!("agent: {message}"))),
+            other => Err(unexpected(&what, &other)),
         }
     }
 
     /// Powers the guest off.
-    pub fn shutdown(&mut self) -> Result<()> {
-        self.send(&Request::Shutdown)?;
-        match self.next()? {
+    pub fn shutdown(&self) -> Result<()> {
+        match self.one(Request::Shutdown, "shutdown")? {
             Reply::Bye => Ok(()),
             other => Err(unexpected("shutdown", &other)),
         }
@@ -126,16 +240,13 @@ impl Agent {
 }
 
 fn unexpected(what: &str, r: &Reply) -> Error {
-    let kind = serde_kind(r);
-    Error(format!("agent: {what}: an unexpected {kind} reply"))
-}
-
-fn serde_kind(r: &Reply) -> &'static str {
-    match r {
+    let kind = match r {
         Reply::Hello { .. } => "hello",
         Reply::Output { .. } => "output",
         Reply::Exit { .. } => "exit",
+        Reply::Done => "done",
         Reply::Bye => "bye",
         Reply::Error { .. } => "error",
-    }
+    };
+    Error(format!("agent: {what}: an unexpected {kind} reply"))
 }

@@ -65,7 +65,7 @@ fn the_agent_answers_from_the_guests_own_kernel() {
             .collect(),
     })
     .unwrap_or_else(|e| panic!("{e} ({accel:?}: {why})"));
-    let mut a = Agent::connect(&vm.agent_socket, Duration::from_secs(60)).unwrap();
+    let a = Agent::connect(&vm.agent_socket, Duration::from_secs(60)).unwrap();
     let hello = a
         .hello()
         .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console_text()));
@@ -97,6 +97,7 @@ fn the_agent_answers_from_the_guests_own_kernel() {
     spec["hostname"] = "vmpod".into();
     let out = a
         .run_container("c1", &spec, &["layer0".into(), "layer1".into()])
+        .and_then(|r| r.collect())
         .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console_text()));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -108,8 +109,19 @@ fn the_agent_answers_from_the_guests_own_kernel() {
     // A bad id from the host is refused in the guest, which keeps serving.
     let err = a
         .run_container("../x", &spec, &["layer0".into()])
+        .and_then(|r| r.collect())
         .unwrap_err()
         .to_string();
+    // A long-running container and a kill sent while it runs (requests in flight together).
+    spec["process"]["args"] = serde_json::json!(["/bin/sh", "-c", "echo up; exec sleep 1000"]);
+    let mut run = a.run_container("c2", &spec, &["layer0".into()]).unwrap();
+    use strata_vmpod::agent::Event;
+    assert_eq!(
+        run.next_event().unwrap(),
+        Some(Event::Output(1, b"up\n".to_vec()))
+    );
+    a.kill("c2", 9).unwrap();
+    assert_eq!(run.next_event().unwrap(), Some(Event::Exit(137)));
     assert!(err.contains("container id"), "{err}");
     assert_eq!(a.exec(&["/bin/busybox", "true"]).unwrap().code, 0);
     a.shutdown().unwrap();
