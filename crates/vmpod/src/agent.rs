@@ -131,11 +131,7 @@ impl Agent {
         let routes: Routes = Arc::default();
         let r2 = Arc::clone(&routes);
         std::thread::spawn(move || {
-            loop {
-                let frame = match read_frame::<Tagged<Reply>>(&mut rd) {
-                    Ok(Some(f)) => f,
-                    Ok(None) | Err(_) => break,
-                };
+            while let Ok(Some(frame)) = read_frame::<Tagged<Reply>>(&mut rd) {
                 let mut routes = r2.lock().expect("routes lock");
                 let ends = frame.msg.ends();
                 let Some(tx) = routes.get(&frame.tag) else {
