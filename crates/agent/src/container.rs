@@ -120,8 +120,36 @@ pub fn prepare(id: &str, spec: &serde_json::Value, layers: &[String]) -> io::Res
         ));
     }
     spec["root"] = serde_json::json!({"path": rootfs, "readonly": false});
+    for_the_guest(&mut spec);
     std::fs::write(dir.join("config.json"), serde_json::to_vec(&spec)?)?;
     Ok(dir)
+}
+
+/// A host's spec made fit for the guest: namespaces to join are the host's (paths that mean
+/// nothing here), so the container gets new ones; bind mounts of host files that are not in
+/// the guest (the engine's /etc/hosts, resolv.conf, hostname) are left out; hooks are the
+/// host's programs.
+fn for_the_guest(spec: &mut serde_json::Value) {
+    if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
+        for n in ns.iter_mut() {
+            if let Some(o) = n.as_object_mut() {
+                o.remove("path");
+            }
+        }
+    }
+    if let Some(ms) = spec["mounts"].as_array_mut() {
+        ms.retain(|m| {
+            let bind = m["type"] == "bind"
+                || m["options"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"));
+            let source = m["source"].as_str().unwrap_or("");
+            !bind || Path::new(source).exists()
+        });
+    }
+    if let Some(o) = spec.as_object_mut() {
+        o.remove("hooks");
+    }
 }
 
 /// `--runtime-run BUNDLE ID`: the OCI runtime's `run` in this fresh, single-threaded
@@ -161,6 +189,32 @@ pub fn runtime_kill(id: &str, signal: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_paths_leave_the_spec() {
+        let mut s = serde_json::json!({
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/etc/hosts", "type": "bind", "source": "/nonexistent/hosts", "options": ["rbind"]},
+                {"destination": "/x", "source": "/", "options": ["bind"]},
+            ],
+            "linux": {"namespaces": [{"type": "network", "path": "/proc/1/ns/net"}, {"type": "pid"}]},
+            "hooks": {"prestart": [{"path": "/bin/true"}]},
+        });
+        for_the_guest(&mut s);
+        let dests: Vec<_> = s["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].clone())
+            .collect();
+        assert_eq!(dests, ["/proc", "/x"]);
+        assert_eq!(
+            s["linux"]["namespaces"][0],
+            serde_json::json!({"type": "network"})
+        );
+        assert!(s.get("hooks").is_none());
+    }
 
     #[test]
     fn ids_that_could_escape_are_refused() {

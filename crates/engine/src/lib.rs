@@ -20,6 +20,7 @@ pub mod network;
 pub mod paths;
 pub mod pod;
 pub mod spec;
+pub mod vm;
 pub mod volume;
 
 pub use container::{Container, ContainerConfig, ContainerState, Status};

@@ -44,6 +44,8 @@ pub struct LaunchOptions {
     pub start: bool,
     /// The runtime's `--systemd-cgroup`.
     pub systemd_cgroup: bool,
+    /// A VM container: this shim (strata-vm-shim) stands for its init instead of the runtime.
+    pub vm_shim: Option<PathBuf>,
     /// Run this command (argv) after the container exited and its exit was recorded.
     pub exit_command: Vec<OsString>,
     /// A lock (an flock'ed descriptor) the monitor holds with its caller until it has
@@ -90,6 +92,9 @@ impl LaunchOptions {
         kv("--sync-fd", SYNC_FD.to_string().into());
         if self.lock_fd.is_some() {
             kv("--lock-fd", LOCK_FD.to_string().into());
+        }
+        if let Some(shim) = &self.vm_shim {
+            kv("--vm-shim", shim.clone().into());
         }
         if let Some(l) = &self.log {
             kv("--log", l.clone().into());

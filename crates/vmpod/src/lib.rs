@@ -6,10 +6,12 @@
 //! guest sends.
 
 pub mod agent;
+pub mod assets;
 pub mod erofs;
 pub mod initramfs;
 pub mod kernel;
 pub mod qemu;
+pub mod shim;
 
 /// A VM pod layer error: one line naming the layer and the object.
 #[derive(Debug)]

@@ -80,10 +80,9 @@ fn tsc_khz() -> Option<u64> {
     Some((mhz * 1000.0) as u64)
 }
 
-/// The QEMU command line for `s`.
+/// The QEMU command line for `s` (run in `s.dir`, where its agent socket and console log
+/// are made).
 pub fn command(s: &VmSpec) -> Command {
-    let agent_socket = s.dir.join("agent.sock");
-    let console = s.dir.join("console.log");
     let mut append = "console=ttyS0 quiet panic=-1 pci=off".to_string();
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args([
@@ -107,8 +106,7 @@ pub fn command(s: &VmSpec) -> Command {
     }
     cmd.arg("-smp").arg(s.vcpus.to_string());
     cmd.arg("-m").arg(format!("{}M", s.memory_mib));
-    cmd.arg("-serial")
-        .arg(format!("file:{}", console.display()));
+    cmd.args(["-serial", "file:console.log"]);
     cmd.arg("-kernel").arg(&s.kernel);
     cmd.arg("-initrd").arg(&s.initrd);
     cmd.arg("-append").arg(append);
@@ -121,10 +119,10 @@ pub fn command(s: &VmSpec) -> Command {
             .arg(format!("virtio-blk-device,drive=d{i},serial={serial}"));
     }
     cmd.args(["-device", "virtio-serial-device"]);
-    cmd.arg("-chardev").arg(format!(
-        "socket,id=agent,path={},server=on,wait=off",
-        agent_socket.display()
-    ));
+    // Relative to QEMU's working directory (the VM's): a socket's path holds 108 bytes.
+    cmd.current_dir(&s.dir);
+    cmd.arg("-chardev")
+        .arg("socket,id=agent,path=agent.sock,server=on,wait=off");
     cmd.arg("-device").arg(format!(
         "virtserialport,chardev=agent,name={}",
         strata_agent::PORT_NAME
@@ -136,9 +134,22 @@ impl Vm {
     /// Starts QEMU; returns once its agent socket exists.
     pub fn start(s: &VmSpec) -> Result<Vm> {
         let mut cmd = command(s);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe; QEMU dies with whoever started it (the
+            // shim), so no VM outlives its container.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        }
+        // QEMU's own messages go to a file: a pipe nobody reads could fill and stop it.
+        let log = s.dir.join("qemu.log");
+        let err =
+            std::fs::File::create(&log).map_err(io_err(format!("qemu log {}", log.display())))?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
         let child = cmd
             .spawn()
             .map_err(io_err("start qemu-system-x86_64 (install qemu-system-x86)"))?;
@@ -150,11 +161,7 @@ impl Vm {
         let t0 = Instant::now();
         while !vm.agent_socket.exists() {
             if let Ok(Some(st)) = vm.child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = vm.child.stderr.take() {
-                    use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
-                }
+                let err = std::fs::read_to_string(&log).unwrap_or_default();
                 return Err(Error(format!(
                     "qemu exited at start ({st}): {}",
                     err.trim()

@@ -96,6 +96,16 @@ pub struct ContainerConfig {
     /// The container (id) whose PID namespace a pod's container joins instead of the pod's
     /// (the CRI's TARGET mode: an ephemeral debug container sees its target's processes).
     pub pid_target: Option<String>,
+    /// `--isolation vm`: the container runs in a microVM with its own kernel (Kata's
+    /// isolation) instead of sharing the host's.
+    pub isolation: Option<String>,
+}
+
+impl ContainerConfig {
+    /// Whether the container runs in a VM.
+    pub fn in_vm(&self) -> bool {
+        self.isolation.as_deref() == Some("vm")
+    }
 }
 
 /// One `--device HOST[:CONTAINER][:PERMISSIONS]`.

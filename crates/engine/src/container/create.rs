@@ -1,7 +1,7 @@
 //! `create`: a container's row, its writable layer and bundle directory; nothing runs yet.
 //! Everything the user got wrong is found here, before anything is made.
 
-use super::config::{ContainerConfig, MountKind};
+use super::config::{ContainerConfig, MountKind, NetworkMode};
 use super::state::{ContainerState, Status};
 use super::{rootfs, Container};
 use crate::engine::Engine;
@@ -13,6 +13,7 @@ use strata_image::store::ImageRecord;
 /// Checks the options that can be checked without making anything.
 pub fn validate(c: &ContainerConfig, img: &ImageConfig) -> Result<()> {
     spec::argv(c, img)?;
+    check_isolation(c)?;
     for m in &c.mounts {
         if !m.target.starts_with('/') {
             return Err(Error::Invalid(format!(
@@ -50,6 +51,39 @@ pub fn validate(c: &ContainerConfig, img: &ImageConfig) -> Result<()> {
     Ok(())
 }
 
+/// `--isolation`: `container` (the default) or `vm`, and what a VM container does not do yet.
+fn check_isolation(c: &ContainerConfig) -> Result<()> {
+    match c.isolation.as_deref() {
+        None | Some("container") => return Ok(()),
+        Some("vm") => {}
+        Some(other) => {
+            return Err(Error::Invalid(format!(
+                "isolation {other:?}: use container or vm"
+            )))
+        }
+    }
+    let unsupported = [
+        (c.tty, "a terminal (-t)"),
+        (c.interactive, "stdin (-i)"),
+        (!c.ports.is_empty() || c.publish_all, "published ports"),
+        (c.pod.is_some(), "a pod"),
+        (c.init, "--init"),
+        (!c.mounts.is_empty(), "volumes and mounts"),
+        (!c.devices.is_empty(), "devices"),
+    ];
+    if let Some((_, what)) = unsupported.iter().find(|(on, _)| *on) {
+        return Err(Error::Invalid(format!(
+            "isolation vm: {what} is not served for VM containers yet [layer: vm]"
+        )));
+    }
+    if !matches!(c.network, NetworkMode::Default | NetworkMode::None) {
+        return Err(Error::Invalid(
+            "isolation vm: a VM container has its own network stack (loopback only, for now) [layer: vm]".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a seccomp profile file (docker's JSON format is the OCI one).
 pub fn load_seccomp(path: &str) -> Result<serde_json::Value> {
     let b = std::fs::read(path).ctx(|| format!("seccomp profile {path}"))?;
@@ -76,6 +110,10 @@ pub fn create(
     }
     validate(&config, img)?;
     config.image_id = image.id.to_string();
+    if config.in_vm() {
+        // The guest's own network stack (loopback) until pods reach VMs through a TAP.
+        config.network = NetworkMode::None;
+    }
     if let Some(key) = config.pod.clone() {
         let p = e.db.find_pod(&key)?;
         crate::pod::check_member_config(&p, &config)?;
@@ -84,8 +122,10 @@ pub fn create(
             config.network = super::config::NetworkMode::Pod;
         }
     }
-    // The image's VOLUMEs not covered by a mount of the user's get anonymous volumes.
-    for path in img.volumes.keys() {
+    // The image's VOLUMEs not covered by a mount of the user's get anonymous volumes (a
+    // VM container's stay in its writable layer: volumes do not reach guests yet).
+    let in_vm = config.in_vm();
+    for path in img.volumes.keys().filter(|_| !in_vm) {
         if !config
             .mounts
             .iter()

@@ -202,6 +202,15 @@ fn write_bundle(
         .ctx(|| format!("write {}/config.json", dir.display()))
 }
 
+/// The VM shim: beside the monitor binary.
+fn vm_shim(e: &Engine) -> std::path::PathBuf {
+    e.opts
+        .monitor
+        .parent()
+        .map(|d| d.join("strata-vm-shim"))
+        .unwrap_or_else(|| "strata-vm-shim".into())
+}
+
 /// Launch options for a container's monitor.
 fn launch_options(e: &Engine, c: &Container, start_now: bool) -> LaunchOptions {
     let mut exit_command = e.opts.exit_command.clone();
@@ -219,6 +228,7 @@ fn launch_options(e: &Engine, c: &Container, start_now: bool) -> LaunchOptions {
         terminal: c.config.tty,
         start: start_now,
         systemd_cgroup: false,
+        vm_shim: c.config.in_vm().then(|| vm_shim(e)),
         exit_command,
         lock_fd: crate::lock::held_fd(&c.id),
     }
@@ -346,6 +356,9 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
     };
     let mounts = host_mounts(e, c, ip.as_deref(), pod.as_ref().map(|j| &j.infra))?;
     write_bundle(e, c, &ns, mounts)?;
+    if c.config.in_vm() {
+        crate::vm::write_assets(e, c)?;
+    }
     network::hosts::announce(e, c)?;
     let l = launch_monitor(e, c, start_now)?;
     record_launch(e, c, l, start_now)

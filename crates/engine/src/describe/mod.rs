@@ -162,8 +162,43 @@ pub fn describe(e: &Engine, c: &Container) -> Value {
                 "ports": ins["NetworkSettings"]["Ports"],
             },
         },
-        "vm": "none: shares the host kernel",
-        "hypervisor": "none",
+        "vm": vm_section(e, c),
+        "hypervisor": hypervisor_section(e, c),
         "events": events,
     })
+}
+
+/// The VM layer: the guest's kernel, vCPUs and memory for a VM container.
+fn vm_section(e: &Engine, c: &Container) -> serde_json::Value {
+    if !c.config.in_vm() {
+        return "none: shares the host kernel".into();
+    }
+    match crate::vm::state(e, c) {
+        Some(v) => format!(
+            "microVM: guest kernel {}, {} vCPU, {} MiB",
+            v["guestKernel"].as_str().unwrap_or("?"),
+            v["vcpus"],
+            v["memoryMib"]
+        )
+        .into(),
+        None => "microVM (not booted)".into(),
+    }
+}
+
+/// The hypervisor layer: the VMM, its acceleration and why, its pid.
+fn hypervisor_section(e: &Engine, c: &Container) -> serde_json::Value {
+    if !c.config.in_vm() {
+        return "none".into();
+    }
+    match crate::vm::state(e, c) {
+        Some(v) => format!(
+            "{} ({}: {}), VMM pid {}",
+            v["backend"].as_str().unwrap_or("?"),
+            v["accel"].as_str().unwrap_or("?"),
+            v["accelReason"].as_str().unwrap_or("?"),
+            v["vmmPid"]
+        )
+        .into(),
+        None => "qemu (not started)".into(),
+    }
 }

@@ -19,12 +19,13 @@ pub struct Args {
     pub terminal: bool,
     pub start: bool,
     pub systemd_cgroup: bool,
+    pub vm_shim: Option<PathBuf>,
     pub exit_command: Vec<OsString>,
 }
 
 pub const USAGE: &str = "usage: strata-monitor --id ID --bundle DIR --runtime-root DIR --dir DIR \
 [--sync-fd N] [--lock-fd N] [--log FILE [--log-max-size BYTES] [--log-max-files N]] [--stdin] [--terminal] \
-[--start] [--systemd-cgroup] [-- EXIT-COMMAND...]
+[--start] [--systemd-cgroup] [--vm-shim PATH] [-- EXIT-COMMAND...]
 
 strata-monitor is started by the strata engine, once per container: it creates the container
 through the runtime library, owns its stdio and log, reaps it and records its exit in DIR.";
@@ -67,6 +68,7 @@ pub fn parse(mut it: impl Iterator<Item = OsString>) -> Result<Args, String> {
             "--terminal" => a.terminal = true,
             "--start" => a.start = true,
             "--systemd-cgroup" => a.systemd_cgroup = true,
+            "--vm-shim" => a.vm_shim = Some(value("--vm-shim")?.into()),
             "--" => {
                 a.exit_command = it.collect();
                 break;

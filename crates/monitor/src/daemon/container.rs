@@ -1,5 +1,8 @@
 //! The container, as the monitor drives it through the runtime library: create, start,
-//! signal, and what is done once it has exited (its OOM kills, the runtime's delete).
+//! signal, and what is done once it has exited (its OOM kills, the runtime's delete). A VM
+//! container's init is stood for by its shim (strata-vm-shim), which boots the VM at
+//! create, runs the container in it at SIGUSR1 (the start), passes signals on and exits
+//! with the container's status.
 
 use super::args::Args;
 use super::child::in_child;
@@ -16,6 +19,9 @@ pub struct Container {
     bundle: PathBuf,
     dir: PathBuf,
     systemd_cgroup: bool,
+    vm_shim: Option<PathBuf>,
+    /// The init's pid (a VM container's: its shim's).
+    pid: std::cell::Cell<i32>,
 }
 
 impl Container {
@@ -27,6 +33,8 @@ impl Container {
             bundle: a.bundle.clone(),
             dir: a.dir.clone(),
             systemd_cgroup: a.systemd_cgroup,
+            vm_shim: a.vm_shim.clone(),
+            pid: std::cell::Cell::new(0),
         }
     }
 
@@ -37,6 +45,12 @@ impl Container {
 
     /// The container's process as created (the base of an exec's).
     pub fn process(&self) -> Result<oci_spec::runtime::Process, String> {
+        if self.vm_shim.is_some() {
+            return Err(format!(
+                "container {}: exec into a VM container is not served yet [layer: vm]",
+                self.id
+            ));
+        }
         self.root
             .saved_spec(&self.id)
             .map(|s| s.process().clone().unwrap_or_default())
@@ -57,6 +71,11 @@ impl Container {
     /// monitor's descriptors the container must not hold even before its exec (the sync
     /// pipe, the write end of its stdin). Returns the init's pid.
     pub fn create(&self, stdio: &Stdio, close: &[i32]) -> Result<i32, String> {
+        if let Some(shim) = &self.vm_shim {
+            let pid = self.create_vm(shim, stdio, close)?;
+            self.pid.set(pid);
+            return Ok(pid);
+        }
         let console = stdio
             .console
             .as_ref()
@@ -85,8 +104,69 @@ impl Container {
             .map_err(|_| format!("monitor: bad pid from create: {pid:?}"))
     }
 
+    /// A VM container's create: its shim, started with the container's stdio and the start
+    /// signal blocked (it waits for it), a child of this monitor (its subreaper).
+    fn create_vm(
+        &self,
+        shim: &std::path::Path,
+        stdio: &Stdio,
+        close: &[i32],
+    ) -> Result<i32, String> {
+        let pid = in_child(|| {
+            for &fd in close {
+                // SAFETY: closing descriptors of this forked child only.
+                unsafe { libc::close(fd) };
+            }
+            stdio
+                .install_in_child()
+                .map_err(|e| format!("monitor: container stdio: {e}"))?;
+            let mut cmd = std::process::Command::new(shim);
+            cmd.arg("--bundle")
+                .arg(&self.bundle)
+                .arg("--id")
+                .arg(&self.id)
+                .arg("--dir")
+                .arg(self.dir.join("vm"));
+            {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: sigprocmask on an initialised set only: async-signal-safe. The
+                // shim finds SIGUSR1 blocked, so a start cannot kill it before it waits.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        let mut set: libc::sigset_t = std::mem::zeroed();
+                        libc::sigemptyset(&mut set);
+                        libc::sigaddset(&mut set, libc::SIGUSR1);
+                        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                        Ok(())
+                    });
+                }
+            }
+            cmd.spawn()
+                .map(|c| c.id().to_string())
+                .map_err(|e| format!("monitor: start {}: {e} [layer: vm]", shim.display()))
+        })?;
+        pid.parse()
+            .map_err(|_| format!("monitor: bad pid from the shim's start: {pid:?}"))
+    }
+
+    /// Signals a VM container's shim.
+    fn signal_shim(&self, sig: i32) -> Result<(), String> {
+        // SAFETY: kill with the shim's pid (a child of this monitor, reaped only by it).
+        if unsafe { libc::kill(self.pid.get(), sig) } != 0 {
+            return Err(format!(
+                "container {}: signal its VM shim: {}",
+                self.id,
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(())
+    }
+
     /// Starts the created container's process.
     pub fn start(&self) -> Result<(), String> {
+        if self.vm_shim.is_some() {
+            return self.signal_shim(libc::SIGUSR1);
+        }
         in_child(|| {
             self.runtime_logging();
             ops::start(&self.root, &self.id)
@@ -98,6 +178,9 @@ impl Container {
 
     /// Signals every process of the container (through its cgroup).
     pub fn kill_all(&self, sig: i32) -> Result<(), String> {
+        if self.vm_shim.is_some() {
+            return self.signal_shim(sig);
+        }
         in_child(|| {
             ops::kill(&self.root, &self.id, sig, true)
                 .map(|_| String::new())
@@ -109,6 +192,9 @@ impl Container {
     /// Once the init has exited: whether the OOM killer acted in its cgroup. Runs in the
     /// monitor itself: its work is over, its memory no longer matters.
     pub fn oom_killed(&self) -> bool {
+        if self.vm_shim.is_some() {
+            return false;
+        }
         self.root
             .load(&self.id)
             .map(|s| strata_runtime::cgroups::Manager::oom_kills(&s.cgroup_paths) > 0)
@@ -118,12 +204,21 @@ impl Container {
     /// After the exit is recorded: the runtime's delete (what is left in the cgroups, the
     /// cgroups, the state, the poststop hooks).
     pub fn delete(&self) -> Result<(), String> {
+        if self.vm_shim.is_some() {
+            // The VM went with its shim; its sockets and console log stay for `describe`
+            // until the monitor's directory goes.
+            return Ok(());
+        }
         self.runtime_logging();
         ops::delete(&self.root, &self.id, true).map_err(|e| e.to_string())
     }
 
     /// After a failed start: removes what create made.
     pub fn discard(&self) {
+        if self.vm_shim.is_some() {
+            let _ = self.signal_shim(libc::SIGKILL);
+            return;
+        }
         let _ = in_child(|| {
             ops::delete(&self.root, &self.id, true)
                 .map(|_| String::new())

@@ -88,6 +88,10 @@ pub struct CreateArgs {
     /// Add a host device: HOST[:CONTAINER][:PERMISSIONS], permissions any of r, w, m.
     #[arg(long)]
     pub device: Vec<String>,
+    /// How the container is isolated: `container` (namespaces on the host's kernel, the
+    /// default) or `vm` (a microVM with its own kernel, as Kata runs pods).
+    #[arg(long)]
+    pub isolation: Option<String>,
     /// Add Linux capabilities.
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,
@@ -290,6 +294,7 @@ impl CreateArgs {
                 .map(|d| parse::device(d))
                 .collect::<strata_engine::Result<_>>()?,
             pid_target: None,
+            isolation: self.isolation.clone(),
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
             privileged: self.privileged,

@@ -1,0 +1,48 @@
+//! VM containers (`--isolation vm`): at each start, the image's layers as erofs disks and
+//! the guest's initramfs (cached under `<root>/vm`, so a start copies nothing), named in the
+//! bundle's `vm.json` for the container's shim; and what the shim recorded about its VM, for
+//! `describe` and `inspect`.
+
+use crate::container::Container;
+use crate::engine::Engine;
+use crate::error::{Error, IoContext, Result};
+
+/// Guest memory beside the container's limit (the guest kernel, the agent, the page cache).
+const OVERHEAD_MIB: u32 = 128;
+/// Guest memory without a limit.
+const DEFAULT_MIB: u32 = 256;
+
+/// Writes `vm.json` into the container's bundle, making the cached assets first.
+pub fn write_assets(e: &Engine, c: &Container) -> Result<()> {
+    let (_, lowers) = crate::container::rootfs::layers(e, &c.id).ok_or_else(|| {
+        Error::Invalid(format!(
+            "container {}: no image layers for its VM [layer: vm]",
+            c.name
+        ))
+    })?;
+    let cache = e.paths.root.join("vm");
+    let _l = crate::lock::lock(&e.paths, "vm-assets")?;
+    let a = strata_vmpod::assets::prepare(&cache, &strata_vmpod::kernel::default_dir(), &lowers)
+        .map_err(|err| Error::Runtime(format!("container {}: {err}", c.name)))?;
+    let memory = c
+        .config
+        .resources
+        .memory
+        .map(|m| (m.max(0) as u64 >> 20) as u32 + OVERHEAD_MIB)
+        .unwrap_or(DEFAULT_MIB);
+    let vcpus = c
+        .config
+        .resources
+        .cpus
+        .map(|c| c.ceil().max(1.0) as u32)
+        .unwrap_or(1);
+    let p = e.paths.bundle(&c.id).join("vm.json");
+    std::fs::write(&p, a.to_json(memory, vcpus).to_string())
+        .ctx(|| format!("write {}", p.display()))
+}
+
+/// What the shim recorded about the VM (backend, VMM pid, guest kernel...), if it booted.
+pub fn state(e: &Engine, c: &Container) -> Option<serde_json::Value> {
+    let p = e.paths.monitor(&c.id).join("vm/vm.state");
+    serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+}

@@ -1,0 +1,28 @@
+//! `strata-vm-shim --bundle DIR --id ID --dir DIR`: a VM container's stand-in for its init
+//! on the host (see `strata_vmpod::shim`).
+
+fn main() {
+    let mut it = std::env::args().skip(1);
+    let (mut bundle, mut id, mut dir) = (None, None, None);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--bundle" => bundle = it.next(),
+            "--id" => id = it.next(),
+            "--dir" => dir = it.next(),
+            _ => {
+                eprintln!("strata-vm-shim: unknown argument {a:?}");
+                std::process::exit(125);
+            }
+        }
+    }
+    let (Some(bundle), Some(id), Some(dir)) = (bundle, id, dir) else {
+        eprintln!("usage: strata-vm-shim --bundle DIR --id ID --dir DIR");
+        std::process::exit(125);
+    };
+    let args = strata_vmpod::shim::Args {
+        bundle: bundle.into(),
+        id,
+        dir: dir.into(),
+    };
+    std::process::exit(strata_vmpod::shim::run(&args));
+}

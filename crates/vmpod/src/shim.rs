@@ -1,0 +1,173 @@
+//! `strata-vm-shim`: a VM container's stand-in for its init process on the host. The
+//! container's monitor starts it where it would create a container with the runtime,
+//! with the container's stdio; the shim boots the VM (the created state), runs the container
+//! in it on SIGUSR1 (the start), writes its output to its own stdout and stderr, passes the
+//! signals it gets to the container, and exits with the container's exit status, so the
+//! monitor logs, reaps and records it as any container's. QEMU dies with the shim.
+
+use crate::agent::{Agent, Event};
+use crate::assets::Assets;
+use crate::qemu::{Accel, Vm, VmSpec};
+use crate::{Error, Result};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The signals passed on to the container once it runs.
+const FORWARDED: &[i32] = &[
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR2,
+];
+
+/// How long the guest has to boot and answer (TCG is slow).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What the shim is told.
+pub struct Args {
+    /// The container's bundle (`config.json`, `vm.json`).
+    pub bundle: PathBuf,
+    /// Its id.
+    pub id: String,
+    /// A directory for the VM (sockets, console log, `vm.state`).
+    pub dir: PathBuf,
+}
+
+fn signal_set(sigs: &[i32]) -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the zeroed set; sigaddset with valid signal numbers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in sigs {
+            libc::sigaddset(&mut set, *s);
+        }
+        set
+    }
+}
+
+fn wait_signal(set: &libc::sigset_t) -> i32 {
+    let mut sig = 0;
+    // SAFETY: a valid set and out-pointer; the signals are blocked in every thread.
+    unsafe { libc::sigwait(set, &mut sig) };
+    sig
+}
+
+/// Runs the shim; the container's exit status.
+pub fn run(a: &Args) -> i32 {
+    let mut all = FORWARDED.to_vec();
+    all.push(libc::SIGUSR1);
+    let set = signal_set(&all);
+    // SAFETY: blocks the signals in this (still only) thread; threads started later inherit it.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    match boot_and_run(a, &set) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = e.to_string();
+            eprintln!("{msg}");
+            let _ = std::fs::write(a.dir.join("vm-exit-reason"), &msg);
+            137
+        }
+    }
+}
+
+fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
+    let read = |name: &str| -> Result<serde_json::Value> {
+        let p = a.bundle.join(name);
+        let b = std::fs::read(&p).map_err(crate::io_err(format!(
+            "vm container {}: {}",
+            a.id,
+            p.display()
+        )))?;
+        serde_json::from_slice(&b)
+            .map_err(|e| Error(format!("vm container {}: {}: {e}", a.id, p.display())))
+    };
+    let spec = read("config.json")?;
+    let (assets, memory_mib, vcpus) = Assets::from_json(&read("vm.json")?)?;
+    let (accel, why) = Accel::pick();
+    let serials: Vec<String> = (0..assets.layers.len())
+        .map(|i| format!("layer{i}"))
+        .collect();
+    std::fs::create_dir_all(&a.dir)
+        .map_err(crate::io_err(format!("vm dir {}", a.dir.display())))?;
+    let mut vm = Vm::start(&VmSpec {
+        kernel: assets.kernel.clone(),
+        initrd: assets.initramfs.clone(),
+        memory_mib,
+        vcpus,
+        dir: a.dir.clone(),
+        accel,
+        disks: serials
+            .iter()
+            .cloned()
+            .zip(assets.layers.iter().cloned())
+            .collect(),
+    })?;
+    let agent = Arc::new(Agent::connect(&vm.agent_socket, BOOT_TIMEOUT)?);
+    let hello = agent.hello().map_err(|e| {
+        Error(format!(
+            "vm container {}: the guest did not answer: {e}; console: {}",
+            a.id,
+            tail(&vm.console_text())
+        ))
+    })?;
+    let state = serde_json::json!({
+        "backend": "qemu",
+        "accel": format!("{accel:?}").to_lowercase(),
+        "accelReason": why,
+        "vmmPid": vm.pid(),
+        "guestKernel": hello.kernel,
+        "vcpus": vcpus,
+        "memoryMib": memory_mib,
+    });
+    let _ = std::fs::write(a.dir.join("vm.state"), state.to_string());
+    // Created: the start is SIGUSR1; a signal before it ends the VM unstarted.
+    let sig = wait_signal(set);
+    if sig != libc::SIGUSR1 {
+        let _ = agent.shutdown();
+        let _ = vm.wait(Duration::from_secs(10));
+        return Ok(128 + sig);
+    }
+    let mut run = agent.run_container(&a.id, &spec, &serials)?;
+    {
+        let agent = Arc::clone(&agent);
+        let id = a.id.clone();
+        let set = signal_set(FORWARDED);
+        std::thread::spawn(move || loop {
+            let sig = wait_signal(&set);
+            let _ = agent.kill(&id, sig);
+        });
+    }
+    let code = loop {
+        match run.next_event() {
+            Ok(Some(Event::Output(1, b))) => {
+                let _ = std::io::stdout().lock().write_all(&b);
+                let _ = std::io::stdout().flush();
+            }
+            Ok(Some(Event::Output(_, b))) => {
+                let _ = std::io::stderr().lock().write_all(&b);
+            }
+            Ok(Some(Event::Exit(c))) => break c,
+            Ok(None) => break 0,
+            Err(e) => {
+                let msg = format!("vm container {}: {e}", a.id);
+                let _ = std::fs::write(a.dir.join("vm-exit-reason"), &msg);
+                eprintln!("{msg}");
+                break 137;
+            }
+        }
+    };
+    let _ = agent.shutdown();
+    if vm.wait(Duration::from_secs(10)).is_err() {
+        drop(vm);
+    }
+    Ok(code)
+}
+
+/// The last lines of the guest console, for an error.
+fn tail(console: &str) -> String {
+    let lines: Vec<&str> = console.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join(" | ")
+}
