@@ -1,0 +1,83 @@
+//! start, stop, restart, kill, rename and remove.
+
+use super::named;
+use crate::body::{empty, Body};
+use crate::error::ApiError;
+use crate::query::Query;
+use crate::state::Api;
+use hyper::{Response, StatusCode};
+use std::sync::Arc;
+use strata_engine::container::{
+    manage, remove as engine_remove, start as engine_start, stop as engine_stop,
+};
+
+/// `POST /containers/{id}/start` (a container attached before its start has a monitor
+/// waiting for it: the engine starts that one).
+pub async fn start(api: &Arc<Api>, key: &str) -> Result<Response<Body>, ApiError> {
+    let key = key.to_string();
+    api.blocking(move |e| engine_start::start(e, &key).map_err(|err| named(&key, err)))
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+fn timeout(q: &Query) -> Result<Option<u32>, ApiError> {
+    Ok(q.int("t")?.map(|t| t.clamp(0, u32::MAX as i64) as u32))
+}
+
+/// `POST /containers/{id}/stop?t=N`.
+pub async fn stop(api: &Arc<Api>, key: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let (key, t) = (key.to_string(), timeout(q)?);
+    api.blocking(move |e| engine_stop::stop(e, &key, t).map_err(|err| named(&key, err)))
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/restart?t=N`.
+pub async fn restart(api: &Arc<Api>, key: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let (key, t) = (key.to_string(), timeout(q)?);
+    api.blocking(move |e| {
+        let c = engine_stop::stop(e, &key, t).map_err(|err| named(&key, err))?;
+        engine_start::start(e, &c.id).map_err(|err| named(&key, err))
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/kill?signal=S` (default SIGKILL).
+pub async fn kill(api: &Arc<Api>, key: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let key = key.to_string();
+    let sig = match q.get("signal").filter(|s| !s.is_empty()) {
+        Some(s) => engine_stop::parse_signal(s)?,
+        None => libc::SIGKILL,
+    };
+    api.blocking(move |e| engine_stop::kill(e, &key, sig, false).map_err(|err| named(&key, err)))
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/rename?name=N`.
+pub async fn rename(api: &Arc<Api>, key: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let key = key.to_string();
+    let name = q
+        .get("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("rename: the name parameter is required [layer: api]")
+        })?
+        .trim_start_matches('/')
+        .to_string();
+    api.blocking(move |e| manage::rename(e, &key, &name).map_err(|err| named(&key, err)))
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `DELETE /containers/{id}?force=1&v=1`.
+pub async fn remove(api: &Arc<Api>, key: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let key = key.to_string();
+    let (force, volumes) = (q.flag("force", false), q.flag("v", false));
+    api.blocking(move |e| {
+        engine_remove::remove(e, &key, force, volumes).map_err(|err| named(&key, err))
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
