@@ -1,0 +1,428 @@
+//! The Docker-compatible API (`strata system service`) end to end, driven by the real
+//! `docker` CLI (client only: no dockerd is ever started) with DOCKER_HOST on the socket
+//! the test starts: version negotiation, `run` attached (output from the first byte, the
+//! exit code, `--rm`), a detached container through ps/logs/inspect/rename/stop/restart/
+//! kill/wait/rm, a pull from a local docker-registry then images/tag/rmi, and malformed
+//! requests answered with docker's JSON errors (never a crash).
+
+mod common;
+
+use common::{output_via_files, prerequisites, Engine};
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use strata_testkit::{require_tools, ChildGuard};
+
+const IMG: &str = "localhost/busybox";
+
+/// A `strata system service` on a socket in the test engine's directory.
+struct Service {
+    child: ChildGuard,
+    socket: PathBuf,
+    config: PathBuf,
+}
+
+impl Service {
+    fn start(e: &Engine) -> Service {
+        let socket = e.dir.path().join("docker.sock");
+        let config = e.dir.path().join("docker-config");
+        std::fs::create_dir_all(&config).unwrap();
+        let mut cmd = e.cmd();
+        cmd.args(["system", "service"])
+            .arg(format!("unix://{}", socket.display()));
+        let mut child = ChildGuard::spawn_quiet(&mut cmd).expect("start strata system service");
+        let t0 = Instant::now();
+        while !socket.exists() {
+            if let Ok(Some(st)) = child.0.try_wait() {
+                panic!("strata system service exited before serving: {st}");
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the API socket did not appear"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Service {
+            child,
+            socket,
+            config,
+        }
+    }
+
+    fn docker_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", &self.config)
+            .env_remove("DOCKER_API_VERSION")
+            .env_remove("DOCKER_CONTEXT")
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// Runs the docker CLI (through files: a detached container keeps pipes open).
+    fn docker(&self, args: &[&str]) -> Output {
+        output_via_files(&mut self.docker_cmd(args))
+    }
+
+    /// Runs and asserts success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.docker(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?} failed ({}): {}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// One raw HTTP/1.1 request on the socket: (status, headers, body).
+    fn raw(&self, request: &[u8]) -> (u16, String, String) {
+        let mut s = UnixStream::connect(&self.socket).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        // A server that refuses early (a body over the bound) may close before all is sent.
+        let _ = s.write_all(request);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, head.to_string(), body.to_string())
+    }
+
+    /// A request with a body.
+    fn request(&self, method: &str, path: &str, body: &str) -> (u16, String, String) {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        self.raw(req.as_bytes())
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.0.try_wait(), Ok(None))
+    }
+}
+
+fn setup() -> Option<(Engine, Service)> {
+    if !(prerequisites() && require_tools(&["docker"])) {
+        return None;
+    }
+    let e = Engine::new();
+    let s = Service::start(&e);
+    Some((e, s))
+}
+
+fn json_message(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body.trim())
+        .unwrap_or_else(|err| panic!("not a JSON error body ({err}): {body:?}"));
+    v["message"].as_str().expect("a message").to_string()
+}
+
+#[test]
+fn version_and_ping_negotiate_api_1_41() {
+    let Some((_e, s)) = setup() else { return };
+    assert_eq!(
+        s.ok(&[
+            "version",
+            "--format",
+            "{{.Server.APIVersion}} {{.Client.APIVersion}}"
+        ])
+        .trim(),
+        "1.41 1.41"
+    );
+    let (code, head, body) = s.raw(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
+    assert_eq!(code, 200);
+    assert_eq!(body, "OK");
+    let h = head.to_ascii_lowercase();
+    assert!(h.contains("api-version: 1.41"), "{head}");
+    assert!(h.contains("ostype: linux"), "{head}");
+    assert!(h.contains("docker-experimental: false"), "{head}");
+    let (code, _, body) =
+        s.raw(b"HEAD /v1.41/_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
+    assert_eq!((code, body.as_str()), (200, ""));
+    let mode = std::fs::metadata(&s.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    let info = s.ok(&["info", "--format", "{{.OSType}} {{.Images}}"]);
+    assert_eq!(info.trim(), "linux 1");
+}
+
+#[test]
+fn run_attached_prints_output_and_returns_the_exit_code() {
+    let Some((_e, s)) = setup() else { return };
+    let out = s.ok(&["run", "--rm", IMG, "echo", "hi"]);
+    assert_eq!(out, "hi\n");
+    // --rm: the container is gone once `docker run` returns.
+    assert_eq!(s.ok(&["ps", "-aq"]).trim(), "");
+    let o = s.docker(&[
+        "run",
+        "--name",
+        "three",
+        IMG,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    let st = s.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}} {{.Name}}",
+        "three",
+    ]);
+    assert_eq!(st.trim(), "exited 3 /three");
+    // Output from the very first byte: the attach comes before the start.
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "seq 1 200",
+    ]);
+    assert_eq!(out.lines().count(), 200);
+    assert_eq!(out.lines().next(), Some("1"));
+    s.ok(&["rm", "three"]);
+}
+
+#[test]
+fn detached_container_lifecycle() {
+    let Some((_e, s)) = setup() else { return };
+    let id = s
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-l",
+            "app=x",
+            "-e",
+            "GREETING=hello",
+            IMG,
+            "sh",
+            "-c",
+            "echo $GREETING; echo to-err >&2; trap 'exit 7' TERM; while true; do sleep 0.1; done",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let ps = s.ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(ps.trim(), "web running");
+    let by_label = s.ok(&["ps", "-q", "--no-trunc", "--filter", "label=app=x"]);
+    assert_eq!(by_label.trim(), id);
+    assert_eq!(s.ok(&["ps", "-q", "--filter", "label=app=y"]).trim(), "");
+    let t0 = Instant::now();
+    loop {
+        let o = s.docker(&["logs", "web"]);
+        if String::from_utf8_lossy(&o.stdout) == "hello\n" {
+            assert_eq!(String::from_utf8_lossy(&o.stderr), "to-err\n");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "logs: {o:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ts = s.ok(&["logs", "-t", "--tail", "2", "web"]);
+    assert!(ts.starts_with("20") && ts.ends_with(" hello\n"), "{ts:?}");
+    let v: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "web"])).unwrap();
+    let c = &v[0];
+    assert_eq!(c["Id"], id.as_str());
+    assert_eq!(c["Name"], "/web");
+    assert_eq!(c["State"]["Running"], true);
+    assert!(c["State"]["Pid"].as_i64().unwrap() > 0);
+    assert_eq!(c["Config"]["Labels"]["app"], "x");
+    s.ok(&["rename", "web", "web2"]);
+    s.ok(&["stop", "-t", "5", "web2"]);
+    let st = s.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "web2",
+    ]);
+    assert_eq!(st.trim(), "exited 7");
+    assert_eq!(s.ok(&["ps", "-q"]).trim(), "");
+    assert!(s
+        .ok(&["ps", "-a", "--format", "{{.Status}}"])
+        .starts_with("Exited (7)"));
+    s.ok(&["restart", "-t", "1", "web2"]);
+    assert_eq!(
+        s.ok(&["inspect", "-f", "{{.State.Status}}", "web2"]).trim(),
+        "running"
+    );
+    s.ok(&["kill", "web2"]);
+    assert_eq!(s.ok(&["wait", "web2"]).trim(), "137");
+    // Removing a running container needs --force (409 otherwise).
+    s.ok(&["start", "web2"]);
+    let o = s.docker(&["rm", "web2"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("running"),
+        "{o:?}"
+    );
+    s.ok(&["rm", "-f", "web2"]);
+    assert_eq!(s.ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn errors_are_docker_json_and_never_crash_the_service() {
+    let Some((_e, mut s)) = setup() else { return };
+    let (code, _, body) = s.request("POST", "/v1.41/containers/create", "{not json");
+    assert_eq!(code, 400);
+    assert!(json_message(&body).contains("invalid JSON"), "{body}");
+    let (code, _, body) = s.request("POST", "/containers/create", r#"{"Image": 5}"#);
+    assert_eq!(code, 400, "{body}");
+    assert!(json_message(&body).contains("Image"), "{body}");
+    let (code, _, body) = s.request("POST", "/containers/create", r#"{"Image": "nosuch/image"}"#);
+    assert_eq!(code, 404, "{body}");
+    assert!(json_message(&body).contains("No such image"), "{body}");
+    let (code, _, body) = s.request("GET", "/v1.41/containers/nosuch/json", "");
+    assert_eq!(code, 404);
+    assert_eq!(
+        json_message(&body),
+        "No such container: nosuch [layer: engine]"
+    );
+    let (code, _, body) = s.request("POST", "/containers/nosuch/start", "");
+    assert_eq!(code, 404, "{body}");
+    let (code, _, body) = s.request("GET", "/v1.41/nowhere", "");
+    assert_eq!(code, 404);
+    assert!(json_message(&body).contains("page not found"));
+    let (code, _, body) = s.request("GET", "/v9.99/version", "");
+    assert_eq!(code, 400);
+    assert!(json_message(&body).contains("too new"), "{body}");
+    let (code, _, body) = s.request("GET", "/containers/json?filters=%7Bbad", "");
+    assert_eq!(code, 400, "{body}");
+    // A body over the bound is refused, not read into memory.
+    let big = format!(r#"{{"Image": "{}"}}"#, "x".repeat(5 << 20));
+    let (code, _, body) = s.request("POST", "/containers/create", &big);
+    assert_eq!(code, 400, "{body}");
+    // Garbage on the wire.
+    let (code, _, _) = s.raw(b"NOT HTTP AT ALL\r\n\r\n");
+    assert!(code == 400 || code == 0);
+    let o = s.docker(&["run", "--rm", "--name", "bad name!", IMG, "true"]);
+    assert!(!o.status.success());
+    assert!(s.alive(), "the service died");
+    assert_eq!(
+        s.ok(&["version", "--format", "{{.Server.APIVersion}}"])
+            .trim(),
+        "1.41"
+    );
+}
+
+/// A docker-registry on a free loopback port with busybox pushed, killed on drop.
+struct Registry {
+    _child: ChildGuard,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = ChildGuard::spawn_quiet(
+            Command::new("docker-registry")
+                .arg("serve")
+                .arg(&cfg)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null()),
+        )
+        .expect("start docker-registry");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "docker-registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let st = Command::new("skopeo")
+            .args(["copy", "-q", "--dest-tls-verify=false"])
+            .arg(format!(
+                "oci-archive:{}",
+                common::busybox_archive().display()
+            ))
+            .arg(format!("docker://{addr}/test/busybox:1.0"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "skopeo copy to the registry failed");
+        Registry {
+            _child: child,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+fn write_registries(e: &Engine, addr: &str) -> PathBuf {
+    let p = e.dir.path().join("registries.toml");
+    std::fs::write(
+        &p,
+        format!("[[registry]]\nlocation = \"{addr}\"\ninsecure = true\n"),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn images_pull_list_tag_remove() {
+    if !(prerequisites() && require_tools(&["docker", "docker-registry", "skopeo"])) {
+        return;
+    }
+    let reg = Registry::start();
+    let e = Engine::new();
+    write_registries(&e, &reg.addr);
+    let s = Service::start(&e);
+    let name = format!("{}/test/busybox:1.0", reg.addr);
+    let out = s.ok(&["pull", &name]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    let again = s.ok(&["pull", &name]);
+    assert!(again.contains("up to date"), "{again}");
+    let list = s.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(list.lines().any(|l| l == name), "{list}");
+    let id = s.ok(&["image", "inspect", "-f", "{{.Id}}", &name]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    s.ok(&["tag", &name, "localhost/mine:v2"]);
+    let out = s.ok(&["run", "--rm", "localhost/mine:v2", "echo", "pulled"]);
+    assert_eq!(out, "pulled\n");
+    let rmi = s.ok(&["rmi", "localhost/mine:v2"]);
+    assert!(rmi.contains("Untagged"), "{rmi}");
+    let o = s.docker(&["pull", &format!("{}/test/nosuch:1.0", reg.addr)]);
+    assert!(!o.status.success(), "{o:?}");
+    let o = s.docker(&["image", "inspect", "localhost/mine:v2"]);
+    assert!(!o.status.success());
+    // The same image as localhost/busybox: its other name stays.
+    let rmi = s.ok(&["rmi", &name]);
+    assert!(rmi.contains("Untagged"), "{rmi}");
+    let list = s.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(!list.lines().any(|l| l == name), "{list}");
+    assert!(
+        list.lines().any(|l| l == "localhost/busybox:latest"),
+        "{list}"
+    );
+}
