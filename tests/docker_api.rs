@@ -52,9 +52,12 @@ impl Service {
         }
     }
 
+    /// The docker CLI on this socket, under a time limit (a hung request fails the test
+    /// instead of hanging it).
     fn docker_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("docker");
-        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+        let mut c = Command::new("timeout");
+        c.args(["-k", "5", "120", "docker"])
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             .env("DOCKER_CONFIG", &self.config)
             .env_remove("DOCKER_API_VERSION")
             .env_remove("DOCKER_CONTEXT")
@@ -425,4 +428,66 @@ fn images_pull_list_tag_remove() {
         list.lines().any(|l| l == "localhost/busybox:latest"),
         "{list}"
     );
+}
+
+#[test]
+fn exec_runs_in_a_running_container() {
+    let Some((_e, s)) = setup() else { return };
+    s.ok(&["run", "-d", "--name", "ex", IMG, "sleep", "300"]);
+    let o = s.docker(&["exec", "ex", "sh", "-c", "echo in-exec; echo e >&2; exit 4"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "in-exec\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "e\n");
+    let mut c = s.docker_cmd(&["exec", "-i", "ex", "cat"]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped input\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "piped input\n");
+    let out = s.ok(&[
+        "exec",
+        "-u",
+        "1000",
+        "-w",
+        "/tmp",
+        "-e",
+        "X=y",
+        "ex",
+        "sh",
+        "-c",
+        "echo $(id -u) $(pwd) $X",
+    ]);
+    assert_eq!(out, "1000 /tmp y\n");
+    let o = s.docker(&["exec", "ex", "/no/such/cmd"]);
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    s.ok(&["exec", "-d", "ex", "touch", "/tmp/detached"]);
+    let t0 = Instant::now();
+    while !s
+        .docker(&["exec", "ex", "test", "-e", "/tmp/detached"])
+        .status
+        .success()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the detached exec did not run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, _, body) = s.request("GET", "/exec/nosuch/json", "");
+    assert_eq!(code, 404, "{body}");
+    s.ok(&["stop", "-t", "0", "ex"]);
+    let o = s.docker(&["exec", "ex", "true"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not running"),
+        "{o:?}"
+    );
+    s.ok(&["rm", "ex"]);
 }

@@ -9,6 +9,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use std::io::{Read, Write};
 use strata_monitor::attach::Attached;
+use strata_monitor::ExitRecord;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -69,8 +70,14 @@ pub struct Streams {
 }
 
 /// Relays between the upgraded connection and the monitor's attached stream until the
-/// container's output ends; then closes the connection.
-pub async fn relay(up: Upgraded, mut att: Attached, s: Streams) {
+/// container's (or exec session's) output ends; `on_exit` gets its exit record before the
+/// connection is closed (the docker CLI asks for an exec's exit code once it sees the end).
+pub async fn relay(
+    up: Upgraded,
+    mut att: Attached,
+    s: Streams,
+    on_exit: impl FnOnce(Option<ExitRecord>) + Send + 'static,
+) {
     let io = TokioIo::new(up);
     let (mut rd, mut wr) = tokio::io::split(io);
     let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(64);
@@ -129,9 +136,34 @@ pub async fn relay(up: Upgraded, mut att: Attached, s: Streams) {
         }
     }
     drop(out_rx);
+    match out.await {
+        Ok(Ok(exit)) => {
+            // A process that could not be started: say why, on its stderr.
+            if let Some(msg) = exit.as_ref().and_then(|x| x.error.as_ref()) {
+                let line = format!("{msg} [layer: runtime]\n");
+                let _ = wr
+                    .write_all(&mux::frame(mux::STDERR, line.as_bytes(), raw))
+                    .await;
+            }
+            on_exit(exit)
+        }
+        Ok(Err(e)) => {
+            tracing::debug!("attach: relay: {e}");
+            on_exit(None)
+        }
+        Err(_) => on_exit(None),
+    }
     let _ = wr.flush().await;
     let _ = wr.shutdown().await;
-    if let Ok(Err(e)) = out.await {
-        tracing::debug!("attach: relay: {e}");
-    }
+}
+
+/// Sends `msg` on the stderr stream of an upgraded connection, then closes it (an exec
+/// whose command could not be started).
+pub async fn reply_error(up: Upgraded, msg: String, tty: bool) {
+    let mut io = TokioIo::new(up);
+    let mut line = msg.into_bytes();
+    line.push(b'\n');
+    let _ = io.write_all(&mux::frame(mux::STDERR, &line, tty)).await;
+    let _ = io.flush().await;
+    let _ = io.shutdown().await;
 }

@@ -8,13 +8,14 @@
 //!   timeout; `router`: the `/vX.YY` prefix and the table of endpoints;
 //! - `version`: `_ping`, `version`, `info`;
 //! - `containers`: create, list, inspect, the lifecycle, wait, logs and attach;
-//! - `images`: list, pull, inspect, tag, remove;
+//! - `images`: list, pull, inspect, tag, remove; `exec`: exec create, start, inspect;
 //! - `mux`: docker's 8-byte stream framing; `hijack`: the raw stream after `101`;
 //! - `error`: docker's `{"message": ...}` errors with their status codes.
 
 pub mod body;
 pub mod containers;
 pub mod error;
+pub mod exec;
 pub mod hijack;
 pub mod images;
 pub mod mux;

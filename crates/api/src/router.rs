@@ -6,7 +6,7 @@ use crate::body::Body;
 use crate::error::ApiError;
 use crate::query::{decode, Query};
 use crate::state::Api;
-use crate::{containers, images, version};
+use crate::{containers, exec, images, version};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -98,6 +98,17 @@ async fn dispatch(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Body
             let id = id.to_string();
             c::attach::attach(&api, &id, &q, req).await
         }
+        (&Method::POST, ["containers", id, "exec"]) => {
+            let id = id.to_string();
+            let body = read_body(req).await?;
+            exec::create(&api, &id, &body).await
+        }
+        (&Method::POST, ["exec", id, "start"]) => {
+            let id = id.to_string();
+            exec::start(&api, &id, req).await
+        }
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(&api, id).await,
+        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&api, id, &q).await,
         (&Method::GET, ["containers", id, "logs"]) => c::logs::logs(&api, id, &q).await,
         (&Method::DELETE, ["containers", id]) => c::lifecycle::remove(&api, id, &q).await,
         (&Method::GET, ["images", "json"]) => images::list(&api, &q).await,

@@ -3,8 +3,9 @@
 //! the registries file. Engine work is synchronous, so it runs on tokio's blocking pool.
 
 use crate::error::ApiError;
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use strata_engine::{Engine, EngineOptions};
 use strata_image::store::Store;
 
@@ -16,6 +17,8 @@ pub struct Api {
     pub store: Arc<Store>,
     /// The registries file (pulls).
     pub registries: PathBuf,
+    /// Exec sessions made by `POST /containers/{id}/exec`, by id.
+    pub execs: Mutex<HashMap<String, Arc<crate::exec::Session>>>,
 }
 
 impl Api {
@@ -28,6 +31,7 @@ impl Api {
             engine,
             store: Arc::new(store),
             registries,
+            execs: Mutex::new(HashMap::new()),
         }))
     }
 

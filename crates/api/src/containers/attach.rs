@@ -79,7 +79,7 @@ pub async fn attach(
     let on = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on.await {
-            Ok(up) => hijack::relay(up, att, streams).await,
+            Ok(up) => hijack::relay(up, att, streams, |_| {}).await,
             Err(e) => tracing::debug!("attach: upgrade: {e}"),
         }
     });

@@ -52,16 +52,19 @@ fn wait_blocking(e: &Engine, id: &str, cond: Condition) -> Result<i32, ApiError>
     let waiting_monitor = |c: &strata_engine::Container| {
         c.state.status.is_live() || c.state.monitor.as_ref().is_some_and(|m| m.alive())
     };
-    if cond == Condition::NotRunning && !waiting_monitor(&c) {
+    // Looked at once per state read: the monitor may die between two looks.
+    let mut live = waiting_monitor(&c);
+    if cond == Condition::NotRunning && !live {
         return Ok(c.state.exit_code.unwrap_or(0));
     }
     // Not started yet (or exited): wait for a run to begin.
-    while !waiting_monitor(&c) {
+    while !live {
         std::thread::sleep(POLL);
         match e.db.container(id)? {
             Some(mut n) => {
                 status::refresh(e, &mut n)?;
                 c = n;
+                live = waiting_monitor(&c);
             }
             None => return Ok(c.state.exit_code.unwrap_or(0)),
         }
