@@ -491,3 +491,92 @@ fn exec_runs_in_a_running_container() {
     );
     s.ok(&["rm", "ex"]);
 }
+
+#[test]
+fn volumes_and_networks() {
+    let Some((_e, s)) = setup() else { return };
+    assert_eq!(s.ok(&["volume", "create", "data"]).trim(), "data");
+    assert!(s.ok(&["volume", "ls", "-q"]).lines().any(|l| l == "data"));
+    assert_eq!(
+        s.ok(&["volume", "inspect", "-f", "{{.Name}} {{.Driver}}", "data"])
+            .trim(),
+        "data local"
+    );
+    s.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/d",
+        IMG,
+        "sh",
+        "-c",
+        "echo kept > /d/f",
+    ]);
+    assert_eq!(
+        s.ok(&["run", "--rm", "-v", "data:/d", IMG, "cat", "/d/f"]),
+        "kept\n"
+    );
+    s.ok(&["create", "--name", "user", "-v", "data:/d", IMG, "true"]);
+    let o = s.docker(&["volume", "rm", "data"]);
+    assert!(!o.status.success(), "a volume in use was removed");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("in use"),
+        "{o:?}"
+    );
+    s.ok(&["rm", "user"]);
+    s.ok(&["volume", "rm", "data"]);
+    let o = s.docker(&["volume", "inspect", "data"]);
+    assert!(!o.status.success());
+
+    // A bridge name of its own: other engines' tests may run beside this one.
+    let bridge = format!("sapi{}", std::process::id() % 100_000);
+    let opt = format!("com.docker.network.bridge.name={bridge}");
+    let id = s.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.99.7.0/24",
+        "-o",
+        &opt,
+        "apinet",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    assert!(s
+        .ok(&["network", "ls", "--format", "{{.Name}}"])
+        .lines()
+        .any(|l| l == "apinet"));
+    assert_eq!(
+        s.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+            "apinet"
+        ])
+        .trim(),
+        "10.99.7.0/24"
+    );
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "apinet",
+        IMG,
+        "sh",
+        "-c",
+        "ip -4 addr show eth0",
+    ]);
+    assert!(out.contains("inet 10.99.7."), "{out}");
+    // The bridge (made by the CNI plugin at the first attach) is the one asked for.
+    let on_host = Command::new("ip")
+        .args(["link", "show", &bridge])
+        .output()
+        .unwrap();
+    assert!(on_host.status.success(), "bridge {bridge} not made");
+
+    let o = s.docker(&["network", "create", "apinet"]);
+    assert!(!o.status.success(), "a second network of the same name");
+    s.ok(&["network", "rm", "apinet"]);
+    let o = s.docker(&["network", "inspect", "apinet"]);
+    assert!(!o.status.success());
+}

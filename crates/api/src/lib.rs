@@ -9,6 +9,7 @@
 //! - `version`: `_ping`, `version`, `info`;
 //! - `containers`: create, list, inspect, the lifecycle, wait, logs and attach;
 //! - `images`: list, pull, inspect, tag, remove; `exec`: exec create, start, inspect;
+//! - `networks`, `volumes`: list, inspect, create, remove;
 //! - `mux`: docker's 8-byte stream framing; `hijack`: the raw stream after `101`;
 //! - `error`: docker's `{"message": ...}` errors with their status codes.
 
@@ -19,11 +20,13 @@ pub mod exec;
 pub mod hijack;
 pub mod images;
 pub mod mux;
+pub mod networks;
 pub mod query;
 pub mod router;
 pub mod server;
 pub mod state;
 pub mod version;
+pub mod volumes;
 
 pub use error::ApiError;
 pub use server::{serve, ServeOptions};

@@ -6,7 +6,7 @@ use crate::body::Body;
 use crate::error::ApiError;
 use crate::query::{decode, Query};
 use crate::state::Api;
-use crate::{containers, exec, images, version};
+use crate::{containers, exec, images, networks, version, volumes};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -111,6 +111,20 @@ async fn dispatch(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Body
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&api, id, &q).await,
         (&Method::GET, ["containers", id, "logs"]) => c::logs::logs(&api, id, &q).await,
         (&Method::DELETE, ["containers", id]) => c::lifecycle::remove(&api, id, &q).await,
+        (&Method::GET, ["networks"]) => networks::list(&api, &q).await,
+        (&Method::POST, ["networks", "create"]) => {
+            let body = read_body(req).await?;
+            networks::create(&api, &body).await
+        }
+        (&Method::GET, ["networks", id]) => networks::inspect(&api, id).await,
+        (&Method::DELETE, ["networks", id]) => networks::remove(&api, id).await,
+        (&Method::GET, ["volumes"]) => volumes::list(&api, &q).await,
+        (&Method::POST, ["volumes", "create"]) => {
+            let body = read_body(req).await?;
+            volumes::create(&api, &body).await
+        }
+        (&Method::GET, ["volumes", name]) => volumes::inspect(&api, name).await,
+        (&Method::DELETE, ["volumes", name]) => volumes::remove(&api, name).await,
         (&Method::GET, ["images", "json"]) => images::list(&api, &q).await,
         (&Method::POST, ["images", "create"]) => images::create(&api, &q).await,
         (&Method::GET, ["images", name @ .., "json"]) if !name.is_empty() => {
