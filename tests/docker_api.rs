@@ -580,3 +580,41 @@ fn volumes_and_networks() {
     let o = s.docker(&["network", "inspect", "apinet"]);
     assert!(!o.status.success());
 }
+
+#[test]
+fn events_of_a_run() {
+    let Some((_e, s)) = setup() else { return };
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
+    s.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "evt",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    let until = since + 3;
+    let out = s.ok(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "container=evt",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    let actions: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        actions,
+        ["create evt", "start evt", "die evt", "destroy evt"],
+        "{out}"
+    );
+}

@@ -9,13 +9,14 @@
 //! - `version`: `_ping`, `version`, `info`;
 //! - `containers`: create, list, inspect, the lifecycle, wait, logs and attach;
 //! - `images`: list, pull, inspect, tag, remove; `exec`: exec create, start, inspect;
-//! - `networks`, `volumes`: list, inspect, create, remove;
+//! - `networks`, `volumes`: list, inspect, create, remove; `events`: the event log;
 //! - `mux`: docker's 8-byte stream framing; `hijack`: the raw stream after `101`;
 //! - `error`: docker's `{"message": ...}` errors with their status codes.
 
 pub mod body;
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod hijack;
 pub mod images;

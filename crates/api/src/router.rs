@@ -6,7 +6,7 @@ use crate::body::Body;
 use crate::error::ApiError;
 use crate::query::{decode, Query};
 use crate::state::Api;
-use crate::{containers, exec, images, networks, version, volumes};
+use crate::{containers, events, exec, images, networks, version, volumes};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -81,6 +81,7 @@ async fn dispatch(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Body
         (&Method::GET | &Method::HEAD, ["_ping"]) => Ok(version::ping(&m)),
         (&Method::GET, ["version"]) => Ok(version::version()),
         (&Method::GET, ["info"]) => version::info(&api).await,
+        (&Method::GET, ["events"]) => events::events(&api, &q).await,
         (&Method::GET, ["containers", "json"]) => c::list::list(&api, &q).await,
         (&Method::POST, ["containers", "create"]) => {
             let body = read_body(req).await?;
