@@ -618,3 +618,27 @@ fn events_of_a_run() {
         "{out}"
     );
 }
+
+#[test]
+fn idle_timeout_ends_the_service_and_tcp_is_refused() {
+    if !(prerequisites() && require_tools(&["docker"])) {
+        return;
+    }
+    let e = Engine::new();
+    let o = e.run(&["system", "service", "tcp://127.0.0.1:2375"]);
+    assert!(!o.status.success(), "a TCP listener was accepted");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no TCP listener"),
+        "{o:?}"
+    );
+    let socket = e.dir.path().join("idle.sock");
+    let mut cmd = e.cmd();
+    cmd.args(["system", "service", "--timeout", "1"])
+        .arg(&socket);
+    let mut child = ChildGuard::spawn_quiet(&mut cmd).expect("start strata system service");
+    let st = child
+        .wait_timeout(Duration::from_secs(20))
+        .expect("the service did not exit after its idle timeout");
+    assert!(st.success(), "{st}");
+    assert!(!socket.exists(), "the socket was left behind");
+}
