@@ -428,6 +428,14 @@ fn images_pull_list_tag_remove() {
         list.lines().any(|l| l == "localhost/busybox:latest"),
         "{list}"
     );
+    // `docker run` of an image not in the store: create's 404, a pull, create again.
+    let o = s.docker(&["run", "--rm", &name, "echo", "auto-pulled"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "auto-pulled\n");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Unable to find image"),
+        "{o:?}"
+    );
 }
 
 #[test]

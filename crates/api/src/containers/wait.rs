@@ -43,7 +43,12 @@ pub fn condition(q: &Query) -> Result<Condition, ApiError> {
 const POLL: Duration = Duration::from_millis(20);
 
 /// Blocks until the condition holds; the exit code.
-fn wait_blocking(e: &Engine, id: &str, cond: Condition) -> Result<i32, ApiError> {
+fn wait_blocking(
+    e: &Engine,
+    id: &str,
+    cond: Condition,
+    gone: impl Fn() -> bool,
+) -> Result<i32, ApiError> {
     let mut c = match e.db.container(id)? {
         Some(c) => c,
         None => return Ok(0),
@@ -59,6 +64,9 @@ fn wait_blocking(e: &Engine, id: &str, cond: Condition) -> Result<i32, ApiError>
     }
     // Not started yet (or exited): wait for a run to begin.
     while !live {
+        if gone() {
+            return Ok(255);
+        }
         std::thread::sleep(POLL);
         match e.db.container(id)? {
             Some(mut n) => {
@@ -69,9 +77,27 @@ fn wait_blocking(e: &Engine, id: &str, cond: Condition) -> Result<i32, ApiError>
             None => return Ok(c.state.exit_code.unwrap_or(0)),
         }
     }
-    let mut code = match call(&e.paths.monitor(id), &Request::Wait, None) {
-        Ok(r) => r.exit.map(|x| x.exit_code),
-        Err(_) => None,
+    // The monitor's answer, asked for a second at a time: a client that went away ends
+    // the wait instead of leaving a thread behind.
+    let mut code = loop {
+        match call(
+            &e.paths.monitor(id),
+            &Request::Wait,
+            Some(Duration::from_secs(1)),
+        ) {
+            Ok(r) => break r.exit.map(|x| x.exit_code),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if gone() {
+                    return Ok(255);
+                }
+            }
+            Err(_) => break None,
+        }
     };
     if code.is_none() {
         // The monitor went away just now: its record on disk tells (if still there).
@@ -82,7 +108,7 @@ fn wait_blocking(e: &Engine, id: &str, cond: Condition) -> Result<i32, ApiError>
     }
     if cond == Condition::Removed {
         let t0 = std::time::Instant::now();
-        while e.db.container(id)?.is_some() && t0.elapsed() < Duration::from_secs(120) {
+        while e.db.container(id)?.is_some() && t0.elapsed() < Duration::from_secs(120) && !gone() {
             std::thread::sleep(POLL);
         }
     }
@@ -101,7 +127,12 @@ pub async fn wait(api: &Arc<Api>, key: &str, q: &Query) -> Result<Response<Body>
     let (tx, body) = channel(1);
     let api = Arc::clone(api);
     tokio::spawn(async move {
-        let doc = match api.blocking(move |e| wait_blocking(e, &id, cond)).await {
+        let closed = tx.clone();
+        let gone = move || closed.is_closed();
+        let doc = match api
+            .blocking(move |e| wait_blocking(e, &id, cond, gone))
+            .await
+        {
             Ok(code) => serde_json::json!({"StatusCode": code, "Error": null}),
             Err(err) => serde_json::json!({"StatusCode": 255, "Error": {"Message": err.message}}),
         };
