@@ -3,6 +3,7 @@
 //! them, and clean-up of everything the tests made there, even when they fail.
 #![allow(dead_code)]
 
+pub mod docker;
 pub mod podman;
 
 use std::path::{Path, PathBuf};
