@@ -83,7 +83,12 @@ fn run_attached_prints_output_and_returns_the_exit_code() {
     ]);
     assert_eq!(out.lines().count(), 200);
     assert_eq!(out.lines().next(), Some("1"));
-    s.ok(&["rm", "three"]);
+    // `start -a` attaches before it starts, as `run` does.
+    s.ok(&["create", "--name", "later", IMG, "echo", "started-attached"]);
+    assert_eq!(s.ok(&["start", "-a", "later"]), "started-attached\n");
+    let pruned = s.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Containers"), "{pruned}");
+    assert_eq!(s.ok(&["ps", "-aq"]).trim(), "");
 }
 
 #[test]
@@ -131,6 +136,16 @@ fn detached_container_lifecycle() {
     assert_eq!(c["State"]["Running"], true);
     assert!(c["State"]["Pid"].as_i64().unwrap() > 0);
     assert_eq!(c["Config"]["Labels"]["app"], "x");
+    s.ok(&["pause", "web"]);
+    assert_eq!(
+        s.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).trim(),
+        "paused"
+    );
+    s.ok(&["unpause", "web"]);
+    assert_eq!(
+        s.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).trim(),
+        "running"
+    );
     s.ok(&["rename", "web", "web2"]);
     s.ok(&["stop", "-t", "5", "web2"]);
     let st = s.ok(&[
@@ -403,6 +418,10 @@ fn volumes_and_networks() {
     assert!(!o.status.success(), "a second network of the same name");
     s.ok(&["network", "rm", "apinet"]);
     let o = s.docker(&["network", "inspect", "apinet"]);
+    assert!(!o.status.success());
+    s.ok(&["volume", "create", "unused"]);
+    let pruned = s.ok(&["volume", "prune", "-f"]);
+    assert!(pruned.contains("unused"), "{pruned}");
     assert!(!o.status.success());
 }
 

@@ -150,6 +150,27 @@ pub async fn remove(api: &Arc<Api>, name: &str, q: &Query) -> Result<Response<Bo
     Ok(json(&Value::Array(out)))
 }
 
+/// `POST /images/prune?filters={"dangling":["false"]}`: removes dangling images (every
+/// unused one with dangling=false), as `strata image prune` does.
+pub async fn prune(api: &Arc<Api>, q: &Query) -> Result<Response<Body>, ApiError> {
+    let all = q
+        .filters()?
+        .get("dangling")
+        .is_some_and(|v| v.iter().any(|d| d == "false" || d == "0"));
+    let deleted = api
+        .blocking(move |e| {
+            let store = e.store()?;
+            Ok(ops::prune(&store, all)?
+                .into_iter()
+                .map(|d| json!({"Deleted": d.to_string()}))
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(json(
+        &json!({"ImagesDeleted": deleted, "SpaceReclaimed": 0}),
+    ))
+}
+
 /// Pull progress as docker's JSON message lines.
 struct JsonProgress(UnboundedSender<Value>);
 

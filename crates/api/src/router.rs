@@ -83,6 +83,13 @@ async fn dispatch(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Body
         (&Method::GET, ["info"]) => version::info(&api).await,
         (&Method::GET, ["events"]) => events::events(&api, &q).await,
         (&Method::GET, ["containers", "json"]) => c::list::list(&api, &q).await,
+        (&Method::POST, ["containers", "prune"]) => c::lifecycle::prune(&api).await,
+        (&Method::POST, ["images", "prune"]) => images::prune(&api, &q).await,
+        (&Method::POST, ["volumes", "prune"]) => volumes::prune(&api).await,
+        (&Method::POST, ["containers", id, "pause"]) => c::lifecycle::pause(&api, id, true).await,
+        (&Method::POST, ["containers", id, "unpause"]) => {
+            c::lifecycle::pause(&api, id, false).await
+        }
         (&Method::POST, ["containers", "create"]) => {
             let body = read_body(req).await?;
             c::create::create(&api, &q, &body).await

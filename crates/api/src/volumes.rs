@@ -102,3 +102,11 @@ pub async fn remove(api: &Arc<Api>, name: &str) -> Result<Response<Body>, ApiErr
     .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
+
+/// `POST /volumes/prune`: removes every volume no container uses.
+pub async fn prune(api: &Arc<Api>) -> Result<Response<Body>, ApiError> {
+    let deleted = api.blocking(|e| Ok(volume::prune(e)?)).await?;
+    Ok(json(
+        &json!({"VolumesDeleted": deleted, "SpaceReclaimed": 0}),
+    ))
+}

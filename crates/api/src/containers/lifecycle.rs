@@ -81,3 +81,39 @@ pub async fn remove(api: &Arc<Api>, key: &str, q: &Query) -> Result<Response<Bod
     .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
+
+/// `POST /containers/{id}/pause` and `/unpause` (`on`: pause).
+pub async fn pause(api: &Arc<Api>, key: &str, on: bool) -> Result<Response<Body>, ApiError> {
+    let key = key.to_string();
+    api.blocking(move |e| manage::pause(e, &key, on).map_err(|err| named(&key, err)))
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/prune`: removes every stopped container (`{"ContainersDeleted": [...],
+/// "SpaceReclaimed": 0}`).
+pub async fn prune(api: &Arc<Api>) -> Result<Response<Body>, ApiError> {
+    let deleted = api
+        .blocking(|e| {
+            let mut out = Vec::new();
+            for mut c in e.db.containers()? {
+                strata_engine::container::status::refresh(e, &mut c)?;
+                let stopped = matches!(
+                    c.state.status,
+                    strata_engine::Status::Exited
+                        | strata_engine::Status::Created
+                        | strata_engine::Status::Dead
+                );
+                let waiting = c.state.monitor.as_ref().is_some_and(|m| m.alive());
+                if stopped && !waiting && !c.config.infra {
+                    engine_remove::remove(e, &c.id, false, false)?;
+                    out.push(c.id);
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(crate::body::json(
+        &serde_json::json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}),
+    ))
+}
