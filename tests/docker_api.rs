@@ -83,6 +83,17 @@ fn run_attached_prints_output_and_returns_the_exit_code() {
     ]);
     assert_eq!(out.lines().count(), 200);
     assert_eq!(out.lines().next(), Some("1"));
+    // A command not in the image: docker's 127 (126 for one that cannot be run), and the
+    // --rm container is removed.
+    let o = s.docker(&["run", "--rm", "--network", "none", IMG, "/nonexistent"]);
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    let o = s.docker(&["run", "--rm", "--network", "none", IMG, "/etc/passwd"]);
+    assert_eq!(o.status.code(), Some(126), "{o:?}");
+    assert_eq!(
+        s.ok(&["ps", "-aq"]).lines().count(),
+        1,
+        "only `three` is left"
+    );
     // `start -a` attaches before it starts, as `run` does.
     s.ok(&["create", "--name", "later", IMG, "echo", "started-attached"]);
     assert_eq!(s.ok(&["start", "-a", "later"]), "started-attached\n");

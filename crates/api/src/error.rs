@@ -60,6 +60,15 @@ fn with_layer(msg: String, layer: &str) -> String {
     }
 }
 
+/// Appends docker's `words` (lower-case) to a message that does not have them.
+fn with_words(msg: String, words: &str) -> String {
+    if msg.to_ascii_lowercase().contains(words) {
+        msg
+    } else {
+        format!("{msg} ({words})")
+    }
+}
+
 impl From<strata_engine::Error> for ApiError {
     fn from(e: strata_engine::Error) -> Self {
         use strata_engine::Error as E;
@@ -67,6 +76,17 @@ impl From<strata_engine::Error> for ApiError {
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Conflict(_) => StatusCode::CONFLICT,
             E::Invalid(_) => StatusCode::BAD_REQUEST,
+            // docker's CLI picks the exit status (127, 126) from these words of the message,
+            // and the daemon answers them with 400 (the container's configuration is wrong).
+            E::CommandNotFound(_) => {
+                return ApiError::bad_request(with_words(
+                    e.to_string(),
+                    "executable file not found",
+                ))
+            }
+            E::CommandNotRunnable(_) => {
+                return ApiError::bad_request(with_words(e.to_string(), "permission denied"))
+            }
             E::Image(i) => return image_status(i, e.to_string()),
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -121,6 +141,14 @@ mod tests {
         let e: ApiError = strata_engine::Error::Runtime("boom [layer: cgroup]".into()).into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(e.message, "runtime: boom [layer: cgroup]");
+        let e: ApiError =
+            strata_engine::Error::CommandNotFound("exited 127: x not found".into()).into();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(
+            e.message.contains("executable file not found"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

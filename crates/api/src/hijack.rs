@@ -157,6 +157,12 @@ pub async fn relay(
     let _ = wr.shutdown().await;
 }
 
+/// Closes an upgraded connection with nothing relayed.
+pub async fn close(up: Upgraded) {
+    let mut io = TokioIo::new(up);
+    let _ = io.shutdown().await;
+}
+
 /// Sends `msg` on the stderr stream of an upgraded connection, then closes it (an exec
 /// whose command could not be started).
 pub async fn reply_error(up: Upgraded, msg: String, tty: bool) {

@@ -59,8 +59,15 @@ pub async fn attach(
                 match c.state.status {
                     Status::Running | Status::Paused | Status::Restarting => {}
                     Status::Created if waiting => {}
-                    Status::Created => engine_start::start_locked(e, &mut c, false)
-                        .map_err(|err| named(&key, err))?,
+                    // A container that cannot be created (its command is not in the
+                    // image): the attach still succeeds, with nothing to relay, and the
+                    // `start` that follows reports the error, as docker does.
+                    Status::Created => {
+                        if let Err(err) = engine_start::start_locked(e, &mut c, false) {
+                            tracing::debug!("attach {key}: {err}");
+                            return Ok((None, c.config.tty));
+                        }
+                    }
                     _ => {
                         return Err(ApiError::conflict(format!(
                             "container {}: you cannot attach to a stopped container, start it first [layer: engine]",
@@ -72,14 +79,17 @@ pub async fn attach(
             let att = strata_monitor::attach::attach(&e.paths.monitor(&id), stdin).map_err(|err| {
                 ApiError::internal(format!("container {key}: attach: {err} [layer: monitor]"))
             })?;
-            Ok((att, c.config.tty))
+            Ok((Some(att), c.config.tty))
         })
         .await?;
     let streams = Streams { tty, ..streams };
     let on = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on.await {
-            Ok(up) => hijack::relay(up, att, streams, |_| {}).await,
+            Ok(up) => match att {
+                Some(att) => hijack::relay(up, att, streams, |_| {}).await,
+                None => hijack::close(up).await,
+            },
             Err(e) => tracing::debug!("attach: upgrade: {e}"),
         }
     });

@@ -15,8 +15,19 @@ use strata_engine::container::{
 /// waiting for it: the engine starts that one).
 pub async fn start(api: &Arc<Api>, key: &str) -> Result<Response<Body>, ApiError> {
     let key = key.to_string();
-    api.blocking(move |e| engine_start::start(e, &key).map_err(|err| named(&key, err)))
-        .await?;
+    api.blocking(move |e| match engine_start::start(e, &key) {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            // An auto-removed container that could not start is removed, as docker does.
+            if let Ok(c) = super::load(e, &key) {
+                if c.config.auto_remove && !c.state.status.is_live() {
+                    let _ = engine_remove::remove(e, &c.id, true, true);
+                }
+            }
+            Err(named(&key, err))
+        }
+    })
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
