@@ -425,6 +425,23 @@ fn volumes_and_networks() {
         .unwrap();
     assert!(on_host.status.success(), "bridge {bridge} not made");
 
+    // docker-compose's way: a created container leaves its network and joins another
+    // before it starts.
+    s.ok(&[
+        "create",
+        "--name",
+        "joiner",
+        IMG,
+        "sh",
+        "-c",
+        "ip -4 addr show eth0",
+    ]);
+    s.ok(&["network", "disconnect", "strata", "joiner"]);
+    s.ok(&["network", "connect", "apinet", "joiner"]);
+    let mode = s.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "joiner"]);
+    assert_eq!(mode.trim(), "apinet");
+    assert!(s.ok(&["start", "-a", "joiner"]).contains("inet 10.99.7."));
+    s.ok(&["rm", "joiner"]);
     let o = s.docker(&["network", "create", "apinet"]);
     assert!(!o.status.success(), "a second network of the same name");
     s.ok(&["network", "rm", "apinet"]);

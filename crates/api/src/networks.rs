@@ -183,3 +183,80 @@ pub async fn remove(api: &Arc<Api>, key: &str) -> Result<Response<Body>, ApiErro
     .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
+
+/// The container of a connect/disconnect body, and that it is not running (joining or
+/// leaving a network while running is not served yet: the engine attaches a container's
+/// network when it starts).
+fn body_container(e: &Engine, v: &Value, verb: &str) -> Result<Container, ApiError> {
+    let key = v["Container"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "network {verb}: Container is required [layer: api]"
+            ))
+        })?;
+    let c = crate::containers::load(e, key)?;
+    if c.state.status.is_live() {
+        return Err(ApiError::conflict(format!(
+            "network {verb}: container {} is running: {verb} it before it starts (not served for a running container yet) [layer: engine]",
+            c.name
+        )));
+    }
+    Ok(c)
+}
+
+/// `POST /networks/{id}/connect` (`{"Container": ..., "EndpointConfig": {...}}`): the
+/// container (created, or stopped) joins the network at its next start. Aliases are not
+/// served yet.
+pub async fn connect(api: &Arc<Api>, key: &str, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    let v = parse_json(body)?;
+    let key = key.to_string();
+    api.blocking(move |e| {
+        let n = find(e, &key)?;
+        let mut c = body_container(e, &v, "connect")?;
+        let default = strata_engine::network::manage::network_name(
+            e,
+            &Container {
+                config: strata_engine::ContainerConfig::default(),
+                ..c.clone()
+            },
+        )?;
+        c.config.network = if default.as_deref() == Some(n.name.as_str()) {
+            strata_engine::container::config::NetworkMode::Default
+        } else {
+            strata_engine::container::config::NetworkMode::Bridge(n.name.clone())
+        };
+        e.db.save_config(&c.id, &c.config)?;
+        Ok(())
+    })
+    .await?;
+    Ok(empty(StatusCode::OK))
+}
+
+/// `POST /networks/{id}/disconnect`: the container (not running) leaves the network; it
+/// then has no network but its loopback.
+pub async fn disconnect(
+    api: &Arc<Api>,
+    key: &str,
+    body: &[u8],
+) -> Result<Response<Body>, ApiError> {
+    let v = parse_json(body)?;
+    let key = key.to_string();
+    api.blocking(move |e| {
+        let n = find(e, &key)?;
+        let mut c = body_container(e, &v, "disconnect")?;
+        let on = strata_engine::network::manage::network_name(e, &c)?;
+        if on.as_deref() != Some(n.name.as_str()) {
+            return Err(ApiError::conflict(format!(
+                "container {} is not connected to network {} [layer: engine]",
+                c.name, n.name
+            )));
+        }
+        c.config.network = strata_engine::container::config::NetworkMode::None;
+        e.db.save_config(&c.id, &c.config)?;
+        Ok(())
+    })
+    .await?;
+    Ok(empty(StatusCode::OK))
+}

@@ -125,6 +125,16 @@ async fn dispatch(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Body
             networks::create(&api, &body).await
         }
         (&Method::GET, ["networks", id]) => networks::inspect(&api, id).await,
+        (&Method::POST, ["networks", id, "connect"]) => {
+            let id = id.to_string();
+            let body = read_body(req).await?;
+            networks::connect(&api, &id, &body).await
+        }
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            let id = id.to_string();
+            let body = read_body(req).await?;
+            networks::disconnect(&api, &id, &body).await
+        }
         (&Method::DELETE, ["networks", id]) => networks::remove(&api, id).await,
         (&Method::GET, ["volumes"]) => volumes::list(&api, &q).await,
         (&Method::POST, ["volumes", "create"]) => {

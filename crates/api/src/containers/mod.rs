@@ -36,7 +36,12 @@ pub async fn inspect(api: &Arc<Api>, key: &str) -> Result<Response<Body>, ApiErr
     let doc = api
         .blocking(move |e| {
             let c = load(e, &key)?;
-            Ok(engine_inspect::inspect(e, &c))
+            let mut doc = engine_inspect::inspect(e, &c);
+            // The engine's log is in the CRI format, served by the logs endpoint; clients
+            // (docker-compose) fetch logs only for the drivers they know can be read back,
+            // so it is announced as docker's readable default.
+            doc["HostConfig"]["LogConfig"] = serde_json::json!({"Type": "json-file", "Config": {}});
+            Ok(doc)
         })
         .await?;
     Ok(json(&doc))
