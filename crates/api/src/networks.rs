@@ -42,7 +42,9 @@ pub fn document(n: &Network, containers: Option<&[Container]>) -> Value {
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": false,
         "Containers": attached,
-        "Options": {"com.docker.network.bridge.name": n.bridge},
+        // Options as given at creation are not recorded; docker-compose recreates a network
+        // whose options differ from its file's, so none are shown.
+        "Options": {},
         "Labels": n.labels,
     })
 }
