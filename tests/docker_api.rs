@@ -9,7 +9,7 @@
 mod common;
 
 use common::docker::{json_message, setup, write_registries, Registry, Service, IMG};
-use common::{prerequisites, Engine};
+use common::{output_via_files, prerequisites, Engine};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
@@ -508,6 +508,31 @@ fn idle_timeout_ends_the_service_and_tcp_is_refused() {
     cmd.args(["system", "service", "--timeout", "1"])
         .arg(&socket);
     let mut child = ChildGuard::spawn_quiet(&mut cmd).expect("start strata system service");
+    let t0 = Instant::now();
+    while !socket.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // An attached run longer than the timeout keeps the service (its stream is activity).
+    let o = output_via_files(
+        Command::new("timeout")
+            .args([
+                "-k",
+                "5",
+                "60",
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                IMG,
+            ])
+            .args(["sh", "-c", "sleep 2; echo late"])
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .env("DOCKER_CONFIG", e.dir.path()),
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "late\n");
     let st = child
         .wait_timeout(Duration::from_secs(20))
         .expect("the service did not exit after its idle timeout");

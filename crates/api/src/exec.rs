@@ -242,7 +242,9 @@ pub async fn start(
                 p.running = true;
                 p.pid = pid;
             });
+            let guard = crate::state::StreamGuard::new(api);
             tokio::spawn(async move {
+                let _guard = guard;
                 match on.await {
                     Ok(up) => {
                         let done = Arc::clone(&s);

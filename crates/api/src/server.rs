@@ -66,7 +66,7 @@ pub async fn serve(api: Arc<Api>, opts: ServeOptions) -> Result<(), String> {
     let active = Arc::new(AtomicUsize::new(0));
     let last = Arc::new(Mutex::new(Instant::now()));
     let idle = {
-        let (active, last) = (Arc::clone(&active), Arc::clone(&last));
+        let (active, last, api) = (Arc::clone(&active), Arc::clone(&last), Arc::clone(&api));
         async move {
             let Some(limit) = opts.idle_timeout else {
                 return std::future::pending::<()>().await;
@@ -74,7 +74,12 @@ pub async fn serve(api: Arc<Api>, opts: ServeOptions) -> Result<(), String> {
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let since = last.lock().map(|t| t.elapsed()).unwrap_or_default();
-                if active.load(Ordering::SeqCst) == 0 && since >= limit {
+                let busy = active.load(Ordering::SeqCst) + api.streams.load(Ordering::SeqCst);
+                if busy > 0 {
+                    if let Ok(mut t) = last.lock() {
+                        *t = Instant::now();
+                    }
+                } else if since >= limit {
                     return;
                 }
             }

@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use strata_engine::{Engine, EngineOptions};
 use strata_image::store::Store;
@@ -19,6 +20,26 @@ pub struct Api {
     pub registries: PathBuf,
     /// Exec sessions made by `POST /containers/{id}/exec`, by id.
     pub execs: Mutex<HashMap<String, Arc<crate::exec::Session>>>,
+    /// Hijacked connections being relayed (they count as activity for the idle timeout:
+    /// their HTTP connection ended at the upgrade).
+    pub streams: AtomicUsize,
+}
+
+/// Counts a hijacked connection while it lives.
+pub struct StreamGuard(Arc<Api>);
+
+impl StreamGuard {
+    /// Counts one more stream of `api`.
+    pub fn new(api: &Arc<Api>) -> StreamGuard {
+        api.streams.fetch_add(1, Ordering::SeqCst);
+        StreamGuard(Arc::clone(api))
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Api {
@@ -32,6 +53,7 @@ impl Api {
             store: Arc::new(store),
             registries,
             execs: Mutex::new(HashMap::new()),
+            streams: AtomicUsize::new(0),
         }))
     }
 

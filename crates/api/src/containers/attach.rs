@@ -84,7 +84,9 @@ pub async fn attach(
         .await?;
     let streams = Streams { tty, ..streams };
     let on = hyper::upgrade::on(&mut req);
+    let guard = crate::state::StreamGuard::new(api);
     tokio::spawn(async move {
+        let _guard = guard;
         match on.await {
             Ok(up) => match att {
                 Some(att) => hijack::relay(up, att, streams, |_| {}).await,
