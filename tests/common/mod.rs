@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cri;
+pub mod docker;
 pub mod podman;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ pub mod import;
 pub mod login;
 pub mod network;
 pub mod pod;
+pub mod service;
 pub mod system;
 pub mod volume;
 

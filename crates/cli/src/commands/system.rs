@@ -1,4 +1,4 @@
-//! `system info`, `system df` and `system prune`.
+//! `system info`, `system df`, `system prune` and `system service` (in `service`).
 
 use crate::commands::container::open_engine;
 use crate::Global;
@@ -35,6 +35,8 @@ pub enum SystemCommand {
         #[arg(long)]
         volumes: bool,
     },
+    /// Serve the Docker Engine API on a unix socket.
+    Service(crate::commands::service::ServiceArgs),
 }
 
 /// Asks for confirmation on a terminal; refuses (with the flag to use) elsewhere.
@@ -78,6 +80,9 @@ pub fn du(p: &Path) -> u64 {
 
 /// `system` commands.
 pub fn run(g: &Global, c: SystemCommand) -> Result<i32> {
+    if let SystemCommand::Service(a) = c {
+        return crate::commands::service::serve(g, a);
+    }
     let e = open_engine(g)?;
     match c {
         SystemCommand::Info { format } => {
@@ -203,6 +208,8 @@ pub fn run(g: &Global, c: SystemCommand) -> Result<i32> {
             }
             let _ = n;
         }
+        // Served above, without this engine handle.
+        SystemCommand::Service(_) => {}
     }
     Ok(0)
 }

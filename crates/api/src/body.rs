@@ -1,0 +1,65 @@
+//! Response bodies: whole ones (JSON, text) and streamed ones fed through a channel (logs,
+//! pull progress, `wait`, whose headers must go out before the container exits).
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::Frame;
+use hyper::{header, Response, StatusCode};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
+
+/// Every response's body.
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// A whole body.
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+/// A response with a JSON document.
+pub fn json(v: &serde_json::Value) -> Response<Body> {
+    json_status(StatusCode::OK, v)
+}
+
+/// A response with a JSON document and `status`.
+pub fn json_status(status: StatusCode, v: &serde_json::Value) -> Response<Body> {
+    let mut b = serde_json::to_vec(v).unwrap_or_default();
+    b.push(b'\n');
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(full(b))
+        .expect("static headers")
+}
+
+/// An empty response with `status` (204 for most actions).
+pub fn empty(status: StatusCode) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(full(Bytes::new()))
+        .expect("static headers")
+}
+
+/// A streamed body: what is sent on the channel, until the sender is dropped.
+pub fn channel(depth: usize) -> (mpsc::Sender<Bytes>, Body) {
+    let (tx, rx) = mpsc::channel(depth);
+    (tx, ChanBody(rx).boxed())
+}
+
+/// A body fed by a channel.
+struct ChanBody(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChanBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
+    }
+}

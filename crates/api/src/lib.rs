@@ -1,0 +1,34 @@
+//! Strata's Docker Engine API (`strata system service`): the endpoints the docker CLI and
+//! docker-compose use, served on a unix socket, as a thin layer over the engine and the image
+//! store. Nothing here holds container logic: each endpoint parses docker's request, calls
+//! the engine function the `strata` CLI calls for the same verb, and answers in docker's
+//! shape.
+//!
+//! - `server`: the socket, the connections (HTTP/1.1, upgrades for attach) and the idle
+//!   timeout; `router`: the `/vX.YY` prefix and the table of endpoints;
+//! - `version`: `_ping`, `version`, `info`;
+//! - `containers`: create, list, inspect, the lifecycle, wait, logs and attach;
+//! - `images`: list, pull, inspect, tag, remove; `exec`: exec create, start, inspect;
+//! - `networks`, `volumes`: list, inspect, create, remove; `events`: the event log;
+//! - `mux`: docker's 8-byte stream framing; `hijack`: the raw stream after `101`;
+//! - `error`: docker's `{"message": ...}` errors with their status codes.
+
+pub mod body;
+pub mod containers;
+pub mod error;
+pub mod events;
+pub mod exec;
+pub mod hijack;
+pub mod images;
+pub mod mux;
+pub mod networks;
+pub mod query;
+pub mod router;
+pub mod server;
+pub mod state;
+pub mod version;
+pub mod volumes;
+
+pub use error::ApiError;
+pub use server::{serve, ServeOptions};
+pub use state::Api;

@@ -1,0 +1,541 @@
+//! The Docker-compatible API (`strata system service`) end to end, driven by the real
+//! `docker` CLI (client only: no dockerd is ever started) with DOCKER_HOST on the socket
+//! the test starts: version negotiation, `run` attached (output from the first byte, the
+//! exit code, `--rm`), a detached container through ps/logs/inspect/rename/stop/restart/
+//! kill/wait/rm, a pull from a local docker-registry then images/tag/rmi, and malformed
+//! requests answered with docker's JSON errors (never a crash), exec, volumes, networks,
+//! events and the idle timeout. The helpers are in `common/docker.rs`.
+
+mod common;
+
+use common::docker::{json_message, setup, write_registries, Registry, Service, IMG};
+use common::{output_via_files, prerequisites, Engine};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use strata_testkit::{require_tools, ChildGuard};
+
+#[test]
+fn version_and_ping_negotiate_api_1_41() {
+    let Some((_e, s)) = setup() else { return };
+    assert_eq!(
+        s.ok(&[
+            "version",
+            "--format",
+            "{{.Server.APIVersion}} {{.Client.APIVersion}}"
+        ])
+        .trim(),
+        "1.41 1.41"
+    );
+    let (code, head, body) = s.raw(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
+    assert_eq!(code, 200);
+    assert_eq!(body, "OK");
+    let h = head.to_ascii_lowercase();
+    assert!(h.contains("api-version: 1.41"), "{head}");
+    assert!(h.contains("ostype: linux"), "{head}");
+    assert!(h.contains("docker-experimental: false"), "{head}");
+    let (code, _, body) =
+        s.raw(b"HEAD /v1.41/_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
+    assert_eq!((code, body.as_str()), (200, ""));
+    let mode = std::fs::metadata(&s.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    let info = s.ok(&["info", "--format", "{{.OSType}} {{.Images}}"]);
+    assert_eq!(info.trim(), "linux 1");
+}
+
+#[test]
+fn run_attached_prints_output_and_returns_the_exit_code() {
+    let Some((_e, s)) = setup() else { return };
+    let out = s.ok(&["run", "--rm", IMG, "echo", "hi"]);
+    assert_eq!(out, "hi\n");
+    // --rm: the container is gone once `docker run` returns.
+    assert_eq!(s.ok(&["ps", "-aq"]).trim(), "");
+    let o = s.docker(&[
+        "run",
+        "--name",
+        "three",
+        IMG,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    let st = s.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}} {{.Name}}",
+        "three",
+    ]);
+    assert_eq!(st.trim(), "exited 3 /three");
+    // Output from the very first byte: the attach comes before the start.
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMG,
+        "sh",
+        "-c",
+        "seq 1 200",
+    ]);
+    assert_eq!(out.lines().count(), 200);
+    assert_eq!(out.lines().next(), Some("1"));
+    // A command not in the image: docker's 127 (126 for one that cannot be run), and the
+    // --rm container is removed.
+    let o = s.docker(&["run", "--rm", "--network", "none", IMG, "/nonexistent"]);
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    let o = s.docker(&["run", "--rm", "--network", "none", IMG, "/etc/passwd"]);
+    assert_eq!(o.status.code(), Some(126), "{o:?}");
+    assert_eq!(
+        s.ok(&["ps", "-aq"]).lines().count(),
+        1,
+        "only `three` is left"
+    );
+    // `start -a` attaches before it starts, as `run` does.
+    s.ok(&["create", "--name", "later", IMG, "echo", "started-attached"]);
+    assert_eq!(s.ok(&["start", "-a", "later"]), "started-attached\n");
+    let pruned = s.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Containers"), "{pruned}");
+    assert_eq!(s.ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn detached_container_lifecycle() {
+    let Some((_e, s)) = setup() else { return };
+    let id = s
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-l",
+            "app=x",
+            "-e",
+            "GREETING=hello",
+            IMG,
+            "sh",
+            "-c",
+            "echo $GREETING; echo to-err >&2; trap 'exit 7' TERM; while true; do sleep 0.1; done",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let ps = s.ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(ps.trim(), "web running");
+    let by_label = s.ok(&["ps", "-q", "--no-trunc", "--filter", "label=app=x"]);
+    assert_eq!(by_label.trim(), id);
+    assert_eq!(s.ok(&["ps", "-q", "--filter", "label=app=y"]).trim(), "");
+    let t0 = Instant::now();
+    loop {
+        let o = s.docker(&["logs", "web"]);
+        if String::from_utf8_lossy(&o.stdout) == "hello\n" {
+            assert_eq!(String::from_utf8_lossy(&o.stderr), "to-err\n");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "logs: {o:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ts = s.ok(&["logs", "-t", "--tail", "2", "web"]);
+    assert!(ts.starts_with("20") && ts.ends_with(" hello\n"), "{ts:?}");
+    let v: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "web"])).unwrap();
+    let c = &v[0];
+    assert_eq!(c["Id"], id.as_str());
+    assert_eq!(c["Name"], "/web");
+    assert_eq!(c["State"]["Running"], true);
+    assert!(c["State"]["Pid"].as_i64().unwrap() > 0);
+    assert_eq!(c["Config"]["Labels"]["app"], "x");
+    s.ok(&["pause", "web"]);
+    assert_eq!(
+        s.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).trim(),
+        "paused"
+    );
+    s.ok(&["unpause", "web"]);
+    assert_eq!(
+        s.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).trim(),
+        "running"
+    );
+    s.ok(&["rename", "web", "web2"]);
+    s.ok(&["stop", "-t", "5", "web2"]);
+    let st = s.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "web2",
+    ]);
+    assert_eq!(st.trim(), "exited 7");
+    assert_eq!(s.ok(&["ps", "-q"]).trim(), "");
+    assert!(s
+        .ok(&["ps", "-a", "--format", "{{.Status}}"])
+        .starts_with("Exited (7)"));
+    s.ok(&["restart", "-t", "1", "web2"]);
+    assert_eq!(
+        s.ok(&["inspect", "-f", "{{.State.Status}}", "web2"]).trim(),
+        "running"
+    );
+    s.ok(&["kill", "web2"]);
+    assert_eq!(s.ok(&["wait", "web2"]).trim(), "137");
+    // Removing a running container needs --force (409 otherwise).
+    s.ok(&["start", "web2"]);
+    let o = s.docker(&["rm", "web2"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("running"),
+        "{o:?}"
+    );
+    s.ok(&["rm", "-f", "web2"]);
+    assert_eq!(s.ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn errors_are_docker_json_and_never_crash_the_service() {
+    let Some((_e, mut s)) = setup() else { return };
+    let (code, _, body) = s.request("POST", "/v1.41/containers/create", "{not json");
+    assert_eq!(code, 400);
+    assert!(json_message(&body).contains("invalid JSON"), "{body}");
+    let (code, _, body) = s.request("POST", "/containers/create", r#"{"Image": 5}"#);
+    assert_eq!(code, 400, "{body}");
+    assert!(json_message(&body).contains("Image"), "{body}");
+    let (code, _, body) = s.request("POST", "/containers/create", r#"{"Image": "nosuch/image"}"#);
+    assert_eq!(code, 404, "{body}");
+    assert!(json_message(&body).contains("No such image"), "{body}");
+    let (code, _, body) = s.request("GET", "/v1.41/containers/nosuch/json", "");
+    assert_eq!(code, 404);
+    assert_eq!(
+        json_message(&body),
+        "No such container: nosuch [layer: engine]"
+    );
+    let (code, _, body) = s.request("POST", "/containers/nosuch/start", "");
+    assert_eq!(code, 404, "{body}");
+    let (code, _, body) = s.request("GET", "/v1.41/nowhere", "");
+    assert_eq!(code, 404);
+    assert!(json_message(&body).contains("page not found"));
+    let (code, _, body) = s.request("GET", "/v9.99/version", "");
+    assert_eq!(code, 400);
+    assert!(json_message(&body).contains("too new"), "{body}");
+    let (code, _, body) = s.request("GET", "/containers/json?filters=%7Bbad", "");
+    assert_eq!(code, 400, "{body}");
+    // A body over the bound is refused, not read into memory.
+    let big = format!(r#"{{"Image": "{}"}}"#, "x".repeat(5 << 20));
+    let (code, _, body) = s.request("POST", "/containers/create", &big);
+    assert_eq!(code, 400, "{body}");
+    // Garbage on the wire.
+    let (code, _, _) = s.raw(b"NOT HTTP AT ALL\r\n\r\n");
+    assert!(code == 400 || code == 0);
+    let o = s.docker(&["run", "--rm", "--name", "bad name!", IMG, "true"]);
+    assert!(!o.status.success());
+    assert!(s.alive(), "the service died");
+    assert_eq!(
+        s.ok(&["version", "--format", "{{.Server.APIVersion}}"])
+            .trim(),
+        "1.41"
+    );
+}
+
+/// A docker-registry on a free loopback port with busybox pushed, killed on drop.
+#[test]
+fn images_pull_list_tag_remove() {
+    if !(prerequisites() && require_tools(&["docker", "docker-registry", "skopeo"])) {
+        return;
+    }
+    let reg = Registry::start();
+    let e = Engine::new();
+    write_registries(&e, &reg.addr);
+    let s = Service::start(&e);
+    let name = format!("{}/test/busybox:1.0", reg.addr);
+    let out = s.ok(&["pull", &name]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    let again = s.ok(&["pull", &name]);
+    assert!(again.contains("up to date"), "{again}");
+    let list = s.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(list.lines().any(|l| l == name), "{list}");
+    let id = s.ok(&["image", "inspect", "-f", "{{.Id}}", &name]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    s.ok(&["tag", &name, "localhost/mine:v2"]);
+    let out = s.ok(&["run", "--rm", "localhost/mine:v2", "echo", "pulled"]);
+    assert_eq!(out, "pulled\n");
+    let rmi = s.ok(&["rmi", "localhost/mine:v2"]);
+    assert!(rmi.contains("Untagged"), "{rmi}");
+    let o = s.docker(&["pull", &format!("{}/test/nosuch:1.0", reg.addr)]);
+    assert!(!o.status.success(), "{o:?}");
+    let o = s.docker(&["image", "inspect", "localhost/mine:v2"]);
+    assert!(!o.status.success());
+    // The same image as localhost/busybox: its other name stays.
+    let rmi = s.ok(&["rmi", &name]);
+    assert!(rmi.contains("Untagged"), "{rmi}");
+    let list = s.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(!list.lines().any(|l| l == name), "{list}");
+    assert!(
+        list.lines().any(|l| l == "localhost/busybox:latest"),
+        "{list}"
+    );
+    // `docker run` of an image not in the store: create's 404, a pull, create again.
+    let o = s.docker(&["run", "--rm", &name, "echo", "auto-pulled"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "auto-pulled\n");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Unable to find image"),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn exec_runs_in_a_running_container() {
+    let Some((_e, s)) = setup() else { return };
+    s.ok(&["run", "-d", "--name", "ex", IMG, "sleep", "300"]);
+    let o = s.docker(&["exec", "ex", "sh", "-c", "echo in-exec; echo e >&2; exit 4"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "in-exec\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "e\n");
+    let mut c = s.docker_cmd(&["exec", "-i", "ex", "cat"]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped input\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "piped input\n");
+    let out = s.ok(&[
+        "exec",
+        "-u",
+        "1000",
+        "-w",
+        "/tmp",
+        "-e",
+        "X=y",
+        "ex",
+        "sh",
+        "-c",
+        "echo $(id -u) $(pwd) $X",
+    ]);
+    assert_eq!(out, "1000 /tmp y\n");
+    let o = s.docker(&["exec", "ex", "/no/such/cmd"]);
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    s.ok(&["exec", "-d", "ex", "touch", "/tmp/detached"]);
+    let t0 = Instant::now();
+    while !s
+        .docker(&["exec", "ex", "test", "-e", "/tmp/detached"])
+        .status
+        .success()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the detached exec did not run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, _, body) = s.request("GET", "/exec/nosuch/json", "");
+    assert_eq!(code, 404, "{body}");
+    s.ok(&["stop", "-t", "0", "ex"]);
+    let o = s.docker(&["exec", "ex", "true"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not running"),
+        "{o:?}"
+    );
+    s.ok(&["rm", "ex"]);
+}
+
+#[test]
+fn volumes_and_networks() {
+    let Some((_e, s)) = setup() else { return };
+    assert_eq!(s.ok(&["volume", "create", "data"]).trim(), "data");
+    assert!(s.ok(&["volume", "ls", "-q"]).lines().any(|l| l == "data"));
+    assert_eq!(
+        s.ok(&["volume", "inspect", "-f", "{{.Name}} {{.Driver}}", "data"])
+            .trim(),
+        "data local"
+    );
+    s.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/d",
+        IMG,
+        "sh",
+        "-c",
+        "echo kept > /d/f",
+    ]);
+    assert_eq!(
+        s.ok(&["run", "--rm", "-v", "data:/d", IMG, "cat", "/d/f"]),
+        "kept\n"
+    );
+    s.ok(&["create", "--name", "user", "-v", "data:/d", IMG, "true"]);
+    let o = s.docker(&["volume", "rm", "data"]);
+    assert!(!o.status.success(), "a volume in use was removed");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("in use"),
+        "{o:?}"
+    );
+    s.ok(&["rm", "user"]);
+    s.ok(&["volume", "rm", "data"]);
+    let o = s.docker(&["volume", "inspect", "data"]);
+    assert!(!o.status.success());
+
+    // A bridge name of its own: other engines' tests may run beside this one.
+    let bridge = format!("sapi{}", std::process::id() % 100_000);
+    let opt = format!("com.docker.network.bridge.name={bridge}");
+    let id = s.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.99.7.0/24",
+        "-o",
+        &opt,
+        "apinet",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    assert!(s
+        .ok(&["network", "ls", "--format", "{{.Name}}"])
+        .lines()
+        .any(|l| l == "apinet"));
+    assert_eq!(
+        s.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+            "apinet"
+        ])
+        .trim(),
+        "10.99.7.0/24"
+    );
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "apinet",
+        IMG,
+        "sh",
+        "-c",
+        "ip -4 addr show eth0",
+    ]);
+    assert!(out.contains("inet 10.99.7."), "{out}");
+    // The bridge (made by the CNI plugin at the first attach) is the one asked for.
+    let on_host = Command::new("ip")
+        .args(["link", "show", &bridge])
+        .output()
+        .unwrap();
+    assert!(on_host.status.success(), "bridge {bridge} not made");
+
+    // docker-compose's way: a created container leaves its network and joins another
+    // before it starts.
+    s.ok(&[
+        "create",
+        "--name",
+        "joiner",
+        IMG,
+        "sh",
+        "-c",
+        "ip -4 addr show eth0",
+    ]);
+    s.ok(&["network", "disconnect", "strata", "joiner"]);
+    s.ok(&["network", "connect", "apinet", "joiner"]);
+    let mode = s.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", "joiner"]);
+    assert_eq!(mode.trim(), "apinet");
+    assert!(s.ok(&["start", "-a", "joiner"]).contains("inet 10.99.7."));
+    s.ok(&["rm", "joiner"]);
+    let o = s.docker(&["network", "create", "apinet"]);
+    assert!(!o.status.success(), "a second network of the same name");
+    s.ok(&["network", "rm", "apinet"]);
+    let o = s.docker(&["network", "inspect", "apinet"]);
+    assert!(!o.status.success());
+    s.ok(&["volume", "create", "unused"]);
+    let pruned = s.ok(&["volume", "prune", "-f"]);
+    assert!(pruned.contains("unused"), "{pruned}");
+    assert!(!o.status.success());
+}
+
+#[test]
+fn events_of_a_run() {
+    let Some((_e, s)) = setup() else { return };
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
+    s.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "evt",
+        "--network",
+        "none",
+        IMG,
+        "true",
+    ]);
+    let until = since + 3;
+    let out = s.ok(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "container=evt",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    let actions: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        actions,
+        ["create evt", "start evt", "die evt", "destroy evt"],
+        "{out}"
+    );
+}
+
+#[test]
+fn idle_timeout_ends_the_service_and_tcp_is_refused() {
+    if !(prerequisites() && require_tools(&["docker"])) {
+        return;
+    }
+    let e = Engine::new();
+    let o = e.run(&["system", "service", "tcp://127.0.0.1:2375"]);
+    assert!(!o.status.success(), "a TCP listener was accepted");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no TCP listener"),
+        "{o:?}"
+    );
+    let socket = e.dir.path().join("idle.sock");
+    let mut cmd = e.cmd();
+    cmd.args(["system", "service", "--timeout", "1"])
+        .arg(&socket);
+    let mut child = ChildGuard::spawn_quiet(&mut cmd).expect("start strata system service");
+    let t0 = Instant::now();
+    while !socket.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // An attached run longer than the timeout keeps the service (its stream is activity).
+    let o = output_via_files(
+        Command::new("timeout")
+            .args([
+                "-k",
+                "5",
+                "60",
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                IMG,
+            ])
+            .args(["sh", "-c", "sleep 2; echo late"])
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .env("DOCKER_CONFIG", e.dir.path()),
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "late\n");
+    let st = child
+        .wait_timeout(Duration::from_secs(20))
+        .expect("the service did not exit after its idle timeout");
+    assert!(st.success(), "{st}");
+    assert!(!socket.exists(), "the socket was left behind");
+}
