@@ -150,6 +150,14 @@ impl Registry {
                     break;
                 }
                 if TcpStream::connect(&addr).is_ok() {
+                    // The port answering may be another test's registry that took it
+                    // between free_port() and this one's bind (this one then exits
+                    // "address in use"): only a registry still running after a moment is
+                    // ours.
+                    std::thread::sleep(Duration::from_millis(150));
+                    if let Ok(Some(_)) = child.0.try_wait() {
+                        break;
+                    }
                     return Registry {
                         addr,
                         data,

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench.sh: a VM container's start against a bare boot of the same guest, side by side in
+# one run (issue 12's figures), and its host memory beyond guest memory.
+#
+#   bare:   QEMU (microvm, the same acceleration, kernel and initramfs) from its spawn to the
+#           agent, the guest's init, serving on its port ("strata-agent: serving" on the
+#           console);
+#   strata: `strata run --rm --isolation vm busybox echo ready` from its spawn to "ready"
+#           (the container's process has run: boot, layers, overlay, the runtime in the guest).
+# Then one detached VM container's host memory: QEMU's resident set less the guest RAM it
+# holds (the guest RAM mapping's Rss in smaps), plus the shim's and the monitor's.
+#
+# usage: crates/vmpod/bench/bench.sh [-n RUNS]    (needs scripts/setup's busybox image)
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+N=10
+while getopts "n:" o; do case $o in n) N=$OPTARG ;; *) exit 2 ;; esac; done
+cargo build --release --workspace --bins >&2
+export STRATA_AGENT; STRATA_AGENT=$(crates/agent/build-static.sh 2>/dev/null | tail -n1)
+BIN=$PWD/target/release
+W=$(mktemp -d /tmp/strata-vmbench.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+# The engine's cached assets (initramfs, layer disks) are made by a first run, not timed.
+"$BIN/strata" run --rm --isolation vm busybox true >/dev/null
+INITRD=$(ls -t /var/lib/strata/vm/initramfs-*.cpio | head -1)
+KERNEL=$(ls /var/cache/strata/kernel/boot/vmlinuz-* | head -1)
+ACCEL=tcg; [ -e /dev/kvm ] && [ ! -e /sys/module/kvm_pvm ] && ACCEL=kvm
+CPU=(-cpu max); APPEND="console=ttyS0 quiet panic=-1 pci=off"
+if [ $ACCEL = tcg ]; then
+  APPEND="$APPEND tsc_early_khz=$(awk -F': ' '/^cpu MHz/{printf "%d", $2*1000; exit}' /proc/cpuinfo)"
+else CPU=(-cpu host,-arch-capabilities); fi
+
+ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", (a-b)*1000}'; }
+median() { sort -n | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
+
+bare_once() {
+  local t0 line pid
+  rm -f "$W/agent.sock"
+  t0=$EPOCHREALTIME
+  exec {fd}< <(cd "$W" && exec qemu-system-x86_64 -M microvm -accel $ACCEL "${CPU[@]}" -smp 1 -m 256M \
+      -nodefaults -no-user-config -no-reboot -display none -monitor none -serial stdio \
+      -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND" -device virtio-serial-device \
+      -chardev socket,id=agent,path=agent.sock,server=on,wait=off \
+      -device virtserialport,chardev=agent,name=strata.agent </dev/null 2>&1)
+  pid=$!
+  while IFS= read -r -u $fd line; do
+    if [[ $line == *"strata-agent: serving"* ]]; then ms "$EPOCHREALTIME" "$t0"; break; fi
+  done
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  exec {fd}<&-
+}
+
+strata_once() {
+  local t0 line
+  t0=$EPOCHREALTIME
+  exec {fd}< <("$BIN/strata" run --rm --isolation vm busybox echo ready 2>&1)
+  while IFS= read -r -u $fd line; do
+    if [[ $line == ready ]]; then ms "$EPOCHREALTIME" "$t0"; break; fi
+  done
+  cat <&$fd >/dev/null; exec {fd}<&-
+}
+
+: >"$W/bare"; : >"$W/strata"
+for _ in $(seq "$N"); do
+  bare_once >>"$W/bare"
+  strata_once >>"$W/strata"
+done
+b=$(median <"$W/bare"); s=$(median <"$W/strata")
+echo "vm start ($ACCEL, $N runs each, interleaved): bare boot to init ${b} ms, strata run to the process ${s} ms, ratio $(awk -v s="$s" -v b="$b" 'BEGIN{printf "%.2f", s/b}')x"
+
+# Host memory of one running VM container beyond its guest's RAM.
+id=$("$BIN/strata" run -d --isolation vm busybox sleep 600)
+for _ in $(seq 600); do "$BIN/strata" describe "$id" | grep -q "VMM pid" && break; sleep 0.1; done
+sleep 2
+qemu=$("$BIN/strata" describe "$id" | sed -n 's/.*VMM pid \([0-9]*\).*/\1/p')
+shim=$(awk '{print $4}' /proc/"$qemu"/stat)
+mon=$(awk '{print $4}' /proc/"$shim"/stat)
+rss() { awk '/^VmRSS/{print $2}' /proc/"$1"/status; }
+guest=$(awk -v want=$((256 * 1024)) '/^[0-9a-f]+-/{size=0} /^Size:/{size=$2} /^Rss:/{ if (size==want) {print $2; exit} }' /proc/"$qemu"/smaps)
+q=$(rss "$qemu"); sh=$(rss "$shim"); m=$(rss "$mon")
+echo "vm container memory: qemu ${q} KiB (guest RAM held ${guest:-0} KiB), shim ${sh} KiB, monitor ${m} KiB; overhead beyond guest RAM $(( (q - ${guest:-0} + sh + m) / 1024 )) MiB"
+"$BIN/strata" rm -f "$id" >/dev/null
