@@ -1281,19 +1281,7 @@ fn two_pods_talk_over_the_pod_network_and_a_host_port_reaches_one() {
         )
         .await;
         start(&mut c, &peer).await;
-        let web_ip =
-            c.rt.pod_sandbox_status(PodSandboxStatusRequest {
-                pod_sandbox_id: web.clone(),
-                verbose: false,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status
-            .unwrap()
-            .network
-            .unwrap()
-            .ip;
+        let web_ip = pod_ip(&mut c, &web).await;
         assert!(!web_ip.is_empty(), "the web pod has an address");
         // The client pod reaches the web pod at its pod IP (busybox's static wget crashes
         // here: nc it is).
@@ -1425,19 +1413,7 @@ fn pods_join_the_cluster_network_from_the_cni_conf_dir() {
         std::fs::write(conf_dir.join("10-cluster.conflist"), list.to_string()).unwrap();
         assert!(network_ready(&mut c).await.status);
         let pod = run_pod(&mut c, sandbox.clone()).await;
-        let ip =
-            c.rt.pod_sandbox_status(PodSandboxStatusRequest {
-                pod_sandbox_id: pod.clone(),
-                verbose: false,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status
-            .unwrap()
-            .network
-            .unwrap()
-            .ip;
+        let ip = pod_ip(&mut c, &pod).await;
         assert!(ip.starts_with("10.77.41."), "{ip}");
         let id = create(&mut c, &pod, &sandbox, container_config("app", "sleep 100")).await;
         start(&mut c, &id).await;
@@ -1486,19 +1462,7 @@ fn kubelets_pod_cidr_becomes_the_pod_networks_subnet() {
             .await
             .unwrap();
         let pod = run_pod(&mut c, pod_config("cidr", &logs)).await;
-        let ip =
-            c.rt.pod_sandbox_status(PodSandboxStatusRequest {
-                pod_sandbox_id: pod.clone(),
-                verbose: false,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status
-            .unwrap()
-            .network
-            .unwrap()
-            .ip;
+        let ip = pod_ip(&mut c, &pod).await;
         assert!(ip.starts_with("10.123.45."), "{ip}");
         // In use: a new CIDR waits (answered, not applied).
         c.rt.update_runtime_config(cidr("10.123.46.0/24"))

@@ -123,18 +123,7 @@ fn exec_and_attach_stream_over_websocket() {
             );
         }
         // Attach: the container's own stdin and output.
-        let url =
-            c.rt.attach(AttachRequest {
-                container_id: id.clone(),
-                stdin: true,
-                stdout: true,
-                stderr: true,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .url;
+        let url = attach_url(&mut c, &id).await;
         let attach = tokio::spawn(async move { stream(&url, b"via attach\n").await });
         let (out, _, _) = tokio::time::timeout(Duration::from_secs(20), async {
             // The container ends its `cat` at stdin's end, then sleeps: stop it.
@@ -235,15 +224,7 @@ fn port_forward_reaches_the_pods_localhost() {
         start(&mut c, &id).await;
         let t0 = Instant::now();
         loop {
-            let url =
-                c.rt.port_forward(PortForwardRequest {
-                    pod_sandbox_id: pod.clone(),
-                    port: vec![8080],
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .url;
+            let url = port_forward_url(&mut c, &pod, 8080).await;
             let (data, err) = forward(&url, b"GET / HTTP/1.0\r\n\r\n").await;
             let text = String::from_utf8_lossy(&data);
             if text.contains("hello-pf") {
@@ -351,15 +332,7 @@ fn exec_attach_and_port_forward_over_spdy() {
         // Port-forward: two connections to the pod's localhost:8080 on one SPDY connection.
         let t0 = Instant::now();
         loop {
-            let url =
-                c.rt.port_forward(PortForwardRequest {
-                    pod_sandbox_id: pod.clone(),
-                    port: vec![8080],
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .url;
+            let url = port_forward_url(&mut c, &pod, 8080).await;
             let get = "GET / HTTP/1.0\r\n\r\n";
             let (ok, out, err) = spdy_client(&["portforward", &url, "8080", get, get]);
             assert!(ok, "{err}");
@@ -375,31 +348,12 @@ fn exec_attach_and_port_forward_over_spdy() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         // A port nobody listens on: the error stream says so.
-        let url =
-            c.rt.port_forward(PortForwardRequest {
-                pod_sandbox_id: pod.clone(),
-                port: vec![9],
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .url;
+        let url = port_forward_url(&mut c, &pod, 9).await;
         let (ok, out, err) = spdy_client(&["portforward", &url, "9", "x"]);
         assert!(ok, "{err}");
         assert!(out.contains("port 9") && out.contains("refused"), "{out}");
         // Attach: the container's own stdin (its `cat`) and output.
-        let url =
-            c.rt.attach(AttachRequest {
-                container_id: id.clone(),
-                stdin: true,
-                stdout: true,
-                stderr: true,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .url;
+        let url = attach_url(&mut c, &id).await;
         let attach =
             tokio::task::spawn_blocking(move || spdy_exec(&url, &["--stdin", "via spdy attach\n"]));
         tokio::time::sleep(Duration::from_millis(1500)).await;

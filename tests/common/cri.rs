@@ -226,3 +226,45 @@ pub fn until(what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A pod's IP, from PodSandboxStatus.
+pub async fn pod_ip(c: &mut Clients, pod: &str) -> String {
+    c.rt.pod_sandbox_status(PodSandboxStatusRequest {
+        pod_sandbox_id: pod.into(),
+        verbose: false,
+    })
+    .await
+    .expect("PodSandboxStatus")
+    .into_inner()
+    .status
+    .and_then(|s| s.network)
+    .map(|n| n.ip)
+    .unwrap_or_default()
+}
+
+/// An Attach URL for a container's stdin, stdout and stderr.
+pub async fn attach_url(c: &mut Clients, id: &str) -> String {
+    c.rt.attach(AttachRequest {
+        container_id: id.into(),
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    })
+    .await
+    .expect("Attach")
+    .into_inner()
+    .url
+}
+
+/// A PortForward URL for one port of a pod.
+pub async fn port_forward_url(c: &mut Clients, pod: &str, port: i32) -> String {
+    c.rt.port_forward(PortForwardRequest {
+        pod_sandbox_id: pod.into(),
+        port: vec![port],
+    })
+    .await
+    .expect("PortForward")
+    .into_inner()
+    .url
+}

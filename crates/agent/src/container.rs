@@ -7,7 +7,7 @@
 use std::ffi::CString;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where containers' bundles, layers and overlays live in the guest (a tmpfs).
 const BASE: &str = "/run/strata";
@@ -36,27 +36,15 @@ fn mount(
     Ok(())
 }
 
-/// The block device whose serial is `serial` (`/dev/vdb`), once its driver has bound.
+/// The block device whose serial is `serial` (`/dev/vdb`).
 fn disk_by_serial(serial: &str, wait: Duration) -> io::Result<PathBuf> {
-    let t0 = Instant::now();
-    loop {
-        if let Ok(entries) = std::fs::read_dir("/sys/block") {
-            for e in entries.flatten() {
-                let s = std::fs::read_to_string(e.path().join("serial")).unwrap_or_default();
-                let dev = Path::new("/dev").join(e.file_name());
-                if s.trim() == serial && dev.exists() {
-                    return Ok(dev);
-                }
-            }
-        }
-        if t0.elapsed() > wait {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no disk with serial {serial}"),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    crate::guest::device_by_attr(
+        "/sys/block",
+        "serial",
+        serial,
+        wait,
+        &format!("disk with serial {serial}"),
+    )
 }
 
 /// Checks a container id from the host (it names directories here).

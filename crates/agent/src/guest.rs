@@ -138,15 +138,23 @@ pub fn load_modules(list: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The device of the virtio-serial port called `name`, once its driver has bound.
-pub fn find_port(name: &str, wait: Duration) -> io::Result<PathBuf> {
+/// The device node of the entry of sysfs class directory `class` whose attribute `attr`
+/// reads `value` (`/sys/block/*/serial`, `/sys/class/virtio-ports/*/name`), once its driver
+/// has bound and devtmpfs shows the node; `what` names it in the error.
+pub fn device_by_attr(
+    class: &str,
+    attr: &str,
+    value: &str,
+    wait: Duration,
+    what: &str,
+) -> io::Result<PathBuf> {
     let t0 = Instant::now();
     loop {
-        if let Ok(entries) = std::fs::read_dir("/sys/class/virtio-ports") {
+        if let Ok(entries) = std::fs::read_dir(class) {
             for e in entries.flatten() {
-                let n = std::fs::read_to_string(e.path().join("name")).unwrap_or_default();
+                let v = std::fs::read_to_string(e.path().join(attr)).unwrap_or_default();
                 let dev = Path::new("/dev").join(e.file_name());
-                if n.trim() == name && dev.exists() {
+                if v.trim() == value && dev.exists() {
                     return Ok(dev);
                 }
             }
@@ -154,11 +162,22 @@ pub fn find_port(name: &str, wait: Duration) -> io::Result<PathBuf> {
         if t0.elapsed() > wait {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("no virtio-serial port named {name} after {wait:?}"),
+                format!("no {what} after {wait:?}"),
             ));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The device of the virtio-serial port called `name`.
+pub fn find_port(name: &str, wait: Duration) -> io::Result<PathBuf> {
+    device_by_attr(
+        "/sys/class/virtio-ports",
+        "name",
+        name,
+        wait,
+        &format!("virtio-serial port named {name}"),
+    )
 }
 
 /// Syncs and powers the guest off (the VMM exits).
