@@ -108,12 +108,7 @@ fn a_vm_container_has_its_own_kernel_and_the_usual_lifecycle() {
     let d = e.ok(&["describe", "v1"]);
     assert!(d.contains(&format!("guest kernel {release}")), "{d}");
     assert!(d.contains("qemu (tcg") || d.contains("qemu (kvm"), "{d}");
-    let vmm: i32 = d
-        .split("VMM pid ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .expect("the VMM's pid in describe");
+    let vmm = vmm_pid(&d);
     assert!(std::path::Path::new(&format!("/proc/{vmm}")).exists());
     e.ok(&["stop", "-t", "20", "v1"]);
     let st = e.inspect("v1");
@@ -141,6 +136,158 @@ fn a_vm_container_has_its_own_kernel_and_the_usual_lifecycle() {
     let (code, _, err) = e.status(&["run", "--rm", "--isolation", "vmx", IMG, "true"]);
     assert_eq!(code, 125, "{err}");
     assert!(err.contains("use container or vm"), "{err}");
+}
+
+#[test]
+fn a_vm_container_is_on_the_pod_network_and_its_published_port_is_reached() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let o = vm(
+        &e,
+        &["run", "-d", "--name", "web", "--isolation", "vm", "-p", &publish, IMG, "sh", "-c",
+          "ip -o -4 addr show; ip route; echo hello-from-the-guest > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ip = e.inspect("web")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!ip.is_empty(), "the VM container has the pod's address");
+    // The guest's interface has the pod's address and a default route (its kernel's view).
+    let t0 = Instant::now();
+    let logs = loop {
+        let l = e.ok(&["logs", "web"]);
+        if l.contains("default via") || t0.elapsed() > Duration::from_secs(90) {
+            break l;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(logs.contains(&format!("inet {ip}/")), "{logs}");
+    assert!(logs.contains("default via"), "{logs}");
+    // From the host through the published port (portmap's DNAT to the pod's address).
+    let body = strata_testkit::http_get(&format!("127.0.0.1:{port}"), Duration::from_secs(60));
+    assert_eq!(body.as_deref(), Some("hello-from-the-guest\n"));
+    // From a plain container on the same network, by the pod's address.
+    let req = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc {ip} 8080");
+    let got = e.ok(&["run", "--rm", IMG, "sh", "-c", &req]);
+    assert!(got.contains("hello-from-the-guest"), "{got}");
+    let ps = e.ok(&["ps", "--format", "{{.Ports}}"]);
+    assert!(ps.contains(&format!("127.0.0.1:{port}->8080/tcp")), "{ps}");
+    e.ok(&["rm", "-f", "web"]);
+    assert!(
+        strata_testkit::http_get(&format!("127.0.0.1:{port}"), Duration::ZERO).is_none(),
+        "the port is unpublished"
+    );
+    // Sharing the host's network is refused: the VM has its own stack.
+    let (code, _, err) = e.status(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--isolation",
+        "vm",
+        IMG,
+        "true",
+    ]);
+    assert_eq!(code, 125);
+    assert!(err.contains("[layer: vm]"), "{err}");
+}
+
+/// The VMM's pid in `strata describe`'s Hypervisor layer.
+fn vmm_pid(describe: &str) -> i32 {
+    describe
+        .split("VMM pid ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the VMM's pid in describe: {describe}"))
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "{what}: not after {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn vm_faults_end_the_container_with_a_reason_naming_the_vm_layer() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    // A killed VMM.
+    let o = vm(
+        &e,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "k",
+            "--isolation",
+            "vm",
+            IMG,
+            "sh",
+            "-c",
+            "echo up; while true; do sleep 1; done",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    wait_until("k's output", Duration::from_secs(90), || {
+        e.ok(&["logs", "k"]).contains("up")
+    });
+    let vmm = vmm_pid(&e.ok(&["describe", "k"]));
+    // SAFETY: kill(2) of the VMM this test's container started.
+    assert_eq!(unsafe { libc::kill(vmm, libc::SIGKILL) }, 0);
+    wait_until("k to exit", Duration::from_secs(30), || {
+        e.inspect("k")["State"]["Status"] == "exited"
+    });
+    let st = e.inspect("k")["State"].clone();
+    assert_eq!(st["ExitCode"], 137, "{st}");
+    let err = st["Error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("[layer: vm]")
+            && err.contains(&format!("VMM (qemu, pid {vmm}) was killed by signal 9")),
+        "{st}"
+    );
+    // The guest kernel's panic: a container privileged in its guest crashes that kernel
+    // (and only that one).
+    let o = vm(
+        &e,
+        &[
+            "run",
+            "--name",
+            "p",
+            "--privileged",
+            "--isolation",
+            "vm",
+            IMG,
+            "sh",
+            "-c",
+            "echo c > /proc/sysrq-trigger; sleep 60",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(137), "{}", text(&o.stderr));
+    let st = e.inspect("p")["State"].clone();
+    let err = st["Error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("[layer: vm]") && err.contains("the guest kernel panicked"),
+        "{st}"
+    );
+    e.ok(&["rm", "k", "p"]);
+    assert!(
+        common::processes_with(&e.root().display().to_string()).is_empty(),
+        "nothing of the VMs is left"
+    );
 }
 
 /// The guest kernel's release (the unpacked kernel's directory name).

@@ -4,6 +4,7 @@
 //! rootfs. The runtime's create path must run in a single-threaded process, so it runs in a
 //! fresh copy of this binary (`--runtime-run`), whose output the agent relays.
 
+use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -65,9 +66,25 @@ pub fn check_id(id: &str) -> io::Result<()> {
     }
 }
 
-/// Mounts the layers and the overlay and writes the bundle; the bundle's directory.
-pub fn prepare(id: &str, spec: &serde_json::Value, layers: &[String]) -> io::Result<PathBuf> {
+/// The most host files a container brings, and the largest.
+const MAX_FILES: usize = 16;
+const MAX_FILE: usize = 64 << 10;
+
+/// Mounts the layers and the overlay and writes the bundle, with the host's files that the
+/// spec bind-mounts (by destination); the bundle's directory.
+pub fn prepare(
+    id: &str,
+    spec: &serde_json::Value,
+    layers: &[String],
+    files: &BTreeMap<String, String>,
+) -> io::Result<PathBuf> {
     check_id(id)?;
+    if files.len() > MAX_FILES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("at most {MAX_FILES} files"),
+        ));
+    }
     if layers.is_empty() || layers.len() > 64 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -108,17 +125,53 @@ pub fn prepare(id: &str, spec: &serde_json::Value, layers: &[String]) -> io::Res
         ));
     }
     spec["root"] = serde_json::json!({"path": rootfs, "readonly": false});
+    bring_files(&mut spec, files, &dir.join("files"))?;
     for_the_guest(&mut spec);
     std::fs::write(dir.join("config.json"), serde_json::to_vec(&spec)?)?;
     Ok(dir)
 }
 
-/// A host's spec made fit for the guest: namespaces to join are the host's (paths that mean
+/// Writes each of `files` (base64, by mount destination) under `dir` and points the spec's
+/// bind mount of that destination at it. A destination no bind mount has is refused.
+fn bring_files(
+    spec: &mut serde_json::Value,
+    files: &BTreeMap<String, String>,
+    dir: &Path,
+) -> io::Result<()> {
+    for (i, (dest, data)) in files.iter().enumerate() {
+        let bytes = strata_agent::decode(data)?;
+        if bytes.len() > MAX_FILE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("file for {dest}: more than {MAX_FILE} bytes"),
+            ));
+        }
+        let m = spec["mounts"]
+            .as_array_mut()
+            .and_then(|ms| ms.iter_mut().find(|m| m["destination"] == dest.as_str()))
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("file for {dest}: the spec mounts nothing there"),
+                )
+            })?;
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(i.to_string());
+        std::fs::write(&path, bytes)?;
+        m["source"] = serde_json::Value::String(path.to_string_lossy().into_owned());
+    }
+    Ok(())
+}
+
+/// A host's spec made fit for the guest: the pod's network namespace is the guest's (the
+/// container stays in it); other namespaces to join are the host's (paths that mean
 /// nothing here), so the container gets new ones; bind mounts of host files that are not in
 /// the guest (the engine's /etc/hosts, resolv.conf, hostname) are left out; hooks are the
 /// host's programs.
 fn for_the_guest(spec: &mut serde_json::Value) {
     if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
+        // The pod's network (a path on the host) is the guest's own: the VM is the pod.
+        ns.retain(|n| !(n["type"] == "network" && n.get("path").is_some()));
         for n in ns.iter_mut() {
             if let Some(o) = n.as_object_mut() {
                 o.remove("path");
@@ -186,7 +239,11 @@ mod tests {
                 {"destination": "/etc/hosts", "type": "bind", "source": "/nonexistent/hosts", "options": ["rbind"]},
                 {"destination": "/x", "source": "/", "options": ["bind"]},
             ],
-            "linux": {"namespaces": [{"type": "network", "path": "/proc/1/ns/net"}, {"type": "pid"}]},
+            "linux": {"namespaces": [
+                {"type": "network", "path": "/proc/1/ns/net"},
+                {"type": "ipc", "path": "/proc/1/ns/ipc"},
+                {"type": "pid"},
+            ]},
             "hooks": {"prestart": [{"path": "/bin/true"}]},
         });
         for_the_guest(&mut s);
@@ -197,11 +254,45 @@ mod tests {
             .map(|m| m["destination"].clone())
             .collect();
         assert_eq!(dests, ["/proc", "/x"]);
+        // The pod's network is the guest's; the other paths are the host's.
         assert_eq!(
-            s["linux"]["namespaces"][0],
-            serde_json::json!({"type": "network"})
+            s["linux"]["namespaces"],
+            serde_json::json!([{"type": "ipc"}, {"type": "pid"}])
+        );
+        let mut none = serde_json::json!({"linux": {"namespaces": [{"type": "network"}]}});
+        for_the_guest(&mut none);
+        assert_eq!(
+            none["linux"]["namespaces"],
+            serde_json::json!([{"type": "network"}]),
+            "--network none keeps a network namespace of its own"
         );
         assert!(s.get("hooks").is_none());
+    }
+
+    #[test]
+    fn host_files_replace_their_mounts_sources() {
+        let dir = std::env::temp_dir().join(format!("agent-files-{}", std::process::id()));
+        let mut s = serde_json::json!({"mounts": [
+            {"destination": "/etc/hosts", "type": "bind", "source": "/host/hosts"},
+        ]});
+        let mut files = BTreeMap::new();
+        files.insert(
+            "/etc/hosts".to_string(),
+            strata_agent::encode(b"10.0.0.2 web\n"),
+        );
+        bring_files(&mut s, &files, &dir).unwrap();
+        let src = s["mounts"][0]["source"].as_str().unwrap().to_string();
+        assert_eq!(std::fs::read(&src).unwrap(), b"10.0.0.2 web\n");
+        // A destination the spec does not mount, or a file too large, is refused.
+        files.insert("/etc/passwd".to_string(), strata_agent::encode(b"x"));
+        assert!(bring_files(&mut s, &files, &dir).is_err());
+        let mut big = BTreeMap::new();
+        big.insert(
+            "/etc/hosts".to_string(),
+            strata_agent::encode(&vec![b'x'; MAX_FILE + 1]),
+        );
+        assert!(bring_files(&mut s, &big, &dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -37,6 +37,23 @@ pub enum Request {
         spec: serde_json::Value,
         /// Serials of the layer disks, lowest first.
         layers: Vec<String>,
+        /// The content (base64) of the host files the spec bind-mounts (the engine's
+        /// `/etc/hosts`, `resolv.conf`, `hostname`), by mount destination: the guest has
+        /// no such files of its own.
+        #[serde(default)]
+        files: std::collections::BTreeMap<String, String>,
+    },
+    /// Configures the guest's network interface whose MAC is `mac` (the host's end is the
+    /// pod's interface, whose address it takes): [`Reply::Done`].
+    Network {
+        /// The interface's MAC (`aa:bb:cc:dd:ee:ff`).
+        mac: String,
+        /// Its IPv4 address and prefix (`10.88.0.5/16`).
+        address: String,
+        /// The default gateway, if any.
+        gateway: Option<String>,
+        /// The MTU.
+        mtu: u32,
     },
     /// Signals container `id`'s init: [`Reply::Done`].
     Kill {

@@ -6,6 +6,7 @@
 
 mod container;
 mod guest;
+mod net;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -37,6 +38,7 @@ fn run() -> std::io::Result<()> {
     guest::leave_initramfs()?;
     guest::mount_basics()?;
     guest::load_modules(std::path::Path::new("/etc/strata/modules"))?;
+    net::loopback_up()?;
     let path = guest::find_port(PORT_NAME, std::time::Duration::from_secs(30))?;
     eprintln!("strata-agent: serving on {}", path.display());
     let port = std::fs::OpenOptions::new()
@@ -81,14 +83,33 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             cmd.args(rest);
             relay(out, tag, cmd, &format!("exec {prog}"))
         }
-        Request::RunContainer { id, spec, layers } => {
-            match container::prepare(&id, &spec, &layers) {
-                Ok(bundle) => {
-                    let mut cmd = Command::new("/proc/self/exe");
-                    cmd.arg("--runtime-run").arg(&bundle).arg(&id);
-                    relay(out, tag, cmd, &format!("container {id}"))
+        Request::RunContainer {
+            id,
+            spec,
+            layers,
+            files,
+        } => match container::prepare(&id, &spec, &layers, &files) {
+            Ok(bundle) => {
+                let mut cmd = Command::new("/proc/self/exe");
+                cmd.arg("--runtime-run").arg(&bundle).arg(&id);
+                relay(out, tag, cmd, &format!("container {id}"))
+            }
+            Err(e) => fail(out, tag, format!("container {id}: {e}")),
+        },
+        Request::Network {
+            mac,
+            address,
+            gateway,
+            mtu,
+        } => {
+            let done = net::Config::parse(&mac, &address, gateway.as_deref(), mtu)
+                .and_then(|c| net::configure(&c));
+            match done {
+                Ok(name) => {
+                    eprintln!("strata-agent: {name} is {address}");
+                    send(out, tag, Reply::Done)
                 }
-                Err(e) => fail(out, tag, format!("container {id}: {e}")),
+                Err(e) => fail(out, tag, e.to_string()),
             }
         }
         Request::Kill { id, signal } => {

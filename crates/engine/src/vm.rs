@@ -46,3 +46,22 @@ pub fn state(e: &Engine, c: &Container) -> Option<serde_json::Value> {
     let p = e.paths.monitor(&c.id).join("vm/vm.state");
     serde_json::from_slice(&std::fs::read(p).ok()?).ok()
 }
+
+/// Why a VM container's VM ended under it (a fault of the VM layer: the VMM killed, the
+/// guest kernel's panic, the agent gone), if it did; `None` when its process just exited.
+pub fn exit_reason(e: &Engine, c: &Container) -> Option<String> {
+    let p = e
+        .paths
+        .monitor(&c.id)
+        .join("vm")
+        .join(strata_vmpod::shim::EXIT_REASON);
+    let text = std::fs::read_to_string(p).ok()?;
+    let line = text.lines().next()?.trim();
+    // Written by the shim, on the host; still, one bounded line.
+    let line: String = line.chars().take(512).collect();
+    Some(if line.contains("[layer: ") {
+        line
+    } else {
+        format!("{line} [layer: vm]")
+    })
+}

@@ -247,6 +247,36 @@ pub fn processes_with(needle: &str) -> Vec<libc::pid_t> {
     out
 }
 
+/// An HTTP GET of `/` on `addr` with a raw TCP client, retried until `limit` (the server
+/// may still be starting); the response body.
+pub fn http_get(addr: &str, limit: Duration) -> Option<String> {
+    use std::io::{Read, Write};
+    let t0 = Instant::now();
+    loop {
+        let got = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect_timeout(
+                &addr.parse().unwrap(),
+                Duration::from_secs(2),
+            )?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            write!(s, "GET / HTTP/1.0\r\nHost: test\r\n\r\n")?;
+            let mut resp = String::new();
+            s.read_to_string(&mut resp)?;
+            Ok(resp)
+        })();
+        match got {
+            Ok(r) if r.starts_with("HTTP/1") => {
+                return Some(
+                    r.split_once("\r\n\r\n")
+                        .map_or(r.clone(), |(_, b)| b.to_string()),
+                )
+            }
+            _ if t0.elapsed() > limit => return None,
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

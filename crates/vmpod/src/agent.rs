@@ -218,8 +218,25 @@ impl Agent {
             id: id.to_string(),
             spec: spec.clone(),
             layers: layers.to_vec(),
+            files: host_files(spec),
         };
         self.request(req, &format!("container {id}"), None)
+    }
+
+    /// Gives the guest's interface with `link`'s MAC the link's address, MTU and gateway.
+    pub fn network(&self, link: &crate::tap::PodLink) -> Result<()> {
+        let what = format!("network {}", link.address);
+        let req = Request::Network {
+            mac: link.mac.clone(),
+            address: link.address.clone(),
+            gateway: link.gateway.clone(),
+            mtu: link.mtu,
+        };
+        match self.one(req, &what)? {
+            Reply::Done => Ok(()),
+            Reply::Error { message } => Err(Error(format!("agent: {message}"))),
+            other => Err(unexpected(&what, &other)),
+        }
     }
 
     /// Signals container `id`'s init.
@@ -243,6 +260,29 @@ impl Agent {
             other => Err(unexpected("shutdown", &other)),
         }
     }
+}
+
+/// The small regular files on the host that `spec` bind-mounts (the engine's `/etc/hosts`,
+/// `resolv.conf`, `hostname`), base64, by destination: the guest gets their content.
+fn host_files(spec: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    const MAX: u64 = 64 << 10;
+    let mut out = std::collections::BTreeMap::new();
+    for m in spec["mounts"].as_array().into_iter().flatten() {
+        let bind = m["type"] == "bind"
+            || m["options"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"));
+        let (Some(src), Some(dest)) = (m["source"].as_str(), m["destination"].as_str()) else {
+            continue;
+        };
+        let small_file = std::fs::metadata(src).is_ok_and(|md| md.is_file() && md.len() <= MAX);
+        if bind && small_file && out.len() < 16 {
+            if let Ok(b) = std::fs::read(src) {
+                out.insert(dest.to_string(), strata_agent::encode(&b));
+            }
+        }
+    }
+    out
 }
 
 fn unexpected(what: &str, r: &Reply) -> Error {

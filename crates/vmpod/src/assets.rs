@@ -61,7 +61,20 @@ pub fn prepare(cache: &Path, kernel_dir: &Path, lowers: &[PathBuf]) -> Result<As
     let meta = std::fs::metadata(&agent).map_err(io_err(format!("agent {}", agent.display())))?;
     let stamp = {
         use std::os::unix::fs::MetadataExt;
-        format!("{}-{}-{}", k.release, meta.len(), meta.mtime())
+        // The modules it carries are part of its name (FNV-1a of their list).
+        let modules = GUEST_MODULES
+            .iter()
+            .flat_map(|m| m.bytes().chain([b',']))
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        format!(
+            "{}-{}-{}-{:08x}",
+            k.release,
+            meta.len(),
+            meta.mtime(),
+            modules as u32
+        )
     };
     let initramfs = cache.join(format!("initramfs-{stamp}.cpio"));
     if !initramfs.is_file() {

@@ -14,11 +14,13 @@ pub fn default_dir() -> PathBuf {
 }
 
 /// The modules a VM pod's guest loads: virtio over MMIO (announced through ACPI), the
-/// serial port the agent speaks on, the layer disks (erofs) and the overlay joining them.
+/// serial port the agent speaks on, the pod's network interface, the layer disks (erofs)
+/// and the overlay joining them.
 pub const GUEST_MODULES: &[&str] = &[
     "virtio_mmio",
     "virtio_console",
     "virtio_blk",
+    "virtio_net",
     "erofs",
     "overlay",
 ];

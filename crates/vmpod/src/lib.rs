@@ -12,6 +12,7 @@ pub mod initramfs;
 pub mod kernel;
 pub mod qemu;
 pub mod shim;
+pub mod tap;
 
 /// A VM pod layer error: one line naming the layer and the object.
 #[derive(Debug)]

@@ -54,6 +54,9 @@ pub struct VmSpec {
     pub accel: Accel,
     /// Read-only disks (a container image's layers): serial and image file.
     pub disks: Vec<(String, PathBuf)>,
+    /// A network interface on a TAP that QEMU makes in its network namespace
+    /// ([`crate::tap::TAP`]), with this MAC.
+    pub net: Option<String>,
 }
 
 /// A running VM (QEMU ends when this is dropped).
@@ -117,6 +120,14 @@ pub fn command(s: &VmSpec) -> Command {
         ));
         cmd.arg("-device")
             .arg(format!("virtio-blk-device,drive=d{i},serial={serial}"));
+    }
+    if let Some(mac) = &s.net {
+        cmd.arg("-netdev").arg(format!(
+            "tap,id=n0,ifname={},script=no,downscript=no",
+            crate::tap::TAP
+        ));
+        cmd.arg("-device")
+            .arg(format!("virtio-net-device,netdev=n0,mac={mac}"));
     }
     cmd.args(["-device", "virtio-serial-device"]);
     // Relative to QEMU's working directory (the VM's): a socket's path holds 108 bytes.
@@ -195,6 +206,32 @@ impl Vm {
                 }
                 Err(e) => return Err(Error(format!("qemu {}: {e}", self.pid()))),
             }
+        }
+    }
+
+    /// Why the guest stopped answering, as a user should read it: the VMM killed (by
+    /// whom it does not know), the guest kernel's panic, or the agent gone with the VM
+    /// still up; `err` is what the host saw.
+    pub fn fault(&mut self, err: &str) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        // QEMU exits right after a panic (-no-reboot) or is being killed: give it a moment.
+        let st = self.wait(Duration::from_secs(2)).ok();
+        let console = self.console_text();
+        if let Some(panic) = console
+            .lines()
+            .find(|l| l.contains("Kernel panic"))
+            .map(|l| l.trim().to_string())
+        {
+            return format!("the guest kernel panicked: {panic}");
+        }
+        match st {
+            Some(st) if st.signal().is_some() => format!(
+                "the VMM (qemu, pid {}) was killed by signal {}",
+                self.pid(),
+                st.signal().unwrap_or(0)
+            ),
+            Some(st) => format!("the VMM (qemu, pid {}) exited ({st}): {err}", self.pid()),
+            None => format!("the guest agent stopped answering: {err}"),
         }
     }
 

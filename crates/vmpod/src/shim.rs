@@ -10,7 +10,7 @@ use crate::assets::Assets;
 use crate::qemu::{Accel, Vm, VmSpec};
 use crate::{Error, Result};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,10 @@ const FORWARDED: &[i32] = &[
 
 /// How long the guest has to boot and answer (TCG is slow).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The file in the VM's directory that says why the VM ended under its container (a
+/// fault of the VM layer); absent when the container's process simply exited.
+pub const EXIT_REASON: &str = "vm-exit-reason";
 
 /// What the shim is told.
 pub struct Args {
@@ -67,7 +71,7 @@ pub fn run(a: &Args) -> i32 {
         Err(e) => {
             let msg = e.to_string();
             eprintln!("{msg}");
-            let _ = std::fs::write(a.dir.join("vm-exit-reason"), &msg);
+            let _ = std::fs::write(a.dir.join(EXIT_REASON), &msg);
             137
         }
     }
@@ -86,6 +90,15 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
     };
     let spec = read("config.json")?;
     let (assets, memory_mib, vcpus) = Assets::from_json(&read("vm.json")?)?;
+    // The pod's network namespace (CNI's, as for any container): QEMU runs in it, and its
+    // TAP is joined to the pod's interface, whose address the guest takes.
+    let link = match netns_path(&spec) {
+        Some(ns) => {
+            crate::tap::enter_netns(Path::new(&ns))?;
+            crate::tap::pod_link()?
+        }
+        None => None,
+    };
     let (accel, why) = Accel::pick();
     let serials: Vec<String> = (0..assets.layers.len())
         .map(|i| format!("layer{i}"))
@@ -104,7 +117,11 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
             .cloned()
             .zip(assets.layers.iter().cloned())
             .collect(),
+        net: link.as_ref().map(|l| l.mac.clone()),
     })?;
+    if let Some(l) = &link {
+        crate::tap::join(l).map_err(|e| Error(format!("vm container {}: network: {e}", a.id)))?;
+    }
     let agent = Arc::new(Agent::connect(&vm.agent_socket, BOOT_TIMEOUT)?);
     let hello = agent.hello().map_err(|e| {
         Error(format!(
@@ -113,6 +130,11 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
             tail(&vm.console_text())
         ))
     })?;
+    if let Some(l) = &link {
+        agent
+            .network(l)
+            .map_err(|e| Error(format!("vm container {}: network: {e}", a.id)))?;
+    }
     let state = serde_json::json!({
         "backend": "qemu",
         "accel": format!("{accel:?}").to_lowercase(),
@@ -121,6 +143,7 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
         "guestKernel": hello.kernel,
         "vcpus": vcpus,
         "memoryMib": memory_mib,
+        "address": link.as_ref().map(|l| l.address.clone()),
     });
     let _ = std::fs::write(a.dir.join("vm.state"), state.to_string());
     // Created: the start is SIGUSR1; a signal before it ends the VM unstarted.
@@ -152,8 +175,8 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
             Ok(Some(Event::Exit(c))) => break c,
             Ok(None) => break 0,
             Err(e) => {
-                let msg = format!("vm container {}: {e}", a.id);
-                let _ = std::fs::write(a.dir.join("vm-exit-reason"), &msg);
+                let msg = format!("vm container {}: {}", a.id, vm.fault(&e.to_string()));
+                let _ = std::fs::write(a.dir.join(EXIT_REASON), &msg);
                 eprintln!("{msg}");
                 break 137;
             }
@@ -164,6 +187,16 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
         drop(vm);
     }
     Ok(code)
+}
+
+/// The network namespace the spec joins (the pod's), if any.
+fn netns_path(spec: &serde_json::Value) -> Option<String> {
+    spec["linux"]["namespaces"]
+        .as_array()?
+        .iter()
+        .find(|n| n["type"] == "network")?["path"]
+        .as_str()
+        .map(String::from)
 }
 
 /// The last lines of the guest console, for an error.

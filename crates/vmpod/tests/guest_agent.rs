@@ -63,6 +63,7 @@ fn the_agent_answers_from_the_guests_own_kernel() {
             .iter()
             .map(|(s, p)| (s.to_string(), p.clone()))
             .collect(),
+        net: None,
     })
     .unwrap_or_else(|e| panic!("{e} ({accel:?}: {why})"));
     let a = Agent::connect(&vm.agent_socket, Duration::from_secs(60)).unwrap();

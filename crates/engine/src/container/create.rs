@@ -65,7 +65,6 @@ fn check_isolation(c: &ContainerConfig) -> Result<()> {
     let unsupported = [
         (c.tty, "a terminal (-t)"),
         (c.interactive, "stdin (-i)"),
-        (!c.ports.is_empty() || c.publish_all, "published ports"),
         (c.pod.is_some(), "a pod"),
         (c.init, "--init"),
         (!c.mounts.is_empty(), "volumes and mounts"),
@@ -76,9 +75,9 @@ fn check_isolation(c: &ContainerConfig) -> Result<()> {
             "isolation vm: {what} is not served for VM containers yet [layer: vm]"
         )));
     }
-    if !matches!(c.network, NetworkMode::Default | NetworkMode::None) {
+    if matches!(c.network, NetworkMode::Host | NetworkMode::Container(_)) {
         return Err(Error::Invalid(
-            "isolation vm: a VM container has its own network stack (loopback only, for now) [layer: vm]".into(),
+            "isolation vm: a VM container has its own kernel and network stack: it cannot share the host's or another container's network (use a network, or none) [layer: vm]".into(),
         ));
     }
     Ok(())
@@ -110,10 +109,6 @@ pub fn create(
     }
     validate(&config, img)?;
     config.image_id = image.id.to_string();
-    if config.in_vm() {
-        // The guest's own network stack (loopback) until pods reach VMs through a TAP.
-        config.network = NetworkMode::None;
-    }
     if let Some(key) = config.pod.clone() {
         let p = e.db.find_pod(&key)?;
         crate::pod::check_member_config(&p, &config)?;

@@ -195,6 +195,11 @@ pub fn refresh(e: &Engine, c: &mut Container) -> Result<bool> {
         return Ok(false);
     }
     let now = c.state.status;
+    if now == Status::Exited && before != Status::Exited && c.config.in_vm() {
+        if let Some(reason) = crate::vm::exit_reason(e, c) {
+            c.state.error = Some(reason);
+        }
+    }
     if now == Status::Exited && before != Status::Exited {
         // Several processes may see one exit at once (an attached `run` and the monitor's
         // exit command): the one that records it tells its events, once.

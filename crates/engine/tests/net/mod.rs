@@ -6,8 +6,7 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -443,31 +442,7 @@ fn shell_words(s: &str) -> Vec<String> {
     out
 }
 
-/// An HTTP GET of `/` on `addr` with a raw TCP client, retried until `limit` (the server
-/// may still be starting); the response body.
-pub fn http_get(addr: &str, limit: Duration) -> Option<String> {
-    let t0 = Instant::now();
-    loop {
-        let got = (|| -> std::io::Result<String> {
-            let mut s = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))?;
-            s.set_read_timeout(Some(Duration::from_secs(5)))?;
-            write!(s, "GET / HTTP/1.0\r\nHost: test\r\n\r\n")?;
-            let mut resp = String::new();
-            s.read_to_string(&mut resp)?;
-            Ok(resp)
-        })();
-        match got {
-            Ok(r) if r.starts_with("HTTP/1") => {
-                return Some(
-                    r.split_once("\r\n\r\n")
-                        .map_or(r.clone(), |(_, b)| b.to_string()),
-                )
-            }
-            _ if t0.elapsed() > limit => return None,
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
+pub use strata_testkit::http_get;
 
 /// Another host, as far as the node can tell: a network namespace of the test's own,
 /// linked to the host by a veth pair on a subnet of its own; the node's address on that

@@ -145,8 +145,44 @@ impl Container {
                 .map(|c| c.id().to_string())
                 .map_err(|e| format!("monitor: start {}: {e} [layer: vm]", shim.display()))
         })?;
-        pid.parse()
-            .map_err(|_| format!("monitor: bad pid from the shim's start: {pid:?}"))
+        let pid: i32 = pid
+            .parse()
+            .map_err(|_| format!("monitor: bad pid from the shim's start: {pid:?}"))?;
+        self.wait_booted(pid)?;
+        Ok(pid)
+    }
+
+    /// Waits until the shim has booted the VM (its `vm.state`), so that a VM container is
+    /// created only once its VM answers; a shim that ends first fails the create with its
+    /// reason. The shim is not reaped here (the monitor's loop reaps its children).
+    fn wait_booted(&self, pid: i32) -> Result<(), String> {
+        let vm = self.dir.join("vm");
+        let t0 = std::time::Instant::now();
+        loop {
+            if vm.join("vm.state").exists() {
+                return Ok(());
+            }
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
+            if matches!(state, None | Some("Z") | Some("X")) {
+                let reason = std::fs::read_to_string(vm.join("vm-exit-reason"))
+                    .unwrap_or_else(|_| "its VM shim ended before the VM booted".into());
+                return Err(
+                    format!("container {}: {} [layer: vm]", self.id, reason.trim())
+                        .replace(" [layer: vm] [layer: vm]", " [layer: vm]"),
+                );
+            }
+            if t0.elapsed() > std::time::Duration::from_secs(150) {
+                return Err(format!(
+                    "container {}: its VM did not boot in 150 s [layer: vm]",
+                    self.id
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     /// Signals a VM container's shim.

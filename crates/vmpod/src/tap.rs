@@ -1,0 +1,175 @@
+//! A VM container's network on the host: the pod's network namespace, set up by CNI as for
+//! any container (a veth into the bridge, the pod's address, published ports through
+//! portmap), is joined to the VM as Kata's `tcfilter` model does it: QEMU makes a TAP in
+//! that namespace, and two `tc` redirects pass every frame from the veth to the TAP and
+//! back, so the guest's virtio-net interface, with the veth's MAC and address, is the pod's
+//! end of the veth. Nothing of it outlives the VM: the TAP goes with QEMU, the namespace
+//! with the container.
+
+use crate::{io_err, Error, Result};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::Command;
+
+/// The TAP's name inside the pod's namespace.
+pub const TAP: &str = "tap0";
+
+/// The pod's interface in its network namespace, which the guest's interface stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodLink {
+    /// Its name (`eth0`).
+    pub name: String,
+    /// Its MAC (the guest's interface takes it).
+    pub mac: String,
+    /// Its IPv4 address and prefix.
+    pub address: String,
+    /// The default gateway.
+    pub gateway: Option<String>,
+    /// Its MTU.
+    pub mtu: u32,
+}
+
+/// Moves this process (still single-threaded: threads started later follow) into the
+/// network namespace at `path`.
+pub fn enter_netns(path: &Path) -> Result<()> {
+    let f = std::fs::File::open(path).map_err(io_err(format!("netns {}", path.display())))?;
+    // SAFETY: setns with an open namespace file; affects this thread only, which is the
+    // process's only thread here.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(Error(format!(
+            "join netns {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+fn ip_json(args: &[&str]) -> Result<serde_json::Value> {
+    let out = Command::new("ip")
+        .arg("-j")
+        .args(args)
+        .output()
+        .map_err(io_err("run ip (install iproute2)"))?;
+    if !out.status.success() {
+        return Err(Error(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| Error(format!("ip {}: {e}", args.join(" "))))
+}
+
+/// The first interface of this namespace with an IPv4 address, other than the loopback.
+pub fn pod_link() -> Result<Option<PodLink>> {
+    let addrs = ip_json(&["-4", "addr", "show"])?;
+    let routes = ip_json(&["-4", "route", "show", "default"])?;
+    Ok(parse_link(&addrs, &routes, link_mac))
+}
+
+/// [`pod_link`] from `ip -j -4 addr show`, `ip -j -4 route show default` and the links' MACs.
+fn parse_link(
+    addrs: &serde_json::Value,
+    routes: &serde_json::Value,
+    mac_of: impl Fn(&str) -> Option<String>,
+) -> Option<PodLink> {
+    let link = addrs.as_array()?.iter().find(|l| {
+        l["ifname"] != "lo"
+            && l["ifname"] != TAP
+            && l["addr_info"].as_array().is_some_and(|a| !a.is_empty())
+    })?;
+    let name = link["ifname"].as_str()?.to_string();
+    let a = &link["addr_info"][0];
+    let address = format!("{}/{}", a["local"].as_str()?, a["prefixlen"].as_u64()?);
+    let gateway = routes.as_array().and_then(|rs| {
+        rs.iter()
+            .find(|r| r["dev"] == name.as_str())
+            .and_then(|r| r["gateway"].as_str().map(String::from))
+    });
+    let mac = mac_of(&name)?;
+    Some(PodLink {
+        mtu: link["mtu"].as_u64().unwrap_or(1500) as u32,
+        name,
+        mac,
+        address,
+        gateway,
+    })
+}
+
+fn link_mac(name: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn run(args: &[&str]) -> Result<()> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(io_err(format!("run {} (install iproute2)", args[0])))?;
+    if !out.status.success() {
+        return Err(Error(format!(
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Joins QEMU's TAP (already made) to `link`: the TAP up with the link's MTU, and every
+/// frame arriving on either redirected out of the other.
+pub fn join(link: &PodLink) -> Result<()> {
+    // QEMU makes its TAP as it sets its devices up, maybe after its agent socket.
+    let t0 = std::time::Instant::now();
+    let tap = std::ffi::CString::new(TAP).expect("no NUL in the TAP's name");
+    // SAFETY: a NUL-terminated name; if_nametoindex reads this thread's network namespace.
+    while unsafe { libc::if_nametoindex(tap.as_ptr()) } == 0 {
+        if t0.elapsed() > std::time::Duration::from_secs(10) {
+            return Err(Error(format!("QEMU made no {TAP} in 10 s")));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let mtu = link.mtu.to_string();
+    run(&["ip", "link", "set", TAP, "mtu", &mtu, "up"])?;
+    for (from, to) in [(link.name.as_str(), TAP), (TAP, link.name.as_str())] {
+        // A previous run's redirect (a restarted container keeps no TAP, but be sure).
+        let _ = run(&["tc", "qdisc", "del", "dev", from, "ingress"]);
+        run(&["tc", "qdisc", "add", "dev", from, "ingress"])?;
+        run(&[
+            "tc", "filter", "add", "dev", from, "parent", "ffff:", "protocol", "all", "u32",
+            "match", "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", to,
+        ])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_pod_link_is_the_addressed_non_loopback_interface() {
+        let addrs = json!([
+            {"ifname": "lo", "mtu": 65536, "addr_info": [{"local": "127.0.0.1", "prefixlen": 8}]},
+            {"ifname": "eth0", "mtu": 1450, "addr_info": [{"local": "10.88.0.7", "prefixlen": 16}]},
+        ]);
+        let routes = json!([{"dst": "default", "gateway": "10.88.0.1", "dev": "eth0"}]);
+        let mac = |_: &str| Some("0a:58:0a:58:00:07".to_string());
+        assert_eq!(
+            parse_link(&addrs, &routes, mac),
+            Some(PodLink {
+                name: "eth0".into(),
+                mac: "0a:58:0a:58:00:07".into(),
+                address: "10.88.0.7/16".into(),
+                gateway: Some("10.88.0.1".into()),
+                mtu: 1450,
+            })
+        );
+        let only_lo =
+            json!([{"ifname": "lo", "addr_info": [{"local": "127.0.0.1", "prefixlen": 8}]}]);
+        assert_eq!(parse_link(&only_lo, &json!([]), mac), None);
+    }
+}
