@@ -153,7 +153,7 @@ fn a_vm_container_is_on_the_pod_network_and_its_published_port_is_reached() {
     let o = vm(
         &e,
         &["run", "-d", "--name", "web", "--isolation", "vm", "-p", &publish, IMG, "sh", "-c",
-          "ip -o -4 addr show; ip route; echo hello-from-the-guest > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"],
+          "ip -o -4 addr show; ip route; sed 's/^/hosts: /' /etc/hosts; echo hello-from-the-guest > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"],
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let ip = e.inspect("web")["NetworkSettings"]["IPAddress"]
@@ -172,6 +172,8 @@ fn a_vm_container_is_on_the_pod_network_and_its_published_port_is_reached() {
     };
     assert!(logs.contains(&format!("inet {ip}/")), "{logs}");
     assert!(logs.contains("default via"), "{logs}");
+    // The engine's /etc/hosts, with the container's own entry, reached the guest.
+    assert!(logs.contains(&format!("hosts: {ip}")), "{logs}");
     // From the host through the published port (portmap's DNAT to the pod's address).
     let body = strata_testkit::http_get(&format!("127.0.0.1:{port}"), Duration::from_secs(60));
     assert_eq!(body.as_deref(), Some("hello-from-the-guest\n"));
