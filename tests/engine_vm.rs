@@ -203,6 +203,77 @@ fn a_vm_container_is_on_the_pod_network_and_its_published_port_is_reached() {
     assert!(err.contains("[layer: vm]"), "{err}");
 }
 
+#[test]
+fn exec_runs_in_the_guest_with_input_and_exit_statuses() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let o = vm(
+        &e,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "x",
+            "--isolation",
+            "vm",
+            IMG,
+            "sleep",
+            "1000",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // Right after the start: the guest may still be starting the container.
+    let o = e.run(&["exec", "x", "sh", "-c", "uname -r; echo to-err >&2; exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).trim(), strata_vmpod_release());
+    assert!(text(&o.stderr).contains("to-err"));
+    // Input (-i) reaches the process, and its end ends it.
+    let mut c = e.cmd();
+    c.args(["exec", "-i", "x", "sh", "-c", "cat; echo end-of-input"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut w = child.stdin.take().unwrap();
+        w.write_all(b"line-through-the-vm\n").unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(text(&o.stdout), "line-through-the-vm\nend-of-input\n");
+    // A detached exec runs on after its answer.
+    e.ok(&[
+        "exec",
+        "-d",
+        "x",
+        "sh",
+        "-c",
+        "sleep 1; echo done > /tmp/detached",
+    ]);
+    let t0 = Instant::now();
+    while e.run(&["exec", "x", "cat", "/tmp/detached"]).stdout != b"done\n" {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the detached exec did not run"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A command that is not there: 127, as docker's.
+    let (code, _, err) = e.status(&["exec", "x", "no-such-command"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("not found"), "{err}");
+    // What is not served yet is refused, naming the layer.
+    let (code, _, err) = e.status(&["exec", "-t", "x", "true"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("[layer: vm]") && err.contains("terminal"),
+        "{err}"
+    );
+    e.ok(&["rm", "-f", "x"]);
+}
+
 /// The VMM's pid in `strata describe`'s Hypervisor layer.
 fn vmm_pid(describe: &str) -> i32 {
     describe

@@ -215,6 +215,60 @@ pub fn runtime_run(bundle: &str, id: &str) -> i32 {
     }
 }
 
+/// Writes an exec's process for `--runtime-exec` beside container `id`'s bundle; its path.
+pub fn exec_file(id: &str, exec_id: &str, process: &serde_json::Value) -> io::Result<PathBuf> {
+    check_id(id)?;
+    check_id(exec_id)?;
+    let dir = Path::new(BASE).join(id);
+    if !dir.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no container {id}"),
+        ));
+    }
+    // Checked here, where the guest can say what is wrong with it.
+    serde_json::from_value::<oci_spec::runtime::Process>(process.clone())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("process: {e}")))?;
+    let path = dir.join(format!("exec-{exec_id}.json"));
+    std::fs::write(&path, serde_json::to_vec(process)?)?;
+    Ok(path)
+}
+
+/// `--runtime-exec ID PROCESS.json [--detach]`: the OCI runtime's exec of that process in
+/// the container, in this fresh, single-threaded process; its exit code.
+pub fn runtime_exec(id: &str, process: &str, detach: bool) -> i32 {
+    let p = std::fs::read(process)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
+    let process: oci_spec::runtime::Process = match p {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("strata-agent: exec in {id}: {process}: {e}");
+            return 125;
+        }
+    };
+    let root = strata_runtime::state::Root::new(RUNTIME_ROOT);
+    // The host starts an exec once the container's start was asked, which in the guest may
+    // still be under way: wait for the runtime to have made it.
+    let t0 = std::time::Instant::now();
+    while root.load(id).is_err() && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let opts = strata_runtime::container::exec::ExecOpts {
+        id: id.to_string(),
+        process,
+        detach,
+        ..Default::default()
+    };
+    match strata_runtime::container::exec::exec(&root, &opts) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("strata-agent: exec in {id}: {e}");
+            strata_runtime::container::exec::failure_status(&e.to_string())
+        }
+    }
+}
+
 /// `--runtime-kill ID SIGNAL`: the OCI runtime's `kill` of the container's init; 0 or 1.
 pub fn runtime_kill(id: &str, signal: i32) -> i32 {
     let root = strata_runtime::state::Root::new(RUNTIME_ROOT);

@@ -43,6 +43,29 @@ pub enum Request {
         #[serde(default)]
         files: std::collections::BTreeMap<String, String>,
     },
+    /// Runs a process in running container `id` (the OCI runtime's exec): [`Reply::Output`]s,
+    /// then [`Reply::Exit`] (detached: once the process runs).
+    ExecContainer {
+        /// The container.
+        id: String,
+        /// The exec's id, chosen by the host (`[A-Za-z0-9_.-]`, at most 64): its input's.
+        exec_id: String,
+        /// The OCI process (config.json's `process` form).
+        process: serde_json::Value,
+        /// Whether input follows ([`Request::Input`]).
+        stdin: bool,
+        /// Whether to answer once the process runs, without waiting for it.
+        detach: bool,
+    },
+    /// Input for exec `exec_id`: bytes, or the end of its input: [`Reply::Done`].
+    Input {
+        /// The exec.
+        exec_id: String,
+        /// The bytes, base64.
+        data: String,
+        /// Whether this ends the input.
+        eof: bool,
+    },
     /// Configures the guest's network interface whose MAC is `mac` (the host's end is the
     /// pod's interface, whose address it takes): [`Reply::Done`].
     Network {

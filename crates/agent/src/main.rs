@@ -8,9 +8,10 @@ mod container;
 mod guest;
 mod net;
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use strata_agent::{encode, read_frame, write_frame, Reply, Request, Tagged, PORT_NAME};
 
 /// The port's sending half, shared by the requests' threads.
@@ -22,6 +23,11 @@ fn main() {
         (Some("--runtime-run"), 4) => {
             std::process::exit(container::runtime_run(&args[2], &args[3]))
         }
+        (Some("--runtime-exec"), 4 | 5) => std::process::exit(container::runtime_exec(
+            &args[2],
+            &args[3],
+            args.get(4).is_some_and(|a| a == "--detach"),
+        )),
         (Some("--runtime-kill"), 4) => {
             let sig = args[3].parse().unwrap_or(libc::SIGTERM);
             std::process::exit(container::runtime_kill(&args[2], sig))
@@ -81,7 +87,7 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             };
             let mut cmd = Command::new(prog);
             cmd.args(rest);
-            relay(out, tag, cmd, &format!("exec {prog}"))
+            relay(out, tag, cmd, &format!("exec {prog}"), None)
         }
         Request::RunContainer {
             id,
@@ -92,10 +98,62 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             Ok(bundle) => {
                 let mut cmd = Command::new("/proc/self/exe");
                 cmd.arg("--runtime-run").arg(&bundle).arg(&id);
-                relay(out, tag, cmd, &format!("container {id}"))
+                relay(out, tag, cmd, &format!("container {id}"), None)
             }
             Err(e) => fail(out, tag, format!("container {id}: {e}")),
         },
+        Request::ExecContainer {
+            id,
+            exec_id,
+            process,
+            stdin,
+            detach,
+        } => {
+            let file = match container::exec_file(&id, &exec_id, &process) {
+                Ok(f) => f,
+                Err(e) => return fail(out, tag, format!("exec in {id}: {e}")),
+            };
+            let mut cmd = Command::new("/proc/self/exe");
+            cmd.arg("--runtime-exec").arg(&id).arg(&file);
+            if detach {
+                cmd.arg("--detach");
+                let st = cmd
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()?;
+                let _ = std::fs::remove_file(&file);
+                return send(
+                    out,
+                    tag,
+                    Reply::Exit {
+                        code: st.code().unwrap_or(125),
+                    },
+                );
+            }
+            let what = format!("exec in {id}");
+            let r = relay(out, tag, cmd, &what, stdin.then_some(exec_id.as_str()));
+            let _ = std::fs::remove_file(&file);
+            r
+        }
+        Request::Input { exec_id, data, eof } => {
+            let bytes = match strata_agent::decode(&data) {
+                Ok(b) => b,
+                Err(e) => return fail(out, tag, format!("input for {exec_id}: {e}")),
+            };
+            let mut m = inputs()
+                .lock()
+                .map_err(|_| std::io::Error::other("inputs lock"))?;
+            let Some(w) = m.get_mut(&exec_id) else {
+                return fail(out, tag, format!("input for {exec_id}: no such exec"));
+            };
+            // A process that stopped reading: its input is dropped, as a closed pipe's.
+            let _ = std::io::Write::write_all(w, &bytes);
+            if eof {
+                m.remove(&exec_id);
+            }
+            send(out, tag, Reply::Done)
+        }
         Request::Network {
             mac,
             address,
@@ -144,10 +202,27 @@ fn hello() -> Reply {
     }
 }
 
-/// Runs `cmd`, sending its output as it comes, then its exit status.
-fn relay(out: &Out, tag: u64, mut cmd: Command, what: &str) -> std::io::Result<()> {
+/// The input ends of running execs, by exec id.
+fn inputs() -> &'static Mutex<HashMap<String, std::process::ChildStdin>> {
+    static INPUTS: OnceLock<Mutex<HashMap<String, std::process::ChildStdin>>> = OnceLock::new();
+    INPUTS.get_or_init(Mutex::default)
+}
+
+/// Runs `cmd`, sending its output as it comes, then its exit status; with `input`, its
+/// stdin is kept under that exec id for [`Request::Input`].
+fn relay(
+    out: &Out,
+    tag: u64,
+    mut cmd: Command,
+    what: &str,
+    input: Option<&str>,
+) -> std::io::Result<()> {
     let child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
@@ -155,6 +230,22 @@ fn relay(out: &Out, tag: u64, mut cmd: Command, what: &str) -> std::io::Result<(
         Ok(c) => c,
         Err(e) => return fail(out, tag, format!("{what}: {e}")),
     };
+    if let (Some(key), Some(stdin)) = (input, child.stdin.take()) {
+        if let Ok(mut m) = inputs().lock() {
+            m.insert(key.to_string(), stdin);
+        }
+    }
+    let result = pump(out, tag, &mut child);
+    if let Some(key) = input {
+        if let Ok(mut m) = inputs().lock() {
+            m.remove(key);
+        }
+    }
+    result
+}
+
+/// Sends `child`'s output as it comes, then its exit status.
+fn pump(out: &Out, tag: u64, child: &mut std::process::Child) -> std::io::Result<()> {
     let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
     let mut pumps = Vec::new();
     for (stream, pipe) in [

@@ -84,14 +84,7 @@ pub struct ExecRequest {
 /// The exit status docker gives an exec whose command could not be run, from the runtime's
 /// error: 127 when the command is not there, 126 when it cannot be run, else 125.
 pub fn exec_failure_status(runtime_error: &str) -> i32 {
-    let lower = runtime_error.to_ascii_lowercase();
-    if lower.contains("no such file") || lower.contains("not found") {
-        127
-    } else if lower.contains("permission denied") || lower.contains("exec format") {
-        126
-    } else {
-        125
-    }
+    strata_runtime::container::exec::failure_status(runtime_error)
 }
 
 /// The container's status as the monitor sees it.

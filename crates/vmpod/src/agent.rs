@@ -90,6 +90,19 @@ impl Replies {
         }
     }
 
+    /// The next reply as the guest sent it (for the shim's proxy, which passes it on);
+    /// `None` after the last.
+    pub fn next_reply(&mut self) -> Result<Option<Reply>> {
+        if self.done {
+            return Ok(None);
+        }
+        let r = self.recv()?;
+        if r.ends() {
+            self.done = true;
+        }
+        Ok(Some(r))
+    }
+
     /// Everything up to the exit.
     pub fn collect(mut self) -> Result<Output> {
         let mut out = Output::default();
@@ -221,6 +234,41 @@ impl Agent {
             files: host_files(spec),
         };
         self.request(req, &format!("container {id}"), None)
+    }
+
+    /// Runs `process` (OCI form) in running container `id` as exec `exec_id`; its events
+    /// until it exits (detached: until it runs). With `stdin`, [`Agent::input`] feeds it.
+    pub fn exec_container(
+        &self,
+        id: &str,
+        exec_id: &str,
+        process: &serde_json::Value,
+        stdin: bool,
+        detach: bool,
+    ) -> Result<Replies> {
+        let req = Request::ExecContainer {
+            id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            process: process.clone(),
+            stdin,
+            detach,
+        };
+        self.request(req, &format!("exec in {id}"), None)
+    }
+
+    /// Input for exec `exec_id` (`eof`: its end).
+    pub fn input(&self, exec_id: &str, data: &[u8], eof: bool) -> Result<()> {
+        let what = format!("input for {exec_id}");
+        let req = Request::Input {
+            exec_id: exec_id.to_string(),
+            data: strata_agent::encode(data),
+            eof,
+        };
+        match self.one(req, &what)? {
+            Reply::Done => Ok(()),
+            Reply::Error { message } => Err(Error(format!("agent: {message}"))),
+            other => Err(unexpected(&what, &other)),
+        }
     }
 
     /// Gives the guest's interface with `link`'s MAC the link's address, MTU and gateway.

@@ -10,6 +10,7 @@ pub mod assets;
 pub mod erofs;
 pub mod initramfs;
 pub mod kernel;
+pub mod proxy;
 pub mod qemu;
 pub mod shim;
 pub mod tap;

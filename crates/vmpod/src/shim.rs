@@ -135,6 +135,8 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
             .network(l)
             .map_err(|e| Error(format!("vm container {}: network: {e}", a.id)))?;
     }
+    // Execs reach the guest through the shim.
+    crate::proxy::serve(Arc::clone(&agent), &a.dir, &a.id)?;
     let state = serde_json::json!({
         "backend": "qemu",
         "accel": format!("{accel:?}").to_lowercase(),

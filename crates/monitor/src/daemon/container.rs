@@ -43,13 +43,24 @@ impl Container {
         &self.root
     }
 
-    /// The container's process as created (the base of an exec's).
+    /// Whether its init is a VM's shim.
+    pub fn in_vm(&self) -> bool {
+        self.vm_shim.is_some()
+    }
+
+    /// The VM's directory (its shim's sockets, console log and state).
+    pub fn vm_dir(&self) -> PathBuf {
+        self.dir.join("vm")
+    }
+
+    /// The container's process as created (the base of an exec's): a VM container's from
+    /// its bundle (the runtime that created it is the guest's).
     pub fn process(&self) -> Result<oci_spec::runtime::Process, String> {
-        if self.vm_shim.is_some() {
-            return Err(format!(
-                "container {}: exec into a VM container is not served yet [layer: vm]",
-                self.id
-            ));
+        if self.in_vm() {
+            let p = self.bundle.join("config.json");
+            let spec = oci_spec::runtime::Spec::load(&p)
+                .map_err(|e| format!("container {}: {}: {e}", self.id, p.display()))?;
+            return Ok(spec.process().clone().unwrap_or_default());
         }
         self.root
             .saved_spec(&self.id)
@@ -126,7 +137,7 @@ impl Container {
                 .arg("--id")
                 .arg(&self.id)
                 .arg("--dir")
-                .arg(self.dir.join("vm"));
+                .arg(self.vm_dir());
             {
                 use std::os::unix::process::CommandExt;
                 // SAFETY: sigprocmask on an initialised set only: async-signal-safe. The
@@ -156,7 +167,7 @@ impl Container {
     /// created only once its VM answers; a shim that ends first fails the create with its
     /// reason. The shim is not reaped here (the monitor's loop reaps its children).
     fn wait_booted(&self, pid: i32) -> Result<(), String> {
-        let vm = self.dir.join("vm");
+        let vm = self.vm_dir();
         let t0 = std::time::Instant::now();
         loop {
             if vm.join("vm.state").exists() {

@@ -134,6 +134,9 @@ fn runner(fds: [RawFd; 4], c: &Container, r: &ExecRequest, console: Option<PathB
     let _ = strata_os::fd::close_from(4);
     c.runtime_logging();
     let result = exec_process(c, r).and_then(|process| {
+        if c.in_vm() {
+            return super::vm_exec::run(c, r, &process);
+        }
         let opts = ExecOpts {
             id: c.id.clone(),
             process,

@@ -9,3 +9,4 @@ pub mod exec;
 pub mod input;
 pub mod signals;
 pub mod stdio;
+pub mod vm_exec;

@@ -32,6 +32,19 @@ pub struct ExecOpts {
     pub ignore_paused: bool,
 }
 
+/// The exit status docker gives an exec the runtime could not run, from the runtime's
+/// error: 127 for a program not found, 126 for one that cannot be executed, else 125.
+pub fn failure_status(runtime_error: &str) -> i32 {
+    let lower = runtime_error.to_ascii_lowercase();
+    if lower.contains("no such file") || lower.contains("not found") {
+        127
+    } else if lower.contains("permission denied") || lower.contains("exec format") {
+        126
+    } else {
+        125
+    }
+}
+
 /// Runs the process; returns its exit code (or 0 once started with `detach`).
 pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     let saved = root.load(&o.id)?;
