@@ -30,7 +30,7 @@ if [ $ACCEL = tcg ]; then
   APPEND="$APPEND tsc_early_khz=$(awk -F': ' '/^cpu MHz/{printf "%d", $2*1000; exit}' /proc/cpuinfo)"
 else CPU=(-cpu host,-arch-capabilities); fi
 
-ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", (a-b)*1000}'; }
+ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f\n", (a-b)*1000}'; }
 median() { sort -n | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
 bare_once() {

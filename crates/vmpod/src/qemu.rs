@@ -101,7 +101,10 @@ pub fn command(s: &VmSpec) -> Command {
             cmd.args(["-accel", "kvm", "-cpu", "host,-arch-capabilities"]);
         }
         Accel::Tcg => {
-            cmd.args(["-accel", "tcg", "-cpu", "max"]);
+            // TCG's translation cache grows with the code the guest runs, up to its size
+            // (QEMU's default is a gigabyte): a container's guest runs little code, and the
+            // cache is host memory the VM pod costs beyond its guest's.
+            cmd.args(["-accel", "tcg,tb-size=32", "-cpu", "max"]);
             if let Some(k) = tsc_khz() {
                 append.push_str(&format!(" tsc_early_khz={k}"));
             }
