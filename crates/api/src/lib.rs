@@ -10,6 +10,7 @@
 //! - `containers`: create, list, inspect, the lifecycle, wait, logs and attach;
 //! - `images`: list, pull, inspect, tag, remove; `exec`: exec create, start, inspect;
 //! - `networks`, `volumes`: list, inspect, create, remove; `events`: the event log;
+//! - `idle`: memory given back while no request is served;
 //! - `mux`: docker's 8-byte stream framing; `hijack`: the raw stream after `101`;
 //! - `error`: docker's `{"message": ...}` errors with their status codes.
 
@@ -19,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod hijack;
+pub mod idle;
 pub mod images;
 pub mod mux;
 pub mod networks;

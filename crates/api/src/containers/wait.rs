@@ -2,7 +2,8 @@
 //! sends it before `start` and waits for its headers before going on, so the headers go out
 //! at once and `{"StatusCode": N}` follows when the condition is met. The exit code comes
 //! from the container's monitor (its `wait`), which outlives an auto-removed container's
-//! row.
+//! row. An auto-removed container is removed by the wait itself once it exited, as `strata
+//! run --rm` does (the monitor's clean-up would do it too, a process start later).
 
 use super::load;
 use crate::body::{channel, Body};
@@ -41,6 +42,13 @@ pub fn condition(q: &Query) -> Result<Condition, ApiError> {
 }
 
 const POLL: Duration = Duration::from_millis(20);
+
+/// How often a removal is looked for once the container has exited: its row goes within
+/// milliseconds (the monitor's clean-up), and `docker run --rm` returns only then.
+const POLL_REMOVAL: Duration = Duration::from_millis(2);
+
+/// How long a removal is looked for at `POLL_REMOVAL` before falling back to `POLL`.
+const FAST_REMOVAL: Duration = Duration::from_secs(2);
 
 /// Blocks until the condition holds; the exit code.
 fn wait_blocking(
@@ -106,10 +114,22 @@ fn wait_blocking(
             code = n.state.exit_code;
         }
     }
+    if c.config.auto_remove {
+        // Removed here at once, as `strata run --rm` does after the exit (the monitor's
+        // clean-up, racing for the same lock, then finds nothing left to do).
+        match strata_engine::container::remove::remove(e, id, true, true) {
+            Ok(_) | Err(strata_engine::Error::NotFound(_)) => {}
+            Err(err) => tracing::debug!("wait {id}: auto-remove: {err}"),
+        }
+    }
     if cond == Condition::Removed {
         let t0 = std::time::Instant::now();
         while e.db.container(id)?.is_some() && t0.elapsed() < Duration::from_secs(120) && !gone() {
-            std::thread::sleep(POLL);
+            std::thread::sleep(if t0.elapsed() < FAST_REMOVAL {
+                POLL_REMOVAL
+            } else {
+                POLL
+            });
         }
     }
     Ok(code.unwrap_or(if c.state.status == Status::Exited {
