@@ -887,6 +887,35 @@ fn push_to_a_local_registry() {
     s.ok(&["pull", &name]);
     let o = s.docker(&["push", &format!("{}/pushed/nosuch:1", reg.addr)]);
     assert!(!o.status.success());
+    // A build whose base image is only in the registry: pulled for it.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM {}/test/busybox:1.0\nRUN echo built-on-pulled > /m\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let mut cmd = s.docker_cmd(&[
+        "build",
+        "-t",
+        "localhost/onpulled:1",
+        ctx.path().to_str().unwrap(),
+    ]);
+    cmd.env("DOCKER_BUILDKIT", "0");
+    let o = output_via_files(&mut cmd);
+    assert!(o.status.success(), "{o:?}");
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/onpulled:1",
+        "cat",
+        "/m",
+    ]);
+    assert_eq!(out, "built-on-pulled\n");
 }
 
 #[test]

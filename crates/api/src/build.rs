@@ -1,9 +1,10 @@
 //! `POST /build` (docker's classic builder endpoint, `DOCKER_BUILDKIT=0 docker build`): the
 //! body is the build context as a tar, unpacked into a private temporary directory (entries
 //! that climb out of it refused), then built by the builder (`strata build`'s) with the
-//! query's tags (`t`), `dockerfile`, `buildargs`, `target`, `labels`, `nocache` and `q`. The
-//! answer is a stream of JSON lines: `{"stream": ...}` per progress line, then the image id
-//! (`aux`) and `Successfully built`/`tagged`, or `errorDetail` naming the failed step.
+//! query's tags (`t`), `dockerfile`, `buildargs`, `target`, `labels`, `nocache` and `q`;
+//! base images not in the store are pulled. The answer is a stream of JSON lines:
+//! `{"stream": ...}` per progress line, then the image id (`aux`) and `Successfully
+//! built`/`tagged`, or `errorDetail` naming the failed step.
 
 use crate::body::{channel, Body};
 use crate::containers::archive::{contained, unpack_contained};
@@ -19,6 +20,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use strata_build::builder;
+use strata_image::progress::Progress;
+use strata_image::pull;
+use strata_image::registry::{RegistriesConfig, RegistryOptions};
+
+/// Pulls of base images report nothing (the build's own lines tell the steps).
+struct NoProgress;
+
+impl Progress for NoProgress {}
 
 fn bad(what: &str) -> ApiError {
     ApiError::bad_request(format!("build: {what} [layer: api]"))
@@ -87,6 +96,7 @@ pub async fn build(
     let upload = spool(req, "build context").await?;
     let (tx, body) = channel(64);
     let api = Arc::clone(api);
+    let (registries, shared_store) = (api.registries.clone(), Arc::clone(&api.store));
     let tagged = tags.clone();
     tokio::spawn(async move {
         let out = tx.clone();
@@ -116,10 +126,28 @@ pub async fn build(
                 };
                 let store = e.store()?;
                 let reg = e.opts.default_registry.clone();
+                // A base image not in the store is pulled, as the docker daemon does.
                 let images = |r: &str| {
-                    strata_image::ops::lookup(&store, r, &reg).map_err(|_| {
-                        format!("base image {r}: not in the store (pull it first) [layer: image]")
-                    })
+                    if let Ok(img) = strata_image::ops::lookup(&store, r, &reg) {
+                        return Ok(img);
+                    }
+                    let pull_err =
+                        |err: String| format!("base image {r}: pull: {err} [layer: image]");
+                    let mut opts = RegistryOptions::new();
+                    opts.config = RegistriesConfig::load(&registries)
+                        .map_err(|err| pull_err(err.to_string()))?;
+                    let progress: Arc<dyn Progress> = Arc::new(NoProgress);
+                    let reference = crate::images::reference(r, None);
+                    tokio::runtime::Handle::current()
+                        .block_on(pull::pull(
+                            Arc::clone(&shared_store),
+                            &opts,
+                            &reference,
+                            progress,
+                        ))
+                        .map_err(|err| pull_err(err.to_string()))?;
+                    strata_image::ops::lookup(&store, &reference, &reg)
+                        .map_err(|err| pull_err(err.to_string()))
                 };
                 let urls = |url: &str, _: &Path| -> Result<(), String> {
                     Err(format!(
