@@ -50,6 +50,17 @@ const POLL_REMOVAL: Duration = Duration::from_millis(2);
 /// How long a removal is looked for at `POLL_REMOVAL` before falling back to `POLL`.
 const FAST_REMOVAL: Duration = Duration::from_secs(2);
 
+/// The container brought up to date from its monitor, under its lock: a refresh that saw
+/// a `start` in progress without the lock would record that start a second time.
+fn refreshed(e: &Engine, id: &str) -> Result<Option<strata_engine::Container>, ApiError> {
+    let _l = strata_engine::lock::lock(&e.paths, id)?;
+    let Some(mut c) = e.db.container(id)? else {
+        return Ok(None);
+    };
+    status::refresh(e, &mut c)?;
+    Ok(Some(c))
+}
+
 /// Blocks until the condition holds; the exit code.
 fn wait_blocking(
     e: &Engine,
@@ -57,11 +68,10 @@ fn wait_blocking(
     cond: Condition,
     gone: impl Fn() -> bool,
 ) -> Result<i32, ApiError> {
-    let mut c = match e.db.container(id)? {
+    let mut c = match refreshed(e, id)? {
         Some(c) => c,
         None => return Ok(0),
     };
-    status::refresh(e, &mut c)?;
     let waiting_monitor = |c: &strata_engine::Container| {
         c.state.status.is_live() || c.state.monitor.as_ref().is_some_and(|m| m.alive())
     };
@@ -76,9 +86,8 @@ fn wait_blocking(
             return Ok(255);
         }
         std::thread::sleep(POLL);
-        match e.db.container(id)? {
-            Some(mut n) => {
-                status::refresh(e, &mut n)?;
+        match refreshed(e, id)? {
+            Some(n) => {
                 c = n;
                 live = waiting_monitor(&c);
             }
@@ -109,8 +118,7 @@ fn wait_blocking(
     };
     if code.is_none() {
         // The monitor went away just now: its record on disk tells (if still there).
-        if let Some(mut n) = e.db.container(id)? {
-            status::refresh(e, &mut n)?;
+        if let Some(n) = refreshed(e, id)? {
             code = n.state.exit_code;
         }
     }
