@@ -447,6 +447,9 @@ fn volumes_and_networks() {
     s.ok(&["network", "rm", "apinet"]);
     let o = s.docker(&["network", "inspect", "apinet"]);
     assert!(!o.status.success());
+    s.ok(&["network", "create", "--subnet", "10.99.9.0/24", "unusednet"]);
+    let pruned = s.ok(&["network", "prune", "-f"]);
+    assert!(pruned.contains("unusednet"), "{pruned}");
     s.ok(&["volume", "create", "unused"]);
     let pruned = s.ok(&["volume", "prune", "-f"]);
     assert!(pruned.contains("unused"), "{pruned}");
@@ -538,4 +541,473 @@ fn idle_timeout_ends_the_service_and_tcp_is_refused() {
         .expect("the service did not exit after its idle timeout");
     assert!(st.success(), "{st}");
     assert!(!socket.exists(), "the socket was left behind");
+}
+
+/// docker-compose 1.29 (`docker-compose` from Debian) on a two-service project: a web
+/// server serving a named volume on a published loopback port, and a client on the
+/// project's user network that finds the server by its service name (a network alias).
+#[test]
+fn compose_two_services_up_ps_logs_exec_down() {
+    if !(prerequisites() && require_tools(&["docker", "docker-compose"])) {
+        return;
+    }
+    let e = Engine::new();
+    let s = Service::start(&e);
+    // Its bridge is named after it: not the name volumes_and_networks gives its own.
+    let project = format!("scmp{}", std::process::id() % 100_000);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docker-compose.yml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"version: "2.4"
+services:
+  web:
+    image: {IMG}
+    command: ["sh", "-c", "echo served-from-volume > /srv/index.html; exec httpd -f -p 80 -h /srv"]
+    volumes: ["data:/srv"]
+    ports: ["127.0.0.1:{port}:80"]
+  client:
+    image: {IMG}
+    depends_on: [web]
+    command: ["sh", "-c", "i=0; until wget -qO- http://web/; do i=$$((i+1)); [ $$i -gt 100 ] && exit 1; sleep 0.1; done; echo client-done; exec sleep 300"]
+volumes:
+  data: {{}}
+networks:
+  default:
+    driver_opts:
+      com.docker.network.bridge.name: {project}
+    ipam:
+      config:
+        - subnet: 10.99.8.0/24
+"#
+        ),
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let o = output_via_files(
+            Command::new("timeout")
+                .args([
+                    "-k",
+                    "5",
+                    "180",
+                    "docker-compose",
+                    "--no-ansi",
+                    "-p",
+                    &project,
+                    "-f",
+                ])
+                .arg(&file)
+                .args(args)
+                .env("DOCKER_HOST", format!("unix://{}", s.socket.display()))
+                .env("DOCKER_CONFIG", &s.config)
+                .env_remove("DOCKER_API_VERSION")
+                .env_remove("DOCKER_CONTEXT")
+                .env("COMPOSE_HTTP_TIMEOUT", "120")
+                .current_dir(dir.path())
+                .stdin(std::process::Stdio::null()),
+        );
+        assert!(
+            o.status.success(),
+            "docker-compose {args:?} failed ({}): {}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    compose(&["up", "-d"]);
+    let ps = compose(&["ps"]);
+    assert_eq!(ps.matches(" Up ").count(), 2, "{ps}");
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    // The client found the server by its service name.
+    let t0 = Instant::now();
+    loop {
+        let logs = compose(&["logs", "--no-color", "client"]);
+        if logs.contains("client-done") {
+            assert!(logs.contains("served-from-volume"), "{logs}");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "client: {logs}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The published port, from the host.
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut page = String::new();
+    std::io::Read::read_to_string(&mut c, &mut page).unwrap();
+    assert!(page.contains("served-from-volume"), "{page}");
+    let out = compose(&["exec", "-T", "web", "cat", "/srv/index.html"]);
+    assert_eq!(out, "served-from-volume\n");
+    let vol = format!("{project}_data");
+    assert!(s.ok(&["volume", "ls", "-q"]).lines().any(|l| l == vol));
+    compose(&["down", "-v"]);
+    assert_eq!(s.ok(&["ps", "-aq"]).trim(), "");
+    assert!(!s.ok(&["volume", "ls", "-q"]).lines().any(|l| l == vol));
+    let nets = s.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains(&project), "{nets}");
+    let gone = Command::new("ip")
+        .args(["link", "show", &project])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "bridge {project} left behind");
+}
+
+/// Reads a streamed response on the socket until `lines` JSON lines of its body arrived.
+fn stream_lines(s: &Service, path: &str, lines: usize) -> Vec<serde_json::Value> {
+    use std::io::{BufRead, BufReader};
+    let mut c = std::os::unix::net::UnixStream::connect(&s.socket).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(c, "GET {path} HTTP/1.1\r\nHost: d\r\n\r\n").unwrap();
+    let mut r = BufReader::new(c);
+    let mut out = Vec::new();
+    let mut l = String::new();
+    while out.len() < lines {
+        l.clear();
+        assert!(r.read_line(&mut l).unwrap() > 0, "the stream ended early");
+        // Chunked framing: chunk sizes and blank lines are not documents.
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(l.trim()) {
+            if v.is_object() {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn top_and_stats_of_a_running_container() {
+    let Some((_e, s)) = setup() else { return };
+    s.ok(&["run", "-d", "--name", "busy", IMG, "sleep", "300"]);
+    let top = s.ok(&["top", "busy"]);
+    assert!(top.lines().next().unwrap_or("").contains("PID"), "{top}");
+    assert!(top.contains("sleep 300"), "{top}");
+    let top = s.ok(&["top", "busy", "-o", "pid,comm"]);
+    assert!(top.contains("sleep"), "{top}");
+    let out = s.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}} {{.MemUsage}}",
+        "busy",
+    ]);
+    assert!(out.starts_with("busy 1 "), "{out}");
+    let docs = stream_lines(&s, "/v1.41/containers/busy/stats?stream=1", 2);
+    assert_eq!(docs[1]["name"], "/busy");
+    assert!(
+        docs[1]["precpu_stats"]["system_cpu_usage"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(docs[1]["memory_stats"]["usage"].as_u64().unwrap() > 0);
+    let (code, _, body) = s.request("GET", "/containers/busy/stats?stream=0&one-shot=1", "");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(v["pids_stats"]["current"], 1);
+    s.ok(&["stop", "-t", "0", "busy"]);
+    let o = s.docker(&["top", "busy"]);
+    assert!(!o.status.success(), "top of a stopped container");
+    let (code, _, _) = s.request("GET", "/containers/busy/stats?stream=0", "");
+    assert_eq!(code, 409);
+    s.ok(&["rm", "busy"]);
+}
+
+#[test]
+fn cp_both_ways_and_escapes_refused() {
+    let Some((_e, s)) = setup() else { return };
+    s.ok(&["run", "-d", "--name", "cpd", IMG, "sleep", "300"]);
+    let host = tempfile::tempdir().unwrap();
+    let h = host.path();
+    std::fs::write(h.join("in.txt"), "into the container\n").unwrap();
+    std::fs::create_dir_all(h.join("tree/sub")).unwrap();
+    std::fs::write(h.join("tree/sub/leaf"), "leaf\n").unwrap();
+    let p = |n: &str| h.join(n).to_string_lossy().into_owned();
+    s.ok(&["cp", &p("in.txt"), "cpd:/tmp/"]);
+    assert_eq!(
+        s.ok(&["exec", "cpd", "cat", "/tmp/in.txt"]),
+        "into the container\n"
+    );
+    s.ok(&["cp", &p("in.txt"), "cpd:/tmp/renamed.txt"]);
+    assert_eq!(
+        s.ok(&["exec", "cpd", "cat", "/tmp/renamed.txt"]),
+        "into the container\n"
+    );
+    s.ok(&["cp", &p("tree"), "cpd:/tmp/"]);
+    assert_eq!(
+        s.ok(&["exec", "cpd", "cat", "/tmp/tree/sub/leaf"]),
+        "leaf\n"
+    );
+    s.ok(&["cp", "cpd:/etc/passwd", &p("passwd")]);
+    assert!(std::fs::read_to_string(h.join("passwd"))
+        .unwrap()
+        .starts_with("root:x:0:0"));
+    s.ok(&[
+        "exec",
+        "cpd",
+        "sh",
+        "-c",
+        "mkdir -p /data/d && echo deep > /data/d/f",
+    ]);
+    s.ok(&["cp", "cpd:/data", &p("out")]);
+    assert_eq!(
+        std::fs::read_to_string(h.join("out/d/f")).unwrap(),
+        "deep\n"
+    );
+    let o = s.docker(&["cp", "cpd:/no/such", &p("x")]);
+    assert!(!o.status.success(), "{o:?}");
+    // `..` stays in the container's root: the container's hostname, not the host's.
+    s.ok(&["cp", "cpd:/../../../../etc/hostname", &p("hn")]);
+    assert_eq!(
+        std::fs::read_to_string(h.join("hn")).unwrap(),
+        s.ok(&["exec", "cpd", "cat", "/etc/hostname"])
+    );
+    // A symlink in the container naming a host directory leads nowhere on the host.
+    let secret = tempfile::tempdir().unwrap();
+    std::fs::write(secret.path().join("secret"), "host only\n").unwrap();
+    let sp = secret.path().to_string_lossy().into_owned();
+    s.ok(&["exec", "cpd", "ln", "-s", &sp, "/tmp/link"]);
+    let o = s.docker(&["cp", "cpd:/tmp/link/secret", &p("stolen")]);
+    assert!(!o.status.success(), "read through a symlink: {o:?}");
+    assert!(!h.join("stolen").exists());
+    let _ = s.docker(&["cp", &p("in.txt"), "cpd:/tmp/link/"]);
+    let names: Vec<_> = std::fs::read_dir(secret.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["secret"], "written through a symlink to the host");
+    // An archive whose entry climbs out of the destination: refused with a 400.
+    std::fs::write(h.join("evil"), "x").unwrap();
+    let st = Command::new("tar")
+        .args([
+            "-cPf",
+            &p("evil.tar"),
+            "--transform",
+            "s,^evil,../../evil,",
+            "-C",
+        ])
+        .arg(h)
+        .arg("evil")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let tar = std::fs::read(h.join("evil.tar")).unwrap();
+    let mut req = format!(
+        "PUT /v1.41/containers/cpd/archive?path=/tmp HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        tar.len()
+    )
+    .into_bytes();
+    req.extend(&tar);
+    let (code, _, body) = s.raw(&req);
+    assert_eq!(code, 400, "{body}");
+    assert!(json_message(&body).contains("leads out"), "{body}");
+    // A stopped container's files too.
+    s.ok(&["stop", "-t", "0", "cpd"]);
+    s.ok(&["cp", "cpd:/tmp/in.txt", &p("back.txt")]);
+    assert_eq!(
+        std::fs::read_to_string(h.join("back.txt")).unwrap(),
+        "into the container\n"
+    );
+    s.ok(&["rm", "cpd"]);
+}
+
+#[test]
+fn history_save_load_and_df() {
+    let Some((_e, s)) = setup() else { return };
+    let hist = s.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.ID}}|{{.CreatedBy}}",
+        IMG,
+    ]);
+    let id = s.ok(&["image", "inspect", "-f", "{{.Id}}", IMG]);
+    assert!(
+        hist.lines().next().unwrap().starts_with(id.trim()),
+        "{hist}"
+    );
+    s.ok(&["tag", IMG, "localhost/copy:1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("copy.tar");
+    s.ok(&["save", "-o", tar.to_str().unwrap(), "localhost/copy:1"]);
+    assert!(std::fs::metadata(&tar).unwrap().len() > 100_000);
+    s.ok(&["rmi", "localhost/copy:1"]);
+    assert!(!s
+        .docker(&["image", "inspect", "localhost/copy:1"])
+        .status
+        .success());
+    let out = s.ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(out.contains("Loaded image: localhost/copy:1"), "{out}");
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "localhost/copy:1",
+            "echo",
+            "loaded"
+        ]),
+        "loaded\n"
+    );
+    let df = s.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.lines().any(|l| l == "Images 1"), "{df}");
+    assert!(df.lines().any(|l| l.starts_with("Containers ")), "{df}");
+    let o = s.docker(&["save", "-o", tar.to_str().unwrap(), "localhost/nosuch:1"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn push_to_a_local_registry() {
+    if !(prerequisites() && require_tools(&["docker", "docker-registry", "skopeo"])) {
+        return;
+    }
+    let reg = Registry::start();
+    let e = Engine::new();
+    write_registries(&e, &reg.addr);
+    let s = Service::start(&e);
+    let name = format!("{}/pushed/bb:1", reg.addr);
+    s.ok(&["tag", IMG, &name]);
+    let out = s.ok(&["push", &name]);
+    assert!(out.contains("digest: sha256:"), "{out}");
+    let st = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{st:?}");
+    // Pulled back into a fresh name after it is gone locally.
+    s.ok(&["rmi", &name]);
+    s.ok(&["pull", &name]);
+    let o = s.docker(&["push", &format!("{}/pushed/nosuch:1", reg.addr)]);
+    assert!(!o.status.success());
+    // A build whose base image is only in the registry: pulled for it.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM {}/test/busybox:1.0\nRUN echo built-on-pulled > /m\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let mut cmd = s.docker_cmd(&[
+        "build",
+        "-t",
+        "localhost/onpulled:1",
+        ctx.path().to_str().unwrap(),
+    ]);
+    cmd.env("DOCKER_BUILDKIT", "0");
+    let o = output_via_files(&mut cmd);
+    assert!(o.status.success(), "{o:?}");
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/onpulled:1",
+        "cat",
+        "/m",
+    ]);
+    assert_eq!(out, "built-on-pulled\n");
+}
+
+#[test]
+fn build_a_multi_stage_dockerfile() {
+    let Some((_e, s)) = setup() else { return };
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("hello.txt"), "hello from the context\n").unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "ARG BASE={IMG}\nFROM $BASE AS builder\nARG MSG=default\nRUN echo \"$MSG\" > /msg\n\
+             FROM {IMG} AS final\nCOPY --from=builder /msg /msg\nCOPY hello.txt /hello.txt\nCMD [\"cat\", \"/msg\", \"/hello.txt\"]\n\
+             FROM {IMG} AS other\nRUN echo other > /other\n"
+        ),
+    )
+    .unwrap();
+    let c = ctx.path().to_str().unwrap();
+    let build = |args: &[&str]| {
+        let mut all = vec!["build"];
+        all.extend_from_slice(args);
+        all.push(c);
+        let mut cmd = s.docker_cmd(&all);
+        cmd.env("DOCKER_BUILDKIT", "0");
+        output_via_files(&mut cmd)
+    };
+    let o = build(&[
+        "--no-cache",
+        "--build-arg",
+        "MSG=from-a-build-arg",
+        "--target",
+        "final",
+        "--label",
+        "team=api",
+        "-t",
+        "localhost/built:1",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("Successfully tagged localhost/built:1"),
+        "{out}"
+    );
+    assert_eq!(
+        s.ok(&["run", "--rm", "--network", "none", "localhost/built:1"]),
+        "from-a-build-arg\nhello from the context\n"
+    );
+    let label = s.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"team\"}}",
+        "localhost/built:1",
+    ]);
+    assert_eq!(label.trim(), "api");
+    // The target stage only: `other` was not built into it.
+    let o = s.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/built:1",
+        "test",
+        "-e",
+        "/other",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    // Quiet: the id alone.
+    let o = build(&[
+        "-q",
+        "--build-arg",
+        "MSG=from-a-build-arg",
+        "--target",
+        "final",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .starts_with("sha256:"),
+        "{o:?}"
+    );
+    // A failing step: the client exits non-zero, the message names the step.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {IMG}\nRUN exit 3\n"),
+    )
+    .unwrap();
+    let o = build(&["-t", "localhost/broken:1"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("RUN exit 3") && err.contains("exited 3"),
+        "{err}"
+    );
 }

@@ -63,3 +63,23 @@ impl hyper::body::Body for ChanBody {
             .map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
     }
 }
+
+/// A streamed body with a file's content, read on the blocking pool.
+pub fn file(mut f: std::fs::File) -> Body {
+    use std::io::Read;
+    let (tx, body) = channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    body
+}

@@ -17,7 +17,8 @@ use strata_image::store::ImageRecord;
 use strata_image::{ops, pull};
 use tokio::sync::mpsc::UnboundedSender;
 
-fn summary(img: &ImageRecord) -> Value {
+/// An image as `GET /images/json` lists it.
+pub fn summary(img: &ImageRecord) -> Value {
     let tags: Vec<&String> = img.names.iter().filter(|n| !n.contains('@')).collect();
     json!({
         "Id": img.id.to_string(),

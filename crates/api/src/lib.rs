@@ -7,18 +7,26 @@
 //! - `server`: the socket, the connections (HTTP/1.1, upgrades for attach) and the idle
 //!   timeout; `router`: the `/vX.YY` prefix and the table of endpoints;
 //! - `version`: `_ping`, `version`, `info`;
-//! - `containers`: create, list, inspect, the lifecycle, wait, logs and attach;
-//! - `images`: list, pull, inspect, tag, remove; `exec`: exec create, start, inspect;
+//! - `containers`: create, list, inspect, the lifecycle, wait, logs, attach, top, stats and
+//!   the archive (`docker cp`);
+//! - `images`: list, pull, inspect, tag, remove; `image_archive`: save, load, history;
+//!   `image_push`: push; `build`: a Dockerfile build of an uploaded context;
+//! - `exec`: exec create, start, inspect; `system`: df; `upload`: large request bodies;
 //! - `networks`, `volumes`: list, inspect, create, remove; `events`: the event log;
+//! - `idle`: memory given back while no request is served;
 //! - `mux`: docker's 8-byte stream framing; `hijack`: the raw stream after `101`;
 //! - `error`: docker's `{"message": ...}` errors with their status codes.
 
 pub mod body;
+pub mod build;
 pub mod containers;
 pub mod error;
 pub mod events;
 pub mod exec;
 pub mod hijack;
+pub mod idle;
+pub mod image_archive;
+pub mod image_push;
 pub mod images;
 pub mod mux;
 pub mod networks;
@@ -26,6 +34,8 @@ pub mod query;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod system;
+pub mod upload;
 pub mod version;
 pub mod volumes;
 

@@ -209,8 +209,8 @@ fn body_container(e: &Engine, v: &Value, verb: &str) -> Result<Container, ApiErr
 }
 
 /// `POST /networks/{id}/connect` (`{"Container": ..., "EndpointConfig": {...}}`): the
-/// container (created, or stopped) joins the network at its next start. Aliases are not
-/// served yet.
+/// container (created, or stopped) joins the network at its next start, known to its peers
+/// by its `EndpointConfig.Aliases` too.
 pub async fn connect(api: &Arc<Api>, key: &str, body: &[u8]) -> Result<Response<Body>, ApiError> {
     let v = parse_json(body)?;
     let key = key.to_string();
@@ -224,6 +224,10 @@ pub async fn connect(api: &Arc<Api>, key: &str, body: &[u8]) -> Result<Response<
                 ..c.clone()
             },
         )?;
+        let null = Value::Null;
+        if let Some(ep) = v.get("EndpointConfig").unwrap_or(&null).as_object() {
+            c.config.network_aliases = crate::containers::create::endpoint_aliases(ep)?;
+        }
         c.config.network = if default.as_deref() == Some(n.name.as_str()) {
             strata_engine::container::config::NetworkMode::Default
         } else {
@@ -256,9 +260,30 @@ pub async fn disconnect(
             )));
         }
         c.config.network = strata_engine::container::config::NetworkMode::None;
+        c.config.network_aliases.clear();
         e.db.save_config(&c.id, &c.config)?;
         Ok(())
     })
     .await?;
     Ok(empty(StatusCode::OK))
+}
+
+/// `POST /networks/prune`: removes the networks no container uses (never the default one).
+pub async fn prune(api: &Arc<Api>) -> Result<Response<Body>, ApiError> {
+    let deleted = api
+        .blocking(|e| {
+            let default = strata_engine::network::defaults::Settings::load(e)?
+                .name()
+                .to_string();
+            let mut out = Vec::new();
+            for n in manage::list(e)? {
+                if n.name != default && manage::users(e, &n.name)?.is_empty() {
+                    manage::remove(e, &n.name, false)?;
+                    out.push(n.name);
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(json(&json!({"NetworksDeleted": deleted})))
 }

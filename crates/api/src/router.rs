@@ -6,7 +6,10 @@ use crate::body::Body;
 use crate::error::ApiError;
 use crate::query::{decode, Query};
 use crate::state::Api;
-use crate::{containers, events, exec, images, networks, version, volumes};
+use crate::{
+    build, containers, events, exec, image_archive, image_push, images, networks, system, version,
+    volumes,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -86,6 +89,7 @@ async fn dispatch(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Body
         (&Method::POST, ["containers", "prune"]) => c::lifecycle::prune(&api).await,
         (&Method::POST, ["images", "prune"]) => images::prune(&api, &q).await,
         (&Method::POST, ["volumes", "prune"]) => volumes::prune(&api).await,
+        (&Method::POST, ["networks", "prune"]) => networks::prune(&api).await,
         (&Method::POST, ["containers", id, "pause"]) => c::lifecycle::pause(&api, id, true).await,
         (&Method::POST, ["containers", id, "unpause"]) => {
             c::lifecycle::pause(&api, id, false).await
@@ -118,6 +122,31 @@ async fn dispatch(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Body
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&api, id).await,
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&api, id, &q).await,
         (&Method::GET, ["containers", id, "logs"]) => c::logs::logs(&api, id, &q).await,
+        (&Method::GET, ["containers", id, "top"]) => c::top::top(&api, id, &q).await,
+        (&Method::GET, ["containers", id, "stats"]) => c::stats::stats(&api, id, &q).await,
+        (&Method::HEAD, ["containers", id, "archive"]) => c::archive::head(&api, id, &q).await,
+        (&Method::GET, ["containers", id, "archive"]) => c::archive::get(&api, id, &q).await,
+        (&Method::PUT, ["containers", id, "archive"]) => {
+            let id = id.to_string();
+            c::archive::put(&api, &id, &q, req).await
+        }
+        (&Method::GET, ["system", "df"]) => system::df(&api).await,
+        (&Method::POST, ["build"]) => build::build(&api, &q, req).await,
+        (&Method::POST, ["images", "load"]) => image_archive::load(&api, &q, req).await,
+        (&Method::GET, ["images", "get"]) => {
+            let names = q.all("names").into_iter().map(str::to_string).collect();
+            image_archive::save(&api, names).await
+        }
+        (&Method::GET, ["images", name @ .., "get"]) if !name.is_empty() => {
+            image_archive::save(&api, vec![name.join("/")]).await
+        }
+        (&Method::GET, ["images", name @ .., "history"]) if !name.is_empty() => {
+            image_archive::history(&api, &name.join("/")).await
+        }
+        (&Method::POST, ["images", name @ .., "push"]) if !name.is_empty() => {
+            let name = name.join("/");
+            image_push::push(&api, &name, &q).await
+        }
         (&Method::DELETE, ["containers", id]) => c::lifecycle::remove(&api, id, &q).await,
         (&Method::GET, ["networks"]) => networks::list(&api, &q).await,
         (&Method::POST, ["networks", "create"]) => {

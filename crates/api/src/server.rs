@@ -1,7 +1,7 @@
 //! Serving: the unix socket (mode 0660, a stale one replaced; there is no TCP listener),
 //! HTTP/1.1 connections with upgrades (attach), a clean stop on SIGTERM or SIGINT, and an
 //! optional idle timeout (the service exits after that long without a connection, as
-//! podman's `system service --time` does). Running containers are not touched by the
+//! podman's `system service --time` does); while idle it gives memory back (`idle`). Running containers are not touched by the
 //! server's start or stop: they belong to their monitors.
 
 use crate::state::Api;
@@ -68,9 +68,8 @@ pub async fn serve(api: Arc<Api>, opts: ServeOptions) -> Result<(), String> {
     let idle = {
         let (active, last, api) = (Arc::clone(&active), Arc::clone(&last), Arc::clone(&api));
         async move {
-            let Some(limit) = opts.idle_timeout else {
-                return std::future::pending::<()>().await;
-            };
+            // Whether memory was given back since the last activity.
+            let mut released = false;
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let since = last.lock().map(|t| t.elapsed()).unwrap_or_default();
@@ -79,7 +78,17 @@ pub async fn serve(api: Arc<Api>, opts: ServeOptions) -> Result<(), String> {
                     if let Ok(mut t) = last.lock() {
                         *t = Instant::now();
                     }
-                } else if since >= limit {
+                    released = false;
+                    continue;
+                }
+                if since < crate::idle::QUIET {
+                    released = false;
+                } else if !released {
+                    let code = crate::idle::release();
+                    tracing::debug!(code, "idle: memory given back");
+                    released = true;
+                }
+                if opts.idle_timeout.is_some_and(|limit| since >= limit) {
                     return;
                 }
             }

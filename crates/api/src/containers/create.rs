@@ -224,6 +224,49 @@ fn mounts(h: &Map<String, Value>) -> Result<Vec<MountSpec>, ApiError> {
     Ok(out)
 }
 
+/// The aliases of `NetworkingConfig.EndpointsConfig` (a container joins one network: the
+/// aliases of every endpoint given are its).
+fn aliases(v: &Value) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    let Some(nc) = object(v, "NetworkingConfig")? else {
+        return Ok(out);
+    };
+    let null = Value::Null;
+    let Some(eps) = object(
+        nc.get("EndpointsConfig").unwrap_or(&null),
+        "NetworkingConfig.EndpointsConfig",
+    )?
+    else {
+        return Ok(out);
+    };
+    for ep in eps.values() {
+        let Some(ep) = object(ep, "NetworkingConfig.EndpointsConfig")? else {
+            continue;
+        };
+        for a in endpoint_aliases(ep)? {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An endpoint configuration's `Aliases`, each a valid host name.
+pub fn endpoint_aliases(ep: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
+    let list = strings(ep.get("Aliases").unwrap_or(&Value::Null), "Aliases")?;
+    for a in &list {
+        let ok = !a.is_empty()
+            && a.len() <= 253
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        if !ok {
+            return Err(bad("Aliases", &format!("{a:?} is not a valid host name")));
+        }
+    }
+    Ok(list)
+}
+
 /// The engine's configuration and the image of docker's create body.
 pub fn config_of(v: &Value) -> Result<(ContainerConfig, String), ApiError> {
     let body = v.as_object().ok_or_else(|| {
@@ -281,6 +324,7 @@ pub fn config_of(v: &Value) -> Result<(ContainerConfig, String), ApiError> {
             .collect(),
         ..Default::default()
     };
+    c.network_aliases = aliases(get("NetworkingConfig"))?;
     let r = &mut c.resources;
     r.memory = int(h("Memory"), "HostConfig.Memory")?;
     r.memory_swap = int(h("MemorySwap"), "HostConfig.MemorySwap")?;
@@ -382,6 +426,11 @@ mod tests {
         assert!(c.mounts[0].readonly);
         assert_eq!(c.mounts[1].kind, MountKind::Tmpfs);
         assert_eq!(c.labels["k"], "v");
+        let body = json!({"Image": "b", "HostConfig": {"NetworkMode": "p_default"},
+            "NetworkingConfig": {"EndpointsConfig": {"p_default": {"Aliases": ["web", "web"]}}}});
+        let (c, _) = config_of(&body).unwrap();
+        assert_eq!(c.network_aliases, vec!["web"]);
+        assert_eq!(c.network, NetworkMode::Bridge("p_default".into()));
     }
 
     #[test]
@@ -394,6 +443,7 @@ mod tests {
             json!({"Image": "x", "HostConfig": {"Memory": "lots"}}),
             json!({"Image": "x", "HostConfig": {"PortBindings": {"http": []}}}),
             json!({"Image": "x", "HostConfig": {"AutoRemove": true, "RestartPolicy": {"Name": "always"}}}),
+            json!({"Image": "x", "NetworkingConfig": {"EndpointsConfig": {"n": {"Aliases": ["a b"]}}}}),
         ] {
             let e = config_of(&b).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{b}");

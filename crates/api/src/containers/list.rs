@@ -90,7 +90,8 @@ fn matches(c: &Container, f: &BTreeMap<String, Vec<String>>) -> Result<bool, Api
     Ok(true)
 }
 
-fn summary(e: &strata_engine::Engine, c: &Container) -> Value {
+/// A container as `GET /containers/json` lists it.
+pub fn summary(e: &strata_engine::Engine, c: &Container) -> Value {
     let cmd = {
         let doc = inspect::inspect(e, c);
         let mut parts = vec![doc["Path"].as_str().unwrap_or("").to_string()];

@@ -1,11 +1,14 @@
 //! The container endpoints, one file per area; each calls the engine function the `strata`
 //! CLI calls for the same verb.
 
+pub mod archive;
 pub mod attach;
 pub mod create;
 pub mod lifecycle;
 pub mod list;
 pub mod logs;
+pub mod stats;
+pub mod top;
 pub mod wait;
 
 use crate::body::{json, Body};
@@ -41,6 +44,17 @@ pub async fn inspect(api: &Arc<Api>, key: &str) -> Result<Response<Body>, ApiErr
             // (docker-compose) fetch logs only for the drivers they know can be read back,
             // so it is announced as docker's readable default.
             doc["HostConfig"]["LogConfig"] = serde_json::json!({"Type": "json-file", "Config": {}});
+            // On a user network docker lists the container's aliases and its short id
+            // (docker-compose reconnects a container whose short id is missing there).
+            if let strata_engine::container::config::NetworkMode::Bridge(_) = c.config.network {
+                let mut aliases = c.config.network_aliases.clone();
+                aliases.push(c.short_id().to_string());
+                if let Some(nets) = doc["NetworkSettings"]["Networks"].as_object_mut() {
+                    for ep in nets.values_mut() {
+                        ep["Aliases"] = serde_json::json!(aliases);
+                    }
+                }
+            }
             Ok(doc)
         })
         .await?;

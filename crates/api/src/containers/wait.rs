@@ -2,7 +2,8 @@
 //! sends it before `start` and waits for its headers before going on, so the headers go out
 //! at once and `{"StatusCode": N}` follows when the condition is met. The exit code comes
 //! from the container's monitor (its `wait`), which outlives an auto-removed container's
-//! row.
+//! row. An auto-removed container is removed by the wait itself once it exited, as `strata
+//! run --rm` does (the monitor's clean-up would do it too, a process start later).
 
 use super::load;
 use crate::body::{channel, Body};
@@ -42,6 +43,24 @@ pub fn condition(q: &Query) -> Result<Condition, ApiError> {
 
 const POLL: Duration = Duration::from_millis(20);
 
+/// How often a removal is looked for once the container has exited: its row goes within
+/// milliseconds (the monitor's clean-up), and `docker run --rm` returns only then.
+const POLL_REMOVAL: Duration = Duration::from_millis(2);
+
+/// How long a removal is looked for at `POLL_REMOVAL` before falling back to `POLL`.
+const FAST_REMOVAL: Duration = Duration::from_secs(2);
+
+/// The container brought up to date from its monitor, under its lock: a refresh that saw
+/// a `start` in progress without the lock would record that start a second time.
+fn refreshed(e: &Engine, id: &str) -> Result<Option<strata_engine::Container>, ApiError> {
+    let _l = strata_engine::lock::lock(&e.paths, id)?;
+    let Some(mut c) = e.db.container(id)? else {
+        return Ok(None);
+    };
+    status::refresh(e, &mut c)?;
+    Ok(Some(c))
+}
+
 /// Blocks until the condition holds; the exit code.
 fn wait_blocking(
     e: &Engine,
@@ -49,11 +68,10 @@ fn wait_blocking(
     cond: Condition,
     gone: impl Fn() -> bool,
 ) -> Result<i32, ApiError> {
-    let mut c = match e.db.container(id)? {
+    let mut c = match refreshed(e, id)? {
         Some(c) => c,
         None => return Ok(0),
     };
-    status::refresh(e, &mut c)?;
     let waiting_monitor = |c: &strata_engine::Container| {
         c.state.status.is_live() || c.state.monitor.as_ref().is_some_and(|m| m.alive())
     };
@@ -68,9 +86,8 @@ fn wait_blocking(
             return Ok(255);
         }
         std::thread::sleep(POLL);
-        match e.db.container(id)? {
-            Some(mut n) => {
-                status::refresh(e, &mut n)?;
+        match refreshed(e, id)? {
+            Some(n) => {
                 c = n;
                 live = waiting_monitor(&c);
             }
@@ -101,15 +118,26 @@ fn wait_blocking(
     };
     if code.is_none() {
         // The monitor went away just now: its record on disk tells (if still there).
-        if let Some(mut n) = e.db.container(id)? {
-            status::refresh(e, &mut n)?;
+        if let Some(n) = refreshed(e, id)? {
             code = n.state.exit_code;
+        }
+    }
+    if c.config.auto_remove {
+        // Removed here at once, as `strata run --rm` does after the exit (the monitor's
+        // clean-up, racing for the same lock, then finds nothing left to do).
+        match strata_engine::container::remove::remove(e, id, true, true) {
+            Ok(_) | Err(strata_engine::Error::NotFound(_)) => {}
+            Err(err) => tracing::debug!("wait {id}: auto-remove: {err}"),
         }
     }
     if cond == Condition::Removed {
         let t0 = std::time::Instant::now();
         while e.db.container(id)?.is_some() && t0.elapsed() < Duration::from_secs(120) && !gone() {
-            std::thread::sleep(POLL);
+            std::thread::sleep(if t0.elapsed() < FAST_REMOVAL {
+                POLL_REMOVAL
+            } else {
+                POLL
+            });
         }
     }
     Ok(code.unwrap_or(if c.state.status == Status::Exited {

@@ -49,6 +49,8 @@ pub struct Request {
     /// `SOURCE_DATE_EPOCH`: the image's times and its layers' file times (clamped) are this,
     /// so the same inputs give the same image, bit for bit.
     pub source_date_epoch: Option<i64>,
+    /// `--label`: labels added to the final image's config.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// What a build made.
@@ -252,7 +254,14 @@ pub fn build(
         cached: 0,
     };
     // A rebuild that changed nothing gives the same image (only its names are added).
-    let final_key = format!("final-{}", shared.done[&last].key);
+    let mut final_key = format!("final-{}", shared.done[&last].key);
+    if !req.labels.is_empty() {
+        let labels = serde_json::to_string(&req.labels).unwrap_or_default();
+        final_key = format!(
+            "{final_key}-labels-{}",
+            strata_image::digest::Digest::of(labels.as_bytes()).hex()
+        );
+    }
     let image = match cache::lookup(&b, &final_key) {
         Some(img) => {
             let store = e.store().map_err(|err| commit_err(err.to_string()))?;
@@ -264,9 +273,17 @@ pub fn build(
                 .map_err(|err| commit_err(err.to_string()))?
         }
         None => {
-            let img = shared.done[&last]
-                .finish(e, &req.tags)
-                .map_err(commit_err)?;
+            let mut top = shared.done[&last].clone();
+            if !req.labels.is_empty() {
+                let cfg = &mut top.config;
+                if !cfg["Labels"].is_object() {
+                    cfg["Labels"] = serde_json::json!({});
+                }
+                for (k, v) in &req.labels {
+                    cfg["Labels"][k] = serde_json::json!(v);
+                }
+            }
+            let img = top.finish(e, &req.tags).map_err(commit_err)?;
             cache::record_key(&b, &final_key, &img);
             img
         }

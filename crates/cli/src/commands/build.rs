@@ -144,6 +144,7 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<i32> {
         no_cache: a.no_cache,
         secrets,
         source_date_epoch: epoch,
+        labels: BTreeMap::new(),
     };
     let images = |r: &str| {
         super::container::run::ensure_image(g, &e, r, "missing", None)

@@ -27,7 +27,13 @@ pub fn serve(g: &Global, a: ServiceArgs) -> Result<i32> {
         socket,
         idle_timeout: (a.timeout > 0).then(|| Duration::from_secs(a.timeout)),
     };
-    crate::runtime()?
+    // Blocking-pool threads (each with its engine handle) end after a few idle seconds,
+    // so an idle service keeps only its two workers.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_keep_alive(Duration::from_secs(3))
+        .enable_all()
+        .build()?
         .block_on(strata_api::serve(api, serve))
         .map_err(|e| anyhow!(e))?;
     Ok(0)

@@ -38,6 +38,9 @@ pub struct ContainerConfig {
     pub publish_all: bool,
     /// `--network`.
     pub network: NetworkMode,
+    /// `--network-alias`: more names its network's peers find it by (docker-compose's
+    /// service names).
+    pub network_aliases: Vec<String>,
     /// `--dns`.
     pub dns: Vec<String>,
     /// `--add-host host:ip`.

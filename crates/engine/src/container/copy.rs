@@ -43,6 +43,39 @@ impl Root {
     }
 }
 
+/// What is at a path of a container (the Docker API's `X-Docker-Container-Path-Stat`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathStat {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its `st_mode` (type and permission bits).
+    pub mode: u32,
+    /// Its modification time, seconds since the epoch.
+    pub mtime: i64,
+}
+
+/// Looks at `path` inside the container, resolved with the confined resolver (a symlink
+/// is followed within the container's root, never out of it); `NotFound` when nothing is
+/// there.
+pub fn stat(e: &Engine, c: &Container, path: &str) -> Result<PathStat> {
+    let (root, mounted) = open_root(e, c)?;
+    let res = (|| {
+        let fd = root
+            .confined()
+            .open(path, libc::O_PATH)
+            .map_err(|err| Error::NotFound(format!("container {}: {path}: {err}", c.name)))?;
+        let m = std::fs::metadata(strata_os::fd::fd_path(fd.as_raw_fd()))
+            .ctx(|| format!("container {}: stat {path}", c.name))?;
+        Ok(PathStat {
+            size: m.size(),
+            mode: m.mode(),
+            mtime: m.mtime(),
+        })
+    })();
+    finish(e, c, mounted);
+    res
+}
+
 /// Copies the tree at `src` (an `O_PATH` descriptor inside the container) to the host path
 /// `dst`, never following the container's symlinks; `owners`: with their owners too.
 fn copy_out_fd(src: &OwnedFd, dst: &Path, owners: bool) -> Result<()> {

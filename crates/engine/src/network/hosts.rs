@@ -1,7 +1,7 @@
 //! Name resolution between the containers of a network, without a DNS server (none is
 //! available: no dnsmasq, no aardvark): each attached container's /etc/hosts ends with a
-//! section listing the other containers attached to its network (by name, short id and
-//! hostname), rewritten in place (the same inode, bind-mounted in the container) whenever a
+//! section listing the other containers attached to its network (by name, short id,
+//! hostname and network aliases), rewritten in place (the same inode, bind-mounted in the container) whenever a
 //! container attaches or detaches. What precedes the section (the container itself,
 //! `--add-host`) is the engine's `etc_files` and is kept as it is.
 
@@ -42,12 +42,14 @@ pub fn with_peers(content: &str, network: &str, peers: &[(String, Vec<String>)])
     out
 }
 
-/// A container's names in its peers' files: name, short id, hostname (when it differs).
+/// A container's names in its peers' files: name, short id, hostname (when it differs),
+/// then its network aliases.
 fn names(m: &Container) -> Vec<String> {
     let mut n = vec![m.name.clone(), m.short_id().to_string()];
-    let h = m.hostname();
-    if !n.contains(&h) {
-        n.push(h);
+    for extra in std::iter::once(m.hostname()).chain(m.config.network_aliases.iter().cloned()) {
+        if !n.contains(&extra) {
+            n.push(extra);
+        }
     }
     n
 }

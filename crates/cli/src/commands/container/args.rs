@@ -262,6 +262,7 @@ impl CreateArgs {
                 .as_deref()
                 .map(network_mode)
                 .unwrap_or_default(),
+            network_aliases: Vec::new(),
             dns: self.dns.clone(),
             dns_search: self.dns_search.clone(),
             dns_options: self.dns_option.clone(),
