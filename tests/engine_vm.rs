@@ -42,6 +42,17 @@ fn vm(e: &Engine, args: &[&str]) -> Output {
     output_via_files(e.cmd().env("STRATA_AGENT", agent()).args(args))
 }
 
+/// `strata run -d --name NAME --isolation vm EXTRA... IMG CMD...`; the container's id.
+fn run_detached(e: &Engine, name: &str, extra: &[&str], cmd: &[&str]) -> String {
+    let mut args = vec!["run", "-d", "--name", name, "--isolation", "vm"];
+    args.extend_from_slice(extra);
+    args.push(IMG);
+    args.extend_from_slice(cmd);
+    let o = vm(e, &args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    text(&o.stdout).trim().to_string()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -76,35 +87,22 @@ fn a_vm_container_has_its_own_kernel_and_the_usual_lifecycle() {
     assert_eq!(e.ok(&["ps", "-aq"]), "", "--rm removed it");
     // Detached: logs, describe's VM and Hypervisor layers, stop (SIGTERM passed on, then
     // SIGKILL), rm; the VMM goes with it.
-    let id = text(
-        &vm(
-            &e,
-            &[
-                "run",
-                "-d",
-                "--name",
-                "v1",
-                "--isolation",
-                "vm",
-                IMG,
-                "sh",
-                "-c",
-                "trap 'echo got-term; exit 7' TERM; echo started; while true; do sleep 1; done",
-            ],
-        )
-        .stdout,
-    )
-    .trim()
-    .to_string();
+    let id = run_detached(
+        &e,
+        "v1",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 7' TERM; echo started; while true; do sleep 1; done",
+        ],
+    );
     assert_eq!(id.len(), 64, "{id}");
-    let t0 = Instant::now();
-    while !e.ok(&["logs", "v1"]).contains("started") {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no output from the VM container"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        "output from the VM container",
+        Duration::from_secs(60),
+        || e.ok(&["logs", "v1"]).contains("started"),
+    );
     let d = e.ok(&["describe", "v1"]);
     assert!(d.contains(&format!("guest kernel {release}")), "{d}");
     assert!(d.contains("qemu (tcg") || d.contains("qemu (kvm"), "{d}");
@@ -117,14 +115,11 @@ fn a_vm_container_has_its_own_kernel_and_the_usual_lifecycle() {
         "the trap ran in the guest: {st}"
     );
     assert!(e.ok(&["logs", "v1"]).contains("got-term"));
-    let t0 = Instant::now();
-    while std::path::Path::new(&format!("/proc/{vmm}")).exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "the VMM outlived its container"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        "the VMM to end with its container",
+        Duration::from_secs(10),
+        || !std::path::Path::new(&format!("/proc/{vmm}")).exists(),
+    );
     e.ok(&["rm", "v1"]);
     // What VM containers do not do yet is refused, naming the layer.
     let (code, _, err) = e.status(&["run", "--rm", "-t", "--isolation", "vm", IMG, "true"]);
@@ -150,26 +145,24 @@ fn a_vm_container_is_on_the_pod_network_and_its_published_port_is_reached() {
         .unwrap()
         .port();
     let publish = format!("127.0.0.1:{port}:8080");
-    let o = vm(
+    run_detached(
         &e,
-        &["run", "-d", "--name", "web", "--isolation", "vm", "-p", &publish, IMG, "sh", "-c",
-          "ip -o -4 addr show; ip route; sed 's/^/hosts: /' /etc/hosts; echo hello-from-the-guest > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"],
+        "web",
+        &["-p", &publish],
+        &["sh", "-c", "ip -o -4 addr show; ip route; sed 's/^/hosts: /' /etc/hosts; echo net-shown; echo hello-from-the-guest > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"],
     );
-    assert!(o.status.success(), "{}", text(&o.stderr));
     let ip = e.inspect("web")["NetworkSettings"]["IPAddress"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     assert!(!ip.is_empty(), "the VM container has the pod's address");
     // The guest's interface has the pod's address and a default route (its kernel's view).
-    let t0 = Instant::now();
-    let logs = loop {
-        let l = e.ok(&["logs", "web"]);
-        if l.contains("default via") || t0.elapsed() > Duration::from_secs(90) {
-            break l;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    wait_until(
+        "the guest's network in the log",
+        Duration::from_secs(90),
+        || e.ok(&["logs", "web"]).contains("net-shown"),
+    );
+    let logs = e.ok(&["logs", "web"]);
     assert!(logs.contains(&format!("inet {ip}/")), "{logs}");
     assert!(logs.contains("default via"), "{logs}");
     // The engine's /etc/hosts, with the container's own entry, reached the guest.
@@ -209,21 +202,7 @@ fn exec_runs_in_the_guest_with_input_and_exit_statuses() {
         return;
     }
     let e = Engine::new();
-    let o = vm(
-        &e,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "x",
-            "--isolation",
-            "vm",
-            IMG,
-            "sleep",
-            "1000",
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    run_detached(&e, "x", &[], &["sleep", "1000"]);
     // Right after the start: the guest may still be starting the container.
     let o = e.run(&["exec", "x", "sh", "-c", "uname -r; echo to-err >&2; exit 3"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
@@ -252,14 +231,9 @@ fn exec_runs_in_the_guest_with_input_and_exit_statuses() {
         "-c",
         "sleep 1; echo done > /tmp/detached",
     ]);
-    let t0 = Instant::now();
-    while e.run(&["exec", "x", "cat", "/tmp/detached"]).stdout != b"done\n" {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the detached exec did not run"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until("the detached exec's file", Duration::from_secs(30), || {
+        e.run(&["exec", "x", "cat", "/tmp/detached"]).stdout == b"done\n"
+    });
     // A command that is not there: 127, as docker's.
     let (code, _, err) = e.status(&["exec", "x", "no-such-command"]);
     assert_eq!(code, 127, "{err}");
@@ -299,22 +273,12 @@ fn vm_faults_end_the_container_with_a_reason_naming_the_vm_layer() {
     }
     let e = Engine::new();
     // A killed VMM.
-    let o = vm(
+    run_detached(
         &e,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "k",
-            "--isolation",
-            "vm",
-            IMG,
-            "sh",
-            "-c",
-            "echo up; while true; do sleep 1; done",
-        ],
+        "k",
+        &[],
+        &["sh", "-c", "echo up; while true; do sleep 1; done"],
     );
-    assert!(o.status.success(), "{}", text(&o.stderr));
     wait_until("k's output", Duration::from_secs(90), || {
         e.ok(&["logs", "k"]).contains("up")
     });

@@ -141,9 +141,20 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                 Ok(b) => b,
                 Err(e) => return fail(out, tag, format!("input for {exec_id}: {e}")),
             };
-            let mut m = inputs()
-                .lock()
-                .map_err(|_| std::io::Error::other("inputs lock"))?;
+            // The exec's request is served on a thread of its own: its input may come
+            // before its process has started. The host sends the next input only once this
+            // one is answered, so the order holds.
+            let t0 = std::time::Instant::now();
+            let mut m = loop {
+                let m = inputs()
+                    .lock()
+                    .map_err(|_| std::io::Error::other("inputs lock"))?;
+                if m.contains_key(&exec_id) || t0.elapsed() > std::time::Duration::from_secs(30) {
+                    break m;
+                }
+                drop(m);
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            };
             let Some(w) = m.get_mut(&exec_id) else {
                 return fail(out, tag, format!("input for {exec_id}: no such exec"));
             };

@@ -25,7 +25,7 @@ trap 'rm -rf "$W"' EXIT
 INITRD=$(ls -t /var/lib/strata/vm/initramfs-*.cpio | head -1)
 KERNEL=$(ls /var/cache/strata/kernel/boot/vmlinuz-* | head -1)
 ACCEL=tcg; [ -e /dev/kvm ] && [ ! -e /sys/module/kvm_pvm ] && ACCEL=kvm
-CPU=(-cpu max); APPEND="console=ttyS0 quiet panic=-1 pci=off"
+CPU=(-cpu max); APPEND="console=ttyS0 quiet panic=-1 reboot=t pci=off"
 if [ $ACCEL = tcg ]; then
   APPEND="$APPEND tsc_early_khz=$(awk -F': ' '/^cpu MHz/{printf "%d", $2*1000; exit}' /proc/cpuinfo)"
 else CPU=(-cpu host,-arch-capabilities); fi

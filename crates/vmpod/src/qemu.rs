@@ -86,7 +86,9 @@ fn tsc_khz() -> Option<u64> {
 /// The QEMU command line for `s` (run in `s.dir`, where its agent socket and console log
 /// are made).
 pub fn command(s: &VmSpec) -> Command {
-    let mut append = "console=ttyS0 quiet panic=-1 pci=off".to_string();
+    // A panic resets the guest at once by a triple fault (`reboot=t`: the kernel's other
+    // reset methods can spin for minutes under a loaded TCG), and QEMU exits (-no-reboot).
+    let mut append = "console=ttyS0 quiet panic=-1 reboot=t pci=off".to_string();
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args([
         "-M",
