@@ -180,10 +180,7 @@ fn for_the_guest(spec: &mut serde_json::Value) {
     }
     if let Some(ms) = spec["mounts"].as_array_mut() {
         ms.retain(|m| {
-            let bind = m["type"] == "bind"
-                || m["options"]
-                    .as_array()
-                    .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"));
+            let bind = strata_agent::is_bind_mount(m);
             let source = m["source"].as_str().unwrap_or("");
             !bind || Path::new(source).exists()
         });

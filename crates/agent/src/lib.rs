@@ -142,6 +142,15 @@ impl Reply {
     }
 }
 
+/// Whether an OCI spec's mount is a bind mount (its type, or a `bind`/`rbind` option): the
+/// host's files that the guest gets, or leaves out.
+pub fn is_bind_mount(m: &serde_json::Value) -> bool {
+    m["type"] == "bind"
+        || m["options"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"))
+}
+
 /// Writes one frame.
 pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
     let body = serde_json::to_vec(msg).map_err(io::Error::other)?;

@@ -47,6 +47,42 @@ pub fn channel(depth: usize) -> (mpsc::Sender<Bytes>, Body) {
     (tx, ChanBody(rx).boxed())
 }
 
+/// One JSON document and a newline: a line of docker's progress streams (pull, push, build).
+pub fn json_line(v: &serde_json::Value) -> Bytes {
+    let mut b = serde_json::to_vec(v).unwrap_or_default();
+    b.push(b'\n');
+    Bytes::from(b)
+}
+
+/// The line a progress stream ends with on an error after its headers went out.
+pub fn json_error(message: &str) -> serde_json::Value {
+    serde_json::json!({"errorDetail": {"message": message}, "error": message})
+}
+
+/// A `200 application/json` response whose body is streamed.
+pub fn json_stream(body: Body) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .expect("static headers")
+}
+
+/// A progress stream's response and the sender of its documents, one a line (unbounded:
+/// progress callbacks cannot wait); the stream ends when every sender is dropped.
+pub fn json_lines() -> (mpsc::UnboundedSender<serde_json::Value>, Response<Body>) {
+    let (tx, body) = channel(64);
+    let (ptx, mut prx) = mpsc::unbounded_channel::<serde_json::Value>();
+    tokio::spawn(async move {
+        while let Some(v) = prx.recv().await {
+            if tx.send(json_line(&v)).await.is_err() {
+                break;
+            }
+        }
+    });
+    (ptx, json_stream(body))
+}
+
 /// A body fed by a channel.
 struct ChanBody(mpsc::Receiver<Bytes>);
 

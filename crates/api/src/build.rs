@@ -6,15 +6,14 @@
 //! `{"stream": ...}` per progress line, then the image id (`aux`) and `Successfully
 //! built`/`tagged`, or `errorDetail` naming the failed step.
 
-use crate::body::{channel, Body};
+use crate::body::{channel, json_error, json_line, json_stream, Body};
 use crate::containers::archive::{contained, unpack_contained};
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::state::Api;
 use crate::upload::spool;
-use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::{header, Request, Response, StatusCode};
+use hyper::{Request, Response};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -49,12 +48,6 @@ pub fn json_map(q: &Query, key: &str) -> Result<BTreeMap<String, String>, ApiErr
             _ => Err(bad(&format!("{key}: {k}: expected a string"))),
         })
         .collect()
-}
-
-fn line(v: Value) -> Bytes {
-    let mut b = serde_json::to_vec(&v).unwrap_or_default();
-    b.push(b'\n');
-    Bytes::from(b)
 }
 
 /// `POST /build`.
@@ -156,7 +149,7 @@ pub async fn build(
                 };
                 let mut progress = |l: &str| {
                     if !quiet {
-                        let _ = out.blocking_send(line(json!({"stream": format!("{l}\n")})));
+                        let _ = out.blocking_send(json_line(&json!({"stream": format!("{l}\n")})));
                     }
                 };
                 let built = builder::build(e, &req, &images, &urls, &mut progress)
@@ -185,18 +178,14 @@ pub async fn build(
                 l
             }
             Err(err) => {
-                vec![json!({"errorDetail": {"message": err.message}, "error": err.message})]
+                vec![json_error(&err.message)]
             }
         };
         for l in lines {
-            if tx.send(line(l)).await.is_err() {
+            if tx.send(json_line(&l)).await.is_err() {
                 return;
             }
         }
     });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .expect("static headers"))
+    Ok(json_stream(body))
 }

@@ -4,7 +4,7 @@
 //! code (the docker CLI asks once the stream ends). Sessions live in the server's memory.
 
 use crate::body::{empty, full, json, json_status, Body};
-use crate::containers::load;
+use crate::containers::load_running;
 use crate::error::ApiError;
 use crate::hijack::{self, Streams};
 use crate::query::Query;
@@ -127,13 +127,7 @@ pub async fn create(api: &Arc<Api>, key: &str, body: &[u8]) -> Result<Response<B
     let u = user.clone();
     let (container, req) = api
         .blocking(move |e| {
-            let c = load(e, &key)?;
-            if !c.state.status.is_live() {
-                return Err(ApiError::conflict(format!(
-                    "container {} is not running [layer: engine]",
-                    c.name
-                )));
-            }
+            let c = load_running(e, &key)?;
             if !u.is_empty() {
                 let r = strata_engine::spec::user::resolve(&e.paths.rootfs(&c.id), &u)?;
                 (req.uid, req.gid, req.additional_gids) =

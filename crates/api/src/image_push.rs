@@ -2,12 +2,12 @@
 //! registry (the registries file says which are insecure), answered with docker's JSON
 //! progress lines; an error after the headers went out is an `errorDetail` line.
 
-use crate::body::{channel, Body};
+use crate::body::Body;
 use crate::error::ApiError;
+use crate::images::short;
 use crate::query::Query;
 use crate::state::Api;
-use bytes::Bytes;
-use hyper::{header, Response, StatusCode};
+use hyper::Response;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use strata_image::digest::Digest;
@@ -17,10 +17,6 @@ use tokio::sync::mpsc::UnboundedSender;
 
 /// Push progress as docker's JSON message lines.
 struct PushProgress(UnboundedSender<Value>);
-
-fn short(d: &Digest) -> String {
-    d.hex().chars().take(12).collect()
-}
 
 impl Progress for PushProgress {
     fn start(&self, d: &Digest, size: u64) {
@@ -75,8 +71,7 @@ pub async fn push(api: &Arc<Api>, name: &str, q: &Query) -> Result<Response<Body
             )));
         }
     }
-    let (tx, body) = channel(64);
-    let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (ptx, response) = crate::body::json_lines();
     let store = Arc::clone(&api.store);
     let progress: Arc<dyn Progress> = Arc::new(PushProgress(ptx.clone()));
     let repo = image
@@ -96,25 +91,9 @@ pub async fn push(api: &Arc<Api>, name: &str, q: &Query) -> Result<Response<Body
                 let _ = ptx.send(json!({"status": format!("{tag}: digest: {d}")}));
                 json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": d.to_string()}})
             }
-            Err(e) => {
-                let msg = format!("{e} [layer: image]");
-                json!({"errorDetail": {"message": msg}, "error": msg})
-            }
+            Err(e) => crate::body::json_error(&format!("{e} [layer: image]")),
         };
         let _ = ptx.send(last);
     });
-    tokio::spawn(async move {
-        while let Some(v) = prx.recv().await {
-            let mut b = serde_json::to_vec(&v).unwrap_or_default();
-            b.push(b'\n');
-            if tx.send(Bytes::from(b)).await.is_err() {
-                break;
-            }
-        }
-    });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .expect("static headers"))
+    Ok(response)
 }

@@ -2,12 +2,11 @@
 //! progress lines), inspect, tag and remove, through the image store as `strata pull`,
 //! `images`, `tag` and `rmi` do.
 
-use crate::body::{channel, json, json_status, Body};
+use crate::body::{json, json_status, Body};
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::state::Api;
-use bytes::Bytes;
-use hyper::{header, Response, StatusCode};
+use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use strata_image::digest::Digest;
@@ -175,7 +174,8 @@ pub async fn prune(api: &Arc<Api>, q: &Query) -> Result<Response<Body>, ApiError
 /// Pull progress as docker's JSON message lines.
 struct JsonProgress(UnboundedSender<Value>);
 
-fn short(d: &Digest) -> String {
+/// A layer's id in progress lines (its digest's first 12 hex digits).
+pub fn short(d: &Digest) -> String {
     d.hex().chars().take(12).collect()
 }
 
@@ -235,8 +235,7 @@ pub async fn create(api: &Arc<Api>, q: &Query) -> Result<Response<Body>, ApiErro
     if let Some(p) = q.get("platform").filter(|p| !p.is_empty()) {
         opts.platform = strata_image::oci::Platform::parse(p)?;
     }
-    let (tx, body) = channel(64);
-    let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (ptx, response) = crate::body::json_lines();
     let store = Arc::clone(&api.store);
     let progress: Arc<dyn Progress> = Arc::new(JsonProgress(ptx.clone()));
     let _ = ptx.send(
@@ -253,27 +252,11 @@ pub async fn create(api: &Arc<Api>, q: &Query) -> Result<Response<Body>, ApiErro
                     json!({"status": format!("Status: Downloaded newer image for {image}")})
                 }
             }
-            Err(e) => {
-                let msg = format!("{e} [layer: image]");
-                json!({"errorDetail": {"message": msg}, "error": msg})
-            }
+            Err(e) => crate::body::json_error(&format!("{e} [layer: image]")),
         };
         let _ = ptx.send(last);
     });
-    tokio::spawn(async move {
-        while let Some(v) = prx.recv().await {
-            let mut b = serde_json::to_vec(&v).unwrap_or_default();
-            b.push(b'\n');
-            if tx.send(Bytes::from(b)).await.is_err() {
-                break;
-            }
-        }
-    });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .expect("static headers"))
+    Ok(response)
 }
 
 #[cfg(test)]

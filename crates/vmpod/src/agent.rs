@@ -316,10 +316,7 @@ fn host_files(spec: &serde_json::Value) -> std::collections::BTreeMap<String, St
     const MAX: u64 = 64 << 10;
     let mut out = std::collections::BTreeMap::new();
     for m in spec["mounts"].as_array().into_iter().flatten() {
-        let bind = m["type"] == "bind"
-            || m["options"]
-                .as_array()
-                .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"));
+        let bind = strata_agent::is_bind_mount(m);
         let (Some(src), Some(dest)) = (m["source"].as_str(), m["destination"].as_str()) else {
             continue;
         };

@@ -24,6 +24,18 @@ pub fn load(e: &Engine, key: &str) -> Result<strata_engine::Container, ApiError>
     stop::load(e, key).map_err(|err| named(key, err))
 }
 
+/// Loads a container that must be running (exec, top, stats): a 409 when it is not.
+pub fn load_running(e: &Engine, key: &str) -> Result<strata_engine::Container, ApiError> {
+    let c = load(e, key)?;
+    if !c.state.status.is_live() {
+        return Err(ApiError::conflict(format!(
+            "container {} is not running [layer: engine]",
+            c.name
+        )));
+    }
+    Ok(c)
+}
+
 /// An engine error about container `key`, docker's way: `No such container: x` for a 404.
 pub fn named(key: &str, err: strata_engine::Error) -> ApiError {
     let mut a = ApiError::from(err);

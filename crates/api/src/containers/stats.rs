@@ -3,7 +3,7 @@
 //! stream sends one a second; `stream=0` sends one whose `precpu_stats` is a sample taken a
 //! moment before (so CPU % can be computed), `one-shot=1` one without it.
 
-use super::{load, named};
+use super::{load_running, named};
 use crate::body::{channel, json, Body};
 use crate::error::ApiError;
 use crate::query::Query;
@@ -83,13 +83,7 @@ fn sample_of(
     e: &strata_engine::Engine,
     key: &str,
 ) -> Result<(String, String, (Sample, u64)), ApiError> {
-    let c = load(e, key)?;
-    if !c.state.status.is_live() {
-        return Err(ApiError::conflict(format!(
-            "container {} is not running [layer: engine]",
-            c.name
-        )));
-    }
+    let c = load_running(e, key)?;
     let s = stats::sample(e, &c).map_err(|err| named(key, err))?;
     Ok((c.name, c.id, (s, system_cpu_nanos())))
 }

@@ -2,7 +2,7 @@
 //! kept for the container's processes (those of its cgroup), as docker's daemon does:
 //! `{"Titles": [...], "Processes": [[...], ...]}`.
 
-use super::{load, named};
+use super::{load_running, named};
 use crate::body::{json, Body};
 use crate::error::ApiError;
 use crate::query::Query;
@@ -58,13 +58,7 @@ pub async fn top(api: &Arc<Api>, key: &str, q: &Query) -> Result<Response<Body>,
     let key = key.to_string();
     let doc = api
         .blocking(move |e| {
-            let c = load(e, &key)?;
-            if !c.state.status.is_live() {
-                return Err(ApiError::conflict(format!(
-                    "container {} is not running [layer: engine]",
-                    c.name
-                )));
-            }
+            let c = load_running(e, &key)?;
             let pids = stats::pids(e, &c).map_err(|err| named(&key, err))?;
             let out = std::process::Command::new("ps")
                 .args(&args)
