@@ -48,6 +48,47 @@ fn disk_by_serial(serial: &str, wait: Duration) -> io::Result<PathBuf> {
     )
 }
 
+/// Drops what the guest cached of disk `dev`: a pod VM's spare disk gets a layer image
+/// behind it while the VM runs (the host swaps the image), and blocks read before (the
+/// partition scan at boot) must not stand for the new image's.
+fn drop_cached_blocks(dev: &Path) -> io::Result<()> {
+    /// `BLKFLSBUF` (linux/fs.h: `_IO(0x12, 97)`).
+    const BLKFLSBUF: libc::c_ulong = 0x1261;
+    let f = std::fs::File::open(dev)?;
+    // SAFETY: an ioctl without an argument on a descriptor this function owns.
+    let r = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&f), BLKFLSBUF as _, 0) };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("flush {}: {e}", dev.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Unmounts a container's overlay and layers and removes its directory (after its run);
+/// what fails stays, and the next run of the id tries again.
+pub fn release(id: &str) {
+    if check_id(id).is_err() {
+        return;
+    }
+    let dir = Path::new(BASE).join(id);
+    let umount = |p: &Path| {
+        if let Ok(c) = CString::new(p.to_string_lossy().as_bytes()) {
+            // SAFETY: a NUL-terminated path that outlives the call.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    };
+    umount(&dir.join("rootfs"));
+    if let Ok(layers) = std::fs::read_dir(dir.join("layers")) {
+        for l in layers.flatten() {
+            umount(&l.path());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Checks a container id from the host (it names directories here).
 pub fn check_id(id: &str) -> io::Result<()> {
     let ok = !id.is_empty()
@@ -93,14 +134,19 @@ pub fn prepare(
     }
     let dir = Path::new(BASE).join(id);
     if dir.exists() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("container {id}"),
-        ));
+        if Path::new(RUNTIME_ROOT).join(id).exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("container {id}"),
+            ));
+        }
+        // An earlier run of this id that ended: its mounts go first.
+        release(id);
     }
     let mut lower = Vec::new();
     for (i, serial) in layers.iter().enumerate() {
         let dev = disk_by_serial(serial, Duration::from_secs(10))?;
+        drop_cached_blocks(&dev)?;
         let at = dir.join(format!("layers/{i}"));
         mount(&dev.to_string_lossy(), &at, "erofs", libc::MS_RDONLY, "")?;
         lower.push(at.to_string_lossy().into_owned());

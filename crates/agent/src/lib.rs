@@ -87,6 +87,13 @@ pub enum Request {
     },
     /// Powers the guest off (answered by [`Reply::Bye`] first).
     Shutdown,
+    /// Makes layer images (erofs files on the host) disks of a pod's running VM:
+    /// [`Reply::Attached`]. Answered by the pod VM's shim on its proxy, never sent to a
+    /// guest: it is how a pod's later containers get their layers into the VM.
+    AttachLayers {
+        /// The images, lowest layer first.
+        files: Vec<String>,
+    },
 }
 
 /// A message and the tag of the request it belongs to.
@@ -128,6 +135,11 @@ pub enum Reply {
     Done,
     /// The guest powers off next.
     Bye,
+    /// The layers of [`Request::AttachLayers`] are the disks with these serials, in order.
+    Attached {
+        /// Serials, lowest layer first.
+        serials: Vec<String>,
+    },
     /// The request failed in the guest.
     Error {
         /// Why.

@@ -98,7 +98,11 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             Ok(bundle) => {
                 let mut cmd = Command::new("/proc/self/exe");
                 cmd.arg("--runtime-run").arg(&bundle).arg(&id);
-                relay(out, tag, cmd, &format!("container {id}"), None)
+                let r = relay(out, tag, cmd, &format!("container {id}"), None);
+                // Its overlay and layer mounts go, so the id can run again (a pod's
+                // container restarted in the same VM).
+                container::release(&id);
+                r
             }
             Err(e) => fail(out, tag, format!("container {id}: {e}")),
         },
@@ -197,6 +201,11 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             }
         }
         Request::Shutdown => send(out, tag, Reply::Bye),
+        Request::AttachLayers { .. } => fail(
+            out,
+            tag,
+            "attach layers: the host's shim serves this, not the guest".into(),
+        ),
     }
 }
 

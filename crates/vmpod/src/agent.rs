@@ -301,6 +301,28 @@ impl Agent {
         }
     }
 
+    /// Attaches layer images to the pod's VM (asked of a pod VM's proxy); the serials of
+    /// their disks, in order.
+    pub fn attach_layers(&self, files: &[std::path::PathBuf]) -> Result<Vec<String>> {
+        let what = "attach layers";
+        let req = Request::AttachLayers {
+            files: files
+                .iter()
+                .map(|f| f.to_string_lossy().into_owned())
+                .collect(),
+        };
+        match self.one(req, what)? {
+            Reply::Attached { serials }
+                if serials.len() == files.len()
+                    && serials.iter().all(|s| s.len() <= 20 && !s.is_empty()) =>
+            {
+                Ok(serials)
+            }
+            Reply::Error { message } => Err(Error(message)),
+            other => Err(unexpected(what, &other)),
+        }
+    }
+
     /// Powers the guest off.
     pub fn shutdown(&self) -> Result<()> {
         match self.one(Request::Shutdown, "shutdown")? {
@@ -337,6 +359,7 @@ fn unexpected(what: &str, r: &Reply) -> Error {
         Reply::Exit { .. } => "exit",
         Reply::Done => "done",
         Reply::Bye => "bye",
+        Reply::Attached { .. } => "attached",
         Reply::Error { .. } => "error",
     };
     Error(format!("agent: {what}: an unexpected {kind} reply"))

@@ -10,9 +10,12 @@ pub mod assets;
 pub mod erofs;
 pub mod initramfs;
 pub mod kernel;
+mod pod_shim;
 pub mod proxy;
 pub mod qemu;
+pub mod qmp;
 pub mod shim;
+pub mod slots;
 pub mod tap;
 
 /// A VM pod layer error: one line naming the layer and the object.

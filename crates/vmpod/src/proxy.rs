@@ -1,11 +1,16 @@
 //! The shim's proxy to its guest. The VM's agent port has one client, the shim; the
 //! container's monitor reaches the guest through the shim, for execs: a unix socket in the
-//! VM's directory (the monitor's, root's only) that speaks the agent protocol, on which only
-//! an exec in the shim's own container and that exec's input pass. Each request is passed
-//! to the agent under a tag of the shim's, and its replies come back under the client's.
+//! VM's directory (the monitor's, root's only) that speaks the agent protocol. A VM
+//! container's proxy passes only execs in its own container and their input. A pod VM's
+//! proxy also serves the pod's containers' shims: it attaches their layers
+//! ([`crate::slots`]) and passes their runs, and kills and execs in containers it ran.
+//! Each request is passed to the agent under a tag of the shim's, and its replies come back
+//! under the client's.
 
 use crate::agent::Agent;
 use crate::{io_err, Result};
+use crate::slots::Slots;
+use std::collections::HashSet;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -15,8 +20,24 @@ use strata_agent::{read_frame, write_frame, Reply, Request, Tagged};
 /// The proxy's socket in the VM's directory.
 pub const SOCKET: &str = "proxy.sock";
 
-/// Serves the proxy for container `id` in the background.
-pub fn serve(agent: Arc<Agent>, dir: &Path, id: &str) -> Result<()> {
+/// Who the proxy serves.
+pub enum Access {
+    /// A VM container's monitor: execs in container `0`.
+    Container(String),
+    /// A pod VM's containers: their layers go on these spare disks.
+    Pod(Arc<Slots>),
+}
+
+/// The proxy's state.
+struct Proxy {
+    agent: Arc<Agent>,
+    access: Access,
+    /// The containers running in the guest through this proxy.
+    running: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Serves the proxy in the background.
+pub fn serve(agent: Arc<Agent>, dir: &Path, access: Access) -> Result<()> {
     // Bound through a descriptor of the directory: a socket's path holds 108 bytes.
     let d = std::fs::File::open(dir).map_err(io_err(format!("vm dir {}", dir.display())))?;
     let path = format!("/proc/self/fd/{}/{SOCKET}", d.as_raw_fd());
@@ -25,29 +46,54 @@ pub fn serve(agent: Arc<Agent>, dir: &Path, id: &str) -> Result<()> {
         "proxy socket {}",
         dir.join(SOCKET).display()
     )))?;
-    let id = id.to_string();
+    let p = Arc::new(Proxy {
+        agent,
+        access,
+        running: Arc::default(),
+    });
     std::thread::spawn(move || {
         for conn in l.incoming().flatten() {
-            let (agent, id) = (Arc::clone(&agent), id.clone());
-            std::thread::spawn(move || client(&agent, conn, &id));
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || client(&p, conn));
         }
     });
     Ok(())
 }
 
-/// Whether a client may ask `msg` of the guest of container `id`.
-fn allowed(msg: &Request, id: &str) -> std::result::Result<(), String> {
-    match msg {
-        Request::ExecContainer { id: c, .. } if c == id => Ok(()),
-        Request::ExecContainer { id: c, .. } => {
+/// Whether a client may ask `msg` of the guest; `running` are the containers run through
+/// the proxy.
+fn allowed(
+    msg: &Request,
+    access: &Access,
+    running: &HashSet<String>,
+) -> std::result::Result<(), String> {
+    match (msg, access) {
+        (Request::Input { .. }, _) => Ok(()),
+        (Request::ExecContainer { id: c, .. }, Access::Container(id)) if c == id => Ok(()),
+        (Request::ExecContainer { id: c, .. }, Access::Container(id)) => {
             Err(format!("exec in {c}: this VM serves container {id} only"))
         }
-        Request::Input { .. } => Ok(()),
-        _ => Err("only execs and their input pass the VM's proxy".into()),
+        (_, Access::Container(_)) => Err("only execs and their input pass the VM's proxy".into()),
+        (Request::AttachLayers { .. }, Access::Pod(_)) => Ok(()),
+        (Request::RunContainer { id, .. }, Access::Pod(_)) if running.contains(id) => {
+            Err(format!("container {id} already runs in the pod's VM"))
+        }
+        (Request::RunContainer { .. }, Access::Pod(_)) => Ok(()),
+        (
+            Request::ExecContainer { id, .. } | Request::Kill { id, .. },
+            Access::Pod(_),
+        ) if running.contains(id) => Ok(()),
+        (Request::ExecContainer { id, .. } | Request::Kill { id, .. }, Access::Pod(_)) => {
+            Err(format!("container {id} does not run in the pod's VM"))
+        }
+        (_, Access::Pod(_)) => Err(
+            "only the pod's containers' layers, runs, kills, execs and input pass the pod VM's proxy"
+                .into(),
+        ),
     }
 }
 
-fn client(agent: &Agent, conn: UnixStream, id: &str) {
+fn client(p: &Proxy, conn: UnixStream) {
     let Ok(w) = conn.try_clone() else { return };
     let w = Arc::new(Mutex::new(w));
     let mut r = conn;
@@ -59,12 +105,35 @@ fn client(agent: &Agent, conn: UnixStream, id: &str) {
                 write_frame(&mut *w, &Tagged { tag, msg }).is_ok()
             }
         };
-        if let Err(message) = allowed(&msg, id) {
+        let allowed = {
+            let running = p.running.lock().expect("proxy lock");
+            allowed(&msg, &p.access, &running)
+        };
+        if let Err(message) = allowed {
             send(Reply::Error { message });
             continue;
         }
-        let replies = agent.request(msg, "proxied request", None);
+        if let (Request::AttachLayers { files }, Access::Pod(slots)) = (&msg, &p.access) {
+            let files: Vec<_> = files.iter().map(std::path::PathBuf::from).collect();
+            send(match slots.attach(&files) {
+                Ok(serials) => Reply::Attached { serials },
+                Err(e) => Reply::Error {
+                    message: e.to_string(),
+                },
+            });
+            continue;
+        }
+        // A run is the container's life: its id is the proxy's from now until it ends.
+        let ran = match &msg {
+            Request::RunContainer { id, .. } => {
+                p.running.lock().expect("proxy lock").insert(id.clone());
+                Some((id.clone(), Arc::clone(&p.running)))
+            }
+            _ => None,
+        };
+        let replies = p.agent.request(msg, "proxied request", None);
         std::thread::spawn(move || {
+            let _ended = ran.map(|(id, running)| Ended(id, running));
             let mut replies = match replies {
                 Ok(rs) => rs,
                 Err(e) => {
@@ -94,36 +163,75 @@ fn client(agent: &Agent, conn: UnixStream, id: &str) {
     }
 }
 
+/// Takes a container off the proxy's running ones when dropped (its run ended).
+struct Ended(String, Arc<Mutex<HashSet<String>>>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.1.lock() {
+            r.remove(&self.0);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_execs_in_its_own_container_pass() {
-        let exec = |id: &str| Request::ExecContainer {
+    fn exec(id: &str) -> Request {
+        Request::ExecContainer {
             id: id.into(),
             exec_id: "1".into(),
             process: serde_json::json!({}),
             stdin: false,
             detach: false,
-        };
-        assert!(allowed(&exec("c1"), "c1").is_ok());
-        assert!(allowed(&exec("c2"), "c1").is_err());
-        assert!(allowed(&Request::Shutdown, "c1").is_err());
-        assert!(allowed(
-            &Request::Kill {
-                id: "c1".into(),
-                signal: 9
-            },
-            "c1"
-        )
-        .is_err());
-        let run = Request::RunContainer {
-            id: "c1".into(),
+        }
+    }
+
+    fn run(id: &str) -> Request {
+        Request::RunContainer {
+            id: id.into(),
             spec: serde_json::json!({}),
             layers: vec![],
             files: Default::default(),
-        };
-        assert!(allowed(&run, "c1").is_err());
+        }
+    }
+
+    fn kill(id: &str) -> Request {
+        Request::Kill {
+            id: id.into(),
+            signal: 9,
+        }
+    }
+
+    #[test]
+    fn only_execs_in_its_own_container_pass() {
+        let c1 = Access::Container("c1".into());
+        let none = HashSet::new();
+        assert!(allowed(&exec("c1"), &c1, &none).is_ok());
+        assert!(allowed(&exec("c2"), &c1, &none).is_err());
+        assert!(allowed(&Request::Shutdown, &c1, &none).is_err());
+        assert!(allowed(&kill("c1"), &c1, &none).is_err());
+        assert!(allowed(&run("c1"), &c1, &none).is_err());
+        let attach = Request::AttachLayers { files: vec![] };
+        assert!(allowed(&attach, &c1, &none).is_err());
+    }
+
+    #[test]
+    fn a_pod_vm_serves_the_containers_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod = Access::Pod(Arc::new(Slots::new(dir.path())));
+        let mut running = HashSet::new();
+        assert!(allowed(&Request::AttachLayers { files: vec![] }, &pod, &running).is_ok());
+        assert!(allowed(&run("a"), &pod, &running).is_ok());
+        // Nothing reaches a container the proxy did not run.
+        assert!(allowed(&exec("a"), &pod, &running).is_err());
+        assert!(allowed(&kill("a"), &pod, &running).is_err());
+        running.insert("a".to_string());
+        assert!(allowed(&exec("a"), &pod, &running).is_ok());
+        assert!(allowed(&kill("a"), &pod, &running).is_ok());
+        assert!(allowed(&run("a"), &pod, &running).is_err(), "runs twice");
+        assert!(allowed(&Request::Shutdown, &pod, &running).is_err());
+        assert!(allowed(&Request::Hello, &pod, &running).is_err());
     }
 }

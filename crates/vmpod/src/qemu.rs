@@ -54,6 +54,9 @@ pub struct VmSpec {
     pub accel: Accel,
     /// Read-only disks (a container image's layers): serial and image file.
     pub disks: Vec<(String, PathBuf)>,
+    /// Spare disks for layers attached later, and QMP to attach them ([`crate::slots`]):
+    /// a pod's VM.
+    pub spare_disks: bool,
     /// A network interface on a TAP that QEMU makes in its network namespace
     /// ([`crate::tap::TAP`]), with this MAC.
     pub net: Option<String>,
@@ -126,6 +129,11 @@ pub fn command(s: &VmSpec) -> Command {
         cmd.arg("-device")
             .arg(format!("virtio-blk-device,drive=d{i},serial={serial}"));
     }
+    if s.spare_disks {
+        cmd.args(crate::slots::qemu_args());
+        cmd.arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", crate::qmp::SOCKET));
+    }
     if let Some(mac) = &s.net {
         cmd.arg("-netdev").arg(format!(
             "tap,id=n0,ifname={},script=no,downscript=no",
@@ -149,6 +157,9 @@ pub fn command(s: &VmSpec) -> Command {
 impl Vm {
     /// Starts QEMU; returns once its agent socket exists.
     pub fn start(s: &VmSpec) -> Result<Vm> {
+        if s.spare_disks {
+            crate::slots::make_placeholder(&s.dir)?;
+        }
         let mut cmd = command(s);
         {
             use std::os::unix::process::CommandExt;
@@ -194,6 +205,11 @@ impl Vm {
     /// QEMU's pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether QEMU has exited.
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Waits up to `timeout` for QEMU to exit (after the guest powered off).

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The signals passed on to the container once it runs.
-const FORWARDED: &[i32] = &[
+pub(crate) const FORWARDED: &[i32] = &[
     libc::SIGTERM,
     libc::SIGINT,
     libc::SIGHUP,
@@ -40,7 +40,7 @@ pub struct Args {
     pub dir: PathBuf,
 }
 
-fn signal_set(sigs: &[i32]) -> libc::sigset_t {
+pub(crate) fn signal_set(sigs: &[i32]) -> libc::sigset_t {
     // SAFETY: sigemptyset initialises the zeroed set; sigaddset with valid signal numbers.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -52,7 +52,7 @@ fn signal_set(sigs: &[i32]) -> libc::sigset_t {
     }
 }
 
-fn wait_signal(set: &libc::sigset_t) -> i32 {
+pub(crate) fn wait_signal(set: &libc::sigset_t) -> i32 {
     let mut sig = 0;
     // SAFETY: a valid set and out-pointer; the signals are blocked in every thread.
     unsafe { libc::sigwait(set, &mut sig) };
@@ -77,6 +77,34 @@ pub fn run(a: &Args) -> i32 {
     }
 }
 
+/// What a shim's VM is to its pod (`vm.json`'s `role`).
+enum Role {
+    /// A VM container: one container in its own VM.
+    Container,
+    /// A VM pod's infra: the pod's VM, in which the pod's containers run.
+    Sandbox,
+    /// A container of a VM pod: it runs in the VM of the infra whose VM directory this is.
+    Member(PathBuf),
+}
+
+fn role(v: &serde_json::Value) -> Result<Role> {
+    match v["role"].as_str().unwrap_or("container") {
+        "container" => Ok(Role::Container),
+        "sandbox" => Ok(Role::Sandbox),
+        "member" => v["sandboxVmDir"]
+            .as_str()
+            .map(|d| Role::Member(PathBuf::from(d)))
+            .ok_or_else(|| Error("vm.json: a member without sandboxVmDir".into())),
+        other => Err(Error(format!("vm.json: role {other:?}"))),
+    }
+}
+
+/// A booted VM and the agent in it.
+pub(crate) struct Booted {
+    pub(crate) vm: Vm,
+    pub(crate) agent: Arc<Agent>,
+}
+
 fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
     let read = |name: &str| -> Result<serde_json::Value> {
         let p = a.bundle.join(name);
@@ -89,10 +117,35 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
             .map_err(|e| Error(format!("vm container {}: {}: {e}", a.id, p.display())))
     };
     let spec = read("config.json")?;
-    let (assets, memory_mib, vcpus) = Assets::from_json(&read("vm.json")?)?;
+    let vm_json = read("vm.json")?;
+    let (assets, memory_mib, vcpus) = Assets::from_json(&vm_json)?;
+    std::fs::create_dir_all(&a.dir)
+        .map_err(crate::io_err(format!("vm dir {}", a.dir.display())))?;
+    match role(&vm_json)? {
+        Role::Member(sandbox) => crate::pod_shim::member(a, set, &spec, &assets, &sandbox),
+        Role::Sandbox => {
+            let b = boot(a, &spec, &assets, (memory_mib, vcpus), true)?;
+            crate::pod_shim::sandbox(a, set, b)
+        }
+        Role::Container => {
+            let b = boot(a, &spec, &assets, (memory_mib, vcpus), false)?;
+            alone(a, set, &spec, &assets, b)
+        }
+    }
+}
+
+/// Boots the VM (a pod's: with spare disks), joins it to the pod's network, serves its
+/// proxy and records `vm.state`.
+fn boot(
+    a: &Args,
+    spec: &serde_json::Value,
+    assets: &Assets,
+    (memory_mib, vcpus): (u32, u32),
+    pod: bool,
+) -> Result<Booted> {
     // The pod's network namespace (CNI's, as for any container): QEMU runs in it, and its
     // TAP is joined to the pod's interface, whose address the guest takes.
-    let link = match netns_path(&spec) {
+    let link = match netns_path(spec) {
         Some(ns) => {
             crate::tap::enter_netns(Path::new(&ns))?;
             crate::tap::pod_link()?
@@ -100,23 +153,18 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
         None => None,
     };
     let (accel, why) = Accel::pick();
-    let serials: Vec<String> = (0..assets.layers.len())
-        .map(|i| format!("layer{i}"))
-        .collect();
-    std::fs::create_dir_all(&a.dir)
-        .map_err(crate::io_err(format!("vm dir {}", a.dir.display())))?;
-    let mut vm = Vm::start(&VmSpec {
+    let vm = Vm::start(&VmSpec {
         kernel: assets.kernel.clone(),
         initrd: assets.initramfs.clone(),
         memory_mib,
         vcpus,
         dir: a.dir.clone(),
         accel,
-        disks: serials
-            .iter()
-            .cloned()
+        disks: layer_serials(assets)
+            .into_iter()
             .zip(assets.layers.iter().cloned())
             .collect(),
+        spare_disks: pod,
         net: link.as_ref().map(|l| l.mac.clone()),
     })?;
     if let Some(l) = &link {
@@ -135,8 +183,13 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
             .network(l)
             .map_err(|e| Error(format!("vm container {}: network: {e}", a.id)))?;
     }
-    // Execs reach the guest through the shim.
-    crate::proxy::serve(Arc::clone(&agent), &a.dir, &a.id)?;
+    // Execs (and a pod's containers) reach the guest through the shim.
+    let access = if pod {
+        crate::proxy::Access::Pod(Arc::new(crate::slots::Slots::new(&a.dir)))
+    } else {
+        crate::proxy::Access::Container(a.id.clone())
+    };
+    crate::proxy::serve(Arc::clone(&agent), &a.dir, access)?;
     let state = serde_json::json!({
         "backend": "qemu",
         "accel": format!("{accel:?}").to_lowercase(),
@@ -148,6 +201,26 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
         "address": link.as_ref().map(|l| l.address.clone()),
     });
     let _ = std::fs::write(a.dir.join("vm.state"), state.to_string());
+    Ok(Booted { vm, agent })
+}
+
+/// The serials of a VM container's boot-time layer disks.
+fn layer_serials(assets: &Assets) -> Vec<String> {
+    (0..assets.layers.len())
+        .map(|i| format!("layer{i}"))
+        .collect()
+}
+
+/// A VM container: waits for the start, runs the container in its VM to its end and
+/// powers the VM off.
+fn alone(
+    a: &Args,
+    set: &libc::sigset_t,
+    spec: &serde_json::Value,
+    assets: &Assets,
+    b: Booted,
+) -> Result<i32> {
+    let Booted { mut vm, agent } = b;
     // Created: the start is SIGUSR1; a signal before it ends the VM unstarted.
     let sig = wait_signal(set);
     if sig != libc::SIGUSR1 {
@@ -155,9 +228,26 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
         let _ = vm.wait(Duration::from_secs(10));
         return Ok(128 + sig);
     }
-    let mut run = agent.run_container(&a.id, &spec, &serials)?;
+    let run = agent.run_container(&a.id, spec, &layer_serials(assets))?;
+    let code = follow(a, &agent, run, |e| vm.fault(e));
+    let _ = agent.shutdown();
+    if vm.wait(Duration::from_secs(10)).is_err() {
+        drop(vm);
+    }
+    Ok(code)
+}
+
+/// Passes the forwarded signals to container `a.id` and its output to the shim's stdout
+/// and stderr until it exits; its exit status. When the guest stops answering, `fault`
+/// says why (recorded as the VM's exit reason) and the status is 137.
+pub(crate) fn follow(
+    a: &Args,
+    agent: &Arc<Agent>,
+    mut run: crate::agent::Replies,
+    fault: impl FnOnce(&str) -> String,
+) -> i32 {
     {
-        let agent = Arc::clone(&agent);
+        let agent = Arc::clone(agent);
         let id = a.id.clone();
         let set = signal_set(FORWARDED);
         std::thread::spawn(move || loop {
@@ -165,7 +255,7 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
             let _ = agent.kill(&id, sig);
         });
     }
-    let code = loop {
+    loop {
         match run.next_event() {
             Ok(Some(Event::Output(1, b))) => {
                 let _ = std::io::stdout().lock().write_all(&b);
@@ -174,21 +264,16 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
             Ok(Some(Event::Output(_, b))) => {
                 let _ = std::io::stderr().lock().write_all(&b);
             }
-            Ok(Some(Event::Exit(c))) => break c,
-            Ok(None) => break 0,
+            Ok(Some(Event::Exit(c))) => return c,
+            Ok(None) => return 0,
             Err(e) => {
-                let msg = format!("vm container {}: {}", a.id, vm.fault(&e.to_string()));
+                let msg = format!("vm container {}: {}", a.id, fault(&e.to_string()));
                 let _ = std::fs::write(a.dir.join(EXIT_REASON), &msg);
                 eprintln!("{msg}");
-                break 137;
+                return 137;
             }
         }
-    };
-    let _ = agent.shutdown();
-    if vm.wait(Duration::from_secs(10)).is_err() {
-        drop(vm);
     }
-    Ok(code)
 }
 
 /// The network namespace the spec joins (the pod's), if any.

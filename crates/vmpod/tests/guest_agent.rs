@@ -63,6 +63,7 @@ fn the_agent_answers_from_the_guests_own_kernel() {
             .iter()
             .map(|(s, p)| (s.to_string(), p.clone()))
             .collect(),
+        spare_disks: true,
         net: None,
     })
     .unwrap_or_else(|e| panic!("{e} ({accel:?}: {why})"));
@@ -125,13 +126,34 @@ fn the_agent_answers_from_the_guests_own_kernel() {
     assert_eq!(run.next_event().unwrap(), Some(Event::Exit(137)));
     assert!(err.contains("container id"), "{err}");
     assert_eq!(a.exec(&["/bin/busybox", "true"]).unwrap().code, 0);
+    // A layer the VM did not boot with, put behind a spare disk while the guest runs (a
+    // pod's later container), read by a container: its content, not the empty disk's.
+    let slots = strata_vmpod::slots::Slots::new(dir.path());
+    let late = image_layer(dir.path(), 2, &busybox);
+    let serials = slots.attach(&[layers[0].1.clone(), late.clone()]).unwrap();
+    assert_eq!(serials, ["slot0", "slot1"]);
+    assert_eq!(slots.attach(&[late]).unwrap(), ["slot1"], "attached once");
+    spec["process"]["args"] = serde_json::json!(["/bin/cat", "/etc/motd"]);
+    let out = a
+        .run_container("c3", &spec, &serials)
+        .and_then(|r| r.collect())
+        .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console_text()));
+    assert_eq!(
+        (String::from_utf8_lossy(&out.stdout).as_ref(), out.code),
+        ("attached later\n", 0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same id runs again once it ended (its mounts were released).
+    let again = a.run_container("c3", &spec, &serials).and_then(|r| r.collect());
+    assert_eq!(again.map(|o| o.code).ok(), Some(0));
     a.shutdown().unwrap();
     let st = vm.wait(Duration::from_secs(30)).unwrap();
     assert!(st.success(), "qemu: {st}");
 }
 
 /// Layer `n` of a test image as an erofs disk: layer 0 has busybox and `/etc/motd`
-/// "bottom", layer 1 only `/etc/motd` "top".
+/// "bottom", layer 1 only `/etc/motd` "top", layer 2 only `/etc/motd` "attached later".
 fn image_layer(dir: &std::path::Path, n: u32, busybox: &std::path::Path) -> PathBuf {
     let root = dir.join(format!("layer{n}"));
     std::fs::create_dir_all(root.join("etc")).unwrap();
@@ -144,7 +166,7 @@ fn image_layer(dir: &std::path::Path, n: u32, busybox: &std::path::Path) -> Path
             std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
         }
     }
-    let motd = if n == 0 { "bottom\n" } else { "top\n" };
+    let motd = ["bottom\n", "top\n", "attached later\n"][n as usize];
     std::fs::write(root.join("etc/motd"), motd).unwrap();
     let img = dir.join(format!("layer{n}.erofs"));
     strata_vmpod::erofs::build(&root, &img).unwrap();

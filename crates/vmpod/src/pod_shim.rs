@@ -1,0 +1,120 @@
+//! The shim's two roles in a VM pod (Kata's sandbox): the pod's infra holds the pod's VM,
+//! booted with spare disks and no container of its own, until the pod stops; each of the
+//! pod's containers has a shim of its own too, which boots nothing: it attaches its image's
+//! layers to the pod's VM and runs its container there, through the infra shim's proxy,
+//! standing for that container's init on the host as a VM container's shim does.
+
+use crate::agent::Agent;
+use crate::assets::Assets;
+use crate::shim::{follow, wait_signal, Args, Booted, EXIT_REASON};
+use crate::{io_err, Error, Result};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a pod's container waits for the pod VM's answers (TCG is slow).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Waits up to `timeout` for one of `set`'s signals.
+fn timed_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: a valid set and timeout; the signals are blocked in every thread.
+    let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    (sig > 0).then_some(sig)
+}
+
+/// The infra of a VM pod: holds the booted VM until a signal ends the pod; 0 for a stop
+/// (SIGTERM, SIGINT) once started, as a pause process; 137 with the VM's exit reason
+/// recorded when the VM fails under the pod.
+pub(crate) fn sandbox(a: &Args, set: &libc::sigset_t, b: Booted) -> Result<i32> {
+    let Booted { mut vm, agent } = b;
+    let mut started = false;
+    loop {
+        match timed_signal(set, Duration::from_millis(250)) {
+            // The start: the infra has no process of its own in the guest.
+            Some(libc::SIGUSR1) => started = true,
+            Some(sig) => {
+                let _ = agent.shutdown();
+                if vm.wait(Duration::from_secs(10)).is_err() {
+                    drop(vm);
+                }
+                let stop = started && (sig == libc::SIGTERM || sig == libc::SIGINT);
+                return Ok(if stop { 0 } else { 128 + sig });
+            }
+            None if vm.has_exited() => {
+                let msg = format!(
+                    "vm pod {}: {}",
+                    a.id,
+                    vm.fault("the VM ended under the pod")
+                );
+                let _ = std::fs::write(a.dir.join(EXIT_REASON), &msg);
+                eprintln!("{msg}");
+                return Ok(137);
+            }
+            None => {}
+        }
+    }
+}
+
+/// A container of a VM pod, in the VM of the infra whose VM directory is `sandbox`.
+pub(crate) fn member(
+    a: &Args,
+    set: &libc::sigset_t,
+    spec: &serde_json::Value,
+    assets: &Assets,
+    sandbox: &Path,
+) -> Result<i32> {
+    let sock = sandbox.join(crate::proxy::SOCKET);
+    let agent = Agent::connect(&sock, ANSWER_TIMEOUT).map_err(|e| {
+        Error(format!(
+            "vm container {}: its pod's VM ({}) does not answer: {e}",
+            a.id,
+            sandbox.display()
+        ))
+    })?;
+    let agent = Arc::new(agent);
+    let serials = agent
+        .attach_layers(&assets.layers)
+        .map_err(|e| Error(format!("vm container {}: {e}", a.id)))?;
+    // Its VM is the pod's: `describe` and `inspect` read the pod VM's state, and its
+    // execs take the pod VM's proxy.
+    let state_file = sandbox.join("vm.state");
+    let mut state: serde_json::Value = std::fs::read(&state_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            Error(format!(
+                "vm container {}: no VM state in {}",
+                a.id,
+                state_file.display()
+            ))
+        })?;
+    state["podVmDir"] = sandbox.to_string_lossy().into_owned().into();
+    let link = a.dir.join(crate::proxy::SOCKET);
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&sock, &link)
+        .map_err(io_err(format!("vm container {}: {}", a.id, link.display())))?;
+    std::fs::write(a.dir.join("vm.state"), state.to_string())
+        .map_err(io_err(format!("vm container {}: vm.state", a.id)))?;
+    // Created: the start is SIGUSR1; a signal before it ends the container unstarted.
+    let sig = wait_signal(set);
+    if sig != libc::SIGUSR1 {
+        return Ok(128 + sig);
+    }
+    let run = agent.run_container(&a.id, spec, &serials)?;
+    let reason = sandbox.join(EXIT_REASON);
+    Ok(follow(a, &agent, run, |e| {
+        // The infra's shim records why the pod's VM ended, after a moment of its own.
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if let Ok(r) = std::fs::read_to_string(&reason) {
+                return format!("its pod's VM ended: {}", r.trim());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        format!("its pod's VM went away: {e}")
+    }))
+}
