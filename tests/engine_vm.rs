@@ -248,6 +248,85 @@ fn exec_runs_in_the_guest_with_input_and_exit_statuses() {
     e.ok(&["rm", "-f", "x"]);
 }
 
+#[test]
+fn a_vm_pods_containers_share_its_vm_and_localhost() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let o = vm(
+        &e,
+        &["pod", "create", "--name", "vp", "--isolation", "vm", "-p", &publish],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // A web server in the pod's VM...
+    let o = vm(
+        &e,
+        &["run", "-d", "--name", "web", "--pod", "vp", IMG, "sh", "-c",
+          "echo hello-from-the-pod > /tmp/index.html; uname -r; cat /proc/sys/kernel/random/boot_id; exec httpd -f -p 8080 -h /tmp"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    wait_until("web's output", Duration::from_secs(90), || {
+        e.ok(&["logs", "web"]).lines().count() >= 2
+    });
+    let logs = e.ok(&["logs", "web"]);
+    let web: Vec<&str> = logs.lines().collect();
+    assert_eq!(web[0], strata_vmpod_release(), "{logs}");
+    assert_ne!(web[1], host("/proc/sys/kernel/random/boot_id"));
+    // ...and a second container of the pod, in the same guest kernel (its boot id), reaching
+    // the first over localhost.
+    let o = vm(
+        &e,
+        &["run", "--rm", "--pod", "vp", IMG, "sh", "-c",
+          "cat /proc/sys/kernel/random/boot_id; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 8080"],
+    );
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", text(&o.stderr));
+    assert_eq!(out.lines().next(), Some(web[1]), "one VM: {out}");
+    assert!(out.contains("hello-from-the-pod"), "{out}");
+    // The pod's published port reaches the pod's VM; exec runs in the pod's container.
+    let body = strata_testkit::http_get(&format!("127.0.0.1:{port}"), Duration::from_secs(60));
+    assert_eq!(body.as_deref(), Some("hello-from-the-pod\n"));
+    assert_eq!(e.ok(&["exec", "web", "cat", "/tmp/index.html"]), "hello-from-the-pod\n");
+    // Both containers' VM is the pod's: one VMM.
+    let infra = e.ok(&["pod", "inspect", "vp"]);
+    let pod: serde_json::Value = serde_json::from_str(&infra).unwrap();
+    let pod = if pod.is_array() { pod[0].clone() } else { pod };
+    assert_eq!(pod["Isolation"], "vm", "{pod}");
+    let infra_id = pod["InfraContainerID"].as_str().unwrap().to_string();
+    let vmm = vmm_pid(&e.ok(&["describe", "web"]));
+    assert_eq!(vmm, vmm_pid(&e.ok(&["describe", &infra_id])));
+    // A container of the pod restarts in the same VM.
+    let o = vm(&e, &["restart", "-t", "1", "web"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(vmm_pid(&e.ok(&["describe", "web"])), vmm);
+    let body = strata_testkit::http_get(&format!("127.0.0.1:{port}"), Duration::from_secs(60));
+    assert_eq!(body.as_deref(), Some("hello-from-the-pod\n"));
+    // A VM of its own in a plain pod is refused, as is a VM pod on the host's network.
+    e.ok(&["pod", "create", "--name", "plain"]);
+    let (code, _, err) = e.status(&["create", "--pod", "plain", "--isolation", "vm", IMG, "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("not a VM pod"), "{err}");
+    let (code, _, err) = e.status(&["pod", "create", "--isolation", "vm", "--network", "host"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("[layer: vm]"), "{err}");
+    e.ok(&["pod", "rm", "-f", "vp", "plain"]);
+    // SAFETY: kill(2) with signal 0 only probes the pid.
+    wait_until("the pod's VMM to be gone", Duration::from_secs(10), || unsafe {
+        libc::kill(vmm, 0) != 0
+    });
+    assert!(
+        common::processes_with(&e.root().display().to_string()).is_empty(),
+        "nothing of the pod's VM is left"
+    );
+}
+
 /// The VMM's pid in `strata describe`'s Hypervisor layer.
 fn vmm_pid(describe: &str) -> i32 {
     describe

@@ -12,14 +12,21 @@ const OVERHEAD_MIB: u32 = 128;
 /// Guest memory without a limit.
 const DEFAULT_MIB: u32 = 256;
 
-/// Writes `vm.json` into the container's bundle, making the cached assets first.
+/// Writes `vm.json` into the container's bundle, making the cached assets first. A VM pod's
+/// infra boots the pod's VM (sized by the pod) with no layers of its own; the pod's other
+/// containers run in that VM, and their layers are attached to it.
 pub fn write_assets(e: &Engine, c: &Container) -> Result<()> {
-    let (_, lowers) = crate::container::rootfs::layers(e, &c.id).ok_or_else(|| {
-        Error::Invalid(format!(
-            "container {}: no image layers for its VM [layer: vm]",
-            c.name
-        ))
-    })?;
+    let lowers = if c.config.infra {
+        Vec::new()
+    } else {
+        let (_, lowers) = crate::container::rootfs::layers(e, &c.id).ok_or_else(|| {
+            Error::Invalid(format!(
+                "container {}: no image layers for its VM [layer: vm]",
+                c.name
+            ))
+        })?;
+        lowers
+    };
     let cache = e.paths.root.join("vm");
     let _l = crate::lock::lock(&e.paths, "vm-assets")?;
     let a = strata_vmpod::assets::prepare(&cache, &strata_vmpod::kernel::default_dir(), &lowers)
@@ -36,9 +43,18 @@ pub fn write_assets(e: &Engine, c: &Container) -> Result<()> {
         .cpus
         .map(|c| c.ceil().max(1.0) as u32)
         .unwrap_or(1);
+    let mut v = a.to_json(memory, vcpus);
+    match c.pod.as_deref() {
+        Some(_) if c.config.infra => v["role"] = "sandbox".into(),
+        Some(pod) => {
+            let p = e.db.find_pod(pod)?;
+            v["role"] = "member".into();
+            v["sandboxVmDir"] = e.paths.monitor(&p.infra).join("vm").display().to_string().into();
+        }
+        None => v["role"] = "container".into(),
+    }
     let p = e.paths.bundle(&c.id).join("vm.json");
-    std::fs::write(&p, a.to_json(memory, vcpus).to_string())
-        .ctx(|| format!("write {}", p.display()))
+    std::fs::write(&p, v.to_string()).ctx(|| format!("write {}", p.display()))
 }
 
 /// What the shim recorded about the VM (backend, VMM pid, guest kernel...), if it booted.

@@ -117,6 +117,11 @@ pub struct CreateArgs {
     /// A namespaced kernel parameter of the pod: NAME=VALUE (net.*, kernel.shm*, ...).
     #[arg(long)]
     pub sysctl: Vec<String>,
+    /// How the pod is isolated: `container` (namespaces on the host's kernel, the default)
+    /// or `vm` (a microVM with its own kernel, in which all the pod's containers run, as
+    /// Kata runs pods).
+    #[arg(long)]
+    pub isolation: Option<String>,
     /// Accepted for podman compatibility (strata's infra needs no image).
     #[arg(long = "infra-image", hide = true)]
     pub infra_image: Option<String>,
@@ -162,6 +167,7 @@ pub fn run(g: &Global, c: PodCommand) -> Result<i32> {
                 dns_search: a.dns_search.clone(),
                 dns_options: a.dns_option.clone(),
                 sysctls: super::container::args::parse_pairs("--sysctl", &a.sysctl)?,
+                isolation: a.isolation.clone(),
                 ..Default::default()
             };
             let name = a.name.as_deref().or(a.pod_name.as_deref());

@@ -65,7 +65,6 @@ fn check_isolation(c: &ContainerConfig) -> Result<()> {
     let unsupported = [
         (c.tty, "a terminal (-t)"),
         (c.interactive, "stdin (-i)"),
-        (c.pod.is_some(), "a pod"),
         (c.init, "--init"),
         (!c.mounts.is_empty(), "volumes and mounts"),
         (!c.devices.is_empty(), "devices"),
@@ -112,6 +111,17 @@ pub fn create(
     if let Some(key) = config.pod.clone() {
         let p = e.db.find_pod(&key)?;
         crate::pod::check_member_config(&p, &config)?;
+        // A VM pod's containers all run in its VM (Kata's pods); a VM of its own is
+        // not a pod's.
+        if p.in_vm() {
+            config.isolation = Some("vm".into());
+            check_isolation(&config)?;
+        } else if config.in_vm() {
+            return Err(Error::Invalid(format!(
+                "isolation vm: pod {} is not a VM pod: a container in a pod runs in the pod's VM (create the pod with --isolation vm) [layer: vm]",
+                p.name
+            )));
+        }
         config.pod = Some(p.id.clone());
         if p.shares("net") {
             config.network = super::config::NetworkMode::Pod;

@@ -337,7 +337,8 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
             (ns, j.infra.state.net.ip.clone())
         }
         None => {
-            if c.config.infra {
+            // A VM pod's infra boots its VM onto the pod's network: that is made first.
+            if c.config.infra && !c.config.in_vm() {
                 if let Some(p) = network::begin(e, c)? {
                     return start_infra(e, c, start_now, p);
                 }

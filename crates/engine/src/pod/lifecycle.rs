@@ -15,6 +15,22 @@ pub fn create(e: &Engine, name: Option<&str>, mut config: PodConfig) -> Result<P
     if config.share.is_empty() {
         config.share = DEFAULT_SHARE.iter().map(|s| s.to_string()).collect();
     }
+    match config.isolation.as_deref() {
+        None | Some("container") => {}
+        Some("vm") => {
+            use crate::container::config::NetworkMode;
+            if matches!(config.network, NetworkMode::Host | NetworkMode::Container(_)) {
+                return Err(Error::Invalid(
+                    "isolation vm: a VM pod has its own kernel and network stack: it cannot share the host's or a container's network (use a network, or none) [layer: vm]".into(),
+                ));
+            }
+        }
+        Some(other) => {
+            return Err(Error::Invalid(format!(
+                "isolation {other:?}: use container or vm"
+            )))
+        }
+    }
     for s in &config.share {
         if !matches!(s.as_str(), "net" | "ipc" | "uts" | "pid") {
             return Err(Error::Invalid(format!(
@@ -125,6 +141,7 @@ pub fn inspect(e: &Engine, p: &Pod) -> Result<Value> {
         "Labels": p.config.labels,
         "SharedNamespaces": p.config.share,
         "InfraContainerID": p.infra,
+        "Isolation": p.config.isolation.as_deref().unwrap_or("container"),
         "InfraPid": infra.map_or(0, |c| c.state.pid),
         "IP": infra.and_then(|c| c.state.net.ip.clone()).unwrap_or_default(),
         "Ports": p.config.ports,

@@ -43,6 +43,9 @@ pub struct PodConfig {
     pub dns_options: Vec<String>,
     /// Namespaced sysctls of the pod (set in its infra's namespaces, which its containers share).
     pub sysctls: BTreeMap<String, String>,
+    /// `--isolation vm`: the pod is a microVM with its own kernel, in which all its
+    /// containers run (Kata's sandbox); `container` or none: namespaces on the host's kernel.
+    pub isolation: Option<String>,
 }
 
 /// A pod as the engine records it.
@@ -72,6 +75,11 @@ impl Pod {
     /// Whether it uses the host's namespace `kind` (ipc, pid).
     pub fn uses_host(&self, kind: &str) -> bool {
         self.config.host_namespaces.iter().any(|s| s == kind)
+    }
+
+    /// Whether the pod is a VM (its containers run in its VM).
+    pub fn in_vm(&self) -> bool {
+        self.config.isolation.as_deref() == Some("vm")
     }
 
     /// Its hostname.
@@ -119,6 +127,7 @@ pub fn infra_config(p: &Pod) -> ContainerConfig {
         pod: Some(p.id.clone()),
         infra: true,
         labels: p.config.labels.clone(),
+        isolation: p.config.isolation.clone(),
         ..Default::default()
     }
 }
