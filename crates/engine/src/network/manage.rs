@@ -60,14 +60,15 @@ pub fn get(e: &Engine, name: &str) -> Result<Network> {
     let o = CreateOptions {
         name: Some(name.to_string()),
         subnet: s.subnet.clone(),
-        // strata0 on the host already is another root's: then the next free strataN.
-        bridge: s
-            .bridge
-            .clone()
-            .or_else(|| (!link_exists(defaults::BRIDGE)).then(|| defaults::BRIDGE.into())),
+        bridge: s.bridge.clone(),
         ..Default::default()
     };
-    create_locked(e, o, pick.then_some(defaults::SUBNET))
+    create_locked(
+        e,
+        o,
+        pick.then_some(defaults::SUBNET),
+        Some(defaults::BRIDGE),
+    )
 }
 
 /// Whether an interface exists on the host.
@@ -104,10 +105,81 @@ fn forward_drops() -> bool {
 /// `network create`.
 pub fn create(e: &Engine, o: CreateOptions) -> Result<Network> {
     let _l = crate::lock::lock(&e.paths, "networks")?;
-    create_locked(e, o, None)
+    create_locked(e, o, None, None)
 }
 
-fn create_locked(e: &Engine, o: CreateOptions, preferred: Option<&str>) -> Result<Network> {
+/// The lock every engine root on this host takes to pick a network's bridge and subnet and
+/// make its bridge: roots share the host's interfaces and routes, and two that pick at once
+/// must not pick the same.
+fn host_lock() -> Result<std::fs::File> {
+    let dir = if Path::new("/run/lock").is_dir() {
+        "/run/lock"
+    } else {
+        "/tmp"
+    };
+    let path = Path::new(dir).join("strata-networks.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|err| Error::io(format!("network lock {}", path.display()), err))?;
+    // SAFETY: flock on a descriptor this function owns; released when it is closed.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) } != 0 {
+        return Err(Error::io(
+            format!("network lock {}", path.display()),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(f)
+}
+
+/// Makes network `n`'s bridge with its gateway address, up, unless the host has that
+/// interface already: from now on other roots see the name and the subnet taken (the
+/// bridge plugin uses the bridge as it finds it). False if it was there.
+fn make_bridge(n: &Network) -> Result<bool> {
+    if link_exists(&n.bridge) {
+        return Ok(false);
+    }
+    let prefix = Subnet::parse(&n.subnet)?.prefix;
+    let ip = |args: &[&str]| -> Result<()> {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|err| {
+                Error::Network(format!("bridge {}: run ip: {err} [layer: node]", n.bridge))
+            })?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(Error::Network(format!(
+                "bridge {}: ip {}: {} [layer: node]",
+                n.bridge,
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    };
+    let addr = format!("{}/{prefix}", n.gateway);
+    let made = ip(&["link", "add", &n.bridge, "type", "bridge"])
+        .and_then(|_| ip(&["addr", "add", &addr, "dev", &n.bridge]))
+        .and_then(|_| ip(&["link", "set", &n.bridge, "up"]));
+    if let Err(err) = made {
+        let _ = delete_bridge(&n.bridge);
+        return Err(err);
+    }
+    Ok(true)
+}
+
+/// Creates a network; `preferred_subnet` and `preferred_bridge` are taken when free (the
+/// default network's).
+fn create_locked(
+    e: &Engine,
+    o: CreateOptions,
+    preferred: Option<&str>,
+    preferred_bridge: Option<&str>,
+) -> Result<Network> {
+    let _host = host_lock()?;
     let others = e.db.networks()?;
     let name = match o.name {
         Some(n) => n,
@@ -169,11 +241,14 @@ fn create_locked(e: &Engine, o: CreateOptions, preferred: Option<&str>) -> Resul
         }
         None => net.first_host(),
     };
+    let free = |b: &str| !others.iter().any(|x| x.bridge == b) && !link_exists(b);
     let bridge = match o.bridge {
         Some(b) => b,
-        None => (1..)
-            .map(|i| format!("strata{i}"))
-            .find(|b| !others.iter().any(|x| &x.bridge == b) && !link_exists(b))
+        // strata0 on the host already is another root's: then the next free strataN.
+        None => preferred_bridge
+            .filter(|b| free(b))
+            .map(str::to_string)
+            .or_else(|| (1..).map(|i| format!("strata{i}")).find(|b| free(b)))
             .expect("a free bridge name"),
     };
     check_bridge(&bridge)?;
@@ -196,9 +271,16 @@ fn create_locked(e: &Engine, o: CreateOptions, preferred: Option<&str>) -> Resul
         labels: o.labels,
         conflist: None,
     };
-    e.db.insert_network(&n)?;
-    if let Err(err) = conflist::write(e, &n) {
-        let _ = e.db.delete_network(&n.name);
+    let made = make_bridge(&n)?;
+    let saved = e.db.insert_network(&n).and_then(|_| {
+        conflist::write(e, &n).inspect_err(|_| {
+            let _ = e.db.delete_network(&n.name);
+        })
+    });
+    if let Err(err) = saved {
+        if made {
+            let _ = delete_bridge(&n.bridge);
+        }
         return Err(err);
     }
     let _ = e.db.event("network", "create", &n.id, &n.name, &[]);
@@ -216,7 +298,6 @@ pub fn set_subnet(e: &Engine, name: &str, cidr: &str) -> Result<Network> {
             (name == default.name())
                 .then(|| default.bridge.clone())
                 .flatten()
-                .or_else(|| (!link_exists(defaults::BRIDGE)).then(|| defaults::BRIDGE.into()))
         })
     };
     let old = e.db.network(name)?;
@@ -246,7 +327,9 @@ pub fn set_subnet(e: &Engine, name: &str, cidr: &str) -> Result<Network> {
     if old.is_some() {
         remove(e, name, false)?;
     }
-    create(e, o)
+    let _l = crate::lock::lock(&e.paths, "networks")?;
+    let preferred_bridge = (name == default.name()).then_some(defaults::BRIDGE);
+    create_locked(e, o, None, preferred_bridge)
 }
 
 /// A CNI configuration as a list: a `.conflist` as it is, a single plugin's `.conf` wrapped
