@@ -8,8 +8,8 @@
 //! under the client's.
 
 use crate::agent::Agent;
-use crate::{io_err, Result};
 use crate::slots::Slots;
+use crate::{io_err, Result};
 use std::collections::HashSet;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -97,6 +97,9 @@ fn client(p: &Proxy, conn: UnixStream) {
     let Ok(w) = conn.try_clone() else { return };
     let w = Arc::new(Mutex::new(w));
     let mut r = conn;
+    // The containers this client ran: its shim stands for their init on the host, so when
+    // it goes (even SIGKILLed), they go.
+    let mut ran_here = Vec::new();
     while let Ok(Some(Tagged { tag, msg })) = read_frame::<Tagged<Request>>(&mut r) {
         let send = {
             let w = Arc::clone(&w);
@@ -105,6 +108,10 @@ fn client(p: &Proxy, conn: UnixStream) {
                 write_frame(&mut *w, &Tagged { tag, msg }).is_ok()
             }
         };
+        if let Request::RunContainer { id, .. } = &msg {
+            // A restart: the run it replaces may be ending still (killed with its shim).
+            wait_ended(&p.running, id, std::time::Duration::from_secs(30));
+        }
         let allowed = {
             let running = p.running.lock().expect("proxy lock");
             allowed(&msg, &p.access, &running)
@@ -127,6 +134,7 @@ fn client(p: &Proxy, conn: UnixStream) {
         let ran = match &msg {
             Request::RunContainer { id, .. } => {
                 p.running.lock().expect("proxy lock").insert(id.clone());
+                ran_here.push(id.clone());
                 Some((id.clone(), Arc::clone(&p.running)))
             }
             _ => None,
@@ -143,12 +151,11 @@ fn client(p: &Proxy, conn: UnixStream) {
                     return;
                 }
             };
+            // Read to the end even when the client is gone: a run ends with its container.
             loop {
                 match replies.next_reply() {
                     Ok(Some(reply)) => {
-                        if !send(reply) {
-                            return;
-                        }
+                        send(reply);
                     }
                     Ok(None) => return,
                     Err(e) => {
@@ -160,6 +167,25 @@ fn client(p: &Proxy, conn: UnixStream) {
                 }
             }
         });
+    }
+    let running = p.running.lock().expect("proxy lock").clone();
+    for id in ran_here.into_iter().filter(|id| running.contains(id)) {
+        let _ = p.agent.request(
+            Request::Kill {
+                id,
+                signal: libc::SIGKILL,
+            },
+            "kill of a container whose shim went away",
+            None,
+        );
+    }
+}
+
+/// Waits up to `limit` for container `id`'s run to end.
+fn wait_ended(running: &Mutex<HashSet<String>>, id: &str, limit: std::time::Duration) {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < limit && running.lock().expect("proxy lock").contains(id) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
