@@ -5,38 +5,11 @@
 
 mod common;
 
-use common::{output_via_files, prerequisites, Engine};
-use std::path::PathBuf;
+use common::{output_via_files, prerequisites, vm_agent as agent, Engine};
 use std::process::Output;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const IMG: &str = "localhost/busybox";
-
-/// The static agent the guest's initramfs carries (built once).
-fn agent() -> &'static PathBuf {
-    static AGENT: OnceLock<PathBuf> = OnceLock::new();
-    AGENT.get_or_init(|| {
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/agent/build-static.sh");
-        let out = std::process::Command::new(script)
-            .output()
-            .expect("build the agent");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .last()
-                .unwrap()
-                .trim(),
-        )
-    })
-}
 
 fn vm(e: &Engine, args: &[&str]) -> Output {
     output_via_files(e.cmd().env("STRATA_AGENT", agent()).args(args))
@@ -262,7 +235,16 @@ fn a_vm_pods_containers_share_its_vm_and_localhost() {
     let publish = format!("127.0.0.1:{port}:8080");
     let o = vm(
         &e,
-        &["pod", "create", "--name", "vp", "--isolation", "vm", "-p", &publish],
+        &[
+            "pod",
+            "create",
+            "--name",
+            "vp",
+            "--isolation",
+            "vm",
+            "-p",
+            &publish,
+        ],
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     // A web server in the pod's VM...
@@ -293,7 +275,10 @@ fn a_vm_pods_containers_share_its_vm_and_localhost() {
     // The pod's published port reaches the pod's VM; exec runs in the pod's container.
     let body = strata_testkit::http_get(&format!("127.0.0.1:{port}"), Duration::from_secs(60));
     assert_eq!(body.as_deref(), Some("hello-from-the-pod\n"));
-    assert_eq!(e.ok(&["exec", "web", "cat", "/tmp/index.html"]), "hello-from-the-pod\n");
+    assert_eq!(
+        e.ok(&["exec", "web", "cat", "/tmp/index.html"]),
+        "hello-from-the-pod\n"
+    );
     // Both containers' VM is the pod's: one VMM.
     let infra = e.ok(&["pod", "inspect", "vp"]);
     let pod: serde_json::Value = serde_json::from_str(&infra).unwrap();
@@ -307,7 +292,12 @@ fn a_vm_pods_containers_share_its_vm_and_localhost() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(vmm_pid(&e.ok(&["describe", "web"])), vmm);
     let body = strata_testkit::http_get(&format!("127.0.0.1:{port}"), Duration::from_secs(60));
-    assert_eq!(body.as_deref(), Some("hello-from-the-pod\n"));
+    assert_eq!(
+        body.as_deref(),
+        Some("hello-from-the-pod\n"),
+        "after the restart: {}",
+        e.inspect("web")["State"]
+    );
     // A VM of its own in a plain pod is refused, as is a VM pod on the host's network.
     e.ok(&["pod", "create", "--name", "plain"]);
     let (code, _, err) = e.status(&["create", "--pod", "plain", "--isolation", "vm", IMG, "true"]);
@@ -318,9 +308,135 @@ fn a_vm_pods_containers_share_its_vm_and_localhost() {
     assert!(err.contains("[layer: vm]"), "{err}");
     e.ok(&["pod", "rm", "-f", "vp", "plain"]);
     // SAFETY: kill(2) with signal 0 only probes the pid.
-    wait_until("the pod's VMM to be gone", Duration::from_secs(10), || unsafe {
-        libc::kill(vmm, 0) != 0
+    wait_until(
+        "the pod's VMM to be gone",
+        Duration::from_secs(10),
+        || unsafe { libc::kill(vmm, 0) != 0 },
+    );
+    assert!(
+        common::processes_with(&e.root().display().to_string()).is_empty(),
+        "nothing of the pod's VM is left"
+    );
+}
+
+#[test]
+fn the_cri_runs_a_strata_vm_pod_with_two_containers_in_one_vm() {
+    use common::cri::*;
+    use k8s_cri::v1::*;
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let server = Server::start_env(
+        &e,
+        std::path::Path::new("/nonexistent/cri.toml"),
+        &[("STRATA_AGENT", agent())],
+    );
+    let logs = e.dir.path().join("pod-logs");
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let st =
+            c.rt.status(StatusRequest { verbose: false })
+                .await
+                .unwrap()
+                .into_inner();
+        assert!(
+            st.runtime_handlers.iter().any(|h| h.name == "strata-vm"),
+            "{:?}",
+            st.runtime_handlers
+        );
+        let sandbox = pod_config("vmpod", &logs);
+        let pod =
+            c.rt.run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(sandbox.clone()),
+                runtime_handler: "strata-vm".into(),
+            })
+            .await
+            .expect("RunPodSandbox with strata-vm")
+            .into_inner()
+            .pod_sandbox_id;
+        let ps =
+            c.rt.pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: pod.clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap();
+        assert_eq!(ps.runtime_handler, "strata-vm");
+        assert_eq!(ps.state, PodSandboxState::SandboxReady as i32);
+        // The course's pod: a web server and a client that reaches it over localhost.
+        let web = create(
+            &mut c,
+            &pod,
+            &sandbox,
+            container_config(
+                "web",
+                "echo hello-from-the-vm-pod > /tmp/index.html; exec httpd -f -p 8080 -h /tmp",
+            ),
+        )
+        .await;
+        start(&mut c, &web).await;
+        let client = create(
+            &mut c,
+            &pod,
+            &sandbox,
+            container_config(
+                "client",
+                "until wget -qO- http://127.0.0.1:8080/; do sleep 1; done; exec sleep 1000",
+            ),
+        )
+        .await;
+        start(&mut c, &client).await;
+        let log = logs.join("client/0.log");
+        until("the client's log", || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("hello-from-the-vm-pod"))
+        });
+        // Both run in the VM's kernel, one kernel for the pod.
+        let release = exec(&mut c, &web, &["uname", "-r"], 60).await.unwrap();
+        assert_eq!(text(&release.stdout).trim(), strata_vmpod_release());
+        let boot = |r: ExecSyncResponse| text(&r.stdout).trim().to_string();
+        let web_boot = boot(
+            exec(
+                &mut c,
+                &web,
+                &["cat", "/proc/sys/kernel/random/boot_id"],
+                60,
+            )
+            .await
+            .unwrap(),
+        );
+        let client_boot = boot(
+            exec(
+                &mut c,
+                &client,
+                &["cat", "/proc/sys/kernel/random/boot_id"],
+                60,
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(web_boot, client_boot);
+        assert_ne!(web_boot, host("/proc/sys/kernel/random/boot_id"));
+        assert_eq!(
+            status(&mut c, &client).await.state,
+            ContainerState::ContainerRunning as i32
+        );
+        c.rt.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: pod.clone(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            status(&mut c, &web).await.state,
+            ContainerState::ContainerExited as i32
+        );
+        remove_pod(&mut c, &pod).await;
+        assert!(pods(&mut c, None).await.is_empty());
     });
+    drop(server);
     assert!(
         common::processes_with(&e.root().display().to_string()).is_empty(),
         "nothing of the pod's VM is left"

@@ -30,6 +30,11 @@ impl Server {
 
     /// The server with the configuration file `config`.
     pub fn start_with(e: &Engine, config: &Path) -> Server {
+        Self::start_env(e, config, &[])
+    }
+
+    /// The server with the configuration file `config` and environment `env`.
+    pub fn start_env(e: &Engine, config: &Path, env: &[(&str, &Path)]) -> Server {
         let socket = e.dir.path().join("cri.sock");
         // A SIGKILLed server leaves its socket: wait for the new one, not the old.
         let _ = std::fs::remove_file(&socket);
@@ -38,6 +43,9 @@ impl Server {
             .arg(config)
             .arg("--socket")
             .arg(&socket);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let mut child = ChildGuard::spawn_quiet(&mut cmd).expect("start strata cri");
         let t0 = Instant::now();
         while !socket.exists() {

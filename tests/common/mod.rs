@@ -29,6 +29,31 @@ pub fn busybox_archive() -> PathBuf {
     .clone()
 }
 
+/// The static agent a VM guest's initramfs carries (built once; `STRATA_AGENT` names it).
+pub fn vm_agent() -> &'static PathBuf {
+    static AGENT: OnceLock<PathBuf> = OnceLock::new();
+    AGENT.get_or_init(|| {
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/agent/build-static.sh");
+        let out = std::process::Command::new(script)
+            .output()
+            .expect("build the agent");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .last()
+                .unwrap()
+                .trim(),
+        )
+    })
+}
+
 /// Whether the end-to-end prerequisites are here (root, umoci, busybox).
 pub fn prerequisites() -> bool {
     require_root() && require_tools(&["umoci", "busybox", "jq"])

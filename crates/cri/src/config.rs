@@ -25,7 +25,8 @@ pub struct Config {
     /// Where the cluster network's CNI configuration is (a Kubernetes node's
     /// `/etc/cni/net.d`); empty: pods join `network`, the engine's own.
     pub cni_conf_dir: PathBuf,
-    /// Runtime handlers (RuntimeClass names) this node answers to; "" is the default.
+    /// Runtime handlers (RuntimeClass names) this node answers to; "" is the default, and
+    /// [`VM_HANDLER`] runs the pod in a microVM of its own.
     pub runtime_handlers: Vec<String>,
     /// `cgroupfs` or `systemd`.
     pub cgroup_driver: String,
@@ -34,6 +35,10 @@ pub struct Config {
     /// Longest log line before it is split (bytes).
     pub max_log_line_size: usize,
 }
+
+/// The runtime handler (a Kubernetes RuntimeClass's `handler`) whose pods are VMs with
+/// their own kernel, in which all their containers run (Kata's role).
+pub const VM_HANDLER: &str = "strata-vm";
 
 impl Default for Config {
     fn default() -> Self {
@@ -45,7 +50,7 @@ impl Default for Config {
             network: String::new(),
             cni_bin_dir: "/usr/lib/cni".into(),
             cni_conf_dir: PathBuf::new(),
-            runtime_handlers: vec![String::new()],
+            runtime_handlers: vec![String::new(), VM_HANDLER.into()],
             cgroup_driver: "cgroupfs".into(),
             stream_address: "127.0.0.1:0".into(),
             max_log_line_size: 16 * 1024,

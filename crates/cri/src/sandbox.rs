@@ -175,6 +175,7 @@ fn pod_config(
             .map(|l| l.sysctls.clone().into_iter().collect())
             .unwrap_or_default(),
         annotations,
+        isolation: (handler == crate::config::VM_HANDLER).then(|| "vm".to_string()),
         ..Default::default()
     })
 }

@@ -49,7 +49,13 @@ pub fn write_assets(e: &Engine, c: &Container) -> Result<()> {
         Some(pod) => {
             let p = e.db.find_pod(pod)?;
             v["role"] = "member".into();
-            v["sandboxVmDir"] = e.paths.monitor(&p.infra).join("vm").display().to_string().into();
+            v["sandboxVmDir"] = e
+                .paths
+                .monitor(&p.infra)
+                .join("vm")
+                .display()
+                .to_string()
+                .into();
         }
         None => v["role"] = "container".into(),
     }

@@ -95,8 +95,11 @@ pub(crate) fn member(
     state["podVmDir"] = sandbox.to_string_lossy().into_owned().into();
     let link = a.dir.join(crate::proxy::SOCKET);
     let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&sock, &link)
-        .map_err(io_err(format!("vm container {}: {}", a.id, link.display())))?;
+    std::os::unix::fs::symlink(&sock, &link).map_err(io_err(format!(
+        "vm container {}: {}",
+        a.id,
+        link.display()
+    )))?;
     std::fs::write(a.dir.join("vm.state"), state.to_string())
         .map_err(io_err(format!("vm container {}: vm.state", a.id)))?;
     // Created: the start is SIGUSR1; a signal before it ends the container unstarted.

@@ -22,7 +22,10 @@ impl Qmp {
     pub fn connect(dir: &Path) -> Result<Qmp> {
         // Through a descriptor of the directory: a socket's path holds 108 bytes.
         let d = std::fs::File::open(dir).map_err(io_err(format!("vm dir {}", dir.display())))?;
-        let path = format!("/proc/self/fd/{}/{SOCKET}", std::os::fd::AsRawFd::as_raw_fd(&d));
+        let path = format!(
+            "/proc/self/fd/{}/{SOCKET}",
+            std::os::fd::AsRawFd::as_raw_fd(&d)
+        );
         let t0 = Instant::now();
         let w = loop {
             match UnixStream::connect(&path) {

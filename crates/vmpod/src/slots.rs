@@ -37,7 +37,10 @@ pub fn qemu_args() -> Vec<String> {
             "driver=raw,file=slotfile{i},node-name=slot{i},read-only=on"
         ));
         args.push("-device".into());
-        args.push(format!("virtio-blk-device,drive=slot{i},serial={}", serial(i)));
+        args.push(format!(
+            "virtio-blk-device,drive=slot{i},serial={}",
+            serial(i)
+        ));
     }
     args
 }
@@ -94,8 +97,8 @@ impl Slots {
         let mut held = self.held.lock().expect("slots lock");
         let mut serials = Vec::new();
         for f in files {
-            let f = std::fs::canonicalize(f)
-                .map_err(io_err(format!("layer image {}", f.display())))?;
+            let f =
+                std::fs::canonicalize(f).map_err(io_err(format!("layer image {}", f.display())))?;
             if f.extension().and_then(|e| e.to_str()) != Some("erofs") {
                 return Err(Error(format!(
                     "layer image {}: not an erofs layer image",

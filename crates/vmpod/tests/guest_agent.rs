@@ -145,7 +145,9 @@ fn the_agent_answers_from_the_guests_own_kernel() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The same id runs again once it ended (its mounts were released).
-    let again = a.run_container("c3", &spec, &serials).and_then(|r| r.collect());
+    let again = a
+        .run_container("c3", &spec, &serials)
+        .and_then(|r| r.collect());
     assert_eq!(again.map(|o| o.code).ok(), Some(0));
     a.shutdown().unwrap();
     let st = vm.wait(Duration::from_secs(30)).unwrap();

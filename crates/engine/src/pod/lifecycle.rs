@@ -19,10 +19,18 @@ pub fn create(e: &Engine, name: Option<&str>, mut config: PodConfig) -> Result<P
         None | Some("container") => {}
         Some("vm") => {
             use crate::container::config::NetworkMode;
-            if matches!(config.network, NetworkMode::Host | NetworkMode::Container(_)) {
+            if matches!(
+                config.network,
+                NetworkMode::Host | NetworkMode::Container(_)
+            ) {
                 return Err(Error::Invalid(
                     "isolation vm: a VM pod has its own kernel and network stack: it cannot share the host's or a container's network (use a network, or none) [layer: vm]".into(),
                 ));
+            }
+            if let Some(ns) = config.host_namespaces.first() {
+                return Err(Error::Invalid(format!(
+                    "isolation vm: a VM pod has its own kernel: it cannot use the host's {ns} namespace [layer: vm]"
+                )));
             }
         }
         Some(other) => {
