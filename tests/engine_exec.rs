@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{prerequisites, Engine};
+use common::{prerequisites, pty, read_until, Engine};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -28,44 +28,6 @@ fn sleeper(e: &Engine, name: &str) {
         "sleep",
         "1000",
     ]);
-}
-
-/// A pty pair (master, slave) of `rows` x `cols`.
-fn pty(rows: u16, cols: u16) -> (OwnedFd, OwnedFd) {
-    let (mut m, mut s) = (-1, -1);
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: openpty fills two descriptors; the name and termios pointers may be null.
-    let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
-    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: openpty returned two descriptors we now own.
-    unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
-}
-
-/// Reads from `fd` until `needle` has been seen or `limit` passes; everything read.
-fn read_until(fd: &mut std::fs::File, needle: &str, limit: Duration) -> String {
-    let t0 = Instant::now();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains(needle) && t0.elapsed() < limit {
-        let mut p = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        if unsafe { libc::poll(&mut p, 1, 100) } == 1 {
-            match fd.read(&mut buf) {
-                Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
-                _ => break,
-            }
-        }
-    }
-    String::from_utf8_lossy(&seen).into_owned()
 }
 
 #[test]

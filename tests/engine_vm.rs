@@ -443,6 +443,81 @@ fn the_cri_runs_a_strata_vm_pod_with_two_containers_in_one_vm() {
     );
 }
 
+#[test]
+fn exec_it_in_a_vm_container_gets_a_guest_terminal_of_the_callers_size() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    run_detached(&e, "tty", &[], &["sleep", "1000"]);
+    let (master, slave) = common::pty(31, 97);
+    let mut cmd = e.cmd();
+    cmd.args(["exec", "-it", "tty", "sh"])
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    // SAFETY: setsid and TIOCSCTTY between fork and exec: the pty becomes the client's
+    // controlling terminal, so a resize sends it SIGWINCH.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        })
+    };
+    let mut child = strata_testkit::ChildGuard::spawn(&mut cmd).unwrap();
+    let mut m = std::fs::File::from(master);
+    m.write_all(b"stty size; tty; uname -r; echo $((6*7))X\n")
+        .unwrap();
+    let seen = common::read_until(&mut m, "42X", Duration::from_secs(60));
+    assert!(seen.contains("31 97"), "the caller's window size: {seen:?}");
+    assert!(
+        seen.contains("/dev/pts/"),
+        "a terminal in the guest: {seen:?}"
+    );
+    assert!(
+        seen.contains(&strata_vmpod_release()),
+        "the guest's kernel: {seen:?}"
+    );
+    // Our terminal resized: the guest's follows.
+    let ws = libc::winsize {
+        ws_row: 50,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer.
+    let rc = unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    assert_eq!(rc, 0);
+    let t0 = Instant::now();
+    loop {
+        m.write_all(b"stty size\n").unwrap();
+        let seen = common::read_until(&mut m, "50 120", Duration::from_millis(1000));
+        if seen.contains("50 120") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "resize followed: {seen:?}"
+        );
+    }
+    m.write_all(b"exit 7\n").unwrap();
+    let st = child
+        .wait_timeout(Duration::from_secs(30))
+        .expect("exec ended");
+    assert_eq!(st.code(), Some(7));
+    assert!(
+        !e.ok(&["logs", "tty"]).contains("42X"),
+        "the session's output is not the log's"
+    );
+    assert_eq!(e.ok(&["exec", "tty", "echo", "again"]), "again\n");
+    e.ok(&["rm", "-f", "tty"]);
+}
+
 /// The VMM's pid in `strata describe`'s Hypervisor layer.
 fn vmm_pid(describe: &str) -> i32 {
     describe

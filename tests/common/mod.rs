@@ -54,6 +54,52 @@ pub fn vm_agent() -> &'static PathBuf {
     })
 }
 
+/// A pty pair (master, slave) of `rows` x `cols`.
+pub fn pty(rows: u16, cols: u16) -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    let (mut m, mut s) = (-1, -1);
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty fills two descriptors; the name and termios pointers may be null.
+    let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: openpty returned two descriptors we now own.
+    unsafe {
+        {
+            use std::os::fd::FromRawFd;
+            (
+                std::os::fd::OwnedFd::from_raw_fd(m),
+                std::os::fd::OwnedFd::from_raw_fd(s),
+            )
+        }
+    }
+}
+
+/// Reads from `fd` until `needle` has been seen or `limit` passes; everything read.
+pub fn read_until(fd: &mut std::fs::File, needle: &str, limit: std::time::Duration) -> String {
+    let t0 = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) && t0.elapsed() < limit {
+        let mut p = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(fd),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut p, 1, 100) } == 1 {
+            match std::io::Read::read(fd, &mut buf) {
+                Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
 /// Whether the end-to-end prerequisites are here (root, umoci, busybox).
 pub fn prerequisites() -> bool {
     require_root() && require_tools(&["umoci", "busybox", "jq"])

@@ -279,7 +279,7 @@ pub fn exec_file(id: &str, exec_id: &str, process: &serde_json::Value) -> io::Re
 
 /// `--runtime-exec ID PROCESS.json [--detach]`: the OCI runtime's exec of that process in
 /// the container, in this fresh, single-threaded process; its exit code.
-pub fn runtime_exec(id: &str, process: &str, detach: bool) -> i32 {
+pub fn runtime_exec(id: &str, process: &str, detach: bool, console: Option<PathBuf>) -> i32 {
     let p = std::fs::read(process)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
@@ -301,6 +301,7 @@ pub fn runtime_exec(id: &str, process: &str, detach: bool) -> i32 {
         id: id.to_string(),
         process,
         detach,
+        console_socket: console,
         ..Default::default()
     };
     match strata_runtime::container::exec::exec(&root, &opts) {

@@ -56,6 +56,22 @@ pub enum Request {
         stdin: bool,
         /// Whether to answer once the process runs, without waiting for it.
         detach: bool,
+        /// Whether the process has a terminal (a pty in the guest; its output comes as
+        /// stream 1, and [`Request::Resize`] sizes it).
+        #[serde(default)]
+        tty: bool,
+        /// The terminal's first size (rows, columns), if the host knows it.
+        #[serde(default)]
+        size: Option<(u16, u16)>,
+    },
+    /// Resizes exec `exec_id`'s terminal: [`Reply::Done`].
+    Resize {
+        /// The exec.
+        exec_id: String,
+        /// Rows.
+        rows: u16,
+        /// Columns.
+        cols: u16,
     },
     /// Input for exec `exec_id`: bytes, or the end of its input: [`Reply::Done`].
     Input {

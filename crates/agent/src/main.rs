@@ -7,6 +7,7 @@
 mod container;
 mod guest;
 mod net;
+mod terminal;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -23,11 +24,19 @@ fn main() {
         (Some("--runtime-run"), 4) => {
             std::process::exit(container::runtime_run(&args[2], &args[3]))
         }
-        (Some("--runtime-exec"), 4 | 5) => std::process::exit(container::runtime_exec(
-            &args[2],
-            &args[3],
-            args.get(4).is_some_and(|a| a == "--detach"),
-        )),
+        (Some("--runtime-exec"), 4..=6) => {
+            let flags = &args[4..];
+            let console = flags
+                .iter()
+                .position(|a| a == "--console-socket")
+                .and_then(|i| flags.get(i + 1));
+            std::process::exit(container::runtime_exec(
+                &args[2],
+                &args[3],
+                flags.iter().any(|a| a == "--detach"),
+                console.map(std::path::PathBuf::from),
+            ))
+        }
         (Some("--runtime-kill"), 4) => {
             let sig = args[3].parse().unwrap_or(libc::SIGTERM);
             std::process::exit(container::runtime_kill(&args[2], sig))
@@ -112,11 +121,18 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             process,
             stdin,
             detach,
+            tty,
+            size,
         } => {
             let file = match container::exec_file(&id, &exec_id, &process) {
                 Ok(f) => f,
                 Err(e) => return fail(out, tag, format!("exec in {id}: {e}")),
             };
+            if tty && !detach {
+                let r = terminal::exec(out, tag, (&id, &exec_id), &file, size);
+                let _ = std::fs::remove_file(&file);
+                return r;
+            }
             let mut cmd = Command::new("/proc/self/exe");
             cmd.arg("--runtime-exec").arg(&id).arg(&file);
             if detach {
@@ -200,6 +216,14 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                 fail(out, tag, format!("kill {id}: the runtime failed ({st})"))
             }
         }
+        Request::Resize {
+            exec_id,
+            rows,
+            cols,
+        } => match terminal::resize(&exec_id, rows, cols) {
+            Ok(()) => send(out, tag, Reply::Done),
+            Err(e) => fail(out, tag, format!("resize {exec_id}: {e}")),
+        },
         Request::Shutdown => send(out, tag, Reply::Bye),
         Request::AttachLayers { .. } => fail(
             out,
@@ -222,9 +246,12 @@ fn hello() -> Reply {
     }
 }
 
+/// Where an exec's input goes: its stdin pipe, or its terminal.
+type InputEnd = Box<dyn std::io::Write + Send>;
+
 /// The input ends of running execs, by exec id.
-fn inputs() -> &'static Mutex<HashMap<String, std::process::ChildStdin>> {
-    static INPUTS: OnceLock<Mutex<HashMap<String, std::process::ChildStdin>>> = OnceLock::new();
+fn inputs() -> &'static Mutex<HashMap<String, InputEnd>> {
+    static INPUTS: OnceLock<Mutex<HashMap<String, InputEnd>>> = OnceLock::new();
     INPUTS.get_or_init(Mutex::default)
 }
 
@@ -252,7 +279,7 @@ fn relay(
     };
     if let (Some(key), Some(stdin)) = (input, child.stdin.take()) {
         if let Ok(mut m) = inputs().lock() {
-            m.insert(key.to_string(), stdin);
+            m.insert(key.to_string(), Box::new(stdin));
         }
     }
     let result = pump(out, tag, &mut child);
@@ -266,16 +293,27 @@ fn relay(
 
 /// Sends `child`'s output as it comes, then its exit status.
 fn pump(out: &Out, tag: u64, child: &mut std::process::Child) -> std::io::Result<()> {
+    pump_from(out, tag, child, None)
+}
+
+/// [`pump`], with `terminal` (a pty master) as the child's stdout.
+fn pump_from(
+    out: &Out,
+    tag: u64,
+    child: &mut std::process::Child,
+    terminal: Option<std::fs::File>,
+) -> std::io::Result<()> {
+    let stdout = match terminal {
+        Some(t) => Some(Box::new(t) as Box<dyn Read + Send>),
+        None => child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    };
     let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
     let mut pumps = Vec::new();
     for (stream, pipe) in [
-        (
-            1u8,
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
+        (1u8, stdout),
         (
             2u8,
             child

@@ -237,14 +237,15 @@ impl Agent {
     }
 
     /// Runs `process` (OCI form) in running container `id` as exec `exec_id`; its events
-    /// until it exits (detached: until it runs). With `stdin`, [`Agent::input`] feeds it.
+    /// until it exits (detached: until it runs). With `stdin`, [`Agent::input`] feeds it;
+    /// with a `terminal` (its first size in rows and columns, 0 if unknown), it has a
+    /// terminal in the guest ([`Agent::resize`] sizes it).
     pub fn exec_container(
         &self,
         id: &str,
         exec_id: &str,
         process: &serde_json::Value,
-        stdin: bool,
-        detach: bool,
+        (stdin, detach, terminal): (bool, bool, Option<(u16, u16)>),
     ) -> Result<Replies> {
         let req = Request::ExecContainer {
             id: id.to_string(),
@@ -252,6 +253,8 @@ impl Agent {
             process: process.clone(),
             stdin,
             detach,
+            tty: terminal.is_some(),
+            size: terminal,
         };
         self.request(req, &format!("exec in {id}"), None)
     }
@@ -263,6 +266,21 @@ impl Agent {
             exec_id: exec_id.to_string(),
             data: strata_agent::encode(data),
             eof,
+        };
+        match self.one(req, &what)? {
+            Reply::Done => Ok(()),
+            Reply::Error { message } => Err(Error(format!("agent: {message}"))),
+            other => Err(unexpected(&what, &other)),
+        }
+    }
+
+    /// Resizes exec `exec_id`'s terminal.
+    pub fn resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()> {
+        let what = format!("resize {exec_id}");
+        let req = Request::Resize {
+            exec_id: exec_id.to_string(),
+            rows,
+            cols,
         };
         match self.one(req, &what)? {
             Reply::Done => Ok(()),

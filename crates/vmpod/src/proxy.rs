@@ -68,7 +68,7 @@ fn allowed(
     running: &HashSet<String>,
 ) -> std::result::Result<(), String> {
     match (msg, access) {
-        (Request::Input { .. }, _) => Ok(()),
+        (Request::Input { .. } | Request::Resize { .. }, _) => Ok(()),
         (Request::ExecContainer { id: c, .. }, Access::Container(id)) if c == id => Ok(()),
         (Request::ExecContainer { id: c, .. }, Access::Container(id)) => {
             Err(format!("exec in {c}: this VM serves container {id} only"))
@@ -211,6 +211,8 @@ mod tests {
             process: serde_json::json!({}),
             stdin: false,
             detach: false,
+            tty: false,
+            size: None,
         }
     }
 

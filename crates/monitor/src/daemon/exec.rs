@@ -135,7 +135,7 @@ fn runner(fds: [RawFd; 4], c: &Container, r: &ExecRequest, console: Option<PathB
     c.runtime_logging();
     let result = exec_process(c, r).and_then(|process| {
         if c.in_vm() {
-            return super::vm_exec::run(c, r, &process);
+            return super::vm_exec::run(c, r, &process, console.as_deref());
         }
         let opts = ExecOpts {
             id: c.id.clone(),
