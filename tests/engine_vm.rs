@@ -518,6 +518,82 @@ fn exec_it_in_a_vm_container_gets_a_guest_terminal_of_the_callers_size() {
     e.ok(&["rm", "-f", "tty"]);
 }
 
+#[test]
+fn run_i_and_run_it_give_a_vm_containers_init_stdin_and_a_terminal() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    // -i: the init reads what the caller pipes in, to its end.
+    let mut child = e
+        .cmd()
+        .env("STRATA_AGENT", agent())
+        .args([
+            "run",
+            "-i",
+            "--rm",
+            "--isolation",
+            "vm",
+            IMG,
+            "sh",
+            "-c",
+            "cat; echo end",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"one\ntwo\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(text(&o.stdout), "one\ntwo\nend\n", "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0));
+    // -it: a terminal in the guest of the caller's size, and the init's exit status.
+    let (master, slave) = common::pty(33, 91);
+    let mut cmd = e.cmd();
+    cmd.env("STRATA_AGENT", agent())
+        .args(["run", "--rm", "-it", "--isolation", "vm", IMG, "sh"])
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    // SAFETY: setsid and TIOCSCTTY between fork and exec: the pty becomes the client's
+    // controlling terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        })
+    };
+    let mut child = strata_testkit::ChildGuard::spawn(&mut cmd).unwrap();
+    let mut m = std::fs::File::from(master);
+    let t0 = Instant::now();
+    let mut seen = String::new();
+    while !seen.contains("42X") {
+        assert!(t0.elapsed() < Duration::from_secs(90), "no shell: {seen:?}");
+        m.write_all(b"stty size; tty; echo $((6*7))X\n").unwrap();
+        seen.push_str(&common::read_until(&mut m, "42X", Duration::from_secs(5)));
+    }
+    assert!(seen.contains("33 91"), "the caller's window size: {seen:?}");
+    assert!(
+        seen.contains("/dev/pts/"),
+        "a terminal in the guest: {seen:?}"
+    );
+    m.write_all(b"exit 3\n").unwrap();
+    let st = child
+        .wait_timeout(Duration::from_secs(30))
+        .expect("run ended");
+    assert_eq!(st.code(), Some(3));
+}
+
 /// The VMM's pid in `strata describe`'s Hypervisor layer.
 fn vmm_pid(describe: &str) -> i32 {
     describe

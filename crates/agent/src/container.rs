@@ -238,7 +238,7 @@ fn for_the_guest(spec: &mut serde_json::Value) {
 
 /// `--runtime-run BUNDLE ID`: the OCI runtime's `run` in this fresh, single-threaded
 /// process; its exit code.
-pub fn runtime_run(bundle: &str, id: &str) -> i32 {
+pub fn runtime_run(bundle: &str, id: &str, console: Option<PathBuf>) -> i32 {
     if let Err(e) = strata_runtime::cloned_binary::ensure_cloned() {
         eprintln!("strata-agent: runtime: {e}");
         return 125;
@@ -247,6 +247,7 @@ pub fn runtime_run(bundle: &str, id: &str) -> i32 {
     let opts = strata_runtime::container::CreateOpts {
         id: id.to_string(),
         bundle: bundle.into(),
+        console_socket: console,
         ..Default::default()
     };
     match strata_runtime::container::ops::run(&root, &opts, false, false) {

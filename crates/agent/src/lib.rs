@@ -42,6 +42,16 @@ pub enum Request {
         /// no such files of its own.
         #[serde(default)]
         files: std::collections::BTreeMap<String, String>,
+        /// Whether input follows ([`Request::Input`] under the container's id).
+        #[serde(default)]
+        stdin: bool,
+        /// Whether its process has a terminal (a pty in the guest; its output comes as
+        /// stream 1, and [`Request::Resize`] under the container's id sizes it).
+        #[serde(default)]
+        tty: bool,
+        /// The terminal's first size (rows, columns), if the host knows it.
+        #[serde(default)]
+        size: Option<(u16, u16)>,
     },
     /// Runs a process in running container `id` (the OCI runtime's exec): [`Reply::Output`]s,
     /// then [`Reply::Exit`] (detached: once the process runs).

@@ -21,8 +21,10 @@ type Out = Arc<Mutex<std::fs::File>>;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match (args.get(1).map(String::as_str), args.len()) {
-        (Some("--runtime-run"), 4) => {
-            std::process::exit(container::runtime_run(&args[2], &args[3]))
+        (Some("--runtime-run"), 4 | 6) => {
+            let console = (args.get(4).map(String::as_str) == Some("--console-socket"))
+                .then(|| std::path::PathBuf::from(&args[5]));
+            std::process::exit(container::runtime_run(&args[2], &args[3], console))
         }
         (Some("--runtime-exec"), 4..=6) => {
             let flags = &args[4..];
@@ -103,11 +105,21 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             spec,
             layers,
             files,
+            stdin,
+            tty,
+            size,
         } => match container::prepare(&id, &spec, &layers, &files) {
             Ok(bundle) => {
                 let mut cmd = Command::new("/proc/self/exe");
                 cmd.arg("--runtime-run").arg(&bundle).arg(&id);
-                let r = relay(out, tag, cmd, &format!("container {id}"), None);
+                let what = format!("container {id}");
+                // Its input and terminal go by its id.
+                let r = if tty {
+                    let sock = bundle.join("console.sock");
+                    terminal::relay(out, tag, cmd, (&id, &sock), size, &what)
+                } else {
+                    relay(out, tag, cmd, &what, stdin.then_some(id.as_str()))
+                };
                 // Its overlay and layer mounts go, so the id can run again (a pod's
                 // container restarted in the same VM).
                 container::release(&id);
@@ -129,7 +141,11 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                 Err(e) => return fail(out, tag, format!("exec in {id}: {e}")),
             };
             if tty && !detach {
-                let r = terminal::exec(out, tag, (&id, &exec_id), &file, size);
+                let mut cmd = Command::new("/proc/self/exe");
+                cmd.arg("--runtime-exec").arg(&id).arg(&file);
+                let sock = file.with_extension("sock");
+                let what = format!("exec in {id}");
+                let r = terminal::relay(out, tag, cmd, (&exec_id, &sock), size, &what);
                 let _ = std::fs::remove_file(&file);
                 return r;
             }

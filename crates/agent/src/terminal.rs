@@ -1,7 +1,7 @@
-//! Execs with a terminal in the guest: the OCI runtime makes the pty and sends its master to
-//! a console socket of the agent's (as it sends it to the monitor's on a host); the agent
-//! relays what the master reads as the exec's stream 1, writes the exec's input to it, and
-//! sizes it when the host's terminal is resized.
+//! Containers and execs with a terminal in the guest: the OCI runtime makes the pty and
+//! sends its master to a console socket of the agent's (as it sends it to the monitor's on
+//! a host); the agent relays what the master reads as the process's stream 1, writes the
+//! process's input to it, and sizes it when the host's terminal is resized.
 
 use crate::{fail, inputs, pump_from, Out};
 use std::collections::HashMap;
@@ -20,25 +20,23 @@ fn terminals() -> &'static Mutex<HashMap<String, File>> {
     T.get_or_init(Mutex::default)
 }
 
-/// Runs exec `exec_id`, whose process file is `file`, in container `id` with a terminal of
-/// `size` (rows, columns) if given; its output, then its exit status.
-pub fn exec(
+/// Runs `cmd` (the runtime's run or exec in a fresh agent process), telling it the console
+/// socket `sock`, with a terminal of `size` (rows, columns) if given, its input and resizes
+/// under `key`; its output, then its exit status. `what` names it in errors.
+pub fn relay(
     out: &Out,
     tag: u64,
-    (id, exec_id): (&str, &str),
-    file: &Path,
+    mut cmd: Command,
+    (key, sock): (&str, &Path),
     size: Option<(u16, u16)>,
+    what: &str,
 ) -> io::Result<()> {
-    let sock = file.with_extension("sock");
-    let _ = std::fs::remove_file(&sock);
-    let l = UnixListener::bind(&sock)?;
+    let _ = std::fs::remove_file(sock);
+    let l = UnixListener::bind(sock)?;
     l.set_nonblocking(true)?;
-    let child = Command::new("/proc/self/exe")
-        .arg("--runtime-exec")
-        .arg(id)
-        .arg(file)
+    let child = cmd
         .arg("--console-socket")
-        .arg(&sock)
+        .arg(sock)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -46,18 +44,18 @@ pub fn exec(
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
-            let _ = std::fs::remove_file(&sock);
-            return fail(out, tag, format!("exec in {id}: {e}"));
+            let _ = std::fs::remove_file(sock);
+            return fail(out, tag, format!("{what}: {e}"));
         }
     };
     let master = take_master(&l, &mut child);
-    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(sock);
     let master = match master {
         Ok(m) => m,
         Err(e) => {
             let _ = child.kill();
             let _ = child.wait();
-            return fail(out, tag, format!("exec in {id}: {e}"));
+            return fail(out, tag, format!("{what}: {e}"));
         }
     };
     if let Some(m) = &master {
@@ -67,18 +65,18 @@ pub fn exec(
         inputs()
             .lock()
             .map_err(|_| io::Error::other("inputs lock"))?
-            .insert(exec_id.to_string(), Box::new(m.try_clone()?));
+            .insert(key.to_string(), Box::new(m.try_clone()?));
         terminals()
             .lock()
             .map_err(|_| io::Error::other("terminals lock"))?
-            .insert(exec_id.to_string(), m.try_clone()?);
+            .insert(key.to_string(), m.try_clone()?);
     }
     let r = pump_from(out, tag, &mut child, master);
     if let Ok(mut m) = inputs().lock() {
-        m.remove(exec_id);
+        m.remove(key);
     }
     if let Ok(mut t) = terminals().lock() {
-        t.remove(exec_id);
+        t.remove(key);
     }
     r
 }
@@ -109,13 +107,13 @@ fn take_master(l: &UnixListener, child: &mut Child) -> io::Result<Option<File>> 
     }
 }
 
-/// Sizes exec `exec_id`'s terminal.
-pub fn resize(exec_id: &str, rows: u16, cols: u16) -> io::Result<()> {
+/// Sizes the terminal of the process under `key` (an exec's id, a container's).
+pub fn resize(key: &str, rows: u16, cols: u16) -> io::Result<()> {
     let t = terminals()
         .lock()
         .map_err(|_| io::Error::other("terminals lock"))?;
     let m = t
-        .get(exec_id)
+        .get(key)
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such exec with a terminal"))?;
     set_size(m, rows, cols)
 }

@@ -227,11 +227,26 @@ impl Agent {
         spec: &serde_json::Value,
         layers: &[String],
     ) -> Result<Replies> {
+        self.run_container_with(id, spec, layers, (false, None))
+    }
+
+    /// [`Agent::run_container`], with `stdin` (input under the container's id) and a
+    /// `terminal` (its first size, 0 if unknown; resized under the container's id).
+    pub fn run_container_with(
+        &self,
+        id: &str,
+        spec: &serde_json::Value,
+        layers: &[String],
+        (stdin, terminal): (bool, Option<(u16, u16)>),
+    ) -> Result<Replies> {
         let req = Request::RunContainer {
             id: id.to_string(),
             spec: spec.clone(),
             layers: layers.to_vec(),
             files: host_files(spec),
+            stdin,
+            tty: terminal.is_some(),
+            size: terminal,
         };
         self.request(req, &format!("container {id}"), None)
     }

@@ -17,6 +17,7 @@ pub mod qmp;
 pub mod shim;
 pub mod slots;
 pub mod tap;
+pub mod terminal;
 
 /// A VM pod layer error: one line naming the layer and the object.
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 
 use crate::agent::Agent;
 use crate::assets::Assets;
-use crate::shim::{follow, wait_signal, Args, Booted, EXIT_REASON};
+use crate::shim::{follow, wait_signal, Args, Booted, Io, EXIT_REASON};
 use crate::{io_err, Error, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -62,7 +62,7 @@ pub(crate) fn sandbox(a: &Args, set: &libc::sigset_t, b: Booted) -> Result<i32> 
 /// A container of a VM pod, in the VM of the infra whose VM directory is `sandbox`.
 pub(crate) fn member(
     a: &Args,
-    set: &libc::sigset_t,
+    (set, io): (&libc::sigset_t, &Io),
     spec: &serde_json::Value,
     assets: &Assets,
     sandbox: &Path,
@@ -107,9 +107,9 @@ pub(crate) fn member(
     if sig != libc::SIGUSR1 {
         return Ok(128 + sig);
     }
-    let run = agent.run_container(&a.id, spec, &serials)?;
+    let run = io.run(a, &agent, spec, &serials)?;
     let reason = sandbox.join(EXIT_REASON);
-    Ok(follow(a, &agent, run, |e| {
+    Ok(follow(a, (&agent, io), run, |e| {
         // The infra's shim records why the pod's VM ended, after a moment of its own.
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(5) {

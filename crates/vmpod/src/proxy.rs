@@ -222,6 +222,9 @@ mod tests {
             spec: serde_json::json!({}),
             layers: vec![],
             files: Default::default(),
+            stdin: false,
+            tty: false,
+            size: None,
         }
     }
 

@@ -9,7 +9,6 @@ use crate::agent::{Agent, Event};
 use crate::assets::Assets;
 use crate::qemu::{Accel, Vm, VmSpec};
 use crate::{Error, Result};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +37,67 @@ pub struct Args {
     pub id: String,
     /// A directory for the VM (sockets, console log, `vm.state`).
     pub dir: PathBuf,
+    /// With a terminal: where its master goes (the monitor's console socket).
+    pub console: Option<PathBuf>,
+    /// Whether the container's input is the shim's stdin.
+    pub stdin: bool,
+}
+
+/// The shim's end of the container's stdio: its own descriptors, or with a terminal the
+/// slave of a pty whose master went to the console socket.
+pub(crate) struct Io {
+    terminal: Option<std::os::fd::OwnedFd>,
+    stdin: bool,
+}
+
+impl Io {
+    /// Makes the terminal, if any (its master goes to the console socket at once).
+    fn open(a: &Args) -> Result<Io> {
+        let terminal = match &a.console {
+            Some(c) => Some(crate::terminal::host_terminal(c)?),
+            None => None,
+        };
+        Ok(Io {
+            terminal,
+            stdin: a.stdin,
+        })
+    }
+
+    /// Starts container `a.id` in the guest with this stdio; its replies.
+    pub(crate) fn run(
+        &self,
+        a: &Args,
+        agent: &Arc<Agent>,
+        spec: &serde_json::Value,
+        layers: &[String],
+    ) -> Result<crate::agent::Replies> {
+        use std::os::fd::AsRawFd;
+        let size = self
+            .terminal
+            .as_ref()
+            .map(|t| crate::terminal::first_size(t.as_raw_fd()));
+        let stdin = self.stdin || self.terminal.is_some();
+        let run = agent.run_container_with(&a.id, spec, layers, (stdin, size))?;
+        let input = self.terminal.as_ref().map_or(0, |t| t.as_raw_fd());
+        if stdin {
+            let (agent, id) = (Arc::clone(agent), a.id.clone());
+            std::thread::spawn(move || crate::terminal::pass_input(&agent, &id, input));
+        }
+        if self.terminal.is_some() {
+            let (agent, id) = (Arc::clone(agent), a.id.clone());
+            std::thread::spawn(move || crate::terminal::pass_size(&agent, &id, input));
+        }
+        Ok(run)
+    }
+
+    /// Where the container's stdout and stderr go.
+    fn outputs(&self) -> [i32; 2] {
+        use std::os::fd::AsRawFd;
+        match &self.terminal {
+            Some(t) => [t.as_raw_fd(); 2],
+            None => [1, 2],
+        }
+    }
 }
 
 pub(crate) fn signal_set(sigs: &[i32]) -> libc::sigset_t {
@@ -66,7 +126,7 @@ pub fn run(a: &Args) -> i32 {
     let set = signal_set(&all);
     // SAFETY: blocks the signals in this (still only) thread; threads started later inherit it.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    match boot_and_run(a, &set) {
+    match Io::open(a).and_then(|io| boot_and_run(a, &set, &io)) {
         Ok(code) => code,
         Err(e) => {
             let msg = e.to_string();
@@ -105,7 +165,7 @@ pub(crate) struct Booted {
     pub(crate) agent: Arc<Agent>,
 }
 
-fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
+fn boot_and_run(a: &Args, set: &libc::sigset_t, io: &Io) -> Result<i32> {
     let read = |name: &str| -> Result<serde_json::Value> {
         let p = a.bundle.join(name);
         let b = std::fs::read(&p).map_err(crate::io_err(format!(
@@ -122,14 +182,14 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t) -> Result<i32> {
     std::fs::create_dir_all(&a.dir)
         .map_err(crate::io_err(format!("vm dir {}", a.dir.display())))?;
     match role(&vm_json)? {
-        Role::Member(sandbox) => crate::pod_shim::member(a, set, &spec, &assets, &sandbox),
+        Role::Member(sandbox) => crate::pod_shim::member(a, (set, io), &spec, &assets, &sandbox),
         Role::Sandbox => {
             let b = boot(a, &spec, &assets, (memory_mib, vcpus), true)?;
             crate::pod_shim::sandbox(a, set, b)
         }
         Role::Container => {
             let b = boot(a, &spec, &assets, (memory_mib, vcpus), false)?;
-            alone(a, set, &spec, &assets, b)
+            alone(a, (set, io), &spec, &assets, b)
         }
     }
 }
@@ -215,7 +275,7 @@ fn layer_serials(assets: &Assets) -> Vec<String> {
 /// powers the VM off.
 fn alone(
     a: &Args,
-    set: &libc::sigset_t,
+    (set, io): (&libc::sigset_t, &Io),
     spec: &serde_json::Value,
     assets: &Assets,
     b: Booted,
@@ -228,8 +288,8 @@ fn alone(
         let _ = vm.wait(Duration::from_secs(10));
         return Ok(128 + sig);
     }
-    let run = agent.run_container(&a.id, spec, &layer_serials(assets))?;
-    let code = follow(a, &agent, run, |e| vm.fault(e));
+    let run = io.run(a, &agent, spec, &layer_serials(assets))?;
+    let code = follow(a, (&agent, io), run, |e| vm.fault(e));
     let _ = agent.shutdown();
     if vm.wait(Duration::from_secs(10)).is_err() {
         drop(vm);
@@ -238,11 +298,11 @@ fn alone(
 }
 
 /// Passes the forwarded signals to container `a.id` and its output to the shim's stdout
-/// and stderr until it exits; its exit status. When the guest stops answering, `fault`
-/// says why (recorded as the VM's exit reason) and the status is 137.
+/// and stderr (or terminal) until it exits; its exit status. When the guest stops
+/// answering, `fault` says why (recorded as the VM's exit reason) and the status is 137.
 pub(crate) fn follow(
     a: &Args,
-    agent: &Arc<Agent>,
+    (agent, io): (&Arc<Agent>, &Io),
     mut run: crate::agent::Replies,
     fault: impl FnOnce(&str) -> String,
 ) -> i32 {
@@ -255,14 +315,11 @@ pub(crate) fn follow(
             let _ = agent.kill(&id, sig);
         });
     }
+    let out = io.outputs();
     loop {
         match run.next_event() {
-            Ok(Some(Event::Output(1, b))) => {
-                let _ = std::io::stdout().lock().write_all(&b);
-                let _ = std::io::stdout().flush();
-            }
-            Ok(Some(Event::Output(_, b))) => {
-                let _ = std::io::stderr().lock().write_all(&b);
+            Ok(Some(Event::Output(stream, b))) => {
+                let _ = write_all(out[usize::from(stream != 1)], &b);
             }
             Ok(Some(Event::Exit(c))) => return c,
             Ok(None) => return 0,
@@ -274,6 +331,23 @@ pub(crate) fn follow(
             }
         }
     }
+}
+
+/// Writes all of `b` to descriptor `fd`.
+fn write_all(fd: i32, mut b: &[u8]) -> std::io::Result<()> {
+    while !b.is_empty() {
+        // SAFETY: writes from a live buffer of its length to a descriptor the shim holds.
+        let n = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        b = &b[n as usize..];
+    }
+    Ok(())
 }
 
 /// The network namespace the spec joins (the pod's), if any.

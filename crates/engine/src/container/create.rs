@@ -63,8 +63,6 @@ fn check_isolation(c: &ContainerConfig) -> Result<()> {
         }
     }
     let unsupported = [
-        (c.tty, "a terminal (-t)"),
-        (c.interactive, "stdin (-i)"),
         (c.init, "--init"),
         (!c.mounts.is_empty(), "volumes and mounts"),
         (!c.devices.is_empty(), "devices"),

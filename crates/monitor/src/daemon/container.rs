@@ -87,10 +87,7 @@ impl Container {
             self.pid.set(pid);
             return Ok(pid);
         }
-        let console = stdio
-            .console
-            .as_ref()
-            .map(|_| self.dir.join(strata_monitor::record::CONSOLE_SOCKET));
+        let console = stdio.console_path.clone();
         let pid = in_child(|| {
             for &fd in close {
                 // SAFETY: closing descriptors of this forked child only.
@@ -138,6 +135,13 @@ impl Container {
                 .arg(&self.id)
                 .arg("--dir")
                 .arg(self.vm_dir());
+            // A terminal's master goes where the runtime's would; input comes on stdin.
+            if let Some(console) = &stdio.console_path {
+                cmd.arg("--console-socket").arg(console);
+            }
+            if stdio.stdin.is_some() {
+                cmd.arg("--stdin");
+            }
             {
                 use std::os::unix::process::CommandExt;
                 // SAFETY: sigprocmask on an initialised set only: async-signal-safe. The

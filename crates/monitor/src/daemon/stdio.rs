@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Both sides of the container's stdio.
@@ -20,6 +20,12 @@ pub struct Stdio {
     pub stderr: Option<OwnedFd>,
     /// Where the runtime sends the pty master (with a terminal).
     pub console: Option<UnixListener>,
+    /// The console socket's path as the runtime (or a VM container's shim) reaches it:
+    /// through a descriptor of the monitor's directory, short whatever the directory's
+    /// length (a socket's path holds 108 bytes).
+    pub console_path: Option<PathBuf>,
+    /// That directory's descriptor.
+    _console_dir: Option<OwnedFd>,
 }
 
 fn dev_null(flags: libc::c_int) -> io::Result<OwnedFd> {
@@ -30,9 +36,15 @@ impl Stdio {
     /// Pipes (or, with `terminal`, a console socket in `dir`) for a new container.
     pub fn new(dir: &Path, stdin: bool, terminal: bool) -> io::Result<Stdio> {
         if terminal {
-            let path = dir.join(strata_monitor::record::CONSOLE_SOCKET);
+            let d =
+                strata_os::fd::open(dir, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)?;
+            let name = strata_monitor::record::CONSOLE_SOCKET;
+            let path = strata_os::fd::fd_path(d.as_raw_fd()).join(name);
             let _ = std::fs::remove_file(&path);
             let l = UnixListener::bind(&path)?;
+            // SAFETY: getpid has no preconditions.
+            let me = unsafe { libc::getpid() };
+            let reachable = PathBuf::from(format!("/proc/{me}/fd/{}/{name}", d.as_raw_fd()));
             return Ok(Stdio {
                 child: [
                     dev_null(libc::O_RDONLY)?,
@@ -43,6 +55,8 @@ impl Stdio {
                 stdout: None,
                 stderr: None,
                 console: Some(l),
+                console_path: Some(reachable),
+                _console_dir: Some(d),
             });
         }
         let (in_r, in_w) = if stdin {
@@ -62,6 +76,8 @@ impl Stdio {
             stdout: Some(out_r),
             stderr: Some(err_r),
             console: None,
+            console_path: None,
+            _console_dir: None,
         })
     }
 
