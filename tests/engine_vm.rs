@@ -594,6 +594,58 @@ fn run_i_and_run_it_give_a_vm_containers_init_stdin_and_a_terminal() {
     assert_eq!(st.code(), Some(3));
 }
 
+#[test]
+fn an_oom_kill_in_the_guest_is_reported_as_for_a_plain_container() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    // The guest kernel enforces the container's limit; its OOM killer ends the process
+    // that went past it, and the container's state says so.
+    let o = vm(
+        &e,
+        &[
+            "run",
+            "--name",
+            "oom",
+            "--isolation",
+            "vm",
+            "--memory",
+            "20m",
+            IMG,
+            "sh",
+            "-c",
+            "head -c 200m /dev/zero | tail > /dev/null",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(137), "{}", text(&o.stderr));
+    let st = e.inspect("oom")["State"].clone();
+    assert_eq!(st["OOMKilled"], true, "{st}");
+    let err = st["Error"].as_str().unwrap_or_default();
+    assert!(err.contains("OOM killer") && err.contains("20 MiB"), "{st}");
+    assert!(
+        !text(&o.stderr).contains("strata-runc"),
+        "the guest runtime's notes stay out of the container's stderr"
+    );
+    // Without a limit reached, no OOM is reported.
+    vm(
+        &e,
+        &[
+            "run",
+            "--name",
+            "fine",
+            "--isolation",
+            "vm",
+            "--memory",
+            "64m",
+            IMG,
+            "true",
+        ],
+    );
+    assert_eq!(e.inspect("fine")["State"]["OOMKilled"], false);
+    e.ok(&["rm", "oom", "fine"]);
+}
+
 /// The VMM's pid in `strata describe`'s Hypervisor layer.
 fn vmm_pid(describe: &str) -> i32 {
     describe

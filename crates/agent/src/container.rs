@@ -14,6 +14,8 @@ use std::time::Duration;
 const BASE: &str = "/run/strata";
 /// The runtime's state directory.
 pub const RUNTIME_ROOT: &str = "/run/strata-runc";
+/// The file in a container's bundle that says the OOM killer acted in its cgroup.
+pub const OOM_MARK: &str = "oom-killed";
 
 fn mount(
     src: &str,
@@ -250,7 +252,22 @@ pub fn runtime_run(bundle: &str, id: &str, console: Option<PathBuf>) -> i32 {
         console_socket: console,
         ..Default::default()
     };
-    match strata_runtime::container::ops::run(&root, &opts, false, false) {
+    // The runtime's own messages go to a log beside the bundle, not the container's stderr
+    // (its OOM note is the host's to report).
+    strata_runtime::logging::init(
+        Some(format!("{bundle}/runtime.log")),
+        strata_runtime::logging::Format::Text,
+        false,
+    );
+    // Kept past its exit to read its cgroup's OOM kills, then deleted.
+    let ran = strata_runtime::container::ops::run(&root, &opts, false, true);
+    if let Ok(state) = root.load(id) {
+        if strata_runtime::cgroups::Manager::oom_kills(&state.cgroup_paths) > 0 {
+            let _ = std::fs::write(Path::new(bundle).join(OOM_MARK), b"");
+        }
+    }
+    let _ = strata_runtime::container::ops::delete(&root, id, true);
+    match ran {
         Ok(code) => code,
         Err(e) => {
             eprintln!("strata-agent: container {id}: {e}");

@@ -156,6 +156,9 @@ pub enum Reply {
     Exit {
         /// Its exit status (128 + the signal for a killed one).
         code: i32,
+        /// Whether the OOM killer acted in a container's cgroup (its memory limit).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        oom_killed: bool,
     },
     /// The request is done (a kill sent).
     Done,
@@ -257,7 +260,10 @@ mod tests {
         write_frame(&mut buf, &exec).unwrap();
         let exit = Tagged {
             tag: 7,
-            msg: Reply::Exit { code: 3 },
+            msg: Reply::Exit {
+                code: 3,
+                oom_killed: false,
+            },
         };
         write_frame(&mut buf, &exit).unwrap();
         assert!(String::from_utf8_lossy(&buf).contains(r#"{"tag":7,"op":"exec""#));

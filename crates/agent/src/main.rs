@@ -98,7 +98,7 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             };
             let mut cmd = Command::new(prog);
             cmd.args(rest);
-            relay(out, tag, cmd, &format!("exec {prog}"), None)
+            relay(out, tag, cmd, &format!("exec {prog}"), (None, None))
         }
         Request::RunContainer {
             id,
@@ -114,11 +114,18 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                 cmd.arg("--runtime-run").arg(&bundle).arg(&id);
                 let what = format!("container {id}");
                 // Its input and terminal go by its id.
+                let oom = bundle.join(container::OOM_MARK);
                 let r = if tty {
                     let sock = bundle.join("console.sock");
-                    terminal::relay(out, tag, cmd, (&id, &sock), size, &what)
+                    terminal::relay(out, tag, cmd, (&id, &sock, Some(&oom)), size, &what)
                 } else {
-                    relay(out, tag, cmd, &what, stdin.then_some(id.as_str()))
+                    relay(
+                        out,
+                        tag,
+                        cmd,
+                        &what,
+                        (stdin.then_some(id.as_str()), Some(&oom)),
+                    )
                 };
                 // Its overlay and layer mounts go, so the id can run again (a pod's
                 // container restarted in the same VM).
@@ -145,7 +152,7 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                 cmd.arg("--runtime-exec").arg(&id).arg(&file);
                 let sock = file.with_extension("sock");
                 let what = format!("exec in {id}");
-                let r = terminal::relay(out, tag, cmd, (&exec_id, &sock), size, &what);
+                let r = terminal::relay(out, tag, cmd, (&exec_id, &sock, None), size, &what);
                 let _ = std::fs::remove_file(&file);
                 return r;
             }
@@ -164,11 +171,18 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                     tag,
                     Reply::Exit {
                         code: st.code().unwrap_or(125),
+                        oom_killed: false,
                     },
                 );
             }
             let what = format!("exec in {id}");
-            let r = relay(out, tag, cmd, &what, stdin.then_some(exec_id.as_str()));
+            let r = relay(
+                out,
+                tag,
+                cmd,
+                &what,
+                (stdin.then_some(exec_id.as_str()), None),
+            );
             let _ = std::fs::remove_file(&file);
             r
         }
@@ -278,7 +292,7 @@ fn relay(
     tag: u64,
     mut cmd: Command,
     what: &str,
-    input: Option<&str>,
+    (input, oom_mark): (Option<&str>, Option<&std::path::Path>),
 ) -> std::io::Result<()> {
     let child = cmd
         .stdin(if input.is_some() {
@@ -298,7 +312,7 @@ fn relay(
             m.insert(key.to_string(), Box::new(stdin));
         }
     }
-    let result = pump(out, tag, &mut child);
+    let result = pump_from(out, tag, &mut child, (None, oom_mark));
     if let Some(key) = input {
         if let Ok(mut m) = inputs().lock() {
             m.remove(key);
@@ -307,17 +321,14 @@ fn relay(
     result
 }
 
-/// Sends `child`'s output as it comes, then its exit status.
-fn pump(out: &Out, tag: u64, child: &mut std::process::Child) -> std::io::Result<()> {
-    pump_from(out, tag, child, None)
-}
-
-/// [`pump`], with `terminal` (a pty master) as the child's stdout.
+/// Sends `child`'s output as it comes (with `terminal`, a pty master, as its stdout), then
+/// its exit status, with whether a container run's `oom_mark` (a file
+/// [`container::runtime_run`] makes when the OOM killer acted) is there.
 fn pump_from(
     out: &Out,
     tag: u64,
     child: &mut std::process::Child,
-    terminal: Option<std::fs::File>,
+    (terminal, oom_mark): (Option<std::fs::File>, Option<&std::path::Path>),
 ) -> std::io::Result<()> {
     let stdout = match terminal {
         Some(t) => Some(Box::new(t) as Box<dyn Read + Send>),
@@ -371,5 +382,7 @@ fn pump_from(
             .code()
             .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
     };
-    send(out, tag, Reply::Exit { code })
+    // A container's run leaves a mark when the OOM killer acted in its cgroup.
+    let oom_killed = oom_mark.is_some_and(|p| p.exists());
+    send(out, tag, Reply::Exit { code, oom_killed })
 }

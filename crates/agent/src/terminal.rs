@@ -22,12 +22,13 @@ fn terminals() -> &'static Mutex<HashMap<String, File>> {
 
 /// Runs `cmd` (the runtime's run or exec in a fresh agent process), telling it the console
 /// socket `sock`, with a terminal of `size` (rows, columns) if given, its input and resizes
-/// under `key`; its output, then its exit status. `what` names it in errors.
+/// under `key`; its output, then its exit status (with a container run's `oom_mark`, as
+/// for a run without a terminal). `what` names it in errors.
 pub fn relay(
     out: &Out,
     tag: u64,
     mut cmd: Command,
-    (key, sock): (&str, &Path),
+    (key, sock, oom_mark): (&str, &Path, Option<&Path>),
     size: Option<(u16, u16)>,
     what: &str,
 ) -> io::Result<()> {
@@ -71,7 +72,7 @@ pub fn relay(
             .map_err(|_| io::Error::other("terminals lock"))?
             .insert(key.to_string(), m.try_clone()?);
     }
-    let r = pump_from(out, tag, &mut child, master);
+    let r = pump_from(out, tag, &mut child, (master, oom_mark));
     if let Ok(mut m) = inputs().lock() {
         m.remove(key);
     }

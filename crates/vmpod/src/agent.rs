@@ -59,6 +59,7 @@ pub struct Replies {
     what: String,
     timeout: Option<Duration>,
     done: bool,
+    oom_killed: bool,
 }
 
 impl Replies {
@@ -78,8 +79,9 @@ impl Replies {
                 "agent: {}: output on stream {stream}",
                 self.what
             ))),
-            Reply::Exit { code } => {
+            Reply::Exit { code, oom_killed } => {
                 self.done = true;
+                self.oom_killed = oom_killed;
                 Ok(Some(Event::Exit(code)))
             }
             Reply::Error { message } => {
@@ -88,6 +90,11 @@ impl Replies {
             }
             other => Err(unexpected(&self.what, &other)),
         }
+    }
+
+    /// Whether the exit said the OOM killer acted in the container's cgroup.
+    pub fn oom_killed(&self) -> bool {
+        self.oom_killed
     }
 
     /// The next reply as the guest sent it (for the shim's proxy, which passes it on);
@@ -192,6 +199,7 @@ impl Agent {
             what: what.to_string(),
             timeout,
             done: false,
+            oom_killed: false,
         })
     }
 

@@ -29,6 +29,10 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 /// fault of the VM layer); absent when the container's process simply exited.
 pub const EXIT_REASON: &str = "vm-exit-reason";
 
+/// The file in the VM's directory that says the OOM killer acted in the container's cgroup
+/// in the guest (its memory limit reached).
+pub const OOM_KILLED: &str = "vm-oom-killed";
+
 /// What the shim is told.
 pub struct Args {
     /// The container's bundle (`config.json`, `vm.json`).
@@ -321,7 +325,12 @@ pub(crate) fn follow(
             Ok(Some(Event::Output(stream, b))) => {
                 let _ = write_all(out[usize::from(stream != 1)], &b);
             }
-            Ok(Some(Event::Exit(c))) => return c,
+            Ok(Some(Event::Exit(c))) => {
+                if run.oom_killed() {
+                    let _ = std::fs::write(a.dir.join(OOM_KILLED), b"");
+                }
+                return c;
+            }
             Ok(None) => return 0,
             Err(e) => {
                 let msg = format!("vm container {}: {}", a.id, fault(&e.to_string()));

@@ -244,7 +244,8 @@ impl Container {
     /// monitor itself: its work is over, its memory no longer matters.
     pub fn oom_killed(&self) -> bool {
         if self.vm_shim.is_some() {
-            return false;
+            // The guest's runtime saw it; the shim left the mark.
+            return self.vm_dir().join(strata_vmpod::shim::OOM_KILLED).exists();
         }
         self.root
             .load(&self.id)
