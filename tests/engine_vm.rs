@@ -95,10 +95,19 @@ fn a_vm_container_has_its_own_kernel_and_the_usual_lifecycle() {
     );
     e.ok(&["rm", "v1"]);
     // What VM containers do not do yet is refused, naming the layer.
-    let (code, _, err) = e.status(&["run", "--rm", "-t", "--isolation", "vm", IMG, "true"]);
+    let (code, _, err) = e.status(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/null:/dev/x",
+        "--isolation",
+        "vm",
+        IMG,
+        "true",
+    ]);
     assert_eq!(code, 125);
     assert!(
-        err.contains("[layer: vm]") && err.contains("terminal"),
+        err.contains("[layer: vm]") && err.contains("devices"),
         "{err}"
     );
     let (code, _, err) = e.status(&["run", "--rm", "--isolation", "vmx", IMG, "true"]);
@@ -211,13 +220,6 @@ fn exec_runs_in_the_guest_with_input_and_exit_statuses() {
     let (code, _, err) = e.status(&["exec", "x", "no-such-command"]);
     assert_eq!(code, 127, "{err}");
     assert!(err.contains("not found"), "{err}");
-    // What is not served yet is refused, naming the layer.
-    let (code, _, err) = e.status(&["exec", "-t", "x", "true"]);
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("[layer: vm]") && err.contains("terminal"),
-        "{err}"
-    );
     e.ok(&["rm", "-f", "x"]);
 }
 
@@ -644,6 +646,79 @@ fn an_oom_kill_in_the_guest_is_reported_as_for_a_plain_container() {
     );
     assert_eq!(e.inspect("fine")["State"]["OOMKilled"], false);
     e.ok(&["rm", "oom", "fine"]);
+}
+
+#[test]
+fn vm_containers_share_volumes_with_the_host_through_virtio_fs() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    e.ok(&["volume", "create", "data"]);
+    let host_dir = e.dir.path().join("host-dir");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("h"), "from-the-host\n").unwrap();
+    let ro = format!("{}:/b:ro", host_dir.display());
+    // A VM container writes a named volume and reads a host directory it cannot write.
+    let o = vm(
+        &e,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "data:/data",
+            "-v",
+            &ro,
+            "--isolation",
+            "vm",
+            IMG,
+            "sh",
+            "-c",
+            "echo from-the-vm > /data/f; cat /b/h; echo x > /b/nope || echo read-only",
+        ],
+    );
+    assert_eq!(
+        text(&o.stdout),
+        "from-the-host\nread-only\n",
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!host_dir.join("nope").exists());
+    // A plain container sees what the VM wrote; so does a container of a VM pod.
+    let o = vm(
+        &e,
+        &["run", "--rm", "-v", "data:/data", IMG, "cat", "/data/f"],
+    );
+    assert_eq!(text(&o.stdout), "from-the-vm\n");
+    e.ok(&["pod", "create", "--name", "vp", "--isolation", "vm"]);
+    let o = vm(
+        &e,
+        &[
+            "run",
+            "--rm",
+            "--pod",
+            "vp",
+            "-v",
+            "data:/data",
+            IMG,
+            "sh",
+            "-c",
+            "cat /data/f; echo from-the-pod >> /data/f",
+        ],
+    );
+    assert_eq!(text(&o.stdout), "from-the-vm\n", "{}", text(&o.stderr));
+    let f = e.ok(&["run", "--rm", "-v", "data:/data", IMG, "cat", "/data/f"]);
+    assert_eq!(f, "from-the-vm\nfrom-the-pod\n");
+    e.ok(&["pod", "rm", "-f", "vp"]);
+    // Nothing of the share is left: no virtiofsd, no mount of a volume.
+    wait_until(
+        "the VMs' processes to be gone",
+        Duration::from_secs(10),
+        || common::processes_with(&e.runroot().display().to_string()).is_empty(),
+    );
+    let left = common::mounts_under(&e.runroot().join("containers"));
+    assert!(left.is_empty(), "{left:?}");
+    e.ok(&["volume", "rm", "data"]);
 }
 
 /// The VMM's pid in `strata describe`'s Hypervisor layer.

@@ -174,9 +174,35 @@ pub fn prepare(
     }
     spec["root"] = serde_json::json!({"path": rootfs, "readonly": false});
     bring_files(&mut spec, files, &dir.join("files"))?;
+    if uses_share(&spec) {
+        mount_share()?;
+    }
     for_the_guest(&mut spec);
     std::fs::write(dir.join("config.json"), serde_json::to_vec(&spec)?)?;
     Ok(dir)
+}
+
+/// Whether the spec mounts volumes from the VM's share.
+fn uses_share(spec: &serde_json::Value) -> bool {
+    spec["mounts"].as_array().is_some_and(|ms| {
+        ms.iter().any(|m| {
+            m["source"]
+                .as_str()
+                .is_some_and(|s| Path::new(s).starts_with(strata_agent::SHARED_GUEST_DIR))
+        })
+    })
+}
+
+/// Mounts the VM's share (virtio-fs), once.
+fn mount_share() -> io::Result<()> {
+    static DONE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut done = DONE.lock().map_err(|_| io::Error::other("share lock"))?;
+    if !*done {
+        let at = Path::new(strata_agent::SHARED_GUEST_DIR);
+        mount(strata_agent::SHARED_TAG, at, "virtiofs", 0, "")?;
+        *done = true;
+    }
+    Ok(())
 }
 
 /// Writes each of `files` (base64, by mount destination) under `dir` and points the spec's

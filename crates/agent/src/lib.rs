@@ -12,6 +12,13 @@ use std::io::{self, Read, Write};
 /// The virtio-serial port's name (`/sys/class/virtio-ports/*/name`).
 pub const PORT_NAME: &str = "strata.agent";
 
+/// The virtio-fs tag of a VM's shared directory (its containers' volumes).
+pub const SHARED_TAG: &str = "strata";
+
+/// Where the guest mounts that directory; a volume's bind mount in a spec sent to the guest
+/// has its source below it.
+pub const SHARED_GUEST_DIR: &str = "/run/strata-shared";
+
 /// The largest frame either side accepts.
 pub const MAX_FRAME: usize = 1 << 20;
 

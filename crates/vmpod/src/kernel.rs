@@ -23,6 +23,8 @@ pub const GUEST_MODULES: &[&str] = &[
     "virtio_net",
     "erofs",
     "overlay",
+    "fuse",
+    "virtiofs",
 ];
 
 /// An unpacked guest kernel.

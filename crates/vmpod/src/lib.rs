@@ -14,6 +14,7 @@ mod pod_shim;
 pub mod proxy;
 pub mod qemu;
 pub mod qmp;
+pub mod shared;
 pub mod shim;
 pub mod slots;
 pub mod tap;

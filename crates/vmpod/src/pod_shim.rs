@@ -30,7 +30,11 @@ fn timed_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
 /// (SIGTERM, SIGINT) once started, as a pause process; 137 with the VM's exit reason
 /// recorded when the VM fails under the pod.
 pub(crate) fn sandbox(a: &Args, set: &libc::sigset_t, b: Booted) -> Result<i32> {
-    let Booted { mut vm, agent } = b;
+    let Booted {
+        mut vm,
+        agent,
+        _share,
+    } = b;
     let mut started = false;
     loop {
         match timed_signal(set, Duration::from_millis(250)) {
@@ -67,6 +71,26 @@ pub(crate) fn member(
     assets: &Assets,
     sandbox: &Path,
 ) -> Result<i32> {
+    // Its volumes go into the pod VM's share, in the mounts of the pod VM's shim (joined
+    // while this process has one thread).
+    let state_file = sandbox.join("vm.state");
+    let mut state: serde_json::Value = std::fs::read(&state_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            Error(format!(
+                "vm container {}: no VM state in {}",
+                a.id,
+                state_file.display()
+            ))
+        })?;
+    let shim = state["shimPid"].as_i64().unwrap_or(0) as i32;
+    crate::shared::join_mounts_of(shim)
+        .map_err(|e| Error(format!("vm container {}: {e}", a.id)))?;
+    let (spec, mine) =
+        crate::shared::bind_volumes(spec, &a.bundle, &sandbox.join(crate::shared::DIR), &a.id)?;
+    let spec = &spec;
+    let _release = Release(mine);
     let sock = sandbox.join(crate::proxy::SOCKET);
     let agent = Agent::connect(&sock, ANSWER_TIMEOUT).map_err(|e| {
         Error(format!(
@@ -81,17 +105,6 @@ pub(crate) fn member(
         .map_err(|e| Error(format!("vm container {}: {e}", a.id)))?;
     // Its VM is the pod's: `describe` and `inspect` read the pod VM's state, and its
     // execs take the pod VM's proxy.
-    let state_file = sandbox.join("vm.state");
-    let mut state: serde_json::Value = std::fs::read(&state_file)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| {
-            Error(format!(
-                "vm container {}: no VM state in {}",
-                a.id,
-                state_file.display()
-            ))
-        })?;
     state["podVmDir"] = sandbox.to_string_lossy().into_owned().into();
     let link = a.dir.join(crate::proxy::SOCKET);
     let _ = std::fs::remove_file(&link);
@@ -109,7 +122,7 @@ pub(crate) fn member(
     }
     let run = io.run(a, &agent, spec, &serials)?;
     let reason = sandbox.join(EXIT_REASON);
-    Ok(follow(a, (&agent, io), run, |e| {
+    let code = follow(a, (&agent, io), run, |e| {
         // The infra's shim records why the pod's VM ended, after a moment of its own.
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(5) {
@@ -119,5 +132,17 @@ pub(crate) fn member(
             std::thread::sleep(Duration::from_millis(50));
         }
         format!("its pod's VM went away: {e}")
-    }))
+    });
+    Ok(code)
+}
+
+/// Releases a container's volumes in the pod VM's share when dropped.
+struct Release(std::path::PathBuf);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Err(e) = crate::shared::release(&self.0) {
+            eprintln!("strata-vm-shim: {e}");
+        }
+    }
 }

@@ -57,6 +57,9 @@ pub struct VmSpec {
     /// Spare disks for layers attached later, and QMP to attach them ([`crate::slots`]):
     /// a pod's VM.
     pub spare_disks: bool,
+    /// A virtio-fs device on virtiofsd's socket in `dir` ([`crate::shared`]): the VM's
+    /// volumes.
+    pub shared: bool,
     /// A network interface on a TAP that QEMU makes in its network namespace
     /// ([`crate::tap::TAP`]), with this MAC.
     pub net: Option<String>,
@@ -117,6 +120,20 @@ pub fn command(s: &VmSpec) -> Command {
     }
     cmd.arg("-smp").arg(s.vcpus.to_string());
     cmd.arg("-m").arg(format!("{}M", s.memory_mib));
+    if s.shared {
+        // vhost-user devices need the guest's memory shared with their daemon.
+        cmd.arg("-object").arg(format!(
+            "memory-backend-memfd,id=mem,size={}M,share=on",
+            s.memory_mib
+        ));
+        cmd.args(["-machine", "memory-backend=mem"]);
+        cmd.arg("-chardev")
+            .arg(format!("socket,id=vfs,path={}", crate::shared::SOCKET));
+        cmd.arg("-device").arg(format!(
+            "vhost-user-fs-device,chardev=vfs,tag={}",
+            strata_agent::SHARED_TAG
+        ));
+    }
     cmd.args(["-serial", "file:console.log"]);
     cmd.arg("-kernel").arg(&s.kernel);
     cmd.arg("-initrd").arg(&s.initrd);

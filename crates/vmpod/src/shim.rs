@@ -167,6 +167,8 @@ fn role(v: &serde_json::Value) -> Result<Role> {
 pub(crate) struct Booted {
     pub(crate) vm: Vm,
     pub(crate) agent: Arc<Agent>,
+    /// virtiofsd, when the VM shares volumes.
+    pub(crate) _share: Option<std::process::Child>,
 }
 
 fn boot_and_run(a: &Args, set: &libc::sigset_t, io: &Io) -> Result<i32> {
@@ -188,24 +190,39 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t, io: &Io) -> Result<i32> {
     match role(&vm_json)? {
         Role::Member(sandbox) => crate::pod_shim::member(a, (set, io), &spec, &assets, &sandbox),
         Role::Sandbox => {
-            let b = boot(a, &spec, &assets, (memory_mib, vcpus), true)?;
+            crate::shared::private_mounts()?;
+            let b = boot(a, &spec, &assets, (memory_mib, vcpus), (true, true))?;
             crate::pod_shim::sandbox(a, set, b)
         }
         Role::Container => {
-            let b = boot(a, &spec, &assets, (memory_mib, vcpus), false)?;
+            crate::shared::private_mounts()?;
+            let share = crate::shared::wants_share(&spec, &a.bundle);
+            let b = boot(a, &spec, &assets, (memory_mib, vcpus), (false, share))?;
+            let spec = match share {
+                true => {
+                    crate::shared::bind_volumes(
+                        &spec,
+                        &a.bundle,
+                        &a.dir.join(crate::shared::DIR),
+                        &a.id,
+                    )?
+                    .0
+                }
+                false => spec,
+            };
             alone(a, (set, io), &spec, &assets, b)
         }
     }
 }
 
-/// Boots the VM (a pod's: with spare disks), joins it to the pod's network, serves its
-/// proxy and records `vm.state`.
+/// Boots the VM (a pod's: with spare disks; with `share`, virtio-fs for volumes), joins it
+/// to the pod's network, serves its proxy and records `vm.state`.
 fn boot(
     a: &Args,
     spec: &serde_json::Value,
     assets: &Assets,
     (memory_mib, vcpus): (u32, u32),
-    pod: bool,
+    (pod, share): (bool, bool),
 ) -> Result<Booted> {
     // The pod's network namespace (CNI's, as for any container): QEMU runs in it, and its
     // TAP is joined to the pod's interface, whose address the guest takes.
@@ -217,6 +234,10 @@ fn boot(
         None => None,
     };
     let (accel, why) = Accel::pick();
+    let share = match share {
+        true => Some(crate::shared::serve(&a.dir)?),
+        false => None,
+    };
     let vm = Vm::start(&VmSpec {
         kernel: assets.kernel.clone(),
         initrd: assets.initramfs.clone(),
@@ -229,6 +250,7 @@ fn boot(
             .zip(assets.layers.iter().cloned())
             .collect(),
         spare_disks: pod,
+        shared: share.is_some(),
         net: link.as_ref().map(|l| l.mac.clone()),
     })?;
     if let Some(l) = &link {
@@ -263,9 +285,14 @@ fn boot(
         "vcpus": vcpus,
         "memoryMib": memory_mib,
         "address": link.as_ref().map(|l| l.address.clone()),
+        "shimPid": std::process::id(),
     });
     let _ = std::fs::write(a.dir.join("vm.state"), state.to_string());
-    Ok(Booted { vm, agent })
+    Ok(Booted {
+        vm,
+        agent,
+        _share: share,
+    })
 }
 
 /// The serials of a VM container's boot-time layer disks.
@@ -284,7 +311,11 @@ fn alone(
     assets: &Assets,
     b: Booted,
 ) -> Result<i32> {
-    let Booted { mut vm, agent } = b;
+    let Booted {
+        mut vm,
+        agent,
+        _share,
+    } = b;
     // Created: the start is SIGUSR1; a signal before it ends the VM unstarted.
     let sig = wait_signal(set);
     if sig != libc::SIGUSR1 {

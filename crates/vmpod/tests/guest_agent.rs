@@ -64,6 +64,7 @@ fn the_agent_answers_from_the_guests_own_kernel() {
             .map(|(s, p)| (s.to_string(), p.clone()))
             .collect(),
         spare_disks: true,
+        shared: false,
         net: None,
     })
     .unwrap_or_else(|e| panic!("{e} ({accel:?}: {why})"));

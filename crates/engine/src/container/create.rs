@@ -62,11 +62,7 @@ fn check_isolation(c: &ContainerConfig) -> Result<()> {
             )))
         }
     }
-    let unsupported = [
-        (c.init, "--init"),
-        (!c.mounts.is_empty(), "volumes and mounts"),
-        (!c.devices.is_empty(), "devices"),
-    ];
+    let unsupported = [(c.init, "--init"), (!c.devices.is_empty(), "devices")];
     if let Some((_, what)) = unsupported.iter().find(|(on, _)| *on) {
         return Err(Error::Invalid(format!(
             "isolation vm: {what} is not served for VM containers yet [layer: vm]"
