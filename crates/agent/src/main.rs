@@ -7,6 +7,7 @@
 mod container;
 mod guest;
 mod net;
+mod reaper;
 mod terminal;
 
 use std::collections::HashMap;
@@ -56,6 +57,7 @@ fn run() -> std::io::Result<()> {
     guest::mount_basics()?;
     guest::load_modules(std::path::Path::new("/etc/strata/modules"))?;
     net::loopback_up()?;
+    reaper::start();
     let path = guest::find_port(PORT_NAME, std::time::Duration::from_secs(30))?;
     eprintln!("strata-agent: serving on {}", path.display());
     let port = std::fs::OpenOptions::new()
@@ -160,11 +162,11 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             cmd.arg("--runtime-exec").arg(&id).arg(&file);
             if detach {
                 cmd.arg("--detach");
-                let st = cmd
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()?;
+                let st = reaper::status(
+                    cmd.stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null()),
+                )?;
                 let _ = std::fs::remove_file(&file);
                 return send(
                     out,
@@ -235,11 +237,12 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             if let Err(e) = container::check_id(&id) {
                 return fail(out, tag, format!("kill: {e}"));
             }
-            let st = Command::new("/proc/self/exe")
-                .arg("--runtime-kill")
-                .arg(&id)
-                .arg(signal.to_string())
-                .status()?;
+            let st = reaper::status(
+                Command::new("/proc/self/exe")
+                    .arg("--runtime-kill")
+                    .arg(&id)
+                    .arg(signal.to_string()),
+            )?;
             if st.success() {
                 send(out, tag, Reply::Done)
             } else {
@@ -294,15 +297,15 @@ fn relay(
     what: &str,
     (input, oom_mark): (Option<&str>, Option<&std::path::Path>),
 ) -> std::io::Result<()> {
-    let child = cmd
-        .stdin(if input.is_some() {
+    let child = reaper::spawn(
+        cmd.stdin(if input.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
+        .stderr(Stdio::piped()),
+    );
     let mut child = match child {
         Ok(c) => c,
         Err(e) => return fail(out, tag, format!("{what}: {e}")),
@@ -375,7 +378,7 @@ fn pump_from(
     for p in pumps {
         let _ = p.join();
     }
-    let status = child.wait()?;
+    let status = reaper::wait(child)?;
     let code = {
         use std::os::unix::process::ExitStatusExt;
         status

@@ -35,13 +35,13 @@ pub fn relay(
     let _ = std::fs::remove_file(sock);
     let l = UnixListener::bind(sock)?;
     l.set_nonblocking(true)?;
-    let child = cmd
-        .arg("--console-socket")
-        .arg(sock)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn();
+    let child = crate::reaper::spawn(
+        cmd.arg("--console-socket")
+            .arg(sock)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
@@ -55,7 +55,7 @@ pub fn relay(
         Ok(m) => m,
         Err(e) => {
             let _ = child.kill();
-            let _ = child.wait();
+            let _ = crate::reaper::wait(&mut child);
             return fail(out, tag, format!("{what}: {e}"));
         }
     };

@@ -127,6 +127,23 @@ fn the_agent_answers_from_the_guests_own_kernel() {
     assert_eq!(run.next_event().unwrap(), Some(Event::Exit(137)));
     assert!(err.contains("container id"), "{err}");
     assert_eq!(a.exec(&["/bin/busybox", "true"]).unwrap().code, 0);
+    // An orphan of the guest (a program's background child) is reaped by the agent, its
+    // init: no zombie stays with parent 1.
+    let out = a.exec(&["/bin/sh", "-c", "sleep 0.2 & exit 0"]).unwrap();
+    assert_eq!(out.code, 0);
+    std::thread::sleep(Duration::from_secs(3));
+    let stats = a
+        .exec(&["/bin/sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null"])
+        .unwrap();
+    let zombies: Vec<String> = String::from_utf8_lossy(&stats.stdout)
+        .lines()
+        .filter(|l| {
+            let mut f = l.rsplit(')').next().unwrap_or("").split_whitespace();
+            (f.next(), f.next()) == (Some("Z"), Some("1"))
+        })
+        .map(str::to_string)
+        .collect();
+    assert!(zombies.is_empty(), "{zombies:?}");
     // A layer the VM did not boot with, put behind a spare disk while the guest runs (a
     // pod's later container), read by a container: its content, not the empty disk's.
     let slots = strata_vmpod::slots::Slots::new(dir.path());
