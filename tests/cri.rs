@@ -1131,16 +1131,8 @@ fn host_pid_and_ipc_namespaces_devices_and_hugepage_limits() {
     rt().block_on(async {
         let mut c = clients(&server).await;
         let pod = run_pod(&mut c, sandbox.clone()).await;
-        let ns =
-            c.rt.pod_sandbox_status(PodSandboxStatusRequest {
-                pod_sandbox_id: pod.clone(),
-                verbose: false,
-            })
+        let ns = pod_status(&mut c, &pod)
             .await
-            .unwrap()
-            .into_inner()
-            .status
-            .unwrap()
             .linux
             .unwrap()
             .namespaces

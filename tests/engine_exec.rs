@@ -8,7 +8,6 @@ mod common;
 use common::{prerequisites, pty, read_until, Engine};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use strata_testkit::ChildGuard;
@@ -39,20 +38,8 @@ fn exec_it_gets_a_terminal_of_the_callers_size_through_the_monitor() {
     sleeper(&e, "tty");
     let (master, slave) = pty(31, 97);
     let mut cmd = e.cmd();
-    cmd.args(["exec", "-it", "tty", "sh"])
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave));
-    // SAFETY: setsid and TIOCSCTTY between fork and exec: the pty becomes the client's
-    // controlling terminal, so a resize sends it SIGWINCH.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::ioctl(0, libc::TIOCSCTTY, 0);
-            Ok(())
-        })
-    };
-    let mut child = ChildGuard::spawn(&mut cmd).unwrap();
+    cmd.args(["exec", "-it", "tty", "sh"]);
+    let mut child = common::spawn_on_terminal(&mut cmd, slave);
     let mut m = std::fs::File::from(master);
     m.write_all(b"stty size; tty; echo $((6*7))X\n").unwrap();
     let seen = read_until(&mut m, "42X", Duration::from_secs(20));

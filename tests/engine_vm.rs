@@ -357,16 +357,7 @@ fn the_cri_runs_a_strata_vm_pod_with_two_containers_in_one_vm() {
             .expect("RunPodSandbox with strata-vm")
             .into_inner()
             .pod_sandbox_id;
-        let ps =
-            c.rt.pod_sandbox_status(PodSandboxStatusRequest {
-                pod_sandbox_id: pod.clone(),
-                verbose: false,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status
-            .unwrap();
+        let ps = pod_status(&mut c, &pod).await;
         assert_eq!(ps.runtime_handler, "strata-vm");
         assert_eq!(ps.state, PodSandboxState::SandboxReady as i32);
         // The course's pod: a web server and a client that reaches it over localhost.
@@ -449,8 +440,6 @@ fn the_cri_runs_a_strata_vm_pod_with_two_containers_in_one_vm() {
 fn exec_it_in_a_vm_container_gets_a_guest_terminal_of_the_callers_size() {
     use std::io::Write;
     use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
-    use std::process::Stdio;
     if !prerequisites() {
         return;
     }
@@ -458,20 +447,8 @@ fn exec_it_in_a_vm_container_gets_a_guest_terminal_of_the_callers_size() {
     run_detached(&e, "tty", &[], &["sleep", "1000"]);
     let (master, slave) = common::pty(31, 97);
     let mut cmd = e.cmd();
-    cmd.args(["exec", "-it", "tty", "sh"])
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave));
-    // SAFETY: setsid and TIOCSCTTY between fork and exec: the pty becomes the client's
-    // controlling terminal, so a resize sends it SIGWINCH.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::ioctl(0, libc::TIOCSCTTY, 0);
-            Ok(())
-        })
-    };
-    let mut child = strata_testkit::ChildGuard::spawn(&mut cmd).unwrap();
+    cmd.args(["exec", "-it", "tty", "sh"]);
+    let mut child = common::spawn_on_terminal(&mut cmd, slave);
     let mut m = std::fs::File::from(master);
     m.write_all(b"stty size; tty; uname -r; echo $((6*7))X\n")
         .unwrap();
@@ -523,7 +500,6 @@ fn exec_it_in_a_vm_container_gets_a_guest_terminal_of_the_callers_size() {
 #[test]
 fn run_i_and_run_it_give_a_vm_containers_init_stdin_and_a_terminal() {
     use std::io::Write;
-    use std::os::unix::process::CommandExt;
     use std::process::Stdio;
     if !prerequisites() {
         return;
@@ -562,20 +538,8 @@ fn run_i_and_run_it_give_a_vm_containers_init_stdin_and_a_terminal() {
     let (master, slave) = common::pty(33, 91);
     let mut cmd = e.cmd();
     cmd.env("STRATA_AGENT", agent())
-        .args(["run", "--rm", "-it", "--isolation", "vm", IMG, "sh"])
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave));
-    // SAFETY: setsid and TIOCSCTTY between fork and exec: the pty becomes the client's
-    // controlling terminal.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::ioctl(0, libc::TIOCSCTTY, 0);
-            Ok(())
-        })
-    };
-    let mut child = strata_testkit::ChildGuard::spawn(&mut cmd).unwrap();
+        .args(["run", "--rm", "-it", "--isolation", "vm", IMG, "sh"]);
+    let mut child = common::spawn_on_terminal(&mut cmd, slave);
     let mut m = std::fs::File::from(master);
     let t0 = Instant::now();
     let mut seen = String::new();

@@ -179,6 +179,19 @@ pub async fn status(c: &mut Clients, id: &str) -> ContainerStatus {
     .unwrap()
 }
 
+/// PodSandboxStatus's status of `pod` (not verbose).
+pub async fn pod_status(c: &mut Clients, pod: &str) -> PodSandboxStatus {
+    c.rt.pod_sandbox_status(PodSandboxStatusRequest {
+        pod_sandbox_id: pod.into(),
+        verbose: false,
+    })
+    .await
+    .expect("PodSandboxStatus")
+    .into_inner()
+    .status
+    .unwrap()
+}
+
 pub async fn exec(
     c: &mut Clients,
     id: &str,

@@ -78,6 +78,27 @@ pub fn pty(rows: u16, cols: u16) -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd)
     }
 }
 
+/// Spawns `cmd` with the pty `slave` as its stdio and controlling terminal (so that a
+/// resize of the master sends it SIGWINCH), as a user's shell runs a client.
+pub fn spawn_on_terminal(
+    cmd: &mut Command,
+    slave: std::os::fd::OwnedFd,
+) -> strata_testkit::ChildGuard {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    // SAFETY: setsid and TIOCSCTTY between fork and exec, on the child's own descriptor 0.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        })
+    };
+    strata_testkit::ChildGuard::spawn(cmd).unwrap()
+}
+
 /// Reads from `fd` until `needle` has been seen or `limit` passes; everything read.
 pub fn read_until(fd: &mut std::fs::File, needle: &str, limit: std::time::Duration) -> String {
     let t0 = std::time::Instant::now();

@@ -8,7 +8,10 @@
 #   strata: `strata run --rm --isolation vm busybox echo ready` from its spawn to "ready"
 #           (the container's process has run: boot, layers, overlay, the runtime in the guest).
 # Then one detached VM container's host memory: QEMU's resident set less the guest RAM it
-# holds (the guest RAM mapping's Rss in smaps), plus the shim's and the monitor's.
+# holds (the guest RAM mapping's Rss in smaps), plus the shim's and the monitor's. Then VM
+# pods (`pod create --isolation vm`): from the pod's creation to its first container's
+# process (the pod VM boots with spare layer disks and virtio-fs), and another container
+# started in the running pod VM (its layers attached, no boot).
 #
 # usage: crates/vmpod/bench/bench.sh [-n RUNS]    (needs scripts/setup's busybox image)
 set -euo pipefail
@@ -80,3 +83,21 @@ guest=$(awk -v want=$((256 * 1024)) '/^[0-9a-f]+-/{size=0} /^Size:/{size=$2} /^R
 q=$(rss "$qemu"); sh=$(rss "$shim"); m=$(rss "$mon")
 echo "vm container memory: qemu ${q} KiB (guest RAM held ${guest:-0} KiB), shim ${sh} KiB, monitor ${m} KiB; overhead beyond guest RAM $(( (q - ${guest:-0} + sh + m) / 1024 )) MiB"
 "$BIN/strata" rm -f "$id" >/dev/null
+
+# VM pods: the pod VM's start with its first container, and one more container in it.
+pod_once() {
+  local t0 t1 p
+  p=vmbench-$RANDOM
+  t0=$EPOCHREALTIME
+  "$BIN/strata" pod create --isolation vm --name "$p" >/dev/null
+  "$BIN/strata" run --rm --pod "$p" busybox echo ready | grep -q ready
+  t1=$EPOCHREALTIME
+  ms "$t1" "$t0" >>"$W/pod"
+  "$BIN/strata" run --rm --pod "$p" busybox echo ready | grep -q ready
+  ms "$EPOCHREALTIME" "$t1" >>"$W/member"
+  "$BIN/strata" pod rm -f "$p" >/dev/null
+}
+: >"$W/pod"; : >"$W/member"
+for _ in $(seq "$N"); do pod_once; done
+pd=$(median <"$W/pod"); mb=$(median <"$W/member")
+echo "vm pod ($N runs): pod create to its first container's process ${pd} ms ($(awk -v s="$pd" -v b="$b" 'BEGIN{printf "%.2f", s/b}')x the bare boot), another container in the running pod VM ${mb} ms"
