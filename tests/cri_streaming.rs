@@ -62,13 +62,31 @@ fn exec_and_attach_stream_over_websocket() {
     if !prerequisites() {
         return;
     }
+    exec_and_attach_over_websocket("");
+}
+
+/// The same in a pod of the `strata-vm` runtime handler: the container runs in the pod's VM,
+/// and kubectl's exec and attach reach it there.
+#[test]
+fn exec_and_attach_stream_over_websocket_into_a_strata_vm_pod() {
+    if !prerequisites() {
+        return;
+    }
+    exec_and_attach_over_websocket("strata-vm");
+}
+
+fn exec_and_attach_over_websocket(handler: &str) {
     let e = Engine::new();
-    let server = Server::start(&e);
+    let server = Server::start_env(
+        &e,
+        std::path::Path::new("/nonexistent/cri.toml"),
+        &[("STRATA_AGENT", common::vm_agent())],
+    );
     let logs = e.dir.path().join("pod-logs");
     let sandbox = pod_config("ws", &logs);
     rt().block_on(async {
         let mut c = clients(&server).await;
-        let pod = run_pod(&mut c, sandbox.clone()).await;
+        let pod = run_pod_with(&mut c, sandbox.clone(), handler).await;
         let mut cfg = container_config("app", "cat; echo after-stdin; sleep 100");
         cfg.stdin = true;
         let id = create(&mut c, &pod, &sandbox, cfg).await;
@@ -94,7 +112,8 @@ fn exec_and_attach_stream_over_websocket() {
         let (out, err, status) = stream(&url, b"hello\n").await;
         assert_eq!(
             (out.as_slice(), err.as_slice()),
-            (&b"HELLO\n"[..], &b"err\n"[..])
+            (&b"HELLO\n"[..], &b"err\n"[..]),
+            "{status}"
         );
         assert_eq!(status["status"], "Success", "{status}");
         let url =

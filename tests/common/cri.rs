@@ -140,9 +140,14 @@ pub fn container_config(name: &str, script: &str) -> ContainerConfig {
 }
 
 pub async fn run_pod(c: &mut Clients, cfg: PodSandboxConfig) -> String {
+    run_pod_with(c, cfg, "").await
+}
+
+/// RunPodSandbox with runtime handler `handler`; the pod's id.
+pub async fn run_pod_with(c: &mut Clients, cfg: PodSandboxConfig, handler: &str) -> String {
     c.rt.run_pod_sandbox(RunPodSandboxRequest {
         config: Some(cfg),
-        runtime_handler: String::new(),
+        runtime_handler: handler.into(),
     })
     .await
     .expect("RunPodSandbox")

@@ -307,6 +307,12 @@ pub fn exec_file(id: &str, exec_id: &str, process: &serde_json::Value) -> io::Re
     check_id(id)?;
     check_id(exec_id)?;
     let dir = Path::new(BASE).join(id);
+    // The host asks for an exec once the container's start was asked, which the guest may
+    // not have begun yet: wait for its directory as for the runtime's state.
+    let t0 = std::time::Instant::now();
+    while !dir.is_dir() && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     if !dir.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
