@@ -495,17 +495,11 @@ fn events_of_a_run() {
 }
 
 #[test]
-fn idle_timeout_ends_the_service_and_tcp_is_refused() {
+fn idle_timeout_ends_the_service() {
     if !(prerequisites() && require_tools(&["docker"])) {
         return;
     }
     let e = Engine::new();
-    let o = e.run(&["system", "service", "tcp://127.0.0.1:2375"]);
-    assert!(!o.status.success(), "a TCP listener was accepted");
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("no TCP listener"),
-        "{o:?}"
-    );
     let socket = e.dir.path().join("idle.sock");
     let mut cmd = e.cmd();
     cmd.args(["system", "service", "--timeout", "1"])
@@ -1008,6 +1002,115 @@ fn build_a_multi_stage_dockerfile() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("RUN exit 3") && err.contains("exited 3"),
+        "{err}"
+    );
+}
+
+/// Makes a CA, a server certificate for 127.0.0.1 and a client certificate with openssl,
+/// in `dir` (the server's files) and `dir/client` (the docker CLI's `DOCKER_CERT_PATH`).
+fn make_certs(dir: &std::path::Path) {
+    let client = dir.join("client");
+    std::fs::create_dir_all(&client).unwrap();
+    std::fs::write(
+        dir.join("srv.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("cl.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    let script = "set -e
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=test-ca
+        openssl req -newkey rsa:2048 -nodes -keyout key.pem -out server.csr -subj /CN=127.0.0.1
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out cert.pem -days 2 -extfile srv.ext
+        openssl req -newkey rsa:2048 -nodes -keyout client/key.pem -out client.csr -subj /CN=client
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out client/cert.pem -days 2 -extfile cl.ext
+        cp ca.pem client/ca.pem";
+    let o = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_tcp_listener_is_served_only_with_tls_client_certificates() {
+    let Some((e, _unix)) = setup() else { return };
+    assert!(strata_testkit::require_tools(&["openssl"]));
+    let certs = e.dir.path().join("tls");
+    std::fs::create_dir_all(&certs).unwrap();
+    make_certs(&certs);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let uri = format!("tcp://127.0.0.1:{port}");
+    // Without TLS, no TCP listener: a usage error naming what to add.
+    let (code, _, err) = e.status(&["system", "service", &uri]);
+    assert_eq!(code, 125);
+    assert!(err.contains("--tlsverify"), "{err}");
+    let f = |n: &str| certs.join(n).display().to_string();
+    let mut cmd = e.cmd();
+    cmd.args(["system", "service", "--tlsverify", "--tlscacert"])
+        .args([
+            f("ca.pem"),
+            "--tlscert".into(),
+            f("cert.pem"),
+            "--tlskey".into(),
+            f("key.pem"),
+        ])
+        .arg(&uri);
+    let _svc = strata_testkit::ChildGuard::spawn_quiet(&mut cmd).unwrap();
+    let docker = |with_cert: bool, args: &[&str]| {
+        let mut c = std::process::Command::new("timeout");
+        c.args([
+            "-k",
+            "5",
+            "120",
+            "docker",
+            "-H",
+            &uri,
+            "--tlscacert",
+            &f("ca.pem"),
+        ]);
+        if with_cert {
+            c.args([
+                "--tlsverify",
+                "--tlscert",
+                &f("client/cert.pem"),
+                "--tlskey",
+                &f("client/key.pem"),
+            ]);
+        } else {
+            c.arg("--tls");
+        }
+        c.env("DOCKER_CONFIG", e.dir.path().join("docker-config"))
+            .env_remove("DOCKER_HOST")
+            .args(args);
+        strata_testkit::output_via_files(&mut c)
+    };
+    let t0 = std::time::Instant::now();
+    while docker(true, &["version"]).status.code() != Some(0) {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "the TLS listener did not answer"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A client with a certificate of the CA: requests, and a container's attached output.
+    let o = docker(true, &["run", "--rm", IMG, "echo", "over-tls"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "over-tls\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A client without one is refused in the handshake.
+    let o = docker(false, &["version"]);
+    assert_ne!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("certificate required") || err.contains("bad certificate"),
         "{err}"
     );
 }

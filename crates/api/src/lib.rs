@@ -35,6 +35,7 @@ pub mod router;
 pub mod server;
 pub mod state;
 pub mod system;
+pub mod tls;
 pub mod upload;
 pub mod version;
 pub mod volumes;

@@ -1,5 +1,5 @@
-//! Serving: the unix socket (mode 0660, a stale one replaced; there is no TCP listener),
-//! HTTP/1.1 connections with upgrades (attach), a clean stop on SIGTERM or SIGINT, and an
+//! Serving: the unix socket (mode 0660, a stale one replaced), or a TCP listener only with
+//! TLS and client certificates (`tls`), HTTP/1.1 connections with upgrades (attach), a clean stop on SIGTERM or SIGINT, and an
 //! optional idle timeout (the service exits after that long without a connection, as
 //! podman's `system service --time` does); while idle it gives memory back (`idle`). Running containers are not touched by the
 //! server's start or stop: they belong to their monitors.
@@ -13,54 +13,120 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::UnixListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{signal, SignalKind};
 
 /// The default socket.
 pub const DEFAULT_SOCKET: &str = "/run/strata/docker.sock";
 
+/// Where the API is served.
+#[derive(Debug, Clone)]
+pub enum Listen {
+    /// A unix socket at this path.
+    Unix(PathBuf),
+    /// A TCP address, with TLS and client certificates.
+    Tcp(std::net::SocketAddr, crate::tls::TlsFiles),
+}
+
 /// How to serve.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// The socket's path.
-    pub socket: PathBuf,
+    /// Where.
+    pub listen: Listen,
     /// Exit after this long without a connection (none: never).
     pub idle_timeout: Option<Duration>,
 }
 
-/// The socket path of a `SOCKET_URI` (`unix:///path`, or a path); other schemes are
-/// refused: the API is served on a unix socket only.
-pub fn socket_path(uri: &str) -> Result<PathBuf, String> {
+/// Where a `SOCKET_URI` says to serve (`unix:///path`, a path, or `tcp://HOST:PORT`, which
+/// needs `tls`: no TCP listener without client certificates).
+pub fn listen_on(uri: &str, tls: Option<crate::tls::TlsFiles>) -> Result<Listen, String> {
+    if let Some(addr) = uri.strip_prefix("tcp://") {
+        let addr: std::net::SocketAddr = addr.trim_end_matches('/').parse().map_err(|_| {
+            format!("socket {uri}: not a TCP address (tcp://IP:PORT, as tcp://127.0.0.1:2376)")
+        })?;
+        let tls = tls.ok_or_else(|| {
+            format!("socket {uri}: a TCP listener is served only with TLS client certificates: add --tlsverify --tlscacert CA.pem --tlscert CERT.pem --tlskey KEY.pem")
+        })?;
+        return Ok(Listen::Tcp(addr, tls));
+    }
+    if tls.is_some() {
+        return Err(format!(
+            "socket {uri}: TLS applies to a tcp:// listener, not a unix socket"
+        ));
+    }
     if let Some(p) = uri.strip_prefix("unix://") {
         if p.starts_with('/') {
-            return Ok(PathBuf::from(p));
+            return Ok(Listen::Unix(PathBuf::from(p)));
         }
         return Err(format!("socket {uri}: the path must be absolute"));
     }
     if uri.contains("://") {
         return Err(format!(
-            "socket {uri}: only unix:// sockets are served (no TCP listener)"
+            "socket {uri}: serve unix:///PATH, or tcp://IP:PORT with TLS client certificates"
         ));
     }
-    Ok(PathBuf::from(uri))
+    Ok(Listen::Unix(PathBuf::from(uri)))
+}
+
+/// The listener, made.
+enum Bound {
+    Unix(UnixListener, PathBuf),
+    Tcp(TcpListener, tokio_rustls::TlsAcceptor),
+}
+
+impl Bound {
+    fn bind(l: &Listen) -> Result<Bound, String> {
+        match l {
+            Listen::Unix(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("api socket directory {}: {e}", dir.display()))?;
+                }
+                match std::fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(format!("api socket {}: {e}", path.display())),
+                }
+                let listener = UnixListener::bind(path)
+                    .map_err(|e| format!("api socket {}: {e}", path.display()))?;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+                    .map_err(|e| format!("api socket {}: {e}", path.display()))?;
+                Ok(Bound::Unix(listener, path.clone()))
+            }
+            Listen::Tcp(addr, files) => {
+                let acceptor = crate::tls::acceptor(files)?;
+                let std = std::net::TcpListener::bind(addr)
+                    .map_err(|e| format!("api listener tcp://{addr}: {e}"))?;
+                std.set_nonblocking(true)
+                    .map_err(|e| format!("api listener tcp://{addr}: {e}"))?;
+                let listener = TcpListener::from_std(std)
+                    .map_err(|e| format!("api listener tcp://{addr}: {e}"))?;
+                Ok(Bound::Tcp(listener, acceptor))
+            }
+        }
+    }
+
+    fn what(&self) -> String {
+        match self {
+            Bound::Unix(_, p) => p.display().to_string(),
+            Bound::Tcp(l, _) => l
+                .local_addr()
+                .map(|a| format!("tcp://{a} (TLS, client certificates)"))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// An accepted connection: its stream once any TLS handshake is done.
+enum Accepted {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream, tokio_rustls::TlsAcceptor),
 }
 
 /// Serves the API until SIGTERM or SIGINT (or the idle timeout).
 pub async fn serve(api: Arc<Api>, opts: ServeOptions) -> Result<(), String> {
-    let path = opts.socket.clone();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("api socket directory {}: {e}", dir.display()))?;
-    }
-    match std::fs::remove_file(&path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("api socket {}: {e}", path.display())),
-    }
-    let listener =
-        UnixListener::bind(&path).map_err(|e| format!("api socket {}: {e}", path.display()))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| format!("api socket {}: {e}", path.display()))?;
+    let bound = Bound::bind(&opts.listen)?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let active = Arc::new(AtomicUsize::new(0));
@@ -95,34 +161,31 @@ pub async fn serve(api: Arc<Api>, opts: ServeOptions) -> Result<(), String> {
         }
     };
     tokio::pin!(idle);
-    tracing::info!(socket = %path.display(), "serving the Docker API");
+    tracing::info!(listen = %bound.what(), "serving the Docker API");
     loop {
         let conn = tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = &mut idle => break,
-            c = listener.accept() => c,
+            c = accept(&bound) => c,
         };
-        let (stream, _) = match conn {
+        let conn = match conn {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!("api socket: accept: {e}");
+                tracing::warn!("api listener: accept: {e}");
                 continue;
             }
         };
         active.fetch_add(1, Ordering::SeqCst);
         let (api, active, last) = (Arc::clone(&api), Arc::clone(&active), Arc::clone(&last));
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let api = Arc::clone(&api);
-                async move { Ok::<_, std::convert::Infallible>(crate::router::route(api, req).await) }
-            });
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades()
-                .await
-            {
-                tracing::debug!("api connection: {e}");
+            match conn {
+                Accepted::Unix(s) => serve_connection(api, s).await,
+                // The handshake (the client's certificate checked) before any request.
+                Accepted::Tcp(s, acceptor) => match acceptor.accept(s).await {
+                    Ok(tls) => serve_connection(api, tls).await,
+                    Err(e) => tracing::info!("api listener: a TLS handshake failed: {e}"),
+                },
             }
             if let Ok(mut t) = last.lock() {
                 *t = Instant::now();
@@ -130,8 +193,35 @@ pub async fn serve(api: Arc<Api>, opts: ServeOptions) -> Result<(), String> {
             active.fetch_sub(1, Ordering::SeqCst);
         });
     }
-    let _ = std::fs::remove_file(&path);
+    if let Bound::Unix(_, path) = &bound {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
+}
+
+async fn accept(b: &Bound) -> std::io::Result<Accepted> {
+    match b {
+        Bound::Unix(l, _) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+        Bound::Tcp(l, a) => l.accept().await.map(|(s, _)| Accepted::Tcp(s, a.clone())),
+    }
+}
+
+/// HTTP/1.1 with upgrades on one connection.
+async fn serve_connection<S>(api: Arc<Api>, stream: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let api = Arc::clone(&api);
+        async move { Ok::<_, std::convert::Infallible>(crate::router::route(api, req).await) }
+    });
+    if let Err(e) = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades()
+        .await
+    {
+        tracing::debug!("api connection: {e}");
+    }
 }
 
 #[cfg(test)]
@@ -140,15 +230,29 @@ mod tests {
 
     #[test]
     fn socket_uris() {
+        let unix = |u: &str| match listen_on(u, None) {
+            Ok(Listen::Unix(p)) => Some(p),
+            _ => None,
+        };
         assert_eq!(
-            socket_path("unix:///run/x.sock").unwrap(),
-            PathBuf::from("/run/x.sock")
+            unix("unix:///run/x.sock"),
+            Some(PathBuf::from("/run/x.sock"))
         );
-        assert_eq!(
-            socket_path("/tmp/d.sock").unwrap(),
-            PathBuf::from("/tmp/d.sock")
-        );
-        assert!(socket_path("tcp://0.0.0.0:2375").is_err());
-        assert!(socket_path("unix://rel.sock").is_err());
+        assert_eq!(unix("/tmp/d.sock"), Some(PathBuf::from("/tmp/d.sock")));
+        assert!(listen_on("unix://rel.sock", None).is_err());
+        // No TCP listener without TLS client certificates.
+        let err = listen_on("tcp://0.0.0.0:2375", None).unwrap_err();
+        assert!(err.contains("--tlsverify"), "{err}");
+        let tls = crate::tls::TlsFiles {
+            ca: "ca.pem".into(),
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+        };
+        assert!(matches!(
+            listen_on("tcp://127.0.0.1:2376", Some(tls.clone())),
+            Ok(Listen::Tcp(..))
+        ));
+        assert!(listen_on("tcp://localhost", Some(tls.clone())).is_err());
+        assert!(listen_on("/tmp/d.sock", Some(tls)).is_err());
     }
 }

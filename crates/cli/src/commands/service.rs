@@ -1,5 +1,6 @@
 //! `strata system service`: the Docker Engine API on a unix socket (the docker CLI's and
-//! docker-compose's `DOCKER_HOST=unix://...`), on the same engine and image store as the CLI.
+//! docker-compose's `DOCKER_HOST=unix://...`), or on TCP with TLS client certificates only,
+//! on the same engine and image store as the CLI.
 
 use super::container::open_engine;
 use crate::Global;
@@ -13,18 +14,38 @@ pub struct ServiceArgs {
     /// Exit after this many seconds without a connection (0: never).
     #[arg(short = 't', long = "timeout", alias = "time", default_value_t = 0)]
     pub timeout: u64,
-    /// The socket: unix:///path or a path (no TCP listener is served).
+    /// Where to serve: unix:///path, a path, or tcp://IP:PORT (only with --tlsverify and
+    /// the three TLS files: a client must present a certificate of --tlscacert's CA).
     #[arg(default_value = "unix:///run/strata/docker.sock")]
     pub socket: String,
+    /// Serve TCP with TLS, requiring client certificates signed by --tlscacert (dockerd's
+    /// --tlsverify).
+    #[arg(long = "tlsverify", requires_all = ["tlscacert", "tlscert", "tlskey"])]
+    pub tlsverify: bool,
+    /// The CA (PEM) whose certificates clients must present.
+    #[arg(long = "tlscacert", requires = "tlsverify")]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// The server's certificate (PEM).
+    #[arg(long = "tlscert", requires = "tlsverify")]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// The server's private key (PEM).
+    #[arg(long = "tlskey", requires = "tlsverify")]
+    pub tlskey: Option<std::path::PathBuf>,
 }
 
 /// Serves until SIGTERM or SIGINT (or the idle timeout).
 pub fn serve(g: &Global, a: ServiceArgs) -> Result<i32> {
-    let socket = strata_api::server::socket_path(&a.socket).map_err(|e| anyhow!(e))?;
+    let tls = match (a.tlsverify, a.tlscacert, a.tlscert, a.tlskey) {
+        (true, Some(ca), Some(cert), Some(key)) => {
+            Some(strata_api::tls::TlsFiles { ca, cert, key })
+        }
+        _ => None,
+    };
+    let listen = strata_api::server::listen_on(&a.socket, tls).map_err(|e| anyhow!(e))?;
     let opts = open_engine(g)?.opts;
     let api = Api::new(opts, g.registries_conf.clone()).map_err(|e| anyhow!(e))?;
     let serve = ServeOptions {
-        socket,
+        listen,
         idle_timeout: (a.timeout > 0).then(|| Duration::from_secs(a.timeout)),
     };
     // Blocking-pool threads (each with its engine handle) end after a few idle seconds,
