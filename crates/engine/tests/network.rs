@@ -516,26 +516,30 @@ fn the_default_network_avoids_what_the_host_uses() {
     // This root says nothing about its default network: `strata`, its bridge and subnet
     // picked free of the host's interfaces, routes and CNI configurations.
     std::fs::remove_file(e.root().join("networks/default.json")).unwrap();
+    let strata0_before = std::path::Path::new("/sys/class/net/strata0").exists();
     let doc: serde_json::Value =
         serde_json::from_str(&e.ok(&["network", "inspect", "strata"])).unwrap();
     let bridge = doc[0]["network_interface"].as_str().unwrap();
     let subnet = doc[0]["subnets"][0]["subnet"].as_str().unwrap();
     assert!(bridge.starts_with("strata"), "{doc}");
     assert!(
-        bridge != "strata0" || !std::path::Path::new("/sys/class/net/strata0").exists(),
-        "{doc}"
+        bridge != "strata0" || !strata0_before,
+        "another root's: {doc}"
     );
     if std::path::Path::new("/etc/cni/net.d/87-podman-bridge.conflist").exists() {
         assert!(!subnet.starts_with("10.88."), "podman's subnet: {doc}");
     }
+    // Its bridge is made with the network (so that another root picking at the same time
+    // sees the name and the subnet taken), and the subnet is routed to it alone.
     let routes = std::process::Command::new("ip")
         .args(["-4", "route", "show", "exact", subnet])
         .output()
         .unwrap();
-    assert!(routes.stdout.is_empty(), "{subnet} is routed on the host");
-    // Nothing on the host until a container attaches.
-    assert!(!std::path::Path::new("/sys/class/net").join(bridge).exists());
+    let routes = String::from_utf8_lossy(&routes.stdout).into_owned();
+    assert_eq!(routes.lines().count(), 1, "{routes}");
+    assert!(routes.contains(&format!("dev {bridge} ")), "{routes}");
     e.ok(&["network", "rm", "strata"]);
+    assert!(!std::path::Path::new("/sys/class/net").join(bridge).exists());
 }
 
 /// The soak of the engine issue on the default bridge network: 200 run/rm cycles (attached

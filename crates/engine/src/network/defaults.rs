@@ -1,8 +1,9 @@
 //! The default network (`--network bridge`, or none given): made on first use. Its name,
 //! bridge and subnet are `strata`, `strata0` (the next free `strataN` if the host has a
 //! `strata0` already, another root's) and a free subnet (10.88.0.0/16 unless taken, as
-//! podman's own bridge takes it, then 10.89.0.0/24 upwards: free of the host's routes,
-//! which another root's network only shows once a container is attached to it), unless
+//! podman's own bridge takes it, then 10.89.0.0/24 upwards: free of the host's routes; a
+//! network's bridge is made with it, under a host-wide lock, so another root's network
+//! shows at once), unless
 //! the engine's root says otherwise in `<root>/networks/default.json`:
 //!
 //! ```json
