@@ -85,6 +85,21 @@ pub(crate) fn member(
             ))
         })?;
     let shim = state["shimPid"].as_i64().unwrap_or(0) as i32;
+    // The pid is the pod VM's shim's only while that shim runs: checked before joining.
+    let infra = sandbox
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cmdline = std::fs::read(format!("/proc/{shim}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    if infra.is_empty() || !cmdline.contains("strata-vm-shim") || !cmdline.contains(&infra) {
+        return Err(Error(format!(
+            "vm container {}: its pod's VM ({}) is not running: start the pod",
+            a.id,
+            sandbox.display()
+        )));
+    }
     crate::shared::join_mounts_of(shim)
         .map_err(|e| Error(format!("vm container {}: {e}", a.id)))?;
     let (spec, mine) =
