@@ -244,6 +244,10 @@ fn a_vm_pods_containers_share_its_vm_and_localhost() {
             "vp",
             "--isolation",
             "vm",
+            "--memory",
+            "200m",
+            "--cpus",
+            "2",
             "-p",
             &publish,
         ],
@@ -268,12 +272,20 @@ fn a_vm_pods_containers_share_its_vm_and_localhost() {
     let o = vm(
         &e,
         &["run", "--rm", "--pod", "vp", IMG, "sh", "-c",
-          "cat /proc/sys/kernel/random/boot_id; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 8080"],
+          "cat /proc/sys/kernel/random/boot_id; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 8080; echo cpus=$(nproc); awk '/MemTotal/{print \"mem=\" int($2/1024)}' /proc/meminfo"],
     );
     let out = text(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}{}", text(&o.stderr));
     assert_eq!(out.lines().next(), Some(web[1]), "one VM: {out}");
     assert!(out.contains("hello-from-the-pod"), "{out}");
+    // The pod's --memory and --cpus size its VM (the memory with the VM's overhead).
+    assert!(out.contains("cpus=2\n"), "{out}");
+    let mem: u32 = out
+        .split("mem=")
+        .nth(1)
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!((250..=328).contains(&mem), "guest memory {mem} MiB: {out}");
     // The pod's published port reaches the pod's VM; exec runs in the pod's container.
     let body = strata_testkit::http_get(&format!("127.0.0.1:{port}"), Duration::from_secs(60));
     assert_eq!(body.as_deref(), Some("hello-from-the-pod\n"));
@@ -305,6 +317,9 @@ fn a_vm_pods_containers_share_its_vm_and_localhost() {
     let (code, _, err) = e.status(&["create", "--pod", "plain", "--isolation", "vm", IMG, "true"]);
     assert_eq!(code, 125);
     assert!(err.contains("not a VM pod"), "{err}");
+    let (code, _, err) = e.status(&["pod", "create", "--memory", "200m"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("--isolation vm"), "{err}");
     let (code, _, err) = e.status(&["pod", "create", "--isolation", "vm", "--network", "host"]);
     assert_eq!(code, 125);
     assert!(err.contains("[layer: vm]"), "{err}");
@@ -347,7 +362,20 @@ fn the_cri_runs_a_strata_vm_pod_with_two_containers_in_one_vm() {
             "{:?}",
             st.runtime_handlers
         );
-        let sandbox = pod_config("vmpod", &logs);
+        let mut sandbox = pod_config("vmpod", &logs);
+        // kubelet's sandbox resources (its containers' limits) and the RuntimeClass's
+        // overhead size the pod's VM.
+        let limits = |memory: i64, cpu_quota: i64| LinuxContainerResources {
+            memory_limit_in_bytes: memory,
+            cpu_quota,
+            cpu_period: if cpu_quota > 0 { 100_000 } else { 0 },
+            ..Default::default()
+        };
+        sandbox.linux = Some(LinuxPodSandboxConfig {
+            resources: Some(limits(160 << 20, 150_000)),
+            overhead: Some(limits(40 << 20, 0)),
+            ..Default::default()
+        });
         let pod =
             c.rt.run_pod_sandbox(RunPodSandboxRequest {
                 config: Some(sandbox.clone()),
@@ -390,6 +418,8 @@ fn the_cri_runs_a_strata_vm_pod_with_two_containers_in_one_vm() {
         // Both run in the VM's kernel, one kernel for the pod.
         let release = exec(&mut c, &web, &["uname", "-r"], 60).await.unwrap();
         assert_eq!(text(&release.stdout).trim(), strata_vmpod_release());
+        let nproc = exec(&mut c, &web, &["nproc"], 60).await.unwrap();
+        assert_eq!(text(&nproc.stdout).trim(), "2", "1.5 CPUs, rounded up");
         let boot = |r: ExecSyncResponse| text(&r.stdout).trim().to_string();
         let web_boot = boot(
             exec(

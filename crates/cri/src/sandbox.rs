@@ -139,6 +139,8 @@ fn pod_config(
             protocol: protocol.into(),
         });
     }
+    let vm = handler == crate::config::VM_HANDLER;
+    let (memory, cpus) = if vm { vm_size(c) } else { (None, None) };
     let mut annotations = meta::pod_annotations(m, &c.annotations);
     annotations.insert(meta::LOG_DIRECTORY.into(), c.log_directory.clone());
     annotations.insert(meta::HANDLER.into(), handler.into());
@@ -175,9 +177,31 @@ fn pod_config(
             .map(|l| l.sysctls.clone().into_iter().collect())
             .unwrap_or_default(),
         annotations,
-        isolation: (handler == crate::config::VM_HANDLER).then(|| "vm".to_string()),
+        isolation: vm.then(|| "vm".to_string()),
+        memory,
+        cpus,
         ..Default::default()
     })
+}
+
+/// A VM pod's size from the sandbox's resources (the sum of its containers' limits, as
+/// kubelet sends it) and its RuntimeClass overhead: memory in bytes, CPUs; none when they
+/// say nothing.
+fn vm_size(c: &PodSandboxConfig) -> (Option<i64>, Option<f64>) {
+    let Some(l) = c.linux.as_ref() else {
+        return (None, None);
+    };
+    let (mut memory, mut cpus) = (0i64, 0f64);
+    for r in [l.resources.as_ref(), l.overhead.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        memory += r.memory_limit_in_bytes.max(0);
+        if r.cpu_quota > 0 && r.cpu_period > 0 {
+            cpus += r.cpu_quota as f64 / r.cpu_period as f64;
+        }
+    }
+    ((memory > 0).then_some(memory), (cpus > 0.0).then_some(cpus))
 }
 
 /// Finds a CRI pod by id; `None` if there is none.

@@ -122,6 +122,12 @@ pub struct CreateArgs {
     /// Kata runs pods).
     #[arg(long)]
     pub isolation: Option<String>,
+    /// A VM pod's memory for its containers (its VM gets a fixed overhead beside it): 512m, 1g.
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// A VM pod's vCPUs (rounded up).
+    #[arg(long)]
+    pub cpus: Option<f64>,
     /// Accepted for podman compatibility (strata's infra needs no image).
     #[arg(long = "infra-image", hide = true)]
     pub infra_image: Option<String>,
@@ -168,6 +174,12 @@ pub fn run(g: &Global, c: PodCommand) -> Result<i32> {
                 dns_options: a.dns_option.clone(),
                 sysctls: super::container::args::parse_pairs("--sysctl", &a.sysctl)?,
                 isolation: a.isolation.clone(),
+                memory: a
+                    .memory
+                    .as_deref()
+                    .map(strata_engine::container::parse::size)
+                    .transpose()?,
+                cpus: a.cpus,
                 ..Default::default()
             };
             let name = a.name.as_deref().or(a.pod_name.as_deref());

@@ -39,6 +39,18 @@ pub fn create(e: &Engine, name: Option<&str>, mut config: PodConfig) -> Result<P
             )))
         }
     }
+    if config.isolation.as_deref() != Some("vm")
+        && (config.memory.is_some() || config.cpus.is_some())
+    {
+        return Err(Error::Invalid(
+            "pod --memory and --cpus size a VM pod's VM (--isolation vm); a plain pod's containers take their own limits".into(),
+        ));
+    }
+    if config.memory.is_some_and(|m| m < 6 << 20) || config.cpus.is_some_and(|c| c <= 0.0) {
+        return Err(Error::Invalid(
+            "pod --memory is at least 6 MiB and --cpus more than 0".into(),
+        ));
+    }
     for s in &config.share {
         if !matches!(s.as_str(), "net" | "ipc" | "uts" | "pid") {
             return Err(Error::Invalid(format!(

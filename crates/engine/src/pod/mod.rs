@@ -46,6 +46,11 @@ pub struct PodConfig {
     /// `--isolation vm`: the pod is a microVM with its own kernel, in which all its
     /// containers run (Kata's sandbox); `container` or none: namespaces on the host's kernel.
     pub isolation: Option<String>,
+    /// `--memory` of a VM pod: its VM's memory for its containers (bytes; the VM gets a
+    /// fixed overhead beside it).
+    pub memory: Option<i64>,
+    /// `--cpus` of a VM pod: its VM's vCPUs (rounded up).
+    pub cpus: Option<f64>,
 }
 
 /// A pod as the engine records it.
@@ -128,6 +133,12 @@ pub fn infra_config(p: &Pod) -> ContainerConfig {
         infra: true,
         labels: p.config.labels.clone(),
         isolation: p.config.isolation.clone(),
+        // A VM pod's infra is its VM: these size it.
+        resources: crate::container::config::Resources {
+            memory: p.config.memory,
+            cpus: p.config.cpus,
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
