@@ -7,7 +7,7 @@
 mod common;
 
 use common::cri::*;
-use common::{prerequisites, strata_cgroups, Engine};
+use common::{free_port, prerequisites, strata_cgroups, Engine};
 use k8s_cri::v1::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -1224,14 +1224,6 @@ fn host_pid_and_ipc_namespaces_devices_and_hugepage_limits() {
 }
 
 /// A free TCP port on the host's loopback (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn two_pods_talk_over_the_pod_network_and_a_host_port_reaches_one() {
     if !prerequisites() {

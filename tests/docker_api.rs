@@ -549,11 +549,7 @@ fn compose_two_services_up_ps_logs_exec_down() {
     let s = Service::start(&e);
     // Its bridge is named after it: not the name volumes_and_networks gives its own.
     let project = format!("scmp{}", std::process::id() % 100_000);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("docker-compose.yml");
     std::fs::write(
@@ -1039,11 +1035,7 @@ fn a_tcp_listener_is_served_only_with_tls_client_certificates() {
     let certs = e.dir.path().join("tls");
     std::fs::create_dir_all(&certs).unwrap();
     make_certs(&certs);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let uri = format!("tcp://127.0.0.1:{port}");
     // Without TLS, no TCP listener: a usage error naming what to add.
     let (code, _, err) = e.status(&["system", "service", &uri]);

@@ -7,7 +7,6 @@ mod common;
 
 use common::{prerequisites, pty, read_until, Engine};
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use strata_testkit::ChildGuard;
@@ -49,27 +48,7 @@ fn exec_it_gets_a_terminal_of_the_callers_size_through_the_monitor() {
         "a terminal in the container: {seen:?}"
     );
     // Our terminal resized: the container's follows (SIGWINCH, then a resize request).
-    let ws = libc::winsize {
-        ws_row: 50,
-        ws_col: 120,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer.
-    let rc = unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    assert_eq!(rc, 0);
-    let t0 = Instant::now();
-    loop {
-        m.write_all(b"stty size\n").unwrap();
-        let seen = read_until(&mut m, "50 120", Duration::from_millis(500));
-        if seen.contains("50 120") {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "resize followed: {seen:?}"
-        );
-    }
+    common::resize_and_see(&mut m, (50, 120), Duration::from_secs(10));
     m.write_all(b"exit 7\n").unwrap();
     let st = child
         .wait_timeout(Duration::from_secs(20))

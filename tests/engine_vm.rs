@@ -121,11 +121,7 @@ fn a_vm_container_is_on_the_pod_network_and_its_published_port_is_reached() {
         return;
     }
     let e = Engine::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let publish = format!("127.0.0.1:{port}:8080");
     run_detached(
         &e,
@@ -229,11 +225,7 @@ fn a_vm_pods_containers_share_its_vm_and_localhost() {
         return;
     }
     let e = Engine::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let publish = format!("127.0.0.1:{port}:8080");
     let o = vm(
         &e,
@@ -469,7 +461,6 @@ fn the_cri_runs_a_strata_vm_pod_with_two_containers_in_one_vm() {
 #[test]
 fn exec_it_in_a_vm_container_gets_a_guest_terminal_of_the_callers_size() {
     use std::io::Write;
-    use std::os::fd::AsRawFd;
     if !prerequisites() {
         return;
     }
@@ -493,27 +484,7 @@ fn exec_it_in_a_vm_container_gets_a_guest_terminal_of_the_callers_size() {
         "the guest's kernel: {seen:?}"
     );
     // Our terminal resized: the guest's follows.
-    let ws = libc::winsize {
-        ws_row: 50,
-        ws_col: 120,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer.
-    let rc = unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    assert_eq!(rc, 0);
-    let t0 = Instant::now();
-    loop {
-        m.write_all(b"stty size\n").unwrap();
-        let seen = common::read_until(&mut m, "50 120", Duration::from_millis(1000));
-        if seen.contains("50 120") {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "resize followed: {seen:?}"
-        );
-    }
+    common::resize_and_see(&mut m, (50, 120), Duration::from_secs(30));
     m.write_all(b"exit 7\n").unwrap();
     let st = child
         .wait_timeout(Duration::from_secs(30))

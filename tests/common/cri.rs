@@ -255,17 +255,11 @@ pub fn until(what: &str, mut f: impl FnMut() -> bool) {
 
 /// A pod's IP, from PodSandboxStatus.
 pub async fn pod_ip(c: &mut Clients, pod: &str) -> String {
-    c.rt.pod_sandbox_status(PodSandboxStatusRequest {
-        pod_sandbox_id: pod.into(),
-        verbose: false,
-    })
-    .await
-    .expect("PodSandboxStatus")
-    .into_inner()
-    .status
-    .and_then(|s| s.network)
-    .map(|n| n.ip)
-    .unwrap_or_default()
+    pod_status(c, pod)
+        .await
+        .network
+        .map(|n| n.ip)
+        .unwrap_or_default()
 }
 
 /// An Attach URL for a container's stdin, stdout and stderr.

@@ -99,6 +99,40 @@ pub fn spawn_on_terminal(
     strata_testkit::ChildGuard::spawn(cmd).unwrap()
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Resizes the terminal whose master is `m` to `rows` x `cols`, then asks the shell on it
+/// for its size until it says so (the resize followed to the container), within `limit`.
+pub fn resize_and_see(m: &mut std::fs::File, (rows, cols): (u16, u16), limit: std::time::Duration) {
+    use std::io::Write;
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer.
+    let rc = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(m), libc::TIOCSWINSZ, &ws) };
+    assert_eq!(rc, 0);
+    let want = format!("{rows} {cols}");
+    let t0 = std::time::Instant::now();
+    loop {
+        m.write_all(b"stty size\n").unwrap();
+        let seen = read_until(m, &want, std::time::Duration::from_millis(1000));
+        if seen.contains(&want) {
+            return;
+        }
+        assert!(t0.elapsed() < limit, "resize followed: {seen:?}");
+    }
+}
+
 /// Reads from `fd` until `needle` has been seen or `limit` passes; everything read.
 pub fn read_until(fd: &mut std::fs::File, needle: &str, limit: std::time::Duration) -> String {
     let t0 = std::time::Instant::now();
