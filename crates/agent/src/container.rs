@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Where containers' bundles, layers and overlays live in the guest (a tmpfs).
@@ -264,11 +266,37 @@ fn for_the_guest(spec: &mut serde_json::Value) {
     }
 }
 
+/// A command running this binary as the OCI runtime (`--runtime-run`, `--runtime-exec`,
+/// `--runtime-kill`), from its immutable copy (CVE-2019-5736: a process in a container's
+/// namespaces must not be able to open the runtime's binary, which is the guest's init, for
+/// writing). Spawning the copy directly spares every container and exec the runtime's own
+/// re-execution from it ([`strata_runtime::cloned_binary::ensure_cloned`], which stays as the
+/// fallback where the copy cannot be made).
+pub fn runtime_command() -> Command {
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    let program = PROGRAM.get_or_init(|| {
+        strata_runtime::cloned_binary::protected_program()
+            .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
+    });
+    Command::new(program)
+}
+
+/// Re-executes from a protected copy unless already running from one; false (reported) if
+/// that failed.
+fn protected() -> bool {
+    match strata_runtime::cloned_binary::ensure_cloned() {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("strata-agent: runtime: {e}");
+            false
+        }
+    }
+}
+
 /// `--runtime-run BUNDLE ID`: the OCI runtime's `run` in this fresh, single-threaded
 /// process; its exit code.
 pub fn runtime_run(bundle: &str, id: &str, console: Option<PathBuf>) -> i32 {
-    if let Err(e) = strata_runtime::cloned_binary::ensure_cloned() {
-        eprintln!("strata-agent: runtime: {e}");
+    if !protected() {
         return 125;
     }
     let root = strata_runtime::state::Root::new(RUNTIME_ROOT);
@@ -330,6 +358,10 @@ pub fn exec_file(id: &str, exec_id: &str, process: &serde_json::Value) -> io::Re
 /// `--runtime-exec ID PROCESS.json [--detach]`: the OCI runtime's exec of that process in
 /// the container, in this fresh, single-threaded process; its exit code.
 pub fn runtime_exec(id: &str, process: &str, detach: bool, console: Option<PathBuf>) -> i32 {
+    // Its child enters the container's namespaces before it executes the process.
+    if !protected() {
+        return 125;
+    }
     let p = std::fs::read(process)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
@@ -441,6 +473,36 @@ mod tests {
         );
         assert!(bring_files(&mut s, &big, &dir).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_runtime_runs_from_an_immutable_copy() {
+        let cmd = runtime_command();
+        let program = Path::new(cmd.get_program()).to_path_buf();
+        assert!(
+            program.starts_with(strata_runtime::cloned_binary::CACHE_DIR),
+            "{program:?}"
+        );
+        let refused = std::fs::OpenOptions::new().write(true).open(&program);
+        // This test binary's copy goes (it is not a runtime anything else uses).
+        let f = std::fs::File::open(&program).unwrap();
+        let mut flags: libc::c_long = 0;
+        // SAFETY: FS_IOC_GETFLAGS/SETFLAGS read and write a long through the pointer.
+        unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                libc::FS_IOC_GETFLAGS,
+                &mut flags,
+            );
+            flags &= !0x10; // FS_IMMUTABLE_FL
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                libc::FS_IOC_SETFLAGS,
+                &flags,
+            );
+        }
+        std::fs::remove_file(&program).unwrap();
+        assert_eq!(refused.unwrap_err().raw_os_error(), Some(libc::EPERM));
     }
 
     #[test]

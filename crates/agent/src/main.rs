@@ -112,7 +112,7 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             size,
         } => match container::prepare(&id, &spec, &layers, &files) {
             Ok(bundle) => {
-                let mut cmd = Command::new("/proc/self/exe");
+                let mut cmd = container::runtime_command();
                 cmd.arg("--runtime-run").arg(&bundle).arg(&id);
                 let what = format!("container {id}");
                 // Its input and terminal go by its id.
@@ -150,7 +150,7 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                 Err(e) => return fail(out, tag, format!("exec in {id}: {e}")),
             };
             if tty && !detach {
-                let mut cmd = Command::new("/proc/self/exe");
+                let mut cmd = container::runtime_command();
                 cmd.arg("--runtime-exec").arg(&id).arg(&file);
                 let sock = file.with_extension("sock");
                 let what = format!("exec in {id}");
@@ -158,7 +158,7 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                 let _ = std::fs::remove_file(&file);
                 return r;
             }
-            let mut cmd = Command::new("/proc/self/exe");
+            let mut cmd = container::runtime_command();
             cmd.arg("--runtime-exec").arg(&id).arg(&file);
             if detach {
                 cmd.arg("--detach");
@@ -238,7 +238,7 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                 return fail(out, tag, format!("kill: {e}"));
             }
             let st = reaper::status(
-                Command::new("/proc/self/exe")
+                container::runtime_command()
                     .arg("--runtime-kill")
                     .arg(&id)
                     .arg(signal.to_string()),

@@ -115,6 +115,13 @@ fn remove_stale(keep: &str) {
     }
 }
 
+/// The immutable copy of the running binary (made once), to spawn the runtime from directly:
+/// a program that runs containers (the VM guest's agent) spares each call the re-execution
+/// that [`ensure_cloned`] would do. None where the file system has no immutable flag.
+pub fn protected_program() -> Option<PathBuf> {
+    immutable_copy().ok()
+}
+
 /// Re-executes the current binary from a protected copy (immutable file, or sealed memfd where
 /// that is impossible), unless already running from one. Returns only on failure.
 pub fn ensure_cloned() -> std::io::Result<()> {

@@ -81,7 +81,10 @@ mon=$(awk '{print $4}' /proc/"$shim"/stat)
 rss() { awk '/^VmRSS/{print $2}' /proc/"$1"/status; }
 guest=$(awk -v want=$((256 * 1024)) '/^[0-9a-f]+-/{size=0} /^Size:/{size=$2} /^Rss:/{ if (size==want) {print $2; exit} }' /proc/"$qemu"/smaps)
 q=$(rss "$qemu"); sh=$(rss "$shim"); m=$(rss "$mon")
-echo "vm container memory: qemu ${q} KiB (guest RAM held ${guest:-0} KiB), shim ${sh} KiB, monitor ${m} KiB; overhead beyond guest RAM $(( (q - ${guest:-0} + sh + m) / 1024 )) MiB"
+# QEMU's file-backed pages (its binary, libraries, the initramfs) are the page cache every VM
+# on the host shares; its anonymous pages are this VM's own.
+qanon=$(awk '/^RssAnon/{print $2}' /proc/"$qemu"/status); qfile=$(awk '/^RssFile/{print $2}' /proc/"$qemu"/status)
+echo "vm container memory: qemu ${q} KiB (guest RAM held ${guest:-0} KiB; anonymous ${qanon} KiB, file-backed ${qfile} KiB), shim ${sh} KiB, monitor ${m} KiB; overhead beyond guest RAM $(( (q - ${guest:-0} + sh + m) / 1024 )) MiB, of which this VM's own $(( (qanon - ${guest:-0} + sh + m) / 1024 )) MiB"
 "$BIN/strata" rm -f "$id" >/dev/null
 
 # VM pods: the pod VM's start with its first container, and one more container in it.
