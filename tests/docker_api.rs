@@ -442,6 +442,33 @@ fn volumes_and_networks() {
     assert_eq!(mode.trim(), "apinet");
     assert!(s.ok(&["start", "-a", "joiner"]).contains("inet 10.99.7."));
     s.ok(&["rm", "joiner"]);
+    // A running container joins a second network and leaves it (docker's eth1).
+    s.ok(&["run", "-d", "--name", "multi", IMG, "sleep", "300"]);
+    s.ok(&["network", "connect", "--alias", "second", "apinet", "multi"]);
+    let nets: serde_json::Value = serde_json::from_str(&s.ok(&[
+        "inspect",
+        "-f",
+        "{{json .NetworkSettings.Networks}}",
+        "multi",
+    ]))
+    .unwrap();
+    let ip = nets["apinet"]["IPAddress"].as_str().unwrap_or_default();
+    assert!(
+        ip.starts_with("10.99.7.") && nets["strata"].is_object(),
+        "{nets}"
+    );
+    assert!(nets["apinet"]["Aliases"]
+        .as_array()
+        .unwrap()
+        .contains(&"second".into()));
+    let eth1 = s.ok(&["exec", "multi", "ip", "-4", "addr", "show", "eth1"]);
+    assert!(eth1.contains(&format!("inet {ip}/24")), "{eth1}");
+    s.ok(&["network", "disconnect", "apinet", "multi"]);
+    assert!(!s
+        .docker(&["exec", "multi", "ip", "link", "show", "eth1"])
+        .status
+        .success());
+    s.ok(&["rm", "-f", "multi"]);
     let o = s.docker(&["network", "create", "apinet"]);
     assert!(!o.status.success(), "a second network of the same name");
     s.ok(&["network", "rm", "apinet"]);
@@ -539,7 +566,8 @@ fn idle_timeout_ends_the_service() {
 
 /// docker-compose 1.29 (`docker-compose` from Debian) on a two-service project: a web
 /// server serving a named volume on a published loopback port, and a client on the
-/// project's user network that finds the server by its service name (a network alias).
+/// project's user network that finds the server by its service name (a network alias);
+/// the server is on a second network too, where a worker finds it.
 #[test]
 fn compose_two_services_up_ps_logs_exec_down() {
     if !(prerequisites() && require_tools(&["docker", "docker-compose"])) {
@@ -562,6 +590,12 @@ services:
     command: ["sh", "-c", "echo served-from-volume > /srv/index.html; exec httpd -f -p 80 -h /srv"]
     volumes: ["data:/srv"]
     ports: ["127.0.0.1:{port}:80"]
+    networks: [default, back]
+  worker:
+    image: {IMG}
+    depends_on: [web]
+    networks: [back]
+    command: ["sh", "-c", "i=0; until wget -qO- http://web/; do i=$$((i+1)); [ $$i -gt 100 ] && exit 1; sleep 0.1; done; echo worker-done; exec sleep 300"]
   client:
     image: {IMG}
     depends_on: [web]
@@ -575,6 +609,12 @@ networks:
     ipam:
       config:
         - subnet: 10.99.8.0/24
+  back:
+    driver_opts:
+      com.docker.network.bridge.name: {project}b
+    ipam:
+      config:
+        - subnet: 10.99.10.0/24
 "#
         ),
     )
@@ -613,7 +653,7 @@ networks:
     };
     compose(&["up", "-d"]);
     let ps = compose(&["ps"]);
-    assert_eq!(ps.matches(" Up ").count(), 2, "{ps}");
+    assert_eq!(ps.matches(" Up ").count(), 3, "{ps}");
     assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
     // The client found the server by its service name.
     let t0 = Instant::now();
@@ -624,6 +664,15 @@ networks:
             break;
         }
         assert!(t0.elapsed() < Duration::from_secs(30), "client: {logs}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The worker, on the back network only, found the server there (its second network).
+    let t0 = Instant::now();
+    while !compose(&["logs", "--no-color", "worker"]).contains("worker-done") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "worker never reached web"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // The published port, from the host.
@@ -642,11 +691,13 @@ networks:
     assert!(!s.ok(&["volume", "ls", "-q"]).lines().any(|l| l == vol));
     let nets = s.ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!nets.contains(&project), "{nets}");
-    let gone = Command::new("ip")
-        .args(["link", "show", &project])
-        .output()
-        .unwrap();
-    assert!(!gone.status.success(), "bridge {project} left behind");
+    for bridge in [project.clone(), format!("{project}b")] {
+        let gone = Command::new("ip")
+            .args(["link", "show", &bridge])
+            .output()
+            .unwrap();
+        assert!(!gone.status.success(), "bridge {bridge} left behind");
+    }
 }
 
 /// Reads a streamed response on the socket until `lines` JSON lines of its body arrived.

@@ -186,62 +186,42 @@ pub async fn remove(api: &Arc<Api>, key: &str) -> Result<Response<Body>, ApiErro
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// The container of a connect/disconnect body, and that it is not running (joining or
-/// leaving a network while running is not served yet: the engine attaches a container's
-/// network when it starts).
-fn body_container(e: &Engine, v: &Value, verb: &str) -> Result<Container, ApiError> {
-    let key = v["Container"]
+/// The container named by a connect/disconnect body.
+fn body_container(v: &Value, verb: &str) -> Result<String, ApiError> {
+    v["Container"]
         .as_str()
         .filter(|c| !c.is_empty())
+        .map(str::to_string)
         .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "network {verb}: Container is required [layer: api]"
             ))
-        })?;
-    let c = crate::containers::load(e, key)?;
-    if c.state.status.is_live() {
-        return Err(ApiError::conflict(format!(
-            "network {verb}: container {} is running: {verb} it before it starts (not served for a running container yet) [layer: engine]",
-            c.name
-        )));
-    }
-    Ok(c)
+        })
 }
 
 /// `POST /networks/{id}/connect` (`{"Container": ..., "EndpointConfig": {...}}`): the
-/// container (created, or stopped) joins the network at its next start, known to its peers
-/// by its `EndpointConfig.Aliases` too.
+/// container joins the network, at once if it runs (one more interface), else at its next
+/// start, known to its peers there by its `EndpointConfig.Aliases` too.
 pub async fn connect(api: &Arc<Api>, key: &str, body: &[u8]) -> Result<Response<Body>, ApiError> {
     let v = parse_json(body)?;
     let key = key.to_string();
     api.blocking(move |e| {
         let n = find(e, &key)?;
-        let mut c = body_container(e, &v, "connect")?;
-        let default = strata_engine::network::manage::network_name(
-            e,
-            &Container {
-                config: strata_engine::ContainerConfig::default(),
-                ..c.clone()
-            },
-        )?;
+        let container = body_container(&v, "connect")?;
         let null = Value::Null;
-        if let Some(ep) = v.get("EndpointConfig").unwrap_or(&null).as_object() {
-            c.config.network_aliases = crate::containers::create::endpoint_aliases(ep)?;
-        }
-        c.config.network = if default.as_deref() == Some(n.name.as_str()) {
-            strata_engine::container::config::NetworkMode::Default
-        } else {
-            strata_engine::container::config::NetworkMode::Bridge(n.name.clone())
+        let aliases = match v.get("EndpointConfig").unwrap_or(&null).as_object() {
+            Some(ep) => crate::containers::create::endpoint_aliases(ep)?,
+            None => Vec::new(),
         };
-        e.db.save_config(&c.id, &c.config)?;
+        strata_engine::network::extra::connect(e, &container, &n.name, aliases)?;
         Ok(())
     })
     .await?;
     Ok(empty(StatusCode::OK))
 }
 
-/// `POST /networks/{id}/disconnect`: the container (not running) leaves the network; it
-/// then has no network but its loopback.
+/// `POST /networks/{id}/disconnect`: the container leaves the network (its interface
+/// deleted at once if it runs; its first network only while it is stopped).
 pub async fn disconnect(
     api: &Arc<Api>,
     key: &str,
@@ -251,17 +231,8 @@ pub async fn disconnect(
     let key = key.to_string();
     api.blocking(move |e| {
         let n = find(e, &key)?;
-        let mut c = body_container(e, &v, "disconnect")?;
-        let on = strata_engine::network::manage::network_name(e, &c)?;
-        if on.as_deref() != Some(n.name.as_str()) {
-            return Err(ApiError::conflict(format!(
-                "container {} is not connected to network {} [layer: engine]",
-                c.name, n.name
-            )));
-        }
-        c.config.network = strata_engine::container::config::NetworkMode::None;
-        c.config.network_aliases.clear();
-        e.db.save_config(&c.id, &c.config)?;
+        let container = body_container(&v, "disconnect")?;
+        strata_engine::network::extra::disconnect(e, &container, &n.name)?;
         Ok(())
     })
     .await?;

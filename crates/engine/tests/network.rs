@@ -96,6 +96,94 @@ fn default_network_gives_an_address_and_peers_reach_each_other_by_ip_and_name() 
 }
 
 #[test]
+fn a_container_joins_and_leaves_more_networks() {
+    if !net::prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let (front, _) = e.network("tn-front");
+    let (back, back_subnet) = e.network("tn-back");
+    let db = e.start("db", &["--network", "tn-back"], &["sleep", "300"]);
+    let web = e.start("web", &["--network", "tn-front"], &["sleep", "300"]);
+    assert!(!e
+        .run(&["exec", "web", "ping", "-c1", "-W1", "db"])
+        .status
+        .success());
+    // Running, web joins tn-back: one more interface, an address there, db's name and db
+    // finding it by name and alias; its default route stays its first network's.
+    e.ok(&["network", "connect", "--alias", "api", "tn-back", "web"]);
+    let doc = e.inspect("web");
+    let ip_back = doc["NetworkSettings"]["Networks"]["tn-back"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(in_subnet(&ip_back, &back_subnet), "{doc}");
+    let addrs = e.ok(&["exec", "web", "ip", "-o", "-4", "addr", "show", "eth1"]);
+    assert!(addrs.contains(&format!("{ip_back}/24")), "{addrs}");
+    let routes = e.ok(&["exec", "web", "ip", "route"]);
+    let default: Vec<&str> = routes
+        .lines()
+        .filter(|l| l.starts_with("default"))
+        .collect();
+    assert!(
+        default.len() == 1 && default[0].contains("dev eth0"),
+        "{routes}"
+    );
+    assert_eq!(Engine::bridge_ports(&back).len(), 2);
+    e.ok(&["exec", "web", "ping", "-c1", "-W3", "db"]);
+    e.ok(&["exec", "db", "ping", "-c1", "-W3", "web"]);
+    e.ok(&["exec", "db", "ping", "-c1", "-W3", "api"]);
+    let members: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "tn-back"])).unwrap();
+    assert!(
+        members[0]["containers"][&web]["interfaces"]["eth1"].is_object(),
+        "{members}"
+    );
+    // Connected twice, or the first network left while running: refused, nothing changed.
+    let again = e.run(&["network", "connect", "tn-back", "web"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already connected"));
+    let first = e.run(&["network", "disconnect", "tn-front", "web"]);
+    assert!(String::from_utf8_lossy(&first.stderr).contains("stop it"));
+    // It leaves tn-back: its interface goes and db forgets it.
+    e.ok(&["network", "disconnect", "tn-back", "web"]);
+    assert_eq!(Engine::bridge_ports(&back).len(), 1);
+    assert!(!e
+        .run(&["exec", "web", "ip", "link", "show", "eth1"])
+        .status
+        .success());
+    let hosts = e.ok(&["exec", "db", "cat", "/etc/hosts"]);
+    assert!(
+        !hosts.split_whitespace().any(|w| w == "web" || w == "api"),
+        "{hosts}"
+    );
+    // Stopped, it is connected from its next start; `--network a,b` joins both at once.
+    e.ok(&["stop", "-t", "0", "web"]);
+    e.ok(&["network", "connect", "tn-back", "web"]);
+    e.ok(&["start", "web"]);
+    e.ok(&["exec", "web", "ping", "-c1", "-W3", "db"]);
+    let both = e.start(
+        "both",
+        &["--network", "tn-front,tn-back"],
+        &["sleep", "300"],
+    );
+    e.ok(&["exec", "both", "ping", "-c1", "-W3", "db"]);
+    e.ok(&["exec", "both", "ping", "-c1", "-W3", "web"]);
+    assert_eq!(Engine::bridge_ports(&back).len(), 3);
+    assert!(
+        !e.run(&["network", "rm", "tn-front"]).status.success(),
+        "in use"
+    );
+    let veths = [Engine::bridge_ports(&front), Engine::bridge_ports(&back)].concat();
+    e.ok(&["rm", "-f", "web", "db", "both"]);
+    for id in [&web, &db, &both] {
+        e.assert_gone(id, &veths);
+    }
+    assert!(Engine::bridge_ports(&front).is_empty() && Engine::bridge_ports(&back).is_empty());
+    e.ok(&["network", "rm", "tn-front", "tn-back"]);
+}
+
+#[test]
 fn containers_on_a_user_network_reach_each_other_by_name() {
     if !net::prerequisites() {
         return;

@@ -58,13 +58,20 @@ pub async fn inspect(api: &Arc<Api>, key: &str) -> Result<Response<Body>, ApiErr
             doc["HostConfig"]["LogConfig"] = serde_json::json!({"Type": "json-file", "Config": {}});
             // On a user network docker lists the container's aliases and its short id
             // (docker-compose reconnects a container whose short id is missing there).
-            if let strata_engine::container::config::NetworkMode::Bridge(_) = c.config.network {
-                let mut aliases = c.config.network_aliases.clone();
-                aliases.push(c.short_id().to_string());
-                if let Some(nets) = doc["NetworkSettings"]["Networks"].as_object_mut() {
-                    for ep in nets.values_mut() {
-                        ep["Aliases"] = serde_json::json!(aliases);
-                    }
+            let on_user_network = matches!(
+                c.config.network,
+                strata_engine::container::config::NetworkMode::Bridge(_)
+            );
+            if let Some(nets) = doc["NetworkSettings"]["Networks"].as_object_mut() {
+                for (name, ep) in nets.iter_mut() {
+                    let mut aliases = match c.config.extra_networks.iter().find(|x| &x.name == name)
+                    {
+                        Some(x) => x.aliases.clone(),
+                        None if on_user_network => c.config.network_aliases.clone(),
+                        None => continue,
+                    };
+                    aliases.push(c.short_id().to_string());
+                    ep["Aliases"] = serde_json::json!(aliases);
                 }
             }
             Ok(doc)

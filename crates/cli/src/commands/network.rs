@@ -1,4 +1,4 @@
-//! `network create|ls|rm|inspect|exists` and `port`, on the engine's networks (podman's
+//! `network create|ls|rm|inspect|exists|connect|disconnect` and `port`, on the engine's networks (podman's
 //! spelling and output).
 
 use super::container::open_engine;
@@ -24,6 +24,32 @@ pub enum NetworkCommand {
     Inspect(InspectArgs),
     /// Exit 0 if the network exists, 1 if not.
     Exists(ExistsArgs),
+    /// Connect a container to one more network (at once if it runs: one more interface,
+    /// eth1 and on; else from its next start).
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network (its first network only while it is stopped).
+    Disconnect(DisconnectArgs),
+}
+
+/// `network connect`.
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// Another name its peers on that network find it by (repeatable).
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// The network.
+    pub network: String,
+    /// The container.
+    pub container: String,
+}
+
+/// `network disconnect`.
+#[derive(Debug, clap::Args)]
+pub struct DisconnectArgs {
+    /// The network.
+    pub network: String,
+    /// The container.
+    pub container: String,
 }
 
 /// `network create`.
@@ -198,6 +224,14 @@ pub fn dispatch(g: &Global, c: NetworkCommand) -> Result<i32> {
                 }
                 _ => println!("{}", serde_json::to_string_pretty(&docs)?),
             }
+            Ok(0)
+        }
+        NetworkCommand::Connect(a) => {
+            strata_engine::network::extra::connect(&e, &a.container, &a.network, a.alias)?;
+            Ok(0)
+        }
+        NetworkCommand::Disconnect(a) => {
+            strata_engine::network::extra::disconnect(&e, &a.container, &a.network)?;
             Ok(0)
         }
         NetworkCommand::Exists(a) => Ok(if e.db.network(&a.name)?.is_some() {

@@ -41,6 +41,9 @@ pub struct ContainerConfig {
     /// `--network-alias`: more names its network's peers find it by (docker-compose's
     /// service names).
     pub network_aliases: Vec<String>,
+    /// Networks joined besides the first (`network connect`), in order: their interfaces
+    /// are eth1, eth2, ...
+    pub extra_networks: Vec<ExtraNetwork>,
     /// `--dns`.
     pub dns: Vec<String>,
     /// `--add-host host:ip`.
@@ -185,6 +188,16 @@ pub enum NetworkMode {
     Container(String),
     /// The pod's namespace (set when the container joins a pod).
     Pod,
+}
+
+/// A network a container joins besides its first one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ExtraNetwork {
+    /// The network's name.
+    pub name: String,
+    /// More names its peers on that network find it by.
+    pub aliases: Vec<String>,
 }
 
 /// Resource limits.

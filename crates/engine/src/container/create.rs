@@ -62,7 +62,11 @@ fn check_isolation(c: &ContainerConfig) -> Result<()> {
             )))
         }
     }
-    let unsupported = [(c.init, "--init"), (!c.devices.is_empty(), "devices")];
+    let unsupported = [
+        (c.init, "--init"),
+        (!c.devices.is_empty(), "devices"),
+        (!c.extra_networks.is_empty(), "more than one network"),
+    ];
     if let Some((_, what)) = unsupported.iter().find(|(on, _)| *on) {
         return Err(Error::Invalid(format!(
             "isolation vm: {what} is not served for VM containers yet [layer: vm]"

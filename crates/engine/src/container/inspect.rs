@@ -95,6 +95,20 @@ pub fn inspect(e: &Engine, c: &Container) -> Value {
                    "MacAddress": s.net.mac.clone().unwrap_or_default(), "NetworkID": s.net.network.as_deref().and_then(|n| e.db.network(n).ok().flatten()).map(|n| n.id).unwrap_or_default()}),
         );
     }
+    // Its other networks (`network connect`): addressed while it runs, listed always.
+    for x in &cfg.extra_networks {
+        let a = s.net.extra.iter().find(|a| a.network == x.name);
+        let cidr = a.and_then(|a| a.ip.as_deref()).unwrap_or_default();
+        let (addr, len) = cidr.split_once('/').unwrap_or((cidr, "0"));
+        networks.insert(
+            x.name.clone(),
+            json!({"IPAddress": addr, "IPPrefixLen": len.parse::<u32>().unwrap_or(0),
+                   "Gateway": a.and_then(|a| a.gateway.clone()).unwrap_or_default(),
+                   "MacAddress": a.and_then(|a| a.mac.clone()).unwrap_or_default(),
+                   "Aliases": x.aliases,
+                   "NetworkID": e.db.network(&x.name).ok().flatten().map(|n| n.id).unwrap_or_default()}),
+        );
+    }
     let exposed: Map<String, Value> = img
         .exposed_ports
         .keys()

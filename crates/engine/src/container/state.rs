@@ -67,6 +67,26 @@ pub struct NetworkState {
     pub ports: Vec<PortMapping>,
     /// The CNI result of the ADD, given back as `prevResult` at DEL.
     pub cni_result: Option<serde_json::Value>,
+    /// Its attachments to more networks (`network connect`), each recorded before its ADD.
+    pub extra: Vec<ExtraAttachment>,
+}
+
+/// An attachment of a container's namespace to one more network: an interface besides eth0.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ExtraAttachment {
+    /// The network's name.
+    pub network: String,
+    /// The interface in the container (`eth1`, ...).
+    pub ifname: String,
+    /// IPv4 address with prefix, once the ADD completed.
+    pub ip: Option<String>,
+    /// The network's gateway (not the container's default route, which stays eth0's).
+    pub gateway: Option<String>,
+    /// The interface's MAC address.
+    pub mac: Option<String>,
+    /// The CNI result of the ADD, given back as `prevResult` at DEL.
+    pub cni_result: Option<serde_json::Value>,
 }
 
 /// A container's run-time state.

@@ -9,31 +9,47 @@ use crate::container::Container;
 use crate::engine::Engine;
 use crate::error::Result;
 
-/// The first line of the peers section.
+/// The first line of a network's peers section.
 const MARK: &str = "# strata: containers on network ";
 
-/// The containers attached to `network` with an address, but `except`.
-fn members(e: &Engine, network: &str, except: Option<&str>) -> Result<Vec<Container>> {
-    Ok(e.db
-        .containers()?
-        .into_iter()
-        .filter(|m| {
-            m.state.net.attached
-                && m.state.net.ip.is_some()
-                && m.state.net.network.as_deref() == Some(network)
-                && Some(m.id.as_str()) != except
-        })
-        .collect())
+/// The networks a container is attached to with an address: (network, address without
+/// its prefix, its aliases there), its first network first.
+fn addresses(c: &Container) -> Vec<(String, String, Vec<String>)> {
+    let bare = |ip: &str| ip.split('/').next().unwrap_or(ip).to_string();
+    let n = &c.state.net;
+    let mut v = Vec::new();
+    if let (true, Some(net), Some(ip)) = (n.attached, &n.network, &n.ip) {
+        v.push((net.clone(), bare(ip), c.config.network_aliases.clone()));
+    }
+    for a in &n.extra {
+        if let Some(ip) = &a.ip {
+            let aliases = c
+                .config
+                .extra_networks
+                .iter()
+                .find(|x| x.name == a.network)
+                .map(|x| x.aliases.clone())
+                .unwrap_or_default();
+            v.push((a.network.clone(), bare(ip), aliases));
+        }
+    }
+    v
 }
 
-/// `content` with its peers section replaced by one listing `peers`.
-pub fn with_peers(content: &str, network: &str, peers: &[(String, Vec<String>)]) -> String {
+/// A peer in a peers section: its address and names.
+pub type Peer = (String, Vec<String>);
+/// A network's peers section: the network and its peers.
+pub type Section = (String, Vec<Peer>);
+
+/// `content` with its peers sections replaced by one per network of `sections` that has
+/// peers: (network, [(address, names)]).
+pub fn with_peers(content: &str, sections: &[Section]) -> String {
     let mut out: String = content
         .lines()
         .take_while(|l| !l.starts_with(MARK))
         .flat_map(|l| [l, "\n"])
         .collect();
-    if !peers.is_empty() {
+    for (network, peers) in sections.iter().filter(|(_, p)| !p.is_empty()) {
         out.push_str(&format!("{MARK}{network}\n"));
         for (ip, names) in peers {
             out.push_str(&format!("{ip}\t{}\n", names.join(" ")));
@@ -43,10 +59,10 @@ pub fn with_peers(content: &str, network: &str, peers: &[(String, Vec<String>)])
 }
 
 /// A container's names in its peers' files: name, short id, hostname (when it differs),
-/// then its network aliases.
-fn names(m: &Container) -> Vec<String> {
+/// then its aliases on that network.
+fn names(m: &Container, aliases: &[String]) -> Vec<String> {
     let mut n = vec![m.name.clone(), m.short_id().to_string()];
-    for extra in std::iter::once(m.hostname()).chain(m.config.network_aliases.iter().cloned()) {
+    for extra in std::iter::once(m.hostname()).chain(aliases.iter().cloned()) {
         if !n.contains(&extra) {
             n.push(extra);
         }
@@ -54,25 +70,41 @@ fn names(m: &Container) -> Vec<String> {
     n
 }
 
-/// Rewrites the peers section of every member of `network` (but `except`, which is
+/// The peers sections of `m`'s file: for each network it is on, the others there (but
+/// `except`, which is leaving).
+fn sections_of(m: &Container, all: &[Container], except: Option<&str>) -> Vec<Section> {
+    addresses(m)
+        .into_iter()
+        .map(|(network, _, _)| {
+            let peers = all
+                .iter()
+                .filter(|o| o.id != m.id && Some(o.id.as_str()) != except)
+                .flat_map(|o| {
+                    addresses(o)
+                        .into_iter()
+                        .filter(|(n, _, _)| *n == network)
+                        .map(move |(_, ip, aliases)| (ip, names(o, &aliases)))
+                })
+                .collect();
+            (network, peers)
+        })
+        .collect()
+}
+
+/// Rewrites the peers sections of every container on `network` (but `except`, which is
 /// leaving), under the network's lock so concurrent attaches see each other.
 fn rewrite(e: &Engine, network: &str, except: Option<&str>) -> Result<()> {
     let _l = crate::lock::lock(&e.paths, &format!("net-{network}"))?;
-    let all = members(e, network, except)?;
-    for m in &all {
-        let peers: Vec<(String, Vec<String>)> = all
-            .iter()
-            .filter(|o| o.id != m.id)
-            .map(|o| {
-                let ip = o.state.net.ip.as_deref().unwrap_or_default();
-                (ip.split('/').next().unwrap_or(ip).to_string(), names(o))
-            })
-            .collect();
+    let all = e.db.containers()?;
+    let on_network = all.iter().filter(|m| {
+        Some(m.id.as_str()) != except && addresses(m).iter().any(|(n, _, _)| n == network)
+    });
+    for m in on_network {
         let p = e.paths.bundle(&m.id).join("hosts");
         let Ok(old) = std::fs::read_to_string(&p) else {
             continue; // not written yet: its own start writes it, then calls `announce`
         };
-        let new = with_peers(&old, network, &peers);
+        let new = with_peers(&old, &sections_of(m, &all, except));
         if new != old {
             crate::container::etc_files::write_in_place(&p, &new)?;
         }
@@ -81,12 +113,12 @@ fn rewrite(e: &Engine, network: &str, except: Option<&str>) -> Result<()> {
 }
 
 /// After `c` attached and its /etc/hosts was written: lists its peers in it and it in
-/// theirs.
+/// theirs, on each of its networks.
 pub fn announce(e: &Engine, c: &Container) -> Result<()> {
-    match c.state.net.network.as_deref() {
-        Some(n) if c.state.net.attached => rewrite(e, n, None),
-        _ => Ok(()),
+    for (network, _, _) in addresses(c) {
+        rewrite(e, &network, None)?;
     }
+    Ok(())
 }
 
 /// When `c` leaves `network`: removes it from its peers' files.
@@ -101,23 +133,41 @@ mod tests {
     #[test]
     fn the_section_is_replaced_and_the_rest_kept() {
         let base = "127.0.0.1\tlocalhost\n10.89.0.2\tweb abc\n";
-        let one = with_peers(base, "n1", &[("10.89.0.3".into(), vec!["db".into()])]);
+        let one = with_peers(
+            base,
+            &[("n1".into(), vec![("10.89.0.3".into(), vec!["db".into()])])],
+        );
         assert_eq!(
             one,
             format!("{base}# strata: containers on network n1\n10.89.0.3\tdb\n")
         );
         let two = with_peers(
             &one,
-            "n1",
-            &[
-                ("10.89.0.3".into(), vec!["db".into()]),
-                ("10.89.0.4".into(), vec!["cache".into(), "def".into()]),
-            ],
+            &[(
+                "n1".into(),
+                vec![
+                    ("10.89.0.3".into(), vec!["db".into()]),
+                    ("10.89.0.4".into(), vec!["cache".into(), "def".into()]),
+                ],
+            )],
         );
         assert!(
             two.ends_with("10.89.0.3\tdb\n10.89.0.4\tcache def\n"),
             "{two}"
         );
-        assert_eq!(with_peers(&two, "n1", &[]), base);
+        assert_eq!(with_peers(&two, &[("n1".into(), vec![])]), base);
+        // One section per network with peers.
+        let both = with_peers(
+            base,
+            &[
+                ("n1".into(), vec![("10.89.0.3".into(), vec!["db".into()])]),
+                ("n2".into(), vec![("10.90.0.7".into(), vec!["web".into()])]),
+            ],
+        );
+        assert!(
+            both.ends_with("on network n1\n10.89.0.3\tdb\n# strata: containers on network n2\n10.90.0.7\tweb\n"),
+            "{both}"
+        );
+        assert_eq!(with_peers(&both, &[]), base);
     }
 }

@@ -402,6 +402,8 @@ pub fn users(e: &Engine, name: &str) -> Result<Vec<Container>> {
         .into_iter()
         .filter(|c| {
             c.state.net.network.as_deref() == Some(name)
+                || c.state.net.extra.iter().any(|a| a.network == name)
+                || c.config.extra_networks.iter().any(|x| x.name == name)
                 || match &c.config.network {
                     NetworkMode::Default => default == name,
                     NetworkMode::Bridge(n) => n == name,
@@ -485,15 +487,23 @@ pub fn document(n: &Network, containers: Option<&[Container]>) -> Value {
     });
     if let Some(cs) = containers {
         let mut m = Map::new();
-        for c in cs.iter().filter(|c| {
-            c.state.net.attached && c.state.net.network.as_deref() == Some(n.name.as_str())
-        }) {
-            m.insert(
-                c.id.clone(),
-                json!({"name": c.name, "interfaces": {"eth0": {
-                    "subnets": [{"ipnet": c.state.net.ip, "gateway": c.state.net.gateway}],
-                    "mac_address": c.state.net.mac}}}),
-            );
+        for c in cs {
+            let net = &c.state.net;
+            let first = (net.attached && net.network.as_deref() == Some(n.name.as_str()))
+                .then_some((super::IFNAME, &net.ip, &net.gateway, &net.mac));
+            let extra = net
+                .extra
+                .iter()
+                .filter(|a| a.network == n.name && a.ip.is_some())
+                .map(|a| (a.ifname.as_str(), &a.ip, &a.gateway, &a.mac));
+            if let Some((ifname, ip, gateway, mac)) = first.into_iter().chain(extra).next() {
+                m.insert(
+                    c.id.clone(),
+                    json!({"name": c.name, "interfaces": {ifname: {
+                        "subnets": [{"ipnet": ip, "gateway": gateway}],
+                        "mac_address": mac}}}),
+                );
+            }
         }
         v["containers"] = Value::Object(m);
     }

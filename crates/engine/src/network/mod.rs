@@ -11,6 +11,7 @@
 pub mod cni;
 pub mod conflist;
 pub mod defaults;
+pub mod extra;
 pub mod hosts;
 pub mod manage;
 pub mod masquerade;
@@ -75,7 +76,11 @@ fn capabilities(net: &NetworkState) -> Map<String, serde_json::Value> {
 fn attach_bridge(e: &Engine, c: &Container, name: &str) -> Result<NetworkState> {
     let p = begin_bridge(e, c, name)?;
     let added = p.run_plugins(&c.id);
-    finish_bridge(e, c, p, added)
+    let mut net = finish_bridge(e, c, p, added)?;
+    if let Err(err) = extra::attach_configured(e, c, &mut net) {
+        return Err(undo(e, c, net, err));
+    }
+    Ok(net)
 }
 
 /// A bridge attach between its two halves: what the engine prepared (the intent recorded,
@@ -218,6 +223,7 @@ pub fn detach(e: &Engine, c: &Container) -> Result<()> {
         netns::remove(&own)?;
     }
     if let Some(name) = net.network.as_ref().filter(|_| owes_del(net)) {
+        extra::detach_all(e, c, net)?;
         match e.db.network(name)? {
             Some(n) => {
                 let list = conflist::load(e, &n)?;

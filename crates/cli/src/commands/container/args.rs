@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
-use strata_engine::container::config::{ContainerConfig, NetworkMode, Resources};
+use strata_engine::container::config::{ContainerConfig, ExtraNetwork, NetworkMode, Resources};
 use strata_engine::container::parse;
 
 /// Options shared by `create` and `run`.
@@ -40,9 +40,10 @@ pub struct CreateArgs {
     /// Publish every exposed port on a random host port.
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
-    /// Network: bridge, host, none, container:NAME, or a network's name.
-    #[arg(long, alias = "net")]
-    pub network: Option<String>,
+    /// Network: bridge, host, none, container:NAME, or a network's name; more networks'
+    /// names after it (comma-separated or repeated) are joined too (eth1, ...).
+    #[arg(long, alias = "net", value_delimiter = ',')]
+    pub network: Vec<String>,
     /// Container host name.
     #[arg(long, short = 'h')]
     pub hostname: Option<String>,
@@ -172,6 +173,33 @@ fn network_mode(s: &str) -> NetworkMode {
 }
 
 impl CreateArgs {
+    /// The networks after the first `--network`: bridge networks joined besides it.
+    fn extra_networks(&self) -> Result<Vec<ExtraNetwork>> {
+        let Some((first, rest)) = self.network.split_first() else {
+            return Ok(Vec::new());
+        };
+        if rest.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !matches!(
+            network_mode(first),
+            NetworkMode::Bridge(_) | NetworkMode::Default
+        ) {
+            bail!(
+                "--network {first} cannot be combined with other networks: only bridge networks join together"
+            );
+        }
+        rest.iter()
+            .map(|n| match network_mode(n) {
+                NetworkMode::Bridge(name) => Ok(ExtraNetwork {
+                    name,
+                    aliases: Vec::new(),
+                }),
+                _ => bail!("--network {n}: only a network's name can follow the first network"),
+            })
+            .collect()
+    }
+
     /// The container configuration these options ask for.
     pub fn config(&self) -> Result<ContainerConfig> {
         let mut env = Vec::new();
@@ -259,10 +287,11 @@ impl CreateArgs {
             publish_all: self.publish_all,
             network: self
                 .network
-                .as_deref()
-                .map(network_mode)
+                .first()
+                .map(|n| network_mode(n))
                 .unwrap_or_default(),
             network_aliases: Vec::new(),
+            extra_networks: self.extra_networks()?,
             dns: self.dns.clone(),
             dns_search: self.dns_search.clone(),
             dns_options: self.dns_option.clone(),

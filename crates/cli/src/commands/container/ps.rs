@@ -120,7 +120,9 @@ pub fn item(e: &Engine, c: &Container, images: &mut HashMap<String, ImageConfig>
         "Ports": ports_text(c),
         "Pod": c.pod.clone().unwrap_or_default(),
         "Labels": c.config.labels,
-        "Networks": [inspect::network_mode_name(c)],
+        "Networks": std::iter::once(inspect::network_mode_name(c))
+            .chain(c.config.extra_networks.iter().map(|x| x.name.clone()))
+            .collect::<Vec<_>>(),
         "RestartCount": c.state.restart_count,
     })
 }
