@@ -752,6 +752,71 @@ fn top_and_stats_of_a_running_container() {
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
     assert_eq!(v["pids_stats"]["current"], 1);
+    assert!(v["networks"]["eth0"]["rx_packets"].is_u64(), "{v}");
+    // A CPU-bound container under a quota: throttled periods, user time, and (cgroup v1's
+    // cpuacct) its time per CPU.
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "burner",
+        "--cpus",
+        "0.1",
+        IMG,
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    let t0 = Instant::now();
+    loop {
+        let (code, _, body) = s.request("GET", "/containers/burner/stats?stream=0&one-shot=1", "");
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+        let cpu = &v["cpu_stats"];
+        let n = |x: &serde_json::Value| x.as_u64().unwrap_or(0);
+        let throttled = n(&cpu["throttling_data"]["throttled_periods"]);
+        if throttled > 0 && n(&cpu["cpu_usage"]["usage_in_usermode"]) > 0 {
+            assert!(n(&cpu["throttling_data"]["periods"]) >= throttled, "{v}");
+            assert!(n(&cpu["throttling_data"]["throttled_time"]) > 0, "{v}");
+            if std::path::Path::new("/sys/fs/cgroup/cpuacct").is_dir() {
+                let per = cpu["cpu_usage"]["percpu_usage"].as_array().expect("percpu");
+                let ncpu = std::thread::available_parallelism().unwrap().get();
+                assert_eq!(per.len(), ncpu, "{v}");
+                assert!(per.iter().map(n).sum::<u64>() > 0, "{v}");
+            }
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "never throttled: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    s.ok(&["rm", "-f", "burner"]);
+    // Its writable layer's size: `ps -s` and `system df -v` (2 MiB written into it).
+    s.ok(&[
+        "exec",
+        "busy",
+        "dd",
+        "if=/dev/zero",
+        "of=/big",
+        "bs=1024",
+        "count=2048",
+    ]);
+    let (code, _, body) = s.request("GET", "/containers/json?size=1", "");
+    assert_eq!(code, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    let rw = list[0]["SizeRw"].as_u64().unwrap_or(0);
+    assert!((2 << 20..3 << 20).contains(&rw), "{list}");
+    assert!(list[0]["SizeRootFs"].as_u64().unwrap() > rw, "{list}");
+    let ps = s.ok(&["ps", "-s", "--format", "{{.Size}}"]);
+    assert!(ps.starts_with("2.1"), "{ps}");
+    let df = s.ok(&["system", "df", "-v"]);
+    assert!(
+        df.lines()
+            .any(|l| l.ends_with(" busy") && l.contains(" 2.1")),
+        "{df}"
+    );
     s.ok(&["stop", "-t", "0", "busy"]);
     let o = s.docker(&["top", "busy"]);
     assert!(!o.status.success(), "top of a stopped container");
@@ -785,6 +850,20 @@ fn cp_both_ways_and_escapes_refused() {
         s.ok(&["exec", "cpd", "cat", "/tmp/tree/sub/leaf"]),
         "leaf\n"
     );
+    // Owned by root in the container, or with -a (copyUIDGID) by the host file's owner.
+    std::os::unix::fs::chown(h.join("in.txt"), Some(1234), Some(5678)).unwrap();
+    s.ok(&["cp", &p("in.txt"), "cpd:/tmp/owned-by-root"]);
+    s.ok(&["cp", "-a", &p("in.txt"), "cpd:/tmp/owned-as-on-host"]);
+    let owners = s.ok(&[
+        "exec",
+        "cpd",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/tmp/owned-by-root",
+        "/tmp/owned-as-on-host",
+    ]);
+    assert_eq!(owners, "0:0\n1234:5678\n");
     s.ok(&["cp", "cpd:/etc/passwd", &p("passwd")]);
     assert!(std::fs::read_to_string(h.join("passwd"))
         .unwrap()
@@ -964,11 +1043,27 @@ fn build_a_multi_stage_dockerfile() {
     let Some((_e, s)) = setup() else { return };
     let ctx = tempfile::tempdir().unwrap();
     std::fs::write(ctx.path().join("hello.txt"), "hello from the context\n").unwrap();
+    // A web server on loopback for `ADD URL` (the service downloads it).
+    let web = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/remote.txt", web.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut conn in web.incoming().flatten() {
+            let mut req = [0u8; 4096];
+            let _ = std::io::Read::read(&mut conn, &mut req);
+            let body = "downloaded by ADD\n";
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
     std::fs::write(
         ctx.path().join("Dockerfile"),
         format!(
             "ARG BASE={IMG}\nFROM $BASE AS builder\nARG MSG=default\nRUN echo \"$MSG\" > /msg\n\
-             FROM {IMG} AS final\nCOPY --from=builder /msg /msg\nCOPY hello.txt /hello.txt\nCMD [\"cat\", \"/msg\", \"/hello.txt\"]\n\
+             FROM {IMG} AS final\nCOPY --from=builder /msg /msg\nCOPY hello.txt /hello.txt\nADD {url} /remote.txt\n\
+             CMD [\"cat\", \"/msg\", \"/hello.txt\", \"/remote.txt\"]\n\
              FROM {IMG} AS other\nRUN echo other > /other\n"
         ),
     )
@@ -1001,7 +1096,7 @@ fn build_a_multi_stage_dockerfile() {
     );
     assert_eq!(
         s.ok(&["run", "--rm", "--network", "none", "localhost/built:1"]),
-        "from-a-build-arg\nhello from the context\n"
+        "from-a-build-arg\nhello from the context\ndownloaded by ADD\n"
     );
     let label = s.ok(&[
         "image",

@@ -102,7 +102,7 @@ pub async fn build(
                 let f = upload
                     .reopen()
                     .map_err(|err| ApiError::internal(format!("build: {err} [layer: api]")))?;
-                unpack_contained(f, ctx.path())?;
+                unpack_contained(f, ctx.path(), false)?;
                 let file = ctx.path().join(dockerfile.trim_start_matches('/'));
                 if !file.is_file() {
                     return Err(bad(&format!("cannot find {dockerfile} in the context")));
@@ -142,10 +142,9 @@ pub async fn build(
                     strata_image::ops::lookup(&store, &reference, &reg)
                         .map_err(|err| pull_err(err.to_string()))
                 };
-                let urls = |url: &str, _: &Path| -> Result<(), String> {
-                    Err(format!(
-                        "ADD {url}: downloads are not served through the API [layer: api]"
-                    ))
+                let urls = |url: &str, to: &Path| -> Result<(), String> {
+                    tokio::runtime::Handle::current()
+                        .block_on(strata_image::registry::client::download(url, to))
                 };
                 let mut progress = |l: &str| {
                     if !quiet {

@@ -44,7 +44,11 @@ pub async fn df(api: &Arc<Api>) -> Result<Response<Body>, ApiError> {
                 .collect();
             let ctrs: Vec<_> = containers
                 .iter()
-                .map(|c| crate::containers::list::summary(e, c))
+                .map(|c| {
+                    let mut s = crate::containers::list::summary(e, c);
+                    crate::containers::list::with_sizes(e, c, &mut s);
+                    s
+                })
                 .collect();
             let mut vols = Vec::new();
             for v in e.db.volumes()? {

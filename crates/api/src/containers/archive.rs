@@ -158,10 +158,11 @@ pub fn contained(p: &Path) -> bool {
 }
 
 /// Unpacks the tar `f` into `dir`, refusing entries that climb out of it (a `..`, or a hard
-/// link to such a path) and skipping devices.
-pub fn unpack_contained(f: std::fs::File, dir: &Path) -> Result<(), ApiError> {
+/// link to such a path) and skipping devices; its owners kept if `keep_owners`.
+pub fn unpack_contained(f: std::fs::File, dir: &Path, keep_owners: bool) -> Result<(), ApiError> {
     let mut a = tar::Archive::new(std::io::BufReader::new(f));
     a.set_preserve_permissions(true);
+    a.set_preserve_ownerships(keep_owners);
     a.set_overwrite(true);
     let bad = |err: std::io::Error| {
         ApiError::bad_request(format!("archive: not a valid tar: {err} [layer: api]"))
@@ -191,8 +192,9 @@ pub fn unpack_contained(f: std::fs::File, dir: &Path) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `PUT /containers/{id}/archive?path=DIR`: the tar in the body extracted into DIR (a
-/// directory of the container).
+/// `PUT /containers/{id}/archive?path=DIR[&copyUIDGID=1]`: the tar in the body extracted
+/// into DIR (a directory of the container), owned by root, or with `copyUIDGID` (`docker cp
+/// -a`) by the archive's owners.
 pub async fn put(
     api: &Arc<Api>,
     key: &str,
@@ -200,6 +202,10 @@ pub async fn put(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let path = path_of(q)?;
+    let owner = match q.flag("copyUIDGID", false) {
+        true => copy::Owner::Source,
+        false => copy::Owner::Caller,
+    };
     let upload = spool(req, "archive").await?;
     let key = key.to_string();
     api.blocking(move |e| {
@@ -217,11 +223,11 @@ pub async fn put(
         let f = upload
             .reopen()
             .map_err(|err| ApiError::internal(format!("archive: {err} [layer: api]")))?;
-        unpack_contained(f, tmp.path())?;
+        unpack_contained(f, tmp.path(), owner == copy::Owner::Source)?;
         let entries = std::fs::read_dir(tmp.path())
             .map_err(|err| ApiError::internal(format!("archive: {err} [layer: api]")))?;
         for ent in entries.flatten() {
-            copy::copy_in(e, &c, &ent.path(), &path).map_err(|err| named(&key, err))?;
+            copy::copy_in_as(e, &c, &ent.path(), &path, owner).map_err(|err| named(&key, err))?;
         }
         Ok(())
     })

@@ -90,6 +90,23 @@ fn matches(c: &Container, f: &BTreeMap<String, Vec<String>>) -> Result<bool, Api
     Ok(true)
 }
 
+/// Adds docker's `SizeRw` (the container's writable layer) and `SizeRootFs` (that and its
+/// image) to its summary (`docker ps -s`, `system df`).
+pub fn with_sizes(e: &strata_engine::Engine, c: &Container, doc: &mut Value) {
+    let rw = strata_engine::container::rootfs::usage(e, &c.id);
+    let image = e
+        .store()
+        .ok()
+        .and_then(|st| st.meta().list().ok())
+        .and_then(|l| {
+            l.into_iter()
+                .find(|i| i.id.to_string() == c.config.image_id)
+        })
+        .map_or(0, |i| i.size);
+    doc["SizeRw"] = json!(rw);
+    doc["SizeRootFs"] = json!(rw + image);
+}
+
 /// A container as `GET /containers/json` lists it.
 pub fn summary(e: &strata_engine::Engine, c: &Container) -> Value {
     let cmd = {
@@ -139,6 +156,7 @@ pub fn summary(e: &strata_engine::Engine, c: &Container) -> Value {
 /// `GET /containers/json`.
 pub async fn list(api: &Arc<Api>, q: &Query) -> Result<Response<Body>, ApiError> {
     let all = q.flag("all", false);
+    let size = q.flag("size", false);
     let limit = q.int("limit")?.filter(|l| *l > 0);
     let filters = q.filters()?;
     let out = api
@@ -154,7 +172,11 @@ pub async fn list(api: &Arc<Api>, q: &Query) -> Result<Response<Body>, ApiError>
                     || c.state.status.is_live()
                     || filters.contains_key("status");
                 if shown && matches(&c, &filters)? {
-                    out.push(summary(e, &c));
+                    let mut doc = summary(e, &c);
+                    if size {
+                        with_sizes(e, &c, &mut doc);
+                    }
+                    out.push(doc);
                 }
                 if limit.is_some_and(|l| out.len() as i64 >= l) {
                     break;

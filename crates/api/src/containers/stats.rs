@@ -39,12 +39,21 @@ pub fn system_cpu_nanos() -> u64 {
 
 fn cpu(s: Option<&(Sample, u64)>, ncpu: u64) -> Value {
     match s {
-        Some((s, sys)) => json!({
-            "cpu_usage": {"total_usage": s.cpu_nanos, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-            "system_cpu_usage": sys,
-            "online_cpus": ncpu,
-            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
-        }),
+        Some((s, sys)) => {
+            let mut usage = json!({"total_usage": s.cpu_nanos,
+                "usage_in_kernelmode": s.cpu_kernel_nanos, "usage_in_usermode": s.cpu_user_nanos});
+            // Per CPU where the cgroup tells it (v1), as docker leaves it out on v2.
+            if !s.percpu_nanos.is_empty() {
+                usage["percpu_usage"] = json!(s.percpu_nanos);
+            }
+            let (periods, throttled, time) = s.throttling;
+            json!({
+                "cpu_usage": usage,
+                "system_cpu_usage": sys,
+                "online_cpus": ncpu,
+                "throttling_data": {"periods": periods, "throttled_periods": throttled, "throttled_time": time},
+            })
+        }
         None => json!({
             "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
             "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
@@ -74,8 +83,10 @@ pub fn document(name: &str, id: &str, cur: &(Sample, u64), pre: Option<&(Sample,
             {"major": 0, "minor": 0, "op": "Read", "value": s.blk_read},
             {"major": 0, "minor": 0, "op": "Write", "value": s.blk_write},
         ]},
-        "networks": {"eth0": {"rx_bytes": s.net_rx, "tx_bytes": s.net_tx, "rx_packets": 0,
-            "tx_packets": 0, "rx_errors": 0, "tx_errors": 0, "rx_dropped": 0, "tx_dropped": 0}},
+        "networks": s.interfaces.iter().map(|i| (i.name.clone(), json!({
+            "rx_bytes": i.rx[0], "rx_packets": i.rx[1], "rx_errors": i.rx[2], "rx_dropped": i.rx[3],
+            "tx_bytes": i.tx[0], "tx_packets": i.tx[1], "tx_errors": i.tx[2], "tx_dropped": i.tx[3],
+        }))).collect::<serde_json::Map<String, Value>>(),
     })
 }
 

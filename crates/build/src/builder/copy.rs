@@ -176,9 +176,9 @@ pub(crate) fn step(
             Some(spec) => {
                 let u =
                     strata_engine::spec::user::resolve(&root, spec).map_err(|e| e.to_string())?;
-                Some((u.uid, u.gid))
+                ccopy::Owner::Fixed(u.uid, u.gid)
             }
-            None => Some((0, 0)),
+            None => ccopy::Owner::Fixed(0, 0),
         };
         for ent in std::fs::read_dir(&staging.0)
             .map_err(|e| e.to_string())?

@@ -158,19 +158,7 @@ pub fn build(g: &Global, a: BuildArgs) -> Result<i32> {
             let _ = rt.set(made);
         }
         let rt: &tokio::runtime::Runtime = rt.get().expect("set above");
-        rt.block_on(async {
-            let client = strata_image::registry::client::http_client(
-                false,
-                std::time::Duration::from_secs(60),
-            )
-            .map_err(|e| e.to_string())?;
-            let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
-            if !resp.status().is_success() {
-                return Err(format!("the server answered {}", resp.status()));
-            }
-            let body = resp.bytes().await.map_err(|e| e.to_string())?;
-            std::fs::write(to, &body).map_err(|e| format!("{}: {e}", to.display()))
-        })
+        rt.block_on(strata_image::registry::client::download(url, to))
     };
     let quiet = a.quiet || a.progress == "quiet";
     let mut progress = |line: &str| {

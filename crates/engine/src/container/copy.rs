@@ -195,7 +195,7 @@ pub fn copy_out(e: &Engine, c: &Container, src: &str, dst: &Path) -> Result<()> 
 /// Copies the host tree `src` into the directory `dir` (a descriptor inside the container)
 /// as `name`, with `*at` calls that never follow the container's symlinks; what it creates
 /// gets `owner` (uid, gid) when given.
-fn copy_in_at(src: &Path, dir: &OwnedFd, name: &OsStr, owner: Option<(u32, u32)>) -> Result<()> {
+fn copy_in_at(src: &Path, dir: &OwnedFd, name: &OsStr, owner: Owner) -> Result<()> {
     let meta = std::fs::symlink_metadata(src).ctx(|| format!("stat {}", src.display()))?;
     let cname = strata_os::cvt::os_cstr(name).ctx(|| "name".into())?;
     if meta.file_type().is_symlink() {
@@ -211,7 +211,7 @@ fn copy_in_at(src: &Path, dir: &OwnedFd, name: &OsStr, owner: Option<(u32, u32)>
             ))
             .ctx(|| format!("create link {}", name.to_string_lossy()))?;
         }
-        return chown_at(dir, &cname, owner);
+        return chown_at(dir, &cname, owner, &meta);
     }
     if meta.is_dir() {
         // SAFETY: mkdirat with a valid C string relative to a directory we hold.
@@ -221,7 +221,7 @@ fn copy_in_at(src: &Path, dir: &OwnedFd, name: &OsStr, owner: Option<(u32, u32)>
                 .ctx(|| format!("create {}", name.to_string_lossy()));
         }
         if r == 0 {
-            chown_at(dir, &cname, owner)?;
+            chown_at(dir, &cname, owner, &meta)?;
         }
         let sub = strata_os::fd::openat(
             dir.as_raw_fd(),
@@ -257,13 +257,31 @@ fn copy_in_at(src: &Path, dir: &OwnedFd, name: &OsStr, owner: Option<(u32, u32)>
     let mut to = File::from(to);
     std::io::copy(&mut from, &mut to).ctx(|| format!("copy {}", src.display()))?;
     to.flush().ctx(|| "flush".into())?;
-    chown_at(dir, &cname, owner)
+    chown_at(dir, &cname, owner, &meta)
 }
 
-/// Gives `name` in `dir` (not following a link) to `owner`, if any.
-fn chown_at(dir: &OwnedFd, name: &std::ffi::CStr, owner: Option<(u32, u32)>) -> Result<()> {
-    let Some((uid, gid)) = owner else {
-        return Ok(());
+/// Who owns what a copy into a container creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The copier (root): `docker cp`'s default.
+    Caller,
+    /// One user and group for everything (the builder's `COPY --chown`).
+    Fixed(u32, u32),
+    /// Each file's owner in the source (`docker cp -a`, the API's `copyUIDGID`).
+    Source,
+}
+
+/// Gives `name` in `dir` (not following a link) to `owner` (`source`: the file copied).
+fn chown_at(
+    dir: &OwnedFd,
+    name: &std::ffi::CStr,
+    owner: Owner,
+    source: &std::fs::Metadata,
+) -> Result<()> {
+    let (uid, gid) = match owner {
+        Owner::Caller => return Ok(()),
+        Owner::Fixed(uid, gid) => (uid, gid),
+        Owner::Source => (source.uid(), source.gid()),
     };
     // SAFETY: fchownat on a name relative to a directory descriptor we hold, not following
     // a final symlink.
@@ -283,17 +301,11 @@ fn chown_at(dir: &OwnedFd, name: &std::ffi::CStr, owner: Option<(u32, u32)>) -> 
 
 /// `cp SRC CONTAINER:DST`.
 pub fn copy_in(e: &Engine, c: &Container, src: &Path, dst: &str) -> Result<()> {
-    copy_in_as(e, c, src, dst, None)
+    copy_in_as(e, c, src, dst, Owner::Caller)
 }
 
-/// `copy_in`, what it creates owned by `owner` (the builder's `COPY --chown`).
-pub fn copy_in_as(
-    e: &Engine,
-    c: &Container,
-    src: &Path,
-    dst: &str,
-    owner: Option<(u32, u32)>,
-) -> Result<()> {
+/// `copy_in`, what it creates owned as `owner` says.
+pub fn copy_in_as(e: &Engine, c: &Container, src: &Path, dst: &str, owner: Owner) -> Result<()> {
     let (root, mounted) = open_root(e, c)?;
     let res = (|| {
         let conf = root.confined();

@@ -30,7 +30,33 @@ pub struct Sample {
     pub blk_read: u64,
     /// Bytes written to block devices.
     pub blk_write: u64,
+    /// CPU time in user mode, nanoseconds.
+    pub cpu_user_nanos: u64,
+    /// CPU time in kernel mode, nanoseconds.
+    pub cpu_kernel_nanos: u64,
+    /// CPU time per host CPU, nanoseconds (cgroup v1's cpuacct only; empty on v2).
+    pub percpu_nanos: Vec<u64>,
+    /// CPU quota periods elapsed, those in which it was throttled, and the time throttled
+    /// (nanoseconds).
+    pub throttling: (u64, u64, u64),
+    /// Its interfaces' counters (loopback excluded).
+    pub interfaces: Vec<Interface>,
 }
+
+/// One network interface's counters, from /proc/PID/net/dev.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Interface {
+    /// Its name in the container (`eth0`, ...).
+    pub name: String,
+    /// Received: bytes, packets, errors, drops.
+    pub rx: [u64; 4],
+    /// Sent: bytes, packets, errors, drops.
+    pub tx: [u64; 4],
+}
+
+/// USER_HZ: the unit of cgroup v1's cpuacct.stat.
+const TICK_NANOS: u64 = 10_000_000;
 
 fn read(p: &Path, f: &str) -> Option<String> {
     std::fs::read_to_string(p.join(f)).ok()
@@ -87,6 +113,14 @@ pub fn sample(e: &Engine, c: &Container) -> Result<Sample> {
         if d.v2 {
             if let Some(u) = keyed(p, "cpu.stat", "usage_usec") {
                 s.cpu_nanos = u * 1000;
+                let k = |key| keyed(p, "cpu.stat", key).unwrap_or(0);
+                s.cpu_user_nanos = k("user_usec") * 1000;
+                s.cpu_kernel_nanos = k("system_usec") * 1000;
+                s.throttling = (
+                    k("nr_periods"),
+                    k("nr_throttled"),
+                    k("throttled_usec") * 1000,
+                );
             }
             if let Some(m) = num(p, "memory.current") {
                 s.mem_usage =
@@ -108,6 +142,17 @@ pub fn sample(e: &Engine, c: &Container) -> Result<Sample> {
         } else {
             if d.has("cpuacct") {
                 s.cpu_nanos = num(p, "cpuacct.usage").unwrap_or(0);
+                s.percpu_nanos = read(p, "cpuacct.usage_percpu")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                s.cpu_user_nanos = keyed(p, "cpuacct.stat", "user").unwrap_or(0) * TICK_NANOS;
+                s.cpu_kernel_nanos = keyed(p, "cpuacct.stat", "system").unwrap_or(0) * TICK_NANOS;
+            }
+            if d.has("cpu") {
+                let k = |key| keyed(p, "cpu.stat", key).unwrap_or(0);
+                s.throttling = (k("nr_periods"), k("nr_throttled"), k("throttled_time"));
             }
             if d.has("memory") {
                 let usage = num(p, "memory.usage_in_bytes").unwrap_or(0);
@@ -153,9 +198,14 @@ pub fn sample(e: &Engine, c: &Container) -> Result<Sample> {
                 .split_whitespace()
                 .filter_map(|x| x.parse().ok())
                 .collect();
-            if f.len() >= 9 {
+            if f.len() >= 12 {
                 s.net_rx += f[0];
                 s.net_tx += f[8];
+                s.interfaces.push(Interface {
+                    name: iface.trim().to_string(),
+                    rx: [f[0], f[1], f[2], f[3]],
+                    tx: [f[8], f[9], f[10], f[11]],
+                });
             }
         }
     }

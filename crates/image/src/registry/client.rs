@@ -77,6 +77,18 @@ pub fn http_client(insecure: bool, timeout: Duration) -> Result<reqwest::Client>
         .map_err(http_err)
 }
 
+/// Downloads `url` into the file `to` (a Dockerfile's `ADD URL`): an error names the
+/// server's answer when it is not a success.
+pub async fn download(url: &str, to: &std::path::Path) -> std::result::Result<(), String> {
+    let client = http_client(false, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    let resp = client.get(url).send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("the server answered {}", resp.status()));
+    }
+    let body = resp.bytes().await.map_err(|e| e.to_string())?;
+    std::fs::write(to, &body).map_err(|e| format!("{}: {e}", to.display()))
+}
+
 /// The error of a registry's unexpected answer (status and the message of its body).
 pub(crate) async fn error_of(resp: Response) -> Error {
     let status = resp.status().as_u16();
