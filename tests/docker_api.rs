@@ -1198,7 +1198,7 @@ fn a_tcp_listener_is_served_only_with_tls_client_certificates() {
             f("key.pem"),
         ])
         .arg(&uri);
-    let _svc = strata_testkit::ChildGuard::spawn_quiet(&mut cmd).unwrap();
+    let _svc = ChildGuard::spawn_quiet(&mut cmd).unwrap();
     let docker = |with_cert: bool, args: &[&str]| {
         let mut c = std::process::Command::new("timeout");
         c.args([
@@ -1251,4 +1251,90 @@ fn a_tcp_listener_is_served_only_with_tls_client_certificates() {
         err.contains("certificate required") || err.contains("bad certificate"),
         "{err}"
     );
+}
+
+/// Socket activation as the repo's strata-docker.socket does it: systemd-socket-activate
+/// binds the socket and, on the first connection, executes the service with it as
+/// descriptor 3; the service serves it and leaves it in place at exit (it is the socket
+/// unit's). Then `--group`: a socket the service makes is root's and that group's, 0660.
+#[test]
+fn socket_activation_and_the_socket_group() {
+    use std::os::unix::fs::MetadataExt;
+    if !(prerequisites() && require_tools(&["docker", "systemd-socket-activate", "getent"])) {
+        return;
+    }
+    let e = Engine::new();
+    let socket = e.dir.path().join("activated.sock");
+    let config = e.dir.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let base = e.cmd();
+    let mut cmd = Command::new("systemd-socket-activate");
+    cmd.arg("-l").arg(&socket);
+    for (k, v) in base.get_envs() {
+        if let (Some(k), Some(Some(v))) = (k.to_str(), v.map(|v| v.to_str())) {
+            cmd.arg("-E").arg(format!("{k}={v}"));
+        }
+    }
+    cmd.arg(base.get_program()).args(["system", "service"]);
+    let child = ChildGuard::spawn_quiet(&mut cmd).unwrap();
+    let t0 = Instant::now();
+    while !socket.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no socket bound");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut s = Service {
+        child,
+        socket: socket.clone(),
+        config,
+    };
+    assert!(!s
+        .ok(&["version", "--format", "{{.Server.Version}}"])
+        .trim()
+        .is_empty());
+    assert_eq!(
+        s.ok(&["run", "--rm", "--network", "none", IMG, "echo", "activated"]),
+        "activated\n"
+    );
+    // SAFETY: SIGTERM to the service this test started (the activator executed it).
+    unsafe { libc::kill(s.child.pid(), libc::SIGTERM) };
+    assert!(s.child.wait_timeout(Duration::from_secs(20)).is_some());
+    assert!(socket.exists(), "the activated socket is left to its unit");
+
+    let daemon_gid: u32 = String::from_utf8(
+        Command::new("getent")
+            .args(["group", "daemon"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .split(':')
+    .nth(2)
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    let grouped = e.dir.path().join("grouped.sock");
+    let mut cmd = e.cmd();
+    cmd.args(["system", "service", "--group", "daemon"])
+        .arg(format!("unix://{}", grouped.display()));
+    let _g = ChildGuard::spawn_quiet(&mut cmd).unwrap();
+    let t0 = Instant::now();
+    while !grouped.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "no socket made");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let m = std::fs::metadata(&grouped).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (0, daemon_gid, 0o660));
+    let nosuch = e.dir.path().join("nosuch.sock");
+    let o = e.run(&[
+        "system",
+        "service",
+        "--group",
+        "no-such-group-here",
+        &format!("unix://{}", nosuch.display()),
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such group"));
+    assert!(!nosuch.exists());
 }

@@ -5,7 +5,7 @@
 //! shape.
 //!
 //! - `server`: the socket, the connections (HTTP/1.1, upgrades for attach) and the idle
-//!   timeout; `router`: the `/vX.YY` prefix and the table of endpoints;
+//!   timeout; `activation`: a socket passed by systemd, the socket's group; `router`: the `/vX.YY` prefix and the table of endpoints;
 //! - `version`: `_ping`, `version`, `info`;
 //! - `containers`: create, list, inspect, the lifecycle, wait, logs, attach, top, stats and
 //!   the archive (`docker cp`);
@@ -17,6 +17,7 @@
 //! - `mux`: docker's 8-byte stream framing; `hijack`: the raw stream after `101`;
 //! - `error`: docker's `{"message": ...}` errors with their status codes.
 
+pub mod activation;
 pub mod body;
 pub mod build;
 pub mod containers;

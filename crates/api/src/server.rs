@@ -1,4 +1,5 @@
-//! Serving: the unix socket (mode 0660, a stale one replaced), or a TCP listener only with
+//! Serving: the unix socket (mode 0660, root's or `--group`'s, a stale one replaced; or the
+//! one passed by socket activation), or a TCP listener only with
 //! TLS and client certificates (`tls`), HTTP/1.1 connections with upgrades (attach), a clean stop on SIGTERM or SIGINT, and an
 //! optional idle timeout (the service exits after that long without a connection, as
 //! podman's `system service --time` does); while idle it gives memory back (`idle`). Running containers are not touched by the
@@ -27,6 +28,9 @@ pub enum Listen {
     Unix(PathBuf),
     /// A TCP address, with TLS and client certificates.
     Tcp(std::net::SocketAddr, crate::tls::TlsFiles),
+    /// The unix socket at this path passed by socket activation (kept at exit: it is the
+    /// socket unit's).
+    Activated(PathBuf),
 }
 
 /// How to serve.
@@ -36,6 +40,8 @@ pub struct ServeOptions {
     pub listen: Listen,
     /// Exit after this long without a connection (none: never).
     pub idle_timeout: Option<Duration>,
+    /// The group a unix socket made here is given to (none: root's).
+    pub group: Option<u32>,
 }
 
 /// Where a `SOCKET_URI` says to serve (`unix:///path`, a path, or `tcp://HOST:PORT`, which
@@ -69,15 +75,23 @@ pub fn listen_on(uri: &str, tls: Option<crate::tls::TlsFiles>) -> Result<Listen,
     Ok(Listen::Unix(PathBuf::from(uri)))
 }
 
-/// The listener, made.
+/// The listener, made (a unix socket with its path if it is ours to remove at exit).
 enum Bound {
-    Unix(UnixListener, PathBuf),
+    Unix(UnixListener, Option<PathBuf>),
     Tcp(TcpListener, tokio_rustls::TlsAcceptor),
 }
 
 impl Bound {
-    fn bind(l: &Listen) -> Result<Bound, String> {
+    fn bind(l: &Listen, group: Option<u32>) -> Result<Bound, String> {
         match l {
+            Listen::Activated(path) => {
+                let std = crate::activation::listener();
+                std.set_nonblocking(true)
+                    .map_err(|e| format!("api socket {} (activated): {e}", path.display()))?;
+                let listener = UnixListener::from_std(std)
+                    .map_err(|e| format!("api socket {} (activated): {e}", path.display()))?;
+                Ok(Bound::Unix(listener, None))
+            }
             Listen::Unix(path) => {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)
@@ -92,7 +106,11 @@ impl Bound {
                     .map_err(|e| format!("api socket {}: {e}", path.display()))?;
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
                     .map_err(|e| format!("api socket {}: {e}", path.display()))?;
-                Ok(Bound::Unix(listener, path.clone()))
+                if let Some(gid) = group {
+                    std::os::unix::fs::chown(path, Some(0), Some(gid))
+                        .map_err(|e| format!("api socket {}: group {gid}: {e}", path.display()))?;
+                }
+                Ok(Bound::Unix(listener, Some(path.clone())))
             }
             Listen::Tcp(addr, files) => {
                 let acceptor = crate::tls::acceptor(files)?;
@@ -109,7 +127,11 @@ impl Bound {
 
     fn what(&self) -> String {
         match self {
-            Bound::Unix(_, p) => p.display().to_string(),
+            Bound::Unix(l, _) => l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                .unwrap_or_default(),
             Bound::Tcp(l, _) => l
                 .local_addr()
                 .map(|a| format!("tcp://{a} (TLS, client certificates)"))
@@ -126,7 +148,7 @@ enum Accepted {
 
 /// Serves the API until SIGTERM or SIGINT (or the idle timeout).
 pub async fn serve(api: Arc<Api>, opts: ServeOptions) -> Result<(), String> {
-    let bound = Bound::bind(&opts.listen)?;
+    let bound = Bound::bind(&opts.listen, opts.group)?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let active = Arc::new(AtomicUsize::new(0));
@@ -193,7 +215,7 @@ pub async fn serve(api: Arc<Api>, opts: ServeOptions) -> Result<(), String> {
             active.fetch_sub(1, Ordering::SeqCst);
         });
     }
-    if let Bound::Unix(_, path) = &bound {
+    if let Bound::Unix(_, Some(path)) = &bound {
         let _ = std::fs::remove_file(path);
     }
     Ok(())

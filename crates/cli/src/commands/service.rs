@@ -31,6 +31,10 @@ pub struct ServiceArgs {
     /// The server's private key (PEM).
     #[arg(long = "tlskey", requires = "tlsverify")]
     pub tlskey: Option<std::path::PathBuf>,
+    /// The group (name or gid) the unix socket is given to, beside root (dockerd's -G);
+    /// mode 0660 either way. A socket-activated one keeps its socket unit's.
+    #[arg(short = 'G', long)]
+    pub group: Option<String>,
 }
 
 /// Serves until SIGTERM or SIGINT (or the idle timeout).
@@ -41,12 +45,23 @@ pub fn serve(g: &Global, a: ServiceArgs) -> Result<i32> {
         }
         _ => None,
     };
-    let listen = strata_api::server::listen_on(&a.socket, tls).map_err(|e| anyhow!(e))?;
+    // Socket-activated (the repo's strata-docker.socket): the passed socket is served.
+    let listen = match strata_api::activation::activated().map_err(|e| anyhow!(e))? {
+        Some(path) => strata_api::server::Listen::Activated(path),
+        None => strata_api::server::listen_on(&a.socket, tls).map_err(|e| anyhow!(e))?,
+    };
+    let group = a
+        .group
+        .as_deref()
+        .map(strata_api::activation::group_id)
+        .transpose()
+        .map_err(|e| anyhow!(e))?;
     let opts = open_engine(g)?.opts;
     let api = Api::new(opts, g.registries_conf.clone()).map_err(|e| anyhow!(e))?;
     let serve = ServeOptions {
         listen,
         idle_timeout: (a.timeout > 0).then(|| Duration::from_secs(a.timeout)),
+        group,
     };
     // Blocking-pool threads (each with its engine handle) end after a few idle seconds,
     // so an idle service keeps only its two workers.
