@@ -154,6 +154,22 @@ fn a_vm_container_is_on_the_pod_network_and_its_published_port_is_reached() {
     assert!(got.contains("hello-from-the-guest"), "{got}");
     let ps = e.ok(&["ps", "--format", "{{.Ports}}"]);
     assert!(ps.contains(&format!("127.0.0.1:{port}->8080/tcp")), "{ps}");
+    // A peer that joins the network later is in the guest's /etc/hosts (the shim follows
+    // the engine's file), and reached by its name; gone from it when it leaves.
+    e.ok(&["run", "-d", "--name", "peer", IMG, "sleep", "300"]);
+    let hosts = || e.ok(&["exec", "web", "cat", "/etc/hosts"]);
+    wait_until(
+        "the peer in the guest's /etc/hosts",
+        Duration::from_secs(30),
+        || hosts().split_whitespace().any(|w| w == "peer"),
+    );
+    e.ok(&["exec", "web", "ping", "-c1", "-W5", "peer"]);
+    e.ok(&["rm", "-f", "peer"]);
+    wait_until(
+        "the peer out of the guest's /etc/hosts",
+        Duration::from_secs(30),
+        || !hosts().split_whitespace().any(|w| w == "peer"),
+    );
     e.ok(&["rm", "-f", "web"]);
     assert!(
         strata_testkit::http_get(&format!("127.0.0.1:{port}"), Duration::ZERO).is_none(),

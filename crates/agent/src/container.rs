@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -207,6 +208,39 @@ fn mount_share() -> io::Result<()> {
     Ok(())
 }
 
+/// The name a brought file has in the container's `files` directory: its destination in
+/// hex (unique, and never a path).
+fn file_name(dest: &str) -> String {
+    dest.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`strata_agent::Request::UpdateFile`]: the new content of container `id`'s file for
+/// `dest`, written in place (the container's bind mount shows it). Only a file its run
+/// brought can be updated.
+pub fn update_file(id: &str, dest: &str, data: &str) -> io::Result<()> {
+    check_id(id)?;
+    let bytes = strata_agent::decode(data)?;
+    if bytes.len() > MAX_FILE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("file for {dest}: more than {MAX_FILE} bytes"),
+        ));
+    }
+    let path = Path::new(BASE).join(id).join("files").join(file_name(dest));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("container {id}: no file for {dest} to update: {e}"),
+            )
+        })?;
+    io::Write::write_all(&mut &f, &bytes)
+}
+
 /// Writes each of `files` (base64, by mount destination) under `dir` and points the spec's
 /// bind mount of that destination at it. A destination no bind mount has is refused.
 fn bring_files(
@@ -214,7 +248,7 @@ fn bring_files(
     files: &BTreeMap<String, String>,
     dir: &Path,
 ) -> io::Result<()> {
-    for (i, (dest, data)) in files.iter().enumerate() {
+    for (dest, data) in files {
         let bytes = strata_agent::decode(data)?;
         if bytes.len() > MAX_FILE {
             return Err(io::Error::new(
@@ -232,7 +266,7 @@ fn bring_files(
                 )
             })?;
         std::fs::create_dir_all(dir)?;
-        let path = dir.join(i.to_string());
+        let path = dir.join(file_name(dest));
         std::fs::write(&path, bytes)?;
         m["source"] = serde_json::Value::String(path.to_string_lossy().into_owned());
     }

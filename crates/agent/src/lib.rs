@@ -118,6 +118,17 @@ pub enum Request {
         /// The signal number.
         signal: i32,
     },
+    /// Replaces, in place, the content of a file that container `id`'s
+    /// [`Request::RunContainer`] brought (by its mount destination): the engine rewrote it
+    /// on the host (a peer joined or left the network, for `/etc/hosts`): [`Reply::Done`].
+    UpdateFile {
+        /// The container.
+        id: String,
+        /// The file's mount destination (`/etc/hosts`).
+        dest: String,
+        /// The new content, base64.
+        data: String,
+    },
     /// Powers the guest off (answered by [`Reply::Bye`] first).
     Shutdown,
     /// Makes layer images (erofs files on the host) disks of a pod's running VM:

@@ -233,6 +233,10 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                 Err(e) => fail(out, tag, e.to_string()),
             }
         }
+        Request::UpdateFile { id, dest, data } => match container::update_file(&id, &dest, &data) {
+            Ok(()) => send(out, tag, Reply::Done),
+            Err(e) => fail(out, tag, format!("update {dest} of {id}: {e}")),
+        },
         Request::Kill { id, signal } => {
             if let Err(e) = container::check_id(&id) {
                 return fail(out, tag, format!("kill: {e}"));

@@ -342,6 +342,22 @@ impl Agent {
         }
     }
 
+    /// Gives container `id` the new content of its file mounted at `dest` (one that its run
+    /// brought from the host).
+    pub fn update_file(&self, id: &str, dest: &str, content: &[u8]) -> Result<()> {
+        let what = format!("update {dest} of {id}");
+        let req = Request::UpdateFile {
+            id: id.to_string(),
+            dest: dest.to_string(),
+            data: strata_agent::encode(content),
+        };
+        match self.one(req, &what)? {
+            Reply::Done => Ok(()),
+            Reply::Error { message } => Err(Error(format!("agent: {message}"))),
+            other => Err(unexpected(&what, &other)),
+        }
+    }
+
     /// Attaches layer images to the pod's VM (asked of a pod VM's proxy); the serials of
     /// their disks, in order.
     pub fn attach_layers(&self, files: &[std::path::PathBuf]) -> Result<Vec<String>> {
@@ -374,23 +390,31 @@ impl Agent {
 }
 
 /// The small regular files on the host that `spec` bind-mounts (the engine's `/etc/hosts`,
-/// `resolv.conf`, `hostname`), base64, by destination: the guest gets their content.
-fn host_files(spec: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+/// `resolv.conf`, `hostname`): (destination, host path). The guest has no such files: it
+/// gets their content at the start ([`Request::RunContainer`]'s `files`) and their changes
+/// later ([`Agent::update_file`]).
+pub fn host_file_mounts(spec: &serde_json::Value) -> Vec<(String, std::path::PathBuf)> {
     const MAX: u64 = 64 << 10;
-    let mut out = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
     for m in spec["mounts"].as_array().into_iter().flatten() {
         let bind = strata_agent::is_bind_mount(m);
         let (Some(src), Some(dest)) = (m["source"].as_str(), m["destination"].as_str()) else {
             continue;
         };
         let small_file = std::fs::metadata(src).is_ok_and(|md| md.is_file() && md.len() <= MAX);
-        if bind && small_file && out.len() < 16 {
-            if let Ok(b) = std::fs::read(src) {
-                out.insert(dest.to_string(), strata_agent::encode(&b));
-            }
+        if bind && small_file && out.len() < 16 && !out.iter().any(|(d, _)| d == dest) {
+            out.push((dest.to_string(), std::path::PathBuf::from(src)));
         }
     }
     out
+}
+
+/// [`host_file_mounts`]' content, base64, by destination.
+fn host_files(spec: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    host_file_mounts(spec)
+        .into_iter()
+        .filter_map(|(dest, src)| Some((dest, strata_agent::encode(&std::fs::read(src).ok()?))))
+        .collect()
 }
 
 fn unexpected(what: &str, r: &Reply) -> Error {

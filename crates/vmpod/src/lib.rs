@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod assets;
 pub mod erofs;
+pub mod follow;
 pub mod initramfs;
 pub mod kernel;
 mod pod_shim;

@@ -69,23 +69,33 @@ fn allowed(
 ) -> std::result::Result<(), String> {
     match (msg, access) {
         (Request::Input { .. } | Request::Resize { .. }, _) => Ok(()),
-        (Request::ExecContainer { id: c, .. }, Access::Container(id)) if c == id => Ok(()),
+        (
+            Request::ExecContainer { id: c, .. } | Request::UpdateFile { id: c, .. },
+            Access::Container(id),
+        ) if c == id => Ok(()),
         (Request::ExecContainer { id: c, .. }, Access::Container(id)) => {
             Err(format!("exec in {c}: this VM serves container {id} only"))
         }
-        (_, Access::Container(_)) => Err("only execs and their input pass the VM's proxy".into()),
+        (_, Access::Container(_)) => {
+            Err("only execs, their input and file updates pass the VM's proxy".into())
+        }
         (Request::AttachLayers { .. }, Access::Pod(_)) => Ok(()),
         (Request::RunContainer { id, .. }, Access::Pod(_)) if running.contains(id) => {
             Err(format!("container {id} already runs in the pod's VM"))
         }
         (Request::RunContainer { .. }, Access::Pod(_)) => Ok(()),
         (
-            Request::ExecContainer { id, .. } | Request::Kill { id, .. },
+            Request::ExecContainer { id, .. }
+            | Request::Kill { id, .. }
+            | Request::UpdateFile { id, .. },
             Access::Pod(_),
         ) if running.contains(id) => Ok(()),
-        (Request::ExecContainer { id, .. } | Request::Kill { id, .. }, Access::Pod(_)) => {
-            Err(format!("container {id} does not run in the pod's VM"))
-        }
+        (
+            Request::ExecContainer { id, .. }
+            | Request::Kill { id, .. }
+            | Request::UpdateFile { id, .. },
+            Access::Pod(_),
+        ) => Err(format!("container {id} does not run in the pod's VM")),
         (_, Access::Pod(_)) => Err(
             "only the pod's containers' layers, runs, kills, execs and input pass the pod VM's proxy"
                 .into(),
@@ -235,6 +245,14 @@ mod tests {
         }
     }
 
+    fn update(id: &str) -> Request {
+        Request::UpdateFile {
+            id: id.into(),
+            dest: "/etc/hosts".into(),
+            data: String::new(),
+        }
+    }
+
     #[test]
     fn only_execs_in_its_own_container_pass() {
         let c1 = Access::Container("c1".into());
@@ -244,6 +262,8 @@ mod tests {
         assert!(allowed(&Request::Shutdown, &c1, &none).is_err());
         assert!(allowed(&kill("c1"), &c1, &none).is_err());
         assert!(allowed(&run("c1"), &c1, &none).is_err());
+        assert!(allowed(&update("c1"), &c1, &none).is_ok());
+        assert!(allowed(&update("c2"), &c1, &none).is_err());
         let attach = Request::AttachLayers { files: vec![] };
         assert!(allowed(&attach, &c1, &none).is_err());
     }
@@ -258,7 +278,9 @@ mod tests {
         // Nothing reaches a container the proxy did not run.
         assert!(allowed(&exec("a"), &pod, &running).is_err());
         assert!(allowed(&kill("a"), &pod, &running).is_err());
+        assert!(allowed(&update("a"), &pod, &running).is_err());
         running.insert("a".to_string());
+        assert!(allowed(&update("a"), &pod, &running).is_ok());
         assert!(allowed(&exec("a"), &pod, &running).is_ok());
         assert!(allowed(&kill("a"), &pod, &running).is_ok());
         assert!(allowed(&run("a"), &pod, &running).is_err(), "runs twice");

@@ -82,6 +82,12 @@ impl Io {
             .map(|t| crate::terminal::first_size(t.as_raw_fd()));
         let stdin = self.stdin || self.terminal.is_some();
         let run = agent.run_container_with(&a.id, spec, layers, (stdin, size))?;
+        // Its /etc/hosts and the like, rewritten by the engine later, follow into the guest.
+        crate::follow::follow(
+            Arc::clone(agent),
+            a.id.clone(),
+            crate::agent::host_file_mounts(spec),
+        );
         let input = self.terminal.as_ref().map_or(0, |t| t.as_raw_fd());
         if stdin {
             let (agent, id) = (Arc::clone(agent), a.id.clone());
