@@ -703,6 +703,91 @@ fn vm_containers_share_volumes_with_the_host_through_virtio_fs() {
 }
 
 /// The VMM's pid in `strata describe`'s Hypervisor layer.
+/// A loop device over a file, detached on drop.
+struct Loop(String);
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn devices_reach_a_vm_container() {
+    if !(prerequisites() && strata_testkit::require_tools(&["losetup"])) {
+        return;
+    }
+    let e = Engine::new();
+    // A block device (a loop device over a file of the test's) becomes a disk of the VM; a
+    // character device is the guest kernel's own node.
+    let img = e.dir.path().join("disk.img");
+    std::fs::write(&img, vec![0u8; 1 << 20]).unwrap();
+    let o = std::process::Command::new("losetup")
+        .args(["-f", "--show"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "losetup: {}", text(&o.stderr));
+    let lo = Loop(text(&o.stdout).trim().to_string());
+    let script = "ls -l /dev/xvdb /dev/fuse; echo written-in-the-guest | dd of=/dev/xvdb conv=fsync 2>/dev/null; echo done";
+    let o = vm(
+        &e,
+        &[
+            "run",
+            "--rm",
+            "--isolation",
+            "vm",
+            "--device",
+            &format!("{}:/dev/xvdb", lo.0),
+            "--device",
+            "/dev/fuse",
+            IMG,
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let out = text(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("done"),
+        "{out}{}",
+        text(&o.stderr)
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with('b') && l.ends_with("/dev/xvdb")),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with('c') && l.contains("10, 229") && l.ends_with("/dev/fuse")),
+        "{out}"
+    );
+    let data = std::fs::read(&img).unwrap();
+    assert!(
+        data.starts_with(b"written-in-the-guest\n"),
+        "the host's file has the guest's write"
+    );
+    // Given with fewer permissions than rwm: refused, naming the VM layer.
+    let (code, _, err) = e.status(&[
+        "run",
+        "--rm",
+        "--isolation",
+        "vm",
+        "--device",
+        "/dev/fuse:/dev/fuse:r",
+        IMG,
+        "true",
+    ]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("[layer: vm]"), "{err}");
+}
+
 fn vmm_pid(describe: &str) -> i32 {
     describe
         .split("VMM pid ")

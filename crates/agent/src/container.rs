@@ -43,7 +43,7 @@ fn mount(
 }
 
 /// The block device whose serial is `serial` (`/dev/vdb`).
-fn disk_by_serial(serial: &str, wait: Duration) -> io::Result<PathBuf> {
+pub(crate) fn disk_by_serial(serial: &str, wait: Duration) -> io::Result<PathBuf> {
     crate::guest::device_by_attr(
         "/sys/block",
         "serial",
@@ -177,6 +177,7 @@ pub fn prepare(
     }
     spec["root"] = serde_json::json!({"path": rootfs, "readonly": false});
     bring_files(&mut spec, files, &dir.join("files"))?;
+    crate::devices::place(&mut spec)?;
     if uses_share(&spec) {
         mount_share()?;
     }

@@ -19,6 +19,11 @@ pub const SHARED_TAG: &str = "strata";
 /// has its source below it.
 pub const SHARED_GUEST_DIR: &str = "/run/strata-shared";
 
+/// The spec annotation by which the host tells the guest where a container's devices are:
+/// a JSON object from each device's path in the container to `serial:NAME` (a disk of the
+/// VM) or a path under the guest's /dev (the guest kernel's own node).
+pub const DEVICES_ANNOTATION: &str = "org.strata.vm.devices";
+
 /// The largest frame either side accepts.
 pub const MAX_FRAME: usize = 1 << 20;
 

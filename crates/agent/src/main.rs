@@ -5,6 +5,7 @@
 //! off. Its messages go to the console (the VM's serial log).
 
 mod container;
+mod devices;
 mod guest;
 mod net;
 mod reaper;

@@ -59,6 +59,8 @@ pub fn write_assets(e: &Engine, c: &Container) -> Result<()> {
         }
         None => v["role"] = "container".into(),
     }
+    v["devices"] = serde_json::json!(crate::spec::devices::vm_devices(&c.config.devices)
+        .map_err(|err| Error::Invalid(format!("container {}: {err}", c.name)))?);
     let p = e.paths.bundle(&c.id).join("vm.json");
     std::fs::write(&p, v.to_string()).ctx(|| format!("write {}", p.display()))
 }

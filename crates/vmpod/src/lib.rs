@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod assets;
+pub mod devices;
 pub mod erofs;
 pub mod follow;
 pub mod initramfs;

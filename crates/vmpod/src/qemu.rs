@@ -54,6 +54,8 @@ pub struct VmSpec {
     pub accel: Accel,
     /// Read-only disks (a container image's layers): serial and image file.
     pub disks: Vec<(String, PathBuf)>,
+    /// Writable disks (a container's block devices, `--device`): serial and host device.
+    pub device_disks: Vec<(String, PathBuf)>,
     /// Spare disks for layers attached later, and QMP to attach them ([`crate::slots`]):
     /// a pod's VM.
     pub spare_disks: bool,
@@ -145,6 +147,14 @@ pub fn command(s: &VmSpec) -> Command {
         ));
         cmd.arg("-device")
             .arg(format!("virtio-blk-device,drive=d{i},serial={serial}"));
+    }
+    for (i, (serial, dev)) in s.device_disks.iter().enumerate() {
+        // QEMU's option syntax doubles a comma inside a value.
+        let file = dev.display().to_string().replace(',', ",,");
+        cmd.arg("-drive")
+            .arg(format!("id=v{i},file={file},format=raw,if=none,cache=none"));
+        cmd.arg("-device")
+            .arg(format!("virtio-blk-device,drive=v{i},serial={serial}"));
     }
     if s.spare_disks {
         cmd.args(crate::slots::qemu_args());

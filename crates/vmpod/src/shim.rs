@@ -188,22 +188,29 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t, io: &Io) -> Result<i32> {
         serde_json::from_slice(&b)
             .map_err(|e| Error(format!("vm container {}: {}: {e}", a.id, p.display())))
     };
-    let spec = read("config.json")?;
     let vm_json = read("vm.json")?;
+    let devices = crate::devices::from_vm_json(&vm_json)?;
+    // The guest is told where each device is.
+    let spec = crate::devices::annotate(&read("config.json")?, &devices);
     let (assets, memory_mib, vcpus) = Assets::from_json(&vm_json)?;
     std::fs::create_dir_all(&a.dir)
         .map_err(crate::io_err(format!("vm dir {}", a.dir.display())))?;
     match role(&vm_json)? {
+        Role::Member(_) if devices.iter().any(|d| d.block) => Err(Error(format!(
+            "vm container {}: block devices are not served in a VM pod's containers (its VM's disks are the pod's layers); run it as a VM container of its own [layer: vm]",
+            a.id
+        ))),
         Role::Member(sandbox) => crate::pod_shim::member(a, (set, io), &spec, &assets, &sandbox),
         Role::Sandbox => {
             crate::shared::private_mounts()?;
-            let b = boot(a, &spec, &assets, (memory_mib, vcpus), (true, true))?;
+            let b = boot(a, &spec, &assets, (memory_mib, vcpus), (true, true), Vec::new())?;
             crate::pod_shim::sandbox(a, set, b)
         }
         Role::Container => {
             crate::shared::private_mounts()?;
             let share = crate::shared::wants_share(&spec, &a.bundle);
-            let b = boot(a, &spec, &assets, (memory_mib, vcpus), (false, share))?;
+            let disks = crate::devices::disks(&devices);
+            let b = boot(a, &spec, &assets, (memory_mib, vcpus), (false, share), disks)?;
             let spec = match share {
                 true => {
                     crate::shared::bind_volumes(
@@ -221,7 +228,8 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t, io: &Io) -> Result<i32> {
     }
 }
 
-/// Boots the VM (a pod's: with spare disks; with `share`, virtio-fs for volumes), joins it
+/// Boots the VM (a pod's: with spare disks; with `share`, virtio-fs for volumes; the
+/// container's block devices as disks), joins it
 /// to the pod's network, serves its proxy and records `vm.state`.
 fn boot(
     a: &Args,
@@ -229,6 +237,7 @@ fn boot(
     assets: &Assets,
     (memory_mib, vcpus): (u32, u32),
     (pod, share): (bool, bool),
+    device_disks: Vec<(String, PathBuf)>,
 ) -> Result<Booted> {
     // The pod's network namespace (CNI's, as for any container): QEMU runs in it, and its
     // TAP is joined to the pod's interface, whose address the guest takes.
@@ -255,6 +264,7 @@ fn boot(
             .into_iter()
             .zip(assets.layers.iter().cloned())
             .collect(),
+        device_disks,
         spare_disks: pod,
         shared: share.is_some(),
         net: link.as_ref().map(|l| l.mac.clone()),

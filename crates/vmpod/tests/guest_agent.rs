@@ -53,6 +53,7 @@ fn the_agent_answers_from_the_guests_own_kernel() {
     ];
     let (accel, why) = Accel::pick();
     let mut vm = Vm::start(&VmSpec {
+        device_disks: Vec::new(),
         kernel: k.image.clone(),
         initrd,
         memory_mib: 256,

@@ -64,7 +64,6 @@ fn check_isolation(c: &ContainerConfig) -> Result<()> {
     }
     let unsupported = [
         (c.init, "--init"),
-        (!c.devices.is_empty(), "devices"),
         (!c.extra_networks.is_empty(), "more than one network"),
     ];
     if let Some((_, what)) = unsupported.iter().find(|(on, _)| *on) {

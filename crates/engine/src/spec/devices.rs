@@ -85,6 +85,33 @@ pub fn linux_devices(maps: &[DeviceMapping]) -> Result<Devices> {
     Ok(out)
 }
 
+/// A VM container's devices as its VM shim takes them (`vm.json`'s `devices`): each node's
+/// host path, its path in the container and its type (`b` becomes a disk of the VM; `c` is
+/// the guest kernel's own node of that path). Only whole devices (`rwm`): a VM has no host
+/// node to bind-mount.
+pub fn vm_devices(maps: &[DeviceMapping]) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for m in maps {
+        if !m.permissions.is_empty() && m.permissions.len() < 3 {
+            return Err(Error::Invalid(format!(
+                "device {}: a VM container gets a device whole (rwm), not {:?} [layer: vm]",
+                m.host_path, m.permissions
+            )));
+        }
+        let target = if m.container_path.is_empty() {
+            m.host_path.as_str()
+        } else {
+            m.container_path.as_str()
+        };
+        let mut found = Vec::new();
+        collect(Path::new(&m.host_path), Path::new(target), &mut found)?;
+        for (host, target, kind, ..) in found {
+            out.push(json!({"hostPath": host, "containerPath": target, "type": kind}));
+        }
+    }
+    Ok(out)
+}
+
 type Found = (String, String, &'static str, u64, u64, std::fs::Metadata);
 
 /// The device nodes at `host` (followed if a link; walked if a directory), each with the

@@ -1,0 +1,117 @@
+//! A VM container's devices (`--device`; `vm.json`'s `devices`, from the engine): a block
+//! device becomes a writable virtio-blk disk of its VM (Kata's way), which the guest finds
+//! by its serial; a character device is the guest kernel's own node of the same path
+//! (/dev/fuse, /dev/net/tun). The spec sent to the guest says which is which
+//! ([`strata_agent::DEVICES_ANNOTATION`], read and checked by the agent).
+
+use crate::Error;
+use std::path::PathBuf;
+
+/// One device node given to a VM container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// The node on the host.
+    pub host: PathBuf,
+    /// Its path in the container.
+    pub container: String,
+    /// A block device (else a character device).
+    pub block: bool,
+}
+
+/// The devices `vm.json` lists.
+pub fn from_vm_json(v: &serde_json::Value) -> Result<Vec<Device>, Error> {
+    let mut out = Vec::new();
+    for d in v["devices"].as_array().into_iter().flatten() {
+        let (Some(host), Some(container), Some(kind)) = (
+            d["hostPath"].as_str(),
+            d["containerPath"].as_str(),
+            d["type"].as_str(),
+        ) else {
+            return Err(Error(format!("vm.json: a device without its paths: {d}")));
+        };
+        out.push(Device {
+            host: PathBuf::from(host),
+            container: container.to_string(),
+            block: match kind {
+                "b" => true,
+                "c" => false,
+                other => return Err(Error(format!("vm.json: device type {other:?}"))),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// The serial of the `i`-th block device's disk.
+fn serial(i: usize) -> String {
+    format!("dev{i}")
+}
+
+/// The VM's disks for the block devices: (serial, host device).
+pub fn disks(devices: &[Device]) -> Vec<(String, PathBuf)> {
+    devices
+        .iter()
+        .filter(|d| d.block)
+        .enumerate()
+        .map(|(i, d)| (serial(i), d.host.clone()))
+        .collect()
+}
+
+/// `spec` with the annotation that tells the guest where each device is.
+pub fn annotate(spec: &serde_json::Value, devices: &[Device]) -> serde_json::Value {
+    let mut spec = spec.clone();
+    if devices.is_empty() {
+        return spec;
+    }
+    let mut map = serde_json::Map::new();
+    let mut disk = 0;
+    for d in devices {
+        let source = if d.block {
+            disk += 1;
+            format!("serial:{}", serial(disk - 1))
+        } else {
+            d.host.display().to_string()
+        };
+        map.insert(d.container.clone(), source.into());
+    }
+    if !spec["annotations"].is_object() {
+        spec["annotations"] = serde_json::json!({});
+    }
+    spec["annotations"][strata_agent::DEVICES_ANNOTATION] =
+        serde_json::Value::Object(map).to_string().into();
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_devices_become_disks_and_the_spec_says_where_each_is() {
+        let v = serde_json::json!({"devices": [
+            {"hostPath": "/dev/loop7", "containerPath": "/dev/xvdb", "type": "b"},
+            {"hostPath": "/dev/fuse", "containerPath": "/dev/fuse", "type": "c"},
+            {"hostPath": "/dev/loop8", "containerPath": "/dev/xvdc", "type": "b"},
+        ]});
+        let devs = from_vm_json(&v).unwrap();
+        assert_eq!(
+            disks(&devs),
+            vec![
+                ("dev0".to_string(), PathBuf::from("/dev/loop7")),
+                ("dev1".to_string(), PathBuf::from("/dev/loop8"))
+            ]
+        );
+        let spec = annotate(&serde_json::json!({}), &devs);
+        let map: serde_json::Value = serde_json::from_str(
+            spec["annotations"][strata_agent::DEVICES_ANNOTATION]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            map,
+            serde_json::json!({"/dev/xvdb": "serial:dev0", "/dev/fuse": "/dev/fuse", "/dev/xvdc": "serial:dev1"})
+        );
+        assert!(from_vm_json(&serde_json::json!({"devices": [{"type": "b"}]})).is_err());
+    }
+}
