@@ -95,19 +95,10 @@ fn a_vm_container_has_its_own_kernel_and_the_usual_lifecycle() {
     );
     e.ok(&["rm", "v1"]);
     // What VM containers do not do yet is refused, naming the layer.
-    let (code, _, err) = e.status(&[
-        "run",
-        "--rm",
-        "--device",
-        "/dev/null:/dev/x",
-        "--isolation",
-        "vm",
-        IMG,
-        "true",
-    ]);
+    let (code, _, err) = e.status(&["run", "--rm", "--init", "--isolation", "vm", IMG, "true"]);
     assert_eq!(code, 125);
     assert!(
-        err.contains("[layer: vm]") && err.contains("devices"),
+        err.contains("[layer: vm]") && err.contains("--init"),
         "{err}"
     );
     let (code, _, err) = e.status(&["run", "--rm", "--isolation", "vmx", IMG, "true"]);
