@@ -142,6 +142,16 @@ fn first_network(e: &Engine, c: &Container) -> Result<Option<String>> {
     }
 }
 
+/// The mode that makes network `name` a container's first (the default one is `Default`).
+fn first_mode(e: &Engine, name: &str) -> Result<NetworkMode> {
+    let default = super::defaults::Settings::load(e)?.name().to_string();
+    Ok(if name == default {
+        NetworkMode::Default
+    } else {
+        NetworkMode::Bridge(name.to_string())
+    })
+}
+
 /// The networks `c` is configured on, first one first.
 pub fn configured(e: &Engine, c: &Container) -> Result<Vec<String>> {
     let mut v: Vec<String> = first_network(e, c)?.into_iter().collect();
@@ -200,12 +210,7 @@ pub fn connect(e: &Engine, key: &str, network: &str, aliases: Vec<String>) -> Re
         if running {
             return refuse("runs with no network (`--network none`): stop it first, since it");
         }
-        let default = super::defaults::Settings::load(e)?.name().to_string();
-        c.config.network = if n.name == default {
-            NetworkMode::Default
-        } else {
-            NetworkMode::Bridge(n.name.clone())
-        };
+        c.config.network = first_mode(e, &n.name)?;
         c.config.network_aliases = aliases;
         return e.db.save_config(&c.id, &c.config);
     }
@@ -225,13 +230,7 @@ pub fn connect(e: &Engine, key: &str, network: &str, aliases: Vec<String>) -> Re
     if running {
         hosts::announce(e, &c)?;
     }
-    let _ = e.db.event(
-        "network",
-        "connect",
-        &n.id,
-        &n.name,
-        &[("container", c.id.clone())],
-    );
+    event(e, "connect", &n, &c);
     Ok(())
 }
 
@@ -257,12 +256,7 @@ pub fn disconnect(e: &Engine, key: &str, network: &str) -> Result<()> {
             c.config.network_aliases.clear();
         } else {
             let next = c.config.extra_networks.remove(0);
-            let default = super::defaults::Settings::load(e)?.name().to_string();
-            c.config.network = if next.name == default {
-                NetworkMode::Default
-            } else {
-                NetworkMode::Bridge(next.name)
-            };
+            c.config.network = first_mode(e, &next.name)?;
             c.config.network_aliases = next.aliases;
         }
     } else {
@@ -287,14 +281,15 @@ pub fn disconnect(e: &Engine, key: &str, network: &str) -> Result<()> {
         c.config.extra_networks.remove(i);
     }
     e.db.save_config(&c.id, &c.config)?;
-    let _ = e.db.event(
-        "network",
-        "disconnect",
-        &n.id,
-        &n.name,
-        &[("container", c.id.clone())],
-    );
+    event(e, "disconnect", &n, &c);
     Ok(())
+}
+
+/// Records a connect or disconnect in the event log (as docker's network events).
+fn event(e: &Engine, action: &str, n: &super::record::Network, c: &Container) {
+    let _ = e
+        .db
+        .event("network", action, &n.id, &n.name, &[("container", c.id.clone())]);
 }
 
 #[cfg(test)]
