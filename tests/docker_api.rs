@@ -1338,3 +1338,46 @@ fn socket_activation_and_the_socket_group() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no such group"));
     assert!(!nosuch.exists());
 }
+
+/// The docker CLI on a terminal of the test's (not under `timeout`, whose child cannot read
+/// a terminal it does not own).
+fn docker_on_terminal(s: &Service, args: &[&str], slave: std::os::fd::OwnedFd) -> ChildGuard {
+    let mut c = Command::new("docker");
+    c.env("DOCKER_HOST", format!("unix://{}", s.socket.display()))
+        .env("DOCKER_CONFIG", &s.config)
+        .env_remove("DOCKER_API_VERSION")
+        .env_remove("DOCKER_CONTEXT")
+        .args(args);
+    common::spawn_on_terminal(&mut c, slave)
+}
+
+/// `docker exec -it` and `docker run -it` from a real terminal: the process has a terminal
+/// of the caller's size that follows its resizes, and the client exits with its status.
+#[test]
+fn exec_it_and_run_it_get_a_terminal_of_the_callers_size() {
+    let Some((_e, s)) = setup() else { return };
+    let limit = Duration::from_secs(30);
+    s.ok(&["run", "-d", "--name", "tty", IMG, "sleep", "300"]);
+    let (m, slave) = common::pty(30, 100);
+    let mut child = docker_on_terminal(&s, &["exec", "-it", "tty", "sh"], slave);
+    let mut m = std::fs::File::from(m);
+    m.write_all(b"tty; stty size\n").unwrap();
+    let seen = common::read_until(&mut m, "30 100", limit);
+    assert!(
+        seen.contains("/dev/pts/") && seen.contains("30 100"),
+        "{seen:?}"
+    );
+    common::resize_and_see(&mut m, (40, 120), limit);
+    m.write_all(b"exit 3\n").unwrap();
+    let st = child.wait_timeout(limit).expect("docker exec -it ended");
+    assert_eq!(st.code(), Some(3));
+    let (m, slave) = common::pty(24, 80);
+    let mut child = docker_on_terminal(&s, &["run", "--rm", "-it", IMG, "sh"], slave);
+    let mut m = std::fs::File::from(m);
+    m.write_all(b"stty size; exit 5\n").unwrap();
+    let seen = common::read_until(&mut m, "24 80", limit);
+    assert!(seen.contains("24 80"), "{seen:?}");
+    let st = child.wait_timeout(limit).expect("docker run -it ended");
+    assert_eq!(st.code(), Some(5));
+    s.ok(&["rm", "-f", "tty"]);
+}

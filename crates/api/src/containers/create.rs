@@ -267,6 +267,24 @@ pub fn endpoint_aliases(ep: &Map<String, Value>) -> Result<Vec<String>, ApiError
     Ok(list)
 }
 
+/// `HostConfig.ConsoleSize` (`[rows, columns]`; `[0, 0]` or absent: unknown).
+fn console_size(v: &Value) -> Result<Option<(u16, u16)>, ApiError> {
+    let field = "HostConfig.ConsoleSize";
+    match v {
+        Value::Null => Ok(None),
+        Value::Array(a) if a.len() == 2 => {
+            let n = |x: &Value| {
+                x.as_u64()
+                    .and_then(|n| u16::try_from(n).ok())
+                    .ok_or_else(|| bad(field, "expected two sizes up to 65535"))
+            };
+            let (rows, cols) = (n(&a[0])?, n(&a[1])?);
+            Ok((rows > 0 && cols > 0).then_some((rows, cols)))
+        }
+        _ => Err(bad(field, "expected [rows, columns]")),
+    }
+}
+
 /// The engine's configuration and the image of docker's create body.
 pub fn config_of(v: &Value) -> Result<(ContainerConfig, String), ApiError> {
     let body = v.as_object().ok_or_else(|| {
@@ -298,6 +316,7 @@ pub fn config_of(v: &Value) -> Result<(ContainerConfig, String), ApiError> {
         hostname: string(get("Hostname"), "Hostname")?,
         labels: string_map(get("Labels"), "Labels")?.into_iter().collect(),
         tty: boolean(get("Tty"), "Tty")?,
+        console_size: console_size(h("ConsoleSize"))?,
         interactive: boolean(get("OpenStdin"), "OpenStdin")?,
         stop_signal: string(get("StopSignal"), "StopSignal")?,
         stop_timeout: int(get("StopTimeout"), "StopTimeout")?

@@ -28,6 +28,9 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     /// `-t`.
     pub tty: bool,
+    /// The terminal's first size, rows and columns (docker's `HostConfig.ConsoleSize`), so
+    /// that the process sees it before the client's first resize.
+    pub console_size: Option<(u16, u16)>,
     /// `-i`.
     pub interactive: bool,
     /// `-v`, `--mount`, `--tmpfs`.

@@ -287,9 +287,13 @@ pub fn disconnect(e: &Engine, key: &str, network: &str) -> Result<()> {
 
 /// Records a connect or disconnect in the event log (as docker's network events).
 fn event(e: &Engine, action: &str, n: &super::record::Network, c: &Container) {
-    let _ = e
-        .db
-        .event("network", action, &n.id, &n.name, &[("container", c.id.clone())]);
+    let _ = e.db.event(
+        "network",
+        action,
+        &n.id,
+        &n.name,
+        &[("container", c.id.clone())],
+    );
 }
 
 #[cfg(test)]

@@ -203,6 +203,9 @@ pub fn generate(i: &SpecInput<'_>) -> Result<Value> {
         "rlimits": resources::rlimits(&c.resources.ulimits),
         "noNewPrivileges": c.no_new_privileges,
     });
+    if let (true, Some((rows, cols))) = (c.tty, c.console_size) {
+        process["consoleSize"] = json!({"height": rows, "width": cols});
+    }
     if user.uid != 0 {
         // A non-root user keeps only the bounding set (docker: no effective capabilities).
         process["capabilities"]["effective"] = json!([]);

@@ -291,6 +291,8 @@ impl CreateArgs {
                 .map(|n| network_mode(n))
                 .unwrap_or_default(),
             network_aliases: Vec::new(),
+            // The caller's terminal size from the start (its resizes follow on attach).
+            console_size: self.tty.then(|| crate::tty::size(0)).flatten(),
             extra_networks: self.extra_networks()?,
             dns: self.dns.clone(),
             dns_search: self.dns_search.clone(),
