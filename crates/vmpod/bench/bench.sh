@@ -104,3 +104,22 @@ pod_once() {
 for _ in $(seq "$N"); do pod_once; done
 pd=$(median <"$W/pod"); mb=$(median <"$W/member")
 echo "vm pod ($N runs): pod create to its first container's process ${pd} ms ($(awk -v s="$pd" -v b="$b" 'BEGIN{printf "%.2f", s/b}')x the bare boot), another container in the running pod VM ${mb} ms"
+
+# Host memory of one running VM pod beyond its guest RAM: its VM has virtio-fs, so QEMU's
+# guest RAM is a shared memfd (RssShmem) and virtiofsd serves the share; plus the pod VM's
+# shim and the infra's monitor (each container of the pod adds its own shim and monitor).
+p=vmbench-mem-$RANDOM
+"$BIN/strata" pod create --isolation vm --name "$p" >/dev/null
+cid=$("$BIN/strata" run -d --pod "$p" busybox sleep 600)
+for _ in $(seq 600); do "$BIN/strata" describe "$cid" | grep -q "VMM pid" && break; sleep 0.1; done
+sleep 2
+qemu=$("$BIN/strata" describe "$cid" | sed -n 's/.*VMM pid \([0-9]*\).*/\1/p')
+shim=$(awk '{print $4}' /proc/"$qemu"/stat)
+mon=$(awk '{print $4}' /proc/"$shim"/stat)
+vfs=$(pgrep -P "$shim" virtiofsd | head -1)
+guest=$(awk -v want=$((256 * 1024)) '/^[0-9a-f]+-/{size=0} /^Size:/{size=$2} /^Rss:/{ if (size==want) {print $2; exit} }' /proc/"$qemu"/smaps)
+field() { awk -v k="$2:" '$1==k{print $2}' /proc/"$1"/status; }
+q=$(field "$qemu" VmRSS); qa=$(field "$qemu" RssAnon); qf=$(field "$qemu" RssFile); qs=$(field "$qemu" RssShmem)
+v=$(field "$vfs" VmRSS); va=$(field "$vfs" RssAnon); sh=$(field "$shim" VmRSS); m=$(field "$mon" VmRSS)
+echo "vm pod memory: qemu ${q} KiB (guest RAM held ${guest:-0} KiB; anonymous ${qa}, file-backed ${qf}, shared ${qs} KiB), virtiofsd ${v} KiB (anonymous ${va}), pod shim ${sh} KiB, infra monitor ${m} KiB; overhead beyond guest RAM $(( (q - ${guest:-0} + v + sh + m) / 1024 )) MiB, of which this pod's own $(( (qa + qs - ${guest:-0} + va + sh + m) / 1024 )) MiB"
+"$BIN/strata" pod rm -f "$p" >/dev/null
