@@ -3,7 +3,8 @@
 //! (`kernel`), the initramfs carrying `strata-agent` as init (`initramfs`), the hypervisor
 //! backends (`qemu`: QEMU's microvm machine, with TCG where KVM cannot boot Linux, as on
 //! PVM hosts), and the client of the agent protocol (`agent`), which checks everything the
-//! guest sends.
+//! guest sends; a container's devices as disks of its VM (`devices`) and its host files
+//! followed into the guest (`follow`).
 
 pub mod agent;
 pub mod assets;

@@ -1,7 +1,8 @@
 //! Container networking: a network namespace per container (or its pod's, another
 //! container's, the host's, or one with only a loopback), attached to a bridge network
 //! through the standard CNI plugins (`cni`, `conflist`), with its published ports resolved
-//! first (`ports`) and its peers listed in its /etc/hosts (`hosts`).
+//! first (`ports`) and its peers listed in its /etc/hosts (`hosts`); more networks joined
+//! as more interfaces (`extra`).
 //!
 //! Crash safety: before anything is made, the container's state records the network it is
 //! being attached to, its namespace's path and its ports (the intent); from then on DEL is
