@@ -1529,3 +1529,179 @@ fn a_debug_container_joins_its_targets_pid_namespace() {
     });
     drop(server);
 }
+
+/// Removes test cgroups (leaf first) from every hierarchy on drop: kubelet's pod cgroups,
+/// which the runtime creates under but never removes.
+struct CgroupDirs(Vec<String>);
+
+impl Drop for CgroupDirs {
+    fn drop(&mut self) {
+        for rel in &self.0 {
+            for h in std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let _ = std::fs::remove_dir(h.path().join(rel.trim_start_matches('/')));
+            }
+        }
+    }
+}
+
+async fn stop_and_remove_pod(c: &mut Clients, pod: &str) {
+    c.rt.stop_pod_sandbox(StopPodSandboxRequest {
+        pod_sandbox_id: pod.into(),
+    })
+    .await
+    .expect("StopPodSandbox");
+    remove_pod(c, pod).await;
+}
+
+/// The pids in a cgroup directory of the memory hierarchy (v1 here), or none.
+fn procs(rel: &str) -> Vec<String> {
+    std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory/{}/cgroup.procs",
+        rel.trim_start_matches('/')
+    ))
+    .unwrap_or_default()
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// kubelet's `cgroup_parent` holds the pod's containers: with the cgroupfs driver as a
+/// directory under that path, with the systemd driver as scopes in that slice (asked of
+/// systemd on D-Bus, here a stand-in); a parent that is not of the driver's kind is refused.
+#[test]
+fn kubelets_cgroup_parent_holds_the_pods_containers_with_either_driver() {
+    if !prerequisites() {
+        return;
+    }
+    let pid = std::process::id();
+    // cgroupfs: /kubepods-.../pod... (kubelet's directory, left to it).
+    let top = format!("/stratacri{pid}");
+    let parent = format!("{top}/podabc");
+    let _dirs = CgroupDirs(vec![parent.clone(), top.clone()]);
+    let e = Engine::new();
+    let server = Server::start(&e);
+    let logs = e.dir.path().join("pod-logs");
+    let mut sandbox = pod_config("cgp", &logs);
+    sandbox.linux = Some(LinuxPodSandboxConfig {
+        cgroup_parent: parent.clone(),
+        ..Default::default()
+    });
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        let id = create(
+            &mut c,
+            &pod,
+            &sandbox,
+            container_config("app", "exec sleep 1000"),
+        )
+        .await;
+        start(&mut c, &id).await;
+        let mine = procs(&format!("{parent}/{id}"));
+        assert_eq!(mine.len(), 1, "the container's cgroup under the parent");
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", mine[0])).unwrap();
+        assert!(String::from_utf8_lossy(&cmdline).contains("sleep"));
+        // The infra is there too: two cgroups under the pod's.
+        let under: Vec<_> = std::fs::read_dir(format!("/sys/fs/cgroup/memory{parent}"))
+            .unwrap()
+            .flatten()
+            .filter(|d| d.path().is_dir())
+            .collect();
+        assert_eq!(under.len(), 2, "{under:?}");
+        stop_and_remove_pod(&mut c, &pod).await;
+        assert!(!Path::new(&format!("/sys/fs/cgroup/memory{parent}/{id}")).exists());
+        assert!(
+            Path::new(&format!("/sys/fs/cgroup/memory{parent}")).exists(),
+            "kubelet's"
+        );
+        let mut bad = sandbox.clone();
+        bad.linux.as_mut().unwrap().cgroup_parent = "a:b:c".into();
+        let err =
+            c.rt.run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(bad),
+                runtime_handler: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    });
+    drop(server);
+
+    // systemd: a scope per container in kubelet's slice.
+    let Some(sd) = strata_testkit::systemd::FakeSystemd::start() else {
+        return;
+    };
+    let slice = format!("stratacri{pid}.slice");
+    let _scopes = CgroupDirs(vec![slice.clone()]);
+    let conf = e.dir.path().join("cri-systemd.toml");
+    std::fs::write(&conf, "cgroup_driver = \"systemd\"\n").unwrap();
+    let bus = sd.address();
+    let server = Server::start_env(&e, &conf, &[("STRATA_RUNC_SYSTEMD_BUS", Path::new(&bus))]);
+    let mut sandbox = pod_config("sdp", &logs);
+    sandbox.linux = Some(LinuxPodSandboxConfig {
+        cgroup_parent: slice.clone(),
+        ..Default::default()
+    });
+    rt().block_on(async {
+        let mut c = clients(&server).await;
+        let cfg =
+            c.rt.runtime_config(RuntimeConfigRequest {})
+                .await
+                .unwrap()
+                .into_inner();
+        assert_eq!(
+            cfg.linux.map(|l| l.cgroup_driver),
+            Some(CgroupDriver::Systemd as i32)
+        );
+        let pod = run_pod(&mut c, sandbox.clone()).await;
+        let id = create(
+            &mut c,
+            &pod,
+            &sandbox,
+            container_config("app", "exec sleep 1000"),
+        )
+        .await;
+        start(&mut c, &id).await;
+        let unit = format!("strata-{id}.scope");
+        let calls: Vec<serde_json::Value> = sd
+            .call_lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let started: Vec<_> = calls
+            .iter()
+            .filter(|c| c["method"] == "StartTransientUnit")
+            .collect();
+        assert_eq!(
+            started.len(),
+            2,
+            "the infra's and the container's: {calls:?}"
+        );
+        let mine = started
+            .iter()
+            .find(|c| c["name"] == unit.as_str())
+            .expect("its scope");
+        assert_eq!(mine["props"]["Slice"], slice.as_str());
+        assert_eq!(procs(&format!("{slice}/{unit}")).len(), 1);
+        stop_and_remove_pod(&mut c, &pod).await;
+        assert!(sd
+            .call_lines()
+            .iter()
+            .any(|l| l.contains("StopUnit") && l.contains(&unit)));
+        let mut bad = sandbox.clone();
+        bad.linux.as_mut().unwrap().cgroup_parent = "/kubepods/podx".into();
+        let err =
+            c.rt.run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(bad),
+                runtime_handler: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(err.message().contains("slice"), "{err:?}");
+    });
+}

@@ -180,6 +180,14 @@ fn pod_config(
         isolation: vm.then(|| "vm".to_string()),
         memory,
         cpus,
+        // kubelet's pod cgroup (a path, or with the systemd driver a slice), which it makes
+        // and removes; the pod's containers go under it as scopes or directories.
+        cgroup_parent: c
+            .linux
+            .as_ref()
+            .map(|l| l.cgroup_parent.clone())
+            .filter(|p| !p.is_empty()),
+        systemd_cgroup: cfg.cgroup_driver == "systemd",
         ..Default::default()
     })
 }

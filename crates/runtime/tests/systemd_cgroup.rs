@@ -2,109 +2,31 @@
 //! registered with StartTransientUnit (unit name, slice, the init's pid, delegation, limits)
 //! and stopped at delete; a refusal or a failed job fails create with one line and leaves
 //! nothing. Our machines run no systemd, so the far end is Debian's dbus-daemon on a private
-//! socket with a stand-in for systemd's Manager API (tests/fixtures/mock_systemd.py, on
+//! socket with a stand-in for systemd's Manager API (crates/testkit/fixtures/mock_systemd.py, on
 //! python3-dbus), which records what the runtime asked for.
 
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use strata_testkit::ChildGuard;
+use std::path::Path;
 
-/// A private bus with the systemd stand-in (fields drop in order: the stand-in, the bus, the
-/// directory).
-struct FakeSystemd {
-    _mock: ChildGuard,
-    _daemon: ChildGuard,
-    dir: tempfile::TempDir,
-}
+/// The systemd stand-in, with the calls it recorded as JSON.
+struct FakeSystemd(strata_testkit::systemd::FakeSystemd);
 
 impl FakeSystemd {
     fn start() -> Option<FakeSystemd> {
-        let have_python_dbus = Command::new("/usr/bin/python3")
-            .args([
-                "-c",
-                "import dbus, dbus.service; from gi.repository import GLib",
-            ])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !require(
-            Path::new("/usr/bin/dbus-daemon").exists() && have_python_dbus,
-            "dbus-daemon, python3-dbus and python3-gi (scripts/install-deps)",
-        ) {
-            return None;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("strata-dbus")
-            .tempdir()
-            .unwrap();
-        let sock = dir.path().join("bus");
-        let conf = dir.path().join("bus.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>custom</type>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-  </policy>
-</busconfig>
-"#,
-                sock.display()
-            ),
-        )
-        .unwrap();
-        let daemon = ChildGuard(
-            Command::new("/usr/bin/dbus-daemon")
-                .arg(format!("--config-file={}", conf.display()))
-                .arg("--nofork")
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_for(&sock, "dbus-daemon socket");
-        let address = format!("unix:path={}", sock.display());
-        let ready = dir.path().join("ready");
-        let mock = ChildGuard(
-            Command::new("/usr/bin/python3")
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mock_systemd.py"))
-                .arg(&address)
-                .arg(dir.path().join("calls.jsonl"))
-                .arg(&ready)
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_for(&ready, "systemd stand-in");
-        Some(FakeSystemd {
-            _mock: mock,
-            _daemon: daemon,
-            dir,
-        })
+        strata_testkit::systemd::FakeSystemd::start().map(FakeSystemd)
     }
 
     fn address(&self) -> String {
-        format!("unix:path={}", self.dir.path().join("bus").display())
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("calls.jsonl")
+        self.0.address()
     }
 
     /// The calls recorded so far.
     fn calls(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.log())
-            .unwrap_or_default()
-            .lines()
+        self.0
+            .call_lines()
+            .iter()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
@@ -114,17 +36,6 @@ impl FakeSystemd {
             .into_iter()
             .filter(|c| c["method"] == method && c["name"] == unit)
             .collect()
-    }
-}
-
-fn wait_for(p: &Path, what: &str) {
-    let t = Instant::now();
-    while !p.exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "{what} did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

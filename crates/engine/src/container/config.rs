@@ -26,6 +26,10 @@ pub struct ContainerConfig {
     pub hostname: Option<String>,
     /// `--label`.
     pub labels: BTreeMap<String, String>,
+    /// The cgroup it goes under (its pod's `cgroup_parent`; see [`crate::pod::PodConfig`]).
+    pub cgroup_parent: Option<String>,
+    /// Its cgroup is a systemd scope (the runtime's `--systemd-cgroup`).
+    pub systemd_cgroup: bool,
     /// `-t`.
     pub tty: bool,
     /// The terminal's first size, rows and columns (docker's `HostConfig.ConsoleSize`), so

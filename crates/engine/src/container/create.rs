@@ -104,6 +104,9 @@ pub fn create(
         ids::check_name("container", n)?;
     }
     validate(&config, img)?;
+    if let Some(parent) = &config.cgroup_parent {
+        crate::pod::check_cgroup_parent(parent, config.systemd_cgroup)?;
+    }
     config.image_id = image.id.to_string();
     if let Some(key) = config.pod.clone() {
         let p = e.db.find_pod(&key)?;
@@ -120,6 +123,9 @@ pub fn create(
             )));
         }
         config.pod = Some(p.id.clone());
+        // Under the pod's cgroup, by its driver.
+        config.cgroup_parent = p.config.cgroup_parent.clone();
+        config.systemd_cgroup = p.config.systemd_cgroup;
         if p.shares("net") {
             config.network = super::config::NetworkMode::Pod;
         }

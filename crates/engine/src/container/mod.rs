@@ -59,11 +59,19 @@ impl Container {
             .unwrap_or_else(|| paths.log(&self.id))
     }
 
-    /// Its cgroup path (relative to each hierarchy's root).
+    /// Its cgroup path: relative to each hierarchy's root, or with the systemd driver
+    /// `SLICE:strata:ID` (the runtime's scope `strata-ID.scope` in that slice).
     pub fn cgroup_path(&self) -> String {
-        match &self.pod {
-            Some(p) => format!("{}/{}", crate::pod::cgroup_parent(p), self.id),
-            None => format!("/strata/{}", self.id),
+        match (
+            &self.config.cgroup_parent,
+            self.config.systemd_cgroup,
+            &self.pod,
+        ) {
+            (Some(slice), true, _) => format!("{slice}:strata:{}", self.id),
+            (None, true, _) => format!("system.slice:strata:{}", self.id),
+            (Some(parent), false, _) => format!("/{}/{}", parent.trim_matches('/'), self.id),
+            (None, false, Some(p)) => format!("{}/{}", crate::pod::cgroup_parent(p), self.id),
+            (None, false, None) => format!("/strata/{}", self.id),
         }
     }
 }

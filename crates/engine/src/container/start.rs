@@ -227,7 +227,7 @@ fn launch_options(e: &Engine, c: &Container, start_now: bool) -> LaunchOptions {
         stdin: c.config.interactive && !c.config.tty,
         terminal: c.config.tty,
         start: start_now,
-        systemd_cgroup: false,
+        systemd_cgroup: c.config.systemd_cgroup,
         vm_shim: c.config.in_vm().then(|| vm_shim(e)),
         exit_command,
         lock_fd: crate::lock::held_fd(&c.id),

@@ -15,6 +15,9 @@ pub fn create(e: &Engine, name: Option<&str>, mut config: PodConfig) -> Result<P
     if config.share.is_empty() {
         config.share = DEFAULT_SHARE.iter().map(|s| s.to_string()).collect();
     }
+    if let Some(parent) = &config.cgroup_parent {
+        super::check_cgroup_parent(parent, config.systemd_cgroup)?;
+    }
     match config.isolation.as_deref() {
         None | Some("container") => {}
         Some("vm") => {
@@ -142,7 +145,10 @@ pub fn remove(e: &Engine, key: &str, force: bool) -> Result<Pod> {
     if ms.iter().any(|c| c.id == p.infra) {
         remove::remove(e, &p.infra, true, true)?;
     }
-    super::remove_cgroup(&p.id)?;
+    // A cgroup parent given to the pod is its caller's (kubelet removes its pod cgroup).
+    if p.config.cgroup_parent.is_none() {
+        super::remove_cgroup(&p.id)?;
+    }
     e.db.delete_pod(&p.id)?;
     let _ = e.db.event("pod", "remove", &p.id, &p.name, &[]);
     Ok(p)

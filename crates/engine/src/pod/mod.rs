@@ -51,6 +51,12 @@ pub struct PodConfig {
     pub memory: Option<i64>,
     /// `--cpus` of a VM pod: its VM's vCPUs (rounded up).
     pub cpus: Option<f64>,
+    /// The cgroup its containers go under, made and owned by the caller (kubelet's pod
+    /// cgroup, the CRI's `cgroup_parent`): a path with the cgroupfs driver, a slice
+    /// (`kubepods-besteffort-pod<uid>.slice`) with systemd's. None: the engine's own.
+    pub cgroup_parent: Option<String>,
+    /// Its containers' cgroups are systemd scopes (the CRI's systemd cgroup driver).
+    pub systemd_cgroup: bool,
 }
 
 /// A pod as the engine records it.
@@ -101,6 +107,27 @@ pub fn cgroup_parent(pod_id: &str) -> String {
     format!("/strata/pod-{}", crate::ids::short(pod_id))
 }
 
+/// Checks a pod's `cgroup_parent` for its driver: a systemd slice's name (`NAME.slice`, no
+/// `/`), or a cgroupfs path (no `:`, no `..`).
+pub fn check_cgroup_parent(parent: &str, systemd: bool) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::Invalid(format!(
+            "cgroup parent {parent:?}: {why} [layer: cgroup]"
+        )))
+    };
+    if parent.is_empty() || parent.len() > 4096 || parent.contains('\0') {
+        return bad("not a cgroup");
+    }
+    if systemd {
+        if !parent.ends_with(".slice") || parent.contains('/') || parent.contains(':') {
+            return bad("the systemd cgroup driver takes a slice's name (NAME.slice)");
+        }
+    } else if parent.contains(':') || parent.split('/').any(|c| c == "..") {
+        return bad("the cgroupfs driver takes a path (/kubepods/pod<uid>)");
+    }
+    Ok(())
+}
+
 /// Removes a pod's cgroup in every hierarchy (its containers' cgroups must be gone).
 pub fn remove_cgroup(pod_id: &str) -> Result<()> {
     let rel = cgroup_parent(pod_id);
@@ -133,6 +160,8 @@ pub fn infra_config(p: &Pod) -> ContainerConfig {
         infra: true,
         labels: p.config.labels.clone(),
         isolation: p.config.isolation.clone(),
+        cgroup_parent: p.config.cgroup_parent.clone(),
+        systemd_cgroup: p.config.systemd_cgroup,
         // A VM pod's infra is its VM: these size it.
         resources: crate::container::config::Resources {
             memory: p.config.memory,

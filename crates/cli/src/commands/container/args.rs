@@ -44,6 +44,10 @@ pub struct CreateArgs {
     /// names after it (comma-separated or repeated) are joined too (eth1, ...).
     #[arg(long, alias = "net", value_delimiter = ',')]
     pub network: Vec<String>,
+    /// The cgroup to put the container's under (a path under each hierarchy; default
+    /// /strata, or its pod's).
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
     /// Container host name.
     #[arg(long, short = 'h')]
     pub hostname: Option<String>,
@@ -291,6 +295,8 @@ impl CreateArgs {
                 .map(|n| network_mode(n))
                 .unwrap_or_default(),
             network_aliases: Vec::new(),
+            cgroup_parent: self.cgroup_parent.clone(),
+            systemd_cgroup: false,
             // The caller's terminal size from the start (its resizes follow on attach).
             console_size: self.tty.then(|| crate::tty::size(0)).flatten(),
             extra_networks: self.extra_networks()?,
