@@ -1548,6 +1548,30 @@ impl Drop for CgroupDirs {
     }
 }
 
+/// A pod of `sandbox` with a started container that sleeps: (pod, container).
+async fn pod_with_a_sleeper(c: &mut Clients, sandbox: &PodSandboxConfig) -> (String, String) {
+    let pod = run_pod(c, sandbox.clone()).await;
+    let id = create(c, &pod, sandbox, container_config("app", "exec sleep 1000")).await;
+    start(c, &id).await;
+    (pod, id)
+}
+
+/// RunPodSandbox of `sandbox` with cgroup parent `parent`: its error.
+async fn refused_parent(
+    c: &mut Clients,
+    sandbox: &PodSandboxConfig,
+    parent: &str,
+) -> tonic::Status {
+    let mut bad = sandbox.clone();
+    bad.linux.get_or_insert_with(Default::default).cgroup_parent = parent.into();
+    c.rt.run_pod_sandbox(RunPodSandboxRequest {
+        config: Some(bad),
+        runtime_handler: String::new(),
+    })
+    .await
+    .unwrap_err()
+}
+
 async fn stop_and_remove_pod(c: &mut Clients, pod: &str) {
     c.rt.stop_pod_sandbox(StopPodSandboxRequest {
         pod_sandbox_id: pod.into(),
@@ -1592,15 +1616,7 @@ fn kubelets_cgroup_parent_holds_the_pods_containers_with_either_driver() {
     });
     rt().block_on(async {
         let mut c = clients(&server).await;
-        let pod = run_pod(&mut c, sandbox.clone()).await;
-        let id = create(
-            &mut c,
-            &pod,
-            &sandbox,
-            container_config("app", "exec sleep 1000"),
-        )
-        .await;
-        start(&mut c, &id).await;
+        let (pod, id) = pod_with_a_sleeper(&mut c, &sandbox).await;
         let mine = procs(&format!("{parent}/{id}"));
         assert_eq!(mine.len(), 1, "the container's cgroup under the parent");
         let cmdline = std::fs::read(format!("/proc/{}/cmdline", mine[0])).unwrap();
@@ -1618,15 +1634,7 @@ fn kubelets_cgroup_parent_holds_the_pods_containers_with_either_driver() {
             Path::new(&format!("/sys/fs/cgroup/memory{parent}")).exists(),
             "kubelet's"
         );
-        let mut bad = sandbox.clone();
-        bad.linux.as_mut().unwrap().cgroup_parent = "a:b:c".into();
-        let err =
-            c.rt.run_pod_sandbox(RunPodSandboxRequest {
-                config: Some(bad),
-                runtime_handler: String::new(),
-            })
-            .await
-            .unwrap_err();
+        let err = refused_parent(&mut c, &sandbox, "a:b:c").await;
         assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     });
     drop(server);
@@ -1657,15 +1665,7 @@ fn kubelets_cgroup_parent_holds_the_pods_containers_with_either_driver() {
             cfg.linux.map(|l| l.cgroup_driver),
             Some(CgroupDriver::Systemd as i32)
         );
-        let pod = run_pod(&mut c, sandbox.clone()).await;
-        let id = create(
-            &mut c,
-            &pod,
-            &sandbox,
-            container_config("app", "exec sleep 1000"),
-        )
-        .await;
-        start(&mut c, &id).await;
+        let (pod, id) = pod_with_a_sleeper(&mut c, &sandbox).await;
         let unit = format!("strata-{id}.scope");
         let calls: Vec<serde_json::Value> = sd
             .call_lines()
@@ -1692,15 +1692,7 @@ fn kubelets_cgroup_parent_holds_the_pods_containers_with_either_driver() {
             .call_lines()
             .iter()
             .any(|l| l.contains("StopUnit") && l.contains(&unit)));
-        let mut bad = sandbox.clone();
-        bad.linux.as_mut().unwrap().cgroup_parent = "/kubepods/podx".into();
-        let err =
-            c.rt.run_pod_sandbox(RunPodSandboxRequest {
-                config: Some(bad),
-                runtime_handler: String::new(),
-            })
-            .await
-            .unwrap_err();
+        let err = refused_parent(&mut c, &sandbox, "/kubepods/podx").await;
         assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
         assert!(err.message().contains("slice"), "{err:?}");
     });
