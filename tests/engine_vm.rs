@@ -694,6 +694,47 @@ fn vm_containers_share_volumes_with_the_host_through_virtio_fs() {
 }
 
 /// The VMM's pid in `strata describe`'s Hypervisor layer.
+/// An image of more layers than a pod VM once had spare disks (8): each layer is a disk of
+/// the pod's VM, attached when its container starts.
+#[test]
+fn a_vm_pod_runs_an_image_of_twelve_layers() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let ctx = e.dir.path().join("layers-ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let mut dockerfile = format!("FROM {IMG}\n");
+    for i in 1..=11 {
+        dockerfile.push_str(&format!("RUN echo layer{i} > /l{i}\n"));
+    }
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    e.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "localhost/layers:12",
+        ctx.to_str().unwrap(),
+    ]);
+    let o = vm(&e, &["pod", "create", "--name", "lp", "--isolation", "vm"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = vm(
+        &e,
+        &[
+            "run",
+            "--rm",
+            "--pod",
+            "lp",
+            "localhost/layers:12",
+            "sh",
+            "-c",
+            "cat /l1 /l11",
+        ],
+    );
+    assert_eq!(text(&o.stdout), "layer1\nlayer11\n", "{}", text(&o.stderr));
+    e.ok(&["pod", "rm", "-f", "lp"]);
+}
+
 /// A loop device over a file, detached on drop.
 struct Loop(String);
 

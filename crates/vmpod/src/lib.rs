@@ -29,7 +29,11 @@ pub struct Error(pub String);
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} [layer: vm]", self.0)
+        // Once: an error wrapping another's message already names its layer.
+        match self.0.contains("[layer: ") {
+            true => write!(f, "{}", self.0),
+            false => write!(f, "{} [layer: vm]", self.0),
+        }
     }
 }
 
@@ -41,4 +45,15 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// An error from an I/O failure on `what`.
 pub(crate) fn io_err(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Error {
     move |e| Error(format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod error_tests {
+    #[test]
+    fn the_layer_is_named_once() {
+        let inner = super::Error("no free disk".into());
+        assert_eq!(inner.to_string(), "no free disk [layer: vm]");
+        let outer = super::Error(format!("container c: {inner}"));
+        assert_eq!(outer.to_string(), "container c: no free disk [layer: vm]");
+    }
 }
