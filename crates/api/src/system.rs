@@ -42,11 +42,12 @@ pub async fn df(api: &Arc<Api>) -> Result<Response<Body>, ApiError> {
                     s
                 })
                 .collect();
+            let sizes = images.iter().map(|i| (i.id.to_string(), i.size)).collect();
             let ctrs: Vec<_> = containers
                 .iter()
                 .map(|c| {
                     let mut s = crate::containers::list::summary(e, c);
-                    crate::containers::list::with_sizes(e, c, &mut s);
+                    crate::containers::list::with_sizes(e, c, &sizes, &mut s);
                     s
                 })
                 .collect();

@@ -58,8 +58,7 @@ pub fn disks(devices: &[Device]) -> Vec<(String, PathBuf)> {
 }
 
 /// `spec` with the annotation that tells the guest where each device is.
-pub fn annotate(spec: &serde_json::Value, devices: &[Device]) -> serde_json::Value {
-    let mut spec = spec.clone();
+pub fn annotate(mut spec: serde_json::Value, devices: &[Device]) -> serde_json::Value {
     if devices.is_empty() {
         return spec;
     }
@@ -101,7 +100,7 @@ mod tests {
                 ("dev1".to_string(), PathBuf::from("/dev/loop8"))
             ]
         );
-        let spec = annotate(&serde_json::json!({}), &devs);
+        let spec = annotate(serde_json::json!({}), &devs);
         let map: serde_json::Value = serde_json::from_str(
             spec["annotations"][strata_agent::DEVICES_ANNOTATION]
                 .as_str()

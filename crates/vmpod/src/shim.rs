@@ -191,7 +191,7 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t, io: &Io) -> Result<i32> {
     let vm_json = read("vm.json")?;
     let devices = crate::devices::from_vm_json(&vm_json)?;
     // The guest is told where each device is.
-    let spec = crate::devices::annotate(&read("config.json")?, &devices);
+    let spec = crate::devices::annotate(read("config.json")?, &devices);
     let (assets, memory_mib, vcpus) = Assets::from_json(&vm_json)?;
     std::fs::create_dir_all(&a.dir)
         .map_err(crate::io_err(format!("vm dir {}", a.dir.display())))?;

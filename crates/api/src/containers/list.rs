@@ -90,19 +90,27 @@ fn matches(c: &Container, f: &BTreeMap<String, Vec<String>>) -> Result<bool, Api
     Ok(true)
 }
 
-/// Adds docker's `SizeRw` (the container's writable layer) and `SizeRootFs` (that and its
-/// image) to its summary (`docker ps -s`, `system df`).
-pub fn with_sizes(e: &strata_engine::Engine, c: &Container, doc: &mut Value) {
-    let rw = strata_engine::container::rootfs::usage(e, &c.id);
-    let image = e
-        .store()
+/// Each image's size by id, for [`with_sizes`] (read once per listing).
+pub fn image_sizes(e: &strata_engine::Engine) -> std::collections::HashMap<String, u64> {
+    e.store()
         .ok()
         .and_then(|st| st.meta().list().ok())
-        .and_then(|l| {
-            l.into_iter()
-                .find(|i| i.id.to_string() == c.config.image_id)
-        })
-        .map_or(0, |i| i.size);
+        .into_iter()
+        .flatten()
+        .map(|i| (i.id.to_string(), i.size))
+        .collect()
+}
+
+/// Adds docker's `SizeRw` (the container's writable layer) and `SizeRootFs` (that and its
+/// image, from `images`: [`image_sizes`]) to its summary (`docker ps -s`, `system df`).
+pub fn with_sizes(
+    e: &strata_engine::Engine,
+    c: &Container,
+    images: &std::collections::HashMap<String, u64>,
+    doc: &mut Value,
+) {
+    let rw = strata_engine::container::rootfs::usage(e, &c.id);
+    let image = images.get(&c.config.image_id).copied().unwrap_or(0);
     doc["SizeRw"] = json!(rw);
     doc["SizeRootFs"] = json!(rw + image);
 }
@@ -162,6 +170,11 @@ pub async fn list(api: &Arc<Api>, q: &Query) -> Result<Response<Body>, ApiError>
     let out = api
         .blocking(move |e| {
             let mut list = e.db.containers()?;
+            let images = if size {
+                image_sizes(e)
+            } else {
+                Default::default()
+            };
             list.retain(|c| !c.config.infra);
             let mut out = Vec::new();
             // Newest first, as docker lists them.
@@ -174,7 +187,7 @@ pub async fn list(api: &Arc<Api>, q: &Query) -> Result<Response<Body>, ApiError>
                 if shown && matches(&c, &filters)? {
                     let mut doc = summary(e, &c);
                     if size {
-                        with_sizes(e, &c, &mut doc);
+                        with_sizes(e, &c, &images, &mut doc);
                     }
                     out.push(doc);
                 }

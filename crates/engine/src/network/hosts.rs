@@ -70,23 +70,24 @@ fn names(m: &Container, aliases: &[String]) -> Vec<String> {
     n
 }
 
-/// The peers sections of `m`'s file: for each network it is on, the others there (but
-/// `except`, which is leaving).
-fn sections_of(m: &Container, all: &[Container], except: Option<&str>) -> Vec<Section> {
-    addresses(m)
-        .into_iter()
+/// A container and its addresses ([`addresses`]), worked out once per rewrite.
+type Addressed<'a> = (&'a Container, Vec<(String, String, Vec<String>)>);
+
+/// The peers sections of `m`'s file: for each network it is on, the others there.
+fn sections_of(m: &Addressed<'_>, all: &[Addressed<'_>]) -> Vec<Section> {
+    m.1.iter()
         .map(|(network, _, _)| {
             let peers = all
                 .iter()
-                .filter(|o| o.id != m.id && Some(o.id.as_str()) != except)
-                .flat_map(|o| {
-                    addresses(o)
-                        .into_iter()
-                        .filter(|(n, _, _)| *n == network)
-                        .map(move |(_, ip, aliases)| (ip, names(o, &aliases)))
+                .filter(|(o, _)| o.id != m.0.id)
+                .flat_map(|(o, addrs)| {
+                    addrs
+                        .iter()
+                        .filter(|(n, _, _)| n == network)
+                        .map(|(_, ip, aliases)| (ip.clone(), names(o, aliases)))
                 })
                 .collect();
-            (network, peers)
+            (network.clone(), peers)
         })
         .collect()
 }
@@ -95,16 +96,22 @@ fn sections_of(m: &Container, all: &[Container], except: Option<&str>) -> Vec<Se
 /// leaving), under the network's lock so concurrent attaches see each other.
 fn rewrite(e: &Engine, network: &str, except: Option<&str>) -> Result<()> {
     let _l = crate::lock::lock(&e.paths, &format!("net-{network}"))?;
-    let all = e.db.containers()?;
-    let on_network = all.iter().filter(|m| {
-        Some(m.id.as_str()) != except && addresses(m).iter().any(|(n, _, _)| n == network)
-    });
-    for m in on_network {
-        let p = e.paths.bundle(&m.id).join("hosts");
+    let containers = e.db.containers()?;
+    let all: Vec<Addressed<'_>> = containers
+        .iter()
+        .filter(|c| Some(c.id.as_str()) != except)
+        .map(|c| (c, addresses(c)))
+        .filter(|(_, a)| !a.is_empty())
+        .collect();
+    for m in all
+        .iter()
+        .filter(|(_, a)| a.iter().any(|(n, _, _)| n == network))
+    {
+        let p = e.paths.bundle(&m.0.id).join("hosts");
         let Ok(old) = std::fs::read_to_string(&p) else {
             continue; // not written yet: its own start writes it, then calls `announce`
         };
-        let new = with_peers(&old, &sections_of(m, &all, except));
+        let new = with_peers(&old, &sections_of(m, &all));
         if new != old {
             crate::container::etc_files::write_in_place(&p, &new)?;
         }

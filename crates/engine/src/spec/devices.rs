@@ -29,39 +29,9 @@ pub struct Devices {
 pub fn linux_devices(maps: &[DeviceMapping]) -> Result<Devices> {
     let mut out = Devices::default();
     for m in maps {
-        let access = if m.permissions.is_empty() {
-            "rwm"
-        } else {
-            m.permissions.as_str()
-        };
-        if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
-            return Err(Error::Invalid(format!(
-                "device {}: permissions {access:?} are not a combination of r, w and m",
-                m.host_path
-            )));
-        }
-        let target = if m.container_path.is_empty() {
-            m.host_path.as_str()
-        } else {
-            m.container_path.as_str()
-        };
-        if !target.starts_with('/') {
-            return Err(Error::Invalid(format!(
-                "device {}: the container path {target:?} is not absolute",
-                m.host_path
-            )));
-        }
-        let mut found = Vec::new();
-        collect(Path::new(&m.host_path), Path::new(target), &mut found)?;
-        if found.is_empty() {
-            return Err(Error::Invalid(format!(
-                "device {}: no device node there",
-                m.host_path
-            )));
-        }
-        let full = ['r', 'w', 'm'].iter().all(|c| access.contains(*c));
+        let (access, found) = nodes_of(m)?;
         for (host, target, kind, major, minor, meta) in found {
-            if full {
+            if whole(access) {
                 out.nodes.push(json!({
                     "path": target,
                     "type": kind,
@@ -92,24 +62,59 @@ pub fn linux_devices(maps: &[DeviceMapping]) -> Result<Devices> {
 pub fn vm_devices(maps: &[DeviceMapping]) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for m in maps {
-        if !m.permissions.is_empty() && m.permissions.len() < 3 {
+        let (access, found) = nodes_of(m)?;
+        if !whole(access) {
             return Err(Error::Invalid(format!(
-                "device {}: a VM container gets a device whole (rwm), not {:?} [layer: vm]",
-                m.host_path, m.permissions
+                "device {}: a VM container gets a device whole (rwm), not {access:?} [layer: vm]",
+                m.host_path
             )));
         }
-        let target = if m.container_path.is_empty() {
-            m.host_path.as_str()
-        } else {
-            m.container_path.as_str()
-        };
-        let mut found = Vec::new();
-        collect(Path::new(&m.host_path), Path::new(target), &mut found)?;
         for (host, target, kind, ..) in found {
             out.push(json!({"hostPath": host, "containerPath": target, "type": kind}));
         }
     }
     Ok(out)
+}
+
+/// Whether `access` is all of `rwm`.
+fn whole(access: &str) -> bool {
+    ['r', 'w', 'm'].iter().all(|c| access.contains(*c))
+}
+
+/// One `--device`'s access (`rwm` by default) and the device nodes it names, checked: the
+/// permissions, an absolute container path, at least one node.
+fn nodes_of(m: &DeviceMapping) -> Result<(&str, Vec<Found>)> {
+    let access = if m.permissions.is_empty() {
+        "rwm"
+    } else {
+        m.permissions.as_str()
+    };
+    if !access.chars().all(|c| "rwm".contains(c)) {
+        return Err(Error::Invalid(format!(
+            "device {}: permissions {access:?} are not a combination of r, w and m",
+            m.host_path
+        )));
+    }
+    let target = if m.container_path.is_empty() {
+        m.host_path.as_str()
+    } else {
+        m.container_path.as_str()
+    };
+    if !target.starts_with('/') {
+        return Err(Error::Invalid(format!(
+            "device {}: the container path {target:?} is not absolute",
+            m.host_path
+        )));
+    }
+    let mut found = Vec::new();
+    collect(Path::new(&m.host_path), Path::new(target), &mut found)?;
+    if found.is_empty() {
+        return Err(Error::Invalid(format!(
+            "device {}: no device node there",
+            m.host_path
+        )));
+    }
+    Ok((access, found))
 }
 
 type Found = (String, String, &'static str, u64, u64, std::fs::Metadata);

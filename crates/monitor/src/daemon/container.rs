@@ -185,10 +185,13 @@ impl Container {
             if matches!(state, None | Some("Z") | Some("X")) {
                 let reason = std::fs::read_to_string(vm.join("vm-exit-reason"))
                     .unwrap_or_else(|_| "its VM shim ended before the VM booted".into());
-                return Err(
-                    format!("container {}: {} [layer: vm]", self.id, reason.trim())
-                        .replace(" [layer: vm] [layer: vm]", " [layer: vm]"),
-                );
+                let reason = reason.trim();
+                let layer = if reason.contains("[layer: ") {
+                    ""
+                } else {
+                    " [layer: vm]"
+                };
+                return Err(format!("container {}: {reason}{layer}", self.id));
             }
             if t0.elapsed() > std::time::Duration::from_secs(150) {
                 return Err(format!(
