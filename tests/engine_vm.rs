@@ -694,10 +694,11 @@ fn vm_containers_share_volumes_with_the_host_through_virtio_fs() {
 }
 
 /// The VMM's pid in `strata describe`'s Hypervisor layer.
-/// An image of more layers than a pod VM once had spare disks (8): each layer is a disk of
-/// the pod's VM, attached when its container starts.
+/// An image of more layers than a VM has disks for (21 for a VM container, 8 for each
+/// container of a VM pod): its lowest layers become one disk of their merged tree, with their
+/// whiteouts and opaque directories applied; the disks go when the image does.
 #[test]
-fn a_vm_pod_runs_an_image_of_twelve_layers() {
+fn images_of_more_layers_than_a_vm_has_disks_run_merged() {
     if !prerequisites() {
         return;
     }
@@ -705,17 +706,42 @@ fn a_vm_pod_runs_an_image_of_twelve_layers() {
     let ctx = e.dir.path().join("layers-ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     let mut dockerfile = format!("FROM {IMG}\n");
-    for i in 1..=11 {
-        dockerfile.push_str(&format!("RUN echo layer{i} > /l{i}\n"));
+    for i in 1..=23 {
+        let step = match i {
+            // Merged in both: a directory made opaque, a file deleted.
+            2 => "mkdir /d && echo old > /d/old && echo gone > /gone".to_string(),
+            3 => "rm -rf /d /gone && mkdir /d && echo new > /d/new".to_string(),
+            // Merged in the pod, deleted above the merged disk in both.
+            5 => "echo x > /x".to_string(),
+            22 => "rm /x".to_string(),
+            _ => format!("echo layer{i} > /l{i}"),
+        };
+        dockerfile.push_str(&format!("RUN {step}\n"));
     }
     std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
     e.ok(&[
         "build",
         "-q",
         "-t",
-        "localhost/layers:12",
+        "localhost/layers:24",
         ctx.to_str().unwrap(),
     ]);
+    let check = "cat /l1 /l23; ls /d; test -e /gone || echo no-gone; test -e /x || echo no-x";
+    let want = "layer1\nlayer23\nnew\nno-gone\nno-x\n";
+    let o = vm(
+        &e,
+        &[
+            "run",
+            "--rm",
+            "--isolation",
+            "vm",
+            "localhost/layers:24",
+            "sh",
+            "-c",
+            check,
+        ],
+    );
+    assert_eq!(text(&o.stdout), want, "{}", text(&o.stderr));
     let o = vm(&e, &["pod", "create", "--name", "lp", "--isolation", "vm"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let o = vm(
@@ -725,14 +751,36 @@ fn a_vm_pod_runs_an_image_of_twelve_layers() {
             "--rm",
             "--pod",
             "lp",
-            "localhost/layers:12",
+            "localhost/layers:24",
             "sh",
             "-c",
-            "cat /l1 /l11",
+            check,
         ],
     );
-    assert_eq!(text(&o.stdout), "layer1\nlayer11\n", "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), want, "{}", text(&o.stderr));
     e.ok(&["pod", "rm", "-f", "lp"]);
+    let disks = e.root().join("derived/vm-layers");
+    let merged = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|f| {
+                let name = f.as_ref().unwrap().file_name();
+                name.to_string_lossy().ends_with(".flat.erofs")
+            })
+            .count()
+    };
+    assert_eq!(
+        merged(&disks),
+        2,
+        "one merged disk each for the container and the pod"
+    );
+    // The container's 20 layers of their own (the pod's 7 are among them) and the two merged.
+    assert_eq!(std::fs::read_dir(&disks).unwrap().count(), 22);
+    // Removing the image and its build steps' (cached, as docker's are, until a prune)
+    // removes its disks.
+    e.ok(&["rmi", "localhost/layers:24"]);
+    e.ok(&["image", "prune"]);
+    assert_eq!(std::fs::read_dir(&disks).unwrap().count(), 0);
 }
 
 /// A loop device over a file, detached on drop.

@@ -1,7 +1,8 @@
-//! VM containers (`--isolation vm`): at each start, the image's layers as erofs disks and
-//! the guest's initramfs (cached under `<root>/vm`, so a start copies nothing), named in the
-//! bundle's `vm.json` for the container's shim; and what the shim recorded about its VM, for
-//! `describe` and `inspect`.
+//! VM containers (`--isolation vm`): at each start, the image's layers as erofs disks (the
+//! image store's derived caches, removed with their layers) and the guest's initramfs
+//! (cached under `<root>/vm`), so a start copies nothing, named in the bundle's `vm.json`
+//! for the container's shim; and what the shim recorded about its VM, for `describe` and
+//! `inspect`.
 
 use crate::container::Container;
 use crate::engine::Engine;
@@ -27,10 +28,25 @@ pub fn write_assets(e: &Engine, c: &Container) -> Result<()> {
         })?;
         lowers
     };
+    let devices = crate::spec::devices::vm_devices(&c.config.devices)
+        .map_err(|err| Error::Invalid(format!("container {}: {err}", c.name)))?;
+    let max_disks = match c.pod {
+        Some(_) => strata_vmpod::assets::MEMBER_LAYER_DISKS,
+        None => strata_vmpod::assets::container_layer_disks(
+            devices.iter().filter(|d| d["type"] == "b").count(),
+        ),
+    };
     let cache = e.paths.root.join("vm");
+    let layer_cache = strata_image::store::derived::dir(&e.store()?.root, "vm-layers");
     let _l = crate::lock::lock(&e.paths, "vm-assets")?;
-    let a = strata_vmpod::assets::prepare(&cache, &strata_vmpod::kernel::default_dir(), &lowers)
-        .map_err(|err| Error::Runtime(format!("container {}: {err}", c.name)))?;
+    let a = strata_vmpod::assets::prepare(&strata_vmpod::assets::Sources {
+        cache: &cache,
+        layer_cache: &layer_cache,
+        kernel_dir: &strata_vmpod::kernel::default_dir(),
+        lowers: &lowers,
+        max_disks,
+    })
+    .map_err(|err| Error::Runtime(format!("container {}: {err}", c.name)))?;
     let memory = c
         .config
         .resources
@@ -59,8 +75,7 @@ pub fn write_assets(e: &Engine, c: &Container) -> Result<()> {
         }
         None => v["role"] = "container".into(),
     }
-    v["devices"] = serde_json::json!(crate::spec::devices::vm_devices(&c.config.devices)
-        .map_err(|err| Error::Invalid(format!("container {}: {err}", c.name)))?);
+    v["devices"] = serde_json::json!(devices);
     let p = e.paths.bundle(&c.id).join("vm.json");
     std::fs::write(&p, v.to_string()).ctx(|| format!("write {}", p.display()))
 }

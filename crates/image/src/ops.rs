@@ -90,7 +90,8 @@ pub fn prune(store: &Store, all: bool) -> Result<Vec<Digest>> {
     Ok(removed)
 }
 
-/// Deletes blobs and snapshots no image and no active snapshot references. Returns
+/// Deletes blobs and snapshots no image and no active snapshot references, and what other
+/// layers derived from those snapshots ([`crate::store::derived`]). Returns
 /// (blobs, snapshots) removed. The snapshots an active snapshot stacks on stay; so does a
 /// committed layer (its snapshot, its blob and its record) while an image or an active
 /// snapshot uses it.
@@ -142,6 +143,7 @@ pub fn gc(store: &Store) -> Result<(usize, usize)> {
             store.meta().remove_committed(&c.chain_id)?;
         }
     }
+    crate::store::derived::sweep(&store.root, &snaps)?;
     store.content.clean_ingest()?;
     store.snapshots.clean_temp()?;
     Ok((nb, ns))

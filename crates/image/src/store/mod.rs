@@ -2,6 +2,7 @@
 //! directories themselves are [`crate::snapshot`]'s.
 
 pub mod content;
+pub mod derived;
 pub mod meta;
 pub mod records;
 
