@@ -783,6 +783,62 @@ fn images_of_more_layers_than_a_vm_has_disks_run_merged() {
     assert_eq!(std::fs::read_dir(&disks).unwrap().count(), 0);
 }
 
+/// Builds `localhost/NAME:9`: the busybox image and eight layers of files `/NAME1`..`/NAME8`.
+fn build_nine_layers(e: &Engine, name: &str) -> String {
+    let ctx = e.dir.path().join(format!("ctx-{name}"));
+    std::fs::create_dir_all(&ctx).unwrap();
+    let mut dockerfile = format!("FROM {IMG}\n");
+    for i in 1..=8 {
+        dockerfile.push_str(&format!("RUN echo {name}{i} > /{name}{i}\n"));
+    }
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let tag = format!("localhost/{name}:9");
+    e.ok(&["build", "-q", "-t", &tag, ctx.to_str().unwrap()]);
+    tag
+}
+
+/// A pod VM's 16 spare disks hold 8 layer disks of each of two images; a third image takes
+/// the disks of an image no container uses any more, never those of a running container.
+#[test]
+fn a_pod_vm_reuses_the_disks_of_layers_no_container_uses() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let [a, b, c] = ["a", "b", "c"].map(|n| build_nine_layers(&e, n));
+    let o = vm(&e, &["pod", "create", "--name", "rp", "--isolation", "vm"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--pod", "rp"];
+        all.extend_from_slice(args);
+        vm(&e, &all)
+    };
+    let ok = |o: Output, want: &str| {
+        assert_eq!(text(&o.stdout), want, "{}", text(&o.stderr));
+        assert!(o.status.success());
+    };
+    let o = run(&["-d", "--name", "ca", &a, "sleep", "1000"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    ok(run(&["--rm", &b, "cat", "/b1", "/b8"]), "b1\nb8\n");
+    // All 16 disks hold layers: b's, whose container is gone, make room for c's.
+    let o = run(&["-d", "--name", "cc", &c, "sleep", "1000"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    ok(vm(&e, &["exec", "cc", "cat", "/c1", "/c8"]), "c1\nc8\n");
+    // With a's and c's containers running, b finds no disk.
+    let o = run(&["--rm", &b, "true"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("no free disk"),
+        "{}",
+        text(&o.stderr)
+    );
+    ok(vm(&e, &["exec", "ca", "cat", "/a1", "/a8"]), "a1\na8\n");
+    e.ok(&["rm", "-f", "cc"]);
+    ok(run(&["--rm", &b, "cat", "/b1", "/b8"]), "b1\nb8\n");
+    ok(vm(&e, &["exec", "ca", "cat", "/a1", "/a8"]), "a1\na8\n");
+    e.ok(&["pod", "rm", "-f", "rp"]);
+}
+
 /// A loop device over a file, detached on drop.
 struct Loop(String);
 

@@ -72,6 +72,25 @@ fn drop_cached_blocks(dev: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Which of the disks `serials` nothing in the guest holds: each is opened exclusively,
+/// which a block device refuses while a file system is on it (also one unmounted lazily
+/// whose last user has not yet gone), so another image can go behind it.
+pub fn unused_disks(serials: &[String]) -> Vec<String> {
+    serials
+        .iter()
+        .filter(|s| {
+            disk_by_serial(s, Duration::ZERO).is_ok_and(|dev| {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_EXCL)
+                    .open(dev)
+                    .is_ok()
+            })
+        })
+        .cloned()
+        .collect()
+}
+
 /// Unmounts a container's overlay and layers and removes its directory (after its run);
 /// what fails stays, and the next run of the id tries again.
 pub fn release(id: &str) {

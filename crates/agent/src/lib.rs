@@ -143,6 +143,13 @@ pub enum Request {
         /// The images, lowest layer first.
         files: Vec<String>,
     },
+    /// Which of these disks no file system in the guest holds any more (each opened
+    /// exclusively, which a mounted disk refuses, a lazily unmounted one too):
+    /// [`Reply::Unused`]. A pod VM's shim asks before it puts another layer behind a disk.
+    UnusedDisks {
+        /// The disks' serials.
+        serials: Vec<String>,
+    },
 }
 
 /// A message and the tag of the request it belongs to.
@@ -190,6 +197,11 @@ pub enum Reply {
     /// The layers of [`Request::AttachLayers`] are the disks with these serials, in order.
     Attached {
         /// Serials, lowest layer first.
+        serials: Vec<String>,
+    },
+    /// The disks of [`Request::UnusedDisks`] that are unused, by serial.
+    Unused {
+        /// Serials, a subset of those asked.
         serials: Vec<String>,
     },
     /// The request failed in the guest.

@@ -263,6 +263,10 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             Err(e) => fail(out, tag, format!("resize {exec_id}: {e}")),
         },
         Request::Shutdown => send(out, tag, Reply::Bye),
+        Request::UnusedDisks { serials } => {
+            let unused = container::unused_disks(&serials);
+            send(out, tag, Reply::Unused { serials: unused })
+        }
         Request::AttachLayers { .. } => fail(
             out,
             tag,

@@ -380,6 +380,22 @@ impl Agent {
         }
     }
 
+    /// Which of the disks `serials` the guest holds no file system on any more (checked
+    /// against what was asked: the guest's answer is untrusted).
+    pub fn unused_disks(&self, serials: &[String]) -> Result<Vec<String>> {
+        let what = "unused disks";
+        let req = Request::UnusedDisks {
+            serials: serials.to_vec(),
+        };
+        match self.one(req, what)? {
+            Reply::Unused { serials: unused } if unused.iter().all(|u| serials.contains(u)) => {
+                Ok(unused)
+            }
+            Reply::Error { message } => Err(Error(message)),
+            other => Err(unexpected(what, &other)),
+        }
+    }
+
     /// Powers the guest off.
     pub fn shutdown(&self) -> Result<()> {
         match self.one(Request::Shutdown, "shutdown")? {
@@ -425,6 +441,7 @@ fn unexpected(what: &str, r: &Reply) -> Error {
         Reply::Done => "done",
         Reply::Bye => "bye",
         Reply::Attached { .. } => "attached",
+        Reply::Unused { .. } => "unused",
         Reply::Error { .. } => "error",
     };
     Error(format!("agent: {what}: an unexpected {kind} reply"))

@@ -110,6 +110,7 @@ fn client(p: &Proxy, conn: UnixStream) {
     // The containers this client ran: its shim stands for their init on the host, so when
     // it goes (even SIGKILLed), they go.
     let mut ran_here = Vec::new();
+    let mut attached = Vec::new();
     while let Ok(Some(Tagged { tag, msg })) = read_frame::<Tagged<Request>>(&mut r) {
         let send = {
             let w = Arc::clone(&w);
@@ -132,12 +133,18 @@ fn client(p: &Proxy, conn: UnixStream) {
         }
         if let (Request::AttachLayers { files }, Access::Pod(slots)) = (&msg, &p.access) {
             let files: Vec<_> = files.iter().map(std::path::PathBuf::from).collect();
-            send(match slots.attach(&files) {
-                Ok(serials) => Reply::Attached { serials },
-                Err(e) => Reply::Error {
-                    message: e.to_string(),
+            send(
+                match slots.attach(&files, &|serials| p.agent.unused_disks(serials)) {
+                    Ok(a) => {
+                        // Its container uses them until its shim goes.
+                        attached.extend(a.disks);
+                        Reply::Attached { serials: a.serials }
+                    }
+                    Err(e) => Reply::Error {
+                        message: e.to_string(),
+                    },
                 },
-            });
+            );
             continue;
         }
         // A run is the container's life: its id is the proxy's from now until it ends.
@@ -177,6 +184,9 @@ fn client(p: &Proxy, conn: UnixStream) {
                 }
             }
         });
+    }
+    if let Access::Pod(slots) = &p.access {
+        slots.release(&attached);
     }
     let running = p.running.lock().expect("proxy lock").clone();
     for id in ran_here.into_iter().filter(|id| running.contains(id)) {

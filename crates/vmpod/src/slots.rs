@@ -4,7 +4,8 @@
 //! disk's image for the layer's erofs file (QMP `blockdev-add` and `blockdev-reopen`), padded
 //! sparsely to the same size so the guest's idea of the disk's size holds. The guest drops
 //! what it cached of the disk before mounting it. A layer attached once serves every
-//! container of the pod that uses it.
+//! container of the pod that uses it; once none does and the guest has let go of the disk,
+//! another layer can take it.
 
 use crate::qmp::Qmp;
 use crate::{io_err, Error, Result};
@@ -19,6 +20,8 @@ use std::sync::Mutex;
 pub const COUNT: usize = 16;
 /// Every spare disk's size, and the largest layer image one can take.
 pub const SIZE: u64 = 16 << 30;
+/// How long a disk whose layer no container uses may take to be let go of in the guest.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The empty image behind free disks, in the VM's directory.
 pub const PLACEHOLDER: &str = "slot.img";
 
@@ -77,11 +80,35 @@ fn pad(file: &Path) -> Result<()> {
     }
 }
 
-/// The spare disks of one VM and the layers they hold.
+/// Asks the guest which of some disks (by serial) it holds no file system on any more.
+pub type UnusedDisks<'a> = dyn Fn(&[String]) -> Result<Vec<String>> + 'a;
+
+/// One spare disk: the QEMU node of the image behind it, the layer it holds, and how many
+/// of the pod's containers (their shims' proxy connections) use that layer.
+struct Disk {
+    node: String,
+    layer: Option<PathBuf>,
+    users: usize,
+}
+
+/// What a container's shim attached: the serials of its layers' disks (lowest layer
+/// first), and the disks it uses until it goes ([`Slots::release`]).
+#[derive(Debug)]
+pub struct Attached {
+    /// Serials, lowest layer first.
+    pub serials: Vec<String>,
+    /// The disks, by index, each once.
+    pub disks: Vec<usize>,
+}
+
+/// The spare disks of one VM and the layers they hold. A layer no container uses any more
+/// keeps its disk (the next container of that image finds it there) until a new layer needs
+/// a disk and none is empty: then a disk the guest has no file system on any more takes it.
 pub struct Slots {
     qmp: Mutex<Option<Qmp>>,
     dir: PathBuf,
-    held: Mutex<Vec<Option<PathBuf>>>,
+    disks: Mutex<Vec<Disk>>,
+    swaps: std::sync::atomic::AtomicU64,
 }
 
 impl Slots {
@@ -90,15 +117,62 @@ impl Slots {
         Slots {
             qmp: Mutex::new(None),
             dir: dir.to_path_buf(),
-            held: Mutex::new(vec![None; COUNT]),
+            disks: Mutex::new(
+                (0..COUNT)
+                    .map(|i| Disk {
+                        node: format!("slotfile{i}"),
+                        layer: None,
+                        users: 0,
+                    })
+                    .collect(),
+            ),
+            swaps: Default::default(),
         }
     }
 
-    /// Attaches the layer images `files` (lowest first); the serials of the disks that hold
-    /// them, in order. A layer already attached keeps its disk.
-    pub fn attach(&self, files: &[PathBuf]) -> Result<Vec<String>> {
-        let mut held = self.held.lock().expect("slots lock");
-        let mut serials = Vec::new();
+    /// Attaches the layer images `files` (lowest first) for one container: a layer already
+    /// attached keeps its disk. `unused` asks the guest which of some disks (by serial) it
+    /// holds no file system on any more, when no disk is empty.
+    pub fn attach(&self, files: &[PathBuf], unused: &UnusedDisks) -> Result<Attached> {
+        let t0 = std::time::Instant::now();
+        loop {
+            let mut disks = self.disks.lock().expect("slots lock");
+            let mut got = Attached {
+                serials: Vec::new(),
+                disks: Vec::new(),
+            };
+            match self.attach_locked(&mut disks, files, unused, &mut got)? {
+                None => {
+                    for &i in &got.disks {
+                        disks[i].users += 1;
+                    }
+                    return Ok(got);
+                }
+                // A container that just ended may still be letting go of its disks (its
+                // shim, the guest's mounts): the layers attached so far keep their disks.
+                Some(_) if t0.elapsed() < RELEASE_WAIT => {}
+                Some(f) => {
+                    return Err(Error(format!(
+                        "layer image {}: the pod's VM has no free disk (all {COUNT} hold layers its containers use)",
+                        f.display()
+                    )))
+                }
+            }
+            drop(disks);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Attaches what it can of `files` into `got`; the first layer no disk was found for.
+    fn attach_locked(
+        &self,
+        disks: &mut [Disk],
+        files: &[PathBuf],
+        ask: &UnusedDisks,
+        got: &mut Attached,
+    ) -> Result<Option<PathBuf>> {
+        // Disks whose layer no container uses and the guest holds no more, asked once.
+        let mut reusable: Option<Vec<usize>> = None;
         for f in files {
             let f =
                 std::fs::canonicalize(f).map_err(io_err(format!("layer image {}", f.display())))?;
@@ -108,32 +182,57 @@ impl Slots {
                     f.display()
                 )));
             }
-            if let Some(i) = held.iter().position(|h| h.as_deref() == Some(&f)) {
-                serials.push(serial(i));
-                continue;
+            let i = match disks.iter().position(|d| d.layer.as_deref() == Some(&f)) {
+                Some(i) => i,
+                None => {
+                    let empty = disks.iter().position(|d| d.layer.is_none());
+                    let i = match empty {
+                        Some(i) => i,
+                        None => {
+                            if reusable.is_none() {
+                                reusable = Some(reusable_disks(disks, &got.disks, ask)?);
+                            }
+                            match reusable.as_mut().and_then(Vec::pop) {
+                                Some(i) => i,
+                                None => return Ok(Some(f)),
+                            }
+                        }
+                    };
+                    pad(&f)?;
+                    disks[i].node = self.swap(i, &f, &disks[i].node)?;
+                    disks[i].layer = Some(f);
+                    i
+                }
+            };
+            got.serials.push(serial(i));
+            if !got.disks.contains(&i) {
+                got.disks.push(i);
             }
-            let i = held.iter().position(Option::is_none).ok_or_else(|| {
-                Error(format!(
-                    "layer image {}: the pod's VM has no free disk (all {COUNT} hold layers)",
-                    f.display()
-                ))
-            })?;
-            pad(&f)?;
-            self.swap(i, &f)?;
-            held[i] = Some(f);
-            serials.push(serial(i));
         }
-        Ok(serials)
+        Ok(None)
     }
 
-    /// Puts `file` behind spare disk `i`.
-    fn swap(&self, i: usize, file: &Path) -> Result<()> {
+    /// A container's shim is gone: the disks it used are one user fewer.
+    pub fn release(&self, used: &[usize]) {
+        let mut disks = self.disks.lock().expect("slots lock");
+        for &i in used {
+            if let Some(d) = disks.get_mut(i) {
+                d.users = d.users.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Puts `file` behind spare disk `i` in place of the image of node `old`; the new node.
+    fn swap(&self, i: usize, file: &Path, old: &str) -> Result<String> {
         let mut q = self.qmp.lock().expect("qmp lock");
         if q.is_none() {
             *q = Some(Qmp::connect(&self.dir)?);
         }
         let q = q.as_mut().expect("connected");
-        let node = format!("layer{i}");
+        let n = self
+            .swaps
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let node = format!("layer{i}-{n}");
         q.execute(
             "blockdev-add",
             json!({"driver": "file", "node-name": node, "filename": file, "read-only": true}),
@@ -142,8 +241,29 @@ impl Slots {
             "blockdev-reopen",
             json!({"options": [{"driver": "raw", "node-name": format!("slot{i}"), "file": node, "read-only": true}]}),
         )?;
-        Ok(())
+        // The image it replaced is closed (the placeholder's node, or an earlier layer's).
+        let _ = q.execute("blockdev-del", json!({ "node-name": old }));
+        Ok(node)
     }
+}
+
+/// The disks whose layer no container uses (`taken`, this attach's, aside) and on which
+/// the guest holds no file system any more.
+fn reusable_disks(disks: &[Disk], taken: &[usize], ask: &UnusedDisks) -> Result<Vec<usize>> {
+    let idle: Vec<String> = (0..disks.len())
+        .filter(|i| disks[*i].users == 0 && !taken.contains(i))
+        .map(serial)
+        .collect();
+    if idle.is_empty() {
+        return Ok(Vec::new());
+    }
+    let free = ask(&idle)?;
+    // Popped from the end: the lowest-numbered disk goes first.
+    let mut out: Vec<usize> = (0..disks.len())
+        .filter(|i| free.contains(&serial(*i)))
+        .collect();
+    out.reverse();
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -165,7 +285,8 @@ mod tests {
         // Without QEMU behind it, a file that is no layer image is refused before QMP.
         let other = dir.path().join("x.img");
         std::fs::write(&other, b"x").unwrap();
-        let err = Slots::new(dir.path()).attach(&[other]).unwrap_err();
+        let ask = |_: &[String]| -> Result<Vec<String>> { unreachable!("no disk is asked for") };
+        let err = Slots::new(dir.path()).attach(&[other], &ask).unwrap_err();
         assert!(err.to_string().contains("not an erofs"), "{err}");
     }
 }

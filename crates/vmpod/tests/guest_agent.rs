@@ -149,9 +149,15 @@ fn the_agent_answers_from_the_guests_own_kernel() {
     // pod's later container), read by a container: its content, not the empty disk's.
     let slots = strata_vmpod::slots::Slots::new(dir.path());
     let late = image_layer(dir.path(), 2, &busybox);
-    let serials = slots.attach(&[layers[0].1.clone(), late.clone()]).unwrap();
+    let ask = |s: &[String]| a.unused_disks(s);
+    let serials = slots
+        .attach(&[layers[0].1.clone(), late.clone()], &ask)
+        .unwrap()
+        .serials;
     assert_eq!(serials, ["slot0", "slot1"]);
-    assert_eq!(slots.attach(&[late]).unwrap(), ["slot1"], "attached once");
+    let again = slots.attach(&[late], &ask).unwrap();
+    assert_eq!(again.serials, ["slot1"], "attached once");
+    assert_eq!(again.disks, [1]);
     spec["process"]["args"] = serde_json::json!(["/bin/cat", "/etc/motd"]);
     let out = a
         .run_container("c3", &spec, &serials)
@@ -168,6 +174,26 @@ fn the_agent_answers_from_the_guests_own_kernel() {
         .run_container("c3", &spec, &serials)
         .and_then(|r| r.collect());
     assert_eq!(again.map(|o| o.code).ok(), Some(0));
+    // The guest holds a disk while a container has it mounted, and lets go after its run.
+    spec["process"]["args"] = serde_json::json!(["/bin/sh", "-c", "echo up; exec sleep 1000"]);
+    let mut run = a.run_container("c4", &spec, &serials).unwrap();
+    assert_eq!(
+        run.next_event().unwrap(),
+        Some(Event::Output(1, b"up\n".to_vec()))
+    );
+    assert_eq!(a.unused_disks(&serials).unwrap(), Vec::<String>::new());
+    a.kill("c4", 9).unwrap();
+    assert_eq!(run.next_event().unwrap(), Some(Event::Exit(137)));
+    let t0 = std::time::Instant::now();
+    while a.unused_disks(&serials).unwrap() != serials {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the disks stay held");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // An answer is checked against the question: an unknown disk is never in it.
+    assert_eq!(
+        a.unused_disks(&["nosuchdisk".to_string()]).unwrap(),
+        Vec::<String>::new()
+    );
     a.shutdown().unwrap();
     let st = vm.wait(Duration::from_secs(30)).unwrap();
     assert!(st.success(), "qemu: {st}");
