@@ -181,6 +181,87 @@ fn a_vm_container_is_on_the_pod_network_and_its_published_port_is_reached() {
     assert!(err.contains("[layer: vm]"), "{err}");
 }
 
+/// A VM container on two networks: an interface (veth, TAP, guest virtio-net) on each, the
+/// default route on the first, peers reached on the second; its interfaces are made at its
+/// boot, so it joins or leaves a network while stopped.
+#[test]
+fn a_vm_container_joins_several_networks() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    e.ok(&["network", "create", "vmfront"]);
+    e.ok(&["network", "create", "vmback"]);
+    e.ok(&["network", "create", "vmside"]);
+    // The peer is a VM container too: two guests on one bridge, each with its own MAC.
+    run_detached(
+        &e,
+        "srv",
+        &["--network", "vmback"],
+        &[
+            "sh",
+            "-c",
+            "echo from-the-back > /tmp/index.html; exec httpd -f -p 8080 -h /tmp",
+        ],
+    );
+    run_detached(
+        &e,
+        "web",
+        &["--network", "vmfront,vmback"],
+        &["sleep", "1000"],
+    );
+    let nets = e.inspect("web")["NetworkSettings"]["Networks"].clone();
+    let field = |n: &str, f: &str| nets[n][f].as_str().unwrap_or_default().to_string();
+    let (front, back) = (field("vmfront", "IPAddress"), field("vmback", "IPAddress"));
+    assert!(!front.is_empty() && !back.is_empty(), "{nets}");
+    let shown = e.ok(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "ip -o -4 addr show; ip route; cat /sys/class/net/eth*/address",
+    ]);
+    assert!(shown.contains(&format!("inet {front}/")), "{shown}");
+    assert!(shown.contains(&format!("inet {back}/")), "{shown}");
+    assert_eq!(shown.matches("default via").count(), 1, "{shown}");
+    // Each guest interface has its pod interface's MAC (not the host's NIC's).
+    for n in ["vmfront", "vmback"] {
+        let mac = field(n, "MacAddress");
+        assert!(
+            !mac.is_empty() && shown.contains(&mac),
+            "{n} {mac}: {shown}"
+        );
+    }
+    // The back network's peer, by its name, through the guest's second interface.
+    let got = e.ok(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc srv 8080",
+    ]);
+    assert!(got.contains("from-the-back"), "{got}");
+    // Running, its interfaces are fixed: connect and disconnect say to stop it first.
+    for verb in ["connect", "disconnect"] {
+        let net = if verb == "connect" {
+            "vmside"
+        } else {
+            "vmback"
+        };
+        let (code, _, err) = e.status(&["network", verb, net, "web"]);
+        assert_ne!(code, 0, "{verb}");
+        assert!(err.contains("stop it"), "{verb}: {err}");
+    }
+    e.ok(&["stop", "-t", "0", "web"]);
+    e.ok(&["network", "disconnect", "vmback", "web"]);
+    let o = vm(&e, &["start", "web"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let shown = e.ok(&["exec", "web", "ip", "-o", "-4", "addr", "show"]);
+    assert_eq!(shown.matches(" inet ").count(), 2, "lo and eth0: {shown}");
+    e.ok(&["rm", "-f", "web", "srv"]);
+    e.ok(&["network", "rm", "vmfront", "vmback", "vmside"]);
+}
+
 #[test]
 fn exec_runs_in_the_guest_with_input_and_exit_statuses() {
     if !prerequisites() {

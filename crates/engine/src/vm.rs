@@ -34,6 +34,7 @@ pub fn write_assets(e: &Engine, c: &Container) -> Result<()> {
         Some(_) => strata_vmpod::assets::MEMBER_LAYER_DISKS,
         None => strata_vmpod::assets::container_layer_disks(
             devices.iter().filter(|d| d["type"] == "b").count(),
+            crate::network::extra::configured(e, c)?.len(),
         ),
     };
     let cache = e.paths.root.join("vm");

@@ -42,9 +42,10 @@ pub struct Assets {
 pub const TRANSPORTS: usize = 24;
 
 /// The most layer disks a VM container boots with beside `device_disks` disks of its
-/// `--device`s: the transports its agent's port, its network card and virtio-fs leave.
-pub fn container_layer_disks(device_disks: usize) -> usize {
-    TRANSPORTS.saturating_sub(3 + device_disks).max(1)
+/// `--device`s and `nics` network cards: the transports those, its agent's port and
+/// virtio-fs leave.
+pub fn container_layer_disks(device_disks: usize, nics: usize) -> usize {
+    TRANSPORTS.saturating_sub(2 + nics + device_disks).max(1)
 }
 
 /// The most layer disks one container of a VM pod takes of the pod VM's spare disks: half,
@@ -249,9 +250,10 @@ mod tests {
 
     #[test]
     fn layer_disk_budgets_leave_room_for_the_rest_of_the_vm() {
-        assert_eq!(container_layer_disks(0), 21);
-        assert_eq!(container_layer_disks(4), 17);
-        assert_eq!(container_layer_disks(40), 1);
+        assert_eq!(container_layer_disks(0, 1), 21);
+        assert_eq!(container_layer_disks(4, 1), 17);
+        assert_eq!(container_layer_disks(0, 3), 19);
+        assert_eq!(container_layer_disks(40, 1), 1);
         assert_eq!(MEMBER_LAYER_DISKS * 2, crate::slots::COUNT);
     }
 

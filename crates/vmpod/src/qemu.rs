@@ -62,9 +62,9 @@ pub struct VmSpec {
     /// A virtio-fs device on virtiofsd's socket in `dir` ([`crate::shared`]): the VM's
     /// volumes.
     pub shared: bool,
-    /// A network interface on a TAP that QEMU makes in its network namespace
-    /// ([`crate::tap::TAP`]), with this MAC.
-    pub net: Option<String>,
+    /// Network interfaces, each on a TAP that QEMU makes in its network namespace
+    /// ([`crate::tap::tap_name`] of its index), with these MACs.
+    pub nics: Vec<String>,
 }
 
 /// A running VM (QEMU ends when this is dropped).
@@ -161,13 +161,13 @@ pub fn command(s: &VmSpec) -> Command {
         cmd.arg("-qmp")
             .arg(format!("unix:{},server=on,wait=off", crate::qmp::SOCKET));
     }
-    if let Some(mac) = &s.net {
+    for (i, mac) in s.nics.iter().enumerate() {
         cmd.arg("-netdev").arg(format!(
-            "tap,id=n0,ifname={},script=no,downscript=no",
-            crate::tap::TAP
+            "tap,id=n{i},ifname={},script=no,downscript=no",
+            crate::tap::tap_name(i)
         ));
         cmd.arg("-device")
-            .arg(format!("virtio-net-device,netdev=n0,mac={mac}"));
+            .arg(format!("virtio-net-device,netdev=n{i},mac={mac}"));
     }
     cmd.args(["-device", "virtio-serial-device"]);
     // Relative to QEMU's working directory (the VM's): a socket's path holds 108 bytes.

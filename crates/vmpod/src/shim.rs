@@ -239,14 +239,14 @@ fn boot(
     (pod, share): (bool, bool),
     device_disks: Vec<(String, PathBuf)>,
 ) -> Result<Booted> {
-    // The pod's network namespace (CNI's, as for any container): QEMU runs in it, and its
-    // TAP is joined to the pod's interface, whose address the guest takes.
-    let link = match netns_path(spec) {
+    // The pod's network namespace (CNI's, as for any container): QEMU runs in it, and a TAP
+    // of its is joined to each of the pod's interfaces, whose address the guest takes.
+    let links = match netns_path(spec) {
         Some(ns) => {
             crate::tap::enter_netns(Path::new(&ns))?;
-            crate::tap::pod_link()?
+            crate::tap::pod_links()?
         }
-        None => None,
+        None => Vec::new(),
     };
     let (accel, why) = Accel::pick();
     let share = match share {
@@ -267,10 +267,11 @@ fn boot(
         device_disks,
         spare_disks: pod,
         shared: share.is_some(),
-        net: link.as_ref().map(|l| l.mac.clone()),
+        nics: links.iter().map(|l| l.mac.clone()).collect(),
     })?;
-    if let Some(l) = &link {
-        crate::tap::join(l).map_err(|e| Error(format!("vm container {}: network: {e}", a.id)))?;
+    for (i, l) in links.iter().enumerate() {
+        crate::tap::join(l, &crate::tap::tap_name(i))
+            .map_err(|e| Error(format!("vm container {}: network: {e}", a.id)))?;
     }
     let agent = Arc::new(Agent::connect(&vm.agent_socket, BOOT_TIMEOUT)?);
     let hello = agent.hello().map_err(|e| {
@@ -280,7 +281,7 @@ fn boot(
             tail(&vm.console_text())
         ))
     })?;
-    if let Some(l) = &link {
+    for l in &links {
         agent
             .network(l)
             .map_err(|e| Error(format!("vm container {}: network: {e}", a.id)))?;
@@ -300,7 +301,8 @@ fn boot(
         "guestKernel": hello.kernel,
         "vcpus": vcpus,
         "memoryMib": memory_mib,
-        "address": link.as_ref().map(|l| l.address.clone()),
+        "address": links.first().map(|l| l.address.clone()),
+        "addresses": links.iter().map(|l| l.address.clone()).collect::<Vec<_>>(),
         "shimPid": std::process::id(),
     });
     let _ = std::fs::write(a.dir.join("vm.state"), state.to_string());

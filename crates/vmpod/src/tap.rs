@@ -3,7 +3,8 @@
 //! portmap), is joined to the VM as Kata's `tcfilter` model does it: QEMU makes a TAP in
 //! that namespace, and two `tc` redirects pass every frame from the veth to the TAP and
 //! back, so the guest's virtio-net interface, with the veth's MAC and address, is the pod's
-//! end of the veth. Nothing of it outlives the VM: the TAP goes with QEMU, the namespace
+//! end of the veth. A container on several networks has a veth, a TAP and a guest
+//! interface for each. Nothing of it outlives the VM: the TAP goes with QEMU, the namespace
 //! with the container.
 
 use crate::{io_err, Error, Result};
@@ -11,8 +12,10 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::Command;
 
-/// The TAP's name inside the pod's namespace.
-pub const TAP: &str = "tap0";
+/// The name of the TAP of the pod's interface `i` (0 for its first), in the pod's namespace.
+pub fn tap_name(i: usize) -> String {
+    format!("tap{i}")
+}
 
 /// The pod's interface in its network namespace, which the guest's interface stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,46 +64,56 @@ fn ip_json(args: &[&str]) -> Result<serde_json::Value> {
     serde_json::from_slice(&out.stdout).map_err(|e| Error(format!("ip {}: {e}", args.join(" "))))
 }
 
-/// The first interface of this namespace with an IPv4 address, other than the loopback.
-pub fn pod_link() -> Result<Option<PodLink>> {
+/// The interfaces of this namespace with an IPv4 address, other than the loopback, in the
+/// order they were made: the first network's first (the one with the default route).
+pub fn pod_links() -> Result<Vec<PodLink>> {
     let addrs = ip_json(&["-4", "addr", "show"])?;
     let routes = ip_json(&["-4", "route", "show", "default"])?;
-    Ok(parse_link(&addrs, &routes, link_mac))
+    // Asked of netlink in this namespace: /sys/class/net shows the namespace /sys was
+    // mounted in (the host's), where a pod's eth0 is the host's own NIC.
+    let links = ip_json(&["link", "show"])?;
+    let mac_of = |name: &str| {
+        links.as_array()?.iter().find_map(|l| {
+            (l["ifname"] == name)
+                .then(|| l["address"].as_str().map(str::to_ascii_lowercase))
+                .flatten()
+        })
+    };
+    Ok(parse_links(&addrs, &routes, mac_of))
 }
 
-/// [`pod_link`] from `ip -j -4 addr show`, `ip -j -4 route show default` and the links' MACs.
-fn parse_link(
+/// [`pod_links`] from `ip -j -4 addr show`, `ip -j -4 route show default` and the links'
+/// MACs.
+fn parse_links(
     addrs: &serde_json::Value,
     routes: &serde_json::Value,
     mac_of: impl Fn(&str) -> Option<String>,
-) -> Option<PodLink> {
-    let link = addrs.as_array()?.iter().find(|l| {
-        l["ifname"] != "lo"
-            && l["ifname"] != TAP
-            && l["addr_info"].as_array().is_some_and(|a| !a.is_empty())
-    })?;
-    let name = link["ifname"].as_str()?.to_string();
-    let a = &link["addr_info"][0];
-    let address = format!("{}/{}", a["local"].as_str()?, a["prefixlen"].as_u64()?);
-    let gateway = routes.as_array().and_then(|rs| {
-        rs.iter()
-            .find(|r| r["dev"] == name.as_str())
-            .and_then(|r| r["gateway"].as_str().map(String::from))
-    });
-    let mac = mac_of(&name)?;
-    Some(PodLink {
-        mtu: link["mtu"].as_u64().unwrap_or(1500) as u32,
-        name,
-        mac,
-        address,
-        gateway,
-    })
-}
-
-fn link_mac(name: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
-        .ok()
-        .map(|s| s.trim().to_string())
+) -> Vec<PodLink> {
+    let Some(addrs) = addrs.as_array() else {
+        return Vec::new();
+    };
+    addrs
+        .iter()
+        .filter(|l| l["ifname"] != "lo" && l["addr_info"].as_array().is_some_and(|a| !a.is_empty()))
+        .filter_map(|link| {
+            let name = link["ifname"].as_str()?.to_string();
+            let a = &link["addr_info"][0];
+            let address = format!("{}/{}", a["local"].as_str()?, a["prefixlen"].as_u64()?);
+            let gateway = routes.as_array().and_then(|rs| {
+                rs.iter()
+                    .find(|r| r["dev"] == name.as_str())
+                    .and_then(|r| r["gateway"].as_str().map(String::from))
+            });
+            let mac = mac_of(&name)?;
+            Some(PodLink {
+                mtu: link["mtu"].as_u64().unwrap_or(1500) as u32,
+                name,
+                mac,
+                address,
+                gateway,
+            })
+        })
+        .collect()
 }
 
 fn run(args: &[&str]) -> Result<()> {
@@ -118,22 +131,22 @@ fn run(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Joins QEMU's TAP (already made) to `link`: the TAP up with the link's MTU, and every
-/// frame arriving on either redirected out of the other.
-pub fn join(link: &PodLink) -> Result<()> {
+/// Joins QEMU's TAP `tap` (already made) to `link`: the TAP up with the link's MTU, and
+/// every frame arriving on either redirected out of the other.
+pub fn join(link: &PodLink, tap: &str) -> Result<()> {
     // QEMU makes its TAP as it sets its devices up, maybe after its agent socket.
     let t0 = std::time::Instant::now();
-    let tap = std::ffi::CString::new(TAP).expect("no NUL in the TAP's name");
+    let c_tap = std::ffi::CString::new(tap).map_err(|_| Error(format!("TAP name {tap:?}")))?;
     // SAFETY: a NUL-terminated name; if_nametoindex reads this thread's network namespace.
-    while unsafe { libc::if_nametoindex(tap.as_ptr()) } == 0 {
+    while unsafe { libc::if_nametoindex(c_tap.as_ptr()) } == 0 {
         if t0.elapsed() > std::time::Duration::from_secs(10) {
-            return Err(Error(format!("QEMU made no {TAP} in 10 s")));
+            return Err(Error(format!("QEMU made no {tap} in 10 s")));
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let mtu = link.mtu.to_string();
-    run(&["ip", "link", "set", TAP, "mtu", &mtu, "up"])?;
-    for (from, to) in [(link.name.as_str(), TAP), (TAP, link.name.as_str())] {
+    run(&["ip", "link", "set", tap, "mtu", &mtu, "up"])?;
+    for (from, to) in [(link.name.as_str(), tap), (tap, link.name.as_str())] {
         // A previous run's redirect (a restarted container keeps no TAP, but be sure).
         let _ = run(&["tc", "qdisc", "del", "dev", from, "ingress"]);
         run(&["tc", "qdisc", "add", "dev", from, "ingress"])?;
@@ -151,25 +164,36 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_pod_link_is_the_addressed_non_loopback_interface() {
+    fn the_pod_links_are_the_addressed_non_loopback_interfaces_first_first() {
         let addrs = json!([
             {"ifname": "lo", "mtu": 65536, "addr_info": [{"local": "127.0.0.1", "prefixlen": 8}]},
             {"ifname": "eth0", "mtu": 1450, "addr_info": [{"local": "10.88.0.7", "prefixlen": 16}]},
+            {"ifname": "tap0", "mtu": 1450, "addr_info": []},
+            {"ifname": "eth1", "mtu": 1500, "addr_info": [{"local": "10.89.0.3", "prefixlen": 24}]},
         ]);
         let routes = json!([{"dst": "default", "gateway": "10.88.0.1", "dev": "eth0"}]);
-        let mac = |_: &str| Some("0a:58:0a:58:00:07".to_string());
+        let mac = |n: &str| Some(format!("0a:58:00:00:00:0{}", &n[3..]));
         assert_eq!(
-            parse_link(&addrs, &routes, mac),
-            Some(PodLink {
-                name: "eth0".into(),
-                mac: "0a:58:0a:58:00:07".into(),
-                address: "10.88.0.7/16".into(),
-                gateway: Some("10.88.0.1".into()),
-                mtu: 1450,
-            })
+            parse_links(&addrs, &routes, mac),
+            [
+                PodLink {
+                    name: "eth0".into(),
+                    mac: "0a:58:00:00:00:00".into(),
+                    address: "10.88.0.7/16".into(),
+                    gateway: Some("10.88.0.1".into()),
+                    mtu: 1450,
+                },
+                PodLink {
+                    name: "eth1".into(),
+                    mac: "0a:58:00:00:00:01".into(),
+                    address: "10.89.0.3/24".into(),
+                    gateway: None,
+                    mtu: 1500,
+                }
+            ]
         );
         let only_lo =
             json!([{"ifname": "lo", "addr_info": [{"local": "127.0.0.1", "prefixlen": 8}]}]);
-        assert_eq!(parse_link(&only_lo, &json!([]), mac), None);
+        assert!(parse_links(&only_lo, &json!([]), mac).is_empty());
     }
 }

@@ -66,7 +66,7 @@ fn the_agent_answers_from_the_guests_own_kernel() {
             .collect(),
         spare_disks: true,
         shared: false,
-        net: None,
+        nics: Vec::new(),
     })
     .unwrap_or_else(|e| panic!("{e} ({accel:?}: {why})"));
     let a = Agent::connect(&vm.agent_socket, Duration::from_secs(60)).unwrap();
@@ -186,7 +186,10 @@ fn the_agent_answers_from_the_guests_own_kernel() {
     assert_eq!(run.next_event().unwrap(), Some(Event::Exit(137)));
     let t0 = std::time::Instant::now();
     while a.unused_disks(&serials).unwrap() != serials {
-        assert!(t0.elapsed() < Duration::from_secs(10), "the disks stay held");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the disks stay held"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // An answer is checked against the question: an unknown disk is never in it.

@@ -62,14 +62,10 @@ fn check_isolation(c: &ContainerConfig) -> Result<()> {
             )))
         }
     }
-    let unsupported = [
-        (c.init, "--init"),
-        (!c.extra_networks.is_empty(), "more than one network"),
-    ];
-    if let Some((_, what)) = unsupported.iter().find(|(on, _)| *on) {
-        return Err(Error::Invalid(format!(
-            "isolation vm: {what} is not served for VM containers yet [layer: vm]"
-        )));
+    if c.init {
+        return Err(Error::Invalid(
+            "isolation vm: --init is not served for VM containers yet [layer: vm]".into(),
+        ));
     }
     if matches!(c.network, NetworkMode::Host | NetworkMode::Container(_)) {
         return Err(Error::Invalid(

@@ -202,10 +202,12 @@ pub fn connect(e: &Engine, key: &str, network: &str, aliases: Vec<String>) -> Re
             c.name, n.name
         )));
     }
-    if c.config.in_vm() {
-        return refuse("is a VM container, whose one interface is made at its boot, so it");
-    }
     let running = c.state.status.is_live();
+    if running && c.config.in_vm() {
+        return refuse(
+            "is a running VM container, whose interfaces are made at its boot: stop it first (it joins at its next start), since it",
+        );
+    }
     if c.config.network == NetworkMode::None {
         if running {
             return refuse("runs with no network (`--network none`): stop it first, since it");
@@ -271,6 +273,12 @@ pub fn disconnect(e: &Engine, key: &str, network: &str) -> Result<()> {
                 c.name, n.name
             )));
         };
+        if running && c.config.in_vm() {
+            return Err(Error::Conflict(format!(
+                "container {} is a running VM container, whose interfaces are made at its boot: stop it to disconnect it from network {} [layer: vm]",
+                c.name, n.name
+            )));
+        }
         if let Some(j) = c.state.net.extra.iter().position(|a| a.network == n.name) {
             let a = c.state.net.extra[j].clone();
             detach_one(e, &c, &c.state.net, &a)?;
