@@ -488,11 +488,30 @@ fn bad_input_gets_its_grpc_code_and_leaves_nothing() {
         assert_eq!(err.code(), Code::NotFound, "{err:?}");
         let err = c.rt.exec(ExecRequest::default()).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "no command: {err:?}");
+        // No port is any port (SPDY clients name theirs per stream); an unknown pod is not.
         let err =
-            c.rt.port_forward(PortForwardRequest::default())
-                .await
-                .unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument, "no port: {err:?}");
+            c.rt.port_forward(PortForwardRequest {
+                pod_sandbox_id: "feedface".into(),
+                port: vec![],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{err:?}");
+        let err =
+            c.rt.port_forward(PortForwardRequest {
+                pod_sandbox_id: pod.clone(),
+                port: vec![70000],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "a bad port: {err:?}");
+        // Stopping an unknown container is not an error (idempotent, as removing it).
+        c.rt.stop_container(StopContainerRequest {
+            container_id: "feedface".into(),
+            timeout: 0,
+        })
+        .await
+        .unwrap();
         let err =
             c.rt.checkpoint_container(CheckpointContainerRequest::default())
                 .await
@@ -1070,6 +1089,17 @@ fn pod_dns_sysctls_oom_score_and_security_paths_reach_the_containers() {
         let pod = run_pod(&mut c, sandbox.clone()).await;
         // (The pod shares its PID namespace: CRI's default mode is POD; /proc/1 is the pause.)
         let mut cfg = container_config("app", "cat /proc/self/oom_score_adj > /tmp/oom; sleep 100");
+        // No seccomp profile asked for is none (critest's "nil profile"); supplemental
+        // groups join the process's; a host-to-container mount reports its propagation.
+        let shared = e.dir.path().join("prop");
+        std::fs::create_dir_all(&shared).unwrap();
+        cfg.mounts = vec![Mount {
+            container_path: "/prop".into(),
+            host_path: shared.display().to_string(),
+            propagation: MountPropagation::PropagationHostToContainer as i32,
+            selinux_relabel: true,
+            ..Default::default()
+        }];
         cfg.linux = Some(LinuxContainerConfig {
             resources: Some(LinuxContainerResources {
                 oom_score_adj: 500,
@@ -1078,10 +1108,42 @@ fn pod_dns_sysctls_oom_score_and_security_paths_reach_the_containers() {
             security_context: Some(LinuxContainerSecurityContext {
                 masked_paths: vec!["/proc/loadavg".into()],
                 readonly_paths: vec!["/proc/sys".into(), "/srv".into()],
+                supplemental_groups: vec![1234, 5678],
                 ..Default::default()
             }),
         });
+        // A group without a user is refused, as critest wants it.
+        let mut bad = cfg.clone();
+        if let Some(sc) = bad
+            .linux
+            .as_mut()
+            .and_then(|l| l.security_context.as_mut())
+        {
+            sc.run_as_group = Some(Int64Value { value: 100 });
+        }
+        let err =
+            c.rt.create_container(CreateContainerRequest {
+                pod_sandbox_id: pod.clone(),
+                config: Some(bad),
+                sandbox_config: Some(sandbox.clone()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(err.message().contains("run_as_group"), "{err:?}");
         let id = create(&mut c, &pod, &sandbox, cfg).await;
+        let st = status(&mut c, &id).await;
+        assert_eq!(
+            st.mounts
+                .iter()
+                .map(|m| (m.container_path.as_str(), m.propagation, m.selinux_relabel))
+                .collect::<Vec<_>>(),
+            [(
+                "/prop",
+                MountPropagation::PropagationHostToContainer as i32,
+                true
+            )]
+        );
         start(&mut c, &id).await;
         let out = exec(
             &mut c,
@@ -1091,7 +1153,8 @@ fn pod_dns_sysctls_oom_score_and_security_paths_reach_the_containers() {
                 "-c",
                 "for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/oom ] && break; sleep 1; done; \
                  cat /etc/resolv.conf /proc/sys/net/ipv4/ip_unprivileged_port_start /tmp/oom; \
-                 wc -c < /proc/loadavg; touch /srv/x 2>/dev/null || echo srv-read-only",
+                 wc -c < /proc/loadavg; touch /srv/x 2>/dev/null || echo srv-read-only; \
+                 id -G; grep ^Seccomp: /proc/self/status",
             ],
             0,
         )
@@ -1099,7 +1162,7 @@ fn pod_dns_sysctls_oom_score_and_security_paths_reach_the_containers() {
         .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
-            "nameserver 10.0.0.10\nsearch default.svc.cluster.local cluster.local\noptions ndots:5\n80\n500\n0\nsrv-read-only\n",
+            "nameserver 10.0.0.10\nsearch default.svc.cluster.local cluster.local\noptions ndots:5\n80\n500\n0\nsrv-read-only\n0 1234 5678\nSeccomp:\t0\n",
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
@@ -1650,8 +1713,9 @@ fn kubelets_cgroup_parent_holds_the_pods_containers_with_either_driver() {
     let bus = sd.address();
     let server = Server::start_env(&e, &conf, &[("STRATA_RUNC_SYSTEMD_BUS", Path::new(&bus))]);
     let mut sandbox = pod_config("sdp", &logs);
+    // As a path (critest's form): the slice is its last component, as containerd has it.
     sandbox.linux = Some(LinuxPodSandboxConfig {
-        cgroup_parent: slice.clone(),
+        cgroup_parent: format!("/{slice}"),
         ..Default::default()
     });
     rt().block_on(async {

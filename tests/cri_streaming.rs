@@ -255,9 +255,26 @@ fn port_forward_reaches_the_pods_localhost() {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        // Asked for no port (critest's way): the WebSocket URL's `port=` names it.
+        let url = port_forward_url_any(&mut c, &pod).await;
+        let (data, err) = forward(&format!("{url}?port=8080"), b"GET / HTTP/1.0\r\n\r\n").await;
+        let text = String::from_utf8_lossy(&data);
+        assert!(text.contains("hello-pf"), "{text} {err}");
         remove_pod(&mut c, &pod).await;
     });
     drop(server);
+}
+
+/// A PortForward URL asked for no port: any port of the pod, named by the client.
+async fn port_forward_url_any(c: &mut Clients, pod: &str) -> String {
+    c.rt.port_forward(PortForwardRequest {
+        pod_sandbox_id: pod.into(),
+        port: vec![],
+    })
+    .await
+    .expect("PortForward")
+    .into_inner()
+    .url
 }
 
 /// The SPDY client (Node.js and spdy-transport, installed by scripts/install-deps).
@@ -366,6 +383,11 @@ fn exec_attach_and_port_forward_over_spdy() {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        // Asked for no port: each SPDY stream names its own.
+        let url = port_forward_url_any(&mut c, &pod).await;
+        let get = "GET / HTTP/1.0\r\n\r\n";
+        let (ok, out, err) = spdy_client(&["portforward", &url, "8080", get]);
+        assert!(ok && out.contains("hello-spdy"), "{out} {err}");
         // A port nobody listens on: the error stream says so.
         let url = port_forward_url(&mut c, &pod, 9).await;
         let (ok, out, err) = spdy_client(&["portforward", &url, "9", "x"]);

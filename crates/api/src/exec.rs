@@ -129,7 +129,11 @@ pub async fn create(api: &Arc<Api>, key: &str, body: &[u8]) -> Result<Response<B
         .blocking(move |e| {
             let c = load_running(e, &key)?;
             if !u.is_empty() {
-                let r = strata_engine::spec::user::resolve(&e.paths.rootfs(&c.id), &u)?;
+                let r = strata_engine::spec::user::resolve_with_groups(
+                    &e.paths.rootfs(&c.id),
+                    &u,
+                    &c.config.group_add,
+                )?;
                 (req.uid, req.gid, req.additional_gids) =
                     (Some(r.uid), Some(r.gid), r.additional_gids);
             }

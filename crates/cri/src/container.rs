@@ -80,9 +80,14 @@ pub fn start(e: &Engine, id: &str) -> Result<(), Status> {
 }
 
 /// StopContainer: the stop signal, then SIGKILL after `timeout` seconds; stopping a
-/// stopped container is not an error.
+/// stopped or unknown container is not an error.
 pub fn stop(e: &Engine, id: &str, timeout: i64) -> Result<(), Status> {
-    let c = get(e, id)?;
+    // An unknown id is not an error either: the CRI's stops are idempotent.
+    let c = match get(e, id) {
+        Ok(c) => c,
+        Err(s) if s.code() == tonic::Code::NotFound => return Ok(()),
+        Err(s) => return Err(s),
+    };
     if !c.state.status.is_live() {
         return Ok(());
     }
@@ -245,6 +250,8 @@ pub fn status(
                 container_path: m.target.clone(),
                 host_path: m.source.clone(),
                 readonly: m.readonly,
+                propagation: crate::container_config::propagation_of(&m.options) as i32,
+                selinux_relabel: m.options.iter().any(|o| o == "z" || o == "Z"),
                 ..Default::default()
             })
             .collect(),

@@ -95,8 +95,8 @@ fn mount(m: &k8s_cri::v1::Mount) -> Result<MountSpec, Error> {
         )));
     }
     let propagation = match MountPropagation::try_from(m.propagation) {
-        Ok(MountPropagation::PropagationHostToContainer) => "rslave",
-        Ok(MountPropagation::PropagationBidirectional) => "rshared",
+        Ok(MountPropagation::PropagationHostToContainer) => RSLAVE,
+        Ok(MountPropagation::PropagationBidirectional) => RSHARED,
         _ => "rprivate",
     };
     let mut options = vec![propagation.to_string()];
@@ -139,6 +139,50 @@ fn can_lower_oom_score() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
 }
 
+/// The AppArmor profile a security context asks for: its `apparmor` field, else the
+/// deprecated `apparmor_profile` (`runtime/default`, `unconfined`, `localhost/NAME`). The
+/// runtime default is none here (Strata loads no profile of its own).
+// The deprecated field is still what older kubelets and critest's "deprecated" specs send.
+#[allow(deprecated)]
+fn apparmor(s: &LinuxContainerSecurityContext) -> Result<Option<String>, Error> {
+    let localhost = |name: &str| match name.trim_start_matches("localhost/") {
+        "" => Err(Error::Invalid(
+            "a Localhost apparmor profile with no name".into(),
+        )),
+        n => Ok(Some(n.to_string())),
+    };
+    if let Some(p) = &s.apparmor {
+        return match ProfileType::try_from(p.profile_type) {
+            Ok(ProfileType::Unconfined) => Ok(Some("unconfined".into())),
+            Ok(ProfileType::Localhost) => localhost(&p.localhost_ref),
+            _ => Ok(None),
+        };
+    }
+    match s.apparmor_profile.as_str() {
+        "" | "runtime/default" => Ok(None),
+        "unconfined" => Ok(Some("unconfined".into())),
+        p if p.starts_with("localhost/") => localhost(p),
+        p => Err(Error::Invalid(format!(
+            "apparmor profile {p:?}: use runtime/default, unconfined or localhost/NAME"
+        ))),
+    }
+}
+
+/// The mount options of the CRI's propagation modes (private is the default).
+const RSLAVE: &str = "rslave";
+const RSHARED: &str = "rshared";
+
+/// The CRI propagation a bind mount's options stand for (ContainerStatus reports it).
+pub fn propagation_of(options: &[String]) -> MountPropagation {
+    if options.iter().any(|o| o == RSHARED) {
+        MountPropagation::PropagationBidirectional
+    } else if options.iter().any(|o| o == RSLAVE) {
+        MountPropagation::PropagationHostToContainer
+    } else {
+        MountPropagation::PropagationPrivate
+    }
+}
+
 fn security(out: &mut ContainerConfig, s: &LinuxContainerSecurityContext) -> Result<(), Error> {
     out.privileged = s.privileged;
     // The lists kubelet sends (its defaults, or none for an unmasked /proc); none sent: ours.
@@ -151,6 +195,13 @@ fn security(out: &mut ContainerConfig, s: &LinuxContainerSecurityContext) -> Res
         out.cap_drop = caps.drop_capabilities.clone();
     }
     let group = s.run_as_group.as_ref().map(|g| g.value);
+    if s.run_as_user.is_none() && s.run_as_username.is_empty() && group.is_some() {
+        return Err(Error::Invalid(
+            "run_as_group needs run_as_user or run_as_username".into(),
+        ));
+    }
+    out.group_add = s.supplemental_groups.iter().map(i64::to_string).collect();
+    out.apparmor_profile = apparmor(s)?;
     out.user = match (&s.run_as_user, s.run_as_username.as_str(), group) {
         (Some(u), _, Some(g)) => Some(format!("{}:{g}", u.value)),
         (Some(u), _, None) => Some(u.value.to_string()),
@@ -177,7 +228,9 @@ fn security(out: &mut ContainerConfig, s: &LinuxContainerSecurityContext) -> Res
             }
             _ => None,
         },
-        None => None,
+        // No profile asked for is none at all, as containerd has it (kubelet asks for
+        // RuntimeDefault or Unconfined explicitly).
+        None => Some("unconfined".into()),
     };
     Ok(())
 }
@@ -256,6 +309,7 @@ mod tests {
         assert_eq!(out.user.as_deref(), Some("1000:100"));
         assert_eq!(out.cap_add, vec!["NET_ADMIN"]);
         assert_eq!(out.seccomp.as_deref(), Some("/etc/passwd"));
+        assert_eq!(out.apparmor_profile, None);
         assert_eq!(out.resources.cpus, Some(0.5));
         assert_eq!(out.resources.memory, Some(64 << 20));
         assert_eq!(out.resources.hugepage_limits["2MB"], 4 << 20);
@@ -266,5 +320,47 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let no_log = convert(&CriConfig::default(), &pod(""), "busybox").unwrap();
         assert_eq!((no_log.log_path, no_log.entrypoint), (None, None));
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn apparmor_seccomp_and_groups_of_a_security_context() {
+        let sc = |f: &dyn Fn(&mut LinuxContainerSecurityContext)| {
+            let mut s = LinuxContainerSecurityContext::default();
+            f(&mut s);
+            let mut out = ContainerConfig::default();
+            security(&mut out, &s).map(|_| out)
+        };
+        let out = sc(&|_| {}).unwrap();
+        assert_eq!(
+            out.seccomp.as_deref(),
+            Some("unconfined"),
+            "no profile is none"
+        );
+        assert_eq!(out.apparmor_profile, None);
+        let out = sc(&|s| {
+            s.seccomp = Some(SecurityProfile {
+                profile_type: ProfileType::RuntimeDefault as i32,
+                ..Default::default()
+            });
+            s.supplemental_groups = vec![1234, 5678];
+            s.apparmor = Some(SecurityProfile {
+                profile_type: ProfileType::Localhost as i32,
+                localhost_ref: "localhost/deny-write".into(),
+            });
+            // The field wins over the deprecated one.
+            s.apparmor_profile = "unconfined".into();
+        })
+        .unwrap();
+        assert_eq!(out.seccomp, None, "the runtime's default");
+        assert_eq!(out.group_add, ["1234", "5678"]);
+        assert_eq!(out.apparmor_profile.as_deref(), Some("deny-write"));
+        let out = sc(&|s| s.apparmor_profile = "localhost/p1".into()).unwrap();
+        assert_eq!(out.apparmor_profile.as_deref(), Some("p1"));
+        let out = sc(&|s| s.apparmor_profile = "runtime/default".into()).unwrap();
+        assert_eq!(out.apparmor_profile, None);
+        assert!(sc(&|s| s.apparmor_profile = "bogus".into()).is_err());
+        assert!(sc(&|s| s.apparmor_profile = "localhost/".into()).is_err());
+        assert!(sc(&|s| s.run_as_group = Some(Int64Value { value: 1 })).is_err());
     }
 }

@@ -181,11 +181,20 @@ fn pod_config(
         memory,
         cpus,
         // kubelet's pod cgroup (a path, or with the systemd driver a slice), which it makes
-        // and removes; the pod's containers go under it as scopes or directories.
+        // and removes; the pod's containers go under it as scopes or directories. A slice
+        // given as a path (`/test.slice`) is its last component, as containerd takes it.
         cgroup_parent: c
             .linux
             .as_ref()
-            .map(|l| l.cgroup_parent.clone())
+            .map(|l| match cfg.cgroup_driver == "systemd" {
+                true => l
+                    .cgroup_parent
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                false => l.cgroup_parent.clone(),
+            })
             .filter(|p| !p.is_empty()),
         systemd_cgroup: cfg.cgroup_driver == "systemd",
         ..Default::default()

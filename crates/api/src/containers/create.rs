@@ -313,6 +313,7 @@ pub fn config_of(v: &Value) -> Result<(ContainerConfig, String), ApiError> {
         env: strings(get("Env"), "Env")?,
         workdir: string(get("WorkingDir"), "WorkingDir")?,
         user: string(get("User"), "User")?,
+        group_add: strings(h("GroupAdd"), "HostConfig.GroupAdd")?,
         hostname: string(get("Hostname"), "Hostname")?,
         labels: string_map(get("Labels"), "Labels")?.into_iter().collect(),
         tty: boolean(get("Tty"), "Tty")?,
@@ -371,6 +372,7 @@ pub fn config_of(v: &Value) -> Result<(ContainerConfig, String), ApiError> {
     for opt in strings(h("SecurityOpt"), "HostConfig.SecurityOpt")? {
         match opt.split_once(['=', ':']) {
             Some(("seccomp", p)) => c.seccomp = Some(p.to_string()),
+            Some(("apparmor", p)) => c.apparmor_profile = Some(p.to_string()),
             Some(("no-new-privileges", v)) => c.no_new_privileges = v != "false",
             None if opt == "no-new-privileges" => c.no_new_privileges = true,
             _ => {

@@ -126,6 +126,11 @@ impl StreamServer {
             let (ws, protocol) = http::upgrade_websocket(conn, &head, rest).await?;
             return match session {
                 Session::PortForward { netns, ports } => {
+                    // Asked for no port in the RPC: the URL's `port=` parameters name them.
+                    let ports = match ports.is_empty() {
+                        true => query_ports(&head.path),
+                        false => ports,
+                    };
                     port_forward_ws::run(ws, &netns, &ports).await
                 }
                 s => {
@@ -145,5 +150,29 @@ impl StreamServer {
                 process::run(remote, session).await
             }
         }
+    }
+}
+
+/// The `port=N` parameters of a stream URL's query (unparsable ones left out).
+fn query_ports(path: &str) -> Vec<u16> {
+    path.split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("port="))
+        .filter_map(|v| v.parse().ok())
+        .filter(|p| *p > 0)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_websocket_port_forward_names_its_ports_in_the_url() {
+        assert_eq!(
+            super::query_ports("/portforward/tok?port=80&port=8080&x=1&port=0&port=z"),
+            [80, 8080]
+        );
+        assert!(super::query_ports("/portforward/tok").is_empty());
     }
 }

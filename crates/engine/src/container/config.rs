@@ -22,6 +22,14 @@ pub struct ContainerConfig {
     pub workdir: Option<String>,
     /// `-u user[:group]`.
     pub user: Option<String>,
+    /// `--group-add`: more supplementary groups (gids, or names in the image's
+    /// /etc/group), of the container's process and its execs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+    /// `--security-opt apparmor=NAME`: the AppArmor profile of its processes (a loaded
+    /// one, or `unconfined`), where the host has AppArmor on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apparmor_profile: Option<String>,
     /// `--hostname`.
     pub hostname: Option<String>,
     /// `--label`.

@@ -39,6 +39,9 @@ pub fn validate(c: &ContainerConfig, img: &ImageConfig) -> Result<()> {
     if let Some(s) = c.seccomp.as_ref().filter(|s| *s != "unconfined") {
         load_seccomp(s)?;
     }
+    if let Some(p) = &c.apparmor_profile {
+        spec::apparmor::check(p)?;
+    }
     spec::security::capabilities(c.privileged, &c.cap_add, &c.cap_drop).map_err(Error::Invalid)?;
     if let Some(m) = c.resources.memory {
         if m < 6 << 20 {

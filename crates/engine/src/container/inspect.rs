@@ -168,6 +168,7 @@ pub fn inspect(e: &Engine, c: &Container) -> Value {
             "CpusetCpus": res.cpuset_cpus.clone().unwrap_or_default(),
             "PidsLimit": res.pids_limit.unwrap_or(0),
             "Ulimits": res.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
+            "GroupAdd": cfg.group_add,
             "Privileged": cfg.privileged,
             "ReadonlyRootfs": cfg.read_only,
             "RestartPolicy": {"Name": cfg.restart.name(), "MaximumRetryCount": match cfg.restart { super::config::RestartPolicy::OnFailure(n) => n, _ => 0 }},

@@ -2,6 +2,7 @@
 //! merges them (Entrypoint/Cmd, Env, User, WorkingDir, StopSignal), with docker's
 //! confinement defaults (see [`security`]) and its namespaces, mounts and limits.
 
+pub mod apparmor;
 pub mod devices;
 pub mod image_config;
 pub mod resources;
@@ -170,7 +171,7 @@ fn default_mounts(c: &ContainerConfig) -> Vec<Value> {
 pub fn generate(i: &SpecInput<'_>) -> Result<Value> {
     let c = i.config;
     let user_spec = c.user.clone().unwrap_or_else(|| i.image.user.clone());
-    let user = user::resolve(i.rootfs, &user_spec)?;
+    let user = user::resolve_with_groups(i.rootfs, &user_spec, &c.group_add)?;
     let mut args = argv(c, i.image)?;
     if i.init.is_some() {
         args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
@@ -247,11 +248,22 @@ pub fn generate(i: &SpecInput<'_>) -> Result<Value> {
     if !devices.nodes.is_empty() {
         linux["devices"] = Value::Array(devices.nodes);
     }
+    // A shared mount's mounts reach the host only if the container's root is shared too
+    // (the runtime otherwise makes it a slave of the host's), as containerd does.
+    if i.mounts
+        .iter()
+        .any(|m| m.options.iter().any(|o| o == "rshared" || o == "shared"))
+    {
+        linux["rootfsPropagation"] = json!("rshared");
+    }
     if !c.sysctls.is_empty() {
         linux["sysctl"] = json!(c.sysctls);
     }
     if let Some(adj) = c.oom_score_adj {
         process["oomScoreAdj"] = json!(adj);
+    }
+    if let Some(p) = apparmor::process_profile(c.apparmor_profile.as_deref()) {
+        process["apparmorProfile"] = json!(p);
     }
     if !c.privileged {
         linux["maskedPaths"] = match &c.masked_paths {
@@ -393,7 +405,60 @@ mod tests {
             .unwrap()
             .iter()
             .any(|m| m["destination"] == "/etc/hosts"));
+        assert!(
+            s["linux"]["rootfsPropagation"].is_null(),
+            "the runtime's default"
+        );
+        assert!(s["process"]["user"]["additionalGids"]
+            .as_array()
+            .unwrap()
+            .is_empty());
         // It is a valid OCI config.
         let _: oci_spec::runtime::Spec = serde_json::from_value(s).unwrap();
+    }
+
+    #[test]
+    fn a_shared_mount_shares_the_root_and_added_groups_join_the_user() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("etc")).unwrap();
+        std::fs::write(t.path().join("etc/group"), "root:x:0:\nwheel:x:10:\n").unwrap();
+        let c = ContainerConfig {
+            command: vec!["true".into()],
+            group_add: vec!["1234".into(), "wheel".into()],
+            ..Default::default()
+        };
+        let i = ImageConfig::default();
+        let input = |options: Vec<String>, c: &ContainerConfig| {
+            generate(&SpecInput {
+                config: c,
+                image: &i,
+                rootfs: t.path(),
+                hostname: "abc".into(),
+                net: Ns::New,
+                ipc: Ns::New,
+                uts: Ns::New,
+                pid: Ns::New,
+                mounts: vec![HostMount {
+                    source: "/srv/data".into(),
+                    target: "/data".into(),
+                    kind: "bind",
+                    options,
+                }],
+                cgroup_path: "/strata/abc".into(),
+                seccomp_profile: None,
+                init: None,
+            })
+        };
+        let s = input(vec!["rbind".into(), "rshared".into()], &c).unwrap();
+        assert_eq!(s["linux"]["rootfsPropagation"], "rshared");
+        assert_eq!(s["process"]["user"]["additionalGids"], json!([1234, 10]));
+        let s = input(vec!["rbind".into(), "rslave".into()], &c).unwrap();
+        assert!(s["linux"]["rootfsPropagation"].is_null());
+        let bad = ContainerConfig {
+            group_add: vec!["nosuchgroup".into()],
+            ..c.clone()
+        };
+        let err = input(vec![], &bad).unwrap_err().to_string();
+        assert!(err.contains("--group-add \"nosuchgroup\""), "{err}");
     }
 }

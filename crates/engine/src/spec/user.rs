@@ -37,6 +37,12 @@ pub fn read_in_rootfs(rootfs: &Path, path: &str) -> Option<String> {
 
 /// Resolves `spec` (`name`, `uid`, `name:group`, `uid:gid`; empty is root) in `rootfs`.
 pub fn resolve(rootfs: &Path, spec: &str) -> Result<User> {
+    resolve_with_groups(rootfs, spec, &[])
+}
+
+/// [`resolve`], with the groups of `--group-add` (gids, or names in the image's
+/// /etc/group) among the supplementary ones.
+pub fn resolve_with_groups(rootfs: &Path, spec: &str, group_add: &[String]) -> Result<User> {
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -121,6 +127,23 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<User> {
             .filter(|e| e.2.contains(&n) && e.1 != user.gid)
             .map(|e| e.1)
             .collect();
+    }
+    for g in group_add {
+        let gid = match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => groups
+                .iter()
+                .find(|e| &e.0 == g)
+                .map(|e| e.1)
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "--group-add {g:?}: no such group in the image's /etc/group"
+                    ))
+                })?,
+        };
+        if !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
     }
     Ok(user)
 }

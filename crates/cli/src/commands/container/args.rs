@@ -24,6 +24,10 @@ pub struct CreateArgs {
     /// User (name or uid, with an optional :group).
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    /// Another supplementary group of the process and its execs (a gid, or a name in the
+    /// image's /etc/group); repeatable.
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
     /// Bind mount a host path or a named volume: SOURCE:DEST[:ro|rw|z|Z], or DEST alone for
     /// an anonymous volume.
     #[arg(short = 'v', long = "volume")]
@@ -109,7 +113,8 @@ pub struct CreateArgs {
     /// Mount the container's root filesystem as read only.
     #[arg(long = "read-only")]
     pub read_only: bool,
-    /// Security options: seccomp=PROFILE.json|unconfined, no-new-privileges.
+    /// Security options: seccomp=PROFILE.json|unconfined, apparmor=PROFILE|unconfined (where
+    /// the host has AppArmor on), no-new-privileges.
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
     /// Restart policy: no, on-failure[:N], always, unless-stopped.
@@ -227,13 +232,15 @@ impl CreateArgs {
             .map(|p| parse::port(p))
             .collect::<strata_engine::Result<Vec<_>>>()?;
         let mut seccomp = None;
+        let mut apparmor = None;
         let mut nnp = false;
         for o in &self.security_opt {
             match o.split_once(['=', ':']) {
                 Some(("seccomp", p)) => seccomp = Some(p.to_string()),
                 _ if o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true" => nnp = true,
-                Some(("label", _)) | Some(("apparmor", _)) => {}
-                _ => bail!("invalid --security-opt {o:?}: use seccomp=PROFILE|unconfined or no-new-privileges"),
+                Some(("apparmor", p)) => apparmor = Some(p.to_string()),
+                Some(("label", _)) => {}
+                _ => bail!("invalid --security-opt {o:?}: use seccomp=PROFILE|unconfined, apparmor=PROFILE|unconfined or no-new-privileges"),
             }
         }
         let mut labels = BTreeMap::new();
@@ -274,6 +281,8 @@ impl CreateArgs {
             env,
             workdir: self.workdir.clone(),
             user: self.user.clone(),
+            group_add: self.group_add.clone(),
+            apparmor_profile: apparmor,
             hostname: self.hostname.clone(),
             labels,
             annotations: self

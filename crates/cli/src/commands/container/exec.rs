@@ -61,7 +61,7 @@ pub fn exec(g: &Global, a: ExecArgs) -> Result<i32> {
         ..Default::default()
     };
     if let Some(u) = &a.user {
-        let u = user::resolve(&e.paths.rootfs(&c.id), u)?;
+        let u = user::resolve_with_groups(&e.paths.rootfs(&c.id), u, &c.config.group_add)?;
         (r.uid, r.gid, r.additional_gids) = (Some(u.uid), Some(u.gid), u.additional_gids);
     }
     if a.privileged {
