@@ -104,7 +104,9 @@ fn detached_container_exec_logs_ps_inspect_stop_rm() {
     assert_eq!(e.ok(&["exec", "-u", "user", "web", "id", "-u"]), "1000\n");
     // --group-add's group is the process's and its execs' (with -u too, as docker has it).
     assert_eq!(e.ok(&["exec", "web", "id", "-G"]), "0 4321\n");
-    assert!(e.ok(&["exec", "-u", "user", "web", "id", "-G"]).contains("4321"));
+    assert!(e
+        .ok(&["exec", "-u", "user", "web", "id", "-G"])
+        .contains("4321"));
     assert_eq!(e.status(&["exec", "web", "sh", "-c", "exit 5"]).0, 5);
     let v = e.inspect("web");
     assert_eq!(v["State"]["Status"], "running");
