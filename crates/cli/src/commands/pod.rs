@@ -102,21 +102,9 @@ pub struct CreateArgs {
     /// Set metadata: KEY=VALUE.
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
-    /// Add a host to /etc/hosts: HOST:IP.
-    #[arg(long = "add-host")]
-    pub add_host: Vec<String>,
-    /// DNS servers.
-    #[arg(long)]
-    pub dns: Vec<String>,
-    /// DNS search domains of the pod's containers.
-    #[arg(long = "dns-search")]
-    pub dns_search: Vec<String>,
-    /// DNS resolver options of the pod's containers.
-    #[arg(long = "dns-option")]
-    pub dns_option: Vec<String>,
-    /// A namespaced kernel parameter of the pod: NAME=VALUE (net.*, kernel.shm*, ...).
-    #[arg(long)]
-    pub sysctl: Vec<String>,
+    /// Hosts, DNS and sysctls of the pod's containers.
+    #[command(flatten)]
+    pub names: super::container::args::NameFlags,
     /// How the pod is isolated: `container` (namespaces on the host's kernel, the default)
     /// or `vm` (a microVM with its own kernel, in which all the pod's containers run, as
     /// Kata runs pods).
@@ -168,11 +156,11 @@ pub fn run(g: &Global, c: PodCommand) -> Result<i32> {
                 network: a.network.as_deref().map(network_mode).unwrap_or_default(),
                 share: a.share.clone(),
                 labels,
-                add_hosts: a.add_host.clone(),
-                dns: a.dns.clone(),
-                dns_search: a.dns_search.clone(),
-                dns_options: a.dns_option.clone(),
-                sysctls: super::container::args::parse_pairs("--sysctl", &a.sysctl)?,
+                add_hosts: a.names.add_host.clone(),
+                dns: a.names.dns.clone(),
+                dns_search: a.names.dns_search.clone(),
+                dns_options: a.names.dns_option.clone(),
+                sysctls: super::container::args::parse_pairs("--sysctl", &a.names.sysctl)?,
                 isolation: a.isolation.clone(),
                 memory: a
                     .memory

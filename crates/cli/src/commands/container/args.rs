@@ -55,21 +55,9 @@ pub struct CreateArgs {
     /// Container host name.
     #[arg(long, short = 'h')]
     pub hostname: Option<String>,
-    /// Add a host to /etc/hosts: HOST:IP.
-    #[arg(long = "add-host")]
-    pub add_host: Vec<String>,
-    /// Set DNS servers.
-    #[arg(long)]
-    pub dns: Vec<String>,
-    /// Set DNS search domains.
-    #[arg(long = "dns-search")]
-    pub dns_search: Vec<String>,
-    /// Set DNS resolver options (`ndots:2`).
-    #[arg(long = "dns-option")]
-    pub dns_option: Vec<String>,
-    /// Set a namespaced kernel parameter: NAME=VALUE (net.*, kernel.shm*, ...).
-    #[arg(long)]
-    pub sysctl: Vec<String>,
+    /// Hosts, DNS and sysctls.
+    #[command(flatten)]
+    pub names: NameFlags,
     /// Tune the container's OOM preference (-1000 to 1000; this host refuses negative values).
     #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
     pub oom_score_adj: Option<i32>,
@@ -309,14 +297,14 @@ impl CreateArgs {
             // The caller's terminal size from the start (its resizes follow on attach).
             console_size: self.tty.then(|| crate::tty::size(0)).flatten(),
             extra_networks: self.extra_networks()?,
-            dns: self.dns.clone(),
-            dns_search: self.dns_search.clone(),
-            dns_options: self.dns_option.clone(),
-            sysctls: parse_pairs("--sysctl", &self.sysctl)?,
+            dns: self.names.dns.clone(),
+            dns_search: self.names.dns_search.clone(),
+            dns_options: self.names.dns_option.clone(),
+            sysctls: parse_pairs("--sysctl", &self.names.sysctl)?,
             oom_score_adj: self.oom_score_adj,
             masked_paths: None,
             readonly_paths: None,
-            add_hosts: self.add_host.clone(),
+            add_hosts: self.names.add_host.clone(),
             resources: Resources {
                 memory: self.memory.as_deref().map(parse::size).transpose()?,
                 memory_swap: match self.memory_swap.as_deref() {
@@ -366,6 +354,27 @@ impl CreateArgs {
             image_id: String::new(),
         })
     }
+}
+
+/// The flags a container and a pod share for its /etc/hosts, /etc/resolv.conf and
+/// namespaced kernel parameters (a pod's apply to its containers).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NameFlags {
+    /// Add a host to /etc/hosts: HOST:IP.
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Set DNS servers.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set DNS search domains.
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS resolver options (`ndots:2`).
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// Set a namespaced kernel parameter: NAME=VALUE (net.*, kernel.shm*, ...).
+    #[arg(long)]
+    pub sysctl: Vec<String>,
 }
 
 /// `NAME=VALUE` flags as a map (`--sysctl`).
