@@ -50,15 +50,12 @@ pub fn build_merged(lowers: &[PathBuf], out: &Path) -> Result<()> {
     };
     let (v, o) = (view.clone(), out.to_path_buf());
     let built = std::thread::spawn(move || -> Result<()> {
-        // SAFETY: unshare(2) with a flag only; the new mount namespace is this thread's (and
-        // its children's), as CLONE_NEWNS implies CLONE_FS.
-        if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-            return Err(Error(format!(
-                "layer image {}: a mount namespace: {}",
-                o.display(),
-                std::io::Error::last_os_error()
-            )));
-        }
+        // The new mount namespace is this thread's (and its children's): CLONE_NEWNS
+        // implies CLONE_FS.
+        strata_os::process::unshare(libc::CLONE_NEWNS).map_err(io_err(format!(
+            "layer image {}: a mount namespace",
+            o.display()
+        )))?;
         strata_os::mount::change(Path::new("/"), libc::MS_REC | libc::MS_PRIVATE)
             .map_err(io_err("make the build's mounts private"))?;
         overlay

@@ -47,6 +47,19 @@ pub(crate) fn io_err(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error
     move |e| Error(format!("{what}: {e}"))
 }
 
+/// Moves the calling thread into the namespace of kind `nstype` (`CLONE_NEWNET`, ...) at
+/// `path` (`what` names it in errors). Threads started later follow; the shims call it while
+/// they have one thread.
+pub(crate) fn join_namespace(
+    path: &std::path::Path,
+    nstype: libc::c_int,
+    what: &str,
+) -> Result<()> {
+    let f = std::fs::File::open(path).map_err(io_err(format!("{what} ({})", path.display())))?;
+    strata_os::process::setns(std::os::fd::AsRawFd::as_raw_fd(&f), nstype)
+        .map_err(io_err(format!("join {what} ({})", path.display())))
+}
+
 #[cfg(test)]
 mod error_tests {
     #[test]

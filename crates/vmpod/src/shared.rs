@@ -11,7 +11,6 @@
 
 use crate::{io_err, Error, Result};
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,16 +60,8 @@ pub fn private_mounts() -> Result<()> {
 /// Joins the mount namespace of process `pid` (a pod VM's shim), whose VM shares its
 /// directory; the calling process must have one thread.
 pub fn join_mounts_of(pid: i32) -> Result<()> {
-    let p = format!("/proc/{pid}/ns/mnt");
-    let f = std::fs::File::open(&p).map_err(io_err(format!("the pod VM's mounts ({p})")))?;
-    // SAFETY: setns with an open namespace file; the process has one thread here.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
-        return Err(Error(format!(
-            "join the pod VM's mounts ({p}): {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    Ok(())
+    let p = std::path::PathBuf::from(format!("/proc/{pid}/ns/mnt"));
+    crate::join_namespace(&p, libc::CLONE_NEWNS, "the pod VM's mounts")
 }
 
 /// Starts virtiofsd over `vm_dir/shared` on `vm_dir/vfs.sock`; it dies with the caller.

@@ -8,7 +8,6 @@
 //! with the container.
 
 use crate::{io_err, Error, Result};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::Command;
 
@@ -35,17 +34,7 @@ pub struct PodLink {
 /// Moves this process (still single-threaded: threads started later follow) into the
 /// network namespace at `path`.
 pub fn enter_netns(path: &Path) -> Result<()> {
-    let f = std::fs::File::open(path).map_err(io_err(format!("netns {}", path.display())))?;
-    // SAFETY: setns with an open namespace file; affects this thread only, which is the
-    // process's only thread here.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(Error(format!(
-            "join netns {}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        )));
-    }
-    Ok(())
+    crate::join_namespace(path, libc::CLONE_NEWNET, "netns")
 }
 
 fn ip_json(args: &[&str]) -> Result<serde_json::Value> {
