@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::docker::{json_message, setup, write_registries, Registry, Service, IMG};
+use common::docker::{json_message, registry_with_busybox, setup, write_registries, Service, IMG};
 use common::{output_via_files, prerequisites, Engine};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -240,7 +240,7 @@ fn images_pull_list_tag_remove() {
     if !(prerequisites() && require_tools(&["docker", "docker-registry", "skopeo"])) {
         return;
     }
-    let reg = Registry::start();
+    let reg = registry_with_busybox();
     let e = Engine::new();
     write_registries(&e, &reg.addr);
     let s = Service::start(&e);
@@ -988,7 +988,7 @@ fn push_to_a_local_registry() {
     if !(prerequisites() && require_tools(&["docker", "docker-registry", "skopeo"])) {
         return;
     }
-    let reg = Registry::start();
+    let reg = registry_with_busybox();
     let e = Engine::new();
     write_registries(&e, &reg.addr);
     let s = Service::start(&e);

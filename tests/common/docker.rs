@@ -125,70 +125,14 @@ pub fn json_message(body: &str) -> String {
     v["message"].as_str().expect("a message").to_string()
 }
 
-pub struct Registry {
-    _child: ChildGuard,
-    pub addr: String,
-    _dir: tempfile::TempDir,
-}
+pub use strata_testkit::registry::Registry;
 
-impl Registry {
-    pub fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        // A port from free_port() can be taken by another test's registry before this one
-        // binds it (this one then exits "address in use"): a registry still running after
-        // its port answers is ours; else another port.
-        let (child, addr) = (0..5)
-            .find_map(|_| {
-                let port = std::net::TcpListener::bind("127.0.0.1:0")
-                    .unwrap()
-                    .local_addr()
-                    .unwrap()
-                    .port();
-                let addr = format!("127.0.0.1:{port}");
-                let cfg = dir.path().join("config.yml");
-                std::fs::write(
-                    &cfg,
-                    format!(
-                        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                        dir.path().join("data").display()
-                    ),
-                )
-                .unwrap();
-                let mut child = ChildGuard::spawn_quiet(
-                    Command::new("docker-registry")
-                        .arg("serve")
-                        .arg(&cfg)
-                        .stdout(std::process::Stdio::null())
-                        .stderr(std::process::Stdio::null()),
-                )
-                .expect("start docker-registry");
-                let t0 = Instant::now();
-                while std::net::TcpStream::connect(&addr).is_err() {
-                    if t0.elapsed() > Duration::from_secs(10) || child.0.try_wait().ok().flatten().is_some() {
-                        return None;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                std::thread::sleep(Duration::from_millis(150));
-                child.0.try_wait().ok().flatten().is_none().then_some((child, addr))
-            })
-            .expect("docker-registry did not start");
-        let st = Command::new("skopeo")
-            .args(["copy", "-q", "--dest-tls-verify=false"])
-            .arg(format!(
-                "oci-archive:{}",
-                super::busybox_archive().display()
-            ))
-            .arg(format!("docker://{addr}/test/busybox:1.0"))
-            .status()
-            .unwrap();
-        assert!(st.success(), "skopeo copy to the registry failed");
-        Registry {
-            _child: child,
-            addr,
-            _dir: dir,
-        }
-    }
+/// A registry holding the busybox image as `test/busybox:1.0`.
+pub fn registry_with_busybox() -> Registry {
+    let reg = Registry::start(false);
+    let src = format!("oci-archive:{}", super::busybox_archive().display());
+    reg.copy_in(&src, "test/busybox:1.0", &[]);
+    reg
 }
 
 pub fn write_registries(e: &Engine, addr: &str) -> PathBuf {

@@ -130,6 +130,16 @@ pub fn resize_and_see(m: &mut std::fs::File, (rows, cols): (u16, u16), limit: st
             return;
         }
         assert!(t0.elapsed() < limit, "resize followed: {seen:?}");
+        // A client that had not yet asked for SIGWINCH when the size changed missed it (the
+        // docker CLI watches for it only once its session is up): tell it again, as a
+        // terminal does on its next resize.
+        // SAFETY: tcgetpgrp on the master's descriptor; kill with a process group id.
+        unsafe {
+            let pgrp = libc::tcgetpgrp(std::os::fd::AsRawFd::as_raw_fd(m));
+            if pgrp > 0 {
+                libc::kill(-pgrp, libc::SIGWINCH);
+            }
+        }
     }
 }
 

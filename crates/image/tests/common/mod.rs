@@ -5,12 +5,11 @@
 pub mod pulling;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-use strata_testkit::ChildGuard;
+use std::time::Duration;
 
 /// Whether the tools exist; outside CI a missing tool skips the test (prints SKIP),
 /// in CI (CI=true) it fails (the policy of `strata_testkit::require`).
@@ -58,155 +57,33 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A docker-registry process on a free loopback port; killed and removed on drop (the
-/// process first, then its directory).
-pub struct Registry {
-    /// 127.0.0.1:port
-    pub addr: String,
-    /// Storage root.
-    pub data: PathBuf,
-    _child: ChildGuard,
-    _dir: tempfile::TempDir,
+// Not every test that shares this module uses all of it.
+#[allow(unused_imports)]
+pub use strata_testkit::registry::{Registry, PASS, USER};
+
+/// Pushing the fixture layout's images into a test registry.
+pub trait PushFixture {
+    /// Pushes `tag` of the fixture layout as `name` (all platforms for indexes).
+    fn push(&self, tag: &str, name: &str);
+    /// Pushes `tag` converted to a Docker schema2 manifest.
+    fn push_docker(&self, tag: &str, name: &str);
 }
 
-/// User and password of the auth registry.
-pub const USER: &str = "tester";
-/// Password.
-pub const PASS: &str = "s3cret";
-
-impl Registry {
-    /// Starts a registry (with htpasswd auth if `auth`).
-    pub fn start(auth: bool) -> Registry {
-        Registry::start_with(auth, false)
+impl PushFixture for Registry {
+    fn push(&self, tag: &str, name: &str) {
+        self.copy_in(
+            &format!("oci:{}:{tag}", layout().display()),
+            name,
+            &["--all"],
+        );
     }
 
-    /// Starts a registry (with htpasswd auth if `auth`; over https with a self-signed
-    /// certificate for 127.0.0.1 if `tls`).
-    pub fn start_with(auth: bool, tls: bool) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        for _ in 0..5 {
-            let port = free_port();
-            let addr = format!("127.0.0.1:{port}");
-            let mut cfg = format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: test-not-secret\n",
-                data.display()
-            );
-            if tls {
-                let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-                let st = Command::new("openssl")
-                    .args([
-                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    ])
-                    .args([
-                        "-subj",
-                        "/CN=127.0.0.1",
-                        "-addext",
-                        "subjectAltName=IP:127.0.0.1",
-                    ])
-                    .arg("-keyout")
-                    .arg(&key)
-                    .arg("-out")
-                    .arg(&cert)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .unwrap();
-                assert!(st.success(), "openssl req failed");
-                cfg.push_str(&format!(
-                    "  tls:\n    certificate: {}\n    key: {}\n",
-                    cert.display(),
-                    key.display()
-                ));
-            }
-            if auth {
-                let out = Command::new("htpasswd")
-                    .args(["-Bbn", USER, PASS])
-                    .output()
-                    .unwrap();
-                assert!(out.status.success());
-                let hp = dir.path().join("htpasswd");
-                std::fs::write(&hp, &out.stdout).unwrap();
-                cfg.push_str(&format!(
-                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-                    hp.display()
-                ));
-            }
-            let cfgp = dir.path().join("config.yml");
-            std::fs::write(&cfgp, cfg).unwrap();
-            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-            let mut child = ChildGuard::spawn_quiet(
-                Command::new("docker-registry")
-                    .arg("serve")
-                    .arg(&cfgp)
-                    .stdout(log.try_clone().unwrap())
-                    .stderr(log),
-            )
-            .expect("start docker-registry");
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = child.0.try_wait() {
-                    break;
-                }
-                if TcpStream::connect(&addr).is_ok() {
-                    // The port answering may be another test's registry that took it
-                    // between free_port() and this one's bind (this one then exits
-                    // "address in use"): only a registry still running after a moment is
-                    // ours.
-                    std::thread::sleep(Duration::from_millis(150));
-                    if let Ok(Some(_)) = child.0.try_wait() {
-                        break;
-                    }
-                    return Registry {
-                        addr,
-                        data,
-                        _child: child,
-                        _dir: dir,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            drop(child); // killed and reaped
-        }
-        panic!("docker-registry did not start");
-    }
-
-    /// Pushes `tag` of the fixture layout as `name` (all platforms for indexes).
-    pub fn push(&self, tag: &str, name: &str) {
-        let mut c = Command::new("skopeo");
-        c.args(["copy", "-q", "--all", "--dest-tls-verify=false"]);
-        if self.is_auth() {
-            c.arg(format!("--dest-creds={USER}:{PASS}"));
-        }
-        c.arg(format!("oci:{}:{tag}", layout().display()))
-            .arg(format!("docker://{}/{name}", self.addr));
-        let st = c.status().unwrap();
-        assert!(st.success(), "skopeo push {tag} failed");
-    }
-
-    /// Pushes `tag` converted to a Docker schema2 manifest.
-    pub fn push_docker(&self, tag: &str, name: &str) {
-        let st = Command::new("skopeo")
-            .args(["copy", "-q", "--format", "v2s2", "--dest-tls-verify=false"])
-            .arg(format!("oci:{}:{tag}", layout().display()))
-            .arg(format!("docker://{}/{name}", self.addr))
-            .status()
-            .unwrap();
-        assert!(st.success(), "skopeo push {tag} failed");
-    }
-
-    fn is_auth(&self) -> bool {
-        self._dir.path().join("htpasswd").exists()
-    }
-
-    /// Path of a blob in the registry's storage.
-    pub fn blob_path(&self, hex: &str) -> PathBuf {
-        self.data
-            .join("docker/registry/v2/blobs/sha256")
-            .join(&hex[..2])
-            .join(hex)
-            .join("data")
+    fn push_docker(&self, tag: &str, name: &str) {
+        self.copy_in(
+            &format!("oci:{}:{tag}", layout().display()),
+            name,
+            &["--format", "v2s2"],
+        );
     }
 }
 
