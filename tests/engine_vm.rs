@@ -81,6 +81,11 @@ fn a_vm_container_has_its_own_kernel_and_the_usual_lifecycle() {
     assert!(d.contains("qemu (tcg") || d.contains("qemu (kvm"), "{d}");
     let vmm = vmm_pid(&d);
     assert!(std::path::Path::new(&format!("/proc/{vmm}")).exists());
+    // The Container layer is the guest's process as its config asks (the host's is the
+    // shim, with every capability and no seccomp: not the container's).
+    assert!(d.contains("process  in the guest"), "{d}");
+    assert!(d.contains("seccomp  filter"), "{d}");
+    assert!(!d.contains("CAP_SYS_ADMIN"), "{d}");
     e.ok(&["stop", "-t", "20", "v1"]);
     let st = e.inspect("v1");
     assert_eq!(
@@ -224,6 +229,8 @@ fn a_vm_container_joins_several_networks() {
     assert!(shown.contains(&format!("inet {front}/")), "{shown}");
     assert!(shown.contains(&format!("inet {back}/")), "{shown}");
     assert_eq!(shown.matches("default via").count(), 1, "{shown}");
+    let d = e.ok(&["describe", "web"]);
+    assert!(d.contains(&format!("network  vmback ip {back}")), "{d}");
     // Each guest interface has its pod interface's MAC (not the host's NIC's).
     for n in ["vmfront", "vmback"] {
         let mac = field(n, "MacAddress");

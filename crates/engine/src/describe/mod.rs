@@ -134,9 +134,19 @@ pub fn describe(e: &Engine, c: &Container) -> Value {
         "container": {
             "image": c.config.image,
             "imageId": c.config.image_id,
-            "namespaces": if running { json!(process::namespaces(s.pid)) } else { Value::Null },
+            // A VM container's process is in its guest: the host's is its shim.
+            "inGuest": c.config.in_vm(),
+            "namespaces": if running && !c.config.in_vm() { json!(process::namespaces(s.pid)) } else { Value::Null },
             "cgroup": {"path": c.cgroup_path(), "facts": cg},
-            "security": if running { process::security(s.pid) } else { Value::Null },
+            "security": match (running, c.config.in_vm()) {
+                (true, false) => process::security(s.pid),
+                (_, true) => std::fs::read(e.paths.bundle(&c.id).join("config.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .map(|spec| process::spec_security(&spec))
+                    .unwrap_or(Value::Null),
+                _ => Value::Null,
+            },
             "rootfs": {
                 "mount": e.paths.rootfs(&c.id),
                 "mounted": s.rootfs_mounted,
@@ -160,6 +170,7 @@ pub fn describe(e: &Engine, c: &Container) -> Value {
                 "ip": s.net.ip,
                 "gateway": s.net.gateway,
                 "ports": ins["NetworkSettings"]["Ports"],
+                "others": s.net.extra.iter().map(|a| json!({"network": a.network, "interface": a.ifname, "ip": a.ip})).collect::<Vec<_>>(),
             },
         },
         "vm": vm_section(e, c),

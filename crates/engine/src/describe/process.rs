@@ -77,3 +77,16 @@ pub fn security(pid: i32) -> Value {
         "user": field("Uid:").and_then(|u| u.split_whitespace().next().map(str::to_string)),
     })
 }
+
+/// What a container's OCI config asks of its process (capabilities, seccomp,
+/// no_new_privs, user): a VM container's, whose process runs in its guest, where the host
+/// cannot read it.
+pub fn spec_security(config: &Value) -> Value {
+    let p = &config["process"];
+    json!({
+        "capabilities": {"effective": p["capabilities"]["effective"], "bounding": p["capabilities"]["bounding"]},
+        "seccomp": if config["linux"]["seccomp"].is_object() { "filter" } else { "disabled" },
+        "noNewPrivileges": p["noNewPrivileges"].as_bool().unwrap_or(false),
+        "user": p["user"]["uid"].as_u64().map(|u| u.to_string()),
+    })
+}

@@ -74,7 +74,9 @@ pub fn text(d: &Value) -> String {
     let cg = &c["cgroup"];
     let _ = writeln!(o, "  cgroup   {}", s(&cg["path"]));
     let f = &cg["facts"];
-    if f.is_null() {
+    if c["inGuest"] == true {
+        let _ = writeln!(o, "           (in the guest, under its kernel's cgroup v2)");
+    } else if f.is_null() {
         let _ = writeln!(o, "           (removed when the container stopped)");
     } else {
         if !f["memory"].is_null() {
@@ -105,6 +107,13 @@ pub fn text(d: &Value) -> String {
                 s(&p["throttledPeriods"])
             );
         }
+    }
+    if c["inGuest"] == true {
+        let _ = writeln!(
+            o,
+            "  process  in the guest (on the host: its VM's shim, pid {}); as its config asks:",
+            s(&d["app"]["pid"])
+        );
     }
     if !c["security"].is_null() {
         let sec = &c["security"];
@@ -172,14 +181,26 @@ pub fn text(d: &Value) -> String {
     );
     let _ = writeln!(o, "  runtime  {}", s(&n["runtime"]));
     let net = &n["network"];
+    // A named network's mode is its name: said once.
+    let name = match net["mode"] == net["network"] {
+        true => s(&net["mode"]),
+        false => format!("{} {}", s(&net["mode"]), s(&net["network"])),
+    };
     let _ = writeln!(
         o,
-        "  network  {} {} ip {} gw {}",
-        s(&net["mode"]),
-        s(&net["network"]),
+        "  network  {name} ip {} gw {}",
         s(&net["ip"]),
         s(&net["gateway"])
     );
+    for x in net["others"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            o,
+            "  network  {} ip {} ({})",
+            s(&x["network"]),
+            s(&x["ip"]),
+            s(&x["interface"])
+        );
+    }
     if let Some(p) = net["ports"].as_object().filter(|p| !p.is_empty()) {
         for (k, v) in p {
             for b in v.as_array().into_iter().flatten() {
