@@ -49,6 +49,18 @@ fn run_attached_prints_output_and_returns_the_exit_code() {
     let Some((_e, s)) = setup() else { return };
     let out = s.ok(&["run", "--rm", IMG, "echo", "hi"]);
     assert_eq!(out, "hi\n");
+    // HostConfig.PidMode host: the host's PID namespace (it was ignored before).
+    let ns = s.ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        IMG,
+        "readlink",
+        "/proc/self/ns/pid",
+    ]);
+    let host = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    assert_eq!(ns.trim(), host.display().to_string());
     // --rm: the container is gone once `docker run` returns.
     assert_eq!(s.ok(&["ps", "-aq"]).trim(), "");
     let o = s.docker(&[

@@ -773,3 +773,77 @@ fn dns_search_options_sysctls_and_oom_score_adj_reach_the_container() {
     assert_eq!(code, 125);
     assert!(err.contains("--sysctl"), "{err}");
 }
+
+/// `--pid host` and `--ipc host`: the host's namespaces instead of the container's own (a
+/// pod's member and a VM container are refused them: the pod, or the VM's kernel, has them).
+#[test]
+fn pid_and_ipc_host_share_the_hosts_namespaces() {
+    if !prerequisites() {
+        return;
+    }
+    let e = Engine::new();
+    let host = |kind: &str| std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+    let script = "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc";
+    let shared = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        "host",
+        "--ipc",
+        "host",
+        IMG,
+        "sh",
+        "-c",
+        script,
+    ]);
+    let want = format!("{}\n{}\n", host("pid").display(), host("ipc").display());
+    assert_eq!(shared, want);
+    let own = e.ok(&["run", "--rm", "--network", "none", IMG, "sh", "-c", script]);
+    assert!(!own.contains(&host("pid").display().to_string()), "{own}");
+    assert!(!own.contains(&host("ipc").display().to_string()), "{own}");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ph",
+        "--network",
+        "none",
+        "--pid",
+        "host",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(e.inspect("ph")["HostConfig"]["PidMode"], "host");
+    e.ok(&["rm", "-f", "ph"]);
+    let refused = |args: &[&str], what: &str| {
+        let (code, _, err) = e.status(args);
+        assert_eq!(code, 125, "{err}");
+        assert!(err.contains(what), "{err}");
+    };
+    refused(
+        &["run", "--rm", "--pid", "container:x", IMG, "true"],
+        "--pid",
+    );
+    refused(
+        &[
+            "run",
+            "--rm",
+            "--pid",
+            "host",
+            "--isolation",
+            "vm",
+            IMG,
+            "true",
+        ],
+        "[layer: vm]",
+    );
+    e.ok(&["pod", "create", "--name", "pp"]);
+    refused(
+        &["run", "--rm", "--pod", "pp", "--ipc", "host", IMG, "true"],
+        "pod pp",
+    );
+    e.ok(&["pod", "rm", "-f", "pp"]);
+}

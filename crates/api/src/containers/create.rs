@@ -39,6 +39,18 @@ fn strings(v: &Value, field: &str) -> Result<Vec<String>, ApiError> {
 }
 
 /// A string (null or empty: none).
+/// A PidMode/IpcMode: `host`, or the default (empty, `private`, `shareable`).
+fn host_mode(v: &Value, field: &str) -> Result<bool, ApiError> {
+    match string(v, field)?.as_deref() {
+        None | Some("") | Some("private") | Some("shareable") => Ok(false),
+        Some("host") => Ok(true),
+        Some(m) => Err(bad(
+            field,
+            &format!("{m:?} is not served (host, or private)"),
+        )),
+    }
+}
+
 fn string(v: &Value, field: &str) -> Result<Option<String>, ApiError> {
     match v {
         Value::Null => Ok(None),
@@ -314,6 +326,8 @@ pub fn config_of(v: &Value) -> Result<(ContainerConfig, String), ApiError> {
         workdir: string(get("WorkingDir"), "WorkingDir")?,
         user: string(get("User"), "User")?,
         group_add: strings(h("GroupAdd"), "HostConfig.GroupAdd")?,
+        pid_host: host_mode(h("PidMode"), "HostConfig.PidMode")?,
+        ipc_host: host_mode(h("IpcMode"), "HostConfig.IpcMode")?,
         hostname: string(get("Hostname"), "Hostname")?,
         labels: string_map(get("Labels"), "Labels")?.into_iter().collect(),
         tty: boolean(get("Tty"), "Tty")?,

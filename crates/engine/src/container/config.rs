@@ -26,6 +26,12 @@ pub struct ContainerConfig {
     /// /etc/group), of the container's process and its execs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_add: Vec<String>,
+    /// `--pid host`: the host's PID namespace instead of one of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pid_host: bool,
+    /// `--ipc host`: the host's IPC namespace instead of one of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipc_host: bool,
     /// `--security-opt apparmor=NAME`: the AppArmor profile of its processes (a loaded
     /// one, or `unconfined`), where the host has AppArmor on.
     #[serde(default, skip_serializing_if = "Option::is_none")]

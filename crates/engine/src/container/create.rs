@@ -70,6 +70,11 @@ fn check_isolation(c: &ContainerConfig) -> Result<()> {
             "isolation vm: --init is not served for VM containers yet [layer: vm]".into(),
         ));
     }
+    if c.pid_host || c.ipc_host {
+        return Err(Error::Invalid(
+            "isolation vm: a VM container has its own kernel: it cannot use the host's PID or IPC namespace [layer: vm]".into(),
+        ));
+    }
     if matches!(c.network, NetworkMode::Host | NetworkMode::Container(_)) {
         return Err(Error::Invalid(
             "isolation vm: a VM container has its own kernel and network stack: it cannot share the host's or another container's network (use a network, or none) [layer: vm]".into(),

@@ -169,6 +169,8 @@ pub fn inspect(e: &Engine, c: &Container) -> Value {
             "PidsLimit": res.pids_limit.unwrap_or(0),
             "Ulimits": res.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
             "GroupAdd": cfg.group_add,
+            "PidMode": if cfg.pid_host { "host" } else { "" },
+            "IpcMode": if cfg.ipc_host { "host" } else { "private" },
             "Privileged": cfg.privileged,
             "ReadonlyRootfs": cfg.read_only,
             "RestartPolicy": {"Name": cfg.restart.name(), "MaximumRetryCount": match cfg.restart { super::config::RestartPolicy::OnFailure(n) => n, _ => 0 }},

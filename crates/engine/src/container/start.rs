@@ -346,11 +346,15 @@ fn start_steps(e: &Engine, c: &mut Container, start_now: bool) -> Result<()> {
             let net = network::attach(e, c)?;
             c.state.net = net.clone();
             e.db.save_state(&c.id, &c.state)?;
+            let host_or = |host: bool, kind: &str| match host {
+                true => Ok(Ns::Host),
+                false => crate::pod::infra_ns(e, c, kind),
+            };
             let ns = Namespaces {
                 net: network::namespace(e, c, &net)?,
-                ipc: crate::pod::infra_ns(e, c, "ipc")?,
+                ipc: host_or(c.config.ipc_host, "ipc")?,
                 uts: Ns::New,
-                pid: crate::pod::infra_ns(e, c, "pid")?,
+                pid: host_or(c.config.pid_host, "pid")?,
             };
             (ns, net.ip)
         }

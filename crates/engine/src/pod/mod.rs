@@ -280,6 +280,12 @@ pub fn check_member_config(p: &Pod, c: &ContainerConfig) -> Result<()> {
             p.name
         )));
     }
+    if c.pid_host || c.ipc_host {
+        return Err(Error::Invalid(format!(
+            "a container of pod {} has its pod's PID and IPC namespaces: give the pod the host's (the CRI's node namespace mode), not the container",
+            p.name
+        )));
+    }
     if p.shares("uts") && c.hostname.is_some() {
         return Err(Error::Invalid(format!(
             "a container of pod {} has the pod's hostname",

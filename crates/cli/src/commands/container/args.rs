@@ -24,6 +24,12 @@ pub struct CreateArgs {
     /// User (name or uid, with an optional :group).
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    /// PID namespace: `host` shares the host's (its processes are visible and signalable).
+    #[arg(long, value_name = "host")]
+    pub pid: Option<String>,
+    /// IPC namespace: `host` shares the host's (System V IPC and POSIX queues).
+    #[arg(long, value_name = "host")]
+    pub ipc: Option<String>,
     /// Another supplementary group of the process and its execs (a gid, or a name in the
     /// image's /etc/group); repeatable.
     #[arg(long = "group-add", value_name = "GROUP")]
@@ -270,6 +276,8 @@ impl CreateArgs {
             workdir: self.workdir.clone(),
             user: self.user.clone(),
             group_add: self.group_add.clone(),
+            pid_host: host_mode("--pid", self.pid.as_deref())?,
+            ipc_host: host_mode("--ipc", self.ipc.as_deref())?,
             apparmor_profile: apparmor,
             hostname: self.hostname.clone(),
             labels,
@@ -353,6 +361,15 @@ impl CreateArgs {
             log_path: None,
             image_id: String::new(),
         })
+    }
+}
+
+/// A `--pid`/`--ipc` mode: `host`, or the default (`private`, or none).
+fn host_mode(flag: &str, mode: Option<&str>) -> anyhow::Result<bool> {
+    match mode {
+        None | Some("private") | Some("") => Ok(false),
+        Some("host") => Ok(true),
+        Some(m) => bail!("{flag} {m:?}: use host (or private, the default)"),
     }
 }
 
