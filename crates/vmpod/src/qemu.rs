@@ -270,6 +270,12 @@ impl Vm {
             .find(|l| l.contains("Kernel panic"))
             .map(|l| l.trim().to_string())
         {
+            // The agent is the guest's init: its end is the kernel's panic.
+            if panic.contains("Attempted to kill init") {
+                return format!(
+                    "the guest agent (its init) crashed; the guest kernel panicked: {panic}"
+                );
+            }
             return format!("the guest kernel panicked: {panic}");
         }
         match st {

@@ -2,7 +2,8 @@
 //! boots the initramfs with strata-agent as init, the agent loads the virtio modules and
 //! answers on its virtio-serial port: the guest's own kernel release and boot id (not the
 //! host's), a program's output and exit status, a container run by the OCI runtime in the
-//! guest on an overlay of two erofs layer disks, and a power-off that ends QEMU.
+//! guest on an overlay of two erofs layer disks, and a power-off that ends QEMU; and the
+//! agent's crash, reported as the VM layer's fault.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -29,13 +30,21 @@ fn host(p: &str) -> String {
     std::fs::read_to_string(p).unwrap().trim().to_string()
 }
 
-#[test]
-fn the_agent_answers_from_the_guests_own_kernel() {
+/// A guest booted from an initramfs with the agent and busybox, with two layer disks (see
+/// [`image_layer`]) and the spare disks of a pod VM; its kernel, VM, agent and layers.
+struct Booted {
+    k: Kernel,
+    vm: Vm,
+    a: Agent,
+    busybox: PathBuf,
+    layers: [(&'static str, PathBuf); 2],
+}
+
+fn boot(dir: &std::path::Path) -> Booted {
     let k = Kernel::find(&kernel::default_dir())
         .unwrap_or_else(|e| panic!("{e} (scripts/install-deps unpacks it)"));
     let busybox = which("busybox");
-    let dir = tempfile::tempdir().unwrap();
-    let initrd = dir.path().join("initramfs.cpio");
+    let initrd = dir.join("initramfs.cpio");
     let agent = agent_binary();
     initramfs::build(
         &initrd,
@@ -48,17 +57,17 @@ fn the_agent_answers_from_the_guests_own_kernel() {
     )
     .unwrap();
     let layers = [
-        ("layer0", image_layer(dir.path(), 0, &busybox)),
-        ("layer1", image_layer(dir.path(), 1, &busybox)),
+        ("layer0", image_layer(dir, 0, &busybox)),
+        ("layer1", image_layer(dir, 1, &busybox)),
     ];
     let (accel, why) = Accel::pick();
-    let mut vm = Vm::start(&VmSpec {
+    let vm = Vm::start(&VmSpec {
         device_disks: Vec::new(),
         kernel: k.image.clone(),
         initrd,
         memory_mib: 256,
         vcpus: 1,
-        dir: dir.path().to_path_buf(),
+        dir: dir.to_path_buf(),
         accel,
         disks: layers
             .iter()
@@ -70,6 +79,25 @@ fn the_agent_answers_from_the_guests_own_kernel() {
     })
     .unwrap_or_else(|e| panic!("{e} ({accel:?}: {why})"));
     let a = Agent::connect(&vm.agent_socket, Duration::from_secs(60)).unwrap();
+    Booted {
+        k,
+        vm,
+        a,
+        busybox,
+        layers,
+    }
+}
+
+#[test]
+fn the_agent_answers_from_the_guests_own_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let Booted {
+        k,
+        mut vm,
+        a,
+        busybox,
+        layers,
+    } = boot(dir.path());
     let hello = a
         .hello()
         .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console_text()));
@@ -200,6 +228,31 @@ fn the_agent_answers_from_the_guests_own_kernel() {
     a.shutdown().unwrap();
     let st = vm.wait(Duration::from_secs(30)).unwrap();
     assert!(st.success(), "qemu: {st}");
+}
+
+/// The agent crashing (its code overwritten from the guest's root, as a wild write would
+/// do it): it is the guest's init, so the guest kernel panics and QEMU exits; the fault the
+/// shim reports names the agent and the VM layer.
+#[test]
+fn an_agent_crash_is_reported_as_the_vm_layers_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let Booted { mut vm, a, .. } = boot(dir.path());
+    a.hello()
+        .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console_text()));
+    let crash = "set -- $(grep -m1 ' r-xp ' /proc/1/maps | tr '-' ' '); \
+                 dd if=/dev/zero of=/proc/1/mem bs=4096 seek=$((0x$1 / 4096)) \
+                 count=$(((0x$2 - 0x$1) / 4096)) conv=notrunc 2>/dev/null";
+    // The reply may never come: the agent dies answering.
+    let _ = a.exec(&["/bin/sh", "-c", crash]);
+    let why = vm.fault("the agent's connection ended");
+    assert!(
+        why.contains("the guest agent (its init) crashed")
+            && why.contains("Attempted to kill init"),
+        "{why}\nconsole:\n{}",
+        vm.console_text()
+    );
+    vm.wait(Duration::from_secs(30))
+        .expect("QEMU ends with its guest's panic");
 }
 
 /// Layer `n` of a test image as an erofs disk: layer 0 has busybox and `/etc/motd`
