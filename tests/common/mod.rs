@@ -99,14 +99,8 @@ pub fn spawn_on_terminal(
     strata_testkit::ChildGuard::spawn(cmd).unwrap()
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // not every test crate sharing this module uses it
+pub use strata_testkit::free_port;
 
 /// Resizes the terminal whose master is `m` to `rows` x `cols`, then asks the shell on it
 /// for its size until it says so (the resize followed to the container), within `limit`.

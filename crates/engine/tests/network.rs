@@ -11,14 +11,7 @@ use net::{Engine, OtherHost, IMAGE};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-/// A free port on 127.0.0.1 (bound then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use strata_testkit::free_port;
 
 fn ip_of(e: &Engine, name: &str) -> String {
     e.inspect(name)["NetworkSettings"]["IPAddress"]

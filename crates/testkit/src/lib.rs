@@ -250,6 +250,15 @@ pub fn processes_with(needle: &str) -> Vec<libc::pid_t> {
     out
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// An HTTP GET of `/` on `addr` with a raw TCP client, retried until `limit` (the server
 /// may still be starting); the response body.
 pub fn http_get(addr: &str, limit: Duration) -> Option<String> {

@@ -1,19 +1,11 @@
 //! A docker-registry (Debian's distribution registry) on a free loopback port, with
 //! htpasswd auth or TLS when asked, for the tests that pull and push.
 
-use crate::ChildGuard;
-use std::net::{TcpListener, TcpStream};
+use crate::{free_port, ChildGuard};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A docker-registry process on a free loopback port; killed and removed on drop (the
 /// process first, then its directory).

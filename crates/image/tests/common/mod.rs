@@ -48,14 +48,8 @@ pub fn layout() -> PathBuf {
     .clone()
 }
 
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // not every test crate sharing this module uses it
+pub use strata_testkit::free_port;
 
 // Not every test that shares this module uses all of it.
 #[allow(unused_imports)]
