@@ -54,20 +54,14 @@ mod tests {
     fn as_init_it_returns_the_status_of_its_command() {
         let t = tempfile::tempdir().unwrap();
         let p = install(t.path()).unwrap();
-        let st = Command::new(&p)
-            .args(["--", "/bin/sh", "-c", "exit 7"])
-            .status()
+        let st = strata_testkit::status(Command::new(&p).args(["--", "/bin/sh", "-c", "exit 7"]))
             .unwrap();
         assert_eq!(st.code(), Some(7));
-        let st = Command::new(&p)
-            .args(["--", "/no/such/thing"])
-            .status()
-            .unwrap();
+        let st = strata_testkit::status(Command::new(&p).args(["--", "/no/such/thing"])).unwrap();
         assert_eq!(st.code(), Some(127));
-        let st = Command::new(&p)
-            .args(["--", "/bin/sh", "-c", "kill -TERM $$"])
-            .status()
-            .unwrap();
+        let st =
+            strata_testkit::status(Command::new(&p).args(["--", "/bin/sh", "-c", "kill -TERM $$"]))
+                .unwrap();
         assert_eq!(st.code(), Some(128 + 15));
     }
 

@@ -140,13 +140,36 @@ pub fn output_via_files(c: &mut Command) -> std::process::Output {
     }
 }
 
+/// Spawns `cmd`, again while its program is "busy" (ETXTBSY): a test that has just
+/// written an executable can find it held open for writing by a child that another test's
+/// thread forked in that moment and that has not yet exec'd (closing it).
+pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    let t0 = std::time::Instant::now();
+    loop {
+        match cmd.spawn() {
+            Err(e)
+                if e.raw_os_error() == Some(libc::ETXTBSY)
+                    && t0.elapsed() < Duration::from_secs(5) =>
+            {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            r => return r,
+        }
+    }
+}
+
+/// [`spawn`], then its exit status.
+pub fn status(cmd: &mut Command) -> std::io::Result<std::process::ExitStatus> {
+    spawn(cmd)?.wait()
+}
+
 /// A child process killed (SIGKILL) and reaped when the guard drops.
 pub struct ChildGuard(pub Child);
 
 impl ChildGuard {
-    /// Spawns `cmd` under a guard.
+    /// Spawns `cmd` under a guard ([`spawn`]).
     pub fn spawn(cmd: &mut Command) -> std::io::Result<Self> {
-        cmd.spawn().map(ChildGuard)
+        spawn(cmd).map(ChildGuard)
     }
 
     /// Spawns `cmd` with stdin from /dev/null (the usual for daemons under test).
