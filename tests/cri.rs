@@ -1682,8 +1682,16 @@ fn kubelets_cgroup_parent_holds_the_pods_containers_with_either_driver() {
         let (pod, id) = pod_with_a_sleeper(&mut c, &sandbox).await;
         let mine = procs(&format!("{parent}/{id}"));
         assert_eq!(mine.len(), 1, "the container's cgroup under the parent");
-        let cmdline = std::fs::read(format!("/proc/{}/cmdline", mine[0])).unwrap();
-        assert!(String::from_utf8_lossy(&cmdline).contains("sleep"));
+        // StartContainer returns once the runtime's init is let go, maybe before its exec.
+        let is_sleep = || {
+            let cmdline = std::fs::read(format!("/proc/{}/cmdline", mine[0])).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains("sleep")
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !is_sleep() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(is_sleep(), "the container's process is the sleeper");
         // The infra is there too: two cgroups under the pod's.
         let under: Vec<_> = std::fs::read_dir(format!("/sys/fs/cgroup/memory{parent}"))
             .unwrap()
