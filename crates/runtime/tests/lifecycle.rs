@@ -51,6 +51,8 @@ fn create_start_state_kill_delete() {
     );
     let pid: i32 = std::fs::read_to_string(&pidf).unwrap().parse().unwrap();
     assert_eq!(st["pid"], pid);
+    // The init is in the container's cgroup of every v1 hierarchy (it moves itself there).
+    assert_in_own_cgroups(pid, "life");
     // The created container waits before the user program: it is still our runtime image.
     assert_ne!(
         std::fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -138,6 +140,7 @@ fn exec_runs_in_the_container_with_status_and_detach() {
             .trim(),
         "sleep"
     );
+    assert_in_own_cgroups(pid, "ex");
     let ps: Vec<i32> = serde_json::from_str(&rt.ok(&["ps", "--format", "json", "ex"])).unwrap();
     assert!(ps.contains(&pid), "{ps:?} lacks {pid}");
     // A program that does not exist: exit non-zero with a clear message
@@ -145,6 +148,23 @@ fn exec_runs_in_the_container_with_status_and_detach() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent"));
     rt.ok(&["delete", "--force", "ex"]);
+}
+
+/// `pid` is in container `name`'s cgroup in every v1 hierarchy of this host (the
+/// controller hierarchies and name=systemd; the v2 one on a hybrid host is joined only for
+/// hugetlb limits).
+fn assert_in_own_cgroups(pid: i32, name: &str) {
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let v1: Vec<&str> = own.lines().filter(|l| !l.starts_with("0::")).collect();
+    for l in &v1 {
+        assert!(
+            l.ends_with(&cgroup_of(name)),
+            "{pid} not in its cgroup: {own}"
+        );
+    }
+    if Path::new("/sys/fs/cgroup/memory").exists() {
+        assert!(v1.len() >= 5, "v1 hierarchies: {own}");
+    }
 }
 
 /// Rust's runtime ignores SIGPIPE at start-up and an ignored signal stays ignored across

@@ -91,11 +91,24 @@ impl Manager {
         Ok(())
     }
 
-    /// Places `pid` in every directory.
-    pub fn add(&self, pid: libc::pid_t) -> Result<()> {
+    /// Places `pid` in every directory; with `v2_only`, only in the cgroup2 ones (the v1
+    /// ones were joined by the process itself: [`Manager::join_v1_self`]).
+    pub fn add(&self, pid: libc::pid_t, v2_only: bool) -> Result<()> {
         let s = pid.to_string();
-        for d in &self.dirs {
+        for d in self.dirs.iter().filter(|d| d.v2 || !v2_only) {
             write(&d.path, "cgroup.procs", &s)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the calling thread into the v1 directories of `dirs`: for the init of a
+    /// container, a single-threaded process, before it starts any other. Moving another
+    /// process (its pid into `cgroup.procs`) takes the kernel's threadgroup lock for writing,
+    /// which waits for an RCU grace period (up to ~15 ms here) unless another move just did;
+    /// a thread moving itself (`0` into `tasks`) takes no such lock.
+    pub fn join_v1_self(dirs: &[CgroupDir]) -> Result<()> {
+        for d in dirs.iter().filter(|d| !d.v2) {
+            write(&d.path, "tasks", "0")?;
         }
         Ok(())
     }

@@ -57,15 +57,16 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let cgroups = make_cgroups(o, &bundle, &plan)?;
     cleanup.cgroups = cgroups.mgr.dirs.clone();
     let idmaps = idmap_user_namespaces(&bundle)?;
-    let (pid, ch) = clone_init(o, &bundle, &plan, &fifo_fd, &cgroups.mgr.dirs, &idmaps)?;
+    let (pid, ch) = clone_init(o, &bundle, &plan, &fifo_fd, &cgroups, &idmaps)?;
     cleanup.pid = Some(pid);
     if plan.creates(T::User) {
         write_id_maps(pid, &bundle)?;
     }
     let mut saved = saved_state(o, &bundle, &plan, pid, &cgroups.mgr, rootfs_base);
     let state_json = serde_json::to_string(&saved.oci_state(Status::Created)).unwrap_or_default();
-    // The init starts on its namespaces and rootfs while we move it into its cgroups: on v1
-    // that write can wait for an RCU grace period (milliseconds), so it runs in parallel.
+    // The init starts on its namespaces and rootfs while we move it into its cgroups (or it
+    // moves itself into the v1 ones, which a move by another process can make wait for an
+    // RCU grace period).
     ch.send(Tag::Go, state_json.as_bytes())
         .ctx(|| "sync with init".into())?;
     join_cgroups(o, &ch, &cgroups, pid, &mut saved, &mut cleanup)?;
@@ -175,6 +176,9 @@ struct Cgroups {
     path: Option<String>,
     /// In a new user namespace the resources are applied once the init is in the cgroups.
     userns: bool,
+    /// The init joins its v1 cgroups itself ([`Manager::join_v1_self`]): not in a user
+    /// namespace of its own (not root on the host's cgroup files) nor through systemd.
+    self_join: bool,
     mgr: Manager,
 }
 
@@ -203,6 +207,7 @@ fn make_cgroups(o: &CreateOpts, bundle: &Bundle, plan: &Plan) -> Result<Cgroups>
         resources,
         path,
         userns,
+        self_join: !userns && !o.systemd_cgroup,
         mgr,
     })
 }
@@ -225,7 +230,7 @@ fn clone_init(
     bundle: &Bundle,
     plan: &Plan,
     fifo_fd: &OwnedFd,
-    cgroups: &[CgroupDir],
+    cgroups: &Cgroups,
     idmaps: &[Option<OwnedFd>],
 ) -> Result<(libc::pid_t, Channel)> {
     let (parent_sock, child_sock) = fd::socketpair().ctx(|| "sync socketpair".into())?;
@@ -244,7 +249,8 @@ fn clone_init(
             no_pivot: o.no_pivot,
             no_new_keyring: o.no_new_keyring,
             preserve_fds: o.preserve_fds,
-            cgroups,
+            cgroups: &cgroups.mgr.dirs,
+            join_v1_cgroups: cgroups.self_join,
             idmaps,
         });
     }
@@ -301,12 +307,12 @@ fn join_cgroups(
         Ok(None) => Ok(()),
         Err(e) => Err(e),
     };
-    let joined = scoped.and_then(|_| cg.mgr.add(pid)).and_then(|_| {
-        match (cg.userns, cg.resources.as_ref()) {
+    let joined = scoped
+        .and_then(|_| cg.mgr.add(pid, cg.self_join))
+        .and_then(|_| match (cg.userns, cg.resources.as_ref()) {
             (true, Some(r)) => cg.mgr.apply(&cg.layout, r, true),
             _ => Ok(()),
-        }
-    });
+        });
     if let Err(e) = joined {
         // If the init failed meanwhile, its own error is the one to report. Only a message
         // already sent is read: a healthy init is waiting for our next word, not writing.

@@ -33,6 +33,8 @@ pub struct Args<'a> {
     pub preserve_fds: u32,
     /// The container's cgroups (for the cgroup mount).
     pub cgroups: &'a [CgroupDir],
+    /// Whether the init joins the v1 ones itself (the parent does otherwise).
+    pub join_v1_cgroups: bool,
     /// User namespaces of idmapped mounts, index-aligned with the spec's mounts.
     pub idmaps: &'a [Option<std::os::fd::OwnedFd>],
 }
@@ -60,6 +62,10 @@ fn body(a: &Args) -> Result<Never> {
         Some((Tag::Go, p)) => String::from_utf8_lossy(&p).into_owned(),
         _ => return Err(Error::Other("parent went away".into())),
     };
+    if a.join_v1_cgroups {
+        // Before any namespace is joined: the cgroup paths are the host's.
+        crate::cgroups::Manager::join_v1_self(a.cgroups)?;
+    }
     let userns = a.plan.creates(T::User);
     if userns {
         // SAFETY: plain syscalls; we are root in our new user namespace once the maps exist.
