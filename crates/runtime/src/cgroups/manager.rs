@@ -5,6 +5,7 @@ use super::layout::Layout;
 use super::{path, v1, v2};
 use crate::error::{Error, Result};
 use oci_spec::runtime::LinuxResources;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// The cgroups of one container.
@@ -12,6 +13,34 @@ use std::path::{Path, PathBuf};
 pub struct Manager {
     /// Its directories, one per hierarchy.
     pub dirs: Vec<CgroupDir>,
+}
+
+/// Clones like [`strata_os::process::clone_fork`], the child starting in the cgroup2
+/// directory of `dirs` (if there is one) where the kernel can (`CLONE_INTO_CGROUP`): then it
+/// needs no move there, whose threadgroup write lock can wait for an RCU grace period (see
+/// [`Manager::join_v1_self`]). Returns the pid (0 in the child) and whether the child is in
+/// that directory already.
+///
+/// # Safety
+/// As `clone_fork`'s: the caller is single-threaded.
+pub unsafe fn clone_into_v2(
+    flags: libc::c_int,
+    dirs: &[CgroupDir],
+) -> std::io::Result<(libc::pid_t, bool)> {
+    use strata_os::process::{clone_fork, clone_fork_into_cgroup};
+    let v2 = dirs
+        .iter()
+        .find(|d| d.v2)
+        .and_then(|d| strata_os::fd::open(&d.path, libc::O_PATH | libc::O_DIRECTORY, 0).ok());
+    if let Some(fd) = v2 {
+        // SAFETY: the caller is single-threaded (this function's contract).
+        if let Ok(pid) = unsafe { clone_fork_into_cgroup(flags, fd.as_raw_fd()) } {
+            return Ok((pid, true));
+        }
+        // An older kernel (or a directory it refuses): no child was made; the parent moves it.
+    }
+    // SAFETY: as above.
+    unsafe { clone_fork(flags) }.map(|pid| (pid, false))
 }
 
 impl Manager {
@@ -91,11 +120,12 @@ impl Manager {
         Ok(())
     }
 
-    /// Places `pid` in every directory; with `v2_only`, only in the cgroup2 ones (the v1
-    /// ones were joined by the process itself: [`Manager::join_v1_self`]).
-    pub fn add(&self, pid: libc::pid_t, v2_only: bool) -> Result<()> {
+    /// Places `pid` in the v1 directories (`v1`) and the cgroup2 one (`v2`); those not asked
+    /// for it joined itself ([`Manager::join_v1_self`]) or was cloned into
+    /// ([`clone_into_v2`]).
+    pub fn add(&self, pid: libc::pid_t, v1: bool, v2: bool) -> Result<()> {
         let s = pid.to_string();
-        for d in self.dirs.iter().filter(|d| d.v2 || !v2_only) {
+        for d in self.dirs.iter().filter(|d| if d.v2 { v2 } else { v1 }) {
             write(&d.path, "cgroup.procs", &s)?;
         }
         Ok(())

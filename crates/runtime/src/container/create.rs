@@ -2,6 +2,7 @@
 //! `start`. Single-threaded, no async runtime: the init is a forked copy of this process.
 
 use super::init;
+use crate::cgroups::manager::clone_into_v2;
 use crate::cgroups::{CgroupDir, Layout, Manager};
 use crate::error::{Context, Error, Result};
 use crate::hooks;
@@ -54,10 +55,11 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let dir = root.reserve(&o.id)?;
     let mut cleanup = Cleanup::new(root, &o.id, &bundle, rootfs_base);
     let fifo_fd = save_config_and_make_fifo(&dir, &bundle)?;
-    let cgroups = make_cgroups(o, &bundle, &plan)?;
+    let mut cgroups = make_cgroups(o, &bundle, &plan)?;
     cleanup.cgroups = cgroups.mgr.dirs.clone();
     let idmaps = idmap_user_namespaces(&bundle)?;
-    let (pid, ch) = clone_init(o, &bundle, &plan, &fifo_fd, &cgroups, &idmaps)?;
+    let (pid, ch, in_v2) = clone_init(o, &bundle, &plan, &fifo_fd, &cgroups, &idmaps)?;
+    cgroups.cloned_into_v2 = in_v2;
     cleanup.pid = Some(pid);
     if plan.creates(T::User) {
         write_id_maps(pid, &bundle)?;
@@ -177,8 +179,11 @@ struct Cgroups {
     /// In a new user namespace the resources are applied once the init is in the cgroups.
     userns: bool,
     /// The init joins its v1 cgroups itself ([`Manager::join_v1_self`]): not in a user
-    /// namespace of its own (not root on the host's cgroup files) nor through systemd.
+    /// namespace of its own (not root on the host's cgroup files) nor through systemd; it is
+    /// then cloned into its cgroup2 directory where the kernel can.
     self_join: bool,
+    /// Whether the init was cloned into its cgroup2 directory.
+    cloned_into_v2: bool,
     mgr: Manager,
 }
 
@@ -208,6 +213,7 @@ fn make_cgroups(o: &CreateOpts, bundle: &Bundle, plan: &Plan) -> Result<Cgroups>
         path,
         userns,
         self_join: !userns && !o.systemd_cgroup,
+        cloned_into_v2: false,
         mgr,
     })
 }
@@ -223,8 +229,9 @@ fn idmap_user_namespaces(bundle: &Bundle) -> Result<Vec<Option<OwnedFd>>> {
 }
 
 /// Clones the container's init with the namespaces of the plan (the pid namespace given by
-/// path is joined first, for the child); returns its pid and our end of its channel. The
-/// child runs [`init::run`] and never returns here.
+/// path is joined first, for the child); returns its pid, our end of its channel and whether
+/// it was cloned into its cgroup2 directory. The child runs [`init::run`] and never returns
+/// here.
 fn clone_init(
     o: &CreateOpts,
     bundle: &Bundle,
@@ -232,13 +239,19 @@ fn clone_init(
     fifo_fd: &OwnedFd,
     cgroups: &Cgroups,
     idmaps: &[Option<OwnedFd>],
-) -> Result<(libc::pid_t, Channel)> {
+) -> Result<(libc::pid_t, Channel, bool)> {
     let (parent_sock, child_sock) = fd::socketpair().ctx(|| "sync socketpair".into())?;
     plan.join_pid_for_children()?;
+    let flags = plan.clone_flags;
     // SAFETY: create runs in a single-threaded process (the runtime's create path must); the
     // child is the container's init, which execs or exits.
-    let pid =
-        unsafe { process::clone_fork(plan.clone_flags) }.ctx(|| "clone container init".into())?;
+    let (pid, in_v2) = unsafe {
+        match cgroups.self_join {
+            true => clone_into_v2(flags, &cgroups.mgr.dirs),
+            false => process::clone_fork(flags).map(|pid| (pid, false)),
+        }
+    }
+    .ctx(|| "clone container init".into())?;
     if pid == 0 {
         drop(parent_sock);
         init::run(init::Args {
@@ -255,7 +268,7 @@ fn clone_init(
         });
     }
     drop(child_sock);
-    Ok((pid, Channel::new(parent_sock)))
+    Ok((pid, Channel::new(parent_sock), in_v2))
 }
 
 /// What the state directory will remember of the container.
@@ -308,7 +321,7 @@ fn join_cgroups(
         Err(e) => Err(e),
     };
     let joined = scoped
-        .and_then(|_| cg.mgr.add(pid, cg.self_join))
+        .and_then(|_| cg.mgr.add(pid, !cg.self_join, !cg.cloned_into_v2))
         .and_then(|_| match (cg.userns, cg.resources.as_ref()) {
             (true, Some(r)) => cg.mgr.apply(&cg.layout, r, true),
             _ => Ok(()),

@@ -1,5 +1,6 @@
 //! `exec`: a new process inside a running container's namespaces and cgroups.
 
+use crate::cgroups::manager::clone_into_v2;
 use crate::cgroups::Manager;
 use crate::error::{Context, Error, Result};
 use crate::namespaces::{self, flag};
@@ -82,7 +83,8 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     }
     let (psock, csock) = fd::socketpair().ctx(|| "sync socketpair".into())?;
     // SAFETY: the runtime is single-threaded; the child execs the process or exits.
-    let pid = unsafe { os_process::clone_fork(0) }.ctx(|| "fork exec process".into())?;
+    let (pid, in_v2) =
+        unsafe { clone_into_v2(0, &saved.cgroup_paths) }.ctx(|| "fork exec process".into())?;
     if pid == 0 {
         drop(psock);
         let ch = Channel::new(csock);
@@ -101,7 +103,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
             dirs: saved.cgroup_paths.clone(),
         };
         // The v1 cgroups the process joins itself (faster: see Manager::join_v1_self).
-        mgr.add(pid, true)?;
+        mgr.add(pid, false, !in_v2)?;
         ch.send(Tag::Go, b"")
             .ctx(|| "sync with exec process".into())?;
         loop {
