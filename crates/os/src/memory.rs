@@ -5,6 +5,19 @@
 
 use std::io;
 
+/// Makes glibc's malloc keep one arena for every thread (as `MALLOC_ARENA_MAX=1`). A server's
+/// threads (async workers, a blocking pool) would each get an arena of their own, megabytes
+/// touched apiece, although each thread's cache already serves its small allocations without
+/// the arena's lock (the CRI server with 50 pods: 5.5 MiB anonymous memory, 3.1 with one
+/// arena). Call it before other threads start. Nothing on other C libraries.
+pub fn single_malloc_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt with a parameter glibc documents; no other thread allocates yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 /// Drops this process's resident pages of read-only, private file mappings (code and
 /// constants) that are clean: they are re-read from the page cache on their next use.
 /// Writable mappings and any mapping with a dirty page are left alone. Returns the bytes

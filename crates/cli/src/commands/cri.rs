@@ -42,6 +42,7 @@ pub fn serve(g: &Global, a: CriArgs) -> Result<i32> {
         strata_engine::network::cni::cni_path()
     );
     std::env::set_var("STRATA_CNI_PATH", cni_path);
+    strata_os::memory::single_malloc_arena();
     let opts = open_engine(&g)?.opts;
     let cri = Cri::new(opts, cfg, g.registries_conf.clone()).map_err(|e| anyhow!(e))?;
     crate::runtime()?
