@@ -116,6 +116,20 @@ pub fn mount_basics() -> io::Result<()> {
     mount("cgroup2", "/sys/fs/cgroup", "cgroup2", quiet)
 }
 
+/// Enables the controllers the containers' cgroups get (`/strata/ID`, as the engine names
+/// them) on the root and on /strata ahead of the first container: under TCG those writes take
+/// tens of milliseconds, which the first create paid; run on a thread of its own while the
+/// host is still busy with its side of the start. The runtime finds them done (and does what
+/// is left if this has not finished: each write only adds controllers).
+pub fn prepare_cgroups() {
+    let root = Path::new("/sys/fs/cgroup");
+    let dir = root.join("strata");
+    let _ = std::fs::create_dir(&dir);
+    if let Err(e) = strata_runtime::cgroups::v2::enable_controllers(root, &dir.join("next")) {
+        eprintln!("strata-agent: cgroup controllers: {e}");
+    }
+}
+
 /// Loads each module listed in `list` (one path a line, dependencies first).
 pub fn load_modules(list: &Path) -> io::Result<()> {
     let text = match std::fs::read_to_string(list) {

@@ -56,6 +56,7 @@ fn main() {
 fn run() -> std::io::Result<()> {
     guest::leave_initramfs()?;
     guest::mount_basics()?;
+    std::thread::spawn(guest::prepare_cgroups);
     guest::load_modules(std::path::Path::new("/etc/strata/modules"))?;
     net::loopback_up()?;
     reaper::start();
