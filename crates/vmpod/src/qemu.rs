@@ -96,12 +96,18 @@ fn tsc_khz() -> Option<u64> {
 /// host memory each VM costs beyond its guest's; a smaller one makes QEMU translate the boot's
 /// code again and again (the boot to the agent here: 2009 ms uncapped, 2031 with 64 MiB,
 /// 2145 with 48, 2345 with 32).
+/// A value that is not a size from 8 to 4096 is said (on the shim's log) and ignored.
 fn tcg_cache_mib() -> u32 {
-    std::env::var("STRATA_VM_TCG_CACHE_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|m| (8..=4096).contains(m))
-        .unwrap_or(64)
+    let Ok(v) = std::env::var("STRATA_VM_TCG_CACHE_MIB") else {
+        return 64;
+    };
+    match v.parse() {
+        Ok(m) if (8..=4096).contains(&m) => m,
+        _ => {
+            eprintln!("STRATA_VM_TCG_CACHE_MIB={v:?}: not a size from 8 to 4096 MiB; 64 taken");
+            64
+        }
+    }
 }
 
 /// The QEMU command line for `s` (run in `s.dir`, where its agent socket and console log
