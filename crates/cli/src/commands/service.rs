@@ -63,7 +63,6 @@ pub fn serve(g: &Global, a: ServiceArgs) -> Result<i32> {
         idle_timeout: (a.timeout > 0).then(|| Duration::from_secs(a.timeout)),
         group,
     };
-    strata_os::memory::single_malloc_arena();
     // Blocking-pool threads (each with its engine handle) end after a few idle seconds,
     // so an idle service keeps only its two workers.
     tokio::runtime::Builder::new_multi_thread()
