@@ -20,12 +20,14 @@ pub enum Accel {
 
 impl Accel {
     /// KVM when it boots Linux here; TCG on a PVM host or without /dev/kvm. `$STRATA_VM_ACCEL`
-    /// (`kvm` or `tcg`) forces one. Also why.
+    /// (`kvm` or `tcg`) forces one; another value is said (on the shim's log) and ignored.
+    /// Also why.
     pub fn pick() -> (Accel, &'static str) {
         match std::env::var("STRATA_VM_ACCEL").as_deref() {
             Ok("kvm") => return (Accel::Kvm, "forced by STRATA_VM_ACCEL"),
             Ok("tcg") => return (Accel::Tcg, "forced by STRATA_VM_ACCEL"),
-            _ => {}
+            Ok(other) => eprintln!("STRATA_VM_ACCEL={other:?}: neither kvm nor tcg; ignored"),
+            Err(_) => {}
         }
         if !Path::new("/dev/kvm").exists() {
             (Accel::Tcg, "no /dev/kvm")
