@@ -4,7 +4,8 @@
 #
 #   bare:   QEMU (microvm, the same acceleration, kernel and initramfs) from its spawn to the
 #           agent, the guest's init, serving on its port ("strata-agent: serving" on the
-#           console);
+#           console); booting the ELF vmlinux through its PVH note, as strata does (the ratio's
+#           base; boot-bench.sh's -p), and the bzImage (boot-bench.sh's default) beside it;
 #   strata: `strata run --rm --isolation vm busybox echo ready` from its spawn to "ready"
 #           (the container's process has run: boot, layers, overlay, the runtime in the guest).
 # Then one detached VM container's host memory: QEMU's resident set less the guest RAM it
@@ -26,7 +27,8 @@ trap 'rm -rf "$W"' EXIT
 # The engine's cached assets (initramfs, layer disks) are made by a first run, not timed.
 "$BIN/strata" run --rm --isolation vm busybox true >/dev/null
 INITRD=$(ls -t /var/lib/strata/vm/initramfs-*.cpio | head -1)
-KERNEL=$(ls /var/cache/strata/kernel/boot/vmlinuz-* | head -1)
+BZIMAGE=$(ls /var/cache/strata/kernel/boot/vmlinuz-* | head -1)
+PVH=$(ls /var/cache/strata/kernel/boot/vmlinux-* | head -1)
 ACCEL=tcg; [ -e /dev/kvm ] && [ ! -e /sys/module/kvm_pvm ] && ACCEL=kvm
 CPU=(-cpu max); APPEND="console=ttyS0 quiet panic=-1 reboot=t pci=off"
 if [ $ACCEL = tcg ]; then
@@ -36,13 +38,13 @@ else CPU=(-cpu host,-arch-capabilities); fi
 ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f\n", (a-b)*1000}'; }
 median() { sort -n | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
-bare_once() {
+bare_once() {  # $1: the kernel image
   local t0 line pid
   rm -f "$W/agent.sock"
   t0=$EPOCHREALTIME
   exec {fd}< <(cd "$W" && exec qemu-system-x86_64 -M microvm -accel $ACCEL "${CPU[@]}" -smp 1 -m 256M \
       -nodefaults -no-user-config -no-reboot -display none -monitor none -serial stdio \
-      -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND" -device virtio-serial-device \
+      -kernel "$1" -initrd "$INITRD" -append "$APPEND" -device virtio-serial-device \
       -chardev socket,id=agent,path=agent.sock,server=on,wait=off \
       -device virtserialport,chardev=agent,name=strata.agent </dev/null 2>&1)
   pid=$!
@@ -63,13 +65,14 @@ strata_once() {
   cat <&$fd >/dev/null; exec {fd}<&-
 }
 
-: >"$W/bare"; : >"$W/strata"
+: >"$W/bare"; : >"$W/bzimage"; : >"$W/strata"
 for _ in $(seq "$N"); do
-  bare_once >>"$W/bare"
+  bare_once "$PVH" >>"$W/bare"
+  bare_once "$BZIMAGE" >>"$W/bzimage"
   strata_once >>"$W/strata"
 done
-b=$(median <"$W/bare"); s=$(median <"$W/strata")
-echo "vm start ($ACCEL, $N runs each, interleaved): bare boot to init ${b} ms, strata run to the process ${s} ms, ratio $(awk -v s="$s" -v b="$b" 'BEGIN{printf "%.2f", s/b}')x"
+b=$(median <"$W/bare"); z=$(median <"$W/bzimage"); s=$(median <"$W/strata")
+echo "vm start ($ACCEL, $N runs each, interleaved): bare boot to init ${b} ms (the bzImage: ${z} ms), strata run to the process ${s} ms, ratio $(awk -v s="$s" -v b="$b" 'BEGIN{printf "%.2f", s/b}')x ($(awk -v s="$s" -v b="$z" 'BEGIN{printf "%.2f", s/b}')x the bzImage's boot)"
 
 # Host memory of one running VM container beyond its guest's RAM.
 id=$("$BIN/strata" run -d --isolation vm busybox sleep 600)

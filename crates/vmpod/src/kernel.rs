@@ -32,7 +32,11 @@ pub const GUEST_MODULES: &[&str] = &[
 pub struct Kernel {
     /// Its release (`6.1.0-57-cloud-amd64`).
     pub release: String,
-    /// The bzImage.
+    /// What the VMM boots: the uncompressed ELF `vmlinux-<release>` that setup.d extracts
+    /// (entered through its PVH note), else the bzImage `vmlinuz-<release>`. The ELF spares
+    /// the guest decompressing and relocating itself (slow under TCG: the boot to the agent
+    /// here takes ~1.8 s instead of ~2.2), and QEMU maps it from the file (shared page cache)
+    /// where it copies a bzImage into its own memory (14 MiB more per VM).
     pub image: PathBuf,
     /// `lib/modules/<release>`.
     pub modules: PathBuf,
@@ -68,8 +72,13 @@ impl Kernel {
                 modules.display()
             )));
         }
+        let elf = boot.join(format!("vmlinux-{release}"));
         Ok(Kernel {
-            image: boot.join(format!("vmlinuz-{release}")),
+            image: if is_elf(&elf) {
+                elf
+            } else {
+                boot.join(format!("vmlinuz-{release}"))
+            },
             release,
             modules,
         })
@@ -107,6 +116,16 @@ impl Kernel {
         }
         Ok(order)
     }
+}
+
+/// Whether `path` is a file that starts with the ELF magic (an unfinished extraction is not).
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"\x7fELF"
 }
 
 /// `kernel/drivers/char/virtio_console.ko` -> `virtio_console`.
@@ -152,5 +171,22 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("install-deps"));
+    }
+
+    #[test]
+    fn the_elf_vmlinux_is_booted_when_extracted_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let boot = d.path().join("boot");
+        std::fs::create_dir_all(&boot).unwrap();
+        std::fs::create_dir_all(d.path().join("lib/modules/6.1.0-x")).unwrap();
+        std::fs::write(d.path().join("lib/modules/6.1.0-x/modules.dep"), "").unwrap();
+        std::fs::write(boot.join("vmlinuz-6.1.0-x"), b"MZ").unwrap();
+        let image = || Kernel::find(d.path()).unwrap().image;
+        assert_eq!(image(), boot.join("vmlinuz-6.1.0-x"));
+        // A cut-short extraction is no ELF: the bzImage is still booted.
+        std::fs::write(boot.join("vmlinux-6.1.0-x"), b"\x7fEL").unwrap();
+        assert_eq!(image(), boot.join("vmlinuz-6.1.0-x"));
+        std::fs::write(boot.join("vmlinux-6.1.0-x"), b"\x7fELF\x02\x01").unwrap();
+        assert_eq!(image(), boot.join("vmlinux-6.1.0-x"));
     }
 }

@@ -93,21 +93,27 @@ fn tsc_khz() -> Option<u64> {
     Some((mhz * 1000.0) as u64)
 }
 
-/// TCG's translation cache, in MiB: `$STRATA_VM_TCG_CACHE_MIB`, 64 by default. The cache
-/// grows with the code the guest runs, up to this size (QEMU's default is a gigabyte), and is
-/// host memory each VM costs beyond its guest's; a smaller one makes QEMU translate the boot's
-/// code again and again (the boot to the agent here: 2009 ms uncapped, 2031 with 64 MiB,
-/// 2145 with 48, 2345 with 32).
+/// TCG's translation cache, in MiB, by default: host memory each VM costs beyond its
+/// guest's, up to this size (QEMU's default is a gigabyte). A VM container's guest here
+/// translates ~57 MiB of code by the time its process runs; a smaller cache makes QEMU
+/// translate what runs again after each flush. `crates/vmpod/bench/bench.sh` (PVH boot,
+/// medians of 5): 64 MiB: run to the process 2214 ms, the VM's own memory 84 MiB; 32: 2426
+/// ms, 54 MiB; 24: 2440 ms, 45 MiB; 16: 2809 ms, 36 MiB.
+const TCG_CACHE_MIB: u32 = 32;
+
+/// TCG's translation cache, in MiB: `$STRATA_VM_TCG_CACHE_MIB`, else [`TCG_CACHE_MIB`].
 /// A value that is not a size from 8 to 4096 is said (on the shim's log) and ignored.
 fn tcg_cache_mib() -> u32 {
     let Ok(v) = std::env::var("STRATA_VM_TCG_CACHE_MIB") else {
-        return 64;
+        return TCG_CACHE_MIB;
     };
     match v.parse() {
         Ok(m) if (8..=4096).contains(&m) => m,
         _ => {
-            eprintln!("STRATA_VM_TCG_CACHE_MIB={v:?}: not a size from 8 to 4096 MiB; 64 taken");
-            64
+            eprintln!(
+                "STRATA_VM_TCG_CACHE_MIB={v:?}: not a size from 8 to 4096 MiB; {TCG_CACHE_MIB} taken"
+            );
+            TCG_CACHE_MIB
         }
     }
 }
