@@ -99,13 +99,39 @@ fn a_vm_container_has_its_own_kernel_and_the_usual_lifecycle() {
         || !std::path::Path::new(&format!("/proc/{vmm}")).exists(),
     );
     e.ok(&["rm", "v1"]);
-    // What VM containers do not do yet is refused, naming the layer.
-    let (code, _, err) = e.status(&["run", "--rm", "--init", "--isolation", "vm", IMG, "true"]);
-    assert_eq!(code, 125);
-    assert!(
-        err.contains("[layer: vm]") && err.contains("--init"),
-        "{err}"
+    // --init: the guest's strata-pause is PID 1, passes the status on and a stop's SIGTERM
+    // to the command (a shell as PID 1 would not get it without a trap).
+    let o = vm(
+        &e,
+        &[
+            "run",
+            "--rm",
+            "--init",
+            "--isolation",
+            "vm",
+            IMG,
+            "sh",
+            "-c",
+            "cat /proc/1/comm; exit 5",
+        ],
     );
+    assert_eq!(
+        (o.status.code(), text(&o.stdout).as_str()),
+        (Some(5), "strata-init\n"),
+        "{}",
+        text(&o.stderr)
+    );
+    run_detached(&e, "v2", &["--init"], &["sleep", "600"]);
+    wait_until("the init's child", Duration::from_secs(60), || {
+        e.status(&["exec", "v2", "cat", "/proc/1/comm"]).1 == "strata-init\n"
+    });
+    e.ok(&["stop", "-t", "20", "v2"]);
+    assert_eq!(
+        e.inspect("v2")["State"]["ExitCode"],
+        143,
+        "sleep ended by the SIGTERM the init passed on"
+    );
+    e.ok(&["rm", "v2"]);
     let (code, _, err) = e.status(&["run", "--rm", "--isolation", "vmx", IMG, "true"]);
     assert_eq!(code, 125, "{err}");
     assert!(err.contains("use container or vm"), "{err}");
@@ -354,15 +380,16 @@ fn a_vm_pods_containers_share_its_vm_and_localhost() {
     let web: Vec<&str> = logs.lines().collect();
     assert_eq!(web[0], strata_vmpod_release(), "{logs}");
     assert_ne!(web[1], host("/proc/sys/kernel/random/boot_id"));
-    // ...and a second container of the pod, in the same guest kernel (its boot id), reaching
-    // the first over localhost.
+    // ...and a second container of the pod (under --init), in the same guest kernel (its boot
+    // id), reaching the first over localhost.
     let o = vm(
         &e,
-        &["run", "--rm", "--pod", "vp", IMG, "sh", "-c",
-          "cat /proc/sys/kernel/random/boot_id; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 8080; echo cpus=$(nproc); awk '/MemTotal/{print \"mem=\" int($2/1024)}' /proc/meminfo"],
+        &["run", "--rm", "--init", "--pod", "vp", IMG, "sh", "-c",
+          "cat /proc/sys/kernel/random/boot_id; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 8080; echo cpus=$(nproc); echo init=$(cat /proc/1/comm); awk '/MemTotal/{print \"mem=\" int($2/1024)}' /proc/meminfo"],
     );
     let out = text(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}{}", text(&o.stderr));
+    assert!(out.contains("init=strata-init\n"), "{out}");
     assert_eq!(out.lines().next(), Some(web[1]), "one VM: {out}");
     assert!(out.contains("hello-from-the-pod"), "{out}");
     // The pod's --memory and --cpus size its VM (the memory with the VM's overhead).

@@ -25,6 +25,16 @@ pub const SHARED_GUEST_DIR: &str = "/run/strata-shared";
 pub const DEVICES_ANNOTATION: &str = "org.strata.vm.devices";
 
 /// The largest frame either side accepts.
+/// Where the guest's initramfs carries strata-pause, the minimal init of `--init`: a VM
+/// container's spec binds this guest path (not a host file) into the container.
+pub const GUEST_INIT: &str = "/lib/strata/init";
+
+/// Whether an OCI spec's mount is `--init`'s bind of [`GUEST_INIT`], which the guest has and
+/// the host neither shares nor sends.
+pub fn is_guest_init(m: &serde_json::Value) -> bool {
+    is_bind_mount(m) && m["source"] == GUEST_INIT
+}
+
 pub const MAX_FRAME: usize = 1 << 20;
 
 /// What the host asks.

@@ -413,7 +413,7 @@ pub fn host_file_mounts(spec: &serde_json::Value) -> Vec<(String, std::path::Pat
     const MAX: u64 = 64 << 10;
     let mut out = Vec::new();
     for m in spec["mounts"].as_array().into_iter().flatten() {
-        let bind = strata_agent::is_bind_mount(m);
+        let bind = strata_agent::is_bind_mount(m) && !strata_agent::is_guest_init(m);
         let (Some(src), Some(dest)) = (m["source"].as_str(), m["destination"].as_str()) else {
             continue;
         };

@@ -98,10 +98,12 @@ pub fn prepare(src: &Sources) -> Result<Assets> {
     let meta = std::fs::metadata(&agent).map_err(io_err(format!("agent {}", agent.display())))?;
     let stamp = {
         use std::os::unix::fs::MetadataExt;
-        // The modules it carries are part of its name (FNV-1a of their list).
+        // The modules and the init it carries are part of its name (FNV-1a of the modules'
+        // list and of strata-pause).
         let modules = GUEST_MODULES
             .iter()
             .flat_map(|m| m.bytes().chain([b',']))
+            .chain(strata_pause::PROGRAM.iter().copied())
             .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
             });

@@ -1,7 +1,8 @@
 //! The guest's initramfs, a cpio archive (`newc`, uncompressed: the kernel unpacks it
 //! directly): `strata-agent` as `/init`, the kernel modules it loads (and the list of them in
-//! load order, `/etc/strata/modules`), `/dev/console` for the earliest messages, and
-//! optionally a static busybox for debugging and tests.
+//! load order, `/etc/strata/modules`), `/dev/console` for the earliest messages,
+//! strata-pause at [`strata_agent::GUEST_INIT`] for `--init`, and optionally a static busybox
+//! for debugging and tests.
 
 use crate::kernel::Kernel;
 use crate::{io_err, Result};
@@ -106,11 +107,15 @@ pub fn build(out: &Path, c: &Contents<'_>) -> Result<()> {
             "bin",
             "lib",
             "lib/modules",
+            "lib/strata",
         ] {
             w.dir(d).map_err(io_err(&what))?;
         }
         w.entry("dev/console", 0o020600, (5, 1), &[]).map_err(e)?;
         w.file("init", 0o755, &agent).map_err(io_err(&what))?;
+        let guest_init = strata_agent::GUEST_INIT.trim_start_matches('/');
+        w.file(guest_init, 0o555, strata_pause::PROGRAM)
+            .map_err(io_err(&what))?;
         if let Some(bb) = c.busybox {
             w.file("bin/busybox", 0o755, &read(bb)?)
                 .map_err(io_err(&what))?;

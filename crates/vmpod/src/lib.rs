@@ -23,6 +23,8 @@ pub mod slots;
 pub mod tap;
 pub mod terminal;
 
+pub use strata_agent::GUEST_INIT;
+
 /// A VM pod layer error: one line naming the layer and the object.
 #[derive(Debug)]
 pub struct Error(pub String);

@@ -113,9 +113,10 @@ pub fn serve(vm_dir: &Path) -> Result<Child> {
 
 /// Whether a spec mount is one the share carries: a bind mount whose source is not in the
 /// container's bundle (the engine's hosts, resolv.conf and hostname files there reach the
-/// guest as files of the run request).
+/// guest as files of the run request) nor the guest's own init (`--init`).
 fn shared_mount(m: &serde_json::Value, bundle: &Path) -> bool {
     strata_agent::is_bind_mount(m)
+        && !strata_agent::is_guest_init(m)
         && m["source"]
             .as_str()
             .is_some_and(|s| !Path::new(s).starts_with(bundle))
@@ -239,10 +240,19 @@ mod tests {
             {"destination": "/proc", "type": "proc", "source": "proc"},
             {"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/strata/containers/c1/hosts"},
             {"destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "ro"]},
+            {"destination": "/run/strata-init", "type": "bind", "source": strata_agent::GUEST_INIT},
         ]});
         let ms = spec["mounts"].as_array().unwrap();
         let shared: Vec<bool> = ms.iter().map(|m| shared_mount(m, bundle)).collect();
-        assert_eq!(shared, [false, false, true]);
+        assert_eq!(
+            shared,
+            [false, false, true, false],
+            "--init's is the guest's own"
+        );
+        assert!(!wants_share(
+            &serde_json::json!({"mounts": [ms[3]]}),
+            bundle
+        ));
         assert!(wants_share(&spec, bundle));
         assert!(!wants_share(
             &serde_json::json!({"mounts": [ms[1]]}),

@@ -65,11 +65,6 @@ fn check_isolation(c: &ContainerConfig) -> Result<()> {
             )))
         }
     }
-    if c.init {
-        return Err(Error::Invalid(
-            "isolation vm: --init is not served for VM containers yet [layer: vm]".into(),
-        ));
-    }
     if c.pid_host || c.ipc_host {
         return Err(Error::Invalid(
             "isolation vm: a VM container has its own kernel: it cannot use the host's PID or IPC namespace [layer: vm]".into(),

@@ -185,10 +185,11 @@ fn write_bundle(
         mounts,
         cgroup_path: c.cgroup_path(),
         seccomp_profile,
-        init: if c.config.init {
-            Some(pause_program(e)?)
-        } else {
-            None
+        // A VM container's init is the guest's copy (its initramfs carries strata-pause).
+        init: match (c.config.init, c.config.in_vm()) {
+            (false, _) => None,
+            (true, false) => Some(pause_program(e)?),
+            (true, true) => Some(strata_vmpod::GUEST_INIT.into()),
         },
     })?;
     let dir = e.paths.bundle(&c.id);
