@@ -1024,19 +1024,38 @@ fn devices_reach_a_vm_container() {
         data.starts_with(b"written-in-the-guest\n"),
         "the host's file has the guest's write"
     );
-    // Given with fewer permissions than rwm: refused, naming the VM layer.
-    let (code, _, err) = e.status(&[
-        "run",
-        "--rm",
-        "--isolation",
-        "vm",
-        "--device",
-        "/dev/fuse:/dev/fuse:r",
-        IMG,
-        "true",
-    ]);
-    assert_eq!(code, 125, "{err}");
-    assert!(err.contains("[layer: vm]"), "{err}");
+    // Given with fewer permissions than rwm: the guest's node bound, its rule (and for a
+    // block device, the disk) as limited as asked.
+    let script = "head -c 20 /dev/xvdb; echo; if echo x > /dev/xvdb; then echo wrote; else echo refused; fi; ls -l /dev/fuse";
+    let o = vm(
+        &e,
+        &[
+            "run",
+            "--rm",
+            "--isolation",
+            "vm",
+            "--device",
+            &format!("{}:/dev/xvdb:r", lo.0),
+            "--device",
+            "/dev/fuse:/dev/fuse:rw",
+            IMG,
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(out.starts_with("written-in-the-guest\n"), "{out}");
+    assert!(out.contains("refused\n") && !out.contains("wrote"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('c') && l.contains("10, 229") && l.ends_with("/dev/fuse")),
+        "{out}"
+    );
+    assert!(std::fs::read(&img)
+        .unwrap()
+        .starts_with(b"written-in-the-guest\n"));
 }
 
 fn vmm_pid(describe: &str) -> i32 {

@@ -3,7 +3,9 @@
 //! ([`strata_agent::DEVICES_ANNOTATION`]) says where each one is in the guest: a disk of the
 //! VM by serial (a block device the host attached), or the guest kernel's node of a path
 //! under /dev. The spec's nodes and device cgroup rules take the guest's numbers; a node
-//! with no place in the guest is refused.
+//! with no place in the guest is refused. A node its rules do not let the container make
+//! (given with fewer permissions than `rwm`) becomes a bind mount of the guest's node, as
+//! the engine binds the host's node for a plain container: the runtime could not mknod it.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -41,6 +43,7 @@ pub fn place(spec: &mut serde_json::Value) -> io::Result<()> {
             None => BTreeMap::new(),
         };
     let mut renumbered = Vec::new();
+    let mut guest_nodes = Vec::new();
     for node in spec["linux"]["devices"]
         .as_array_mut()
         .into_iter()
@@ -73,6 +76,7 @@ pub fn place(spec: &mut serde_json::Value) -> io::Result<()> {
         renumbered.push((kind, old, (major, minor)));
         node["major"] = major.into();
         node["minor"] = minor.into();
+        guest_nodes.push(guest);
     }
     for rule in spec["linux"]["resources"]["devices"]
         .as_array_mut()
@@ -88,7 +92,61 @@ pub fn place(spec: &mut serde_json::Value) -> io::Result<()> {
             rule["minor"] = (*minor).into();
         }
     }
+    bind_unmakeable(spec, &guest_nodes);
     Ok(())
+}
+
+/// Turns the nodes (placed: guest numbers; `guest` their nodes in the guest, in order) that
+/// the spec's device rules give no mknod (`m`) into read-write bind mounts of the guest's
+/// nodes; the rules still say what the container may do with them.
+fn bind_unmakeable(spec: &mut serde_json::Value, guest: &[PathBuf]) {
+    let rules = spec["linux"]["resources"]["devices"].clone();
+    let Some(nodes) = spec["linux"]["devices"].as_array_mut() else {
+        return;
+    };
+    let mut binds = Vec::new();
+    let mut kept = Vec::new();
+    for (node, guest) in nodes.drain(..).zip(guest) {
+        if may_mknod(&rules, &node) {
+            kept.push(node);
+        } else {
+            binds.push(serde_json::json!({
+                "destination": node["path"],
+                "type": "bind",
+                "source": guest,
+                "options": ["bind", "nosuid", "noexec"],
+            }));
+        }
+    }
+    *nodes = kept;
+    if binds.is_empty() {
+        return;
+    }
+    if !spec["mounts"].is_array() {
+        spec["mounts"] = serde_json::json!([]);
+    }
+    if let Some(ms) = spec["mounts"].as_array_mut() {
+        ms.extend(binds);
+    }
+}
+
+/// Whether device cgroup `rules` (OCI order: a later rule overrides an earlier one) let the
+/// container mknod `node`.
+fn may_mknod(rules: &serde_json::Value, node: &serde_json::Value) -> bool {
+    let matches = |rule: &serde_json::Value, key: &str| {
+        rule[key].as_i64().is_none_or(|n| n < 0) || rule[key] == node[key]
+    };
+    let mut allowed = false;
+    for rule in rules.as_array().into_iter().flatten() {
+        let kind = rule["type"].as_str().unwrap_or("a");
+        let applies = (kind == "a" || rule["type"] == node["type"])
+            && matches(rule, "major")
+            && matches(rule, "minor");
+        if applies && rule["access"].as_str().unwrap_or("rwm").contains('m') {
+            allowed = rule["allow"].as_bool().unwrap_or(false);
+        }
+    }
+    allowed
 }
 
 #[cfg(test)]
@@ -136,5 +194,54 @@ mod tests {
             "linux": {"devices": [{"path": "/dev/x", "type": "b"}]},
         });
         assert!(place(&mut spec).is_err());
+    }
+
+    #[test]
+    fn a_node_given_without_mknod_is_the_guests_node_bound() {
+        let ann = serde_json::json!({"/dev/ro": "/dev/null", "/dev/all": "/dev/zero"}).to_string();
+        let mut spec = serde_json::json!({
+            "annotations": {(strata_agent::DEVICES_ANNOTATION): ann},
+            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+            "linux": {
+                "devices": [
+                    {"path": "/dev/ro", "type": "c", "major": 9, "minor": 9},
+                    {"path": "/dev/all", "type": "c", "major": 9, "minor": 8},
+                ],
+                "resources": {"devices": [
+                    {"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 9, "minor": 9, "access": "r"},
+                    {"allow": true, "type": "c", "major": 9, "minor": 8, "access": "rwm"},
+                ]},
+            },
+        });
+        place(&mut spec).unwrap();
+        let nodes = spec["linux"]["devices"].as_array().unwrap();
+        assert_eq!(nodes.len(), 1, "{spec}");
+        assert_eq!(nodes[0]["path"], "/dev/all");
+        let bind = &spec["mounts"][1];
+        assert_eq!(bind["destination"], "/dev/ro", "{spec}");
+        assert_eq!(bind["source"], "/dev/null");
+        assert_eq!(bind["type"], "bind");
+        // Its rule, renumbered, still says read only.
+        assert_eq!(spec["linux"]["resources"]["devices"][1]["major"], 1);
+        assert_eq!(spec["linux"]["resources"]["devices"][1]["access"], "r");
+    }
+
+    #[test]
+    fn later_rules_decide_mknod() {
+        let node = serde_json::json!({"type": "b", "major": 7, "minor": 0});
+        let r = |v: serde_json::Value| may_mknod(&v, &node);
+        assert!(!r(serde_json::json!([])));
+        assert!(r(serde_json::json!([{"allow": true, "access": "rwm"}])));
+        assert!(!r(serde_json::json!([
+            {"allow": true, "access": "rwm"},
+            {"allow": false, "type": "b", "major": 7, "minor": -1, "access": "m"},
+        ])));
+        assert!(!r(
+            serde_json::json!([{"allow": true, "type": "c", "access": "m"}])
+        ));
+        assert!(r(
+            serde_json::json!([{"allow": true, "type": "b", "major": 7, "access": "rm"}])
+        ));
     }
 }

@@ -16,6 +16,19 @@ pub struct Device {
     pub container: String,
     /// A block device (else a character device).
     pub block: bool,
+    /// Given without `w` (its disk is read-only).
+    pub read_only: bool,
+}
+
+/// A block device as a disk of the VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disk {
+    /// The serial the guest finds it by.
+    pub serial: String,
+    /// The device on the host.
+    pub host: PathBuf,
+    /// Attached read-only (the device was given without `w`).
+    pub read_only: bool,
 }
 
 /// The devices `vm.json` lists.
@@ -37,6 +50,7 @@ pub fn from_vm_json(v: &serde_json::Value) -> Result<Vec<Device>, Error> {
                 "c" => false,
                 other => return Err(Error(format!("vm.json: device type {other:?}"))),
             },
+            read_only: !d["access"].as_str().unwrap_or("rwm").contains('w'),
         });
     }
     Ok(out)
@@ -47,13 +61,17 @@ fn serial(i: usize) -> String {
     format!("dev{i}")
 }
 
-/// The VM's disks for the block devices: (serial, host device).
-pub fn disks(devices: &[Device]) -> Vec<(String, PathBuf)> {
+/// The VM's disks for the block devices.
+pub fn disks(devices: &[Device]) -> Vec<Disk> {
     devices
         .iter()
         .filter(|d| d.block)
         .enumerate()
-        .map(|(i, d)| (serial(i), d.host.clone()))
+        .map(|(i, d)| Disk {
+            serial: serial(i),
+            host: d.host.clone(),
+            read_only: d.read_only,
+        })
         .collect()
 }
 
@@ -90,14 +108,19 @@ mod tests {
         let v = serde_json::json!({"devices": [
             {"hostPath": "/dev/loop7", "containerPath": "/dev/xvdb", "type": "b"},
             {"hostPath": "/dev/fuse", "containerPath": "/dev/fuse", "type": "c"},
-            {"hostPath": "/dev/loop8", "containerPath": "/dev/xvdc", "type": "b"},
+            {"hostPath": "/dev/loop8", "containerPath": "/dev/xvdc", "type": "b", "access": "rm"},
         ]});
         let devs = from_vm_json(&v).unwrap();
+        let disk = |serial: &str, host: &str, read_only| Disk {
+            serial: serial.into(),
+            host: host.into(),
+            read_only,
+        };
         assert_eq!(
             disks(&devs),
             vec![
-                ("dev0".to_string(), PathBuf::from("/dev/loop7")),
-                ("dev1".to_string(), PathBuf::from("/dev/loop8"))
+                disk("dev0", "/dev/loop7", false),
+                disk("dev1", "/dev/loop8", true)
             ]
         );
         let spec = annotate(serde_json::json!({}), &devs);

@@ -56,8 +56,8 @@ pub struct VmSpec {
     pub accel: Accel,
     /// Read-only disks (a container image's layers): serial and image file.
     pub disks: Vec<(String, PathBuf)>,
-    /// Writable disks (a container's block devices, `--device`): serial and host device.
-    pub device_disks: Vec<(String, PathBuf)>,
+    /// A container's block devices (`--device`), writable unless given without `w`.
+    pub device_disks: Vec<crate::devices::Disk>,
     /// Spare disks for layers attached later, and QMP to attach them ([`crate::slots`]):
     /// a pod's VM.
     pub spare_disks: bool,
@@ -177,13 +177,15 @@ pub fn command(s: &VmSpec) -> Command {
         cmd.arg("-device")
             .arg(format!("virtio-blk-device,drive=d{i},serial={serial}"));
     }
-    for (i, (serial, dev)) in s.device_disks.iter().enumerate() {
+    for (i, d) in s.device_disks.iter().enumerate() {
         // QEMU's option syntax doubles a comma inside a value.
-        let file = dev.display().to_string().replace(',', ",,");
-        cmd.arg("-drive")
-            .arg(format!("id=v{i},file={file},format=raw,if=none,cache=none"));
+        let file = d.host.display().to_string().replace(',', ",,");
+        let ro = if d.read_only { "on" } else { "off" };
+        cmd.arg("-drive").arg(format!(
+            "id=v{i},file={file},format=raw,if=none,cache=none,readonly={ro}"
+        ));
         cmd.arg("-device")
-            .arg(format!("virtio-blk-device,drive=v{i},serial={serial}"));
+            .arg(format!("virtio-blk-device,drive=v{i},serial={}", d.serial));
     }
     if s.spare_disks {
         cmd.args(crate::slots::qemu_args());

@@ -237,7 +237,7 @@ fn boot(
     assets: &Assets,
     (memory_mib, vcpus): (u32, u32),
     (pod, share): (bool, bool),
-    device_disks: Vec<(String, PathBuf)>,
+    device_disks: Vec<crate::devices::Disk>,
 ) -> Result<Booted> {
     // The pod's network namespace (CNI's, as for any container): QEMU runs in it, and a TAP
     // of its is joined to each of the pod's interfaces, whose address the guest takes.

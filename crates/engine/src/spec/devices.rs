@@ -25,13 +25,16 @@ pub struct Devices {
     pub binds: Vec<Value>,
 }
 
-/// The device nodes, bind mounts and cgroup allow rules for `maps`.
-pub fn linux_devices(maps: &[DeviceMapping]) -> Result<Devices> {
+/// The device nodes, bind mounts and cgroup allow rules for `maps`. A device given with
+/// fewer permissions than `rwm` is the host's node bind-mounted (the runtime could not mknod
+/// it), except `in_vm`: the guest has no host node, so every device is a node, and the
+/// guest's agent binds its own node for those.
+pub fn linux_devices(maps: &[DeviceMapping], in_vm: bool) -> Result<Devices> {
     let mut out = Devices::default();
     for m in maps {
         let (access, found) = nodes_of(m)?;
         for (host, target, kind, major, minor, meta) in found {
-            if whole(access) {
+            if whole(access) || in_vm {
                 out.nodes.push(json!({
                     "path": target,
                     "type": kind,
@@ -56,21 +59,16 @@ pub fn linux_devices(maps: &[DeviceMapping]) -> Result<Devices> {
 }
 
 /// A VM container's devices as its VM shim takes them (`vm.json`'s `devices`): each node's
-/// host path, its path in the container and its type (`b` becomes a disk of the VM; `c` is
-/// the guest kernel's own node of that path). Only whole devices (`rwm`): a VM has no host
-/// node to bind-mount.
+/// host path, its path in the container, its type (`b` becomes a disk of the VM, read-only
+/// without `w`; `c` is the guest kernel's own node of that path) and its access.
 pub fn vm_devices(maps: &[DeviceMapping]) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for m in maps {
         let (access, found) = nodes_of(m)?;
-        if !whole(access) {
-            return Err(Error::Invalid(format!(
-                "device {}: a VM container gets a device whole (rwm), not {access:?} [layer: vm]",
-                m.host_path
-            )));
-        }
         for (host, target, kind, ..) in found {
-            out.push(json!({"hostPath": host, "containerPath": target, "type": kind}));
+            out.push(
+                json!({"hostPath": host, "containerPath": target, "type": kind, "access": access}),
+            );
         }
     }
     Ok(out)
@@ -176,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_device_becomes_a_node_and_an_allow_rule() {
-        let d = linux_devices(&[map("/dev/null", "/dev/mynull", "rwm")]).unwrap();
+        let d = linux_devices(&[map("/dev/null", "/dev/mynull", "rwm")], false).unwrap();
         assert_eq!(d.nodes[0]["path"], "/dev/mynull");
         let ids = (d.nodes[0]["major"].as_u64(), d.nodes[0]["minor"].as_u64());
         assert_eq!(ids, (Some(1), Some(3)));
@@ -184,14 +182,21 @@ mod tests {
             (&d.rules[0]["access"], &d.rules[0]["type"]),
             (&json!("rwm"), &json!("c"))
         );
-        let d = linux_devices(&[map("/dev/null", "", "")]).unwrap();
+        let d = linux_devices(&[map("/dev/null", "", "")], false).unwrap();
         assert_eq!(d.nodes[0]["path"], "/dev/null");
         // Fewer permissions: the host's node, bind-mounted, and a rule with just those.
-        let d = linux_devices(&[map("/dev/null", "/dev/ro", "r")]).unwrap();
+        let d = linux_devices(&[map("/dev/null", "/dev/ro", "r")], false).unwrap();
         assert!(d.nodes.is_empty());
         assert_eq!(d.binds[0]["source"], "/dev/null");
         assert_eq!(d.binds[0]["destination"], "/dev/ro");
         assert_eq!(d.rules[0]["access"], "r");
+        // In a VM: a node (the guest's agent binds the guest's own), the same rule.
+        let d = linux_devices(&[map("/dev/null", "/dev/ro", "r")], true).unwrap();
+        assert!(d.binds.is_empty());
+        assert_eq!(d.nodes[0]["path"], "/dev/ro");
+        assert_eq!(d.rules[0]["access"], "r");
+        let v = vm_devices(&[map("/dev/null", "/dev/ro", "rw")]).unwrap();
+        assert_eq!(v[0]["access"], "rw");
     }
 
     #[test]
@@ -202,7 +207,7 @@ mod tests {
             (map("/dev/null", "dev/x", ""), "not absolute"),
             (map("/dev/null", "", "rx"), "permissions"),
         ] {
-            let err = linux_devices(&[m]).err().unwrap().to_string();
+            let err = linux_devices(&[m], false).err().unwrap().to_string();
             assert!(err.contains(what), "{err}");
         }
     }

@@ -212,7 +212,7 @@ pub fn generate(i: &SpecInput<'_>) -> Result<Value> {
         process["capabilities"]["effective"] = json!([]);
         process["capabilities"]["permitted"] = json!([]);
     }
-    let devices = devices::linux_devices(&c.devices)?;
+    let devices = devices::linux_devices(&c.devices, c.in_vm())?;
     let mut mounts = default_mounts(c);
     for m in &i.mounts {
         mounts.retain(|x| x["destination"] != json!(m.target));
