@@ -138,20 +138,24 @@ fn module_name(path: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn dependencies_come_first_once() {
+    /// A kernel 6.1.0-x unpacked in a temporary directory: its bzImage and `modules.dep`.
+    fn unpacked(modules_dep: &str) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
         let m = d.path().join("lib/modules/6.1.0-x");
         std::fs::create_dir_all(&m).unwrap();
         std::fs::create_dir_all(d.path().join("boot")).unwrap();
-        std::fs::write(d.path().join("boot/vmlinuz-6.1.0-x"), b"").unwrap();
-        std::fs::write(
-            m.join("modules.dep"),
+        std::fs::write(d.path().join("boot/vmlinuz-6.1.0-x"), b"MZ").unwrap();
+        std::fs::write(m.join("modules.dep"), modules_dep).unwrap();
+        d
+    }
+
+    #[test]
+    fn dependencies_come_first_once() {
+        let d = unpacked(
             "kernel/a/virtio_console.ko: kernel/a/virtio.ko kernel/a/virtio_ring.ko\n\
              kernel/a/virtio_mmio.ko: kernel/a/virtio.ko kernel/a/virtio_ring.ko\n\
              kernel/a/virtio_ring.ko:\nkernel/a/virtio.ko:\n",
-        )
-        .unwrap();
+        );
         let k = Kernel::find(d.path()).unwrap();
         assert_eq!(k.release, "6.1.0-x");
         let order = k
@@ -175,12 +179,8 @@ mod tests {
 
     #[test]
     fn the_elf_vmlinux_is_booted_when_extracted_whole() {
-        let d = tempfile::tempdir().unwrap();
+        let d = unpacked("");
         let boot = d.path().join("boot");
-        std::fs::create_dir_all(&boot).unwrap();
-        std::fs::create_dir_all(d.path().join("lib/modules/6.1.0-x")).unwrap();
-        std::fs::write(d.path().join("lib/modules/6.1.0-x/modules.dep"), "").unwrap();
-        std::fs::write(boot.join("vmlinuz-6.1.0-x"), b"MZ").unwrap();
         let image = || Kernel::find(d.path()).unwrap().image;
         assert_eq!(image(), boot.join("vmlinuz-6.1.0-x"));
         // A cut-short extraction is no ELF: the bzImage is still booted.
