@@ -14,17 +14,14 @@
 # usage: crates/api/bench/bench.sh           ENV: N (21), IDLE_S (12), OUT, STRATA (release build)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd -P)
-REPO=$(cd "$HERE/../../.." && pwd -P)
-ENGINE_DIR=${ENGINE_DIR:-$REPO/../shared/bench/engine}
-[ -f "$ENGINE_DIR/lib.sh" ] || ENGINE_DIR=/work/shared/bench/engine
-# shellcheck source=/dev/null
-. "$ENGINE_DIR/lib.sh"
+# shellcheck source=../../../scripts/bench-env.sh
+. "$HERE/../../../scripts/bench-env.sh"
 N=${N:-21}
 IDLE_S=${IDLE_S:-12}
 OUT=${OUT:-${TMPDIR:-/tmp}/strata-api-bench/$(date +%Y%m%dT%H%M%S)}
 if [ -z "${STRATA:-}" ]; then
 	(cd "$REPO" && cargo build --release -p strata-cli -p strata-monitor -p strata-runtime >&2) || die "cargo build"
-	STRATA=$REPO/target/release/strata
+	STRATA=$STRATA_DEFAULT
 fi
 [ -x "$STRATA" ] || die "no strata binary at $STRATA"
 command -v docker >/dev/null || die "no docker CLI (scripts/install-deps)"

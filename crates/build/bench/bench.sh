@@ -11,14 +11,10 @@
 # ENV: N (9) runs per command, STRATA, STATIC_DIR, OUT, W (work directory).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd -P)
-REPO=$(cd "$HERE/../../.." && pwd -P)
-ENGINE_DIR=${ENGINE_DIR:-$REPO/../shared/bench/engine}
-[ -f "$ENGINE_DIR/lib.sh" ] || ENGINE_DIR=/work/shared/bench/engine
-# shellcheck source=/dev/null
-. "$ENGINE_DIR/lib.sh"
+# shellcheck source=../../../scripts/bench-env.sh
+. "$HERE/../../../scripts/bench-env.sh"
 N=${N:-9}
-STRATA=${STRATA:-$REPO/target/release/strata}
-STATIC_DIR=${STATIC_DIR:-$REPO/target/static/x86_64-unknown-linux-musl/release}
+STRATA=${STRATA:-$STRATA_DEFAULT}
 OUT=${OUT:-${TMPDIR:-/tmp}/strata-build-bench/$(date +%Y%m%dT%H%M%S)}
 W=${W:-/tmp/sbb}
 [ -x "$STRATA" ] || die "no strata binary at $STRATA (cargo build --release -p strata-cli)"

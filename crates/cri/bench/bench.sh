@@ -12,17 +12,13 @@
 # ENV: RUNS (10) rounds per server, interleaved in ROUNDS (3) alternating blocks; PODS (50).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd -P)
-REPO=$(cd "$HERE/../../.." && pwd -P)
-ENGINE_DIR=${ENGINE_DIR:-$REPO/../shared/bench/engine}
-[ -f "$ENGINE_DIR/lib.sh" ] || ENGINE_DIR=/work/shared/bench/engine
-# shellcheck source=/dev/null
-. "$ENGINE_DIR/lib.sh"
+# shellcheck source=../../../scripts/bench-env.sh
+. "$HERE/../../../scripts/bench-env.sh"
 RUNS=${RUNS:-10}
 ROUNDS=${ROUNDS:-3}
 PODS=${PODS:-50}
-STRATA=${STRATA:-$REPO/target/release/strata}
+STRATA=${STRATA:-$STRATA_DEFAULT}
 CLIENT=${CLIENT:-$REPO/target/release/examples/cri_bench}
-STATIC_DIR=${STATIC_DIR:-$REPO/target/static/x86_64-unknown-linux-musl/release}
 OUT=${OUT:-${TMPDIR:-/tmp}/strata-cri-bench/$(date +%Y%m%dT%H%M%S)}
 W=${W:-/tmp/scb}
 for b in "$STRATA" "$CLIENT" "$STATIC_DIR/strata-monitor"; do

@@ -16,17 +16,13 @@
 # (directory of the static strata-monitor and strata-runc), OUT.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd -P)
-REPO=$(cd "$HERE/../../.." && pwd -P)
-ENGINE_DIR=${ENGINE_DIR:-$REPO/../shared/bench/engine}
-[ -f "$ENGINE_DIR/lib.sh" ] || ENGINE_DIR=/work/shared/bench/engine
-# shellcheck source=/dev/null
-. "$ENGINE_DIR/lib.sh"
+# shellcheck source=../../../scripts/bench-env.sh
+. "$HERE/../../../scripts/bench-env.sh"
 N=${N:-21}
 POD_N=${POD_N:-10}
 MEM_M=${MEM_M:-5}
 PS_N=${PS_N:-100}
-STRATA=${STRATA:-$REPO/target/release/strata}
-STATIC_DIR=${STATIC_DIR:-$REPO/target/static/x86_64-unknown-linux-musl/release}
+STRATA=${STRATA:-$STRATA_DEFAULT}
 OUT=${OUT:-${TMPDIR:-/tmp}/strata-engine-bench/$(date +%Y%m%dT%H%M%S)}
 W=${W:-/tmp/seb}
 mkdir -p "$OUT"
