@@ -25,6 +25,12 @@ fn main() {
             "strata_pause",
         ])
         .args(["--target", &target])
+        // musl targets link their own start files (crt1.o, with its `_start`) by default.
+        .args(if target.ends_with("-musl") {
+            &["-C", "link-self-contained=no"][..]
+        } else {
+            &[]
+        })
         .args([
             "-C",
             "panic=abort",
