@@ -72,6 +72,31 @@ pub fn random_name() -> String {
     )
 }
 
+/// Runs `insert` with the `given` name, or when none is given with random names until one
+/// is free (about 900 names: a store of many containers draws taken ones, which docker
+/// answers by drawing again, then with a digit appended). Only a given name's conflict is
+/// the caller's.
+pub fn with_free_name<T>(
+    given: Option<&str>,
+    mut insert: impl FnMut(&str) -> Result<T>,
+) -> Result<T> {
+    if let Some(n) = given {
+        return insert(n);
+    }
+    let mut last = None;
+    for attempt in 0..32 {
+        let name = match attempt {
+            0..8 => random_name(),
+            _ => format!("{}{}", random_name(), attempt % 10),
+        };
+        match insert(&name) {
+            Err(Error::Conflict(m)) => last = Some(m),
+            r => return r,
+        }
+    }
+    Err(Error::Conflict(last.unwrap_or_default()))
+}
+
 /// Checks a user-given name: docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 253 bytes.
 pub fn check_name(kind: &str, name: &str) -> Result<()> {
     let mut b = name.bytes();
@@ -98,6 +123,26 @@ mod tests {
         assert_ne!(a, new_id());
         assert_eq!(short(&a).len(), 12);
         assert!(random_name().contains('_'));
+    }
+
+    #[test]
+    fn random_names_are_drawn_until_one_is_free() {
+        let mut taken = 0;
+        let name = with_free_name(None, |n| {
+            if taken < 12 {
+                taken += 1;
+                return Err(Error::Conflict(format!("{n} taken")));
+            }
+            Ok(n.to_string())
+        })
+        .unwrap();
+        assert!(
+            name.contains('_') && name.ends_with(|c: char| c.is_ascii_digit()),
+            "{name}"
+        );
+        // A given name is not replaced.
+        let r: Result<()> = with_free_name(Some("mine"), |n| Err(Error::Conflict(n.into())));
+        assert!(matches!(r, Err(Error::Conflict(m)) if m == "mine"));
         check_name("container", "web-1.a_b").unwrap();
         for bad in ["", "-x", "a/b", "a b", "..", &"x".repeat(300)] {
             assert!(check_name("container", bad).is_err(), "{bad}");

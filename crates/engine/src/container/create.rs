@@ -147,9 +147,9 @@ pub fn create(
             });
         }
     }
-    let c = Container {
+    let mut c = Container {
         id: ids::new_id(),
-        name: name.map(str::to_string).unwrap_or_else(ids::random_name),
+        name: String::new(),
         created: strata_os::clock::now_nanos(),
         pod: config.pod.clone(),
         config,
@@ -159,7 +159,10 @@ pub fn create(
         },
     };
     // The row first: whatever is made after it is found (and removed) through it.
-    e.db.insert_container(&c)?;
+    ids::with_free_name(name, |n| {
+        c.name = n.to_string();
+        e.db.insert_container(&c)
+    })?;
     if let Err(err) = rootfs::prepare(e, &c.id, &c.config.image_id) {
         let _ = rootfs::remove(e, &c.id);
         let _ = std::fs::remove_dir_all(e.paths.bundle(&c.id));

@@ -63,12 +63,15 @@ pub fn create(e: &Engine, name: Option<&str>, mut config: PodConfig) -> Result<P
     }
     let mut p = Pod {
         id: ids::new_id(),
-        name: name.map(str::to_string).unwrap_or_else(ids::random_name),
+        name: String::new(),
         created: strata_os::clock::now_nanos(),
         config,
         infra: String::new(),
     };
-    e.db.insert_pod(&p)?;
+    ids::with_free_name(name, |n| {
+        p.name = n.to_string();
+        e.db.insert_pod(&p)
+    })?;
     let infra = Container {
         id: ids::new_id(),
         name: format!("{}-infra", ids::short(&p.id)),
