@@ -2,10 +2,12 @@
 # bench.sh: a VM container's start against a bare boot of the same guest, side by side in
 # one run (issue 12's figures), and its host memory beyond guest memory.
 #
-#   bare:   QEMU (microvm, the same acceleration, kernel and initramfs) from its spawn to the
-#           agent, the guest's init, serving on its port ("strata-agent: serving" on the
-#           console); booting the ELF vmlinux through its PVH note, as strata does (the ratio's
-#           base; boot-bench.sh's -p), and the bzImage (boot-bench.sh's default) beside it;
+#   bare:   QEMU (microvm, the same acceleration, kernel and initramfs) from its spawn to
+#           the agent, the guest's init, serving on its port ("strata-agent: serving" on
+#           the console); booting the ELF vmlinux through its PVH note with strata's kernel
+#           parameters, as strata does (the ratio's base; boot-bench.sh's -p), and beside it
+#           the bzImage with the plain command line (boot-bench.sh's default way, the
+#           issue's first comparison);
 #   strata: `strata run --rm --isolation vm busybox echo ready` from its spawn to "ready"
 #           (the container's process has run: boot, layers, overlay, the runtime in the guest).
 # Then one detached VM container's host memory: QEMU's resident set less the guest RAM it
@@ -34,17 +36,19 @@ CPU=(-cpu max); APPEND="console=ttyS0 quiet panic=-1 reboot=t pci=off"
 if [ $ACCEL = tcg ]; then
   APPEND="$APPEND tsc_early_khz=$(awk -F': ' '/^cpu MHz/{printf "%d", $2*1000; exit}' /proc/cpuinfo)"
 else CPU=(-cpu host,-arch-capabilities); fi
+# The kernel parameters strata's VMs add (crates/vmpod/src/qemu.rs: BOOT_PARAMS, Kata's).
+PARAMS="cryptomgr.notests tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 i8042.dumbkbd=1 i8042.nopnp=1 i8042.noaux=1"
 
 ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f\n", (a-b)*1000}'; }
 median() { sort -n | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
-bare_once() {  # $1: the kernel image
+bare_once() {  # $1: the kernel image, $2: the kernel command line
   local t0 line pid
   rm -f "$W/agent.sock"
   t0=$EPOCHREALTIME
   exec {fd}< <(cd "$W" && exec qemu-system-x86_64 -M microvm -accel $ACCEL "${CPU[@]}" -smp 1 -m 256M \
       -nodefaults -no-user-config -no-reboot -display none -monitor none -serial stdio \
-      -kernel "$1" -initrd "$INITRD" -append "$APPEND" -device virtio-serial-device \
+      -kernel "$1" -initrd "$INITRD" -append "$2" -device virtio-serial-device \
       -chardev socket,id=agent,path=agent.sock,server=on,wait=off \
       -device virtserialport,chardev=agent,name=strata.agent </dev/null 2>&1)
   pid=$!
@@ -67,8 +71,8 @@ strata_once() {
 
 : >"$W/bare"; : >"$W/bzimage"; : >"$W/strata"
 for _ in $(seq "$N"); do
-  bare_once "$PVH" >>"$W/bare"
-  bare_once "$BZIMAGE" >>"$W/bzimage"
+  bare_once "$PVH" "$APPEND $PARAMS" >>"$W/bare"
+  bare_once "$BZIMAGE" "$APPEND" >>"$W/bzimage"
   strata_once >>"$W/strata"
 done
 b=$(median <"$W/bare"); z=$(median <"$W/bzimage"); s=$(median <"$W/strata")
