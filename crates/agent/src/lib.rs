@@ -24,7 +24,6 @@ pub const SHARED_GUEST_DIR: &str = "/run/strata-shared";
 /// VM) or a path under the guest's /dev (the guest kernel's own node).
 pub const DEVICES_ANNOTATION: &str = "org.strata.vm.devices";
 
-/// The largest frame either side accepts.
 /// Where the guest's initramfs carries strata-pause, the minimal init of `--init`: a VM
 /// container's spec binds this guest path (not a host file) into the container.
 pub const GUEST_INIT: &str = "/lib/strata/init";
@@ -35,6 +34,7 @@ pub fn is_guest_init(m: &serde_json::Value) -> bool {
     is_bind_mount(m) && m["source"] == GUEST_INIT
 }
 
+/// The largest frame either side accepts.
 pub const MAX_FRAME: usize = 1 << 20;
 
 /// What the host asks.
