@@ -12,6 +12,7 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
+use strata_runtime::cgroups::v2::devices::{allows, rule, Rule};
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
@@ -100,7 +101,7 @@ pub fn place(spec: &mut serde_json::Value) -> io::Result<()> {
 /// the spec's device rules give no mknod (`m`) into read-write bind mounts of the guest's
 /// nodes; the rules still say what the container may do with them.
 fn bind_unmakeable(spec: &mut serde_json::Value, guest: &[PathBuf]) {
-    let rules = spec["linux"]["resources"]["devices"].clone();
+    let rules = cgroup_rules(&spec["linux"]["resources"]["devices"]);
     let Some(nodes) = spec["linux"]["devices"].as_array_mut() else {
         return;
     };
@@ -130,23 +131,22 @@ fn bind_unmakeable(spec: &mut serde_json::Value, guest: &[PathBuf]) {
     }
 }
 
-/// Whether device cgroup `rules` (OCI order: a later rule overrides an earlier one) let the
-/// container mknod `node`.
-fn may_mknod(rules: &serde_json::Value, node: &serde_json::Value) -> bool {
-    let matches = |rule: &serde_json::Value, key: &str| {
-        rule[key].as_i64().is_none_or(|n| n < 0) || rule[key] == node[key]
+/// The spec's device cgroup rules as the runtime's filter compares them (none if they do not
+/// parse: then the runtime refuses the spec anyway).
+fn cgroup_rules(rules: &serde_json::Value) -> Vec<Rule> {
+    serde_json::from_value::<Vec<oci_spec::runtime::LinuxDeviceCgroup>>(rules.clone())
+        .map(|rs| rs.iter().map(rule).collect())
+        .unwrap_or_default()
+}
+
+/// Whether `rules` let the container mknod `node`, as the runtime's filter decides it.
+fn may_mknod(rules: &[Rule], node: &serde_json::Value) -> bool {
+    let typ = match node["type"].as_str() {
+        Some("b") => 1,
+        _ => 2,
     };
-    let mut allowed = false;
-    for rule in rules.as_array().into_iter().flatten() {
-        let kind = rule["type"].as_str().unwrap_or("a");
-        let applies = (kind == "a" || rule["type"] == node["type"])
-            && matches(rule, "major")
-            && matches(rule, "minor");
-        if applies && rule["access"].as_str().unwrap_or("rwm").contains('m') {
-            allowed = rule["allow"].as_bool().unwrap_or(false);
-        }
-    }
-    allowed
+    let n = |k: &str| node[k].as_u64().unwrap_or(u64::MAX) as u32;
+    allows(rules, typ, n("major"), n("minor"), 1)
 }
 
 #[cfg(test)]
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn later_rules_decide_mknod() {
         let node = serde_json::json!({"type": "b", "major": 7, "minor": 0});
-        let r = |v: serde_json::Value| may_mknod(&v, &node);
+        let r = |v: serde_json::Value| may_mknod(&cgroup_rules(&v), &node);
         assert!(!r(serde_json::json!([])));
         assert!(r(serde_json::json!([{"allow": true, "access": "rwm"}])));
         assert!(!r(serde_json::json!([

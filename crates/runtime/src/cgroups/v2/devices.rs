@@ -103,6 +103,22 @@ pub fn rule_from_text(t: &str) -> Rule {
     }
 }
 
+/// Whether `rules` let a process have `access` (bits: 1 mknod, 2 read, 4 write) on device
+/// `typ` (1 block, 2 char) `major:minor`, as [`program`]'s filter decides it: the last rule
+/// that matches the device and covers the access decides; none denies.
+pub fn allows(rules: &[Rule], typ: u32, major: u32, minor: u32, access: u32) -> bool {
+    rules
+        .iter()
+        .rev()
+        .find(|r| {
+            (r.typ == 0 || r.typ == typ)
+                && access & r.access == access
+                && r.major.is_none_or(|m| m == major)
+                && r.minor.is_none_or(|m| m == minor)
+        })
+        .is_some_and(|r| r.allow)
+}
+
 /// Generates the program.
 pub fn program(rules: &[Rule]) -> Vec<Insn> {
     let mut p = vec![
@@ -275,6 +291,32 @@ mod tests {
         // prologue 6, the 1:3 block (5), then deny-all's mov+exit and nothing else
         assert_eq!(p.len(), 13);
         assert_eq!(p[11], insn(MOV64_K, 0, 0, 0, 0));
+    }
+
+    #[test]
+    fn the_last_rule_covering_the_access_decides() {
+        let deny_all = Rule {
+            typ: 0,
+            access: 7,
+            major: None,
+            minor: None,
+            allow: false,
+        };
+        let rules = [
+            deny_all,
+            rule_from_text("b 7:* rm"),
+            rule_from_text("b 7:0 r"),
+        ];
+        assert!(allows(&rules, 1, 7, 0, 1), "mknod by the 7:* rule");
+        assert!(allows(&rules, 1, 7, 0, 2));
+        assert!(!allows(&rules, 1, 7, 0, 4), "no rule gives w");
+        assert!(!allows(&rules, 2, 7, 0, 2), "a char device is not b");
+        assert!(!allows(&[], 1, 7, 0, 2));
+        let deny_m = Rule {
+            allow: false,
+            ..rule_from_text("b 7:0 m")
+        };
+        assert!(!allows(&[rules[1], deny_m], 1, 7, 0, 1));
     }
 
     #[test]
