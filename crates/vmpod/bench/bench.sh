@@ -11,7 +11,8 @@
 #   strata: `strata run --rm --isolation vm busybox echo ready` from its spawn to "ready"
 #           (the container's process has run: boot, layers, overlay, the runtime in the guest).
 # Then one detached VM container's host memory: QEMU's resident set less the guest RAM it
-# holds (the guest RAM mapping's Rss in smaps), plus the shim's and the monitor's. Then VM
+# holds (the guest RAM mapping's Rss in smaps), plus the shim's and the monitor's; and of
+# that, the VM's own (anonymous pages: the file-backed ones are page cache all VMs share). Then VM
 # pods (`pod create --isolation vm`): from the pod's creation to its first container's
 # process (the pod VM boots with spare layer disks and virtio-fs), and another container
 # started in the running pod VM (its layers attached, no boot).
@@ -78,6 +79,9 @@ done
 b=$(median <"$W/bare"); z=$(median <"$W/bzimage"); s=$(median <"$W/strata")
 echo "vm start ($ACCEL, $N runs each, interleaved): bare boot to init ${b} ms (the bzImage: ${z} ms), strata run to the process ${s} ms, ratio $(awk -v s="$s" -v b="$b" 'BEGIN{printf "%.2f", s/b}')x ($(awk -v s="$s" -v b="$z" 'BEGIN{printf "%.2f", s/b}')x the bzImage's boot)"
 
+# A field of /proc/PID/status, in KiB.
+field() { awk -v k="$2:" '$1==k{print $2}' /proc/"$1"/status; }
+
 # Host memory of one running VM container beyond its guest's RAM.
 id=$("$BIN/strata" run -d --isolation vm busybox sleep 600)
 for _ in $(seq 600); do "$BIN/strata" describe "$id" | grep -q "VMM pid" && break; sleep 0.1; done
@@ -85,13 +89,12 @@ sleep 2
 qemu=$("$BIN/strata" describe "$id" | sed -n 's/.*VMM pid \([0-9]*\).*/\1/p')
 shim=$(awk '{print $4}' /proc/"$qemu"/stat)
 mon=$(awk '{print $4}' /proc/"$shim"/stat)
-rss() { awk '/^VmRSS/{print $2}' /proc/"$1"/status; }
 guest=$(awk -v want=$((256 * 1024)) '/^[0-9a-f]+-/{size=0} /^Size:/{size=$2} /^Rss:/{ if (size==want) {print $2; exit} }' /proc/"$qemu"/smaps)
-q=$(rss "$qemu"); sh=$(rss "$shim"); m=$(rss "$mon")
-# QEMU's file-backed pages (its binary, libraries, the initramfs) are the page cache every VM
-# on the host shares; its anonymous pages are this VM's own.
-qanon=$(awk '/^RssAnon/{print $2}' /proc/"$qemu"/status); qfile=$(awk '/^RssFile/{print $2}' /proc/"$qemu"/status)
-echo "vm container memory: qemu ${q} KiB (guest RAM held ${guest:-0} KiB; anonymous ${qanon} KiB, file-backed ${qfile} KiB), shim ${sh} KiB, monitor ${m} KiB; overhead beyond guest RAM $(( (q - ${guest:-0} + sh + m) / 1024 )) MiB, of which this VM's own $(( (qanon - ${guest:-0} + sh + m) / 1024 )) MiB"
+# The processes' file-backed pages (their binaries, libraries, the kernel and initramfs) are
+# the page cache every VM on the host shares; their anonymous pages are this VM's own.
+q=$(field "$qemu" VmRSS); qanon=$(field "$qemu" RssAnon); qfile=$(field "$qemu" RssFile)
+sh=$(field "$shim" VmRSS); sha=$(field "$shim" RssAnon); m=$(field "$mon" VmRSS); ma=$(field "$mon" RssAnon)
+echo "vm container memory: qemu ${q} KiB (guest RAM held ${guest:-0} KiB; anonymous ${qanon} KiB, file-backed ${qfile} KiB), shim ${sh} KiB (anonymous ${sha}), monitor ${m} KiB (anonymous ${ma}); overhead beyond guest RAM $(( (q - ${guest:-0} + sh + m) / 1024 )) MiB, of which this VM's own $(( (qanon - ${guest:-0} + sha + ma) / 1024 )) MiB"
 "$BIN/strata" rm -f "$id" >/dev/null
 
 # VM pods: the pod VM's start with its first container, and one more container in it.
@@ -125,8 +128,8 @@ shim=$(awk '{print $4}' /proc/"$qemu"/stat)
 mon=$(awk '{print $4}' /proc/"$shim"/stat)
 vfs=$(pgrep -P "$shim" virtiofsd | head -1)
 guest=$(awk -v want=$((256 * 1024)) '/^[0-9a-f]+-/{size=0} /^Size:/{size=$2} /^Rss:/{ if (size==want) {print $2; exit} }' /proc/"$qemu"/smaps)
-field() { awk -v k="$2:" '$1==k{print $2}' /proc/"$1"/status; }
 q=$(field "$qemu" VmRSS); qa=$(field "$qemu" RssAnon); qf=$(field "$qemu" RssFile); qs=$(field "$qemu" RssShmem)
-v=$(field "$vfs" VmRSS); va=$(field "$vfs" RssAnon); sh=$(field "$shim" VmRSS); m=$(field "$mon" VmRSS)
-echo "vm pod memory: qemu ${q} KiB (guest RAM held ${guest:-0} KiB; anonymous ${qa}, file-backed ${qf}, shared ${qs} KiB), virtiofsd ${v} KiB (anonymous ${va}), pod shim ${sh} KiB, infra monitor ${m} KiB; overhead beyond guest RAM $(( (q - ${guest:-0} + v + sh + m) / 1024 )) MiB, of which this pod's own $(( (qa + qs - ${guest:-0} + va + sh + m) / 1024 )) MiB"
+v=$(field "$vfs" VmRSS); va=$(field "$vfs" RssAnon)
+sh=$(field "$shim" VmRSS); sha=$(field "$shim" RssAnon); m=$(field "$mon" VmRSS); ma=$(field "$mon" RssAnon)
+echo "vm pod memory: qemu ${q} KiB (guest RAM held ${guest:-0} KiB; anonymous ${qa}, file-backed ${qf}, shared ${qs} KiB), virtiofsd ${v} KiB (anonymous ${va}), pod shim ${sh} KiB (anonymous ${sha}), infra monitor ${m} KiB (anonymous ${ma}); overhead beyond guest RAM $(( (q - ${guest:-0} + v + sh + m) / 1024 )) MiB, of which this pod's own $(( (qa + qs - ${guest:-0} + va + sha + ma) / 1024 )) MiB"
 "$BIN/strata" pod rm -f "$p" >/dev/null

@@ -42,7 +42,7 @@ impl Accel {
 /// A VM to boot.
 #[derive(Clone, Debug)]
 pub struct VmSpec {
-    /// The kernel image (bzImage).
+    /// The kernel image (the ELF vmlinux booted through its PVH note, or the bzImage).
     pub kernel: PathBuf,
     /// The initramfs.
     pub initrd: PathBuf,
@@ -93,27 +93,40 @@ fn tsc_khz() -> Option<u64> {
     Some((mhz * 1000.0) as u64)
 }
 
-/// TCG's translation cache, in MiB, by default: host memory each VM costs beyond its
-/// guest's, up to this size (QEMU's default is a gigabyte). A VM container's guest here
-/// translates ~57 MiB of code by the time its process runs; a smaller cache makes QEMU
-/// translate what runs again after each flush. `crates/vmpod/bench/bench.sh` (PVH boot,
-/// medians of 5): 64 MiB: run to the process 2214 ms, the VM's own memory 84 MiB; 32: 2426
-/// ms, 54 MiB; 24: 2440 ms, 45 MiB; 16: 2809 ms, 36 MiB.
-const TCG_CACHE_MIB: u32 = 32;
+/// TCG's translation cache of a VM container's VM, in MiB, by default: host memory each VM
+/// costs beyond its guest's, up to this size (QEMU's default is a gigabyte). A VM container's
+/// guest here translates ~57 MiB of code by the time its process runs; a smaller cache makes
+/// QEMU translate what runs again after each flush. Medians of 5 here (a VM container's
+/// `strata run --rm` to its exit / its VM's own memory): 32 MiB 2788 ms / 51 MiB, 24: 2847 ms
+/// / 42 MiB, 20: 2892 ms / 38 MiB, 16: 3181 ms / 33 MiB. A VM container runs one container,
+/// whose execs do not feel it (an exec in a running VM container: 43 ms at 20 and at 32), so
+/// it takes the size that keeps it within issue 12's 40 MiB per VM.
+const TCG_CACHE_MIB: u32 = 20;
 
-/// TCG's translation cache, in MiB: `$STRATA_VM_TCG_CACHE_MIB`, else [`TCG_CACHE_MIB`].
-/// A value that is not a size from 8 to 4096 is said (on the shim's log) and ignored.
-fn tcg_cache_mib() -> u32 {
-    let Ok(v) = std::env::var("STRATA_VM_TCG_CACHE_MIB") else {
-        return TCG_CACHE_MIB;
+/// TCG's translation cache of a pod's VM, in MiB, by default: a pod VM runs container after
+/// container, and each one's start translates again what a smaller cache has flushed since
+/// the last (medians of 5 here, pod creation to its first container / another container in
+/// the running pod VM: 32 MiB 2634 / 353 ms, 20: 2875 / 734 ms, 16: 3162 / 782 ms).
+const POD_TCG_CACHE_MIB: u32 = 32;
+
+/// TCG's translation cache, in MiB: `chosen` (`$STRATA_VM_TCG_CACHE_MIB`), else
+/// [`POD_TCG_CACHE_MIB`] for a pod's VM and [`TCG_CACHE_MIB`] for a VM container's. A choice
+/// that is not a size from 8 to 4096 is said (on the shim's log) and ignored.
+fn tcg_cache_mib(pod: bool, chosen: Option<&str>) -> u32 {
+    let default = match pod {
+        true => POD_TCG_CACHE_MIB,
+        false => TCG_CACHE_MIB,
+    };
+    let Some(v) = chosen else {
+        return default;
     };
     match v.parse() {
         Ok(m) if (8..=4096).contains(&m) => m,
         _ => {
             eprintln!(
-                "STRATA_VM_TCG_CACHE_MIB={v:?}: not a size from 8 to 4096 MiB; {TCG_CACHE_MIB} taken"
+                "STRATA_VM_TCG_CACHE_MIB={v:?}: not a size from 8 to 4096 MiB; {default} taken"
             );
-            TCG_CACHE_MIB
+            default
         }
     }
 }
@@ -148,7 +161,13 @@ pub fn command(s: &VmSpec) -> Command {
         Accel::Tcg => {
             cmd.args([
                 "-accel",
-                &format!("tcg,tb-size={}", tcg_cache_mib()),
+                &format!(
+                    "tcg,tb-size={}",
+                    tcg_cache_mib(
+                        s.spare_disks,
+                        std::env::var("STRATA_VM_TCG_CACHE_MIB").ok().as_deref()
+                    )
+                ),
                 "-cpu",
                 "max",
             ]);
@@ -339,6 +358,28 @@ impl Drop for Vm {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pod_vm_keeps_a_larger_translation_cache_than_a_vm_container() {
+        assert_eq!(tcg_cache_mib(false, None), TCG_CACHE_MIB);
+        assert_eq!(tcg_cache_mib(true, None), POD_TCG_CACHE_MIB);
+        assert!(POD_TCG_CACHE_MIB > TCG_CACHE_MIB);
+    }
+
+    #[test]
+    fn a_chosen_translation_cache_is_taken_for_both_within_bounds() {
+        assert_eq!(tcg_cache_mib(false, Some("64")), 64);
+        assert_eq!(tcg_cache_mib(true, Some("16")), 16);
+        for bad in ["7", "4097", "big", ""] {
+            assert_eq!(tcg_cache_mib(false, Some(bad)), TCG_CACHE_MIB, "{bad}");
+            assert_eq!(tcg_cache_mib(true, Some(bad)), POD_TCG_CACHE_MIB, "{bad}");
         }
     }
 }
