@@ -965,14 +965,8 @@ impl Drop for Loop {
     }
 }
 
-#[test]
-fn devices_reach_a_vm_container() {
-    if !(prerequisites() && strata_testkit::require_tools(&["losetup"])) {
-        return;
-    }
-    let e = Engine::new();
-    // A block device (a loop device over a file of the test's) becomes a disk of the VM; a
-    // character device is the guest kernel's own node.
+/// A loop device over a zeroed 1 MiB file `disk.img` in the engine's directory.
+fn loop_device(e: &Engine) -> (std::path::PathBuf, Loop) {
     let img = e.dir.path().join("disk.img");
     std::fs::write(&img, vec![0u8; 1 << 20]).unwrap();
     let o = std::process::Command::new("losetup")
@@ -981,7 +975,18 @@ fn devices_reach_a_vm_container() {
         .output()
         .unwrap();
     assert!(o.status.success(), "losetup: {}", text(&o.stderr));
-    let lo = Loop(text(&o.stdout).trim().to_string());
+    (img, Loop(text(&o.stdout).trim().to_string()))
+}
+
+#[test]
+fn devices_reach_a_vm_container() {
+    if !(prerequisites() && strata_testkit::require_tools(&["losetup"])) {
+        return;
+    }
+    let e = Engine::new();
+    // A block device (a loop device over a file of the test's) becomes a disk of the VM; a
+    // character device is the guest kernel's own node.
+    let (img, lo) = loop_device(&e);
     // `run --rm --isolation vm` with the loop device at /dev/xvdb and /dev/fuse, with those
     // accesses, running `script`; its output.
     let run = |(disk, fuse): (&str, &str), script: &str| {
@@ -1036,6 +1041,58 @@ fn devices_reach_a_vm_container() {
     assert!(out.starts_with("written-in-the-guest\n"), "{out}");
     assert!(out.contains("refused\n") && !out.contains("wrote"), "{out}");
     assert!(written(), "the read-only device kept its content");
+}
+
+#[test]
+fn a_vm_pods_containers_get_block_devices_as_disks_while_they_run() {
+    if !(prerequisites() && strata_testkit::require_tools(&["losetup"])) {
+        return;
+    }
+    let e = Engine::new();
+    let (img, lo) = loop_device(&e);
+    let o = vm(&e, &["pod", "create", "--name", "dp", "--isolation", "vm"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // A container of the running pod VM given the loop device at /dev/xvdb with `access`,
+    // running `script`; its output.
+    let run = |access: &str, script: &str| {
+        let device = format!("{}:/dev/xvdb:{access}", lo.0);
+        let o = vm(
+            &e,
+            &[
+                "run", "--rm", "--pod", "dp", "--device", &device, IMG, "sh", "-c", script,
+            ],
+        );
+        let out = text(&o.stdout);
+        assert!(o.status.success(), "{out}{}", text(&o.stderr));
+        out
+    };
+    let out = run(
+        "rwm",
+        "ls -l /dev/xvdb; echo written-in-the-pod | dd of=/dev/xvdb conv=fsync 2>/dev/null; echo done",
+    );
+    assert!(out.contains("done"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('b') && l.ends_with("/dev/xvdb")),
+        "{out}"
+    );
+    let written = || {
+        std::fs::read(&img)
+            .unwrap()
+            .starts_with(b"written-in-the-pod\n")
+    };
+    assert!(written(), "the host's file has the write from the pod's VM");
+    // The first container's disk went with it: QEMU holds a writable device's lock, so the
+    // same device would not attach again while it stayed. Given `r`, it is a read-only disk.
+    let out = run(
+        "r",
+        "head -c 18 /dev/xvdb; echo; if echo x > /dev/xvdb; then echo wrote; else echo refused; fi",
+    );
+    assert!(out.starts_with("written-in-the-pod\n"), "{out}");
+    assert!(out.contains("refused\n") && !out.contains("wrote"), "{out}");
+    assert!(written(), "the read-only device kept its content");
+    let o = vm(&e, &["pod", "rm", "-f", "dp"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
 }
 
 fn vmm_pid(describe: &str) -> i32 {

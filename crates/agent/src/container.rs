@@ -53,6 +53,30 @@ pub(crate) fn disk_by_serial(serial: &str, wait: Duration) -> io::Result<PathBuf
     )
 }
 
+/// The SCSI disk whose unit serial number (VPD page 0x80) is `serial` (`/dev/sda`); the
+/// guest's SCSI drivers are loaded first.
+pub(crate) fn scsi_disk_by_serial(serial: &str, wait: Duration) -> io::Result<PathBuf> {
+    crate::guest::load_module_set("scsi")?;
+    crate::guest::device_where(
+        "/sys/block",
+        "device/vpd_pg80",
+        |page| vpd_serial(page) == Some(serial),
+        wait,
+        &format!("SCSI disk with serial {serial}"),
+    )
+}
+
+/// The serial in a VPD page 0x80 (SPC: the page code in byte 1, the length in bytes 2-3,
+/// then the serial, padded with spaces or NULs).
+fn vpd_serial(page: &[u8]) -> Option<&str> {
+    let [_, 0x80, hi, lo, rest @ ..] = page else {
+        return None;
+    };
+    let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+    let serial = std::str::from_utf8(rest.get(..len)?).ok()?;
+    Some(serial.trim_matches(|c: char| c == ' ' || c == '\0'))
+}
+
 /// Drops what the guest cached of disk `dev`: a pod VM's spare disk gets a layer image
 /// behind it while the VM runs (the host swaps the image), and blocks read before (the
 /// partition scan at boot) must not stand for the new image's.
@@ -557,6 +581,19 @@ mod tests {
         }
         std::fs::remove_file(&program).unwrap();
         assert_eq!(refused.unwrap_err().raw_os_error(), Some(libc::EPERM));
+    }
+
+    #[test]
+    fn a_scsi_disks_serial_is_read_from_its_vpd_page() {
+        assert_eq!(vpd_serial(b"\0\x80\0\x05pdev3"), Some("pdev3"));
+        assert_eq!(vpd_serial(b"\0\x80\0\x08pdev3   "), Some("pdev3"));
+        assert_eq!(
+            vpd_serial(b"\0\x80\0\x09pdev3"),
+            None,
+            "shorter than it says"
+        );
+        assert_eq!(vpd_serial(b"\0\x83\0\x05pdev3"), None, "another page");
+        assert_eq!(vpd_serial(b"\0\x80"), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A container's devices in the guest. The host's spec names each node with the host's
 //! device numbers, which mean nothing here; its annotation
 //! ([`strata_agent::DEVICES_ANNOTATION`]) says where each one is in the guest: a disk of the
-//! VM by serial (a block device the host attached), or the guest kernel's node of a path
+//! VM by serial (a block device the host attached: virtio, or SCSI in a pod's VM), or the guest kernel's node of a path
 //! under /dev. The spec's nodes and device cgroup rules take the guest's numbers; a node
 //! with no place in the guest is refused. A node its rules do not let the container make
 //! (given with fewer permissions than `rwm`) becomes a bind mount of the guest's node, as
@@ -22,6 +22,9 @@ fn invalid(msg: String) -> io::Error {
 fn resolve(source: &str) -> io::Result<PathBuf> {
     if let Some(serial) = source.strip_prefix("serial:") {
         return crate::container::disk_by_serial(serial, Duration::from_secs(10));
+    }
+    if let Some(serial) = source.strip_prefix("scsi:") {
+        return crate::container::scsi_disk_by_serial(serial, Duration::from_secs(30));
     }
     let p = Path::new(source);
     let plain = p

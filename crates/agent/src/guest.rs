@@ -152,6 +152,21 @@ pub fn load_modules(list: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Loads the modules of the set `name` that the initramfs carries for when they are needed
+/// (`/etc/strata/modules.NAME`, one path a line, dependencies first), once.
+pub fn load_module_set(name: &str) -> io::Result<()> {
+    static LOADED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut loaded = LOADED
+        .lock()
+        .map_err(|_| io::Error::other("module sets lock"))?;
+    if loaded.iter().any(|n| n == name) {
+        return Ok(());
+    }
+    load_modules(&Path::new("/etc/strata").join(format!("modules.{name}")))?;
+    loaded.push(name.to_string());
+    Ok(())
+}
+
 /// The device node of the entry of sysfs class directory `class` whose attribute `attr`
 /// reads `value` (`/sys/block/*/serial`, `/sys/class/virtio-ports/*/name`), once its driver
 /// has bound and devtmpfs shows the node; `what` names it in the error.
@@ -162,13 +177,26 @@ pub fn device_by_attr(
     wait: Duration,
     what: &str,
 ) -> io::Result<PathBuf> {
+    let is = |v: &[u8]| String::from_utf8_lossy(v).trim() == value;
+    device_where(class, attr, is, wait, what)
+}
+
+/// The device node of the entry of sysfs class directory `class` whose attribute `attr`
+/// (its bytes) satisfies `is`, once devtmpfs shows the node; `what` names it in the error.
+pub fn device_where(
+    class: &str,
+    attr: &str,
+    is: impl Fn(&[u8]) -> bool,
+    wait: Duration,
+    what: &str,
+) -> io::Result<PathBuf> {
     let t0 = Instant::now();
     loop {
         if let Ok(entries) = std::fs::read_dir(class) {
             for e in entries.flatten() {
-                let v = std::fs::read_to_string(e.path().join(attr)).unwrap_or_default();
+                let v = std::fs::read(e.path().join(attr)).unwrap_or_default();
                 let dev = Path::new("/dev").join(e.file_name());
-                if v.trim() == value && dev.exists() {
+                if is(&v) && dev.exists() {
                     return Ok(dev);
                 }
             }

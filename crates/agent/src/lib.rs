@@ -20,8 +20,9 @@ pub const SHARED_TAG: &str = "strata";
 pub const SHARED_GUEST_DIR: &str = "/run/strata-shared";
 
 /// The spec annotation by which the host tells the guest where a container's devices are:
-/// a JSON object from each device's path in the container to `serial:NAME` (a disk of the
-/// VM) or a path under the guest's /dev (the guest kernel's own node).
+/// a JSON object from each device's path in the container to `serial:NAME` (a virtio disk of
+/// the VM), `scsi:NAME` (a SCSI disk of the VM, by its VPD serial) or a path under the
+/// guest's /dev (the guest kernel's own node).
 pub const DEVICES_ANNOTATION: &str = "org.strata.vm.devices";
 
 /// Where the guest's initramfs carries strata-pause, the minimal init of `--init`: a VM
@@ -153,6 +154,13 @@ pub enum Request {
         /// The images, lowest layer first.
         files: Vec<String>,
     },
+    /// Makes host block devices (`--device`) disks of a pod's running VM, each a SCSI disk
+    /// on the VM's virtio-scsi controller, until the asking connection closes:
+    /// [`Reply::Attached`]. Answered by the pod VM's shim on its proxy, never sent to a guest.
+    AttachDevices {
+        /// The devices, in order.
+        devices: Vec<HostDisk>,
+    },
     /// Which of these disks no file system in the guest holds any more (each opened
     /// exclusively, which a mounted disk refuses, a lazily unmounted one too):
     /// [`Reply::Unused`]. A pod VM's shim asks before it puts another layer behind a disk.
@@ -160,6 +168,16 @@ pub enum Request {
         /// The disks' serials.
         serials: Vec<String>,
     },
+}
+
+/// A host block device to attach to a pod's VM ([`Request::AttachDevices`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostDisk {
+    /// The device node on the host.
+    pub path: String,
+    /// Attached read-only (the device was given without `w`).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// A message and the tag of the request it belongs to.
@@ -204,7 +222,8 @@ pub enum Reply {
     Done,
     /// The guest powers off next.
     Bye,
-    /// The layers of [`Request::AttachLayers`] are the disks with these serials, in order.
+    /// The layers of [`Request::AttachLayers`] (or the devices of
+    /// [`Request::AttachDevices`]) are the disks with these serials, in order.
     Attached {
         /// Serials, lowest layer first.
         serials: Vec<String>,

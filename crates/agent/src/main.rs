@@ -268,10 +268,10 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             let unused = container::unused_disks(&serials);
             send(out, tag, Reply::Unused { serials: unused })
         }
-        Request::AttachLayers { .. } => fail(
+        Request::AttachLayers { .. } | Request::AttachDevices { .. } => fail(
             out,
             tag,
-            "attach layers: the host's shim serves this, not the guest".into(),
+            "attaching disks: the host's shim serves this, not the guest".into(),
         ),
     }
 }

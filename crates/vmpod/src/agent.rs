@@ -368,10 +368,30 @@ impl Agent {
                 .map(|f| f.to_string_lossy().into_owned())
                 .collect(),
         };
+        self.attached(req, files.len(), what)
+    }
+
+    /// Attaches block devices to the pod's VM (asked of a pod VM's proxy) for as long as this
+    /// connection lasts; the serials of their disks, in order.
+    pub fn attach_devices(&self, disks: &[crate::devices::Disk]) -> Result<Vec<String>> {
+        let what = "attach devices";
+        let req = Request::AttachDevices {
+            devices: disks
+                .iter()
+                .map(|d| strata_agent::HostDisk {
+                    path: d.host.to_string_lossy().into_owned(),
+                    read_only: d.read_only,
+                })
+                .collect(),
+        };
+        self.attached(req, disks.len(), what)
+    }
+
+    /// The serials of the `n` disks an attach request (`req`) got.
+    fn attached(&self, req: Request, n: usize, what: &str) -> Result<Vec<String>> {
         match self.one(req, what)? {
             Reply::Attached { serials }
-                if serials.len() == files.len()
-                    && serials.iter().all(|s| s.len() <= 20 && !s.is_empty()) =>
+                if serials.len() == n && serials.iter().all(|s| s.len() <= 20 && !s.is_empty()) =>
             {
                 Ok(serials)
             }

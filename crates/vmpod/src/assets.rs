@@ -5,7 +5,7 @@
 //! modules, keyed by the agent binary). `vm.json` in the bundle tells the shim where they are.
 
 use crate::initramfs::{self, Contents};
-use crate::kernel::{Kernel, GUEST_MODULES};
+use crate::kernel::{Kernel, GUEST_MODULES, ON_DEMAND_MODULES};
 use crate::{io_err, Error, Result};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -100,8 +100,12 @@ pub fn prepare(src: &Sources) -> Result<Assets> {
         use std::os::unix::fs::MetadataExt;
         // The modules and the init it carries are part of its name (FNV-1a of the modules'
         // list and of strata-pause).
+        let on_demand = ON_DEMAND_MODULES
+            .iter()
+            .flat_map(|(set, ms)| std::iter::once(set).chain(ms.iter()));
         let modules = GUEST_MODULES
             .iter()
+            .chain(on_demand)
             .flat_map(|m| m.bytes().chain([b',']))
             .chain(strata_pause::PROGRAM.iter().copied())
             .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
@@ -124,6 +128,7 @@ pub fn prepare(src: &Sources) -> Result<Assets> {
                 agent: &agent,
                 kernel: &k,
                 modules: GUEST_MODULES,
+                on_demand: ON_DEMAND_MODULES,
                 busybox: None,
             },
         )?;

@@ -1,6 +1,6 @@
 //! A VM container's devices (`--device`; `vm.json`'s `devices`, from the engine): a block
-//! device becomes a writable virtio-blk disk of its VM (Kata's way), which the guest finds
-//! by its serial; a character device is the guest kernel's own node of the same path
+//! device becomes a virtio-blk disk of its VM (a pod's container's: a SCSI disk its pod VM's
+//! shim attaches, [`crate::scsi`]), which the guest finds by its serial; a character device is the guest kernel's own node of the same path
 //! (/dev/fuse, /dev/net/tun). The spec sent to the guest says which is which
 //! ([`strata_agent::DEVICES_ANNOTATION`], read and checked by the agent).
 
@@ -75,19 +75,37 @@ pub fn disks(devices: &[Device]) -> Vec<Disk> {
         .collect()
 }
 
-/// `spec` with the annotation that tells the guest where each device is.
-pub fn annotate(mut spec: serde_json::Value, devices: &[Device]) -> serde_json::Value {
+/// Where the guest finds the disks of a VM container's block devices, in order: the
+/// virtio disks of [`disks`].
+pub fn virtio_sources(disks: &[Disk]) -> Vec<String> {
+    disks
+        .iter()
+        .map(|d| format!("serial:{}", d.serial))
+        .collect()
+}
+
+/// Where the guest finds the disks of a pod's container's block devices, in order: the
+/// SCSI disks attached with these serials ([`crate::scsi`]).
+pub fn scsi_sources(serials: &[String]) -> Vec<String> {
+    serials.iter().map(|s| format!("scsi:{s}")).collect()
+}
+
+/// `spec` with the annotation that tells the guest where each device is: the `i`-th block
+/// device at `disk_sources[i]`, a character device at its own path.
+pub fn annotate(
+    mut spec: serde_json::Value,
+    devices: &[Device],
+    disk_sources: &[String],
+) -> serde_json::Value {
     if devices.is_empty() {
         return spec;
     }
     let mut map = serde_json::Map::new();
-    let mut disk = 0;
+    let mut disks = disk_sources.iter();
     for d in devices {
-        let source = if d.block {
-            disk += 1;
-            format!("serial:{}", serial(disk - 1))
-        } else {
-            d.host.display().to_string()
+        let source = match d.block {
+            true => disks.next().cloned().unwrap_or_default(),
+            false => d.host.display().to_string(),
         };
         map.insert(d.container.clone(), source.into());
     }
@@ -123,7 +141,7 @@ mod tests {
                 disk("dev1", "/dev/loop8", true)
             ]
         );
-        let spec = annotate(serde_json::json!({}), &devs);
+        let spec = annotate(serde_json::json!({}), &devs, &virtio_sources(&disks(&devs)));
         let map: serde_json::Value = serde_json::from_str(
             spec["annotations"][strata_agent::DEVICES_ANNOTATION]
                 .as_str()
@@ -135,5 +153,17 @@ mod tests {
             serde_json::json!({"/dev/xvdb": "serial:dev0", "/dev/fuse": "/dev/fuse", "/dev/xvdc": "serial:dev1"})
         );
         assert!(from_vm_json(&serde_json::json!({"devices": [{"type": "b"}]})).is_err());
+        // A pod's container's block devices are the SCSI disks its pod VM's shim attached.
+        let spec = annotate(
+            serde_json::json!({}),
+            &devs,
+            &scsi_sources(&["pdev4".into(), "pdev5".into()]),
+        );
+        let ann = spec["annotations"][strata_agent::DEVICES_ANNOTATION]
+            .as_str()
+            .unwrap();
+        let map: serde_json::Value = serde_json::from_str(ann).unwrap();
+        assert_eq!(map["/dev/xvdb"], "scsi:pdev4");
+        assert_eq!(map["/dev/xvdc"], "scsi:pdev5");
     }
 }

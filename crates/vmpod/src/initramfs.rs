@@ -15,8 +15,11 @@ pub struct Contents<'a> {
     pub agent: &'a Path,
     /// The guest kernel whose modules are carried.
     pub kernel: &'a Kernel,
-    /// Module names (resolved with their dependencies).
+    /// Module names (resolved with their dependencies), loaded at boot.
     pub modules: &'a [&'a str],
+    /// Sets of module names (resolved with their dependencies) the guest loads when it needs
+    /// them, by set name.
+    pub on_demand: &'a [(&'a str, &'a [&'a str])],
     /// A static busybox, installed as `/bin/busybox` with a few applets.
     pub busybox: Option<&'a Path>,
 }
@@ -89,6 +92,17 @@ pub fn build(out: &Path, c: &Contents<'_>) -> Result<()> {
     let read = |p: &Path| std::fs::read(p).map_err(io_err(format!("{what}: {}", p.display())));
     let agent = read(c.agent)?;
     let modules = c.kernel.resolve(c.modules)?;
+    let mut sets = Vec::new();
+    for (name, names) in c.on_demand {
+        sets.push((*name, c.kernel.resolve(names)?));
+    }
+    // Each module file once, whichever lists name it.
+    let mut files = modules.clone();
+    for m in sets.iter().flat_map(|(_, ms)| ms) {
+        if !files.contains(m) {
+            files.push(m.clone());
+        }
+    }
     let f = std::fs::File::create(out).map_err(io_err(&what))?;
     let mut w = Cpio {
         out: std::io::BufWriter::new(f),
@@ -126,8 +140,7 @@ pub fn build(out: &Path, c: &Contents<'_>) -> Result<()> {
         }
         let root = format!("lib/modules/{}", c.kernel.release);
         let mut dirs: Vec<PathBuf> = vec![PathBuf::from(&root)];
-        let mut list = String::new();
-        for m in &modules {
+        for m in &files {
             let dest = Path::new(&root).join(m);
             for a in dest
                 .ancestors()
@@ -144,14 +157,26 @@ pub fn build(out: &Path, c: &Contents<'_>) -> Result<()> {
         for d in &dirs {
             w.dir(&d.to_string_lossy()).map_err(io_err(&what))?;
         }
-        for m in &modules {
+        for m in &files {
             let dest = format!("{root}/{}", m.display());
             w.file(&dest, 0o644, &read(&c.kernel.modules.join(m))?)
                 .map_err(io_err(&what))?;
-            list.push_str(&format!("/{dest}\n"));
         }
-        w.file("etc/strata/modules", 0o644, list.as_bytes())
+        let list = |ms: &[PathBuf]| -> String {
+            ms.iter()
+                .map(|m| format!("/{root}/{}\n", m.display()))
+                .collect()
+        };
+        w.file("etc/strata/modules", 0o644, list(&modules).as_bytes())
             .map_err(io_err(&what))?;
+        for (name, ms) in &sets {
+            w.file(
+                &format!("etc/strata/modules.{name}"),
+                0o644,
+                list(ms).as_bytes(),
+            )
+            .map_err(io_err(&what))?;
+        }
         Ok(())
     };
     go()?;

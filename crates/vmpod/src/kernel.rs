@@ -27,6 +27,11 @@ pub const GUEST_MODULES: &[&str] = &[
     "virtiofs",
 ];
 
+/// Modules a VM pod's guest loads when it first needs them, by set (the initramfs lists
+/// each set's in `/etc/strata/modules.NAME`): `scsi`, the SCSI disks a pod VM's containers'
+/// block devices become ([`crate::scsi`]): nothing at boot pays for them.
+pub const ON_DEMAND_MODULES: &[(&str, &[&str])] = &[("scsi", &["virtio_scsi", "sd_mod"])];
+
 /// An unpacked guest kernel.
 #[derive(Clone, Debug)]
 pub struct Kernel {

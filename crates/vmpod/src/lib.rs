@@ -3,8 +3,9 @@
 //! (`kernel`), the initramfs carrying `strata-agent` as init (`initramfs`), the hypervisor
 //! backends (`qemu`: QEMU's microvm machine, with TCG where KVM cannot boot Linux, as on
 //! PVM hosts), and the client of the agent protocol (`agent`), which checks everything the
-//! guest sends; a container's devices as disks of its VM (`devices`) and its host files
-//! followed into the guest (`follow`).
+//! guest sends; a container's devices as disks of its VM (`devices`; a pod's containers'
+//! as SCSI disks attached while they run, `scsi`) and its host files followed into the
+//! guest (`follow`).
 
 pub mod agent;
 pub mod assets;
@@ -17,6 +18,7 @@ mod pod_shim;
 pub mod proxy;
 pub mod qemu;
 pub mod qmp;
+pub mod scsi;
 pub mod shared;
 pub mod shim;
 pub mod slots;

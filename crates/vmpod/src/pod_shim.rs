@@ -63,14 +63,26 @@ pub(crate) fn sandbox(a: &Args, set: &libc::sigset_t, b: Booted) -> Result<i32> 
     }
 }
 
+/// What a container of a VM pod brings to its pod's VM.
+pub(crate) struct Member<'a> {
+    /// Its spec.
+    pub spec: &'a serde_json::Value,
+    /// Its devices (`--device`).
+    pub devices: &'a [crate::devices::Device],
+    /// Its image's layers.
+    pub assets: &'a Assets,
+    /// The VM directory of its pod's infra, whose VM it runs in.
+    pub sandbox: &'a Path,
+}
+
 /// A container of a VM pod, in the VM of the infra whose VM directory is `sandbox`.
-pub(crate) fn member(
-    a: &Args,
-    (set, io): (&libc::sigset_t, &Io),
-    spec: &serde_json::Value,
-    assets: &Assets,
-    sandbox: &Path,
-) -> Result<i32> {
+pub(crate) fn member(a: &Args, (set, io): (&libc::sigset_t, &Io), c: Member) -> Result<i32> {
+    let Member {
+        spec,
+        devices,
+        assets,
+        sandbox,
+    } = c;
     // Its volumes go into the pod VM's share, in the mounts of the pod VM's shim (joined
     // while this process has one thread).
     let state_file = sandbox.join("vm.state");
@@ -118,6 +130,20 @@ pub(crate) fn member(
     let serials = agent
         .attach_layers(&assets.layers)
         .map_err(|e| Error(format!("vm container {}: {e}", a.id)))?;
+    // Its block devices are disks of the pod's VM while this connection lasts (this shim's
+    // life), and the guest is told where each device is.
+    let disks = crate::devices::disks(devices);
+    let attached = match disks.is_empty() {
+        true => Vec::new(),
+        false => agent
+            .attach_devices(&disks)
+            .map_err(|e| Error(format!("vm container {}: {e}", a.id)))?,
+    };
+    let spec = &crate::devices::annotate(
+        spec.clone(),
+        devices,
+        &crate::devices::scsi_sources(&attached),
+    );
     // Its VM is the pod's: `describe` and `inspect` read the pod VM's state, and its
     // execs take the pod VM's proxy.
     state["podVmDir"] = sandbox.to_string_lossy().into_owned().into();

@@ -3,11 +3,13 @@
 //! VM's directory (the monitor's, root's only) that speaks the agent protocol. A VM
 //! container's proxy passes only execs in its own container and their input. A pod VM's
 //! proxy also serves the pod's containers' shims: it attaches their layers
-//! ([`crate::slots`]) and passes their runs, and kills and execs in containers it ran.
+//! ([`crate::slots`]) and block devices ([`crate::scsi`], detached when the shim goes) and
+//! passes their runs, and kills and execs in containers it ran.
 //! Each request is passed to the agent under a tag of the shim's, and its replies come back
 //! under the client's.
 
 use crate::agent::Agent;
+use crate::scsi::ScsiDisks;
 use crate::slots::Slots;
 use crate::{io_err, Result};
 use std::collections::HashSet;
@@ -24,8 +26,9 @@ pub const SOCKET: &str = "proxy.sock";
 pub enum Access {
     /// A VM container's monitor: execs in container `0`.
     Container(String),
-    /// A pod VM's containers: their layers go on these spare disks.
-    Pod(Arc<Slots>),
+    /// A pod VM's containers: their layers go on these spare disks, their block devices
+    /// become these SCSI disks.
+    Pod(Arc<Slots>, Arc<ScsiDisks>),
 }
 
 /// The proxy's state.
@@ -79,25 +82,25 @@ fn allowed(
         (_, Access::Container(_)) => {
             Err("only execs, their input and file updates pass the VM's proxy".into())
         }
-        (Request::AttachLayers { .. }, Access::Pod(_)) => Ok(()),
-        (Request::RunContainer { id, .. }, Access::Pod(_)) if running.contains(id) => {
+        (Request::AttachLayers { .. } | Request::AttachDevices { .. }, Access::Pod(..)) => Ok(()),
+        (Request::RunContainer { id, .. }, Access::Pod(..)) if running.contains(id) => {
             Err(format!("container {id} already runs in the pod's VM"))
         }
-        (Request::RunContainer { .. }, Access::Pod(_)) => Ok(()),
+        (Request::RunContainer { .. }, Access::Pod(..)) => Ok(()),
         (
             Request::ExecContainer { id, .. }
             | Request::Kill { id, .. }
             | Request::UpdateFile { id, .. },
-            Access::Pod(_),
+            Access::Pod(..),
         ) if running.contains(id) => Ok(()),
         (
             Request::ExecContainer { id, .. }
             | Request::Kill { id, .. }
             | Request::UpdateFile { id, .. },
-            Access::Pod(_),
+            Access::Pod(..),
         ) => Err(format!("container {id} does not run in the pod's VM")),
-        (_, Access::Pod(_)) => Err(
-            "only the pod's containers' layers, runs, kills, execs and input pass the pod VM's proxy"
+        (_, Access::Pod(..)) => Err(
+            "only the pod's containers' layers, devices, runs, kills, execs and input pass the pod VM's proxy"
                 .into(),
         ),
     }
@@ -111,6 +114,8 @@ fn client(p: &Proxy, conn: UnixStream) {
     // it goes (even SIGKILLed), they go.
     let mut ran_here = Vec::new();
     let mut attached = Vec::new();
+    // The SCSI disks of its block devices, detached when it goes.
+    let mut devices_here = Vec::new();
     while let Ok(Some(Tagged { tag, msg })) = read_frame::<Tagged<Request>>(&mut r) {
         let send = {
             let w = Arc::clone(&w);
@@ -131,7 +136,16 @@ fn client(p: &Proxy, conn: UnixStream) {
             send(Reply::Error { message });
             continue;
         }
-        if let (Request::AttachLayers { files }, Access::Pod(slots)) = (&msg, &p.access) {
+        if let (Request::AttachDevices { devices }, Access::Pod(_, scsi)) = (&msg, &p.access) {
+            send(match attach_devices(scsi, devices, &mut devices_here) {
+                Ok(serials) => Reply::Attached { serials },
+                Err(e) => Reply::Error {
+                    message: e.to_string(),
+                },
+            });
+            continue;
+        }
+        if let (Request::AttachLayers { files }, Access::Pod(slots, _)) = (&msg, &p.access) {
             let files: Vec<_> = files.iter().map(std::path::PathBuf::from).collect();
             send(
                 match slots.attach(&files, &|serials| p.agent.unused_disks(serials)) {
@@ -185,8 +199,11 @@ fn client(p: &Proxy, conn: UnixStream) {
             }
         });
     }
-    if let Access::Pod(slots) = &p.access {
+    if let Access::Pod(slots, scsi) = &p.access {
         slots.release(&attached);
+        for serial in &devices_here {
+            scsi.detach(serial);
+        }
     }
     let running = p.running.lock().expect("proxy lock").clone();
     for id in ran_here.into_iter().filter(|id| running.contains(id)) {
@@ -199,6 +216,29 @@ fn client(p: &Proxy, conn: UnixStream) {
             None,
         );
     }
+}
+
+/// Attaches `devices` for a client, recording each disk in `here`; their serials. A failed
+/// attach detaches those of this request attached before it.
+fn attach_devices(
+    scsi: &ScsiDisks,
+    devices: &[strata_agent::HostDisk],
+    here: &mut Vec<String>,
+) -> Result<Vec<String>> {
+    let mut serials = Vec::new();
+    for d in devices {
+        match scsi.attach(d) {
+            Ok(s) => serials.push(s),
+            Err(e) => {
+                for s in &serials {
+                    scsi.detach(s);
+                }
+                return Err(e);
+            }
+        }
+    }
+    here.extend(serials.iter().cloned());
+    Ok(serials)
 }
 
 /// Waits up to `limit` for container `id`'s run to end.
@@ -276,14 +316,22 @@ mod tests {
         assert!(allowed(&update("c2"), &c1, &none).is_err());
         let attach = Request::AttachLayers { files: vec![] };
         assert!(allowed(&attach, &c1, &none).is_err());
+        let devices = Request::AttachDevices { devices: vec![] };
+        assert!(allowed(&devices, &c1, &none).is_err());
     }
 
     #[test]
     fn a_pod_vm_serves_the_containers_it_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let pod = Access::Pod(Arc::new(Slots::new(dir.path())));
+        let qmp = Arc::new(crate::qmp::Shared::new(dir.path()));
+        let pod = Access::Pod(
+            Arc::new(Slots::new(Arc::clone(&qmp))),
+            Arc::new(ScsiDisks::new(qmp)),
+        );
         let mut running = HashSet::new();
         assert!(allowed(&Request::AttachLayers { files: vec![] }, &pod, &running).is_ok());
+        let devices = Request::AttachDevices { devices: vec![] };
+        assert!(allowed(&devices, &pod, &running).is_ok());
         assert!(allowed(&run("a"), &pod, &running).is_ok());
         // Nothing reaches a container the proxy did not run.
         assert!(allowed(&exec("a"), &pod, &running).is_err());

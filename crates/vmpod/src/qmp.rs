@@ -77,3 +77,29 @@ impl Qmp {
         }
     }
 }
+
+/// One VM's QMP connection for the threads of its shim (QEMU serves one client at a
+/// time), connected on first use.
+pub struct Shared {
+    dir: std::path::PathBuf,
+    conn: std::sync::Mutex<Option<Qmp>>,
+}
+
+impl Shared {
+    /// The QMP socket of the VM whose directory is `dir`.
+    pub fn new(dir: &Path) -> Shared {
+        Shared {
+            dir: dir.to_path_buf(),
+            conn: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Runs `command` with `arguments` (see [`Qmp::execute`]).
+    pub fn execute(&self, command: &str, arguments: Value) -> Result<Value> {
+        let mut c = self.conn.lock().expect("qmp lock");
+        if c.is_none() {
+            *c = Some(Qmp::connect(&self.dir)?);
+        }
+        c.as_mut().expect("connected").execute(command, arguments)
+    }
+}

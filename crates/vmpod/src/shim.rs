@@ -190,27 +190,47 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t, io: &Io) -> Result<i32> {
     };
     let vm_json = read("vm.json")?;
     let devices = crate::devices::from_vm_json(&vm_json)?;
-    // The guest is told where each device is.
-    let spec = crate::devices::annotate(read("config.json")?, &devices);
+    let spec = read("config.json")?;
     let (assets, memory_mib, vcpus) = Assets::from_json(&vm_json)?;
     std::fs::create_dir_all(&a.dir)
         .map_err(crate::io_err(format!("vm dir {}", a.dir.display())))?;
     match role(&vm_json)? {
-        Role::Member(_) if devices.iter().any(|d| d.block) => Err(Error(format!(
-            "vm container {}: block devices are not served in a VM pod's containers (its VM's disks are the pod's layers); run it as a VM container of its own [layer: vm]",
-            a.id
-        ))),
-        Role::Member(sandbox) => crate::pod_shim::member(a, (set, io), &spec, &assets, &sandbox),
+        Role::Member(sandbox) => {
+            let c = crate::pod_shim::Member {
+                spec: &spec,
+                devices: &devices,
+                assets: &assets,
+                sandbox: &sandbox,
+            };
+            crate::pod_shim::member(a, (set, io), c)
+        }
         Role::Sandbox => {
             crate::shared::private_mounts()?;
-            let b = boot(a, &spec, &assets, (memory_mib, vcpus), (true, true), Vec::new())?;
+            let b = boot(
+                a,
+                &spec,
+                &assets,
+                (memory_mib, vcpus),
+                (true, true),
+                Vec::new(),
+            )?;
             crate::pod_shim::sandbox(a, set, b)
         }
         Role::Container => {
             crate::shared::private_mounts()?;
             let share = crate::shared::wants_share(&spec, &a.bundle);
             let disks = crate::devices::disks(&devices);
-            let b = boot(a, &spec, &assets, (memory_mib, vcpus), (false, share), disks)?;
+            // The guest is told where each device is.
+            let sources = crate::devices::virtio_sources(&disks);
+            let spec = crate::devices::annotate(spec, &devices, &sources);
+            let b = boot(
+                a,
+                &spec,
+                &assets,
+                (memory_mib, vcpus),
+                (false, share),
+                disks,
+            )?;
             let spec = match share {
                 true => {
                     crate::shared::bind_volumes(
@@ -288,7 +308,11 @@ fn boot(
     }
     // Execs (and a pod's containers) reach the guest through the shim.
     let access = if pod {
-        crate::proxy::Access::Pod(Arc::new(crate::slots::Slots::new(&a.dir)))
+        let qmp = Arc::new(crate::qmp::Shared::new(&a.dir));
+        crate::proxy::Access::Pod(
+            Arc::new(crate::slots::Slots::new(Arc::clone(&qmp))),
+            Arc::new(crate::scsi::ScsiDisks::new(qmp)),
+        )
     } else {
         crate::proxy::Access::Container(a.id.clone())
     };

@@ -7,15 +7,15 @@
 //! container of the pod that uses it; once none does and the guest has let go of the disk,
 //! another layer can take it.
 
-use crate::qmp::Qmp;
+use crate::qmp::Shared;
 use crate::{io_err, Error, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Spare disks a pod VM boots with: the distinct layers its containers can bring. QEMU's
-/// microvm has 24 virtio transports; a pod VM's others are its agent's port, its network,
-/// virtio-fs and its infra's layers. Idle disks cost nothing measurable at boot (8 and 16
+/// microvm has 24 virtio transports; a pod VM's others are its agent's port, its networks,
+/// virtio-fs and the SCSI controller of its containers' block devices. Idle disks cost nothing measurable at boot (8 and 16
 /// started alike), and images of ten layers and more are common.
 pub const COUNT: usize = 16;
 /// Every spare disk's size, and the largest layer image one can take.
@@ -105,18 +105,16 @@ pub struct Attached {
 /// keeps its disk (the next container of that image finds it there) until a new layer needs
 /// a disk and none is empty: then a disk the guest has no file system on any more takes it.
 pub struct Slots {
-    qmp: Mutex<Option<Qmp>>,
-    dir: PathBuf,
+    qmp: Arc<Shared>,
     disks: Mutex<Vec<Disk>>,
     swaps: std::sync::atomic::AtomicU64,
 }
 
 impl Slots {
-    /// The spare disks of the VM whose directory is `dir` (QMP is connected on first use).
-    pub fn new(dir: &Path) -> Slots {
+    /// The spare disks of the VM behind `qmp`.
+    pub fn new(qmp: Arc<Shared>) -> Slots {
         Slots {
-            qmp: Mutex::new(None),
-            dir: dir.to_path_buf(),
+            qmp,
             disks: Mutex::new(
                 (0..COUNT)
                     .map(|i| Disk {
@@ -224,11 +222,7 @@ impl Slots {
 
     /// Puts `file` behind spare disk `i` in place of the image of node `old`; the new node.
     fn swap(&self, i: usize, file: &Path, old: &str) -> Result<String> {
-        let mut q = self.qmp.lock().expect("qmp lock");
-        if q.is_none() {
-            *q = Some(Qmp::connect(&self.dir)?);
-        }
-        let q = q.as_mut().expect("connected");
+        let q = &self.qmp;
         let n = self
             .swaps
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -286,7 +280,8 @@ mod tests {
         let other = dir.path().join("x.img");
         std::fs::write(&other, b"x").unwrap();
         let ask = |_: &[String]| -> Result<Vec<String>> { unreachable!("no disk is asked for") };
-        let err = Slots::new(dir.path()).attach(&[other], &ask).unwrap_err();
+        let slots = Slots::new(Arc::new(Shared::new(dir.path())));
+        let err = slots.attach(&[other], &ask).unwrap_err();
         assert!(err.to_string().contains("not an erofs"), "{err}");
     }
 }

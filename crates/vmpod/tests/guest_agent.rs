@@ -52,6 +52,7 @@ fn boot(dir: &std::path::Path) -> Booted {
             agent: &agent,
             kernel: &k,
             modules: GUEST_MODULES,
+            on_demand: &[],
             busybox: Some(&busybox),
         },
     )
@@ -175,7 +176,8 @@ fn the_agent_answers_from_the_guests_own_kernel() {
     assert!(zombies.is_empty(), "{zombies:?}");
     // A layer the VM did not boot with, put behind a spare disk while the guest runs (a
     // pod's later container), read by a container: its content, not the empty disk's.
-    let slots = strata_vmpod::slots::Slots::new(dir.path());
+    let qmp = std::sync::Arc::new(strata_vmpod::qmp::Shared::new(dir.path()));
+    let slots = strata_vmpod::slots::Slots::new(qmp);
     let late = image_layer(dir.path(), 2, &busybox);
     let ask = |s: &[String]| a.unused_disks(s);
     let serials = slots
