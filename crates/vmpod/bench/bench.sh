@@ -5,9 +5,9 @@
 #   bare:   QEMU (microvm, the same acceleration, kernel and initramfs) from its spawn to
 #           the agent, the guest's init, serving on its port ("strata-agent: serving" on
 #           the console); booting the ELF vmlinux through its PVH note with strata's kernel
-#           parameters, as strata does (the ratio's base; boot-bench.sh's -p), and beside it
-#           the bzImage with the plain command line (boot-bench.sh's default way, the
-#           issue's first comparison);
+#           parameters and guest CPU, as strata does (the ratio's base; boot-bench.sh's -p),
+#           and beside it the bzImage with the plain command line and `-cpu max`
+#           (boot-bench.sh's default way, the issue's first comparison);
 #   strata: `strata run --rm --isolation vm busybox echo ready` from its spawn to "ready"
 #           (the container's process has run: boot, layers, overlay, the runtime in the guest).
 # Then one detached VM container's host memory: QEMU's resident set less the guest RAM it
@@ -33,21 +33,23 @@ INITRD=$(ls -t /var/lib/strata/vm/initramfs-*.cpio | head -1)
 BZIMAGE=$(ls /var/cache/strata/kernel/boot/vmlinuz-* | head -1)
 PVH=$(ls /var/cache/strata/kernel/boot/vmlinux-* | head -1)
 ACCEL=tcg; [ -e /dev/kvm ] && [ ! -e /sys/module/kvm_pvm ] && ACCEL=kvm
-CPU=(-cpu max); APPEND="console=ttyS0 quiet panic=-1 reboot=t pci=off"
+# The guest CPU: boot-bench.sh's (`max` under TCG) for the bzImage's plain boot, and
+# strata's (crates/vmpod/src/qemu.rs: TCG_CPU) for the PVH boot with strata's parameters.
+CPU=max; STRATA_CPU=max,-erms; APPEND="console=ttyS0 quiet panic=-1 reboot=t pci=off"
 if [ $ACCEL = tcg ]; then
   APPEND="$APPEND tsc_early_khz=$(awk -F': ' '/^cpu MHz/{printf "%d", $2*1000; exit}' /proc/cpuinfo)"
-else CPU=(-cpu host,-arch-capabilities); fi
+else CPU=host,-arch-capabilities; STRATA_CPU=$CPU; fi
 # The kernel parameters strata's VMs add (crates/vmpod/src/qemu.rs: BOOT_PARAMS, Kata's).
 PARAMS="cryptomgr.notests tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 i8042.dumbkbd=1 i8042.nopnp=1 i8042.noaux=1"
 
 ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f\n", (a-b)*1000}'; }
 median() { sort -n | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
-bare_once() {  # $1: the kernel image, $2: the kernel command line
+bare_once() {  # $1: the kernel image, $2: the kernel command line, $3: the guest CPU
   local t0 line pid
   rm -f "$W/agent.sock"
   t0=$EPOCHREALTIME
-  exec {fd}< <(cd "$W" && exec qemu-system-x86_64 -M microvm -accel $ACCEL "${CPU[@]}" -smp 1 -m 256M \
+  exec {fd}< <(cd "$W" && exec qemu-system-x86_64 -M microvm -accel $ACCEL -cpu "$3" -smp 1 -m 256M \
       -nodefaults -no-user-config -no-reboot -display none -monitor none -serial stdio \
       -kernel "$1" -initrd "$INITRD" -append "$2" -device virtio-serial-device \
       -chardev socket,id=agent,path=agent.sock,server=on,wait=off \
@@ -72,8 +74,8 @@ strata_once() {
 
 : >"$W/bare"; : >"$W/bzimage"; : >"$W/strata"
 for _ in $(seq "$N"); do
-  bare_once "$PVH" "$APPEND $PARAMS" >>"$W/bare"
-  bare_once "$BZIMAGE" "$APPEND" >>"$W/bzimage"
+  bare_once "$PVH" "$APPEND $PARAMS" "$STRATA_CPU" >>"$W/bare"
+  bare_once "$BZIMAGE" "$APPEND" "$CPU" >>"$W/bzimage"
   strata_once >>"$W/strata"
 done
 b=$(median <"$W/bare"); z=$(median <"$W/bzimage"); s=$(median <"$W/strata")

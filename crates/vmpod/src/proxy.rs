@@ -199,11 +199,8 @@ fn client(p: &Proxy, conn: UnixStream) {
             }
         });
     }
-    if let Access::Pod(slots, scsi) = &p.access {
+    if let Access::Pod(slots, _) = &p.access {
         slots.release(&attached);
-        for serial in &devices_here {
-            scsi.detach(serial);
-        }
     }
     let running = p.running.lock().expect("proxy lock").clone();
     for id in ran_here.into_iter().filter(|id| running.contains(id)) {
@@ -215,6 +212,12 @@ fn client(p: &Proxy, conn: UnixStream) {
             "kill of a container whose shim went away",
             None,
         );
+    }
+    // Its block devices' disks go after its containers were told to.
+    if let Access::Pod(_, scsi) = &p.access {
+        for serial in &devices_here {
+            scsi.detach(serial);
+        }
     }
 }
 
