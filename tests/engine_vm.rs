@@ -1016,9 +1016,24 @@ fn devices_reach_a_vm_container() {
         );
         out
     };
+    // Given with fewer permissions than rwm: the guest's node bound, its rule (and for a
+    // block device, the disk) as limited as asked.
+    a_block_device_is_written_then_read_only(&img, |access, script| {
+        let fuse = if access == "rwm" { "rwm" } else { "rw" };
+        run((access, fuse), &format!("{script}; ls -l /dev/fuse"))
+    });
+}
+
+/// Runs a container given a loop device over `img` at /dev/xvdb through `run(access,
+/// script)` (its output) twice: with `rwm` it writes to the device, which reaches `img`; with
+/// `r` it reads that back and its write is refused.
+fn a_block_device_is_written_then_read_only(
+    img: &std::path::Path,
+    run: impl Fn(&str, &str) -> String,
+) {
     let out = run(
-        ("rwm", "rwm"),
-        "ls -l /dev/xvdb /dev/fuse; echo written-in-the-guest | dd of=/dev/xvdb conv=fsync 2>/dev/null; echo done",
+        "rwm",
+        "ls -l /dev/xvdb; echo written-in-the-guest | dd of=/dev/xvdb conv=fsync 2>/dev/null; echo done",
     );
     assert!(out.contains("done"), "{out}");
     assert!(
@@ -1027,16 +1042,14 @@ fn devices_reach_a_vm_container() {
         "{out}"
     );
     let written = || {
-        std::fs::read(&img)
+        std::fs::read(img)
             .unwrap()
             .starts_with(b"written-in-the-guest\n")
     };
     assert!(written(), "the host's file has the guest's write");
-    // Given with fewer permissions than rwm: the guest's node bound, its rule (and for a
-    // block device, the disk) as limited as asked.
     let out = run(
-        ("r", "rw"),
-        "head -c 20 /dev/xvdb; echo; if echo x > /dev/xvdb; then echo wrote; else echo refused; fi; ls -l /dev/fuse",
+        "r",
+        "head -c 20 /dev/xvdb; echo; if echo x > /dev/xvdb; then echo wrote; else echo refused; fi",
     );
     assert!(out.starts_with("written-in-the-guest\n"), "{out}");
     assert!(out.contains("refused\n") && !out.contains("wrote"), "{out}");
@@ -1066,31 +1079,9 @@ fn a_vm_pods_containers_get_block_devices_as_disks_while_they_run() {
         assert!(o.status.success(), "{out}{}", text(&o.stderr));
         out
     };
-    let out = run(
-        "rwm",
-        "ls -l /dev/xvdb; echo written-in-the-pod | dd of=/dev/xvdb conv=fsync 2>/dev/null; echo done",
-    );
-    assert!(out.contains("done"), "{out}");
-    assert!(
-        out.lines()
-            .any(|l| l.starts_with('b') && l.ends_with("/dev/xvdb")),
-        "{out}"
-    );
-    let written = || {
-        std::fs::read(&img)
-            .unwrap()
-            .starts_with(b"written-in-the-pod\n")
-    };
-    assert!(written(), "the host's file has the write from the pod's VM");
-    // The first container's disk went with it: QEMU holds a writable device's lock, so the
-    // same device would not attach again while it stayed. Given `r`, it is a read-only disk.
-    let out = run(
-        "r",
-        "head -c 18 /dev/xvdb; echo; if echo x > /dev/xvdb; then echo wrote; else echo refused; fi",
-    );
-    assert!(out.starts_with("written-in-the-pod\n"), "{out}");
-    assert!(out.contains("refused\n") && !out.contains("wrote"), "{out}");
-    assert!(written(), "the read-only device kept its content");
+    // The first container's disk goes with it: QEMU holds a writable device's lock, so the
+    // same device would not attach to the second while it stayed.
+    a_block_device_is_written_then_read_only(&img, run);
     let o = vm(&e, &["pod", "rm", "-f", "dp"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
 }
