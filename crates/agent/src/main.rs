@@ -62,6 +62,9 @@ fn run() -> std::io::Result<()> {
     reaper::start();
     let path = guest::find_port(PORT_NAME, std::time::Duration::from_secs(30))?;
     eprintln!("strata-agent: serving on {}", path.display());
+    // The runtime's immutable copy is made while the host is still on its way to the first
+    // container (its hello, the network, the start), not on that container's path.
+    std::thread::spawn(|| drop(container::runtime_command()));
     let port = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -112,7 +115,7 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
             stdin,
             tty,
             size,
-        } => match container::prepare(&id, &spec, &layers, &files) {
+        } => match container::prepare(&id, spec, &layers, &files) {
             Ok(bundle) => {
                 let mut cmd = container::runtime_command();
                 cmd.arg("--runtime-run").arg(&bundle).arg(&id);
