@@ -69,6 +69,22 @@ pub struct VmSpec {
     pub nics: Vec<String>,
 }
 
+impl VmSpec {
+    /// The virtio transports the VM takes: one per disk, network card and port, the
+    /// virtio-fs device, and a pod VM's spare disks and SCSI controller.
+    fn transports(&self) -> usize {
+        let pod = match self.spare_disks {
+            true => crate::slots::COUNT + 1,
+            false => 0,
+        };
+        1 + self.disks.len()
+            + self.device_disks.len()
+            + self.nics.len()
+            + pod
+            + usize::from(self.shared)
+    }
+}
+
 /// A running VM (QEMU ends when this is dropped).
 pub struct Vm {
     child: Child,
@@ -252,6 +268,16 @@ pub fn command(s: &VmSpec) -> Command {
 impl Vm {
     /// Starts QEMU; returns once its agent socket exists.
     pub fn start(s: &VmSpec) -> Result<Vm> {
+        let used = s.transports();
+        if used > crate::assets::TRANSPORTS {
+            return Err(Error(format!(
+                "vm: {} network cards and {} disks need {used} virtio transports, more than QEMU's microvm has ({}): give the {} fewer networks",
+                s.nics.len(),
+                s.disks.len() + s.device_disks.len(),
+                crate::assets::TRANSPORTS,
+                if s.spare_disks { "pod" } else { "container" },
+            )));
+        }
         if s.spare_disks {
             crate::slots::make_placeholder(&s.dir)?;
         }
@@ -380,6 +406,30 @@ mod tests {
     fn a_pod_vm_keeps_a_larger_translation_cache_than_a_vm_container() {
         assert_eq!(tcg_cache_mib(false, None), TCG_CACHE_MIB);
         assert_eq!(tcg_cache_mib(true, None), POD_TCG_CACHE_MIB);
+    }
+
+    #[test]
+    fn a_pod_vm_counts_its_spare_disks_and_scsi_controller_as_transports() {
+        let mut spec = VmSpec {
+            kernel: PathBuf::from("vmlinux"),
+            initrd: PathBuf::from("initramfs.cpio"),
+            memory_mib: 256,
+            vcpus: 1,
+            dir: PathBuf::from("/nonexistent"),
+            accel: Accel::Tcg,
+            disks: Vec::new(),
+            device_disks: Vec::new(),
+            spare_disks: true,
+            shared: true,
+            nics: vec!["02:00:00:00:00:01".into(); 5],
+        };
+        assert_eq!(spec.transports(), crate::assets::TRANSPORTS);
+        spec.nics.push("02:00:00:00:00:06".into());
+        let err = Vm::start(&spec).err().expect("too many").to_string();
+        assert!(
+            err.contains("6 network cards") && err.contains("fewer networks"),
+            "{err}"
+        );
     }
 
     #[test]
