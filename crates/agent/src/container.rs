@@ -160,7 +160,9 @@ const MAX_FILES: usize = 16;
 const MAX_FILE: usize = 64 << 10;
 
 /// Mounts the layers and the overlay and writes the bundle, with the host's files that the
-/// spec bind-mounts (by destination); the bundle's directory.
+/// spec bind-mounts (by destination); the bundle's directory. The spec is taken, not cloned:
+/// it is large (a seccomp profile of hundreds of rules) and under TCG every allocation is
+/// emulated code (a clone cost ~20 ms there).
 pub fn prepare(
     id: &str,
     mut spec: serde_json::Value,
@@ -211,8 +213,6 @@ pub fn prepare(
         work.display()
     );
     mount("overlay", &rootfs, "overlay", 0, &data)?;
-    // Taken, not cloned: the spec (a seccomp profile of hundreds of rules) is large, and
-    // every allocation is emulated code under TCG (a clone cost ~20 ms there).
     if !spec.is_object() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -162,7 +162,14 @@ pub fn load_module_set(name: &str) -> io::Result<()> {
     if loaded.iter().any(|n| n == name) {
         return Ok(());
     }
-    load_modules(&Path::new("/etc/strata").join(format!("modules.{name}")))?;
+    let list = Path::new("/etc/strata").join(format!("modules.{name}"));
+    if !list.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no module set {name} in the initramfs ({})", list.display()),
+        ));
+    }
+    load_modules(&list)?;
     loaded.push(name.to_string());
     Ok(())
 }

@@ -139,7 +139,11 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                 container::release(&id);
                 r
             }
-            Err(e) => fail(out, tag, format!("container {id}: {e}")),
+            Err(e) => {
+                // What it mounted before failing goes (a pod VM's spare disks stay usable).
+                container::release(&id);
+                fail(out, tag, format!("container {id}: {e}"))
+            }
         },
         Request::ExecContainer {
             id,

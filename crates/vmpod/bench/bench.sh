@@ -12,9 +12,10 @@
 #           (the container's process has run: boot, layers, overlay, the runtime in the guest).
 # Then one detached VM container's host memory: QEMU's resident set less the guest RAM it
 # holds (the guest RAM mapping's Rss in smaps), plus the shim's and the monitor's; and of
-# that, the VM's own (anonymous pages: the file-backed ones are page cache all VMs share). Then VM
-# pods (`pod create --isolation vm`): from the pod's creation to its first container's
-# process (the pod VM boots with spare layer disks and virtio-fs), and another container
+# that, the VM's own (anonymous pages: the file-backed ones are page cache all VMs share).
+# Then VM pods (`pod create --isolation vm`): from the pod's creation to its first
+# container's process (the pod VM boots with spare layer disks, virtio-fs and a SCSI
+# controller), and another container
 # started in the running pod VM (its layers attached, no boot).
 #
 # usage: crates/vmpod/bench/bench.sh [-n RUNS]    (needs scripts/setup's busybox image)
@@ -35,7 +36,7 @@ PVH=$(ls /var/cache/strata/kernel/boot/vmlinux-* | head -1)
 ACCEL=tcg; [ -e /dev/kvm ] && [ ! -e /sys/module/kvm_pvm ] && ACCEL=kvm
 # The guest CPU: boot-bench.sh's (`max` under TCG) for the bzImage's plain boot, and
 # strata's (crates/vmpod/src/qemu.rs: TCG_CPU) for the PVH boot with strata's parameters.
-CPU=max; STRATA_CPU=max,-erms; APPEND="console=ttyS0 quiet panic=-1 reboot=t pci=off"
+CPU=max; STRATA_CPU=max,-erms,-fsrm; APPEND="console=ttyS0 quiet panic=-1 reboot=t pci=off"
 if [ $ACCEL = tcg ]; then
   APPEND="$APPEND tsc_early_khz=$(awk -F': ' '/^cpu MHz/{printf "%d", $2*1000; exit}' /proc/cpuinfo)"
 else CPU=host,-arch-capabilities; STRATA_CPU=$CPU; fi

@@ -375,16 +375,20 @@ impl Agent {
     /// connection lasts; the serials of their disks, in order.
     pub fn attach_devices(&self, disks: &[crate::devices::Disk]) -> Result<Vec<String>> {
         let what = "attach devices";
-        let req = Request::AttachDevices {
-            devices: disks
-                .iter()
-                .map(|d| strata_agent::HostDisk {
-                    path: d.host.to_string_lossy().into_owned(),
-                    read_only: d.read_only,
-                })
-                .collect(),
-        };
-        self.attached(req, disks.len(), what)
+        let mut devices = Vec::new();
+        for d in disks {
+            let Some(path) = d.host.to_str() else {
+                return Err(Error(format!(
+                    "device {}: not a UTF-8 path",
+                    d.host.display()
+                )));
+            };
+            devices.push(strata_agent::HostDisk {
+                path: path.to_string(),
+                read_only: d.read_only,
+            });
+        }
+        self.attached(Request::AttachDevices { devices }, disks.len(), what)
     }
 
     /// The serials of the `n` disks an attach request (`req`) got.

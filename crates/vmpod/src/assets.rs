@@ -99,7 +99,7 @@ pub fn prepare(src: &Sources) -> Result<Assets> {
     let stamp = {
         use std::os::unix::fs::MetadataExt;
         // The modules and the init it carries are part of its name (FNV-1a of the modules'
-        // list and of strata-pause).
+        // lists, the on-demand sets' too, and of strata-pause).
         let on_demand = ON_DEMAND_MODULES
             .iter()
             .flat_map(|(set, ms)| std::iter::once(set).chain(ms.iter()));

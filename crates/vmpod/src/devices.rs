@@ -1,7 +1,7 @@
 //! A VM container's devices (`--device`; `vm.json`'s `devices`, from the engine): a block
 //! device becomes a virtio-blk disk of its VM (a pod's container's: a SCSI disk its pod VM's
-//! shim attaches, [`crate::scsi`]), which the guest finds by its serial; a character device is the guest kernel's own node of the same path
-//! (/dev/fuse, /dev/net/tun). The spec sent to the guest says which is which
+//! shim attaches, [`crate::scsi`]), which the guest finds by its serial; a character device
+//! is the guest kernel's own node of the same path (/dev/fuse, /dev/net/tun). The spec sent to the guest says which is which
 //! ([`strata_agent::DEVICES_ANNOTATION`], read and checked by the agent).
 
 use crate::Error;
@@ -91,18 +91,27 @@ pub fn scsi_sources(serials: &[String]) -> Vec<String> {
 }
 
 /// `spec` with the annotation that tells the guest where each device is: the `i`-th block
-/// device at `disk_sources[i]`, a character device at its own path.
+/// device at `disk_sources[i]`, a character device at its own path; an error when there are
+/// not as many sources as block devices.
 pub fn annotate(
     mut spec: serde_json::Value,
     devices: &[Device],
     disk_sources: &[String],
-) -> serde_json::Value {
+) -> Result<serde_json::Value, Error> {
+    let blocks = devices.iter().filter(|d| d.block).count();
+    if blocks != disk_sources.len() {
+        return Err(Error(format!(
+            "{blocks} block devices, {} disks for them",
+            disk_sources.len()
+        )));
+    }
     if devices.is_empty() {
-        return spec;
+        return Ok(spec);
     }
     let mut map = serde_json::Map::new();
     let mut disks = disk_sources.iter();
     for d in devices {
+        // As many sources as block devices (checked above).
         let source = match d.block {
             true => disks.next().cloned().unwrap_or_default(),
             false => d.host.display().to_string(),
@@ -114,7 +123,7 @@ pub fn annotate(
     }
     spec["annotations"][strata_agent::DEVICES_ANNOTATION] =
         serde_json::Value::Object(map).to_string().into();
-    spec
+    Ok(spec)
 }
 
 #[cfg(test)]
@@ -141,7 +150,7 @@ mod tests {
                 disk("dev1", "/dev/loop8", true)
             ]
         );
-        let spec = annotate(serde_json::json!({}), &devs, &virtio_sources(&disks(&devs)));
+        let spec = annotate(serde_json::json!({}), &devs, &virtio_sources(&disks(&devs))).unwrap();
         let map: serde_json::Value = serde_json::from_str(
             spec["annotations"][strata_agent::DEVICES_ANNOTATION]
                 .as_str()
@@ -158,12 +167,19 @@ mod tests {
             serde_json::json!({}),
             &devs,
             &scsi_sources(&["pdev4".into(), "pdev5".into()]),
-        );
+        )
+        .unwrap();
         let ann = spec["annotations"][strata_agent::DEVICES_ANNOTATION]
             .as_str()
             .unwrap();
         let map: serde_json::Value = serde_json::from_str(ann).unwrap();
         assert_eq!(map["/dev/xvdb"], "scsi:pdev4");
         assert_eq!(map["/dev/xvdc"], "scsi:pdev5");
+        let short = annotate(
+            serde_json::json!({}),
+            &devs,
+            &scsi_sources(&["pdev4".into()]),
+        );
+        assert!(short.is_err(), "a block device without its disk");
     }
 }

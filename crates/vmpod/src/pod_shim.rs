@@ -1,8 +1,9 @@
 //! The shim's two roles in a VM pod (Kata's sandbox): the pod's infra holds the pod's VM,
 //! booted with spare disks and no container of its own, until the pod stops; each of the
 //! pod's containers has a shim of its own too, which boots nothing: it attaches its image's
-//! layers to the pod's VM and runs its container there, through the infra shim's proxy,
-//! standing for that container's init on the host as a VM container's shim does.
+//! layers and its block devices to the pod's VM and runs its container there, through the
+//! infra shim's proxy, standing for that container's init on the host as a VM container's
+//! shim does.
 
 use crate::agent::Agent;
 use crate::assets::Assets;
@@ -143,7 +144,8 @@ pub(crate) fn member(a: &Args, (set, io): (&libc::sigset_t, &Io), c: Member) -> 
         spec.clone(),
         devices,
         &crate::devices::scsi_sources(&attached),
-    );
+    )
+    .map_err(|e| Error(format!("vm container {}: {e}", a.id)))?;
     // Its VM is the pod's: `describe` and `inspect` read the pod VM's state, and its
     // execs take the pod VM's proxy.
     state["podVmDir"] = sandbox.to_string_lossy().into_owned().into();

@@ -199,22 +199,30 @@ fn client(p: &Proxy, conn: UnixStream) {
             }
         });
     }
-    if let Access::Pod(slots, _) = &p.access {
-        slots.release(&attached);
-    }
     let running = p.running.lock().expect("proxy lock").clone();
-    for id in ran_here.into_iter().filter(|id| running.contains(id)) {
+    let ran_here: Vec<String> = ran_here
+        .into_iter()
+        .filter(|id| running.contains(id))
+        .collect();
+    for id in &ran_here {
         let _ = p.agent.request(
             Request::Kill {
-                id,
+                id: id.clone(),
                 signal: libc::SIGKILL,
             },
             "kill of a container whose shim went away",
             None,
         );
     }
-    // Its block devices' disks go after its containers were told to.
-    if let Access::Pod(_, scsi) = &p.access {
+    if let Access::Pod(slots, scsi) = &p.access {
+        slots.release(&attached);
+        // Its block devices' disks go once its containers have ended (the guest flushes a
+        // disk's writes when its last user closes it).
+        if !devices_here.is_empty() {
+            for id in &ran_here {
+                wait_ended(&p.running, id, std::time::Duration::from_secs(10));
+            }
+        }
         for serial in &devices_here {
             scsi.detach(serial);
         }

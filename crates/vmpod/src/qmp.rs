@@ -15,6 +15,9 @@ pub const SOCKET: &str = "qmp.sock";
 pub struct Qmp {
     w: UnixStream,
     r: BufReader<UnixStream>,
+    /// A read or write failed (a timeout, say): an answer may still come, to be taken for
+    /// the next command's, so the connection is not used again.
+    broken: bool,
 }
 
 impl Qmp {
@@ -39,7 +42,11 @@ impl Qmp {
         w.set_read_timeout(Some(Duration::from_secs(30)))
             .map_err(io_err("qmp socket"))?;
         let r = BufReader::new(w.try_clone().map_err(io_err("qmp socket"))?);
-        let mut q = Qmp { w, r };
+        let mut q = Qmp {
+            w,
+            r,
+            broken: false,
+        };
         let greeting = q.read()?;
         if greeting.get("QMP").is_none() {
             return Err(Error(format!("qmp: not a QMP greeting: {greeting}")));
@@ -50,8 +57,12 @@ impl Qmp {
 
     fn read(&mut self) -> Result<Value> {
         let mut line = String::new();
-        let n = self.r.read_line(&mut line).map_err(io_err("qmp: read"))?;
+        let n = self.r.read_line(&mut line).map_err(|e| {
+            self.broken = true;
+            Error(format!("qmp: read: {e}"))
+        })?;
         if n == 0 {
+            self.broken = true;
             return Err(Error("qmp: qemu closed its socket".into()));
         }
         serde_json::from_str(&line).map_err(|e| Error(format!("qmp: a bad line: {e}")))
@@ -61,9 +72,10 @@ impl Qmp {
     pub fn execute(&mut self, command: &str, arguments: Value) -> Result<Value> {
         let mut line = json!({"execute": command, "arguments": arguments}).to_string();
         line.push('\n');
-        self.w
-            .write_all(line.as_bytes())
-            .map_err(io_err(format!("qmp: {command}")))?;
+        if let Err(e) = self.w.write_all(line.as_bytes()) {
+            self.broken = true;
+            return Err(Error(format!("qmp: {command}: {e}")));
+        }
         loop {
             let v = self.read()?;
             if v.get("event").is_some() {
@@ -97,7 +109,9 @@ impl Shared {
     /// Runs `command` with `arguments` (see [`Qmp::execute`]).
     pub fn execute(&self, command: &str, arguments: Value) -> Result<Value> {
         let mut c = self.conn.lock().expect("qmp lock");
-        if c.is_none() {
+        if c.as_ref().is_none_or(|q| q.broken) {
+            // Closed first: QEMU serves one client at a time.
+            *c = None;
             *c = Some(Qmp::connect(&self.dir)?);
         }
         c.as_mut().expect("connected").execute(command, arguments)

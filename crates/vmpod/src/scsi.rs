@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 /// The controller's QEMU id; its bus is `scsi0.0`.
 const CONTROLLER: &str = "scsi0";
-/// How long a detached disk's image may stay in use by its departing device.
+/// The virtio transports the controller takes (of microvm's [`crate::assets::TRANSPORTS`]).
+pub const TRANSPORTS: usize = 1;
+/// How long a detached disk's image may stay in use by its departing device, and how long an
+/// attach waits for a device a container that just ended may still hold (QEMU's lock).
 const DETACH_WAIT: Duration = Duration::from_secs(5);
 
 /// The QEMU arguments of a pod VM's SCSI controller.
@@ -44,26 +47,40 @@ impl ScsiDisks {
     /// Attaches host block device `d` as a SCSI disk; its serial (also its QEMU device id and
     /// block node name).
     pub fn attach(&self, d: &strata_agent::HostDisk) -> Result<String> {
-        let path = Path::new(&d.path);
-        let md = std::fs::metadata(path).map_err(io_err(format!("device {}", d.path)))?;
+        let what = || format!("device {}", d.path);
+        if !Path::new(&d.path).is_absolute() {
+            return Err(Error(format!("{}: not an absolute path", what())));
+        }
+        // QEMU opens it from the VM's directory: the path it is given is the resolved one.
+        let path = std::fs::canonicalize(&d.path).map_err(io_err(what()))?;
+        let md = std::fs::metadata(&path).map_err(io_err(what()))?;
         if !md.file_type().is_block_device() {
-            return Err(Error(format!("device {}: not a block device", d.path)));
+            return Err(Error(format!("{}: not a block device", what())));
         }
         let id = format!("pdev{}", self.next.fetch_add(1, Ordering::Relaxed));
         let q = &self.qmp;
-        q.execute(
-            "blockdev-add",
-            json!({"driver": "host_device", "node-name": id, "filename": path,
-                "read-only": d.read_only, "cache": {"direct": true}}),
-        )
-        .map_err(|e| Error(format!("device {}: {e}", d.path)))?;
+        let node = json!({"driver": "host_device", "node-name": id, "filename": path,
+            "read-only": d.read_only, "cache": {"direct": true}});
+        // A container of the pod that had the device and just ended may hold it still (its
+        // shim's disk goes once the pod VM's proxy sees it gone): QEMU's lock says so.
+        let t0 = Instant::now();
+        loop {
+            match q.execute("blockdev-add", node.clone()) {
+                Ok(_) => break,
+                Err(e) if e.0.contains("lock") && t0.elapsed() < DETACH_WAIT => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => return Err(Error(format!("{}: {e}", what()))),
+            }
+        }
+        let bus = format!("{CONTROLLER}.0");
         let added = q.execute(
             "device_add",
-            json!({"driver": "scsi-hd", "id": id, "drive": id, "bus": format!("{CONTROLLER}.0"), "serial": id}),
+            json!({"driver": "scsi-hd", "id": id, "drive": id, "bus": bus, "serial": id}),
         );
         if let Err(e) = added {
             let _ = q.execute("blockdev-del", json!({ "node-name": id }));
-            return Err(Error(format!("device {}: {e}", d.path)));
+            return Err(Error(format!("{}: {e}", what())));
         }
         Ok(id)
     }
@@ -100,7 +117,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // No QEMU behind it: what is refused is refused before QMP.
         let disks = ScsiDisks::new(Arc::new(Shared::new(dir.path())));
-        for path in ["/dev/null", "/etc/hostname", "/nonexistent"] {
+        for path in ["/dev/null", "/etc/hostname", "/nonexistent", "dev/loop0"] {
             let d = strata_agent::HostDisk {
                 path: path.into(),
                 read_only: false,

@@ -222,7 +222,8 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t, io: &Io) -> Result<i32> {
             let disks = crate::devices::disks(&devices);
             // The guest is told where each device is.
             let sources = crate::devices::virtio_sources(&disks);
-            let spec = crate::devices::annotate(spec, &devices, &sources);
+            let spec = crate::devices::annotate(spec, &devices, &sources)
+                .map_err(|e| Error(format!("vm container {}: {e}", a.id)))?;
             let b = boot(
                 a,
                 &spec,

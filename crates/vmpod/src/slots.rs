@@ -1,5 +1,5 @@
 //! Spare disks of a pod's VM: a pod's later containers bring image layers the VM did not
-//! boot with, and QEMU's microvm has no hot-plug. So the pod VM boots with [`COUNT`]
+//! boot with, and QEMU's microvm has no virtio hot-plug. So the pod VM boots with [`COUNT`]
 //! read-only disks of [`SIZE`] on an empty sparse file, and attaching a layer swaps a free
 //! disk's image for the layer's erofs file (QMP `blockdev-add` and `blockdev-reopen`), padded
 //! sparsely to the same size so the guest's idea of the disk's size holds. The guest drops
@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 
 /// Spare disks a pod VM boots with: the distinct layers its containers can bring. QEMU's
 /// microvm has 24 virtio transports; a pod VM's others are its agent's port, its networks,
-/// virtio-fs and the SCSI controller of its containers' block devices. Idle disks cost nothing measurable at boot (8 and 16
-/// started alike), and images of ten layers and more are common.
+/// virtio-fs and the SCSI controller of its containers' block devices. Idle disks cost
+/// nothing measurable at boot (8 and 16 started alike), and images of ten layers and more
+/// are common.
 pub const COUNT: usize = 16;
 /// Every spare disk's size, and the largest layer image one can take.
 pub const SIZE: u64 = 16 << 30;
