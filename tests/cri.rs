@@ -7,7 +7,7 @@
 mod common;
 
 use common::cri::*;
-use common::{free_port, prerequisites, strata_cgroups, Engine};
+use common::{free_port, prerequisites, Engine};
 use k8s_cri::v1::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -263,7 +263,8 @@ fn pod_and_container_lifecycle_with_exec_and_logs() {
     });
     assert_eq!(e.ok(&["ps", "-aq"]), "", "nothing left in the engine");
     let (pod, ids) = made;
-    let left: Vec<String> = strata_cgroups()
+    let left: Vec<String> = e
+        .cgroups_left()
         .into_iter()
         .filter(|g| g.contains(&pod[..12]) || ids.iter().any(|id| g.contains(id.as_str())))
         .collect();

@@ -652,7 +652,8 @@ fn a_pod_shares_localhost_and_its_hostname() {
     e.ok(&["pod", "rm", "-f", "web"]);
     assert_eq!(e.ok(&["ps", "-aq"]), "");
     assert_eq!(e.ok(&["pod", "ps", "-q"]), "");
-    let left: Vec<String> = common::strata_cgroups()
+    let left: Vec<String> = e
+        .cgroups_left()
         .into_iter()
         .filter(|c| c.contains(&short))
         .collect();

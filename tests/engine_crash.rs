@@ -99,7 +99,10 @@ fn check_nothing_left(e: &Engine, seen: &BTreeSet<String>) {
     );
     for id in seen {
         for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            let p = h.path().join("strata").join(id);
+            let p = h
+                .path()
+                .join(e.cgroup_root.trim_start_matches('/'))
+                .join(id);
             assert!(!p.exists(), "leaked cgroup {}", p.display());
         }
         assert!(

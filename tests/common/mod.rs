@@ -164,9 +164,11 @@ pub fn prerequisites() -> bool {
     require_root() && require_tools(&["umoci", "busybox", "jq"])
 }
 
-/// An engine with its own root and run root.
+/// An engine with its own root, run root and cgroup root (removed when it is dropped).
 pub struct Engine {
     pub dir: tempfile::TempDir,
+    /// The cgroup its containers and pods go under (`STRATA_CGROUP_ROOT`).
+    pub cgroup_root: String,
 }
 
 impl Engine {
@@ -176,9 +178,17 @@ impl Engine {
             .prefix("strata-e2e")
             .tempdir()
             .unwrap();
-        let e = Engine { dir };
+        let e = Engine {
+            cgroup_root: strata_testkit::cgroups::test_root(dir.path()),
+            dir,
+        };
         e.ok(&["load", "-q", "-i", busybox_archive().to_str().unwrap()]);
         e
+    }
+
+    /// The engine's cgroups left in any hierarchy (`<cgroup root>/<id>`, `.../pod-<id>`).
+    pub fn cgroups_left(&self) -> Vec<String> {
+        strata_testkit::cgroups::under(&self.cgroup_root)
     }
 
     pub fn root(&self) -> PathBuf {
@@ -194,6 +204,7 @@ impl Engine {
         let mut c = Command::new(workspace_bin("strata"));
         c.env("STRATA_ROOT", self.root())
             .env("STRATA_RUNROOT", self.runroot())
+            .env("STRATA_CGROUP_ROOT", &self.cgroup_root)
             .env(
                 "STRATA_REGISTRIES_CONF",
                 self.dir.path().join("registries.toml"),
@@ -241,25 +252,15 @@ impl Drop for Engine {
     fn drop(&mut self) {
         // Pods first (with their infra), then whatever containers are left. "pod rm -a"
         // with no pod fails; that is fine here.
-        let _ = Command::new(workspace_bin("strata"))
-            .env("STRATA_ROOT", self.root())
-            .env("STRATA_RUNROOT", self.runroot())
-            .args(["pod", "rm", "-a", "-f"])
-            .output();
-        if let Ok(o) = Command::new(workspace_bin("strata"))
-            .env("STRATA_ROOT", self.root())
-            .env("STRATA_RUNROOT", self.runroot())
-            .args(["rm", "-a", "-f"])
-            .output()
-        {
+        let _ = self.cmd().args(["pod", "rm", "-a", "-f"]).output();
+        if let Ok(o) = self.cmd().args(["rm", "-a", "-f"]).output() {
             if !o.status.success() {
                 eprintln!("clean-up: {}", String::from_utf8_lossy(&o.stderr));
             }
         }
         // Its networks (the default one is made on first use): their bridges and NAT rules.
-        if let Ok(o) = Command::new(workspace_bin("strata"))
-            .env("STRATA_ROOT", self.root())
-            .env("STRATA_RUNROOT", self.runroot())
+        if let Ok(o) = self
+            .cmd()
             .args(["network", "ls", "--format", "json"])
             .output()
         {
@@ -267,16 +268,13 @@ impl Drop for Engine {
                 serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
             for n in list.as_array().into_iter().flatten() {
                 if let Some(name) = n["name"].as_str().or(n["Name"].as_str()) {
-                    let _ = Command::new(workspace_bin("strata"))
-                        .env("STRATA_ROOT", self.root())
-                        .env("STRATA_RUNROOT", self.runroot())
-                        .args(["network", "rm", "-f", name])
-                        .output();
+                    let _ = self.cmd().args(["network", "rm", "-f", name]).output();
                 }
             }
         }
         // Mounts the engine may have left (a failed test): the netns directory's own bind.
         let _ = strata_os_umount(&self.runroot().join("netns"));
+        strata_testkit::cgroups::remove_root(&self.cgroup_root);
     }
 }
 
@@ -299,21 +297,6 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
         .filter(|m| m.starts_with(&d))
         .collect()
-}
-
-/// The engine's cgroups left in any hierarchy (`/strata/<id>`).
-pub fn strata_cgroups() -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-        for h in rd.flatten() {
-            if let Ok(sub) = std::fs::read_dir(h.path().join("strata")) {
-                for s in sub.flatten().filter(|s| s.path().is_dir()) {
-                    out.push(s.path().display().to_string());
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Processes whose command line mentions `needle` (to find leftovers of a test's engine).

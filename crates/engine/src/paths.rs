@@ -13,8 +13,37 @@
 //! <runroot>/netns/<id>                  network namespaces the engine made
 //! <runroot>/locks/<id>                  per-object locks
 //! ```
+//!
+//! Containers' cgroups (cgroupfs driver) are `/strata/<id>`, a pod's containers'
+//! `/strata/pod-<id>/<id>`, in every hierarchy; `$STRATA_CGROUP_ROOT` names another cgroup
+//! for `/strata` (the tests give each engine its own, and remove it).
 
 use std::path::{Path, PathBuf};
+
+/// The cgroup that holds the engine's containers and pods unless they are given a parent
+/// (relative to each hierarchy's root): `$STRATA_CGROUP_ROOT` when it is a cgroupfs path
+/// (`/NAME[/...]`, no `..` or `:`), else `/strata`.
+pub fn cgroup_root() -> &'static str {
+    static ROOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| match std::env::var("STRATA_CGROUP_ROOT") {
+        Ok(r) if valid_cgroup_root(&r) => r.trim_end_matches('/').to_string(),
+        Ok(r) => {
+            eprintln!("STRATA_CGROUP_ROOT={r:?}: not a cgroup path (/NAME); /strata taken");
+            "/strata".into()
+        }
+        Err(_) => "/strata".into(),
+    })
+}
+
+/// Whether `r` names a cgroup below a hierarchy's root: absolute, with no `..` or `:`.
+fn valid_cgroup_root(r: &str) -> bool {
+    r.starts_with('/')
+        && r.trim_matches('/')
+            .split('/')
+            .all(|c| !c.is_empty() && c != "..")
+        && !r.contains(':')
+        && !r.contains('\0')
+}
 
 /// The engine's directories.
 #[derive(Clone, Debug)]
@@ -77,5 +106,28 @@ impl Paths {
     /// Lock files.
     pub fn locks(&self) -> PathBuf {
         self.runroot.join("locks")
+    }
+}
+
+#[cfg(test)]
+mod cgroup_root_tests {
+    use super::valid_cgroup_root;
+
+    #[test]
+    fn a_cgroup_root_is_an_absolute_cgroupfs_path() {
+        for ok in ["/strata", "/strata-test-x", "/a/b", "/a/b/"] {
+            assert!(valid_cgroup_root(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "/",
+            "strata",
+            "/a/../b",
+            "/a//b",
+            "system.slice:strata",
+            "/a\0",
+        ] {
+            assert!(!valid_cgroup_root(bad), "{bad:?}");
+        }
     }
 }

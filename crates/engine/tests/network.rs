@@ -660,7 +660,10 @@ fn a_soak_of_run_rm_cycles_on_the_default_network_leaks_nothing() {
         e.assert_gone(id, &[]);
         for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
             assert!(
-                !h.path().join("strata").join(id).exists(),
+                !h.path()
+                    .join(e.cgroup_root.trim_start_matches('/'))
+                    .join(id)
+                    .exists(),
                 "cgroup of {id} left"
             );
         }

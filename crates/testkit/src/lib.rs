@@ -10,6 +10,7 @@
 //! - Fixtures: [`busybox_rootfs`] (a root filesystem from Debian's busybox-static) and
 //!   [`workspace_bin`] (a binary of another crate of the workspace, for cross-layer tests).
 
+pub mod cgroups;
 pub mod registry;
 pub mod systemd;
 

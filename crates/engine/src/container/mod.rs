@@ -71,7 +71,7 @@ impl Container {
             (None, true, _) => format!("system.slice:strata:{}", self.id),
             (Some(parent), false, _) => format!("/{}/{}", parent.trim_matches('/'), self.id),
             (None, false, Some(p)) => format!("{}/{}", crate::pod::cgroup_parent(p), self.id),
-            (None, false, None) => format!("/strata/{}", self.id),
+            (None, false, None) => format!("{}/{}", crate::paths::cgroup_root(), self.id),
         }
     }
 }

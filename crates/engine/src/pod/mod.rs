@@ -104,7 +104,11 @@ impl Pod {
 
 /// The cgroup that holds a pod's containers (relative to each hierarchy's root).
 pub fn cgroup_parent(pod_id: &str) -> String {
-    format!("/strata/pod-{}", crate::ids::short(pod_id))
+    format!(
+        "{}/pod-{}",
+        crate::paths::cgroup_root(),
+        crate::ids::short(pod_id)
+    )
 }
 
 /// Checks a pod's `cgroup_parent` for its driver: a systemd slice's name (`NAME.slice`, no

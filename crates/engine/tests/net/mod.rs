@@ -98,6 +98,8 @@ pub struct Engine {
     pub bridges: Mutex<Vec<String>>,
     /// A plugin directory of the test's own (see `fake_portmap`).
     pub cni_path: Mutex<Option<PathBuf>>,
+    /// The cgroup its containers go under (`STRATA_CGROUP_ROOT`), removed at drop.
+    pub cgroup_root: String,
 }
 
 impl Engine {
@@ -113,6 +115,7 @@ impl Engine {
         let (subnet, bridge) = fresh_subnet();
         let net = format!("t{}", &bridge[3..]);
         let e = Engine {
+            cgroup_root: strata_testkit::cgroups::test_root(dir.path()),
             dir,
             net,
             bridge: bridge.clone(),
@@ -169,6 +172,7 @@ impl Engine {
         }
         c.env("STRATA_ROOT", self.root())
             .env("STRATA_RUNROOT", self.runroot())
+            .env("STRATA_CGROUP_ROOT", &self.cgroup_root)
             .env(
                 "STRATA_REGISTRIES_CONF",
                 self.dir.path().join("registries.toml"),
@@ -326,6 +330,7 @@ impl Drop for Engine {
             .arg(&netns)
             .stderr(Stdio::null())
             .status();
+        strata_testkit::cgroups::remove_root(&self.cgroup_root);
         if ALIVE.fetch_sub(1, Ordering::SeqCst) == 1 {
             remove_idle_portmap_chains();
             restore_ip_forward();
