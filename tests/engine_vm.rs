@@ -965,8 +965,13 @@ impl Drop for Loop {
     }
 }
 
-/// A loop device over a zeroed 1 MiB file `disk.img` in the engine's directory.
-fn loop_device(e: &Engine) -> (std::path::PathBuf, Loop) {
+/// An engine and a loop device over a zeroed 1 MiB file `disk.img` in its directory; none
+/// without the prerequisites (then CI=true fails).
+fn engine_with_loop_device() -> Option<(Engine, std::path::PathBuf, Loop)> {
+    if !(prerequisites() && strata_testkit::require_tools(&["losetup"])) {
+        return None;
+    }
+    let e = Engine::new();
     let img = e.dir.path().join("disk.img");
     std::fs::write(&img, vec![0u8; 1 << 20]).unwrap();
     let o = std::process::Command::new("losetup")
@@ -975,18 +980,17 @@ fn loop_device(e: &Engine) -> (std::path::PathBuf, Loop) {
         .output()
         .unwrap();
     assert!(o.status.success(), "losetup: {}", text(&o.stderr));
-    (img, Loop(text(&o.stdout).trim().to_string()))
+    let lo = Loop(text(&o.stdout).trim().to_string());
+    Some((e, img, lo))
 }
 
 #[test]
 fn devices_reach_a_vm_container() {
-    if !(prerequisites() && strata_testkit::require_tools(&["losetup"])) {
-        return;
-    }
-    let e = Engine::new();
     // A block device (a loop device over a file of the test's) becomes a disk of the VM; a
     // character device is the guest kernel's own node.
-    let (img, lo) = loop_device(&e);
+    let Some((e, img, lo)) = engine_with_loop_device() else {
+        return;
+    };
     // `run --rm --isolation vm` with the loop device at /dev/xvdb and /dev/fuse, with those
     // accesses, running `script`; its output.
     let run = |(disk, fuse): (&str, &str), script: &str| {
@@ -1058,11 +1062,9 @@ fn a_block_device_is_written_then_read_only(
 
 #[test]
 fn a_vm_pods_containers_get_block_devices_as_disks_while_they_run() {
-    if !(prerequisites() && strata_testkit::require_tools(&["losetup"])) {
+    let Some((e, img, lo)) = engine_with_loop_device() else {
         return;
-    }
-    let e = Engine::new();
-    let (img, lo) = loop_device(&e);
+    };
     let o = vm(&e, &["pod", "create", "--name", "dp", "--isolation", "vm"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     // A container of the running pod VM given the loop device at /dev/xvdb with `access`,

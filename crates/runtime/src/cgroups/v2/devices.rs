@@ -268,6 +268,17 @@ fn detach(cg: &OwnedFd, id: u32) {
 mod tests {
     use super::*;
 
+    /// `a *:* rwm` denied.
+    fn deny_all() -> Rule {
+        Rule {
+            typ: 0,
+            access: 7,
+            major: None,
+            minor: None,
+            allow: false,
+        }
+    }
+
     #[test]
     fn program_shape() {
         let p = program(&[rule_from_text("c 1:3 rwm")]);
@@ -280,13 +291,7 @@ mod tests {
 
     #[test]
     fn nothing_follows_a_match_all_rule() {
-        let deny_all = Rule {
-            typ: 0,
-            access: 7,
-            major: None,
-            minor: None,
-            allow: false,
-        };
+        let deny_all = deny_all();
         let p = program(&[deny_all, rule_from_text("c 1:3 rwm")]);
         // prologue 6, the 1:3 block (5), then deny-all's mov+exit and nothing else
         assert_eq!(p.len(), 13);
@@ -295,13 +300,7 @@ mod tests {
 
     #[test]
     fn the_last_rule_covering_the_access_decides() {
-        let deny_all = Rule {
-            typ: 0,
-            access: 7,
-            major: None,
-            minor: None,
-            allow: false,
-        };
+        let deny_all = deny_all();
         let rules = [
             deny_all,
             rule_from_text("b 7:* rm"),
