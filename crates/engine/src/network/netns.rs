@@ -40,8 +40,20 @@ fn mount_id(p: &Path) -> std::io::Result<u64> {
 /// same device as its parent, so only the mount ids tell it is done), so namespace mounts
 /// under it propagate to other mount namespaces and their removal too (what `ip netns`
 /// does for /run/netns).
+///
+/// Callers at the same time (a build's parallel stages, concurrent runs) take turns on an
+/// exclusive `flock` of the directory itself (the bind's root is the same inode): without
+/// it two could both find it unmounted and stack two binds, one of which outlives removal.
 fn shared_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
+    let guard = std::fs::File::open(dir)?;
+    // SAFETY: flock on a descriptor this function owns; released when `guard` is closed.
+    while unsafe { libc::flock(guard.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
     let parent = dir.parent().unwrap_or(Path::new("/"));
     if mount_id(dir)? != mount_id(parent)? {
         return Ok(());
@@ -140,6 +152,39 @@ mod tests {
         assert_eq!(
             binds, 1,
             "the netns directory is bound once, not once per namespace"
+        );
+    }
+
+    #[test]
+    fn namespaces_made_at_the_same_time_bind_the_directory_once() {
+        if !strata_testkit::require_root() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("netns");
+        let made: Vec<PathBuf> = (0..8)
+            .map(|i| {
+                let d = dir.clone();
+                std::thread::spawn(move || create(&d, &format!("n{i}")).unwrap())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        let binds = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.split(' ').nth(4) == Some(dir.to_str().unwrap()))
+            .count();
+        for p in &made {
+            remove(p).unwrap();
+        }
+        for _ in 0..binds {
+            let _ = strata_os::mount::umount2(&dir, libc::MNT_DETACH);
+        }
+        assert_eq!(
+            binds, 1,
+            "concurrent creators stacked binds of the directory"
         );
     }
 }
