@@ -912,7 +912,7 @@ fn build_nine_layers(e: &Engine, name: &str) -> String {
     tag
 }
 
-/// A pod VM's 16 spare disks hold 8 layer disks of each of two images; a third image takes
+/// A pod VM's 16 layer disks hold 8 of each of two images; a third image takes
 /// the disks of an image no container uses any more, never those of a running container.
 #[test]
 fn a_pod_vm_reuses_the_disks_of_layers_no_container_uses() {
@@ -935,7 +935,8 @@ fn a_pod_vm_reuses_the_disks_of_layers_no_container_uses() {
     let o = run(&["-d", "--name", "ca", &a, "sleep", "1000"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     ok(run(&["--rm", &b, "cat", "/b1", "/b8"]), "b1\nb8\n");
-    // All 16 disks hold layers: b's, whose container is gone, make room for c's.
+    // All 16 disks hold layers: b's, whose container is gone, make room for c's (behind the
+    // same SCSI disks).
     let o = run(&["-d", "--name", "cc", &c, "sleep", "1000"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     ok(vm(&e, &["exec", "cc", "cat", "/c1", "/c8"]), "c1\nc8\n");

@@ -53,6 +53,15 @@ pub(crate) fn disk_by_serial(serial: &str, wait: Duration) -> io::Result<PathBuf
     )
 }
 
+/// The disk a host names by `source`: `scsi:SERIAL`, the SCSI disk of that serial (a pod
+/// VM's hot-plugged disks), else the virtio disk of serial `source`.
+pub(crate) fn disk_by_source(source: &str, wait: Duration) -> io::Result<PathBuf> {
+    match source.strip_prefix("scsi:") {
+        Some(serial) => scsi_disk_by_serial(serial, wait),
+        None => disk_by_serial(source, wait),
+    }
+}
+
 /// The SCSI disk whose unit serial number (VPD page 0x80) is `serial` (`/dev/sda`); the
 /// guest's SCSI drivers are loaded first.
 pub(crate) fn scsi_disk_by_serial(serial: &str, wait: Duration) -> io::Result<PathBuf> {
@@ -77,9 +86,9 @@ fn vpd_serial(page: &[u8]) -> Option<&str> {
     Some(serial.trim_matches(|c: char| c == ' ' || c == '\0'))
 }
 
-/// Drops what the guest cached of disk `dev`: a pod VM's spare disk gets a layer image
+/// Drops what the guest cached of disk `dev`: a pod VM's layer disk gets another layer image
 /// behind it while the VM runs (the host swaps the image), and blocks read before (the
-/// partition scan at boot) must not stand for the new image's.
+/// partition scan, the old layer's) must not stand for the new image's.
 fn drop_cached_blocks(dev: &Path) -> io::Result<()> {
     /// `BLKFLSBUF` (linux/fs.h: `_IO(0x12, 97)`).
     const BLKFLSBUF: libc::c_ulong = 0x1261;
@@ -103,7 +112,7 @@ pub fn unused_disks(serials: &[String]) -> Vec<String> {
     serials
         .iter()
         .filter(|s| {
-            disk_by_serial(s, Duration::ZERO).is_ok_and(|dev| {
+            disk_by_source(s, Duration::ZERO).is_ok_and(|dev| {
                 std::fs::OpenOptions::new()
                     .read(true)
                     .custom_flags(libc::O_EXCL)
@@ -195,7 +204,7 @@ pub fn prepare(
     }
     let mut lower = Vec::new();
     for (i, serial) in layers.iter().enumerate() {
-        let dev = disk_by_serial(serial, Duration::from_secs(10))?;
+        let dev = disk_by_source(serial, Duration::from_secs(30))?;
         drop_cached_blocks(&dev)?;
         let at = dir.join(format!("layers/{i}"));
         mount(&dev.to_string_lossy(), &at, "erofs", libc::MS_RDONLY, "")?;

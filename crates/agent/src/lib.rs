@@ -49,8 +49,8 @@ pub enum Request {
         /// Program and arguments.
         args: Vec<String>,
     },
-    /// Runs a container to its end: its image's layers (read-only block devices, named by
-    /// their serial, the lowest first) joined by an overlay with a writable layer in guest
+    /// Runs a container to its end: its image's layers (read-only block devices, each named
+    /// by its virtio serial or `scsi:` and its SCSI serial, the lowest first) joined by an overlay with a writable layer in guest
     /// memory, and the OCI runtime on `spec` (its `root.path` is replaced).
     /// [`Reply::Output`]s, then [`Reply::Exit`].
     RunContainer {
@@ -58,7 +58,7 @@ pub enum Request {
         id: String,
         /// The OCI runtime spec (config.json).
         spec: serde_json::Value,
-        /// Serials of the layer disks, lowest first.
+        /// The layer disks (`SERIAL` or `scsi:SERIAL`), lowest first.
         layers: Vec<String>,
         /// The content (base64) of the host files the spec bind-mounts (the engine's
         /// `/etc/hosts`, `resolv.conf`, `hostname`), by mount destination: the guest has
@@ -165,7 +165,7 @@ pub enum Request {
     /// exclusively, which a mounted disk refuses, a lazily unmounted one too):
     /// [`Reply::Unused`]. A pod VM's shim asks before it puts another layer behind a disk.
     UnusedDisks {
-        /// The disks' serials.
+        /// The disks (`SERIAL` or `scsi:SERIAL`).
         serials: Vec<String>,
     },
 }
@@ -222,10 +222,11 @@ pub enum Reply {
     Done,
     /// The guest powers off next.
     Bye,
-    /// The layers of [`Request::AttachLayers`] (or the devices of
-    /// [`Request::AttachDevices`]) are the disks with these serials, in order.
+    /// The layers of [`Request::AttachLayers`] (as the guest finds them: `scsi:SERIAL`) or
+    /// the devices of [`Request::AttachDevices`] (their SCSI serials) are these disks, in
+    /// order.
     Attached {
-        /// Serials, lowest layer first.
+        /// The disks, lowest layer first.
         serials: Vec<String>,
     },
     /// The disks of [`Request::UnusedDisks`] that are unused, by serial.

@@ -140,7 +140,7 @@ fn serve(out: &Out, tag: u64, req: Request) -> std::io::Result<()> {
                 r
             }
             Err(e) => {
-                // What it mounted before failing goes (a pod VM's spare disks stay usable).
+                // What it mounted before failing goes (a pod VM's layer disks stay usable).
                 container::release(&id);
                 fail(out, tag, format!("container {id}: {e}"))
             }

@@ -48,9 +48,9 @@ pub fn container_layer_disks(device_disks: usize, nics: usize) -> usize {
     TRANSPORTS.saturating_sub(2 + nics + device_disks).max(1)
 }
 
-/// The most layer disks one container of a VM pod takes of the pod VM's spare disks: half,
-/// so two images without a common layer always fit.
-pub const MEMBER_LAYER_DISKS: usize = crate::slots::COUNT / 2;
+/// The most layer disks one container of a VM pod takes of the pod VM's: half, so two images
+/// without a common layer always fit.
+pub const MEMBER_LAYER_DISKS: usize = crate::slots::MAX / 2;
 
 /// What [`prepare`] makes a container's assets from.
 pub struct Sources<'a> {
@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(container_layer_disks(4, 1), 17);
         assert_eq!(container_layer_disks(0, 3), 19);
         assert_eq!(container_layer_disks(40, 1), 1);
-        assert_eq!(MEMBER_LAYER_DISKS * 2, crate::slots::COUNT);
+        assert_eq!(MEMBER_LAYER_DISKS * 2, crate::slots::MAX);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The shim's two roles in a VM pod (Kata's sandbox): the pod's infra holds the pod's VM,
-//! booted with spare disks and no container of its own, until the pod stops; each of the
-//! pod's containers has a shim of its own too, which boots nothing: it attaches its image's
+//! booted with a SCSI controller and no container of its own, until the pod stops; each of
+//! the pod's containers has a shim of its own too, which boots nothing: it attaches its image's
 //! layers and its block devices to the pod's VM and runs its container there, through the
 //! infra shim's proxy, standing for that container's init on the host as a VM container's
 //! shim does.

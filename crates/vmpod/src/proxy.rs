@@ -26,7 +26,7 @@ pub const SOCKET: &str = "proxy.sock";
 pub enum Access {
     /// A VM container's monitor: execs in container `0`.
     Container(String),
-    /// A pod VM's containers: their layers go on these spare disks, their block devices
+    /// A pod VM's containers: their layers go on these layer disks, their block devices
     /// become these SCSI disks.
     Pod(Arc<Slots>, Arc<ScsiDisks>),
 }

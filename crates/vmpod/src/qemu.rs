@@ -58,9 +58,9 @@ pub struct VmSpec {
     pub disks: Vec<(String, PathBuf)>,
     /// A container's block devices (`--device`), writable unless given without `w`.
     pub device_disks: Vec<crate::devices::Disk>,
-    /// Spare disks for layers attached later, a SCSI controller for block devices attached
-    /// later, and QMP to attach them ([`crate::slots`], [`crate::scsi`]): a pod's VM.
-    pub spare_disks: bool,
+    /// A SCSI controller for the disks attached later (its containers' layers and block
+    /// devices) and QMP to attach them ([`crate::slots`], [`crate::scsi`]): a pod's VM.
+    pub hotplug_disks: bool,
     /// A virtio-fs device on virtiofsd's socket in `dir` ([`crate::shared`]): the VM's
     /// volumes.
     pub shared: bool,
@@ -71,10 +71,10 @@ pub struct VmSpec {
 
 impl VmSpec {
     /// The virtio transports the VM takes: one per disk, network card and port, the
-    /// virtio-fs device, and a pod VM's spare disks and SCSI controller.
+    /// virtio-fs device, and a pod VM's SCSI controller.
     fn transports(&self) -> usize {
-        let pod = match self.spare_disks {
-            true => crate::slots::COUNT + crate::scsi::TRANSPORTS,
+        let pod = match self.hotplug_disks {
+            true => crate::scsi::TRANSPORTS,
             false => 0,
         };
         1 + self.disks.len()
@@ -189,7 +189,7 @@ pub fn command(s: &VmSpec) -> Command {
                 &format!(
                     "tcg,tb-size={}",
                     tcg_cache_mib(
-                        s.spare_disks,
+                        s.hotplug_disks,
                         std::env::var("STRATA_VM_TCG_CACHE_MIB").ok().as_deref()
                     )
                 ),
@@ -239,8 +239,7 @@ pub fn command(s: &VmSpec) -> Command {
         cmd.arg("-device")
             .arg(format!("virtio-blk-device,drive=v{i},serial={}", d.serial));
     }
-    if s.spare_disks {
-        cmd.args(crate::slots::qemu_args());
+    if s.hotplug_disks {
         cmd.args(crate::scsi::qemu_args());
         cmd.arg("-qmp")
             .arg(format!("unix:{},server=on,wait=off", crate::qmp::SOCKET));
@@ -275,14 +274,11 @@ impl Vm {
                 s.nics.len(),
                 s.disks.len() + s.device_disks.len(),
                 crate::assets::TRANSPORTS,
-                match s.spare_disks {
+                match s.hotplug_disks {
                     true => "give the pod fewer networks",
                     false => "give the container fewer networks or block devices",
                 },
             )));
-        }
-        if s.spare_disks {
-            crate::slots::make_placeholder(&s.dir)?;
         }
         let mut cmd = command(s);
         {
@@ -412,7 +408,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pod_vm_counts_its_spare_disks_and_scsi_controller_as_transports() {
+    fn a_pod_vm_counts_its_scsi_controller_as_transports() {
         let mut spec = VmSpec {
             kernel: PathBuf::from("vmlinux"),
             initrd: PathBuf::from("initramfs.cpio"),
@@ -422,15 +418,15 @@ mod tests {
             accel: Accel::Tcg,
             disks: Vec::new(),
             device_disks: Vec::new(),
-            spare_disks: true,
+            hotplug_disks: true,
             shared: true,
-            nics: vec!["02:00:00:00:00:01".into(); 5],
+            nics: vec!["02:00:00:00:00:01".into(); 21],
         };
         assert_eq!(spec.transports(), crate::assets::TRANSPORTS);
         spec.nics.push("02:00:00:00:00:06".into());
         let err = Vm::start(&spec).err().expect("too many").to_string();
         assert!(
-            err.contains("6 network cards") && err.contains("fewer networks"),
+            err.contains("22 network cards") && err.contains("fewer networks"),
             "{err}"
         );
     }

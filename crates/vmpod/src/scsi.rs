@@ -13,8 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The controller's QEMU id; its bus is `scsi0.0`.
+/// The controller's QEMU id.
 const CONTROLLER: &str = "scsi0";
+/// The controller's bus, which disks are plugged into.
+pub const BUS: &str = "scsi0.0";
 /// The virtio transports the controller takes (of microvm's [`crate::assets::TRANSPORTS`]).
 pub const TRANSPORTS: usize = 1;
 /// How long a detached disk's image may stay in use by its departing device, and how long an
@@ -73,10 +75,9 @@ impl ScsiDisks {
                 Err(e) => return Err(Error(format!("{}: {e}", what()))),
             }
         }
-        let bus = format!("{CONTROLLER}.0");
         let added = q.execute(
             "device_add",
-            json!({"driver": "scsi-hd", "id": id, "drive": id, "bus": bus, "serial": id}),
+            json!({"driver": "scsi-hd", "id": id, "drive": id, "bus": BUS, "serial": id}),
         );
         if let Err(e) = added {
             let _ = q.execute("blockdev-del", json!({ "node-name": id }));

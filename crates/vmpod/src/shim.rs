@@ -249,9 +249,9 @@ fn boot_and_run(a: &Args, set: &libc::sigset_t, io: &Io) -> Result<i32> {
     }
 }
 
-/// Boots the VM (a pod's: with spare disks; with `share`, virtio-fs for volumes; the
-/// container's block devices as disks), joins it
-/// to the pod's network, serves its proxy and records `vm.state`.
+/// Boots the VM (a pod's: with a SCSI controller for disks attached later; with `share`,
+/// virtio-fs for volumes; the container's block devices as disks), joins it to the pod's
+/// network, serves its proxy and records `vm.state`.
 fn boot(
     a: &Args,
     spec: &serde_json::Value,
@@ -286,7 +286,7 @@ fn boot(
             .zip(assets.layers.iter().cloned())
             .collect(),
         device_disks,
-        spare_disks: pod,
+        hotplug_disks: pod,
         shared: share.is_some(),
         nics: links.iter().map(|l| l.mac.clone()).collect(),
     })?;

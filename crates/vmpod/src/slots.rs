@@ -1,11 +1,14 @@
-//! Spare disks of a pod's VM: a pod's later containers bring image layers the VM did not
-//! boot with, and QEMU's microvm has no virtio hot-plug. So the pod VM boots with [`COUNT`]
-//! read-only disks of [`SIZE`] on an empty sparse file, and attaching a layer swaps a free
-//! disk's image for the layer's erofs file (QMP `blockdev-add` and `blockdev-reopen`), padded
-//! sparsely to the same size so the guest's idea of the disk's size holds. The guest drops
-//! what it cached of the disk before mounting it. A layer attached once serves every
-//! container of the pod that uses it; once none does and the guest has let go of the disk,
-//! another layer can take it.
+//! Layer disks of a pod's VM: a pod's containers bring image layers the VM did not boot
+//! with. Each layer becomes a read-only SCSI disk on the pod VM's controller
+//! ([`crate::scsi`]), hot-plugged over QMP (`blockdev-add`, `device_add scsi-hd`) the first
+//! time a container needs one, up to [`MAX`]: a VM pays only for the disks its containers
+//! used (a virtio-blk disk costs QEMU ~180 KiB, most of it the 1024 queue slots every virtio
+//! device has, and one transport of microvm's 24; a SCSI disk ~70 KiB and none). A layer
+//! attached once serves every container of the pod that uses it and stays for the next
+//! (the guest keeps its pages cached); once none uses it and the guest has let go of the
+//! disk, another layer can go behind that disk (`blockdev-add` and `blockdev-reopen`), its
+//! image padded sparsely to the same size so the guest's idea of the disk's size holds. The
+//! guest drops what it cached of the disk before mounting it.
 
 use crate::qmp::Shared;
 use crate::{io_err, Error, Result};
@@ -13,51 +16,22 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Spare disks a pod VM boots with: the distinct layers its containers can bring. QEMU's
-/// microvm has 24 virtio transports; a pod VM's others are its agent's port, its networks,
-/// virtio-fs and the SCSI controller of its containers' block devices. Idle disks cost
-/// nothing measurable at boot (8 and 16 started alike), and images of ten layers and more
-/// are common.
-pub const COUNT: usize = 16;
-/// Every spare disk's size, and the largest layer image one can take.
+/// Layer disks a pod VM takes at most: the distinct layers its running containers use at
+/// once (images of ten layers and more are common).
+pub const MAX: usize = 16;
+/// Every layer disk's size, and the largest layer image one can take.
 pub const SIZE: u64 = 16 << 30;
 /// How long a disk whose layer no container uses may take to be let go of in the guest.
 const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-/// The empty image behind free disks, in the VM's directory.
-pub const PLACEHOLDER: &str = "slot.img";
 
-/// Spare disk `i`'s serial (the guest finds it by this).
+/// Layer disk `i`'s serial (and its QEMU device id and disk node name).
 pub fn serial(i: usize) -> String {
     format!("slot{i}")
 }
 
-/// The QEMU arguments of the spare disks (their placeholder in the VM's directory).
-pub fn qemu_args() -> Vec<String> {
-    let mut args = Vec::new();
-    for i in 0..COUNT {
-        args.push("-blockdev".into());
-        args.push(format!(
-            "driver=file,filename={PLACEHOLDER},node-name=slotfile{i},read-only=on"
-        ));
-        args.push("-blockdev".into());
-        args.push(format!(
-            "driver=raw,file=slotfile{i},node-name=slot{i},read-only=on"
-        ));
-        args.push("-device".into());
-        args.push(format!(
-            "virtio-blk-device,drive=slot{i},serial={}",
-            serial(i)
-        ));
-    }
-    args
-}
-
-/// Makes the empty placeholder image in `dir`.
-pub fn make_placeholder(dir: &Path) -> Result<()> {
-    let p = dir.join(PLACEHOLDER);
-    let f = std::fs::File::create(&p).map_err(io_err(format!("spare disk {}", p.display())))?;
-    f.set_len(SIZE)
-        .map_err(io_err(format!("spare disk {}", p.display())))
+/// Where the guest finds layer disk `i`: the SCSI disk of that serial.
+pub fn source(i: usize) -> String {
+    format!("scsi:{}", serial(i))
 }
 
 /// Pads layer image `file` sparsely to [`SIZE`] (a no-op once done); a larger one is refused.
@@ -84,11 +58,11 @@ fn pad(file: &Path) -> Result<()> {
 /// Asks the guest which of some disks (by serial) it holds no file system on any more.
 pub type UnusedDisks<'a> = dyn Fn(&[String]) -> Result<Vec<String>> + 'a;
 
-/// One spare disk: the QEMU node of the image behind it, the layer it holds, and how many
+/// One layer disk: the QEMU node of the image behind it, the layer it holds, and how many
 /// of the pod's containers (their shims' proxy connections) use that layer.
 struct Disk {
     node: String,
-    layer: Option<PathBuf>,
+    layer: PathBuf,
     users: usize,
 }
 
@@ -102,9 +76,10 @@ pub struct Attached {
     pub disks: Vec<usize>,
 }
 
-/// The spare disks of one VM and the layers they hold. A layer no container uses any more
+/// The layer disks of one VM and the layers they hold. A layer no container uses any more
 /// keeps its disk (the next container of that image finds it there) until a new layer needs
-/// a disk and none is empty: then a disk the guest has no file system on any more takes it.
+/// a disk and [`MAX`] are there: then a disk the guest has no file system on any more takes
+/// it.
 pub struct Slots {
     qmp: Arc<Shared>,
     disks: Mutex<Vec<Disk>>,
@@ -112,19 +87,11 @@ pub struct Slots {
 }
 
 impl Slots {
-    /// The spare disks of the VM behind `qmp`.
+    /// The layer disks of the VM behind `qmp` (none yet).
     pub fn new(qmp: Arc<Shared>) -> Slots {
         Slots {
             qmp,
-            disks: Mutex::new(
-                (0..COUNT)
-                    .map(|i| Disk {
-                        node: format!("slotfile{i}"),
-                        layer: None,
-                        users: 0,
-                    })
-                    .collect(),
-            ),
+            disks: Mutex::new(Vec::new()),
             swaps: Default::default(),
         }
     }
@@ -152,7 +119,7 @@ impl Slots {
                 Some(_) if t0.elapsed() < RELEASE_WAIT => {}
                 Some(f) => {
                     return Err(Error(format!(
-                        "layer image {}: the pod's VM has no free disk (all {COUNT} hold layers its containers use)",
+                        "layer image {}: the pod's VM has no free disk (all {MAX} hold layers its containers use)",
                         f.display()
                     )))
                 }
@@ -165,7 +132,7 @@ impl Slots {
     /// Attaches what it can of `files` into `got`; the first layer no disk was found for.
     fn attach_locked(
         &self,
-        disks: &mut [Disk],
+        disks: &mut Vec<Disk>,
         files: &[PathBuf],
         ask: &UnusedDisks,
         got: &mut Attached,
@@ -181,29 +148,33 @@ impl Slots {
                     f.display()
                 )));
             }
-            let i = match disks.iter().position(|d| d.layer.as_deref() == Some(&f)) {
+            let i = match disks.iter().position(|d| d.layer == f) {
                 Some(i) => i,
+                None if disks.len() < MAX => {
+                    pad(&f)?;
+                    let i = disks.len();
+                    let node = self.plug(i, &f)?;
+                    disks.push(Disk {
+                        node,
+                        layer: f,
+                        users: 0,
+                    });
+                    i
+                }
                 None => {
-                    let empty = disks.iter().position(|d| d.layer.is_none());
-                    let i = match empty {
-                        Some(i) => i,
-                        None => {
-                            if reusable.is_none() {
-                                reusable = Some(reusable_disks(disks, &got.disks, ask)?);
-                            }
-                            match reusable.as_mut().and_then(Vec::pop) {
-                                Some(i) => i,
-                                None => return Ok(Some(f)),
-                            }
-                        }
+                    if reusable.is_none() {
+                        reusable = Some(reusable_disks(disks, &got.disks, ask)?);
+                    }
+                    let Some(i) = reusable.as_mut().and_then(Vec::pop) else {
+                        return Ok(Some(f));
                     };
                     pad(&f)?;
                     disks[i].node = self.swap(i, &f, &disks[i].node)?;
-                    disks[i].layer = Some(f);
+                    disks[i].layer = f;
                     i
                 }
             };
-            got.serials.push(serial(i));
+            got.serials.push(source(i));
             if !got.disks.contains(&i) {
                 got.disks.push(i);
             }
@@ -221,22 +192,59 @@ impl Slots {
         }
     }
 
-    /// Puts `file` behind spare disk `i` in place of the image of node `old`; the new node.
-    fn swap(&self, i: usize, file: &Path, old: &str) -> Result<String> {
-        let q = &self.qmp;
+    /// Opens `file` read-only in QEMU as a new node for disk `i`; the node's name.
+    fn open(&self, i: usize, file: &Path) -> Result<String> {
         let n = self
             .swaps
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let node = format!("layer{i}-{n}");
-        q.execute(
+        self.qmp.execute(
             "blockdev-add",
             json!({"driver": "file", "node-name": node, "filename": file, "read-only": true}),
         )?;
-        q.execute(
+        Ok(node)
+    }
+
+    /// Hot-plugs layer disk `i` with `file` behind it; the node of the file.
+    fn plug(&self, i: usize, file: &Path) -> Result<String> {
+        let q = &self.qmp;
+        let node = self.open(i, file)?;
+        let disk = serial(i);
+        let plugged = q
+            .execute(
+                "blockdev-add",
+                json!({"driver": "raw", "node-name": disk, "file": node, "read-only": true}),
+            )
+            .and_then(|_| {
+                q.execute(
+                    "device_add",
+                    json!({"driver": "scsi-hd", "id": disk, "drive": disk,
+                        "bus": crate::scsi::BUS, "serial": disk}),
+                )
+                .inspect_err(|_| {
+                    let _ = q.execute("blockdev-del", json!({ "node-name": disk }));
+                })
+            });
+        if let Err(e) = plugged {
+            let _ = q.execute("blockdev-del", json!({ "node-name": node }));
+            return Err(Error(format!("layer image {}: {e}", file.display())));
+        }
+        Ok(node)
+    }
+
+    /// Puts `file` behind layer disk `i` in place of the image of node `old`; the new node.
+    fn swap(&self, i: usize, file: &Path, old: &str) -> Result<String> {
+        let q = &self.qmp;
+        let node = self.open(i, file)?;
+        let reopened = q.execute(
             "blockdev-reopen",
-            json!({"options": [{"driver": "raw", "node-name": format!("slot{i}"), "file": node, "read-only": true}]}),
-        )?;
-        // The image it replaced is closed (the placeholder's node, or an earlier layer's).
+            json!({"options": [{"driver": "raw", "node-name": serial(i), "file": node, "read-only": true}]}),
+        );
+        if let Err(e) = reopened {
+            let _ = q.execute("blockdev-del", json!({ "node-name": node }));
+            return Err(e);
+        }
+        // The image it replaced is closed.
         let _ = q.execute("blockdev-del", json!({ "node-name": old }));
         Ok(node)
     }
@@ -247,7 +255,7 @@ impl Slots {
 fn reusable_disks(disks: &[Disk], taken: &[usize], ask: &UnusedDisks) -> Result<Vec<usize>> {
     let idle: Vec<String> = (0..disks.len())
         .filter(|i| disks[*i].users == 0 && !taken.contains(i))
-        .map(serial)
+        .map(source)
         .collect();
     if idle.is_empty() {
         return Ok(Vec::new());
@@ -255,7 +263,7 @@ fn reusable_disks(disks: &[Disk], taken: &[usize], ask: &UnusedDisks) -> Result<
     let free = ask(&idle)?;
     // Popped from the end: the lowest-numbered disk goes first.
     let mut out: Vec<usize> = (0..disks.len())
-        .filter(|i| free.contains(&serial(*i)))
+        .filter(|i| free.contains(&source(*i)))
         .collect();
     out.reverse();
     Ok(out)

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 use strata_vmpod::agent::Agent;
 use strata_vmpod::initramfs::{self, Contents};
-use strata_vmpod::kernel::{self, Kernel, GUEST_MODULES};
+use strata_vmpod::kernel::{self, Kernel, GUEST_MODULES, ON_DEMAND_MODULES};
 use strata_vmpod::qemu::{Accel, Vm, VmSpec};
 
 /// The static agent, built as the initramfs carries it.
@@ -31,7 +31,7 @@ fn host(p: &str) -> String {
 }
 
 /// A guest booted from an initramfs with the agent and busybox, with two layer disks (see
-/// [`image_layer`]) and the spare disks of a pod VM; its kernel, VM, agent and layers.
+/// [`image_layer`]) and the SCSI controller of a pod VM; its kernel, VM, agent and layers.
 struct Booted {
     k: Kernel,
     vm: Vm,
@@ -52,7 +52,7 @@ fn boot(dir: &std::path::Path) -> Booted {
             agent: &agent,
             kernel: &k,
             modules: GUEST_MODULES,
-            on_demand: &[],
+            on_demand: ON_DEMAND_MODULES,
             busybox: Some(&busybox),
         },
     )
@@ -74,7 +74,7 @@ fn boot(dir: &std::path::Path) -> Booted {
             .iter()
             .map(|(s, p)| (s.to_string(), p.clone()))
             .collect(),
-        spare_disks: true,
+        hotplug_disks: true,
         shared: false,
         nics: Vec::new(),
     })
@@ -174,8 +174,8 @@ fn the_agent_answers_from_the_guests_own_kernel() {
         .map(str::to_string)
         .collect();
     assert!(zombies.is_empty(), "{zombies:?}");
-    // A layer the VM did not boot with, put behind a spare disk while the guest runs (a
-    // pod's later container), read by a container: its content, not the empty disk's.
+    // A layer the VM did not boot with, hot-plugged as a SCSI disk while the guest runs (a
+    // pod's later container), read by a container: its content.
     let qmp = std::sync::Arc::new(strata_vmpod::qmp::Shared::new(dir.path()));
     let slots = strata_vmpod::slots::Slots::new(qmp);
     let late = image_layer(dir.path(), 2, &busybox);
@@ -184,9 +184,9 @@ fn the_agent_answers_from_the_guests_own_kernel() {
         .attach(&[layers[0].1.clone(), late.clone()], &ask)
         .unwrap()
         .serials;
-    assert_eq!(serials, ["slot0", "slot1"]);
+    assert_eq!(serials, ["scsi:slot0", "scsi:slot1"]);
     let again = slots.attach(&[late], &ask).unwrap();
-    assert_eq!(again.serials, ["slot1"], "attached once");
+    assert_eq!(again.serials, ["scsi:slot1"], "attached once");
     assert_eq!(again.disks, [1]);
     spec["process"]["args"] = serde_json::json!(["/bin/cat", "/etc/motd"]);
     let out = a
