@@ -109,30 +109,26 @@ fn tsc_khz() -> Option<u64> {
     Some((mhz * 1000.0) as u64)
 }
 
-/// TCG's translation cache of a VM container's VM, in MiB, by default: host memory each VM
-/// costs beyond its guest's, up to this size (QEMU's default is a gigabyte). A VM container's
-/// guest here translates ~57 MiB of code by the time its process runs; a smaller cache makes
-/// QEMU translate what runs again after each flush. Medians of 5 here (a VM container's
-/// `strata run --rm` to its exit / its VM's own memory): 32 MiB 2788 ms / 51 MiB, 24: 2847 ms
-/// / 42 MiB, 20: 2892 ms / 38 MiB, 16: 3181 ms / 33 MiB. A VM container runs one container,
-/// whose execs do not feel it (an exec in a running VM container: 43 ms at 20 and at 32), so
-/// it takes the size that keeps it within issue 12's 40 MiB per VM.
+/// TCG's translation cache of a VM, in MiB, by default: host memory each VM costs beyond its
+/// guest's, up to this size (QEMU's default is a gigabyte), and the size that keeps a VM
+/// container's VM and a pod's VM within issue 12's 40 MiB each. A guest here translates ~57
+/// MiB of code by the time its first container's process runs (QEMU `info jit`), then ~1 MiB
+/// more per container started; a smaller cache makes QEMU translate what runs again after
+/// each flush (it flushes all). Medians of 5 here, a VM container's `strata run --rm` to its
+/// exit / its VM's own memory: 32 MiB 2788 ms / 51 MiB, 24: 2847 ms / 42 MiB, 20: 2892 ms /
+/// 38 MiB, 16: 3181 ms / 33 MiB; an exec in a running VM container does not feel it (43 ms
+/// at 20 and 32). A pod VM runs container after container, and what one container's start
+/// runs does not stay in 20 MiB until the next: pod creation to its first container /
+/// another container in the running pod VM / the pod VM's own memory, 32 MiB: 2343 / 160-250
+/// ms / 54 MiB; 20: 2544 / 570-620 ms / 39 MiB. `STRATA_VM_TCG_CACHE_MIB=32` buys pods that
+/// start many containers the quicker starts.
 const TCG_CACHE_MIB: u32 = 20;
 
-/// TCG's translation cache of a pod's VM, in MiB, by default: a pod VM runs container after
-/// container, and each one's start translates again what a smaller cache has flushed since
-/// the last (medians of 5 here, pod creation to its first container / another container in
-/// the running pod VM: 32 MiB 2634 / 353 ms, 20: 2875 / 734 ms, 16: 3162 / 782 ms).
-const POD_TCG_CACHE_MIB: u32 = 32;
-
 /// TCG's translation cache, in MiB: `chosen` (`$STRATA_VM_TCG_CACHE_MIB`), else
-/// [`POD_TCG_CACHE_MIB`] for a pod's VM and [`TCG_CACHE_MIB`] for a VM container's. A choice
-/// that is not a size from 8 to 4096 is said (on the shim's log) and ignored.
-fn tcg_cache_mib(pod: bool, chosen: Option<&str>) -> u32 {
-    let default = match pod {
-        true => POD_TCG_CACHE_MIB,
-        false => TCG_CACHE_MIB,
-    };
+/// [`TCG_CACHE_MIB`]. A choice that is not a size from 8 to 4096 is said (on the shim's log)
+/// and ignored.
+fn tcg_cache_mib(chosen: Option<&str>) -> u32 {
+    let default = TCG_CACHE_MIB;
     let Some(v) = chosen else {
         return default;
     };
@@ -188,10 +184,7 @@ pub fn command(s: &VmSpec) -> Command {
                 "-accel",
                 &format!(
                     "tcg,tb-size={}",
-                    tcg_cache_mib(
-                        s.hotplug_disks,
-                        std::env::var("STRATA_VM_TCG_CACHE_MIB").ok().as_deref()
-                    )
+                    tcg_cache_mib(std::env::var("STRATA_VM_TCG_CACHE_MIB").ok().as_deref())
                 ),
                 "-cpu",
                 TCG_CPU,
@@ -402,12 +395,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pod_vm_keeps_a_larger_translation_cache_than_a_vm_container() {
-        assert_eq!(tcg_cache_mib(false, None), TCG_CACHE_MIB);
-        assert_eq!(tcg_cache_mib(true, None), POD_TCG_CACHE_MIB);
-    }
-
-    #[test]
     fn a_pod_vm_counts_its_scsi_controller_as_transports() {
         let mut spec = VmSpec {
             kernel: PathBuf::from("vmlinux"),
@@ -432,12 +419,12 @@ mod tests {
     }
 
     #[test]
-    fn a_chosen_translation_cache_is_taken_for_both_within_bounds() {
-        assert_eq!(tcg_cache_mib(false, Some("64")), 64);
-        assert_eq!(tcg_cache_mib(true, Some("16")), 16);
+    fn a_chosen_translation_cache_is_taken_within_bounds() {
+        assert_eq!(tcg_cache_mib(None), TCG_CACHE_MIB);
+        assert_eq!(tcg_cache_mib(Some("64")), 64);
+        assert_eq!(tcg_cache_mib(Some("16")), 16);
         for bad in ["7", "4097", "big", ""] {
-            assert_eq!(tcg_cache_mib(false, Some(bad)), TCG_CACHE_MIB, "{bad}");
-            assert_eq!(tcg_cache_mib(true, Some(bad)), POD_TCG_CACHE_MIB, "{bad}");
+            assert_eq!(tcg_cache_mib(Some(bad)), TCG_CACHE_MIB, "{bad}");
         }
     }
 }
