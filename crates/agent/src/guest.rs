@@ -152,6 +152,25 @@ pub fn load_modules(list: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the VM has a virtio device of type `id` (`/sys/bus/virtio/devices/*/device`:
+/// 8 is SCSI).
+pub fn has_virtio_device(id: u32) -> bool {
+    has_device_of_type(Path::new("/sys/bus/virtio/devices"), id)
+}
+
+/// Whether a device under `dir` has `device` `id` (sysfs writes it as `0x0008`).
+fn has_device_of_type(dir: &Path, id: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        std::fs::read_to_string(e.path().join("device"))
+            .ok()
+            .and_then(|v| u32::from_str_radix(v.trim().trim_start_matches("0x"), 16).ok())
+            == Some(id)
+    })
+}
+
 /// Loads the modules of the set `name` that the initramfs carries for when they are needed
 /// (`/etc/strata/modules.NAME`, one path a line, dependencies first), once.
 pub fn load_module_set(name: &str) -> io::Result<()> {
@@ -238,4 +257,22 @@ pub fn power_off() -> ! {
         libc::reboot(libc::RB_POWER_OFF);
     }
     std::process::exit(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_virtio_device_is_found_by_its_type() {
+        let d = tempfile::tempdir().unwrap();
+        for (name, id) in [("virtio0", "0x0003\n"), ("virtio1", "0x0008\n")] {
+            std::fs::create_dir(d.path().join(name)).unwrap();
+            std::fs::write(d.path().join(name).join("device"), id).unwrap();
+        }
+        assert!(has_device_of_type(d.path(), 8));
+        assert!(has_device_of_type(d.path(), 3));
+        assert!(!has_device_of_type(d.path(), 2));
+        assert!(!has_device_of_type(&d.path().join("none"), 8));
+    }
 }

@@ -53,6 +53,9 @@ fn main() {
     guest::power_off();
 }
 
+/// The virtio device type of a SCSI controller (virtio spec 5).
+const VIRTIO_ID_SCSI: u32 = 8;
+
 fn run() -> std::io::Result<()> {
     guest::leave_initramfs()?;
     guest::mount_basics()?;
@@ -64,7 +67,16 @@ fn run() -> std::io::Result<()> {
     eprintln!("strata-agent: serving on {}", path.display());
     // The runtime's immutable copy is made while the host is still on its way to the first
     // container (its hello, the network, the start), not on that container's path.
-    std::thread::spawn(|| drop(container::runtime_command()));
+    std::thread::spawn(|| {
+        drop(container::runtime_command());
+        // A pod's VM (its SCSI controller) gets its containers' layers as SCSI disks: their
+        // drivers load while the host readies the first container, not on its path.
+        if guest::has_virtio_device(VIRTIO_ID_SCSI) {
+            if let Err(e) = guest::load_module_set("scsi") {
+                eprintln!("strata-agent: {e}");
+            }
+        }
+    });
     let port = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
