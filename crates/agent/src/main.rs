@@ -62,7 +62,7 @@ fn run() -> std::io::Result<()> {
     std::thread::spawn(guest::prepare_cgroups);
     guest::load_modules(std::path::Path::new("/etc/strata/modules"))?;
     net::loopback_up()?;
-    reaper::start();
+    reaper::start()?;
     let path = guest::find_port(PORT_NAME, std::time::Duration::from_secs(30))?;
     eprintln!("strata-agent: serving on {}", path.display());
     // The runtime's immutable copy is made while the host is still on its way to the first
