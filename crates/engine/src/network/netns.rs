@@ -110,6 +110,15 @@ fn is_nsfs(path: &Path) -> bool {
 mod tests {
     use super::*;
 
+    /// How many mounts are on `dir` (stacked binds count each).
+    fn binds_of(dir: &Path) -> usize {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.split(' ').nth(4) == Some(dir.to_str().unwrap()))
+            .count()
+    }
+
     #[test]
     fn a_namespace_with_loopback_up_is_made_and_removed() {
         if !strata_testkit::require_root() {
@@ -139,11 +148,7 @@ mod tests {
         );
         // A second namespace does not bind the directory again (it was bound once).
         let p2 = create(&dir, "n2").unwrap();
-        let binds = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .lines()
-            .filter(|l| l.split(' ').nth(4) == Some(dir.to_str().unwrap()))
-            .count();
+        let binds = binds_of(&dir);
         remove(&p2).unwrap();
         remove(&p).unwrap();
         assert!(!p.exists());
@@ -171,11 +176,7 @@ mod tests {
             .into_iter()
             .map(|h| h.join().unwrap())
             .collect();
-        let binds = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap()
-            .lines()
-            .filter(|l| l.split(' ').nth(4) == Some(dir.to_str().unwrap()))
-            .count();
+        let binds = binds_of(&dir);
         for p in &made {
             remove(p).unwrap();
         }
