@@ -50,8 +50,9 @@ pub enum Request {
         args: Vec<String>,
     },
     /// Runs a container to its end: its image's layers (read-only block devices, each named
-    /// by its virtio serial or `scsi:` and its SCSI serial, the lowest first) joined by an overlay with a writable layer in guest
-    /// memory, and the OCI runtime on `spec` (its `root.path` is replaced).
+    /// by its virtio serial or `scsi:` and its SCSI serial, the lowest first) joined by an
+    /// overlay with a writable layer in guest memory, and the OCI runtime on `spec` (its
+    /// `root.path` is replaced).
     /// [`Reply::Output`]s, then [`Reply::Exit`].
     RunContainer {
         /// Container id (`[A-Za-z0-9_.-]`, at most 64).

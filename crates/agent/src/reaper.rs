@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Set by the `SIGCHLD` handler: a child has ended since the reaper last looked.
-static CHILD_ENDED: AtomicBool = AtomicBool::new(false);
+/// Set by the `SIGCHLD` handler: a child has ended since the reaper last looked (true at
+/// first, so whatever ended before the handler was there is looked for once).
+static CHILD_ENDED: AtomicBool = AtomicBool::new(true);
 
 extern "C" fn on_sigchld(_: libc::c_int) {
     CHILD_ENDED.store(true, Ordering::Relaxed);
@@ -51,8 +52,9 @@ pub fn status(cmd: &mut Command) -> io::Result<ExitStatus> {
 
 /// Reaps orphans in the background, within a second of a `SIGCHLD`.
 pub fn start() -> io::Result<()> {
-    // SAFETY: a handler that only stores to an atomic (async-signal-safe); SA_RESTART keeps
-    // the agent's blocking calls from failing with EINTR.
+    // SAFETY: a handler that only stores to an atomic (async-signal-safe). SA_RESTART
+    // restarts the agent's reads, writes and accepts; poll, sleeps and sockets with a
+    // timeout still see EINTR (std's sleep and read_exact retry it).
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_sigchld as extern "C" fn(libc::c_int) as libc::sighandler_t;

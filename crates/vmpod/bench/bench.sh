@@ -14,8 +14,8 @@
 # holds (the guest RAM mapping's Rss in smaps), plus the shim's and the monitor's; and of
 # that, the VM's own (anonymous pages: the file-backed ones are page cache all VMs share).
 # Then VM pods (`pod create --isolation vm`): from the pod's creation to its first
-# container's process (the pod VM boots with spare layer disks, virtio-fs and a SCSI
-# controller), and another container
+# container's process (the pod VM boots with virtio-fs and a SCSI controller, its
+# container's layers are hot-plugged SCSI disks), and another container
 # started in the running pod VM (its layers attached, no boot).
 #
 # usage: crates/vmpod/bench/bench.sh [-n RUNS]    (needs scripts/setup's busybox image)

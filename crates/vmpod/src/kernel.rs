@@ -27,9 +27,10 @@ pub const GUEST_MODULES: &[&str] = &[
     "virtiofs",
 ];
 
-/// Modules a VM pod's guest loads when it first needs them, by set (the initramfs lists
-/// each set's in `/etc/strata/modules.NAME`): `scsi`, the SCSI disks a pod VM's containers'
-/// block devices become ([`crate::scsi`]): nothing at boot pays for them.
+/// Modules a guest loads only when it needs them, by set (the initramfs lists each set's in
+/// `/etc/strata/modules.NAME`): `scsi`, for the SCSI disks of a pod VM's containers' layers
+/// and block devices ([`crate::slots`], [`crate::scsi`]), which a pod VM loads right after
+/// its agent serves and a VM container never.
 pub const ON_DEMAND_MODULES: &[(&str, &[&str])] = &[("scsi", &["virtio_scsi", "sd_mod"])];
 
 /// An unpacked guest kernel.

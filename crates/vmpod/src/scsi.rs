@@ -2,7 +2,8 @@
 //! controller, and each block device a container of the pod is given becomes a SCSI disk on
 //! it while that container's shim runs (QMP `blockdev-add` and `device_add scsi-hd`: SCSI
 //! hot-plug needs no PCI, which QEMU's microvm lacks), as Kata attaches block volumes. The
-//! guest finds the disk by its SCSI serial (VPD page 0x80) and loads its SCSI drivers then.
+//! guest finds the disk by its SCSI serial (VPD page 0x80). A pod's layers are SCSI disks on
+//! the same controller ([`crate::slots`]).
 
 use crate::qmp::Shared;
 use crate::{io_err, Error, Result};

@@ -55,24 +55,27 @@ fn pad(file: &Path) -> Result<()> {
     }
 }
 
-/// Asks the guest which of some disks (by serial) it holds no file system on any more.
+/// Asks the guest which of some disks (by [`source`]) it holds no file system on any more.
 pub type UnusedDisks<'a> = dyn Fn(&[String]) -> Result<Vec<String>> + 'a;
 
-/// One layer disk: the QEMU node of the image behind it, the layer it holds, and how many
-/// of the pod's containers (their shims' proxy connections) use that layer.
+/// One layer disk: its number (its serial's: a number a failed hot-plug took is not used
+/// again, as QEMU may hold its names still), the QEMU node of the image behind it, the
+/// layer it holds, and how many of the pod's containers (their shims' proxy connections)
+/// use that layer.
 struct Disk {
+    id: usize,
     node: String,
     layer: PathBuf,
     users: usize,
 }
 
-/// What a container's shim attached: the serials of its layers' disks (lowest layer
-/// first), and the disks it uses until it goes ([`Slots::release`]).
+/// What a container's shim attached: where the guest finds its layers' disks (lowest
+/// layer first), and the disks it uses until it goes ([`Slots::release`]).
 #[derive(Debug)]
 pub struct Attached {
-    /// Serials, lowest layer first.
+    /// The disks' [`source`]s, lowest layer first.
     pub serials: Vec<String>,
-    /// The disks, by index, each once.
+    /// The disks, by their place in the VM's list, each once.
     pub disks: Vec<usize>,
 }
 
@@ -84,6 +87,8 @@ pub struct Slots {
     qmp: Arc<Shared>,
     disks: Mutex<Vec<Disk>>,
     swaps: std::sync::atomic::AtomicU64,
+    /// The next disk number.
+    next_id: std::sync::atomic::AtomicUsize,
 }
 
 impl Slots {
@@ -93,12 +98,13 @@ impl Slots {
             qmp,
             disks: Mutex::new(Vec::new()),
             swaps: Default::default(),
+            next_id: Default::default(),
         }
     }
 
     /// Attaches the layer images `files` (lowest first) for one container: a layer already
-    /// attached keeps its disk. `unused` asks the guest which of some disks (by serial) it
-    /// holds no file system on any more, when no disk is empty.
+    /// attached keeps its disk. `unused` asks the guest which of some disks it holds no file
+    /// system on any more, when [`MAX`] are there.
     pub fn attach(&self, files: &[PathBuf], unused: &UnusedDisks) -> Result<Attached> {
         let t0 = std::time::Instant::now();
         loop {
@@ -137,8 +143,7 @@ impl Slots {
         ask: &UnusedDisks,
         got: &mut Attached,
     ) -> Result<Option<PathBuf>> {
-        // Disks whose layer no container uses and the guest holds no more, asked once.
-        let mut reusable: Option<Vec<usize>> = None;
+        let mut wanted = Vec::with_capacity(files.len());
         for f in files {
             let f =
                 std::fs::canonicalize(f).map_err(io_err(format!("layer image {}", f.display())))?;
@@ -148,33 +153,42 @@ impl Slots {
                     f.display()
                 )));
             }
-            let i = match disks.iter().position(|d| d.layer == f) {
+            wanted.push(f);
+        }
+        // Disks whose layer no container uses (nor this one) and the guest holds no more,
+        // asked once.
+        let mut reusable: Option<Vec<usize>> = None;
+        for f in &wanted {
+            let i = match disks.iter().position(|d| &d.layer == f) {
                 Some(i) => i,
                 None if disks.len() < MAX => {
-                    pad(&f)?;
-                    let i = disks.len();
-                    let node = self.plug(i, &f)?;
+                    pad(f)?;
+                    let id = self
+                        .next_id
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let node = self.plug(id, f)?;
                     disks.push(Disk {
+                        id,
                         node,
-                        layer: f,
+                        layer: f.clone(),
                         users: 0,
                     });
-                    i
+                    disks.len() - 1
                 }
                 None => {
                     if reusable.is_none() {
-                        reusable = Some(reusable_disks(disks, &got.disks, ask)?);
+                        reusable = Some(reusable_disks(disks, &wanted, ask)?);
                     }
                     let Some(i) = reusable.as_mut().and_then(Vec::pop) else {
-                        return Ok(Some(f));
+                        return Ok(Some(f.clone()));
                     };
-                    pad(&f)?;
-                    disks[i].node = self.swap(i, &f, &disks[i].node)?;
-                    disks[i].layer = f;
+                    pad(f)?;
+                    disks[i].node = self.swap(disks[i].id, f, &disks[i].node)?;
+                    disks[i].layer = f.clone();
                     i
                 }
             };
-            got.serials.push(source(i));
+            got.serials.push(source(disks[i].id));
             if !got.disks.contains(&i) {
                 got.disks.push(i);
             }
@@ -250,20 +264,22 @@ impl Slots {
     }
 }
 
-/// The disks whose layer no container uses (`taken`, this attach's, aside) and on which
-/// the guest holds no file system any more.
-fn reusable_disks(disks: &[Disk], taken: &[usize], ask: &UnusedDisks) -> Result<Vec<usize>> {
-    let idle: Vec<String> = (0..disks.len())
-        .filter(|i| disks[*i].users == 0 && !taken.contains(i))
-        .map(source)
+/// The disks (by place) whose layer no container uses, nor the attaching one (`wanted`),
+/// and on which the guest holds no file system any more.
+fn reusable_disks(disks: &[Disk], wanted: &[PathBuf], ask: &UnusedDisks) -> Result<Vec<usize>> {
+    let idle = |d: &Disk| d.users == 0 && !wanted.contains(&d.layer);
+    let asked: Vec<String> = disks
+        .iter()
+        .filter(|d| idle(d))
+        .map(|d| source(d.id))
         .collect();
-    if idle.is_empty() {
+    if asked.is_empty() {
         return Ok(Vec::new());
     }
-    let free = ask(&idle)?;
-    // Popped from the end: the lowest-numbered disk goes first.
+    let free = ask(&asked)?;
+    // Popped from the end: the first disk goes first.
     let mut out: Vec<usize> = (0..disks.len())
-        .filter(|i| free.contains(&source(*i)))
+        .filter(|&i| idle(&disks[i]) && free.contains(&source(disks[i].id)))
         .collect();
     out.reverse();
     Ok(out)
@@ -272,6 +288,81 @@ fn reusable_disks(disks: &[Disk], taken: &[usize], ask: &UnusedDisks) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A QMP server standing for QEMU in `dir`: it answers every command with success (but
+    /// the first `device_add` with an error if `fail_first_plug`) and records each; the
+    /// commands so far.
+    fn fake_qemu(dir: &Path, fail_first_plug: bool) -> Arc<Mutex<Vec<serde_json::Value>>> {
+        use std::io::{BufRead, Write};
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let l = std::os::unix::net::UnixListener::bind(dir.join(crate::qmp::SOCKET)).unwrap();
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let Ok((mut w, _)) = l.accept() else { return };
+            let r = std::io::BufReader::new(w.try_clone().unwrap());
+            let _ = w.write_all(b"{\"QMP\": {}}\n");
+            let mut fail = fail_first_plug;
+            for line in r.lines().map_while(|l| l.ok()) {
+                let c: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let answer: &[u8] = match c["execute"] == "device_add" && fail {
+                    true => b"{\"error\": {\"desc\": \"no\"}}\n",
+                    false => b"{\"return\": {}}\n",
+                };
+                fail &= c["execute"] != "device_add";
+                log.lock().unwrap().push(c);
+                let _ = w.write_all(answer);
+            }
+        });
+        seen
+    }
+
+    /// `n` layer images in `dir` named `NAME0.erofs`..
+    fn images(dir: &Path, name: &str, n: usize) -> Vec<PathBuf> {
+        (0..n)
+            .map(|i| {
+                let p = dir.join(format!("{name}{i}.erofs"));
+                std::fs::write(&p, b"erofs").unwrap();
+                p
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reused_disk_is_never_one_the_container_itself_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = fake_qemu(dir.path(), false);
+        let slots = Slots::new(Arc::new(Shared::new(dir.path())));
+        let all_free = |asked: &[String]| -> Result<Vec<String>> { Ok(asked.to_vec()) };
+        // 16 layers hot-plugged, then no container uses them.
+        let old = images(dir.path(), "old", MAX);
+        let first = slots.attach(&old, &all_free).unwrap();
+        assert_eq!(first.serials[3], "scsi:slot3");
+        let plugs = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c["execute"] == "device_add")
+            .count();
+        assert_eq!(plugs, MAX);
+        slots.release(&first.disks);
+        // New layers, then one already on disk 5, then another new one: the new ones take
+        // idle disks, never disk 5, which the container uses.
+        let new = images(dir.path(), "new", 6);
+        let mut files = new[..5].to_vec();
+        files.push(old[5].clone());
+        files.push(new[5].clone());
+        let got = slots.attach(&files, &all_free).unwrap();
+        assert_eq!(got.serials[5], "scsi:slot5");
+        let mut distinct = got.serials.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), files.len(), "{:?}", got.serials);
+        // A disk the guest says is free but that was not asked about is not taken.
+        slots.release(&got.disks);
+        let liar = |_: &[String]| -> Result<Vec<String>> { Ok(vec!["scsi:slot99".into()]) };
+        let err = slots.attach(&images(dir.path(), "more", 1), &liar);
+        assert!(err.is_err());
+    }
 
     #[test]
     fn layer_images_are_padded_and_checked() {
@@ -292,5 +383,25 @@ mod tests {
         let slots = Slots::new(Arc::new(Shared::new(dir.path())));
         let err = slots.attach(&[other], &ask).unwrap_err();
         assert!(err.to_string().contains("not an erofs"), "{err}");
+    }
+
+    #[test]
+    fn a_failed_hot_plug_takes_its_names_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = fake_qemu(dir.path(), true);
+        let slots = Slots::new(Arc::new(Shared::new(dir.path())));
+        let none = |_: &[String]| -> Result<Vec<String>> { unreachable!("disks are left") };
+        let img = images(dir.path(), "l", 1);
+        assert!(slots.attach(&img, &none).is_err());
+        // Its nodes were let go of, and the next disk has names of its own.
+        let dels: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c["execute"] == "blockdev-del")
+            .map(|c| c["arguments"]["node-name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(dels, ["slot0", "layer0-0"]);
+        assert_eq!(slots.attach(&img, &none).unwrap().serials, ["scsi:slot1"]);
     }
 }
