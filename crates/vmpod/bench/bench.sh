@@ -16,7 +16,9 @@
 # Then VM pods (`pod create --isolation vm`): from the pod's creation to its first
 # container's process (the pod VM boots with virtio-fs and a SCSI controller, its
 # container's layers are hot-plugged SCSI disks), and another container
-# started in the running pod VM (its layers attached, no boot).
+# started in the running pod VM (its layers attached, no boot); one running VM pod's host
+# memory as a VM container's; and its idle host CPU (its container asleep) beside a bare
+# guest's idle at its agent.
 #
 # usage: crates/vmpod/bench/bench.sh [-n RUNS]    (needs scripts/setup's busybox image)
 set -euo pipefail
@@ -46,7 +48,17 @@ PARAMS="cryptomgr.notests tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i
 ms() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f\n", (a-b)*1000}'; }
 median() { sort -n | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
-bare_once() {  # $1: the kernel image, $2: the kernel command line, $3: the guest CPU
+# Host CPU the processes $@ use while idle, in ms per second (over 10 s).
+IDLE_S=10
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' /proc/"$p"/stat))); done; echo $t; }
+idle_cpu() {
+  local a b; a=$(ticks "$@"); sleep $IDLE_S; b=$(ticks "$@")
+  awk -v d=$((b - a)) -v hz="$(getconf CLK_TCK)" -v s=$IDLE_S 'BEGIN{printf "%.1f\n", d * 1000 / hz / s}'
+}
+
+# $1: the kernel image, $2: the kernel command line, $3: the guest CPU; with $4 `idle`, the
+# guest's idle host CPU at its agent (idle_cpu) instead of its boot time.
+bare_once() {
   local t0 line pid
   rm -f "$W/agent.sock"
   t0=$EPOCHREALTIME
@@ -57,7 +69,12 @@ bare_once() {  # $1: the kernel image, $2: the kernel command line, $3: the gues
       -device virtserialport,chardev=agent,name=strata.agent </dev/null 2>&1)
   pid=$!
   while IFS= read -r -u $fd line; do
-    if [[ $line == *"strata-agent: serving"* ]]; then ms "$EPOCHREALTIME" "$t0"; break; fi
+    if [[ $line == *"strata-agent: serving"* ]]; then
+      # (The newest QEMU: $pid may be the shell of the process substitution.)
+      if [[ ${4:-} == idle ]]; then sleep 3; idle_cpu "$(pgrep -n -x qemu-system-x86)"
+      else ms "$EPOCHREALTIME" "$t0"; fi
+      break
+    fi
   done
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   exec {fd}<&-
@@ -135,4 +152,9 @@ q=$(field "$qemu" VmRSS); qa=$(field "$qemu" RssAnon); qf=$(field "$qemu" RssFil
 v=$(field "$vfs" VmRSS); va=$(field "$vfs" RssAnon)
 sh=$(field "$shim" VmRSS); sha=$(field "$shim" RssAnon); m=$(field "$mon" VmRSS); ma=$(field "$mon" RssAnon)
 echo "vm pod memory: qemu ${q} KiB (guest RAM held ${guest:-0} KiB; anonymous ${qa}, file-backed ${qf}, shared ${qs} KiB), virtiofsd ${v} KiB (anonymous ${va}), pod shim ${sh} KiB (anonymous ${sha}), infra monitor ${m} KiB (anonymous ${ma}); overhead beyond guest RAM $(( (q - ${guest:-0} + v + sh + m) / 1024 )) MiB, of which this pod's own $(( (qa + qs - ${guest:-0} + va + sha + ma) / 1024 )) MiB"
+# Idle: the pod VM with its container asleep, beside a bare guest idle at its agent.
+q_idle=$(idle_cpu "$qemu")
+h_idle=$(idle_cpu "$shim" "$mon" "$vfs")
+b_idle=$(bare_once "$PVH" "$APPEND $PARAMS" "$STRATA_CPU" idle)
+echo "idle host CPU (${IDLE_S} s, the pod's container asleep): its QEMU ${q_idle} ms/s, the pod shim, infra monitor and virtiofsd ${h_idle} ms/s; a bare guest idle at its agent: QEMU ${b_idle} ms/s"
 "$BIN/strata" pod rm -f "$p" >/dev/null
