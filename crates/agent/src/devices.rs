@@ -2,10 +2,11 @@
 //! device numbers, which mean nothing here; its annotation
 //! ([`strata_agent::DEVICES_ANNOTATION`]) says where each one is in the guest: a disk of the
 //! VM by serial (a block device the host attached: virtio, or SCSI in a pod's VM), or the
-//! guest kernel's node of a path under /dev. The spec's nodes and device cgroup rules take the guest's numbers; a node
-//! with no place in the guest is refused. A node its rules do not let the container make
-//! (given with fewer permissions than `rwm`) becomes a bind mount of the guest's node, as
-//! the engine binds the host's node for a plain container: the runtime could not mknod it.
+//! guest kernel's node of a path under /dev. The spec's nodes and device cgroup rules take
+//! the guest's numbers; a node with no place in the guest is refused. A node its rules do
+//! not let the container make (given with fewer permissions than `rwm`) becomes a bind mount
+//! of the guest's node, as the engine binds the host's node for a plain container: the
+//! runtime could not mknod it.
 
 use std::collections::BTreeMap;
 use std::io;

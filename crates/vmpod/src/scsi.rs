@@ -17,12 +17,26 @@ use std::time::{Duration, Instant};
 /// The controller's QEMU id.
 const CONTROLLER: &str = "scsi0";
 /// The controller's bus, which disks are plugged into.
-pub const BUS: &str = "scsi0.0";
+const BUS: &str = "scsi0.0";
 /// The virtio transports the controller takes (of microvm's [`crate::assets::TRANSPORTS`]).
 pub const TRANSPORTS: usize = 1;
 /// How long a detached disk's image may stay in use by its departing device, and how long an
 /// attach waits for a device a container that just ended may still hold (QEMU's lock).
 const DETACH_WAIT: Duration = Duration::from_secs(5);
+
+/// Plugs a SCSI disk onto the controller's bus over block node `id`, with `id` its device id
+/// and serial (the guest finds it by that); the node goes if the disk cannot.
+pub(crate) fn plug(q: &Shared, id: &str) -> Result<()> {
+    let added = q.execute(
+        "device_add",
+        json!({"driver": "scsi-hd", "id": id, "drive": id, "bus": BUS, "serial": id}),
+    );
+    if let Err(e) = added {
+        let _ = q.execute("blockdev-del", json!({ "node-name": id }));
+        return Err(e);
+    }
+    Ok(())
+}
 
 /// The QEMU arguments of a pod VM's SCSI controller.
 pub fn qemu_args() -> [String; 2] {
@@ -76,14 +90,7 @@ impl ScsiDisks {
                 Err(e) => return Err(Error(format!("{}: {e}", what()))),
             }
         }
-        let added = q.execute(
-            "device_add",
-            json!({"driver": "scsi-hd", "id": id, "drive": id, "bus": BUS, "serial": id}),
-        );
-        if let Err(e) = added {
-            let _ = q.execute("blockdev-del", json!({ "node-name": id }));
-            return Err(Error(format!("{}: {e}", what())));
-        }
+        plug(q, &id).map_err(|e| Error(format!("{}: {e}", what())))?;
         Ok(id)
     }
 

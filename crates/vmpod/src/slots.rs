@@ -229,16 +229,7 @@ impl Slots {
                 "blockdev-add",
                 json!({"driver": "raw", "node-name": disk, "file": node, "read-only": true}),
             )
-            .and_then(|_| {
-                q.execute(
-                    "device_add",
-                    json!({"driver": "scsi-hd", "id": disk, "drive": disk,
-                        "bus": crate::scsi::BUS, "serial": disk}),
-                )
-                .inspect_err(|_| {
-                    let _ = q.execute("blockdev-del", json!({ "node-name": disk }));
-                })
-            });
+            .and_then(|_| crate::scsi::plug(q, &disk));
         if let Err(e) = plugged {
             let _ = q.execute("blockdev-del", json!({ "node-name": node }));
             return Err(Error(format!("layer image {}: {e}", file.display())));
